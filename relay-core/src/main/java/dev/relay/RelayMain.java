@@ -1,8 +1,114 @@
 package dev.relay;
 
+import dev.relay.config.ConfigException;
+import dev.relay.config.RelayConfig;
+import dev.relay.spool.SpoolCommand;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Command line entry point.
+ * <pre>
+ * relay [--config FILE]                  run the relay in the foreground (SIGTERM drains and exits 0)
+ * relay [--config FILE] spool list|show ID|flush
+ * relay [--config FILE] check-config     validate and print the effective configuration
+ * </pre>
+ * Exit codes: 0 done, 1 failure at run time, 2 bad configuration or unusable spool directory.
+ */
 public final class RelayMain
 {
+    public static final int EXIT_OK = 0;
+    public static final int EXIT_FAILURE = 1;
+    public static final int EXIT_CONFIG = 2;
+
+    private RelayMain()
+    {
+    }
+
     public static void main(final String[] args)
     {
+        System.exit(run(args));
+    }
+
+    static int run(final String[] args)
+    {
+        Path configFile = null;
+        final List<String> rest = new ArrayList<>();
+        for (int i = 0; i < args.length; i++)
+        {
+            if ("--config".equals(args[i]) || "-c".equals(args[i]))
+            {
+                if (i + 1 >= args.length)
+                {
+                    System.err.println("relay: --config needs a file");
+                    return EXIT_CONFIG;
+                }
+                configFile = Path.of(args[++i]);
+            }
+            else if ("-h".equals(args[i]) || "--help".equals(args[i]))
+            {
+                usage();
+                return EXIT_OK;
+            }
+            else
+            {
+                rest.add(args[i]);
+            }
+        }
+
+        final RelayConfig config;
+        try
+        {
+            if (configFile != null && !Files.isRegularFile(configFile))
+            {
+                System.err.println("relay: config file " + configFile + " does not exist or is not a file");
+                return EXIT_CONFIG;
+            }
+            config = configFile == null ?
+                RelayConfig.load(null, System.getProperties()) : RelayConfig.load(configFile, System.getProperties());
+        }
+        catch (final ConfigException ex)
+        {
+            System.err.println("relay: invalid configuration:");
+            System.err.println(ex.getMessage());
+            return EXIT_CONFIG;
+        }
+
+        final String command = rest.isEmpty() ? "run" : rest.get(0);
+        switch (command)
+        {
+            case "run":
+                return Relay.runUntilStopped(config);
+            case "spool":
+                return SpoolCommand.run(config.queueDir(), rest.subList(1, rest.size()).toArray(new String[0]),
+                    System.out);
+            case "check-config":
+                for (final Map.Entry<String, String> entry : config.effective().entrySet())
+                {
+                    System.out.println(entry.getKey() + "=" + entry.getValue());
+                }
+                return EXIT_OK;
+            default:
+                System.err.println("relay: unknown command " + Arrays.toString(rest.toArray()));
+                usage();
+                return EXIT_CONFIG;
+        }
+    }
+
+    private static void usage()
+    {
+        System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | check-config]");
+    }
+
+    static Logger log()
+    {
+        return LoggerFactory.getLogger(RelayMain.class);
     }
 }

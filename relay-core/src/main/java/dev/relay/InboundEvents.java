@@ -1,0 +1,55 @@
+package dev.relay;
+
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.smtp.InboundMessage;
+import dev.relay.smtp.SessionEvents;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Logs one line per accepted message and one per connection (Postfix's smtpd/cleanup shape, so the same greps
+ * work), and feeds the inbound metrics. Runs on loop threads: logging goes through Logback's async appender.
+ */
+final class InboundEvents implements SessionEvents
+{
+    private static final Logger LOG = LoggerFactory.getLogger("dev.relay.smtpd");
+
+    private final RelayMetrics metrics;
+
+    InboundEvents(final RelayMetrics metrics)
+    {
+        this.metrics = metrics;
+    }
+
+    @Override
+    public void onMessageAccepted(final InboundMessage message, final String client, final long acceptLatencyNs)
+    {
+        metrics.onMessageAccepted(acceptLatencyNs);
+        if (LOG.isInfoEnabled())
+        {
+            LOG.info("{}: from=<{}>, nrcpt={}, size={}, client=[{}]", message.queueIdText(),
+                new String(message.reversePath(), StandardCharsets.UTF_8), message.recipients().size(),
+                message.bodyBytes(), client);
+        }
+    }
+
+    @Override
+    public void onMessageRejected(final InboundMessage message, final String client, final String reason)
+    {
+        metrics.onMessageRejected();
+        LOG.info("{}: reject: {}; from=<{}>, client=[{}]", message.queueIdText(), reason,
+            message.reversePath() == null ? "" : new String(message.reversePath(), StandardCharsets.UTF_8), client);
+    }
+
+    @Override
+    public void onDisconnect(final String client, final String summary, final boolean timedOut)
+    {
+        metrics.onConnectionClosed();
+        if (LOG.isInfoEnabled())
+        {
+            LOG.info("{} from {} {}", timedOut ? "timeout, disconnect" : "disconnect", client, summary);
+        }
+    }
+}

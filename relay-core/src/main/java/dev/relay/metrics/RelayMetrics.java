@@ -1,0 +1,119 @@
+package dev.relay.metrics;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The relay's counters and latency recorders, written by loop threads and read by the metrics endpoint.
+ * Counters are {@link LongAdder}s (contention-free for many writers); latencies go to HdrHistogram
+ * {@link Recorder}s (wait-free writers), values clamped to one hour, three significant digits.
+ */
+public final class RelayMetrics
+{
+    private static final long HIGHEST_TRACKABLE_NS = 3_600_000_000_000L;
+
+    private final LongAdder messagesReceived = new LongAdder();
+    private final LongAdder messagesRejected = new LongAdder();
+    private final LongAdder connectionsClosed = new LongAdder();
+    private final LongAdder messagesDelivered = new LongAdder();
+    private final LongAdder messagesDeferred = new LongAdder();
+    private final LongAdder messagesBounced = new LongAdder();
+    private final LongAdder connectionsOut = new LongAdder();
+    private final Recorder acceptLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
+    private final Recorder deliveryLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
+    private final Histogram acceptTotal = new Histogram(HIGHEST_TRACKABLE_NS, 3);
+    private final Histogram deliveryTotal = new Histogram(HIGHEST_TRACKABLE_NS, 3);
+
+    public void onMessageAccepted(final long acceptLatencyNs)
+    {
+        messagesReceived.increment();
+        acceptLatency.recordValue(clamp(acceptLatencyNs));
+    }
+
+    public void onMessageRejected()
+    {
+        messagesRejected.increment();
+    }
+
+    public void onConnectionClosed()
+    {
+        connectionsClosed.increment();
+    }
+
+    public void onDelivered(final long deliveryLatencyNs)
+    {
+        messagesDelivered.increment();
+        deliveryLatency.recordValue(clamp(deliveryLatencyNs));
+    }
+
+    public void onDeferred()
+    {
+        messagesDeferred.increment();
+    }
+
+    public void onBounced()
+    {
+        messagesBounced.increment();
+    }
+
+    public void onConnectionOut()
+    {
+        connectionsOut.increment();
+    }
+
+    public long messagesReceived()
+    {
+        return messagesReceived.sum();
+    }
+
+    public long messagesRejected()
+    {
+        return messagesRejected.sum();
+    }
+
+    public long connectionsClosed()
+    {
+        return connectionsClosed.sum();
+    }
+
+    public long messagesDelivered()
+    {
+        return messagesDelivered.sum();
+    }
+
+    public long messagesDeferred()
+    {
+        return messagesDeferred.sum();
+    }
+
+    public long messagesBounced()
+    {
+        return messagesBounced.sum();
+    }
+
+    public long connectionsOut()
+    {
+        return connectionsOut.sum();
+    }
+
+    /** Accept latency since start (end of data → 250 queued). Call from one reader thread only. */
+    public synchronized Histogram acceptLatency()
+    {
+        acceptTotal.add(acceptLatency.getIntervalHistogram());
+        return acceptTotal.copy();
+    }
+
+    /** Delivery latency since start (received → remote 250). Call from one reader thread only. */
+    public synchronized Histogram deliveryLatency()
+    {
+        deliveryTotal.add(deliveryLatency.getIntervalHistogram());
+        return deliveryTotal.copy();
+    }
+
+    private static long clamp(final long valueNs)
+    {
+        return Math.max(1, Math.min(valueNs, HIGHEST_TRACKABLE_NS));
+    }
+}

@@ -1,0 +1,52 @@
+package dev.relay.net;
+
+import java.net.InetSocketAddress;
+
+/**
+ * One accepted client connection as its {@link ConnectionHandler} sees it: an output buffer, input flow control
+ * and a timeout. Implemented by the loop that owns the socket; every method must be called on that loop's thread.
+ * <p>
+ * Output is buffered and written once at the end of the loop pass (pipelined replies leave in one {@code write});
+ * the buffer is bounded, so a handler checks {@link #outputSpace()} before producing a reply and stops consuming
+ * input when it is short (the loop then stops reading from a client that does not read its replies).
+ */
+public interface Connection
+{
+    InetSocketAddress remoteAddress();
+
+    /** The client's IP address in network byte order (4 or 16 bytes); the same array on every call. */
+    byte[] remoteAddressBytes();
+
+    /** Bytes that can still be written without blocking; a handler replies only when this is at least its reply size. */
+    int outputSpace();
+
+    /**
+     * Appends {@code bytes[offset, offset + length)} to the output. The caller has checked {@link #outputSpace()}.
+     *
+     * @throws IllegalStateException when there is no room (a bug in the handler).
+     */
+    void write(byte[] bytes, int offset, int length);
+
+    default void write(final byte[] bytes)
+    {
+        write(bytes, 0, bytes.length);
+    }
+
+    /** Stops delivering input to the handler (and reading from the socket) until {@link #resumeInput()}. */
+    void pauseInput();
+
+    /** Delivers buffered input again, later in this loop pass, and resumes reading from the socket. */
+    void resumeInput();
+
+    /** Writes what is buffered, then closes. No more input is delivered. */
+    void closeAfterFlush();
+
+    /** Sets the idle timeout now in force: {@link ConnectionHandler#onTimeout()} follows that long without input. */
+    void idleTimeoutMs(long timeoutMs);
+
+    /** The loop's clock, read once per pass (epoch milliseconds). */
+    long nowMs();
+
+    /** Index of the loop that owns this connection (0-based). */
+    int loopIndex();
+}

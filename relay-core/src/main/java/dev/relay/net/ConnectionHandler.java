@@ -1,0 +1,31 @@
+package dev.relay.net;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The protocol side of one connection, called only by the loop thread that owns it.
+ * Implementations must not block and must not throw for any input: protocol errors become replies.
+ * An exception escaping a callback is treated as a bug: counted, logged once, and the connection closed.
+ */
+public interface ConnectionHandler
+{
+    /** The connection was accepted: send the greeting. */
+    void onOpen();
+
+    /**
+     * Input is available in {@code buffer[from, to)} (absolute indexes; do not change position or limit).
+     *
+     * @return the index up to which bytes were consumed; bytes after it stay buffered and are offered again, with
+     * more appended, once more input arrives or input is resumed.
+     */
+    int onInput(ByteBuffer buffer, int from, int to);
+
+    /** No input within the idle timeout now in force. */
+    void onTimeout();
+
+    /** The server is shutting down: finish what is in flight, refuse new work with 421. */
+    void onDrain();
+
+    /** The connection is closed (by either side); release what the handler holds. Called once. */
+    void onClose();
+}

@@ -1,0 +1,763 @@
+package dev.relay.net;
+
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.AgentTerminationException;
+import org.agrona.DeadlineTimerWheel;
+import org.jctools.queues.MpscArrayQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedSelectorException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * One selector loop: accepts on its own SO_REUSEPORT listeners and owns each accepted connection for life.
+ * <p>
+ * A pass: select (parking only when nothing is pending) → accept/read/write the ready keys → commands from other
+ * threads → hooks (spool commit completions) → input of resumed connections → one flush per dirty connection →
+ * hooks' end of pass (group commit hand-off) → expired timers.
+ * <p>
+ * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}):
+ * <ul>
+ *   <li>waiting for a command: {@code smtp.timeout.command} (RFC 5321 §4.5.3.2.7, 5 minutes);</li>
+ *   <li>in DATA/BDAT, between reads: {@code smtp.timeout.data} (§4.5.3.2.5-6, 3 minutes);</li>
+ *   <li>paused for a spool commit: not read from; the same timeout keeps running;</li>
+ *   <li>output blocked (client not reading its replies): not read from; the timeout keeps running;</li>
+ *   <li>closing: output flushed, then closed; at most {@link #CLOSE_GRACE_MS} more.</li>
+ * </ul>
+ * Other threads talk to the loop only through {@link #execute(Runnable)} and {@link #wakeup()}.
+ */
+public final class InboundLoop implements Runnable
+{
+    static final long CLOSE_GRACE_MS = 10_000;
+    private static final Logger LOG = LoggerFactory.getLogger(InboundLoop.class);
+    private static final int ACCEPTS_PER_PASS = 64;
+    private static final long SELECT_TIMEOUT_MS = 100;
+    private static final long ACCEPT_BACKOFF_MS = 250;
+    private static final byte[] TOO_MANY_CONNECTIONS =
+        "421 4.7.0 Error: too many connections, try again later\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TOO_MANY_FROM_CLIENT =
+        "421 4.7.0 Error: too many connections from your address\r\n".getBytes(StandardCharsets.US_ASCII);
+
+    private final int index;
+    private final Selector selector;
+    private final List<ServerSocketChannel> listeners;
+    private final List<SelectionKey> listenerKeys = new ArrayList<>();
+    private final BufferPool readPool;
+    private final BufferPool writePool;
+    private final ConnectionLimiter limiter;
+    private final List<LoopHook> hooks = new ArrayList<>();
+    private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
+    private final AtomicBoolean parked = new AtomicBoolean();
+    private final DeadlineTimerWheel timers;
+    private final Long2ObjectHashMap<NioConnection> timerOwners = new Long2ObjectHashMap<>();
+    private final ArrayList<NioConnection> connections = new ArrayList<>();
+    private final ArrayList<NioConnection> resumed = new ArrayList<>();
+    private final ArrayList<NioConnection> dirty = new ArrayList<>();
+    private final Consumer<SelectionKey> onReady = this::onReady;
+    private final DeadlineTimerWheel.TimerHandler onTimer = this::onTimerExpiry;
+    private final AtomicLong acceptedTotal = new AtomicLong();
+    private final AtomicLong refusedTotal = new AtomicLong();
+    private final AtomicLong handlerErrors = new AtomicLong();
+
+    private ConnectionHandlerFactory factory;
+    private long nowMs;
+    private long acceptPausedUntilMs;
+    private volatile boolean stopRequested;
+    private boolean draining;
+    private long drainDeadlineMs;
+    private volatile boolean finished;
+
+    public InboundLoop(
+        final int index,
+        final List<ServerSocketChannel> listeners,
+        final BufferPool readPool,
+        final BufferPool writePool,
+        final ConnectionLimiter limiter) throws IOException
+    {
+        this.index = index;
+        this.listeners = listeners;
+        this.readPool = readPool;
+        this.writePool = writePool;
+        this.limiter = limiter;
+        this.selector = Selector.open();
+        this.nowMs = System.currentTimeMillis();
+        this.timers = new DeadlineTimerWheel(TimeUnit.MILLISECONDS, nowMs, 64, 1024);
+        for (final ServerSocketChannel listener : listeners)
+        {
+            listener.configureBlocking(false);
+            listenerKeys.add(listener.register(selector, SelectionKey.OP_ACCEPT, listener));
+        }
+    }
+
+    /** Set before the loop starts. */
+    public void handlerFactory(final ConnectionHandlerFactory factory)
+    {
+        this.factory = factory;
+    }
+
+    /** Added before the loop starts. */
+    public void addHook(final LoopHook hook)
+    {
+        hooks.add(hook);
+    }
+
+    public int index()
+    {
+        return index;
+    }
+
+    long nowMs()
+    {
+        return nowMs;
+    }
+
+    int writeBufferSize()
+    {
+        return writePool.bufferSize();
+    }
+
+    /** Runs {@code command} on the loop thread soon. Any thread. */
+    public void execute(final Runnable command)
+    {
+        while (!commands.offer(command))
+        {
+            Thread.onSpinWait();
+        }
+        wakeup();
+    }
+
+    /** Wakes the loop if it is parked in select. Any thread. */
+    public void wakeup()
+    {
+        if (parked.compareAndSet(true, false))
+        {
+            selector.wakeup();
+        }
+    }
+
+    /** Stops accepting, asks every handler to finish, and ends the loop once all are closed or at the deadline. */
+    public void drain(final long timeoutMs)
+    {
+        execute(() -> beginDrain(timeoutMs));
+    }
+
+    /** Ends the loop at once, closing every connection. */
+    public void stop()
+    {
+        stopRequested = true;
+        selector.wakeup();
+    }
+
+    public boolean isFinished()
+    {
+        return finished;
+    }
+
+    public int connectionCount()
+    {
+        return connections.size();
+    }
+
+    public long acceptedTotal()
+    {
+        return acceptedTotal.get();
+    }
+
+    public long refusedTotal()
+    {
+        return refusedTotal.get();
+    }
+
+    @Override
+    public void run()
+    {
+        try
+        {
+            while (!stopRequested)
+            {
+                if (draining && (connections.isEmpty() || nowMs >= drainDeadlineMs))
+                {
+                    break;
+                }
+                doWork();
+            }
+        }
+        catch (final AgentTerminationException ex)
+        {
+            LOG.debug("loop {} terminated", index);
+        }
+        finally
+        {
+            closeAll();
+            for (final ServerSocketChannel listener : listeners)
+            {
+                closeQuietly(listener);
+            }
+            try
+            {
+                selector.close();
+            }
+            catch (final IOException ex)
+            {
+                LOG.warn("closing selector of loop {}", index, ex);
+            }
+            finished = true;
+        }
+    }
+
+    /** One pass of the loop; returns how much work it did. */
+    int doWork()
+    {
+        int work = select();
+        nowMs = System.currentTimeMillis();
+        work += drainCommands();
+        for (int i = 0, n = hooks.size(); i < n; i++)
+        {
+            work += hooks.get(i).doWork(nowMs);
+        }
+        work += deliverResumed();
+        work += flushDirty();
+        for (int i = 0, n = hooks.size(); i < n; i++)
+        {
+            hooks.get(i).endOfPass();
+        }
+        work += timers.poll(nowMs, onTimer, 256);
+        resumeAcceptingIfDue();
+        return work;
+    }
+
+    private int select()
+    {
+        try
+        {
+            parked.set(true);
+            if (hasPendingWork())
+            {
+                parked.set(false);
+                return selector.selectNow(onReady);
+            }
+            final int selected = selector.select(onReady, SELECT_TIMEOUT_MS);
+            parked.set(false);
+            return selected;
+        }
+        catch (final ClosedSelectorException ex)
+        {
+            throw new AgentTerminationException(ex);
+        }
+        catch (final IOException ex)
+        {
+            // Rare epoll failures: log and carry on; a persistent failure shows up as a busy loop in the logs.
+            parked.set(false);
+            LOG.error("select failed on loop {}", index, ex);
+            return 0;
+        }
+    }
+
+    private boolean hasPendingWork()
+    {
+        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty())
+        {
+            return true;
+        }
+        for (int i = 0, n = hooks.size(); i < n; i++)
+        {
+            if (hooks.get(i).hasPendingWork())
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void onReady(final SelectionKey key)
+    {
+        final Object attachment = key.attachment();
+        if (attachment instanceof ServerSocketChannel)
+        {
+            if (key.isValid() && key.isAcceptable())
+            {
+                acceptFrom((ServerSocketChannel)attachment, key);
+            }
+            return;
+        }
+        final NioConnection connection = (NioConnection)attachment;
+        try
+        {
+            if (!key.isValid())
+            {
+                close(connection);
+                return;
+            }
+            if (key.isWritable())
+            {
+                if (connection.flushOutput())
+                {
+                    connection.outputPending = false;
+                    if (connection.closing)
+                    {
+                        close(connection);
+                        return;
+                    }
+                    connection.deliverInput();
+                    markDirtyIfOutput(connection);
+                    updateInterest(connection);
+                }
+            }
+            if (key.isValid() && key.isReadable() && !connection.inputPaused && !connection.outputPending)
+            {
+                if (!connection.readFromSocket())
+                {
+                    close(connection);
+                    return;
+                }
+                connection.deliverInput();
+                markDirtyIfOutput(connection);
+            }
+        }
+        catch (final IOException ex)
+        {
+            close(connection);
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    private void acceptFrom(final ServerSocketChannel listener, final SelectionKey key)
+    {
+        for (int i = 0; i < ACCEPTS_PER_PASS; i++)
+        {
+            final SocketChannel channel;
+            try
+            {
+                channel = listener.accept();
+            }
+            catch (final IOException ex)
+            {
+                // EMFILE/ENFILE and friends: stop accepting for a while instead of spinning on a ready listener.
+                LOG.warn("accept failed on loop {}: {}; pausing accepts for {} ms", index, ex.getMessage(),
+                    ACCEPT_BACKOFF_MS);
+                pauseAccepting();
+                return;
+            }
+            if (channel == null)
+            {
+                return;
+            }
+            accept(channel);
+        }
+    }
+
+    private void accept(final SocketChannel channel)
+    {
+        final InetSocketAddress remote;
+        try
+        {
+            channel.configureBlocking(false);
+            channel.socket().setTcpNoDelay(true);
+            remote = (InetSocketAddress)channel.getRemoteAddress();
+        }
+        catch (final IOException ex)
+        {
+            closeQuietly(channel);
+            return;
+        }
+        final int admission = limiter.tryAcquire(remote.getAddress());
+        if (admission != ConnectionLimiter.ACCEPTED)
+        {
+            refusedTotal.incrementAndGet();
+            refuse(channel, admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ?
+                TOO_MANY_CONNECTIONS : TOO_MANY_FROM_CLIENT);
+            return;
+        }
+        acceptedTotal.incrementAndGet();
+        final NioConnection connection = new NioConnection(this, channel, remote);
+        connection.lastActivityMs = nowMs;
+        connection.idleTimeoutMs = 300_000;
+        try
+        {
+            connection.key = channel.register(selector, SelectionKey.OP_READ, connection);
+        }
+        catch (final IOException ex)
+        {
+            limiter.release(remote.getAddress());
+            closeQuietly(channel);
+            return;
+        }
+        connection.slot = connections.size();
+        connections.add(connection);
+        scheduleTimer(connection);
+        try
+        {
+            connection.handler = factory.newHandler(connection);
+            connection.handler.onOpen();
+            if (draining)
+            {
+                connection.handler.onDrain();
+            }
+            markDirtyIfOutput(connection);
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    private static void refuse(final SocketChannel channel, final byte[] reply)
+    {
+        try
+        {
+            channel.write(ByteBuffer.wrap(reply));
+        }
+        catch (final IOException ignored)
+        {
+            // the client is gone already; nothing to tell it
+        }
+        closeQuietly(channel);
+    }
+
+    private void pauseAccepting()
+    {
+        acceptPausedUntilMs = nowMs + ACCEPT_BACKOFF_MS;
+        for (final SelectionKey key : listenerKeys)
+        {
+            if (key.isValid())
+            {
+                key.interestOps(0);
+            }
+        }
+    }
+
+    private void resumeAcceptingIfDue()
+    {
+        if (acceptPausedUntilMs != 0 && nowMs >= acceptPausedUntilMs && !draining)
+        {
+            acceptPausedUntilMs = 0;
+            for (final SelectionKey key : listenerKeys)
+            {
+                if (key.isValid())
+                {
+                    key.interestOps(SelectionKey.OP_ACCEPT);
+                }
+            }
+        }
+    }
+
+    private int drainCommands()
+    {
+        int count = 0;
+        Runnable command;
+        while (count < 256 && (command = commands.poll()) != null)
+        {
+            command.run();
+            count++;
+        }
+        return count;
+    }
+
+    private int deliverResumed()
+    {
+        int count = 0;
+        for (int i = 0; i < resumed.size(); i++)
+        {
+            final NioConnection connection = resumed.get(i);
+            connection.resumeQueued = false;
+            if (connection.closed)
+            {
+                continue;
+            }
+            try
+            {
+                if (!connection.outputPending)
+                {
+                    connection.deliverInput();
+                }
+                markDirtyIfOutput(connection);
+                updateInterest(connection);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
+            }
+            count++;
+        }
+        resumed.clear();
+        return count;
+    }
+
+    private int flushDirty()
+    {
+        int count = 0;
+        for (int i = 0; i < dirty.size(); i++)
+        {
+            final NioConnection connection = dirty.get(i);
+            connection.dirty = false;
+            if (connection.closed)
+            {
+                continue;
+            }
+            count++;
+            try
+            {
+                if (connection.flushOutput())
+                {
+                    connection.outputPending = false;
+                    if (connection.closing)
+                    {
+                        close(connection);
+                        continue;
+                    }
+                }
+                else
+                {
+                    connection.outputPending = true;
+                }
+                updateInterest(connection);
+            }
+            catch (final IOException ex)
+            {
+                close(connection);
+            }
+        }
+        dirty.clear();
+        return count;
+    }
+
+    void markDirty(final NioConnection connection)
+    {
+        if (!connection.dirty)
+        {
+            connection.dirty = true;
+            dirty.add(connection);
+        }
+    }
+
+    private void markDirtyIfOutput(final NioConnection connection)
+    {
+        if (connection.writeBuffer != null || connection.closing)
+        {
+            markDirty(connection);
+        }
+    }
+
+    void queueResume(final NioConnection connection)
+    {
+        if (!connection.resumeQueued)
+        {
+            connection.resumeQueued = true;
+            resumed.add(connection);
+        }
+    }
+
+    void updateInterest(final NioConnection connection)
+    {
+        final SelectionKey key = connection.key;
+        if (key == null || !key.isValid())
+        {
+            return;
+        }
+        int ops = 0;
+        if (!connection.inputPaused && !connection.outputPending && !connection.closing)
+        {
+            ops |= SelectionKey.OP_READ;
+        }
+        if (connection.outputPending)
+        {
+            ops |= SelectionKey.OP_WRITE;
+        }
+        if (key.interestOps() != ops)
+        {
+            key.interestOps(ops);
+        }
+    }
+
+    private void scheduleTimer(final NioConnection connection)
+    {
+        final long deadline = connection.closing ?
+            Math.min(connection.deadlineMs(), nowMs + CLOSE_GRACE_MS) : connection.deadlineMs();
+        connection.timerId = timers.scheduleTimer(deadline);
+        timerOwners.put(connection.timerId, connection);
+    }
+
+    private boolean onTimerExpiry(final TimeUnit unit, final long now, final long timerId)
+    {
+        final NioConnection connection = timerOwners.remove(timerId);
+        if (connection == null || connection.closed)
+        {
+            return true;
+        }
+        connection.timerId = -1;
+        if (connection.closing)
+        {
+            close(connection);
+            return true;
+        }
+        if (now < connection.deadlineMs())
+        {
+            scheduleTimer(connection);
+            return true;
+        }
+        try
+        {
+            connection.handler.onTimeout();
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+            return true;
+        }
+        if (!connection.closed)
+        {
+            if (!connection.closing)
+            {
+                connection.closeAfterFlush();
+            }
+            scheduleTimer(connection);
+        }
+        return true;
+    }
+
+    private void beginDrain(final long timeoutMs)
+    {
+        if (draining)
+        {
+            return;
+        }
+        draining = true;
+        drainDeadlineMs = nowMs + timeoutMs;
+        for (final SelectionKey key : listenerKeys)
+        {
+            key.cancel();
+        }
+        for (final ServerSocketChannel listener : listeners)
+        {
+            closeQuietly(listener);
+        }
+        for (int i = connections.size() - 1; i >= 0; i--)
+        {
+            final NioConnection connection = connections.get(i);
+            try
+            {
+                connection.handler.onDrain();
+                markDirtyIfOutput(connection);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
+            }
+        }
+    }
+
+    private void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
+    {
+        // A bug, not a protocol error: count it, keep the loop going, drop this connection only.
+        if (handlerErrors.incrementAndGet() <= 100)
+        {
+            LOG.error("handler failure on {}, closing it", connection, ex);
+        }
+        close(connection);
+    }
+
+    public long handlerErrors()
+    {
+        return handlerErrors.get();
+    }
+
+    void close(final NioConnection connection)
+    {
+        if (connection.closed)
+        {
+            return;
+        }
+        connection.closed = true;
+        if (connection.key != null)
+        {
+            connection.key.cancel();
+        }
+        closeQuietly(connection.channel);
+        connection.releaseBuffers();
+        if (connection.timerId != -1)
+        {
+            timers.cancelTimer(connection.timerId);
+            timerOwners.remove(connection.timerId);
+            connection.timerId = -1;
+        }
+        final int slot = connection.slot;
+        final int last = connections.size() - 1;
+        if (slot >= 0 && slot <= last)
+        {
+            final NioConnection moved = connections.get(last);
+            connections.set(slot, moved);
+            moved.slot = slot;
+            connections.remove(last);
+        }
+        connection.slot = -1;
+        limiter.release(connection.remoteAddress().getAddress());
+        if (connection.handler != null)
+        {
+            try
+            {
+                connection.handler.onClose();
+            }
+            catch (final RuntimeException ex)
+            {
+                LOG.error("handler failed while closing {}", connection, ex);
+            }
+        }
+    }
+
+    private void closeAll()
+    {
+        for (int i = connections.size() - 1; i >= 0; i--)
+        {
+            close(connections.get(i));
+        }
+    }
+
+    ByteBuffer acquireReadBuffer()
+    {
+        return readPool.acquire();
+    }
+
+    void releaseReadBuffer(final ByteBuffer buffer)
+    {
+        readPool.release(buffer);
+    }
+
+    ByteBuffer acquireWriteBuffer()
+    {
+        return writePool.acquire();
+    }
+
+    void releaseWriteBuffer(final ByteBuffer buffer)
+    {
+        writePool.release(buffer);
+    }
+
+    private static void closeQuietly(final java.io.Closeable closeable)
+    {
+        try
+        {
+            closeable.close();
+        }
+        catch (final IOException ignored)
+        {
+            // closing is best effort
+        }
+    }
+}

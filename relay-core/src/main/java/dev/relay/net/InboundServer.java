@@ -1,0 +1,162 @@
+package dev.relay.net;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ServerSocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * The set of inbound loops and their listeners. Each loop gets its own listening socket per address, all bound
+ * with SO_REUSEPORT, so the kernel spreads new connections over the loops and no acceptor thread hands them off
+ * (one queue and one wake-up fewer per connection).
+ * <p>
+ * Built and controlled from the main thread; the loops run on their own threads ("smtp-in-N").
+ */
+public final class InboundServer implements AutoCloseable
+{
+    private static final int BACKLOG = 4096;
+
+    private final List<InboundLoop> loops = new ArrayList<>();
+    private final List<Thread> threads = new ArrayList<>();
+    private final List<InetSocketAddress> boundAddresses = new ArrayList<>();
+
+    /**
+     * Binds every listener (so a port conflict fails here, before anything runs).
+     *
+     * @param readPools one read-buffer pool per loop (pools are single-threaded).
+     */
+    public InboundServer(
+        final List<InetSocketAddress> listen,
+        final int loopCount,
+        final IntFunction<BufferPool> readPools,
+        final IntFunction<BufferPool> writePools,
+        final ConnectionLimiter limiter) throws IOException
+    {
+        final List<List<ServerSocketChannel>> perLoop = new ArrayList<>();
+        for (int i = 0; i < loopCount; i++)
+        {
+            perLoop.add(new ArrayList<>());
+        }
+        try
+        {
+            for (final InetSocketAddress address : listen)
+            {
+                InetSocketAddress bindTo = address;
+                for (int i = 0; i < loopCount; i++)
+                {
+                    final ServerSocketChannel channel = ServerSocketChannel.open();
+                    perLoop.get(i).add(channel);
+                    channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+                    if (loopCount > 1)
+                    {
+                        channel.setOption(StandardSocketOptions.SO_REUSEPORT, true);
+                    }
+                    channel.bind(bindTo, BACKLOG);
+                    if (i == 0)
+                    {
+                        // port 0: the first bind picks the port, the other loops share it
+                        bindTo = (InetSocketAddress)channel.getLocalAddress();
+                        boundAddresses.add(bindTo);
+                    }
+                }
+            }
+            for (int i = 0; i < loopCount; i++)
+            {
+                loops.add(new InboundLoop(i, perLoop.get(i), readPools.apply(i), writePools.apply(i), limiter));
+            }
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            for (final List<ServerSocketChannel> channels : perLoop)
+            {
+                for (final ServerSocketChannel channel : channels)
+                {
+                    try
+                    {
+                        channel.close();
+                    }
+                    catch (final IOException ignored)
+                    {
+                        // already failing
+                    }
+                }
+            }
+            throw ex;
+        }
+    }
+
+    public List<InboundLoop> loops()
+    {
+        return loops;
+    }
+
+    /** The addresses actually bound (port 0 replaced by the chosen port), in {@code smtp.listen} order. */
+    public List<InetSocketAddress> boundAddresses()
+    {
+        return boundAddresses;
+    }
+
+    public void start()
+    {
+        for (final InboundLoop loop : loops)
+        {
+            final Thread thread = new Thread(loop, "smtp-in-" + loop.index());
+            threads.add(thread);
+            thread.start();
+        }
+    }
+
+    /** Stops accepting and lets sessions finish for up to {@code timeoutMs}; returns when all loops ended. */
+    public void drain(final long timeoutMs) throws InterruptedException
+    {
+        for (final InboundLoop loop : loops)
+        {
+            loop.drain(timeoutMs);
+        }
+        join(timeoutMs + 5_000);
+    }
+
+    public int connectionCount()
+    {
+        int count = 0;
+        for (final InboundLoop loop : loops)
+        {
+            count += loop.connectionCount();
+        }
+        return count;
+    }
+
+    public boolean isRunning()
+    {
+        for (final Thread thread : threads)
+        {
+            if (!thread.isAlive())
+            {
+                return false;
+            }
+        }
+        return !threads.isEmpty();
+    }
+
+    private void join(final long timeoutMs) throws InterruptedException
+    {
+        final long deadline = System.currentTimeMillis() + timeoutMs;
+        for (final Thread thread : threads)
+        {
+            thread.join(Math.max(1, deadline - System.currentTimeMillis()));
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException
+    {
+        for (final InboundLoop loop : loops)
+        {
+            loop.stop();
+        }
+        join(10_000);
+    }
+}

@@ -1,0 +1,266 @@
+package dev.relay.net;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+
+/**
+ * A client socket owned by one {@link InboundLoop}, with its lazily taken read and write buffers.
+ * <p>
+ * Read buffer: taken from the loop's pool when the socket is readable, given back as soon as the handler has
+ * consumed everything (an idle connection holds none). Bytes the handler leaves unconsumed stay in
+ * {@code [readStart, readBuffer.position())} and are offered again with the next read.
+ * Write buffer: taken when the first reply is written, given back once flushed.
+ * <p>
+ * Interest ops follow from the state: reading stops while input is paused (waiting for a spool commit), while
+ * output is pending (a client that does not read its replies is not read from), and once closing.
+ */
+final class NioConnection implements Connection
+{
+    final SocketChannel channel;
+    final InboundLoop loop;
+    SelectionKey key;
+    ConnectionHandler handler;
+
+    ByteBuffer readBuffer;
+    int readStart;
+    ByteBuffer writeBuffer;
+
+    boolean inputPaused;
+    boolean closing;
+    boolean closed;
+    boolean outputPending;
+    /** Queued for a flush at the end of this loop pass. */
+    boolean dirty;
+    /** Queued to have its buffered input offered again in this pass. */
+    boolean resumeQueued;
+
+    long idleTimeoutMs;
+    long lastActivityMs;
+    long timerId = -1;
+    /** Position in the loop's connection list (swap-remove). */
+    int slot = -1;
+
+    private final InetSocketAddress remoteAddress;
+    private final byte[] remoteAddressBytes;
+
+    NioConnection(final InboundLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress)
+    {
+        this.loop = loop;
+        this.channel = channel;
+        this.remoteAddress = remoteAddress;
+        this.remoteAddressBytes = remoteAddress.getAddress().getAddress();
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress()
+    {
+        return remoteAddress;
+    }
+
+    @Override
+    public byte[] remoteAddressBytes()
+    {
+        return remoteAddressBytes;
+    }
+
+    @Override
+    public int outputSpace()
+    {
+        if (closing)
+        {
+            return 0;
+        }
+        return writeBuffer == null ? loop.writeBufferSize() : writeBuffer.remaining();
+    }
+
+    @Override
+    public void write(final byte[] bytes, final int offset, final int length)
+    {
+        if (closed)
+        {
+            return;
+        }
+        if (writeBuffer == null)
+        {
+            writeBuffer = loop.acquireWriteBuffer();
+        }
+        if (writeBuffer.remaining() < length)
+        {
+            throw new IllegalStateException("reply of " + length + " bytes does not fit: " + writeBuffer.remaining());
+        }
+        writeBuffer.put(bytes, offset, length);
+        loop.markDirty(this);
+    }
+
+    @Override
+    public void pauseInput()
+    {
+        inputPaused = true;
+        loop.updateInterest(this);
+    }
+
+    @Override
+    public void resumeInput()
+    {
+        if (inputPaused)
+        {
+            inputPaused = false;
+            loop.queueResume(this);
+        }
+    }
+
+    @Override
+    public void closeAfterFlush()
+    {
+        if (!closing)
+        {
+            closing = true;
+            loop.markDirty(this);
+        }
+    }
+
+    @Override
+    public void idleTimeoutMs(final long timeoutMs)
+    {
+        this.idleTimeoutMs = timeoutMs;
+    }
+
+    @Override
+    public long nowMs()
+    {
+        return loop.nowMs();
+    }
+
+    @Override
+    public int loopIndex()
+    {
+        return loop.index();
+    }
+
+    boolean hasBufferedInput()
+    {
+        return readBuffer != null && readStart < readBuffer.position();
+    }
+
+    long deadlineMs()
+    {
+        return lastActivityMs + idleTimeoutMs;
+    }
+
+    /** @return false when the peer closed its side. */
+    boolean readFromSocket() throws IOException
+    {
+        if (readBuffer == null)
+        {
+            readBuffer = loop.acquireReadBuffer();
+            readStart = 0;
+        }
+        else if (!readBuffer.hasRemaining())
+        {
+            compactInput();
+            if (!readBuffer.hasRemaining())
+            {
+                return true;
+            }
+        }
+        final int read = channel.read(readBuffer);
+        if (read < 0)
+        {
+            return false;
+        }
+        if (read > 0)
+        {
+            lastActivityMs = loop.nowMs();
+        }
+        return true;
+    }
+
+    /** Offers buffered input to the handler until it stops consuming; gives the buffer back when all is taken. */
+    void deliverInput()
+    {
+        while (!inputPaused && !closing && readBuffer != null)
+        {
+            final int end = readBuffer.position();
+            if (readStart >= end)
+            {
+                break;
+            }
+            final int consumedTo = handler.onInput(readBuffer, readStart, end);
+            if (consumedTo <= readStart)
+            {
+                break;
+            }
+            readStart = consumedTo;
+        }
+        if (readBuffer != null)
+        {
+            if (readStart >= readBuffer.position())
+            {
+                loop.releaseReadBuffer(readBuffer);
+                readBuffer = null;
+                readStart = 0;
+            }
+            else if (readStart > 0 && readBuffer.remaining() < readBuffer.capacity() / 4)
+            {
+                compactInput();
+            }
+        }
+    }
+
+    private void compactInput()
+    {
+        if (readStart > 0)
+        {
+            readBuffer.limit(readBuffer.position());
+            readBuffer.position(readStart);
+            readBuffer.compact();
+            readStart = 0;
+        }
+    }
+
+    /** @return true when everything buffered was written. */
+    boolean flushOutput() throws IOException
+    {
+        if (writeBuffer == null)
+        {
+            return true;
+        }
+        writeBuffer.flip();
+        channel.write(writeBuffer);
+        final boolean drained = !writeBuffer.hasRemaining();
+        if (drained)
+        {
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+            lastActivityMs = loop.nowMs();
+        }
+        else
+        {
+            writeBuffer.compact();
+        }
+        return drained;
+    }
+
+    void releaseBuffers()
+    {
+        if (readBuffer != null)
+        {
+            loop.releaseReadBuffer(readBuffer);
+            readBuffer = null;
+        }
+        if (writeBuffer != null)
+        {
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+        }
+    }
+
+    @Override
+    public String toString()
+    {
+        return "connection " + remoteAddress;
+    }
+}

@@ -1,0 +1,35 @@
+package dev.relay.smtp;
+
+/**
+ * What sessions report, for logs and metrics; called on the session's loop thread, so implementations must not
+ * block (log asynchronously, count in single-writer structures).
+ */
+public interface SessionEvents
+{
+    /** A message got its 250; {@code acceptLatencyNs} runs from the end of data to the 250 being queued. */
+    void onMessageAccepted(InboundMessage message, String client, long acceptLatencyNs);
+
+    /** A message was refused after its data (size, content, loop, storage). */
+    void onMessageRejected(InboundMessage message, String client, String reason);
+
+    /** A connection ended; {@code summary} is Postfix-style command counts ("ehlo=1 mail=1 ... commands=5"). */
+    void onDisconnect(String client, String summary, boolean timedOut);
+
+    SessionEvents NONE = new SessionEvents()
+    {
+        @Override
+        public void onMessageAccepted(final InboundMessage message, final String client, final long acceptLatencyNs)
+        {
+        }
+
+        @Override
+        public void onMessageRejected(final InboundMessage message, final String client, final String reason)
+        {
+        }
+
+        @Override
+        public void onDisconnect(final String client, final String summary, final boolean timedOut)
+        {
+        }
+    };
+}
