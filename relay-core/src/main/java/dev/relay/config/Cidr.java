@@ -11,8 +11,8 @@ import java.util.Arrays;
  * As Postfix accepts {@code mynetworks} entries with host bits set, {@link #parse(String)} accepts
  * {@code 10.1.2.3/8} and normalises it to {@code 10.0.0.0/8}. IPv4-mapped IPv6 addresses
  * ({@code ::ffff:a.b.c.d}) are treated as the IPv4 address they carry, in both directions: an IPv4 network
- * matches a 16-byte mapped address, and an IPv6 network such as {@code ::ffff:0:0/96} matches a 4-byte
- * IPv4 address.
+ * matches a 16-byte mapped address, and an IPv6 network inside {@code ::ffff:0:0/96} matches a 4-byte
+ * IPv4 address. Other IPv6 networks never match IPv4 addresses: {@code ::/0} is "all IPv6", not "everything".
  * <p>
  * Immutable and thread-safe. {@link #matches(byte[])} does not allocate; {@link #matches(InetAddress)} does
  * ({@link InetAddress#getAddress()} returns a copy), so hot paths should keep the raw address bytes.
@@ -128,54 +128,40 @@ public final class Cidr
         return network.clone();
     }
 
-    private boolean prefixMatches(final byte[] address, final int offset)
+    private boolean prefixMatches(final byte[] address, final int addressOffset)
     {
-        final int fullBytes = prefixLength >>> 3;
+        return bitsMatch(0, address, addressOffset, prefixLength);
+    }
+
+    /**
+     * An IPv6 network matches a 4-byte address only when it lies inside {@code ::ffff:0:0/96}: {@code ::/0}
+     * means "all IPv6", and must not quietly let every IPv4 client relay.
+     */
+    private boolean mappedPrefixMatches(final byte[] v4)
+    {
+        return prefixLength >= 96 && isV4Mapped(network) &&
+            bitsMatch(V4_MAPPED_PREFIX_LENGTH, v4, 0, prefixLength - 96);
+    }
+
+    private boolean bitsMatch(final int networkOffset, final byte[] address, final int addressOffset, final int bits)
+    {
+        final int fullBytes = bits >>> 3;
         for (int i = 0; i < fullBytes; i++)
         {
-            if (network[i] != address[offset + i])
+            if (network[networkOffset + i] != address[addressOffset + i])
             {
                 return false;
             }
         }
 
-        final int remainingBits = prefixLength & 7;
+        final int remainingBits = bits & 7;
         if (0 == remainingBits)
         {
             return true;
         }
         final int mask = (0xFF00 >>> remainingBits) & 0xFF;
 
-        return (network[fullBytes] & mask) == (address[offset + fullBytes] & mask);
-    }
-
-    private boolean mappedPrefixMatches(final byte[] v4)
-    {
-        for (int bit = 0; bit < prefixLength; bit += 8)
-        {
-            final int i = bit >>> 3;
-            final int addressByte;
-            if (i < 10)
-            {
-                addressByte = 0;
-            }
-            else if (i < V4_MAPPED_PREFIX_LENGTH)
-            {
-                addressByte = 0xFF;
-            }
-            else
-            {
-                addressByte = v4[i - V4_MAPPED_PREFIX_LENGTH] & 0xFF;
-            }
-            final int bits = Math.min(8, prefixLength - bit);
-            final int mask = (0xFF00 >>> bits) & 0xFF;
-            if (((network[i] & 0xFF) & mask) != (addressByte & mask))
-            {
-                return false;
-            }
-        }
-
-        return true;
+        return (network[networkOffset + fullBytes] & mask) == (address[addressOffset + fullBytes] & mask);
     }
 
     private static boolean isV4Mapped(final byte[] address)

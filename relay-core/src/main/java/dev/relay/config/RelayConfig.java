@@ -344,7 +344,7 @@ public final class RelayConfig
         try
         {
             final String name = InetAddress.getLocalHost().getCanonicalHostName().toLowerCase(Locale.ROOT);
-            if (ValueParsers.isDomainName(name) && null == Cidr.parseAddress(name))
+            if (ValueParsers.isHostName(name))
             {
                 return name;
             }

@@ -298,7 +298,7 @@ final class ValueParsers
             return text;
         }
         final String lower = text.toLowerCase(Locale.ROOT);
-        if (!isDomainName(lower) || isNumeric(lower.substring(lower.lastIndexOf('.') + 1)))
+        if (!isHostName(lower))
         {
             throw new IllegalArgumentException("is not a valid domain name");
         }
@@ -331,7 +331,7 @@ final class ValueParsers
         {
             final String lower = item.toLowerCase(Locale.ROOT);
             final String name = lower.startsWith(".") ? lower.substring(1) : lower;
-            if (!isDomainName(name))
+            if (!isHostName(name))
             {
                 throw new IllegalArgumentException("is not a domain list: \"" + item + "\" is not a domain name");
             }
@@ -447,7 +447,7 @@ final class ValueParsers
             {
                 return new InetSocketAddress(InetAddress.getByAddress(literal), port);
             }
-            if (!isDomainName(host.toLowerCase(Locale.ROOT)))
+            if (!isHostName(host.toLowerCase(Locale.ROOT)))
             {
                 throw new IllegalArgumentException("is not host:port: \"" + host + "\" is not a host name or IP address");
             }
@@ -510,7 +510,7 @@ final class ValueParsers
         }
         final String domain = item.substring(0, equals).strip().toLowerCase(Locale.ROOT);
         final String target = item.substring(equals + 1).strip().toLowerCase(Locale.ROOT);
-        if (!Route.CATCH_ALL.equals(domain) && !isDomainName(domain.startsWith(".") ? domain.substring(1) : domain))
+        if (!Route.CATCH_ALL.equals(domain) && !isHostName(domain.startsWith(".") ? domain.substring(1) : domain))
         {
             throw new IllegalArgumentException("has a bad domain \"" + domain + "\" (a domain, .domain or *)");
         }
@@ -547,7 +547,7 @@ final class ValueParsers
         }
 
         final byte[] literal = Cidr.parseAddress(host);
-        if (null == literal && !isDomainName(host))
+        if (null == literal && !isHostName(host))
         {
             throw new IllegalArgumentException("has a bad host \"" + host + "\" (a host name or IP address)");
         }
@@ -606,6 +606,15 @@ final class ValueParsers
         }
 
         return labelLength > 0 && name.charAt(name.length() - 1) != '-';
+    }
+
+    /**
+     * A domain name ({@link #isDomainName(String)}) whose last label is not all digits, so it cannot be
+     * mistaken for an IPv4 address.
+     */
+    static boolean isHostName(final String name)
+    {
+        return isDomainName(name) && !isNumeric(name.substring(name.lastIndexOf('.') + 1));
     }
 
     private static boolean isNumeric(final String text)
