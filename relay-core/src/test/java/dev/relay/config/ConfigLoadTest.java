@@ -103,6 +103,26 @@ class ConfigLoadTest
     }
 
     @Test
+    void valuesMayContainSeparatorsAndLineNumbersCountContinuedAndCrlfLines() throws Exception
+    {
+        final Path file = dir.resolve("relay.properties");
+        Files.writeString(file,
+            "delivery.routes = example.com=[10.0.0.5]:2525, \\\r\n" +
+            "    *=smarthost:587\r\n" +
+            "\r\n" +
+            "smtp.listen [::1]:0\r\n" +
+            "smtp.max_hops: x\r\n");
+
+        final List<String> problems = problems(file, new Properties());
+        assertEquals(List.of(file + ":5: smtp.max_hops: \"x\" is not a positive integer"), problems);
+
+        Files.writeString(file, "delivery.routes = example.com=[10.0.0.5]:2525, \\\n    *=smarthost:587\n");
+        final RelayConfig c = RelayConfig.load(file, new Properties());
+        assertEquals(new Route("example.com", "10.0.0.5", 2525, true), c.routeFor("example.com"));
+        assertEquals(new Route("*", "smarthost", 587, true), c.routeFor("other.example"));
+    }
+
+    @Test
     void unknownKeyNamesKeyAndLine() throws Exception
     {
         final Path file = write("# x", "smtp.max_recipents=10");
