@@ -1,0 +1,190 @@
+package dev.relay.config;
+
+import java.util.List;
+
+import static dev.relay.config.ValueParsers.intRange;
+import static dev.relay.config.ValueParsers.intRangeOrAuto;
+import static dev.relay.config.ValueParsers.intSize;
+import static dev.relay.config.ValueParsers.oneOf;
+import static dev.relay.config.ValueParsers.size;
+
+/**
+ * The table of every configuration key: name, default (as written in a properties file), value syntax and a
+ * one-line description. It alone drives parsing, validation, unknown-key detection, {@link RelayConfig#effective()}
+ * and the check that {@code ops/relay.properties} documents every key.
+ * <p>
+ * Immutable; the parsers allocate and are meant for start-up only.
+ */
+public enum ConfigKey
+{
+    SMTP_LISTEN("smtp.listen", "0.0.0.0:2525", ValueParsers::listenList,
+        "addresses to accept SMTP on: comma list of host:port, IPv6 as [::1]:25; port 0 picks a free port"),
+    SMTP_HOSTNAME("smtp.hostname", "", ValueParsers::parseHostname,
+        "name used in the greeting, EHLO reply and Received headers; empty = the machine's canonical host name"),
+    SMTP_MAX_MESSAGE_SIZE("smtp.max_message_size", "26214400", size(1, Long.MAX_VALUE),
+        "largest message accepted, in bytes, advertised in EHLO SIZE (RFC 1870); suffixes k, M, G are binary"),
+    SMTP_MAX_RECIPIENTS("smtp.max_recipients", "1000", intRange(1, Integer.MAX_VALUE),
+        "RCPT TO accepted per transaction, more get 452 4.5.3 (RFC 5321 §4.5.3.1.8 asks for at least 100)"),
+    SMTP_MAX_CONNECTIONS("smtp.max_connections", "10000", intRange(1, Integer.MAX_VALUE),
+        "concurrent inbound connections; beyond it new connections get 421 4.7.0 and are closed"),
+    SMTP_MAX_CONNECTIONS_PER_IP("smtp.max_connections_per_ip", "100", intRange(0, Integer.MAX_VALUE),
+        "concurrent inbound connections from one client address; 0 = unlimited"),
+    SMTP_LIMITS_EXEMPT_RELAY_NETWORKS("smtp.limits_exempt_relay_networks", "true", ValueParsers::parseBoolean,
+        "true: clients in relay.networks are exempt from per-client limits (as Postfix exempts $mynetworks)"),
+    SMTP_IO_THREADS("smtp.io_threads", "auto", intRangeOrAuto(1, 64, Runtime.getRuntime().availableProcessors()),
+        "selector loop threads for inbound SMTP, 1..64; auto = one per available processor"),
+    SMTP_TIMEOUT_COMMAND("smtp.timeout.command", "5m", ValueParsers::positiveDuration,
+        "idle time allowed while waiting for a client command (RFC 5321 §4.5.3.2.7: at least 5 minutes)"),
+    SMTP_TIMEOUT_DATA("smtp.timeout.data", "3m", ValueParsers::positiveDuration,
+        "idle time allowed between reads of message content (DATA or BDAT)"),
+    SMTP_DRAIN_TIMEOUT("smtp.drain_timeout", "30s", ValueParsers::positiveDuration,
+        "on shutdown, time given to open sessions to finish before they get 421 and are closed"),
+    SMTP_MAX_ERRORS("smtp.max_errors", "20", intRange(1, Integer.MAX_VALUE),
+        "protocol errors allowed per connection before 421 and close (Postfix smtpd_hard_error_limit)"),
+    SMTP_MAX_HOPS("smtp.max_hops", "100", intRange(1, Integer.MAX_VALUE),
+        "Received headers allowed before a message is refused as a mail loop (RFC 5321 §6.3)"),
+    SMTP_MAX_COMMAND_LENGTH("smtp.max_command_length", "512", intRange(512, 2048),
+        "longest command line in octets incl. CRLF, 512..2048 (RFC 5321 §4.5.3.1.4; extensions may need more)"),
+    SMTP_BUFFER_SIZE("smtp.buffer_size", "65536", intSize(4096, 1048576),
+        "size in bytes of each pooled read buffer, 4096..1048576 (4k..1M)"),
+
+    RELAY_NETWORKS("relay.networks", "127.0.0.0/8,::1/128", ValueParsers::parseNetworks,
+        "clients allowed to relay to any domain: comma list of CIDR networks (IPv4 and IPv6); empty = none"),
+    RELAY_DOMAINS("relay.domains", "", ValueParsers::parseDomains,
+        "domains anyone may send to: comma list; .example.com means every subdomain of example.com"),
+
+    QUEUE_DIR("queue.dir", "data/spool", ValueParsers::parseDirectory,
+        "spool directory, relative to the working directory unless absolute; created if missing"),
+    QUEUE_SYNC("queue.sync", "batch", ValueParsers::parseSyncPolicy,
+        "when a message is synced before its 250: always (each), batch (group commit), none (page cache only)"),
+    QUEUE_MAX_AGE("queue.max_age", "5d", ValueParsers::positiveDuration,
+        "undeliverable mail older than this is bounced (RFC 5321 §4.5.4.1 suggests 4-5 days)"),
+    QUEUE_ROLL_CYCLE("queue.roll_cycle", "hourly", oneOf("secondly", "minutely", "hourly", "daily"),
+        "length of a spool file cycle; finished cycles are deleted; secondly is for tests"),
+    QUEUE_MIN_FREE_BYTES("queue.min_free_bytes", "268435456", size(0, Long.MAX_VALUE),
+        "free disk space under the spool below which new mail gets 452 4.3.1; bytes, suffixes k, M, G; 0 = off"),
+
+    DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
+        "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"
+            + " [host] or host:port skip the MX lookup; port default 25"),
+    DELIVERY_RETRY_SCHEDULE("delivery.retry.schedule", "1m,5m,15m,30m,1h,2h,4h", ValueParsers::durationList,
+        "waits between delivery attempts of deferred mail; the last one repeats until queue.max_age"),
+    DELIVERY_MAX_CONNECTIONS_PER_HOP("delivery.max_connections_per_hop", "20", intRange(1, Integer.MAX_VALUE),
+        "concurrent outbound connections to one next hop"),
+    DELIVERY_MAX_MESSAGES_PER_CONNECTION("delivery.max_messages_per_connection", "100",
+        intRange(1, Integer.MAX_VALUE),
+        "messages sent over one outbound connection before it is closed and replaced"),
+    DELIVERY_IDLE_TIMEOUT("delivery.idle_timeout", "30s", ValueParsers::positiveDuration,
+        "an idle pooled outbound connection is closed (QUIT) after this"),
+    DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION("delivery.max_recipients_per_transaction", "100",
+        intRange(1, Integer.MAX_VALUE),
+        "RCPT TO per outbound transaction; more recipients are split (RFC 5321 §4.5.3.1.8: servers take 100)"),
+    DELIVERY_IO_THREADS("delivery.io_threads", "1", intRange(1, 64),
+        "selector loop threads for outbound SMTP, 1..64"),
+    DELIVERY_DNS_SERVERS("delivery.dns.servers", "", ValueParsers::dnsServerList,
+        "DNS servers for MX lookups: comma list of host[:port] (port default 53); empty = the system resolver"),
+    DELIVERY_TIMEOUT_CONNECT("delivery.timeout.connect", "30s", ValueParsers::positiveDuration,
+        "time allowed to open a TCP connection to a next hop"),
+    DELIVERY_TIMEOUT_COMMAND("delivery.timeout.command", "5m", ValueParsers::positiveDuration,
+        "wait for the greeting and the EHLO, MAIL and RCPT replies (RFC 5321 §4.5.3.2.1-3: 5 minutes)"),
+    DELIVERY_TIMEOUT_DATA_INIT("delivery.timeout.data_init", "2m", ValueParsers::positiveDuration,
+        "wait for the 354 reply to DATA (RFC 5321 §4.5.3.2.4: 2 minutes)"),
+    DELIVERY_TIMEOUT_DATA_BLOCK("delivery.timeout.data_block", "3m", ValueParsers::positiveDuration,
+        "wait for each block of message content to be written (RFC 5321 §4.5.3.2.5: 3 minutes)"),
+    DELIVERY_TIMEOUT_DATA_DONE("delivery.timeout.data_done", "10m", ValueParsers::positiveDuration,
+        "wait for the reply to the final <CRLF>.<CRLF> (RFC 5321 §4.5.3.2.6: 10 minutes)"),
+    DELIVERY_DELAY_WARNING("delivery.delay_warning", "off", ValueParsers::durationOrOff,
+        "send a delay notification (DSN, RFC 3464) to the sender after mail waited this long; off or 0 = never"),
+
+    METRICS_LISTEN("metrics.listen", "127.0.0.1:9025", ValueParsers::listenOrOff,
+        "HTTP address for /metrics (Prometheus) and /health: host:port, or off");
+
+    /**
+     * The prefixes under which every JVM system property is taken as a configuration key (unknown ones are errors).
+     */
+    public static final List<String> PREFIXES = List.of("smtp.", "relay.", "queue.", "delivery.", "metrics.");
+
+    private final String key;
+    private final String defaultText;
+    private final ValueParsers.ValueParser parser;
+    private final String doc;
+
+    ConfigKey(final String key, final String defaultText, final ValueParsers.ValueParser parser, final String doc)
+    {
+        this.key = key;
+        this.defaultText = defaultText;
+        this.parser = parser;
+        this.doc = doc;
+    }
+
+    /**
+     * @return the property name, e.g. {@code smtp.listen}.
+     */
+    public String key()
+    {
+        return key;
+    }
+
+    /**
+     * @return the default as written in a properties file (empty when the default is "nothing" or computed).
+     */
+    public String defaultText()
+    {
+        return defaultText;
+    }
+
+    /**
+     * @return one-line description, with units and RFC where they apply.
+     */
+    public String doc()
+    {
+        return doc;
+    }
+
+    /**
+     * @return the section: the part of the key before the first dot ({@code smtp}, {@code relay}, ...).
+     */
+    public String section()
+    {
+        return key.substring(0, key.indexOf('.'));
+    }
+
+    Object parse(final String text)
+    {
+        return parser.parse(text);
+    }
+
+    /**
+     * @param key a property name.
+     * @return the definition, or null when the key is unknown.
+     */
+    public static ConfigKey of(final String key)
+    {
+        for (final ConfigKey k : values())
+        {
+            if (k.key.equals(key))
+            {
+                return k;
+            }
+        }
+
+        return null;
+    }
+
+    /**
+     * @param name a property name.
+     * @return true when it starts with one of {@link #PREFIXES}.
+     */
+    public static boolean hasKnownPrefix(final String name)
+    {
+        for (final String prefix : PREFIXES)
+        {
+            if (name.startsWith(prefix))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

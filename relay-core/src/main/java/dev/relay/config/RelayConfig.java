@@ -1,0 +1,731 @@
+package dev.relay.config;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The relay's settings: one properties file read at start, overridden by JVM system properties of the same
+ * name, validated in full, then frozen. Keys, defaults and syntaxes are listed once, in {@link ConfigKey};
+ * {@code ops/relay.properties} documents each of them.
+ * <p>
+ * Loading reports every problem at once in a {@link ConfigException} (unknown key, bad value, duplicate key,
+ * unreadable file), each naming source, line, key and value; the caller exits with
+ * {@link ConfigException#EXIT_CODE}. Sizes take binary suffixes ({@code k}, {@code M}, {@code G} = 1024ⁿ);
+ * durations need a unit ({@code ms}, {@code s}, {@code m}, {@code h}, {@code d}) unless they are {@code 0}.
+ * <p>
+ * Immutable and safe to share between threads once built. Accessors do not allocate, except
+ * {@link #routeFor(String)} and {@link #isRelayDomain(String)} which may create suffix strings.
+ */
+public final class RelayConfig
+{
+    private static final String SYSTEM_SOURCE = "system property";
+    private static final String MAP_SOURCE = "map";
+
+    private final List<InetSocketAddress> smtpListen;
+    private final String smtpHostname;
+    private final long smtpMaxMessageSize;
+    private final int smtpMaxRecipients;
+    private final int smtpMaxConnections;
+    private final int smtpMaxConnectionsPerIp;
+    private final boolean smtpLimitsExemptRelayNetworks;
+    private final int smtpIoThreads;
+    private final Duration smtpCommandTimeout;
+    private final Duration smtpDataTimeout;
+    private final Duration smtpDrainTimeout;
+    private final int smtpMaxErrors;
+    private final int smtpMaxHops;
+    private final int smtpMaxCommandLength;
+    private final int smtpBufferSize;
+    private final NetworkList relayNetworks;
+    private final Set<String> relayDomains;
+    private final Path queueDir;
+    private final SyncPolicy queueSync;
+    private final Duration queueMaxAge;
+    private final String queueRollCycle;
+    private final long queueMinFreeBytes;
+    private final List<Route> deliveryRoutes;
+    private final List<Duration> deliveryRetrySchedule;
+    private final int deliveryMaxConnectionsPerHop;
+    private final int deliveryMaxMessagesPerConnection;
+    private final Duration deliveryIdleTimeout;
+    private final int deliveryMaxRecipientsPerTransaction;
+    private final int deliveryIoThreads;
+    private final List<InetSocketAddress> deliveryDnsServers;
+    private final Duration deliveryConnectTimeout;
+    private final Duration deliveryCommandTimeout;
+    private final Duration deliveryDataInitTimeout;
+    private final Duration deliveryDataBlockTimeout;
+    private final Duration deliveryDataDoneTimeout;
+    private final Duration deliveryDelayWarning;
+    private final InetSocketAddress metricsListen;
+
+    private final Map<String, Route> exactRoutes = new HashMap<>();
+    private final Map<String, Route> suffixRoutes = new HashMap<>();
+    private final Route catchAllRoute;
+    private final Map<String, String> effective;
+
+    @SuppressWarnings("unchecked")
+    private RelayConfig(final Map<ConfigKey, Object> values, final Map<ConfigKey, String> texts)
+    {
+        smtpListen = (List<InetSocketAddress>)values.get(ConfigKey.SMTP_LISTEN);
+        final String hostname = (String)values.get(ConfigKey.SMTP_HOSTNAME);
+        smtpHostname = hostname.isEmpty() ? machineName() : hostname;
+        smtpMaxMessageSize = (Long)values.get(ConfigKey.SMTP_MAX_MESSAGE_SIZE);
+        smtpMaxRecipients = (Integer)values.get(ConfigKey.SMTP_MAX_RECIPIENTS);
+        smtpMaxConnections = (Integer)values.get(ConfigKey.SMTP_MAX_CONNECTIONS);
+        smtpMaxConnectionsPerIp = (Integer)values.get(ConfigKey.SMTP_MAX_CONNECTIONS_PER_IP);
+        smtpLimitsExemptRelayNetworks = (Boolean)values.get(ConfigKey.SMTP_LIMITS_EXEMPT_RELAY_NETWORKS);
+        smtpIoThreads = (Integer)values.get(ConfigKey.SMTP_IO_THREADS);
+        smtpCommandTimeout = (Duration)values.get(ConfigKey.SMTP_TIMEOUT_COMMAND);
+        smtpDataTimeout = (Duration)values.get(ConfigKey.SMTP_TIMEOUT_DATA);
+        smtpDrainTimeout = (Duration)values.get(ConfigKey.SMTP_DRAIN_TIMEOUT);
+        smtpMaxErrors = (Integer)values.get(ConfigKey.SMTP_MAX_ERRORS);
+        smtpMaxHops = (Integer)values.get(ConfigKey.SMTP_MAX_HOPS);
+        smtpMaxCommandLength = (Integer)values.get(ConfigKey.SMTP_MAX_COMMAND_LENGTH);
+        smtpBufferSize = (Integer)values.get(ConfigKey.SMTP_BUFFER_SIZE);
+        relayNetworks = (NetworkList)values.get(ConfigKey.RELAY_NETWORKS);
+        relayDomains = (Set<String>)values.get(ConfigKey.RELAY_DOMAINS);
+        queueDir = (Path)values.get(ConfigKey.QUEUE_DIR);
+        queueSync = (SyncPolicy)values.get(ConfigKey.QUEUE_SYNC);
+        queueMaxAge = (Duration)values.get(ConfigKey.QUEUE_MAX_AGE);
+        queueRollCycle = (String)values.get(ConfigKey.QUEUE_ROLL_CYCLE);
+        queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
+        deliveryRoutes = (List<Route>)values.get(ConfigKey.DELIVERY_ROUTES);
+        deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
+        deliveryMaxConnectionsPerHop = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS_PER_HOP);
+        deliveryMaxMessagesPerConnection = (Integer)values.get(ConfigKey.DELIVERY_MAX_MESSAGES_PER_CONNECTION);
+        deliveryIdleTimeout = (Duration)values.get(ConfigKey.DELIVERY_IDLE_TIMEOUT);
+        deliveryMaxRecipientsPerTransaction = (Integer)values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
+        deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
+        deliveryDnsServers = (List<InetSocketAddress>)values.get(ConfigKey.DELIVERY_DNS_SERVERS);
+        deliveryConnectTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_CONNECT);
+        deliveryCommandTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_COMMAND);
+        deliveryDataInitTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_INIT);
+        deliveryDataBlockTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_BLOCK);
+        deliveryDataDoneTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_DONE);
+        deliveryDelayWarning = (Duration)values.get(ConfigKey.DELIVERY_DELAY_WARNING);
+        metricsListen = (InetSocketAddress)values.get(ConfigKey.METRICS_LISTEN);
+
+        Route catchAll = null;
+        for (final Route route : deliveryRoutes)
+        {
+            if (Route.CATCH_ALL.equals(route.domain()))
+            {
+                catchAll = route;
+            }
+            else if (route.domain().startsWith("."))
+            {
+                suffixRoutes.put(route.domain(), route);
+            }
+            else
+            {
+                exactRoutes.put(route.domain(), route);
+            }
+        }
+        catchAllRoute = catchAll;
+
+        final Map<String, String> effective = new LinkedHashMap<>();
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            effective.put(key.key(), texts.get(key));
+        }
+        effective.put(ConfigKey.SMTP_HOSTNAME.key(), smtpHostname);
+        effective.put(ConfigKey.SMTP_IO_THREADS.key(), Integer.toString(smtpIoThreads));
+        this.effective = Collections.unmodifiableMap(effective);
+    }
+
+    /**
+     * Reads {@code file}, applies the entries of {@code systemOverrides} whose names start with one of
+     * {@link ConfigKey#PREFIXES} (they win over the file), and validates everything.
+     *
+     * @param file            the properties file, UTF-8.
+     * @param systemOverrides usually {@link System#getProperties()}; entries outside the prefixes are ignored.
+     * @return the validated configuration.
+     * @throws ConfigException listing every problem found.
+     */
+    public static RelayConfig load(final Path file, final Properties systemOverrides) throws ConfigException
+    {
+        final String source = file.toString();
+        final String text;
+        try
+        {
+            text = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT)
+                .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file)))
+                .toString();
+        }
+        catch (final CharacterCodingException ex)
+        {
+            throw new ConfigException(List.of(source + ": is not valid UTF-8"));
+        }
+        catch (final IOException ex)
+        {
+            throw new ConfigException(List.of(source + ": cannot read the configuration file: " + describe(ex)));
+        }
+
+        final List<String> problems = new ArrayList<>();
+        final List<PropertiesReader.Entry> entries = PropertiesReader.read(text, source, problems);
+
+        return build(source, entries, systemOverrides, problems);
+    }
+
+    /**
+     * Builds a configuration from key/value pairs, validated as a file would be; problems name line 0.
+     * For tests and tools.
+     *
+     * @param values property names to values.
+     * @return the validated configuration.
+     * @throws ConfigException listing every problem found.
+     */
+    public static RelayConfig fromMap(final Map<String, String> values) throws ConfigException
+    {
+        final List<PropertiesReader.Entry> entries = new ArrayList<>();
+        for (final String key : new TreeSet<>(values.keySet()))
+        {
+            entries.add(new PropertiesReader.Entry(key, values.get(key).strip(), 0));
+        }
+
+        return build(MAP_SOURCE, entries, new Properties(), new ArrayList<>());
+    }
+
+    /**
+     * @return the configuration with every key at its default.
+     */
+    public static RelayConfig defaults()
+    {
+        try
+        {
+            return fromMap(Map.of());
+        }
+        catch (final ConfigException ex)
+        {
+            throw new IllegalStateException("the built-in defaults do not validate:\n" + ex.getMessage(), ex);
+        }
+    }
+
+    private static RelayConfig build(
+        final String source,
+        final List<PropertiesReader.Entry> entries,
+        final Properties systemOverrides,
+        final List<String> problems) throws ConfigException
+    {
+        final Map<ConfigKey, Object> values = new EnumMap<>(ConfigKey.class);
+        final Map<ConfigKey, String> texts = new EnumMap<>(ConfigKey.class);
+        final Map<String, Integer> firstLine = new HashMap<>();
+
+        for (final PropertiesReader.Entry entry : entries)
+        {
+            final String where = source + ":" + entry.line() + ": " + entry.key();
+            final Integer previous = firstLine.putIfAbsent(entry.key(), entry.line());
+            if (null != previous)
+            {
+                problems.add(where + ": duplicate key (first set at line " + previous + ")");
+                continue;
+            }
+            apply(where, entry.key(), entry.value(), values, texts, problems);
+        }
+
+        for (final String name : new TreeSet<>(systemOverrides.stringPropertyNames()))
+        {
+            if (ConfigKey.hasKnownPrefix(name))
+            {
+                final String where = SYSTEM_SOURCE + " " + name;
+                apply(where, name, systemOverrides.getProperty(name).strip(), values, texts, problems);
+            }
+        }
+
+        if (!problems.isEmpty())
+        {
+            throw new ConfigException(problems);
+        }
+
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            if (!values.containsKey(key))
+            {
+                values.put(key, key.parse(key.defaultText()));
+                texts.put(key, key.defaultText());
+            }
+        }
+
+        return new RelayConfig(values, texts);
+    }
+
+    private static void apply(
+        final String where,
+        final String name,
+        final String text,
+        final Map<ConfigKey, Object> values,
+        final Map<ConfigKey, String> texts,
+        final List<String> problems)
+    {
+        final ConfigKey key = ConfigKey.of(name);
+        if (null == key)
+        {
+            problems.add(where + ": unknown key" + suggestion(name));
+            return;
+        }
+        try
+        {
+            values.put(key, key.parse(text));
+            texts.put(key, text);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            problems.add(where + ": \"" + text + "\" " + ex.getMessage());
+        }
+    }
+
+    private static String suggestion(final String name)
+    {
+        ConfigKey best = null;
+        int bestDistance = 4;
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            final int distance = editDistance(name, key.key());
+            if (distance < bestDistance)
+            {
+                best = key;
+                bestDistance = distance;
+            }
+        }
+
+        return null == best ? "" : " (did you mean " + best.key() + "?)";
+    }
+
+    private static int editDistance(final String a, final String b)
+    {
+        final int[] previous = new int[b.length() + 1];
+        final int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++)
+        {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++)
+            {
+                final int substitute = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitute, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            System.arraycopy(current, 0, previous, 0, current.length);
+        }
+
+        return previous[b.length()];
+    }
+
+    private static String describe(final IOException ex)
+    {
+        return ex instanceof java.nio.file.NoSuchFileException ? "no such file" : ex.toString();
+    }
+
+    private static String machineName()
+    {
+        try
+        {
+            final String name = InetAddress.getLocalHost().getCanonicalHostName().toLowerCase(Locale.ROOT);
+            if (ValueParsers.isHostName(name))
+            {
+                return name;
+            }
+        }
+        catch (final IOException | SecurityException ex)
+        {
+            // fall back below
+        }
+
+        return "localhost";
+    }
+
+    /**
+     * @param domainLowercase a recipient domain, lowercase, without trailing dot.
+     * @return true when {@code relay.domains} lists it exactly, or lists {@code .suffix} and the domain is a
+     * subdomain of {@code suffix} (not {@code suffix} itself).
+     */
+    public boolean isRelayDomain(final String domainLowercase)
+    {
+        if (relayDomains.isEmpty())
+        {
+            return false;
+        }
+        if (relayDomains.contains(domainLowercase))
+        {
+            return true;
+        }
+        for (int dot = domainLowercase.indexOf('.'); dot >= 0; dot = domainLowercase.indexOf('.', dot + 1))
+        {
+            if (relayDomains.contains(domainLowercase.substring(dot)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /**
+     * The route for a recipient domain: an exact entry first, then the longest matching {@code .suffix} entry,
+     * then {@code *}.
+     *
+     * @param domainLowercase a recipient domain, lowercase, without trailing dot.
+     * @return the route, or null when the domain is unrouted and its MX records decide.
+     */
+    public Route routeFor(final String domainLowercase)
+    {
+        final Route exact = exactRoutes.get(domainLowercase);
+        if (null != exact)
+        {
+            return exact;
+        }
+        if (!suffixRoutes.isEmpty())
+        {
+            for (int dot = domainLowercase.indexOf('.'); dot >= 0; dot = domainLowercase.indexOf('.', dot + 1))
+            {
+                final Route route = suffixRoutes.get(domainLowercase.substring(dot));
+                if (null != route)
+                {
+                    return route;
+                }
+            }
+        }
+
+        return catchAllRoute;
+    }
+
+    /**
+     * @return every key, in {@link ConfigKey} order, with the value in effect: as written in the file or system
+     * property, or the default; {@code smtp.hostname} and {@code smtp.io_threads} show their resolved values.
+     */
+    public Map<String, String> effective()
+    {
+        return effective;
+    }
+
+    /**
+     * @return {@code smtp.listen}: the addresses to accept SMTP on, at least one; port 0 means any free port.
+     */
+    public List<InetSocketAddress> smtpListen()
+    {
+        return smtpListen;
+    }
+
+    /**
+     * @return {@code smtp.hostname}, lowercase: the name in the greeting, EHLO reply and Received headers.
+     */
+    public String smtpHostname()
+    {
+        return smtpHostname;
+    }
+
+    /**
+     * @return {@code smtp.max_message_size} in bytes (advertised in SIZE, RFC 1870).
+     */
+    public long smtpMaxMessageSize()
+    {
+        return smtpMaxMessageSize;
+    }
+
+    /**
+     * @return {@code smtp.max_recipients}: RCPT TO accepted per transaction.
+     */
+    public int smtpMaxRecipients()
+    {
+        return smtpMaxRecipients;
+    }
+
+    /**
+     * @return {@code smtp.max_connections}: concurrent inbound connections.
+     */
+    public int smtpMaxConnections()
+    {
+        return smtpMaxConnections;
+    }
+
+    /**
+     * @return {@code smtp.max_connections_per_ip}: concurrent inbound connections per client address; 0 = unlimited.
+     */
+    public int smtpMaxConnectionsPerIp()
+    {
+        return smtpMaxConnectionsPerIp;
+    }
+
+    /**
+     * @return {@code smtp.limits_exempt_relay_networks}: clients in {@link #relayNetworks()} skip per-client limits.
+     */
+    public boolean smtpLimitsExemptRelayNetworks()
+    {
+        return smtpLimitsExemptRelayNetworks;
+    }
+
+    /**
+     * @return {@code smtp.io_threads}: inbound selector loops, 1..64 ({@code auto} resolved to the processor count).
+     */
+    public int smtpIoThreads()
+    {
+        return smtpIoThreads;
+    }
+
+    /**
+     * @return {@code smtp.timeout.command}: idle time allowed while waiting for a command.
+     */
+    public Duration smtpCommandTimeout()
+    {
+        return smtpCommandTimeout;
+    }
+
+    /**
+     * @return {@code smtp.timeout.data}: idle time allowed between reads of message content.
+     */
+    public Duration smtpDataTimeout()
+    {
+        return smtpDataTimeout;
+    }
+
+    /**
+     * @return {@code smtp.drain_timeout}: time open sessions get to finish on shutdown.
+     */
+    public Duration smtpDrainTimeout()
+    {
+        return smtpDrainTimeout;
+    }
+
+    /**
+     * @return {@code smtp.max_errors}: protocol errors per connection before 421.
+     */
+    public int smtpMaxErrors()
+    {
+        return smtpMaxErrors;
+    }
+
+    /**
+     * @return {@code smtp.max_hops}: Received headers allowed before a message is refused as a loop.
+     */
+    public int smtpMaxHops()
+    {
+        return smtpMaxHops;
+    }
+
+    /**
+     * @return {@code smtp.max_command_length}: longest command line in octets including CRLF, 512..2048.
+     */
+    public int smtpMaxCommandLength()
+    {
+        return smtpMaxCommandLength;
+    }
+
+    /**
+     * @return {@code smtp.buffer_size}: bytes per pooled read buffer, 4096..1048576.
+     */
+    public int smtpBufferSize()
+    {
+        return smtpBufferSize;
+    }
+
+    /**
+     * @return {@code relay.networks}: clients allowed to relay anywhere.
+     */
+    public NetworkList relayNetworks()
+    {
+        return relayNetworks;
+    }
+
+    /**
+     * @return {@code relay.domains}, lowercase, unmodifiable; an entry starting with a dot stands for subdomains.
+     */
+    public Set<String> relayDomains()
+    {
+        return relayDomains;
+    }
+
+    /**
+     * @return {@code queue.dir}: the spool directory, as written (relative paths resolve against the working
+     * directory); it may not exist yet.
+     */
+    public Path queueDir()
+    {
+        return queueDir;
+    }
+
+    /**
+     * @return {@code queue.sync}.
+     */
+    public SyncPolicy queueSync()
+    {
+        return queueSync;
+    }
+
+    /**
+     * @return {@code queue.max_age}: undelivered mail older than this bounces.
+     */
+    public Duration queueMaxAge()
+    {
+        return queueMaxAge;
+    }
+
+    /**
+     * @return {@code queue.roll_cycle}: one of {@code secondly}, {@code minutely}, {@code hourly}, {@code daily}.
+     */
+    public String queueRollCycle()
+    {
+        return queueRollCycle;
+    }
+
+    /**
+     * @return {@code queue.min_free_bytes}: free space below which new mail gets 452 4.3.1; 0 = no check.
+     */
+    public long queueMinFreeBytes()
+    {
+        return queueMinFreeBytes;
+    }
+
+    /**
+     * @return {@code delivery.routes} in the order written, unmodifiable; see {@link #routeFor(String)}.
+     */
+    public List<Route> deliveryRoutes()
+    {
+        return deliveryRoutes;
+    }
+
+    /**
+     * @return {@code delivery.retry.schedule}: waits between attempts, at least one; the last repeats.
+     */
+    public List<Duration> deliveryRetrySchedule()
+    {
+        return deliveryRetrySchedule;
+    }
+
+    /**
+     * @return {@code delivery.max_connections_per_hop}.
+     */
+    public int deliveryMaxConnectionsPerHop()
+    {
+        return deliveryMaxConnectionsPerHop;
+    }
+
+    /**
+     * @return {@code delivery.max_messages_per_connection}.
+     */
+    public int deliveryMaxMessagesPerConnection()
+    {
+        return deliveryMaxMessagesPerConnection;
+    }
+
+    /**
+     * @return {@code delivery.idle_timeout}: an idle pooled connection is closed after this.
+     */
+    public Duration deliveryIdleTimeout()
+    {
+        return deliveryIdleTimeout;
+    }
+
+    /**
+     * @return {@code delivery.max_recipients_per_transaction}.
+     */
+    public int deliveryMaxRecipientsPerTransaction()
+    {
+        return deliveryMaxRecipientsPerTransaction;
+    }
+
+    /**
+     * @return {@code delivery.io_threads}: outbound selector loops, 1..64.
+     */
+    public int deliveryIoThreads()
+    {
+        return deliveryIoThreads;
+    }
+
+    /**
+     * @return {@code delivery.dns.servers}; empty means the system resolver.
+     */
+    public List<InetSocketAddress> deliveryDnsServers()
+    {
+        return deliveryDnsServers;
+    }
+
+    /**
+     * @return {@code delivery.timeout.connect}.
+     */
+    public Duration deliveryConnectTimeout()
+    {
+        return deliveryConnectTimeout;
+    }
+
+    /**
+     * @return {@code delivery.timeout.command}: greeting, EHLO, MAIL and RCPT replies (RFC 5321 §4.5.3.2).
+     */
+    public Duration deliveryCommandTimeout()
+    {
+        return deliveryCommandTimeout;
+    }
+
+    /**
+     * @return {@code delivery.timeout.data_init}: the 354 reply to DATA.
+     */
+    public Duration deliveryDataInitTimeout()
+    {
+        return deliveryDataInitTimeout;
+    }
+
+    /**
+     * @return {@code delivery.timeout.data_block}: writing each block of content.
+     */
+    public Duration deliveryDataBlockTimeout()
+    {
+        return deliveryDataBlockTimeout;
+    }
+
+    /**
+     * @return {@code delivery.timeout.data_done}: the reply to the final dot.
+     */
+    public Duration deliveryDataDoneTimeout()
+    {
+        return deliveryDataDoneTimeout;
+    }
+
+    /**
+     * @return {@code delivery.delay_warning}; {@link Duration#ZERO} means no delay notifications.
+     */
+    public Duration deliveryDelayWarning()
+    {
+        return deliveryDelayWarning;
+    }
+
+    /**
+     * @return {@code metrics.listen}, or null when it is {@code off}.
+     */
+    public InetSocketAddress metricsListen()
+    {
+        return metricsListen;
+    }
+
+    /**
+     * @return the effective configuration as {@code key=value} lines.
+     */
+    public String toString()
+    {
+        final StringBuilder sb = new StringBuilder();
+        effective.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+
+        return sb.toString();
+    }
+}

@@ -1,0 +1,308 @@
+package dev.relay.config;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ConfigValuesTest
+{
+    private static RelayConfig with(final String key, final String value) throws ConfigException
+    {
+        return RelayConfig.fromMap(Map.of(key, value));
+    }
+
+    private static String problemFor(final String key, final String value)
+    {
+        final ConfigException ex = assertThrows(ConfigException.class, () -> with(key, value));
+        assertEquals(1, ex.problems().size(), ex.getMessage());
+
+        return ex.problems().get(0);
+    }
+
+    @Test
+    void defaults() throws Exception
+    {
+        final RelayConfig c = RelayConfig.defaults();
+
+        assertEquals(List.of(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), 2525)), c.smtpListen());
+        assertFalse(c.smtpHostname().isEmpty());
+        assertTrue(ValueParsers.isDomainName(c.smtpHostname()), c.smtpHostname());
+        assertEquals(26214400L, c.smtpMaxMessageSize());
+        assertEquals(1000, c.smtpMaxRecipients());
+        assertEquals(10000, c.smtpMaxConnections());
+        assertEquals(100, c.smtpMaxConnectionsPerIp());
+        assertTrue(c.smtpLimitsExemptRelayNetworks());
+        assertEquals(Runtime.getRuntime().availableProcessors(), c.smtpIoThreads());
+        assertEquals(Duration.ofMinutes(5), c.smtpCommandTimeout());
+        assertEquals(Duration.ofMinutes(3), c.smtpDataTimeout());
+        assertEquals(Duration.ofSeconds(30), c.smtpDrainTimeout());
+        assertEquals(20, c.smtpMaxErrors());
+        assertEquals(100, c.smtpMaxHops());
+        assertEquals(512, c.smtpMaxCommandLength());
+        assertEquals(65536, c.smtpBufferSize());
+        assertEquals("127.0.0.0/8,0:0:0:0:0:0:0:1/128", c.relayNetworks().toString());
+        assertTrue(c.relayNetworks().contains(InetAddress.getByName("127.0.0.1")));
+        assertTrue(c.relayNetworks().contains(InetAddress.getByName("::1")));
+        assertFalse(c.relayNetworks().contains(InetAddress.getByName("10.0.0.1")));
+        assertEquals(Set.of(), c.relayDomains());
+        assertEquals(Path.of("data/spool"), c.queueDir());
+        assertEquals(SyncPolicy.BATCH, c.queueSync());
+        assertEquals(Duration.ofDays(5), c.queueMaxAge());
+        assertEquals("hourly", c.queueRollCycle());
+        assertEquals(268435456L, c.queueMinFreeBytes());
+        assertEquals(List.of(), c.deliveryRoutes());
+        assertNull(c.routeFor("example.com"));
+        assertEquals(List.of(Duration.ofMinutes(1), Duration.ofMinutes(5), Duration.ofMinutes(15),
+            Duration.ofMinutes(30), Duration.ofHours(1), Duration.ofHours(2), Duration.ofHours(4)),
+            c.deliveryRetrySchedule());
+        assertEquals(20, c.deliveryMaxConnectionsPerHop());
+        assertEquals(100, c.deliveryMaxMessagesPerConnection());
+        assertEquals(Duration.ofSeconds(30), c.deliveryIdleTimeout());
+        assertEquals(100, c.deliveryMaxRecipientsPerTransaction());
+        assertEquals(1, c.deliveryIoThreads());
+        assertEquals(List.of(), c.deliveryDnsServers());
+        assertEquals(Duration.ofSeconds(30), c.deliveryConnectTimeout());
+        assertEquals(Duration.ofMinutes(5), c.deliveryCommandTimeout());
+        assertEquals(Duration.ofMinutes(2), c.deliveryDataInitTimeout());
+        assertEquals(Duration.ofMinutes(3), c.deliveryDataBlockTimeout());
+        assertEquals(Duration.ofMinutes(10), c.deliveryDataDoneTimeout());
+        assertEquals(Duration.ZERO, c.deliveryDelayWarning());
+        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 9025), c.metricsListen());
+    }
+
+    @Test
+    void effectiveListsEveryKeyInTableOrder()
+    {
+        final Map<String, String> effective = RelayConfig.defaults().effective();
+
+        assertEquals(ConfigKey.values().length, effective.size());
+        int i = 0;
+        for (final String key : effective.keySet())
+        {
+            assertEquals(ConfigKey.values()[i++].key(), key);
+        }
+        assertEquals("0.0.0.0:2525", effective.get("smtp.listen"));
+        assertEquals(Integer.toString(Runtime.getRuntime().availableProcessors()), effective.get("smtp.io_threads"));
+        assertFalse(effective.get("smtp.hostname").isEmpty());
+        assertThrows(UnsupportedOperationException.class, () -> effective.put("x", "y"));
+    }
+
+    @Test
+    void listen() throws Exception
+    {
+        final RelayConfig c = with("smtp.listen", "127.0.0.1:0, [::1]:25 ,localhost:2526");
+
+        assertEquals(3, c.smtpListen().size());
+        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), c.smtpListen().get(0));
+        assertEquals(new InetSocketAddress(InetAddress.getByName("::1"), 25), c.smtpListen().get(1));
+        assertEquals(2526, c.smtpListen().get(2).getPort());
+        assertFalse(c.smtpListen().get(2).isUnresolved());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "127.0.0.1|port is missing",
+        "127.0.0.1:65536|bad port",
+        "127.0.0.1:x|bad port",
+        "::1:25|brackets",
+        "[::1:25|missing ']'",
+        "[::1]x|after ']'",
+        "bad_host:25|not a host name",
+        "300.1.1.1:25|not a host name",
+        "''|at least one"
+    })
+    void badListen(final String value, final String reason)
+    {
+        final String problem = problemFor("smtp.listen", value);
+
+        assertTrue(problem.startsWith("map:0: smtp.listen: \"" + value + "\" "), problem);
+        assertTrue(problem.contains(reason), problem);
+    }
+
+    @Test
+    void hostname() throws Exception
+    {
+        assertEquals("mx1.example.com", with("smtp.hostname", "MX1.Example.COM").smtpHostname());
+        assertEquals("relay", with("smtp.hostname", "relay").smtpHostname());
+        assertTrue(problemFor("smtp.hostname", "bad_name.example").contains("is not a valid domain name"));
+        assertTrue(problemFor("smtp.hostname", "-a.example").contains("is not a valid domain name"));
+        assertTrue(problemFor("smtp.hostname", "a..example").contains("is not a valid domain name"));
+        assertTrue(problemFor("smtp.hostname", "example.com.").contains("is not a valid domain name"));
+        assertTrue(problemFor("smtp.hostname", "10.0.0.1").contains("is not a valid domain name"));
+        assertTrue(problemFor("smtp.hostname", "a".repeat(64) + ".example").contains("is not a valid domain name"));
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+        "26214400, 26214400",
+        "25MiB, 26214400",
+        "25M, 26214400",
+        "25mb, 26214400",
+        "512k, 524288",
+        "512 KiB, 524288",
+        "1G, 1073741824",
+        "100b, 100",
+        "1, 1"
+    })
+    void messageSize(final String text, final long expected) throws Exception
+    {
+        assertEquals(expected, with("smtp.max_message_size", text).smtpMaxMessageSize());
+    }
+
+    @ParameterizedTest
+    @CsvSource({ "0", "-1", "abc", "10T", "1.5M", "99999999999999999999", "9999999999G" })
+    void badSize(final String text)
+    {
+        final String problem = problemFor("smtp.max_message_size", text);
+
+        assertTrue(problem.contains("smtp.max_message_size: \"" + text + "\" is not a size in bytes"), problem);
+    }
+
+    @Test
+    void integers() throws Exception
+    {
+        assertEquals(50, with("smtp.max_recipients", "50").smtpMaxRecipients());
+        assertEquals(7, with("smtp.max_connections", "7").smtpMaxConnections());
+        assertEquals(0, with("smtp.max_connections_per_ip", "0").smtpMaxConnectionsPerIp());
+        assertEquals(3, with("smtp.max_errors", "3").smtpMaxErrors());
+        assertEquals(30, with("smtp.max_hops", "30").smtpMaxHops());
+        assertEquals(2048, with("smtp.max_command_length", "2048").smtpMaxCommandLength());
+        assertEquals(4096, with("smtp.buffer_size", "4k").smtpBufferSize());
+        assertEquals(1048576, with("smtp.buffer_size", "1048576").smtpBufferSize());
+        assertEquals(5, with("delivery.max_connections_per_hop", "5").deliveryMaxConnectionsPerHop());
+        assertEquals(9, with("delivery.max_messages_per_connection", "9").deliveryMaxMessagesPerConnection());
+        assertEquals(10, with("delivery.max_recipients_per_transaction", "10").deliveryMaxRecipientsPerTransaction());
+        assertEquals(4, with("delivery.io_threads", "4").deliveryIoThreads());
+        assertEquals(64, with("smtp.io_threads", "64").smtpIoThreads());
+        assertEquals(Runtime.getRuntime().availableProcessors(), with("smtp.io_threads", "auto").smtpIoThreads());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "smtp.max_recipients|abc|is not a positive integer",
+        "smtp.max_recipients|0|is not a positive integer",
+        "smtp.max_recipients|99999999999|is not a positive integer",
+        "smtp.max_connections_per_ip|-1|is not a non-negative integer",
+        "smtp.max_command_length|511|is not an integer in 512..2048",
+        "smtp.max_command_length|2049|is not an integer in 512..2048",
+        "smtp.buffer_size|4095|is not a size in bytes in 4096..1048576",
+        "smtp.buffer_size|2M|is not a size in bytes in 4096..1048576",
+        "smtp.io_threads|0|is not an integer in 1..64",
+        "smtp.io_threads|65|is not an integer in 1..64",
+        "smtp.io_threads|AUTO|is not an integer in 1..64",
+        "delivery.io_threads|auto|is not an integer in 1..64",
+        "smtp.limits_exempt_relay_networks|yes|is not true or false",
+        "queue.sync|fsync|is not one of always, batch, none",
+        "queue.roll_cycle|weekly|is not one of secondly, minutely, hourly, daily",
+        "smtp.timeout.command|30|is not a duration",
+        "smtp.timeout.command|0|is not a positive duration",
+        "smtp.timeout.command|5 m|is not a duration",
+        "smtp.timeout.command|1h30m|is not a duration",
+        "smtp.timeout.command|-5m|is not a duration",
+        "queue.max_age|5w|is not a duration",
+        "delivery.delay_warning|4|is not a duration",
+        "delivery.retry.schedule|,,|at least one",
+        "delivery.retry.schedule|1m,5|\"5\" is not a duration",
+        "metrics.listen|127.0.0.1|port is missing",
+        "delivery.dns.servers|10.0.0.1:0|bad port",
+        "relay.domains|exa mple.com|\"exa mple.com\" is not a domain name",
+        "relay.domains|..example.com|is not a domain name",
+        "relay.networks|10.0.0.0/33|prefix length must be 0..32"
+    })
+    void badValues(final String key, final String value, final String reason)
+    {
+        final String problem = problemFor(key, value);
+
+        assertTrue(problem.startsWith("map:0: " + key + ": \"" + value + "\" "), problem);
+        assertTrue(problem.contains(reason), problem);
+    }
+
+    @Test
+    void durations() throws Exception
+    {
+        assertEquals(Duration.ofMillis(500), with("smtp.timeout.command", "500ms").smtpCommandTimeout());
+        assertEquals(Duration.ofSeconds(30), with("smtp.timeout.data", "30s").smtpDataTimeout());
+        assertEquals(Duration.ofHours(1), with("smtp.drain_timeout", "1h").smtpDrainTimeout());
+        assertEquals(Duration.ofDays(7), with("queue.max_age", "7d").queueMaxAge());
+        assertEquals(Duration.ofSeconds(1), with("delivery.idle_timeout", "1s").deliveryIdleTimeout());
+        assertEquals(Duration.ofSeconds(5), with("delivery.timeout.connect", "5s").deliveryConnectTimeout());
+        assertEquals(Duration.ofMinutes(1), with("delivery.timeout.command", "1m").deliveryCommandTimeout());
+        assertEquals(Duration.ofMinutes(4), with("delivery.timeout.data_init", "4m").deliveryDataInitTimeout());
+        assertEquals(Duration.ofMinutes(6), with("delivery.timeout.data_block", "6m").deliveryDataBlockTimeout());
+        assertEquals(Duration.ofMinutes(20), with("delivery.timeout.data_done", "20m").deliveryDataDoneTimeout());
+        assertEquals(Duration.ofHours(4), with("delivery.delay_warning", "4h").deliveryDelayWarning());
+        assertEquals(Duration.ZERO, with("delivery.delay_warning", "0").deliveryDelayWarning());
+        assertEquals(Duration.ZERO, with("delivery.delay_warning", "off").deliveryDelayWarning());
+        assertEquals(List.of(Duration.ofSeconds(1), Duration.ofSeconds(2)),
+            with("delivery.retry.schedule", "1s, 2s").deliveryRetrySchedule());
+    }
+
+    @Test
+    void enumsAndPaths() throws Exception
+    {
+        assertEquals(SyncPolicy.ALWAYS, with("queue.sync", "always").queueSync());
+        assertEquals(SyncPolicy.NONE, with("queue.sync", "none").queueSync());
+        assertEquals("secondly", with("queue.roll_cycle", "secondly").queueRollCycle());
+        assertEquals(Path.of("/var/spool/relay"), with("queue.dir", "/var/spool/relay").queueDir());
+        assertFalse(with("smtp.limits_exempt_relay_networks", "false").smtpLimitsExemptRelayNetworks());
+        assertEquals(0L, with("queue.min_free_bytes", "0").queueMinFreeBytes());
+        assertEquals(1L << 30, with("queue.min_free_bytes", "1G").queueMinFreeBytes());
+    }
+
+    @Test
+    void queueDirMustNotBeAFile() throws Exception
+    {
+        final Path file = java.nio.file.Files.createTempFile("relay-queue", ".tmp");
+        try
+        {
+            assertTrue(problemFor("queue.dir", file.toString()).contains("exists and is not a directory"));
+        }
+        finally
+        {
+            java.nio.file.Files.delete(file);
+        }
+    }
+
+    @Test
+    void relayDomains() throws Exception
+    {
+        final RelayConfig c = with("relay.domains", "Example.COM, .sub.example.org");
+
+        assertEquals(Set.of("example.com", ".sub.example.org"), c.relayDomains());
+        assertTrue(c.isRelayDomain("example.com"));
+        assertFalse(c.isRelayDomain("www.example.com"));
+        assertFalse(c.isRelayDomain("sub.example.org"));
+        assertTrue(c.isRelayDomain("a.sub.example.org"));
+        assertTrue(c.isRelayDomain("b.a.sub.example.org"));
+        assertFalse(c.isRelayDomain("xsub.example.org"));
+        assertFalse(RelayConfig.defaults().isRelayDomain("example.com"));
+    }
+
+    @Test
+    void dnsServersAndMetrics() throws Exception
+    {
+        final RelayConfig c = RelayConfig.fromMap(Map.of(
+            "delivery.dns.servers", "10.0.0.53, [2001:db8::53]:5353",
+            "metrics.listen", "off"));
+
+        assertEquals(List.of(
+            new InetSocketAddress(InetAddress.getByName("10.0.0.53"), 53),
+            new InetSocketAddress(InetAddress.getByName("2001:db8::53"), 5353)), c.deliveryDnsServers());
+        assertNull(c.metricsListen());
+        assertEquals("off", c.effective().get("metrics.listen"));
+    }
+}
