@@ -99,7 +99,7 @@ public final class Relay implements AutoCloseable
             config.smtpMaxCommandLength(),
             config.smtpCommandTimeout().toMillis(),
             config.smtpDataTimeout().toMillis(),
-            address -> config.relayNetworks().contains(toInet(address)),
+            config.relayNetworks()::contains,
             config::isRelayDomain);
         final InboundEvents events = new InboundEvents(metrics);
         for (final InboundLoop loop : inbound.loops())

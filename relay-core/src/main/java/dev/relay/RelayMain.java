@@ -1,6 +1,7 @@
 package dev.relay;
 
 import dev.relay.config.ConfigException;
+import dev.relay.config.ConfigKey;
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.SpoolCommand;
 import org.slf4j.Logger;
@@ -71,8 +72,8 @@ public final class RelayMain
                 System.err.println("relay: config file " + configFile + " does not exist or is not a file");
                 return EXIT_CONFIG;
             }
-            config = configFile == null ?
-                RelayConfig.load(null, System.getProperties()) : RelayConfig.load(configFile, System.getProperties());
+            config = configFile == null ? RelayConfig.fromMap(systemOverrides()) :
+                RelayConfig.load(configFile, System.getProperties());
         }
         catch (final ConfigException ex)
         {
@@ -100,6 +101,20 @@ public final class RelayMain
                 usage();
                 return EXIT_CONFIG;
         }
+    }
+
+    /** Without a file: defaults plus the relay's keys given as JVM system properties. */
+    private static Map<String, String> systemOverrides()
+    {
+        final Map<String, String> values = new java.util.TreeMap<>();
+        for (final String name : System.getProperties().stringPropertyNames())
+        {
+            if (ConfigKey.hasKnownPrefix(name))
+            {
+                values.put(name, System.getProperty(name));
+            }
+        }
+        return values;
     }
 
     private static void usage()
