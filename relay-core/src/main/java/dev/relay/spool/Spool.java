@@ -1,0 +1,236 @@
+package dev.relay.spool;
+
+import net.openhft.chronicle.queue.RollCycle;
+import net.openhft.chronicle.queue.RollCycles;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
+import net.openhft.chronicle.queue.rollcycles.LegacyRollCycles;
+import net.openhft.chronicle.queue.rollcycles.TestRollCycles;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The durable spool: one Chronicle Queue in one directory, the {@code spool-syncer} thread, and the factory for
+ * per-loop {@link SpoolWriter}s and {@link SpoolReader}s.
+ * <p>
+ * Chronicle settings: binary wire, the roll cycle named by {@code queue} config, and a {@link #BLOCK_SIZE} of
+ * 16 MiB: the largest excerpt is a START_BODY of at most {@link SpoolRecords#MAX_RECORD_BYTES} (1 MiB envelope +
+ * 256 KiB chunk, ~1.25 MiB), and a usual one at most 256 KiB + 16, so the block is more than 4x (Chronicle's
+ * rule) of the worst and 64x the usual excerpt.
+ * <p>
+ * Threads: {@link #open}, {@link #newWriter}, {@link #newReader} and {@link #close} on a control thread (they
+ * allocate); {@link #usableBytes()} from any thread. Close after the loops stopped using their writers.
+ */
+public final class Spool implements AutoCloseable
+{
+    public static final long BLOCK_SIZE = 16L * 1024 * 1024;
+    private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
+
+    private final Path dir;
+    private final SyncMode syncMode;
+    private final long minFreeBytes;
+    private final SingleChronicleQueue queue;
+    private final SpoolSyncer syncer;
+    private final Thread syncerThread;
+    private final List<SpoolWriter> writers = new ArrayList<>();
+    private final List<SpoolReader> readers = new ArrayList<>();
+    private volatile long usableBytes;
+    private volatile boolean closed;
+
+    private Spool(final Path dir, final SyncMode syncMode, final long minFreeBytes, final SingleChronicleQueue queue)
+    {
+        this.dir = dir;
+        this.syncMode = syncMode;
+        this.minFreeBytes = minFreeBytes;
+        this.queue = queue;
+        refreshUsableSpace();
+        this.syncer = new SpoolSyncer(this, syncMode, dir);
+        this.syncerThread = new Thread(syncer, syncer.roleName());
+        syncerThread.setDaemon(true);
+        syncerThread.start();
+    }
+
+    /**
+     * Opens (creating if needed) the spool in {@code dir}.
+     *
+     * @param rollCycle    {@code secondly}, {@code minutely}, {@code hourly} or {@code daily}.
+     * @param minFreeBytes {@link SpoolWriter#begin} refuses mail while the file system has less usable space.
+     * @throws IOException naming the directory and the reason when it cannot be created, written or opened.
+     */
+    public static Spool open(final Path dir, final SyncMode syncMode, final String rollCycle, final long minFreeBytes)
+        throws IOException
+    {
+        if (syncMode == null)
+        {
+            throw new IllegalArgumentException("syncMode is null");
+        }
+        final RollCycle cycle = rollCycle(rollCycle);
+        final Path absolute = dir.toAbsolutePath().normalize();
+        try
+        {
+            Files.createDirectories(absolute);
+        }
+        catch (final IOException | SecurityException ex)
+        {
+            throw new IOException("cannot open spool at " + absolute + ": cannot create directory (" + ex + ")", ex);
+        }
+        if (!Files.isDirectory(absolute))
+        {
+            throw new IOException("cannot open spool at " + absolute + ": not a directory");
+        }
+        try
+        {
+            // isWritable() is not enough (root ignores modes, read-only mounts): write a real file.
+            Files.delete(Files.createTempFile(absolute, ".probe", ".tmp"));
+        }
+        catch (final IOException | SecurityException ex)
+        {
+            throw new IOException("cannot open spool at " + absolute + ": directory is not writable (" + ex + ")", ex);
+        }
+        final SingleChronicleQueue queue;
+        try
+        {
+            queue = SingleChronicleQueueBuilder.binary(absolute)
+                .rollCycle(cycle)
+                .blockSize(BLOCK_SIZE)
+                .build();
+        }
+        catch (final RuntimeException ex)
+        {
+            throw new IOException("cannot open spool at " + absolute + ": " + ex, ex);
+        }
+        return new Spool(absolute, syncMode, minFreeBytes, queue);
+    }
+
+    /** Maps a {@code queue.roll_cycle} name to Chronicle's roll cycle; {@link IllegalArgumentException} if unknown. */
+    public static RollCycle rollCycle(final String name)
+    {
+        switch (name == null ? "" : name.toLowerCase(Locale.ROOT))
+        {
+            case "secondly":
+                return TestRollCycles.TEST_SECONDLY;
+            case "minutely":
+                return LegacyRollCycles.MINUTELY;
+            case "hourly":
+                return RollCycles.FAST_HOURLY;
+            case "daily":
+                return RollCycles.FAST_DAILY;
+            default:
+                throw new IllegalArgumentException(
+                    "unknown roll cycle '" + name + "' (expected secondly, minutely, hourly or daily)");
+        }
+    }
+
+    /** A writer for one loop thread; its appender is created on that thread at first use. */
+    public synchronized SpoolWriter newWriter(final LoopWaker waker)
+    {
+        checkOpen();
+        final SpoolWriter writer = new SpoolWriter(this, queue, syncer, syncMode, waker);
+        writers.add(writer);
+        return writer;
+    }
+
+    /**
+     * A reader on this spool's queue for one thread. With a non-null {@code name} the reader resumes, after a
+     * restart, from the position it saved (see {@link SpoolReader#resumeIndex()}); with null it starts at the
+     * beginning.
+     */
+    public synchronized SpoolReader newReader(final String name)
+    {
+        checkOpen();
+        final SpoolReader reader = new SpoolReader(queue, name, false);
+        readers.add(reader);
+        return reader;
+    }
+
+    public Path dir()
+    {
+        return dir;
+    }
+
+    public SyncMode syncMode()
+    {
+        return syncMode;
+    }
+
+    public long minFreeBytes()
+    {
+        return minFreeBytes;
+    }
+
+    /** Usable bytes on the spool's file system, refreshed by the syncer every ~100 ms. */
+    public long usableBytes()
+    {
+        return usableBytes;
+    }
+
+    /** fsyncs the syncer has done (tests, metrics). */
+    public long syncCount()
+    {
+        return syncer.syncCount();
+    }
+
+    boolean hasRoomForMail()
+    {
+        return usableBytes >= minFreeBytes;
+    }
+
+    void refreshUsableSpace()
+    {
+        usableBytes = dir.toFile().getUsableSpace();
+    }
+
+    void onSyncError(final File file, final IOException ex)
+    {
+        LOG.error("spool sync failed for {}", file, ex);
+    }
+
+    SingleChronicleQueue queue()
+    {
+        return queue;
+    }
+
+    private void checkOpen()
+    {
+        if (closed)
+        {
+            throw new IllegalStateException("spool at " + dir + " is closed");
+        }
+    }
+
+    /** Stops the syncer (after it synced what was queued), then closes writers, readers and the queue. */
+    @Override
+    public synchronized void close()
+    {
+        if (closed)
+        {
+            return;
+        }
+        closed = true;
+        try
+        {
+            syncer.stop(syncerThread);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+        for (final SpoolWriter writer : writers)
+        {
+            writer.closeAppender();
+        }
+        for (final SpoolReader reader : readers)
+        {
+            reader.closeFromOwner();
+        }
+        queue.close();
+    }
+}

@@ -1,0 +1,226 @@
+package dev.relay.spool;
+
+import dev.relay.smtp.InboundMessage;
+import net.openhft.chronicle.bytes.Bytes;
+
+import java.util.List;
+
+/**
+ * Layout of the spool's records: each record is one Chronicle excerpt (a data document, written through
+ * {@code dc.wire().bytes()} as raw little-endian bytes, no wire field names). Several loops append to the same
+ * queue, so records of different messages interleave; every record carries its message's queue id.
+ * <pre>
+ * Every record:
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +---------------+---------------+-------------------------------+
+ *  |     type      |    version    |           reserved            |  0
+ *  +---------------+---------------+-------------------------------+
+ *  |                        queue id (i64)                         |  4
+ *  |                                                               |
+ *  +---------------------------------------------------------------+  12
+ *
+ * START (1), START_BODY (2), WHOLE (5): the envelope, then for START_BODY and WHOLE the first body chunk
+ *  12  received-at ms (i64)
+ *  20  flags (i32, InboundMessage.FLAG_*)
+ *  24  client address     len (i32) + bytes
+ *      helo name          len (i32) + bytes
+ *      reverse path       len (i32) + bytes   (empty = null reverse path &lt;&gt;)
+ *      recipient count    (i32), then per recipient len (i32) + bytes
+ *      Received header    len (i32) + bytes   (with trailing CRLF)
+ *      [START_BODY, WHOLE] body length (i32) + body bytes (wire form)
+ *
+ * BODY (3): one chunk, written in one go from the read buffer (one memcpy into the mapped file)
+ *  12  length (i32)
+ *  16  bytes
+ *
+ * END (4): the commit marker; a message without END (or WHOLE) is never deliverable
+ *  12  total body bytes (i64)
+ *  20  chunk count (i32, counting the body of START_BODY)
+ * </pre>
+ * WHOLE is START_BODY and END in one excerpt: a small message whose body arrived before {@code complete()}
+ * costs one excerpt. Sizes: a chunk is at most {@link #MAX_CHUNK_BYTES}, an envelope at most
+ * {@link #MAX_ENVELOPE_BYTES}, so no excerpt exceeds {@link #MAX_RECORD_BYTES}.
+ * <p>
+ * Stateless helpers; any thread; no allocation except the {@code byte[]}s a reader asks for.
+ */
+public final class SpoolRecords
+{
+    public static final byte START = 1;
+    public static final byte START_BODY = 2;
+    public static final byte BODY = 3;
+    public static final byte END = 4;
+    public static final byte WHOLE = 5;
+    public static final byte VERSION = 1;
+
+    public static final int TYPE_OFFSET = 0;
+    public static final int VERSION_OFFSET = 1;
+    public static final int QUEUE_ID_OFFSET = 4;
+    public static final int HEADER_LENGTH = 12;
+    public static final int RECEIVED_AT_OFFSET = 12;
+    public static final int FLAGS_OFFSET = 20;
+    public static final int ENVELOPE_FIELDS_OFFSET = 24;
+    public static final int BODY_LENGTH_OFFSET = 12;
+    public static final int BODY_DATA_OFFSET = 16;
+    public static final int END_TOTAL_BYTES_OFFSET = 12;
+    public static final int END_CHUNK_COUNT_OFFSET = 20;
+    public static final int END_LENGTH = 24;
+
+    /** Largest body chunk in one record; longer appends are split. */
+    public static final int MAX_CHUNK_BYTES = 256 * 1024;
+    /** Largest envelope (about 1000 recipients of 1 KiB); {@code begin()} refuses bigger ones. */
+    public static final int MAX_ENVELOPE_BYTES = 1024 * 1024;
+    public static final int MAX_RECORD_BYTES = MAX_ENVELOPE_BYTES + 4 + MAX_CHUNK_BYTES;
+
+    private SpoolRecords()
+    {
+    }
+
+    /** @return bytes of the envelope part of a START record, header included, without the body length field. */
+    public static int envelopeLength(final InboundMessage message)
+    {
+        long length = ENVELOPE_FIELDS_OFFSET;
+        length += 4 + lengthOf(message.clientAddress());
+        length += 4 + lengthOf(message.heloName());
+        length += 4 + lengthOf(message.reversePath());
+        final List<byte[]> recipients = message.recipients();
+        length += 4;
+        for (int i = 0, n = recipients.size(); i < n; i++)
+        {
+            length += 4 + lengthOf(recipients.get(i));
+        }
+        length += 4 + lengthOf(message.receivedHeader());
+        return (int)Math.min(Integer.MAX_VALUE, length);
+    }
+
+    static void writeHeader(final Bytes<?> bytes, final byte type, final long queueId)
+    {
+        bytes.writeByte(type);
+        bytes.writeByte(VERSION);
+        bytes.writeShort((short)0);
+        bytes.writeLong(queueId);
+    }
+
+    static void writeEnvelope(final Bytes<?> bytes, final byte type, final InboundMessage message)
+    {
+        writeHeader(bytes, type, message.queueId());
+        bytes.writeLong(message.receivedAtMs());
+        bytes.writeInt(message.flags());
+        writeField(bytes, message.clientAddress());
+        writeField(bytes, message.heloName());
+        writeField(bytes, message.reversePath());
+        final List<byte[]> recipients = message.recipients();
+        final int count = recipients.size();
+        bytes.writeInt(count);
+        for (int i = 0; i < count; i++)
+        {
+            writeField(bytes, recipients.get(i));
+        }
+        writeField(bytes, message.receivedHeader());
+    }
+
+    static void writeEnd(final Bytes<?> bytes, final long queueId, final long totalBodyBytes, final int chunkCount)
+    {
+        writeHeader(bytes, END, queueId);
+        bytes.writeLong(totalBodyBytes);
+        bytes.writeInt(chunkCount);
+    }
+
+    private static void writeField(final Bytes<?> bytes, final byte[] value)
+    {
+        if (value == null)
+        {
+            bytes.writeInt(0);
+        }
+        else
+        {
+            bytes.writeInt(value.length);
+            bytes.write(value);
+        }
+    }
+
+    private static int lengthOf(final byte[] value)
+    {
+        return value == null ? 0 : value.length;
+    }
+
+    /** @return the record type at absolute position {@code start}. */
+    static byte type(final Bytes<?> bytes, final long start)
+    {
+        return bytes.readByte(start + TYPE_OFFSET);
+    }
+
+    static long queueId(final Bytes<?> bytes, final long start)
+    {
+        return bytes.readLong(start + QUEUE_ID_OFFSET);
+    }
+
+    /**
+     * Reads the envelope of a START, START_BODY or WHOLE record at absolute {@code start} into {@code message},
+     * leaving for START_BODY and WHOLE the body's absolute offset and length in it.
+     *
+     * @return absolute position just after the envelope (the body length field for START_BODY/WHOLE).
+     */
+    static long readEnvelope(final Bytes<?> bytes, final long start, final SpooledMessage message)
+    {
+        message.queueId = bytes.readLong(start + QUEUE_ID_OFFSET);
+        message.receivedAtMs = bytes.readLong(start + RECEIVED_AT_OFFSET);
+        message.flags = bytes.readInt(start + FLAGS_OFFSET);
+        long position = start + ENVELOPE_FIELDS_OFFSET;
+        message.clientAddress = readField(bytes, position);
+        position += 4 + message.clientAddress.length;
+        message.heloName = readField(bytes, position);
+        position += 4 + message.heloName.length;
+        message.reversePath = readField(bytes, position);
+        position += 4 + message.reversePath.length;
+        final int count = bytes.readInt(position);
+        position += 4;
+        if (count < 0 || count > MAX_ENVELOPE_BYTES / 4)
+        {
+            throw new IllegalStateException("corrupt START record: recipient count " + count);
+        }
+        final byte[][] recipients = new byte[count][];
+        for (int i = 0; i < count; i++)
+        {
+            recipients[i] = readField(bytes, position);
+            position += 4 + recipients[i].length;
+        }
+        message.recipientArray = recipients;
+        message.recipients = java.util.List.of(recipients);
+        message.receivedHeader = readField(bytes, position);
+        position += 4 + message.receivedHeader.length;
+        return position;
+    }
+
+    /**
+     * @return absolute position just after the envelope of the record at {@code start} (for START_BODY and WHOLE
+     * the body length field), without allocating.
+     */
+    static long skipEnvelope(final Bytes<?> bytes, final long start)
+    {
+        long position = start + ENVELOPE_FIELDS_OFFSET;
+        position += 4 + bytes.readInt(position);
+        position += 4 + bytes.readInt(position);
+        position += 4 + bytes.readInt(position);
+        final int count = bytes.readInt(position);
+        position += 4;
+        for (int i = 0; i < count; i++)
+        {
+            position += 4 + bytes.readInt(position);
+        }
+        position += 4 + bytes.readInt(position);
+        return position;
+    }
+
+    private static byte[] readField(final Bytes<?> bytes, final long position)
+    {
+        final int length = bytes.readInt(position);
+        if (length < 0 || length > MAX_ENVELOPE_BYTES)
+        {
+            throw new IllegalStateException("corrupt spool record: field length " + length + " at " + position);
+        }
+        final byte[] value = new byte[length];
+        bytes.read(position + 4, value, 0, length);
+        return value;
+    }
+}

@@ -1,0 +1,535 @@
+package dev.relay.spool;
+
+import dev.relay.smtp.InboundMessage;
+import dev.relay.smtp.MessageSink;
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.queue.ExcerptAppender;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.wire.DocumentContext;
+import org.jctools.queues.MessagePassingQueue;
+import org.jctools.queues.SpscArrayQueue;
+
+import java.io.File;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+
+/**
+ * The spool's {@link MessageSink} for one net loop: appends the records of {@link SpoolRecords} with the loop's
+ * own Chronicle appender (created lazily on the loop thread at first use) and hands commits to the
+ * {@link SpoolSyncer}.
+ * <p>
+ * Per message: {@code begin} only checks (cached) disk space and takes a pooled transaction state; the envelope is
+ * written with the first body bytes. Body bytes of a message not yet started are staged in one writer-wide
+ * {@value #STAGE_BYTES}-byte buffer, so a small message whose body arrives before {@code complete} becomes one
+ * WHOLE excerpt; when the stage is needed by another message or overflows, it is written out as START_BODY.
+ * Larger appends go straight from the read buffer into the mapped file (one memcpy) as START_BODY or BODY
+ * records of at most {@link SpoolRecords#MAX_CHUNK_BYTES}. Every record is a complete excerpt written in one go;
+ * a failed write is rolled back and the call returns false.
+ * <p>
+ * Commit: {@link SyncMode#NONE} calls the listener inside {@code complete} after the END append.
+ * {@link SyncMode#ALWAYS} hands each completed message to the syncer at once; {@link SyncMode#BATCH} collects the
+ * pass's completions and hands them over in one request at {@link #endOfPass()} (group commit). The syncer posts
+ * the request back and wakes the loop with the {@link LoopWaker}; the loop calls {@link #drainCompletions()}
+ * every pass, which calls the listeners on the loop thread.
+ * <p>
+ * Thread: every method on the owning loop thread only. No allocation per message in steady state (transaction
+ * states and sync requests are pooled; their arrays grow to the largest group and stay).
+ */
+public final class SpoolWriter implements MessageSink
+{
+    /** Largest body a message may stage before its first record is written. */
+    public static final int STAGE_BYTES = 16 * 1024;
+    private static final int NO_CYCLE = Integer.MIN_VALUE;
+    private static final int COMPLETION_CAPACITY = 16 * 1024;
+
+    private final Spool spool;
+    private final SingleChronicleQueue queue;
+    private final SpoolSyncer syncer;
+    private final SyncMode syncMode;
+    private final LoopWaker waker;
+    private final SpscArrayQueue<SyncRequest> completions = new SpscArrayQueue<>(COMPLETION_CAPACITY);
+    private final MessagePassingQueue.Consumer<SyncRequest> onCompletion = this::onCompletion;
+    private final ArrayDeque<SyncRequest> freeRequests = new ArrayDeque<>();
+    private final ArrayDeque<Tx> freeTxs = new ArrayDeque<>();
+    private final byte[] stage = new byte[STAGE_BYTES];
+    private int stageLength;
+    private Tx stageOwner;
+    private InboundMessage stageMessage;
+    private ExcerptAppender appender;
+    private SyncRequest collecting;
+    private File[] dirtyFiles = new File[4];
+    private int dirtyFileCount;
+    private int dirtyCycle = NO_CYCLE;
+    private int drainedMessages;
+    private long listenerErrors;
+    private long writeErrors;
+    /** Written by the syncer thread only. */
+    long wakeRound;
+
+    SpoolWriter(
+        final Spool spool,
+        final SingleChronicleQueue queue,
+        final SpoolSyncer syncer,
+        final SyncMode syncMode,
+        final LoopWaker waker)
+    {
+        this.spool = spool;
+        this.queue = queue;
+        this.syncer = syncer;
+        this.syncMode = syncMode;
+        this.waker = waker;
+    }
+
+    /** Per-transaction state kept in {@link InboundMessage#sinkState()}; pooled. */
+    private static final class Tx
+    {
+        boolean started;
+        boolean failed;
+        int chunkCount;
+        long bodyBytes;
+
+        void reset()
+        {
+            started = false;
+            failed = false;
+            chunkCount = 0;
+            bodyBytes = 0;
+        }
+    }
+
+    @Override
+    public boolean begin(final InboundMessage message)
+    {
+        if (!spool.hasRoomForMail() || SpoolRecords.envelopeLength(message) > SpoolRecords.MAX_ENVELOPE_BYTES)
+        {
+            return false;
+        }
+        Tx tx = freeTxs.pollFirst();
+        if (tx == null)
+        {
+            tx = new Tx();
+        }
+        message.sinkState(tx);
+        return true;
+    }
+
+    @Override
+    public boolean append(final InboundMessage message, final ByteBuffer buffer, final int from, final int to)
+    {
+        if (!(message.sinkState() instanceof Tx))
+        {
+            return false;
+        }
+        final Tx tx = (Tx)message.sinkState();
+        if (tx.failed)
+        {
+            return false;
+        }
+        int position = from;
+        final int length = to - from;
+        if (length <= 0)
+        {
+            return true;
+        }
+        if (!tx.started)
+        {
+            if (stageOwner == tx)
+            {
+                if (stageLength + length <= STAGE_BYTES)
+                {
+                    buffer.get(from, stage, stageLength, length);
+                    stageLength += length;
+                    return true;
+                }
+                if (!flushStage())
+                {
+                    return false;
+                }
+            }
+            else if (length <= STAGE_BYTES)
+            {
+                if (stageOwner != null)
+                {
+                    flushStage();
+                }
+                stageOwner = tx;
+                stageMessage = message;
+                buffer.get(from, stage, 0, length);
+                stageLength = length;
+                return true;
+            }
+            else
+            {
+                final int first = Math.min(length, SpoolRecords.MAX_CHUNK_BYTES);
+                if (!writeEnvelopeRecord(SpoolRecords.START_BODY, message, tx, buffer, position, first))
+                {
+                    return false;
+                }
+                position += first;
+            }
+        }
+        while (position < to)
+        {
+            final int chunk = Math.min(to - position, SpoolRecords.MAX_CHUNK_BYTES);
+            if (!writeBody(message.queueId(), tx, buffer, position, chunk))
+            {
+                return false;
+            }
+            position += chunk;
+        }
+        return true;
+    }
+
+    @Override
+    public boolean complete(final InboundMessage message, final CommitListener listener)
+    {
+        if (!(message.sinkState() instanceof Tx))
+        {
+            return false;
+        }
+        final Tx tx = (Tx)message.sinkState();
+        boolean written = !tx.failed;
+        if (written)
+        {
+            if (!tx.started)
+            {
+                written = writeEnvelopeRecord(SpoolRecords.WHOLE, message, tx, null, 0, 0);
+            }
+            else
+            {
+                written = writeEnd(message.queueId(), tx);
+            }
+        }
+        release(message, tx);
+        if (!written)
+        {
+            return false;
+        }
+        if (syncMode == SyncMode.NONE)
+        {
+            listener.onCommitted(message, true);
+            return true;
+        }
+        if (collecting == null)
+        {
+            collecting = takeRequest();
+        }
+        collecting.add(message, listener);
+        if (syncMode == SyncMode.ALWAYS)
+        {
+            handOver();
+        }
+        return true;
+    }
+
+    @Override
+    public void abort(final InboundMessage message)
+    {
+        if (message.sinkState() instanceof Tx)
+        {
+            release(message, (Tx)message.sinkState());
+        }
+    }
+
+    /**
+     * Ends the loop's pass: in {@link SyncMode#BATCH} hands the pass's completed messages to the syncer as one
+     * group. Call once per loop pass, after the sessions ran. Cheap when there is nothing to hand over.
+     */
+    public void endOfPass()
+    {
+        if (collecting != null)
+        {
+            handOver();
+        }
+    }
+
+    /**
+     * Calls the commit listeners of messages the syncer made durable, on this (the loop) thread.
+     *
+     * @return how many messages were completed.
+     */
+    public int drainCompletions()
+    {
+        drainedMessages = 0;
+        completions.drain(onCompletion);
+        if (collecting != null && syncMode == SyncMode.ALWAYS)
+        {
+            handOver();
+        }
+        return drainedMessages;
+    }
+
+    /** Listener exceptions caught while draining (each is counted, the others still run). */
+    public long listenerErrors()
+    {
+        return listenerErrors;
+    }
+
+    /** Appends that failed and were rolled back. */
+    public long writeErrors()
+    {
+        return writeErrors;
+    }
+
+    void postCompletion(final SyncRequest request)
+    {
+        while (!completions.offer(request))
+        {
+            Thread.onSpinWait();
+        }
+    }
+
+    void wakeLoop()
+    {
+        waker.wakeup();
+    }
+
+    void closeAppender()
+    {
+        final ExcerptAppender appender = this.appender;
+        if (appender != null)
+        {
+            appender.singleThreadedCheckReset();
+            appender.close();
+        }
+    }
+
+    private void onCompletion(final SyncRequest request)
+    {
+        final boolean durable = request.durable;
+        for (int i = 0, n = request.count; i < n; i++)
+        {
+            try
+            {
+                request.listeners[i].onCommitted(request.messages[i], durable);
+            }
+            catch (final RuntimeException ex)
+            {
+                listenerErrors++;
+            }
+        }
+        drainedMessages += request.count;
+        request.clear();
+        freeRequests.addLast(request);
+    }
+
+    private void handOver()
+    {
+        final SyncRequest request = collecting;
+        for (int i = 0; i < dirtyFileCount; i++)
+        {
+            request.addFile(dirtyFiles[i]);
+        }
+        if (syncer.offer(request))
+        {
+            collecting = null;
+            for (int i = 0; i < dirtyFileCount; i++)
+            {
+                dirtyFiles[i] = null;
+            }
+            dirtyFileCount = 0;
+            dirtyCycle = NO_CYCLE;
+        }
+        // else: the syncer's queue is full; retried at the next endOfPass/drainCompletions.
+    }
+
+    private SyncRequest takeRequest()
+    {
+        final SyncRequest request = freeRequests.pollFirst();
+        return request != null ? request : new SyncRequest(this);
+    }
+
+    private void release(final InboundMessage message, final Tx tx)
+    {
+        if (stageOwner == tx)
+        {
+            stageOwner = null;
+            stageMessage = null;
+            stageLength = 0;
+        }
+        message.sinkState(null);
+        tx.reset();
+        freeTxs.addLast(tx);
+    }
+
+    private ExcerptAppender appender()
+    {
+        ExcerptAppender appender = this.appender;
+        if (appender == null)
+        {
+            appender = queue.createAppender();
+            this.appender = appender;
+        }
+        return appender;
+    }
+
+    /** Writes the staged body of {@link #stageOwner} as its START_BODY record and frees the stage. */
+    private boolean flushStage()
+    {
+        final boolean ok = writeEnvelopeRecord(SpoolRecords.START_BODY, stageMessage, stageOwner, null, 0, 0);
+        stageOwner = null;
+        stageMessage = null;
+        stageLength = 0;
+        return ok;
+    }
+
+    /**
+     * Writes START_BODY or WHOLE: the envelope, then the body from {@code buffer[from, from + length)}, or from
+     * the stage when {@code buffer} is null and this transaction owns it.
+     */
+    private boolean writeEnvelopeRecord(
+        final byte type,
+        final InboundMessage message,
+        final Tx tx,
+        final ByteBuffer buffer,
+        final int from,
+        final int length)
+    {
+        final ExcerptAppender appender = appender();
+        final int bodyLength = buffer != null ? length : (stageOwner == tx ? stageLength : 0);
+        try (DocumentContext dc = appender.writingDocument())
+        {
+            try
+            {
+                final Bytes<?> bytes = dc.wire().bytes();
+                SpoolRecords.writeEnvelope(bytes, type, message);
+                bytes.writeInt(bodyLength);
+                if (buffer != null)
+                {
+                    copy(bytes, buffer, from, length);
+                }
+                else if (bodyLength > 0)
+                {
+                    bytes.write(stage, 0, bodyLength);
+                }
+            }
+            catch (final Throwable t)
+            {
+                dc.rollbackOnClose();
+                throw t;
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            return failed(tx);
+        }
+        tx.started = true;
+        tx.bodyBytes += bodyLength;
+        if (bodyLength > 0)
+        {
+            tx.chunkCount++;
+        }
+        markDirty(appender);
+        return true;
+    }
+
+    private boolean writeBody(final long queueId, final Tx tx, final ByteBuffer buffer, final int from, final int length)
+    {
+        final ExcerptAppender appender = appender();
+        try (DocumentContext dc = appender.writingDocument())
+        {
+            try
+            {
+                final Bytes<?> bytes = dc.wire().bytes();
+                SpoolRecords.writeHeader(bytes, SpoolRecords.BODY, queueId);
+                bytes.writeInt(length);
+                copy(bytes, buffer, from, length);
+            }
+            catch (final Throwable t)
+            {
+                dc.rollbackOnClose();
+                throw t;
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            return failed(tx);
+        }
+        tx.bodyBytes += length;
+        tx.chunkCount++;
+        markDirty(appender);
+        return true;
+    }
+
+    private boolean writeEnd(final long queueId, final Tx tx)
+    {
+        final ExcerptAppender appender = appender();
+        try (DocumentContext dc = appender.writingDocument())
+        {
+            try
+            {
+                SpoolRecords.writeEnd(dc.wire().bytes(), queueId, tx.bodyBytes, tx.chunkCount);
+            }
+            catch (final Throwable t)
+            {
+                dc.rollbackOnClose();
+                throw t;
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            return failed(tx);
+        }
+        markDirty(appender);
+        return true;
+    }
+
+    private boolean failed(final Tx tx)
+    {
+        tx.failed = true;
+        writeErrors++;
+        return false;
+    }
+
+    /** Remembers the cycle file just written, for the next sync request (not needed with NONE). */
+    private void markDirty(final ExcerptAppender appender)
+    {
+        if (syncMode == SyncMode.NONE)
+        {
+            return;
+        }
+        final int cycle = appender.cycle();
+        if (cycle != dirtyCycle)
+        {
+            dirtyCycle = cycle;
+            final File file = appender.currentFile();
+            for (int i = 0; i < dirtyFileCount; i++)
+            {
+                if (dirtyFiles[i].equals(file))
+                {
+                    return;
+                }
+            }
+            if (dirtyFileCount == dirtyFiles.length)
+            {
+                dirtyFiles = java.util.Arrays.copyOf(dirtyFiles, dirtyFileCount * 2);
+            }
+            dirtyFiles[dirtyFileCount++] = file;
+        }
+    }
+
+    /** Copies {@code buffer[from, from + length)} into {@code bytes}: one memcpy, buffer position/limit kept. */
+    private static void copy(final Bytes<?> bytes, final ByteBuffer buffer, final int from, final int length)
+    {
+        if (buffer.hasArray())
+        {
+            bytes.write(buffer.array(), buffer.arrayOffset() + from, length);
+            return;
+        }
+        final int position = buffer.position();
+        final int limit = buffer.limit();
+        try
+        {
+            buffer.limit(buffer.capacity()).position(from).limit(from + length);
+            bytes.writeSome(buffer);
+            if (buffer.hasRemaining())
+            {
+                throw new IllegalStateException("short copy into the spool: " + buffer.remaining() + " bytes left");
+            }
+        }
+        finally
+        {
+            buffer.limit(buffer.capacity()).position(position).limit(limit);
+        }
+    }
+}
