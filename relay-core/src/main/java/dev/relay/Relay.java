@@ -16,6 +16,7 @@ import dev.relay.spool.SyncMode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -201,7 +202,7 @@ public final class Relay implements AutoCloseable
             return RelayMain.EXIT_FAILURE;
         }
         final CountDownLatch stop = new CountDownLatch(1);
-        final Signal.Handler onSignal = signal ->
+        final SignalHandler onSignal = signal ->
         {
             LOG.info("received SIG{}", signal.getName());
             stop.countDown();

@@ -20,6 +20,14 @@ public interface ConnectionHandler
      */
     int onInput(ByteBuffer buffer, int from, int to);
 
+    /**
+     * Everything written so far has left (the output buffer is empty again): a handler streaming more than one
+     * buffer's worth (a message body, on the client side) writes the next part now.
+     */
+    default void onOutputDrained()
+    {
+    }
+
     /** No input within the idle timeout now in force. */
     void onTimeout();
 

@@ -248,6 +248,12 @@ public final class SpoolWriter implements MessageSink
      *
      * @return how many messages were completed.
      */
+    /** Whether the syncer has posted completions not yet drained; cheap, for the loop's check before parking. */
+    public boolean hasCompletions()
+    {
+        return !completions.isEmpty();
+    }
+
     public int drainCompletions()
     {
         drainedMessages = 0;
