@@ -4,7 +4,7 @@ import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
 import dev.relay.net.ConnectionLimiter;
-import dev.relay.net.InboundLoop;
+import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
 import dev.relay.smtp.SessionContext;
@@ -103,7 +103,7 @@ public final class Relay implements AutoCloseable
             config.relayNetworks()::contains,
             config::isRelayDomain);
         final InboundEvents events = new InboundEvents(metrics);
-        for (final InboundLoop loop : inbound.loops())
+        for (final SelectorLoop loop : inbound.loops())
         {
             final SpoolWriter writer = spool.newWriter(loop::wakeup);
             loop.addHook(new LoopHook()

@@ -28,6 +28,11 @@ public interface ConnectionHandler
     {
     }
 
+    /** An outbound connection could not be established ({@link #onClose()} follows). */
+    default void onConnectFailed(final String reason)
+    {
+    }
+
     /** No input within the idle timeout now in force. */
     void onTimeout();
 

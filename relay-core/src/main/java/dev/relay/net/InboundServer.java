@@ -19,7 +19,7 @@ public final class InboundServer implements AutoCloseable
 {
     private static final int BACKLOG = 4096;
 
-    private final List<InboundLoop> loops = new ArrayList<>();
+    private final List<SelectorLoop> loops = new ArrayList<>();
     private final List<Thread> threads = new ArrayList<>();
     private final List<InetSocketAddress> boundAddresses = new ArrayList<>();
 
@@ -65,7 +65,7 @@ public final class InboundServer implements AutoCloseable
             }
             for (int i = 0; i < loopCount; i++)
             {
-                loops.add(new InboundLoop(i, perLoop.get(i), readPools.apply(i), writePools.apply(i), limiter));
+                loops.add(new SelectorLoop(i, perLoop.get(i), readPools.apply(i), writePools.apply(i), limiter));
             }
         }
         catch (final IOException | RuntimeException ex)
@@ -88,7 +88,7 @@ public final class InboundServer implements AutoCloseable
         }
     }
 
-    public List<InboundLoop> loops()
+    public List<SelectorLoop> loops()
     {
         return loops;
     }
@@ -101,7 +101,7 @@ public final class InboundServer implements AutoCloseable
 
     public void start()
     {
-        for (final InboundLoop loop : loops)
+        for (final SelectorLoop loop : loops)
         {
             final Thread thread = new Thread(loop, "smtp-in-" + loop.index());
             threads.add(thread);
@@ -112,7 +112,7 @@ public final class InboundServer implements AutoCloseable
     /** Stops accepting and lets sessions finish for up to {@code timeoutMs}; returns when all loops ended. */
     public void drain(final long timeoutMs) throws InterruptedException
     {
-        for (final InboundLoop loop : loops)
+        for (final SelectorLoop loop : loops)
         {
             loop.drain(timeoutMs);
         }
@@ -122,7 +122,7 @@ public final class InboundServer implements AutoCloseable
     public int connectionCount()
     {
         int count = 0;
-        for (final InboundLoop loop : loops)
+        for (final SelectorLoop loop : loops)
         {
             count += loop.connectionCount();
         }
@@ -153,7 +153,7 @@ public final class InboundServer implements AutoCloseable
     @Override
     public void close() throws InterruptedException
     {
-        for (final InboundLoop loop : loops)
+        for (final SelectorLoop loop : loops)
         {
             loop.stop();
         }

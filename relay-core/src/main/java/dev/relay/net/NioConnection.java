@@ -7,7 +7,7 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
 
 /**
- * A client socket owned by one {@link InboundLoop}, with its lazily taken read and write buffers.
+ * A client socket owned by one {@link SelectorLoop}, with its lazily taken read and write buffers.
  * <p>
  * Read buffer: taken from the loop's pool when the socket is readable, given back as soon as the handler has
  * consumed everything (an idle connection holds none). Bytes the handler leaves unconsumed stay in
@@ -20,7 +20,7 @@ import java.nio.channels.SocketChannel;
 final class NioConnection implements Connection
 {
     final SocketChannel channel;
-    final InboundLoop loop;
+    final SelectorLoop loop;
     SelectionKey key;
     ConnectionHandler handler;
 
@@ -28,6 +28,10 @@ final class NioConnection implements Connection
     int readStart;
     ByteBuffer writeBuffer;
 
+    /** A client connection this loop opened (not counted by the inbound limiter). */
+    final boolean outbound;
+    /** Outbound, TCP handshake not finished yet. */
+    boolean connecting;
     boolean inputPaused;
     boolean closing;
     boolean closed;
@@ -46,8 +50,11 @@ final class NioConnection implements Connection
     private final InetSocketAddress remoteAddress;
     private final byte[] remoteAddressBytes;
 
-    NioConnection(final InboundLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress)
+    NioConnection(
+        final SelectorLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
+        final boolean outbound)
     {
+        this.outbound = outbound;
         this.loop = loop;
         this.channel = channel;
         this.remoteAddress = remoteAddress;

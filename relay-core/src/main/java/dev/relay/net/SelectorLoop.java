@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
- * One selector loop: accepts on its own SO_REUSEPORT listeners and owns each accepted connection for life.
+ * One selector loop: accepts on its own SO_REUSEPORT listeners (inbound) or opens client connections
+ * ({@link #connect}, delivery) and owns each connection for life.
  * <p>
  * A pass: select (parking only when nothing is pending) → accept/read/write the ready keys → commands from other
  * threads → hooks (spool commit completions) → input of resumed connections → one flush per dirty connection →
@@ -40,10 +41,10 @@ import java.util.function.Consumer;
  * </ul>
  * Other threads talk to the loop only through {@link #execute(Runnable)} and {@link #wakeup()}.
  */
-public final class InboundLoop implements Runnable
+public final class SelectorLoop implements Runnable
 {
     static final long CLOSE_GRACE_MS = 10_000;
-    private static final Logger LOG = LoggerFactory.getLogger(InboundLoop.class);
+    private static final Logger LOG = LoggerFactory.getLogger(SelectorLoop.class);
     private static final int ACCEPTS_PER_PASS = 64;
     private static final long SELECT_TIMEOUT_MS = 100;
     private static final long ACCEPT_BACKOFF_MS = 250;
@@ -81,7 +82,7 @@ public final class InboundLoop implements Runnable
     private long drainDeadlineMs;
     private volatile boolean finished;
 
-    public InboundLoop(
+    public SelectorLoop(
         final int index,
         final List<ServerSocketChannel> listeners,
         final BufferPool readPool,
@@ -302,6 +303,23 @@ public final class InboundLoop implements Runnable
                 close(connection);
                 return;
             }
+            if (connection.connecting)
+            {
+                if (key.isConnectable())
+                {
+                    try
+                    {
+                        connection.channel.finishConnect();
+                    }
+                    catch (final IOException ex)
+                    {
+                        connectFailed(connection, describe(ex));
+                        return;
+                    }
+                    onConnected(connection);
+                }
+                return;
+            }
             if (key.isWritable())
             {
                 if (connection.flushOutput())
@@ -336,6 +354,86 @@ public final class InboundLoop implements Runnable
         {
             onHandlerFailure(connection, ex);
         }
+    }
+
+    /**
+     * Opens a client connection to {@code remote}; loop thread only. The handler is created at once; its
+     * {@link ConnectionHandler#onOpen()} follows when the TCP connection is established, or
+     * {@link ConnectionHandler#onConnectFailed(String)} then {@link ConnectionHandler#onClose()} when it fails or
+     * takes longer than {@code connectTimeoutMs}.
+     */
+    public Connection connect(
+        final InetSocketAddress remote, final ConnectionHandlerFactory handlerFactory, final long connectTimeoutMs)
+    {
+        final NioConnection connection;
+        SocketChannel channel = null;
+        try
+        {
+            channel = SocketChannel.open();
+            channel.configureBlocking(false);
+            channel.socket().setTcpNoDelay(true);
+            connection = new NioConnection(this, channel, remote, true);
+        }
+        catch (final IOException ex)
+        {
+            if (channel != null)
+            {
+                closeQuietly(channel);
+            }
+            throw new java.io.UncheckedIOException(ex);
+        }
+        connection.lastActivityMs = nowMs;
+        connection.idleTimeoutMs = connectTimeoutMs;
+        connection.connecting = true;
+        connection.slot = connections.size();
+        connections.add(connection);
+        connection.handler = handlerFactory.newHandler(connection);
+        scheduleTimer(connection);
+        try
+        {
+            if (channel.connect(remote))
+            {
+                connection.key = channel.register(selector, SelectionKey.OP_READ, connection);
+                onConnected(connection);
+            }
+            else
+            {
+                connection.key = channel.register(selector, SelectionKey.OP_CONNECT, connection);
+            }
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            connectFailed(connection, describe(ex));
+        }
+        return connection;
+    }
+
+    private void onConnected(final NioConnection connection)
+    {
+        connection.connecting = false;
+        connection.lastActivityMs = nowMs;
+        updateInterest(connection);
+        connection.handler.onOpen();
+        markDirtyIfOutput(connection);
+    }
+
+    private void connectFailed(final NioConnection connection, final String reason)
+    {
+        try
+        {
+            connection.handler.onConnectFailed(reason);
+        }
+        catch (final RuntimeException ex)
+        {
+            LOG.error("handler failed on connect failure of {}", connection, ex);
+        }
+        close(connection);
+    }
+
+    private static String describe(final Exception ex)
+    {
+        final String message = ex.getMessage();
+        return message == null ? ex.getClass().getSimpleName() : message;
     }
 
     private void acceptFrom(final ServerSocketChannel listener, final SelectionKey key)
@@ -386,7 +484,7 @@ public final class InboundLoop implements Runnable
             return;
         }
         acceptedTotal.incrementAndGet();
-        final NioConnection connection = new NioConnection(this, channel, remote);
+        final NioConnection connection = new NioConnection(this, channel, remote, false);
         connection.lastActivityMs = nowMs;
         connection.idleTimeoutMs = 300_000;
         try
@@ -571,6 +669,10 @@ public final class InboundLoop implements Runnable
         {
             return;
         }
+        if (connection.connecting)
+        {
+            return;
+        }
         int ops = 0;
         if (!connection.inputPaused && !connection.outputPending && !connection.closing)
         {
@@ -610,6 +712,11 @@ public final class InboundLoop implements Runnable
         if (now < connection.deadlineMs())
         {
             scheduleTimer(connection);
+            return true;
+        }
+        if (connection.connecting)
+        {
+            connectFailed(connection, "connect timeout");
             return true;
         }
         try
@@ -707,7 +814,10 @@ public final class InboundLoop implements Runnable
             connections.remove(last);
         }
         connection.slot = -1;
-        limiter.release(connection.remoteAddress().getAddress());
+        if (!connection.outbound)
+        {
+            limiter.release(connection.remoteAddress().getAddress());
+        }
         if (connection.handler != null)
         {
             try
