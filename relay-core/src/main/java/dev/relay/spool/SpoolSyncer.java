@@ -28,6 +28,12 @@ import java.util.concurrent.locks.LockSupport;
  * Chronicle maps new blocks); only timestamps are skipped. It syncs the whole file, so it covers every START,
  * BODY and END record written before the call, by any loop.
  * <p>
+ * <b>Measured</b> (ext4 on virtio, 1 KiB appends, 1000 syncs): {@code force(false)} ~130 us, {@code force(true)}
+ * ~125-170 us, {@code ExcerptAppender.sync()} 2.5-22 us. The last is fast because it syncs nothing: it calls
+ * {@code MappedBytesStore.syncUpTo}, which returns at once unless the queue was built with a Chronicle
+ * {@code syncMode} other than NONE (the builder default); with one set it would {@code msync} on the loop
+ * thread. So {@code force} is the one that is both correct and off the loop.
+ * <p>
  * <b>Power loss.</b> A {@code kill -9} cannot tell a missing sync from a good one (the page cache survives a
  * process); a power cut can. For that: (1) a message's records may span cycle files, so a request lists every
  * file its writer touched since its previous request and all of them are synced; (2) a new cycle file's directory
