@@ -151,6 +151,108 @@ public final class Spool implements AutoCloseable
         return reader;
     }
 
+    /** A body cursor with its own tailer, for the calling thread only. */
+    public SpoolBodyCursor newBodyCursor()
+    {
+        return new SpoolBodyCursor(queue.createTailer());
+    }
+
+    /** The roll cycle an excerpt index belongs to. Any thread. */
+    public int cycleOf(final long index)
+    {
+        return queue.rollCycle().toCycle(index);
+    }
+
+    /** The cycle being written now (by the wall clock). Any thread. */
+    public int currentCycle()
+    {
+        return queue.cycle();
+    }
+
+    /**
+     * Deletes the spool files of every cycle before {@code cycle} (never the current one): disk use follows live
+     * mail, not history. The caller guarantees no live message has records in them. Appenders and tailers that
+     * still map a deleted file keep a valid mapping until they move on (Linux unlink semantics); the directory
+     * listing is refreshed so new tailers do not look for them.
+     *
+     * @return the files deleted.
+     */
+    public int deleteCyclesBefore(final int cycle)
+    {
+        return deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()), queue::refreshDirectoryListing);
+    }
+
+    static int deleteCycleFiles(final Path dir, final RollCycle rollCycle, final int beforeCycle, final Runnable refresh)
+    {
+        final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
+            .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
+        final long lengthMs = rollCycle.lengthInMillis();
+        int deleted = 0;
+        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
+        if (files == null)
+        {
+            return 0;
+        }
+        for (final java.io.File file : files)
+        {
+            final String name = file.getName();
+            final String stamp = name.substring(0, name.length() - ".cq4".length());
+            final long cycle;
+            try
+            {
+                final java.time.temporal.TemporalAccessor parsed = format.parse(stamp);
+                cycle = epochMillis(parsed) / lengthMs;
+            }
+            catch (final RuntimeException ex)
+            {
+                continue;
+            }
+            if (cycle < beforeCycle && file.delete())
+            {
+                deleted++;
+            }
+        }
+        if (deleted > 0)
+        {
+            refresh.run();
+        }
+        return deleted;
+    }
+
+    private static long epochMillis(final java.time.temporal.TemporalAccessor parsed)
+    {
+        final java.time.LocalDate date = java.time.LocalDate.from(parsed);
+        final int hour = parsed.isSupported(java.time.temporal.ChronoField.HOUR_OF_DAY) ?
+            parsed.get(java.time.temporal.ChronoField.HOUR_OF_DAY) : 0;
+        final int minute = parsed.isSupported(java.time.temporal.ChronoField.MINUTE_OF_HOUR) ?
+            parsed.get(java.time.temporal.ChronoField.MINUTE_OF_HOUR) : 0;
+        final int second = parsed.isSupported(java.time.temporal.ChronoField.SECOND_OF_MINUTE) ?
+            parsed.get(java.time.temporal.ChronoField.SECOND_OF_MINUTE) : 0;
+        return date.atTime(hour, minute, second).toInstant(java.time.ZoneOffset.UTC).toEpochMilli();
+    }
+
+    /** Size of the spool's cycle files in bytes (for tests and metrics). */
+    public long diskBytes()
+    {
+        long total = 0;
+        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
+        if (files != null)
+        {
+            for (final java.io.File file : files)
+            {
+                total += file.length();
+            }
+        }
+        return total;
+    }
+
+    /** Number of cycle files on disk. */
+    public int cycleFileCount()
+    {
+        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
+        return files == null ? 0 : files.length;
+    }
+
     public Path dir()
     {
         return dir;

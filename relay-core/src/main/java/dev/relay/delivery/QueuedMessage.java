@@ -1,0 +1,92 @@
+package dev.relay.delivery;
+
+import dev.relay.spool.SpooledMessage;
+
+/**
+ * Delivery's view of one spooled message: where each recipient stands, the attempts so far and when the next is
+ * due. Owned by the delivery thread.
+ */
+final class QueuedMessage
+{
+    static final byte READY = 0;
+    static final byte IN_FLIGHT = 1;
+    static final byte DEFERRED = 2;
+    static final byte DELIVERED = 3;
+    static final byte BOUNCED = 4;
+
+    final SpooledMessage message;
+    final byte[] status;
+    final String[] lastReply;
+    final String[] lastStatusCode;
+    final String[] remoteMta;
+    int attempts;
+    long nextAttemptMs;
+    /** Jobs of this message currently queued at or sent to a hop. */
+    int jobsOut;
+    /** Position in the retry heap, -1 when not scheduled. */
+    int heapIndex = -1;
+    /** The DSN for this message is being spooled: finished when it commits. */
+    boolean bouncing;
+    boolean finished;
+
+    QueuedMessage(final SpooledMessage message)
+    {
+        this.message = message;
+        final int count = message.recipients().size();
+        this.status = new byte[count];
+        this.lastReply = new String[count];
+        this.lastStatusCode = new String[count];
+        this.remoteMta = new String[count];
+    }
+
+    long queueId()
+    {
+        return message.queueId();
+    }
+
+    String queueIdText()
+    {
+        return message.queueIdText();
+    }
+
+    int recipientCount()
+    {
+        return status.length;
+    }
+
+    boolean allFinal()
+    {
+        for (final byte s : status)
+        {
+            if (s != DELIVERED && s != BOUNCED)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    boolean anyBounced()
+    {
+        for (final byte s : status)
+        {
+            if (s == BOUNCED)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    boolean anyDeferred()
+    {
+        for (final byte s : status)
+        {
+            if (s == DEFERRED)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,85 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.config.Route;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Maps a recipient domain to its {@link NextHop}: {@code delivery.routes} first (exact domain, then the longest
+ * {@code .parent} match, then {@code *}), else an MX lookup of the domain itself. Address literals
+ * ({@code user@[192.0.2.1]}) go straight to that address. Results are memoised per domain (routes do not change
+ * while running). Owned by the delivery thread.
+ */
+public final class Router
+{
+    private static final int SMTP_PORT = 25;
+
+    private final RelayConfig config;
+    private final Map<String, NextHop> cache = new HashMap<>();
+
+    public Router(final RelayConfig config)
+    {
+        this.config = config;
+    }
+
+    public NextHop route(final String domainLowercase)
+    {
+        NextHop hop = cache.get(domainLowercase);
+        if (hop == null)
+        {
+            hop = resolve(domainLowercase);
+            if (cache.size() < 100_000)
+            {
+                cache.put(domainLowercase, hop);
+            }
+        }
+        return hop;
+    }
+
+    private NextHop resolve(final String domain)
+    {
+        final Route route = config.routeFor(domain);
+        if (route != null)
+        {
+            return route.noMxLookup() ? NextHop.direct(route.host(), route.port()) : NextHop.mx(route.host(),
+                route.port());
+        }
+        if (domain.startsWith("[") && domain.endsWith("]"))
+        {
+            String literal = domain.substring(1, domain.length() - 1);
+            if (literal.regionMatches(true, 0, "IPv6:", 0, 5))
+            {
+                literal = literal.substring(5);
+            }
+            return NextHop.direct(literal, SMTP_PORT);
+        }
+        return NextHop.mx(domain, SMTP_PORT);
+    }
+
+    /** The domain part of an address, lower case, without a trailing dot; "" when there is none. */
+    public static String domainOf(final byte[] address)
+    {
+        int at = -1;
+        for (int i = address.length - 1; i >= 0; i--)
+        {
+            if (address[i] == '@')
+            {
+                at = i;
+                break;
+            }
+        }
+        if (at < 0)
+        {
+            return "";
+        }
+        String domain = new String(address, at + 1, address.length - at - 1, java.nio.charset.StandardCharsets.UTF_8)
+            .toLowerCase(java.util.Locale.ROOT);
+        if (domain.endsWith("."))
+        {
+            domain = domain.substring(0, domain.length() - 1);
+        }
+        return domain;
+    }
+}

@@ -1,0 +1,165 @@
+package dev.relay.spool;
+
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.queue.ExcerptAppender;
+import net.openhft.chronicle.queue.ExcerptTailer;
+import net.openhft.chronicle.queue.RollCycle;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
+import net.openhft.chronicle.wire.DocumentContext;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+/**
+ * What delivery did with each recipient, in a second Chronicle queue beside the spool ({@code queue.dir/journal}),
+ * so that a restart — also after {@code kill -9} — resumes where delivery was.
+ * <pre>
+ * RESULT  | type=1 u8 | status u8 | reserved u16 | queueId i64 | recipient i32 | attempts i32 |
+ *         | nextAttemptMs i64 | textLength i32 | text (UTF-8: the remote reply or the reason) |
+ * DONE    | type=2 u8 | reserved u8 u16 | queueId i64 |      every recipient is final; the message is finished
+ * </pre>
+ * A RESULT is appended right after the remote reply is read, so the only duplicates a crash can cause are the
+ * transactions between a remote 250 and this append. Appends are not fsynced: a process crash keeps them (page
+ * cache); a power cut can lose the newest, which then means a redelivery, never a loss.
+ * <p>
+ * Written by one thread (delivery); {@link #replay} runs before that thread starts.
+ */
+public final class OutcomeJournal implements AutoCloseable
+{
+    public static final byte DELIVERED = 1;
+    public static final byte BOUNCED = 2;
+    public static final byte DEFERRED = 3;
+
+    private static final byte RESULT = 1;
+    private static final byte DONE = 2;
+    private static final int MAX_TEXT_BYTES = 2048;
+
+    private final SingleChronicleQueue queue;
+    private final Path dir;
+    private ExcerptAppender appender;
+
+    /** One replayed record. */
+    public interface Visitor
+    {
+        void onResult(long queueId, int recipient, byte status, int attempts, long nextAttemptMs, String text);
+
+        void onDone(long queueId);
+    }
+
+    private OutcomeJournal(final Path dir, final SingleChronicleQueue queue)
+    {
+        this.dir = dir;
+        this.queue = queue;
+    }
+
+    public static OutcomeJournal open(final Path dir, final String rollCycle)
+    {
+        final RollCycle cycle = Spool.rollCycle(rollCycle);
+        final SingleChronicleQueue queue = SingleChronicleQueueBuilder.binary(dir.toFile())
+            .rollCycle(cycle)
+            .blockSize(4L << 20)
+            .build();
+        return new OutcomeJournal(dir, queue);
+    }
+
+    /** Reads every record from the start. */
+    public long replay(final Visitor visitor)
+    {
+        long count = 0;
+        try (ExcerptTailer tailer = queue.createTailer())
+        {
+            while (true)
+            {
+                try (DocumentContext dc = tailer.readingDocument())
+                {
+                    if (!dc.isPresent())
+                    {
+                        break;
+                    }
+                    final Bytes<?> bytes = dc.wire().bytes();
+                    final long at = bytes.readPosition();
+                    final byte type = bytes.readByte(at);
+                    if (type == RESULT)
+                    {
+                        final byte status = bytes.readByte(at + 1);
+                        final long queueId = bytes.readLong(at + 4);
+                        final int recipient = bytes.readInt(at + 12);
+                        final int attempts = bytes.readInt(at + 16);
+                        final long nextAttemptMs = bytes.readLong(at + 20);
+                        final int textLength = bytes.readInt(at + 28);
+                        final byte[] text = new byte[Math.max(0, Math.min(textLength, MAX_TEXT_BYTES))];
+                        bytes.read(at + 32, text, 0, text.length);
+                        visitor.onResult(queueId, recipient, status, attempts, nextAttemptMs,
+                            new String(text, StandardCharsets.UTF_8));
+                    }
+                    else if (type == DONE)
+                    {
+                        visitor.onDone(bytes.readLong(at + 4));
+                    }
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    public void recordResult(
+        final long queueId, final int recipient, final byte status, final int attempts, final long nextAttemptMs,
+        final String text)
+    {
+        final byte[] textBytes = text == null ? new byte[0] : text.getBytes(StandardCharsets.UTF_8);
+        final int textLength = Math.min(textBytes.length, MAX_TEXT_BYTES);
+        try (DocumentContext dc = appender().writingDocument())
+        {
+            final Bytes<?> bytes = dc.wire().bytes();
+            bytes.writeByte(RESULT);
+            bytes.writeByte(status);
+            bytes.writeShort((short)0);
+            bytes.writeLong(queueId);
+            bytes.writeInt(recipient);
+            bytes.writeInt(attempts);
+            bytes.writeLong(nextAttemptMs);
+            bytes.writeInt(textLength);
+            bytes.write(textBytes, 0, textLength);
+        }
+    }
+
+    public void recordDone(final long queueId)
+    {
+        try (DocumentContext dc = appender().writingDocument())
+        {
+            final Bytes<?> bytes = dc.wire().bytes();
+            bytes.writeByte(DONE);
+            bytes.writeByte((byte)0);
+            bytes.writeShort((short)0);
+            bytes.writeLong(queueId);
+        }
+    }
+
+    /** Deletes journal cycles before {@code cycle}: no live message has records in them. */
+    public int deleteCyclesBefore(final int cycle)
+    {
+        return Spool.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
+            queue::refreshDirectoryListing);
+    }
+
+    private ExcerptAppender appender()
+    {
+        if (appender == null)
+        {
+            appender = queue.createAppender();
+        }
+        return appender;
+    }
+
+    @Override
+    public void close()
+    {
+        if (appender != null)
+        {
+            appender.close();
+        }
+        queue.close();
+    }
+}

@@ -1,0 +1,123 @@
+package dev.relay.spool;
+
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.queue.ExcerptTailer;
+import net.openhft.chronicle.wire.DocumentContext;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Streams one spooled message's body into a caller's buffer a piece at a time, straight from the mapped spool
+ * file (one copy: mapped file → the connection's direct buffer; nothing on the heap). Delivery uses it to write
+ * a body bigger than its output buffer across several writes.
+ * <p>
+ * Owned by one thread (it holds its own Chronicle tailer, so several cursors can stream different messages at
+ * once). No allocation per read.
+ */
+public final class SpoolBodyCursor implements AutoCloseable
+{
+    private final ExcerptTailer tailer;
+    private long queueId;
+    private long endIndex;
+    private long chunkOffset;
+    private long remaining;
+
+    SpoolBodyCursor(final ExcerptTailer tailer)
+    {
+        this.tailer = tailer;
+    }
+
+    /** Positions at the first body byte of {@code message}. */
+    public void open(final SpooledMessage message)
+    {
+        if (!tailer.moveToIndex(message.startIndex))
+        {
+            throw new IllegalStateException("records of " + message.queueIdText() + " are no longer in the spool");
+        }
+        this.queueId = message.queueId;
+        this.endIndex = message.endIndex;
+        this.chunkOffset = 0;
+        this.remaining = message.bodyBytes;
+    }
+
+    /** Body bytes not yet read. */
+    public long remaining()
+    {
+        return remaining;
+    }
+
+    /**
+     * Copies the next body bytes into {@code dst} (from its position, up to its limit; advances the position).
+     *
+     * @return bytes copied; -1 once the body is exhausted.
+     * @throws IllegalStateException when the message's records are no longer in the spool.
+     */
+    public int read(final ByteBuffer dst)
+    {
+        if (remaining == 0)
+        {
+            return -1;
+        }
+        int copied = 0;
+        while (remaining > 0 && dst.hasRemaining())
+        {
+            try (DocumentContext dc = tailer.readingDocument())
+            {
+                if (!dc.isPresent())
+                {
+                    throw new IllegalStateException("body of " + Long.toHexString(queueId) + " ends before its END");
+                }
+                final long index = dc.index();
+                final Bytes<?> bytes = dc.wire().bytes();
+                final long start = bytes.readPosition();
+                long dataAt = -1;
+                int length = 0;
+                if (bytes.readRemaining() >= SpoolRecords.HEADER_LENGTH && SpoolRecords.queueId(bytes, start) == queueId)
+                {
+                    final byte type = SpoolRecords.type(bytes, start);
+                    if (type == SpoolRecords.BODY)
+                    {
+                        length = bytes.readInt(start + SpoolRecords.BODY_LENGTH_OFFSET);
+                        dataAt = start + SpoolRecords.BODY_DATA_OFFSET;
+                    }
+                    else if (type == SpoolRecords.START_BODY || type == SpoolRecords.WHOLE)
+                    {
+                        final long lengthAt = SpoolRecords.skipEnvelope(bytes, start);
+                        length = bytes.readInt(lengthAt);
+                        dataAt = lengthAt + 4;
+                    }
+                }
+                if (dataAt >= 0 && chunkOffset < length)
+                {
+                    final int n = (int)Math.min(length - chunkOffset, dst.remaining());
+                    bytes.readLimit(dataAt + chunkOffset + n);
+                    bytes.readPosition(dataAt + chunkOffset);
+                    final int before = dst.position();
+                    bytes.copyTo(dst);
+                    dst.position(before + n);
+                    copied += n;
+                    remaining -= n;
+                    chunkOffset += n;
+                    if (chunkOffset < length)
+                    {
+                        // the caller's buffer is full mid-chunk: read this excerpt again next time
+                        dc.rollbackOnClose();
+                        continue;
+                    }
+                }
+                chunkOffset = 0;
+                if (index >= endIndex && remaining > 0)
+                {
+                    throw new IllegalStateException("body of " + Long.toHexString(queueId) + " is shorter than recorded");
+                }
+            }
+        }
+        return copied;
+    }
+
+    @Override
+    public void close()
+    {
+        tailer.close();
+    }
+}
