@@ -1,0 +1,24 @@
+package dev.relay.delivery;
+
+import java.net.InetSocketAddress;
+
+/**
+ * One pooled client connection of a {@link Hop}: its SMTP session, the job in flight, and how much it was used.
+ * Owned by the delivery thread.
+ */
+final class HopConnection
+{
+    final Hop hop;
+    final InetSocketAddress address;
+    boolean ready;
+    boolean closed;
+    DeliveryJob job;
+    int transactions;
+    long idleSinceMs;
+
+    HopConnection(final Hop hop, final InetSocketAddress address)
+    {
+        this.hop = hop;
+        this.address = address;
+    }
+}
