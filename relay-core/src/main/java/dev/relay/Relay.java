@@ -1,6 +1,12 @@
 package dev.relay;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.delivery.Bouncer;
+import dev.relay.delivery.DeliveryAgent;
+import dev.relay.delivery.HopResolver;
+import dev.relay.delivery.MxHopResolver;
+import dev.relay.delivery.SystemHopResolver;
+import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
 import dev.relay.net.ConnectionLimiter;
@@ -10,6 +16,7 @@ import dev.relay.net.LoopHook;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
 import dev.relay.smtp.SmtpSettings;
+import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolWriter;
 import dev.relay.spool.SyncMode;
@@ -34,18 +41,31 @@ public final class Relay implements AutoCloseable
     private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
     private static final int WRITE_BUFFER_BYTES = 16 * 1024;
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
+    private static final int DELIVERY_LOOP_INDEX = 15;
+    private static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
+    private static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
+    private static final long DELIVERY_DRAIN_MS = 5_000;
 
     private final RelayConfig config;
     private final RelayMetrics metrics = new RelayMetrics();
     private final Spool spool;
+    private final OutcomeJournal journal;
     private final InboundServer inbound;
+    private final SelectorLoop deliveryLoop;
+    private DeliveryAgent delivery;
+    private Thread deliveryThread;
+    private MetricsServer metricsServer;
     private volatile boolean closed;
 
-    private Relay(final RelayConfig config, final Spool spool, final InboundServer inbound)
+    private Relay(
+        final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
+        final SelectorLoop deliveryLoop)
     {
         this.config = config;
         this.spool = spool;
+        this.journal = journal;
         this.inbound = inbound;
+        this.deliveryLoop = deliveryLoop;
     }
 
     /**
@@ -66,7 +86,18 @@ public final class Relay implements AutoCloseable
         {
             throw new SpoolUnavailableException(config.queueDir() + ": " + ex.getMessage(), ex);
         }
+        final OutcomeJournal journal;
+        try
+        {
+            journal = OutcomeJournal.open(config.queueDir().resolve("journal"), config.queueRollCycle());
+        }
+        catch (final RuntimeException ex)
+        {
+            spool.close();
+            throw new SpoolUnavailableException(config.queueDir().resolve("journal") + ": " + ex.getMessage(), ex);
+        }
         final InboundServer inbound;
+        final SelectorLoop deliveryLoop;
         try
         {
             final int loops = config.smtpIoThreads();
@@ -78,18 +109,30 @@ public final class Relay implements AutoCloseable
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter);
+            deliveryLoop = new SelectorLoop(DELIVERY_LOOP_INDEX, List.of(),
+                new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
+                new BufferPool(DELIVERY_WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP), limiter);
         }
         catch (final IOException | RuntimeException ex)
         {
+            journal.close();
             spool.close();
             throw ex;
         }
-        final Relay relay = new Relay(config, spool, inbound);
-        relay.wireAndStart();
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop);
+        try
+        {
+            relay.wireAndStart();
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            relay.closeQuietly();
+            throw ex;
+        }
         return relay;
     }
 
-    private void wireAndStart()
+    private void wireAndStart() throws IOException
     {
         final SmtpSettings settings = new SmtpSettings(
             config.smtpHostname(),
@@ -106,32 +149,85 @@ public final class Relay implements AutoCloseable
         for (final SelectorLoop loop : inbound.loops())
         {
             final SpoolWriter writer = spool.newWriter(loop::wakeup);
-            loop.addHook(new LoopHook()
-            {
-                @Override
-                public int doWork(final long nowMs)
-                {
-                    return writer.drainCompletions();
-                }
-
-                @Override
-                public void endOfPass()
-                {
-                    writer.endOfPass();
-                }
-
-                @Override
-                public boolean hasPendingWork()
-                {
-                    return writer.hasCompletions();
-                }
-            });
+            loop.addHook(writerHook(writer));
             final SessionContext context = new SessionContext(settings, writer, loop.index(), events);
             loop.handlerFactory(connection -> new SmtpSession(context, connection));
         }
+        startDelivery();
+        startMetrics();
         inbound.start();
         LOG.info("relay started: smtp on {}, spool {} (sync={}), {} io threads", inbound.boundAddresses(),
             config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size());
+    }
+
+    private void startDelivery()
+    {
+        final SpoolWriter bounceWriter = spool.newWriter(deliveryLoop::wakeup);
+        deliveryLoop.addHook(writerHook(bounceWriter));
+        final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
+        final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, DELIVERY_LOOP_INDEX);
+        delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
+        final long replayed = delivery.recover();
+        if (replayed > 0)
+        {
+            LOG.info("delivery: replayed {} journal records", replayed);
+        }
+        deliveryLoop.addHook(delivery);
+        deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
+        deliveryThread.start();
+    }
+
+    private void startMetrics() throws IOException
+    {
+        if (config.metricsListen() == null)
+        {
+            return;
+        }
+        metricsServer = MetricsServer.start(config.metricsListen(), metrics, delivery::queuedMessages,
+            inbound::connectionCount, () -> !closed && inbound.isRunning() && deliveryThread.isAlive(),
+            delivery::flush);
+    }
+
+    private static LoopHook writerHook(final SpoolWriter writer)
+    {
+        return new LoopHook()
+        {
+            @Override
+            public int doWork(final long nowMs)
+            {
+                return writer.drainCompletions();
+            }
+
+            @Override
+            public void endOfPass()
+            {
+                writer.endOfPass();
+            }
+
+            @Override
+            public boolean hasPendingWork()
+            {
+                return writer.hasCompletions();
+            }
+        };
+    }
+
+    /** Messages delivery has not finished yet. */
+    public int queuedMessages()
+    {
+        return delivery.queuedMessages();
+    }
+
+    /** Makes deferred mail due now ({@code ops/relay spool flush}). */
+    public void flush()
+    {
+        delivery.flush();
+    }
+
+    /** The metrics endpoint's address, or null when {@code metrics.listen=off}. */
+    public InetSocketAddress metricsAddress()
+    {
+        return metricsServer == null ? null : metricsServer.address();
     }
 
     public RelayConfig config()
@@ -167,6 +263,16 @@ public final class Relay implements AutoCloseable
         }
         LOG.info("draining: no new connections; open transactions get up to {}", config.smtpDrainTimeout());
         inbound.drain(config.smtpDrainTimeout().toMillis());
+        if (delivery != null)
+        {
+            // transactions in flight finish (or time out); what is left stays queued for the next start
+            deliveryLoop.execute(delivery::drain);
+            final long deadline = System.currentTimeMillis() + DELIVERY_DRAIN_MS;
+            while (System.currentTimeMillis() < deadline && deliveryLoop.connectionCount() > 0)
+            {
+                Thread.sleep(20);
+            }
+        }
         close();
     }
 
@@ -178,9 +284,38 @@ public final class Relay implements AutoCloseable
             return;
         }
         closed = true;
+        if (metricsServer != null)
+        {
+            metricsServer.close();
+        }
         inbound.close();
+        stopDelivery();
+        journal.close();
         spool.close();
         LOG.info("relay stopped");
+    }
+
+    private void stopDelivery() throws InterruptedException
+    {
+        if (deliveryThread == null)
+        {
+            return;
+        }
+        deliveryLoop.stop();
+        deliveryThread.join(10_000);
+        delivery.close();
+    }
+
+    private void closeQuietly()
+    {
+        try
+        {
+            close();
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Runs until SIGTERM or SIGINT, then drains; the process exit code. */

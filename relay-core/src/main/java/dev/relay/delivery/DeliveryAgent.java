@@ -1,0 +1,767 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.net.LoopHook;
+import dev.relay.net.SelectorLoop;
+import dev.relay.smtp.ClientListener;
+import dev.relay.smtp.ClientSettings;
+import dev.relay.smtp.OutboundMessage;
+import dev.relay.smtp.RecipientResult;
+import dev.relay.smtp.SmtpClientSession;
+import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolReader;
+import dev.relay.spool.SpooledMessage;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * The queue manager and the SMTP client pool of the relay, running as a hook on one delivery selector loop
+ * ("smtp-out-0"), which owns every outbound connection: nothing here is touched by another thread except through
+ * {@link SelectorLoop#execute}.
+ * <p>
+ * Each pass: take newly spooled messages (a tailer on the spool) → route their recipients to next hops, grouped
+ * per hop into transactions → hand them to idle pooled connections or open new ones (bounded per hop) → retries
+ * that came due → housekeeping once a second (idle connections, finished spool cycles).
+ * <p>
+ * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
+ * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
+ * goes to the {@link OutcomeJournal} as soon as it is known; a restart replays the journal and then the spool, so
+ * nothing delivered is sent again except transactions in flight at the crash, and nothing pending is forgotten.
+ * A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is {@code <>}.
+ */
+public final class DeliveryAgent implements LoopHook, ClientListener
+{
+    private static final int SPOOL_POLL_LIMIT = 512;
+    private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
+    private static final long HOP_BACKOFF_MIN_MS = 1_000;
+    private static final long HOP_BACKOFF_MAX_MS = 60_000;
+
+    private final RelayConfig config;
+    private final Spool spool;
+    private final SpoolReader reader;
+    private final OutcomeJournal journal;
+    private final SelectorLoop loop;
+    private final Router router;
+    private final HopResolver resolver;
+    private final Bouncer bouncer;
+    private final RelayMetrics metrics;
+    private final ClientSettings clientSettings;
+    private final long[] retryScheduleMs;
+    private final long maxAgeMs;
+    private final int maxConnectionsPerHop;
+    private final int maxTransactionsPerConnection;
+    private final int maxRecipientsPerTransaction;
+    private final long idleTimeoutMs;
+    private final long connectTimeoutMs;
+
+    private final Map<Long, QueuedMessage> live = new HashMap<>();
+    private final Map<Long, Recovered> recovered = new HashMap<>();
+    private final Map<String, Hop> hops = new HashMap<>();
+    private final IdentityHashMap<SmtpClientSession, HopConnection> sessions = new IdentityHashMap<>();
+    private final TreeMap<Integer, Integer> liveByCycle = new TreeMap<>();
+    private final RetryQueue retries = new RetryQueue();
+    private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
+    private final List<Hop> dirtyHops = new ArrayList<>();
+
+    private long nowMs;
+    private long nextHousekeepingMs;
+    private volatile int queuedMessages;
+    private volatile boolean flushRequested;
+    private boolean draining;
+
+    /** What the journal said about a message before this run. */
+    private static final class Recovered
+    {
+        final Map<Integer, Byte> status = new HashMap<>();
+        final Map<Integer, String> text = new HashMap<>();
+        int attempts;
+        long nextAttemptMs;
+        boolean done;
+    }
+
+    public DeliveryAgent(
+        final RelayConfig config,
+        final Spool spool,
+        final OutcomeJournal journal,
+        final SelectorLoop loop,
+        final HopResolver resolver,
+        final Bouncer bouncer,
+        final RelayMetrics metrics)
+    {
+        this.config = config;
+        this.spool = spool;
+        this.reader = spool.newReader(null);
+        this.journal = journal;
+        this.loop = loop;
+        this.router = new Router(config);
+        this.resolver = resolver;
+        this.bouncer = bouncer;
+        this.metrics = metrics;
+        this.clientSettings = new ClientSettings(
+            config.smtpHostname(),
+            config.deliveryCommandTimeout().toMillis(),
+            config.deliveryDataInitTimeout().toMillis(),
+            config.deliveryDataBlockTimeout().toMillis(),
+            config.deliveryDataDoneTimeout().toMillis(),
+            config.deliveryMaxRecipientsPerTransaction());
+        final List<Duration> schedule = config.deliveryRetrySchedule();
+        this.retryScheduleMs = new long[schedule.size()];
+        for (int i = 0; i < retryScheduleMs.length; i++)
+        {
+            retryScheduleMs[i] = schedule.get(i).toMillis();
+        }
+        this.maxAgeMs = config.queueMaxAge().toMillis();
+        this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
+        this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
+        this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
+        this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
+        this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
+        this.nowMs = System.currentTimeMillis();
+    }
+
+    /** Reads the journal: what was delivered, bounced or deferred before this start. Call before the loop runs. */
+    public long recover()
+    {
+        return journal.replay(new OutcomeJournal.Visitor()
+        {
+            @Override
+            public void onResult(
+                final long queueId, final int recipient, final byte status, final int attempts,
+                final long nextAttemptMs, final String text)
+            {
+                final Recovered state = recovered.computeIfAbsent(queueId, ignored -> new Recovered());
+                state.status.put(recipient, status);
+                state.text.put(recipient, text);
+                state.attempts = Math.max(state.attempts, attempts);
+                state.nextAttemptMs = Math.max(state.nextAttemptMs, nextAttemptMs);
+            }
+
+            @Override
+            public void onDone(final long queueId)
+            {
+                recovered.computeIfAbsent(queueId, ignored -> new Recovered()).done = true;
+            }
+        });
+    }
+
+    /** Messages not yet finished (for metrics and {@code /health}); any thread. */
+    public int queuedMessages()
+    {
+        return queuedMessages;
+    }
+
+    /** Makes every deferred message due now and every down hop eligible for a probe; any thread. */
+    public void flush()
+    {
+        flushRequested = true;
+        loop.wakeup();
+    }
+
+    /** Stops starting transactions; connections finish what they are doing and close. Loop thread. */
+    public void drain()
+    {
+        draining = true;
+        for (final Hop hop : hops.values())
+        {
+            for (final HopConnection connection : new ArrayList<>(hop.idle))
+            {
+                connection.session.quit();
+            }
+            hop.idle.clear();
+        }
+    }
+
+    @Override
+    public int doWork(final long nowMs)
+    {
+        this.nowMs = nowMs;
+        int work = 0;
+        if (!draining)
+        {
+            work += reader.poll(onSpooled, SPOOL_POLL_LIMIT);
+            if (flushRequested)
+            {
+                flushRequested = false;
+                onFlush();
+            }
+            QueuedMessage due;
+            while ((due = retries.pollDue(nowMs)) != null)
+            {
+                startRound(due);
+                work++;
+            }
+        }
+        for (int i = 0; i < dirtyHops.size(); i++)
+        {
+            dispatch(dirtyHops.get(i));
+        }
+        dirtyHops.clear();
+        if (nowMs >= nextHousekeepingMs)
+        {
+            nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
+            housekeeping();
+        }
+        queuedMessages = live.size();
+        return work;
+    }
+
+    @Override
+    public boolean hasPendingWork()
+    {
+        return flushRequested || !dirtyHops.isEmpty();
+    }
+
+    private void onSpooled(final SpooledMessage message)
+    {
+        if (live.containsKey(message.queueId()))
+        {
+            return;
+        }
+        final Recovered before = recovered.remove(message.queueId());
+        if (before != null && before.done)
+        {
+            return;
+        }
+        final QueuedMessage queued = new QueuedMessage(message);
+        live.put(message.queueId(), queued);
+        liveByCycle.merge(spool.cycleOf(message.startIndex()), 1, Integer::sum);
+        if (before != null)
+        {
+            for (final Map.Entry<Integer, Byte> entry : before.status.entrySet())
+            {
+                final int index = entry.getKey();
+                if (index >= 0 && index < queued.recipientCount())
+                {
+                    queued.status[index] = toQueuedStatus(entry.getValue());
+                    queued.lastReply[index] = before.text.get(index);
+                }
+            }
+            queued.attempts = before.attempts;
+            if (queued.allFinal())
+            {
+                finish(queued);
+                return;
+            }
+            if (before.nextAttemptMs > nowMs && queued.anyDeferred())
+            {
+                retries.schedule(queued, before.nextAttemptMs);
+                return;
+            }
+        }
+        startRound(queued);
+    }
+
+    private static byte toQueuedStatus(final byte journalStatus)
+    {
+        switch (journalStatus)
+        {
+            case OutcomeJournal.DELIVERED:
+                return QueuedMessage.DELIVERED;
+            case OutcomeJournal.BOUNCED:
+                return QueuedMessage.BOUNCED;
+            default:
+                return QueuedMessage.DEFERRED;
+        }
+    }
+
+    /** Routes every recipient that is not final into per-hop jobs. */
+    private void startRound(final QueuedMessage queued)
+    {
+        final List<byte[]> recipients = queued.message.recipients();
+        final Map<NextHop, List<Integer>> byHop = new HashMap<>();
+        for (int i = 0; i < recipients.size(); i++)
+        {
+            final byte status = queued.status[i];
+            if (status == QueuedMessage.READY || status == QueuedMessage.DEFERRED)
+            {
+                final NextHop nextHop = router.route(Router.domainOf(recipients.get(i)));
+                byHop.computeIfAbsent(nextHop, ignored -> new ArrayList<>()).add(i);
+            }
+        }
+        for (final Map.Entry<NextHop, List<Integer>> entry : byHop.entrySet())
+        {
+            final Hop hop = hops.computeIfAbsent(entry.getKey().key(), ignored -> new Hop(entry.getKey()));
+            final List<Integer> indexes = entry.getValue();
+            for (int from = 0; from < indexes.size(); from += maxRecipientsPerTransaction)
+            {
+                final int to = Math.min(indexes.size(), from + maxRecipientsPerTransaction);
+                final int[] chunk = new int[to - from];
+                for (int i = from; i < to; i++)
+                {
+                    chunk[i - from] = indexes.get(i);
+                    queued.status[indexes.get(i)] = QueuedMessage.IN_FLIGHT;
+                }
+                queued.jobsOut++;
+                hop.jobs.add(new DeliveryJob(queued, hop, chunk));
+            }
+            markDirty(hop);
+        }
+        if (queued.jobsOut == 0)
+        {
+            endRound(queued);
+        }
+    }
+
+    private void markDirty(final Hop hop)
+    {
+        if (!dirtyHops.contains(hop))
+        {
+            dirtyHops.add(hop);
+        }
+    }
+
+    /** Matches waiting jobs with connections: idle ones first, then new ones up to the hop's limit. */
+    private void dispatch(final Hop hop)
+    {
+        if (hop.jobs.isEmpty() || draining)
+        {
+            return;
+        }
+        if (hop.addresses == null || (hop.addresses.expiresAtMs() <= nowMs && hop.connections.isEmpty()))
+        {
+            if (!hop.resolving)
+            {
+                hop.resolving = true;
+                resolver.resolve(hop.nextHop, nowMs, result -> loop.execute(() -> onResolved(hop, result)));
+            }
+            return;
+        }
+        if (!hop.addresses.ok())
+        {
+            failAllQueued(hop, hop.addresses.permanent(), hop.addresses.statusCode(), hop.addresses.reason());
+            return;
+        }
+        while (!hop.jobs.isEmpty() && !hop.idle.isEmpty())
+        {
+            final HopConnection connection = hop.idle.pollFirst();
+            if (!connection.closed)
+            {
+                send(connection, hop.jobs.pollFirst());
+            }
+        }
+        if (hop.jobs.isEmpty())
+        {
+            return;
+        }
+        if (hop.failures > 0)
+        {
+            if (hop.isDown(nowMs))
+            {
+                failAllQueued(hop, false, "4.4.1", "delivery temporarily suspended: " + hop.downReason);
+                return;
+            }
+            if (!hop.probing && hop.connections.isEmpty())
+            {
+                // the back-off expired: one probe connection; the pool opens up again once it gets a greeting
+                hop.probing = true;
+                open(hop);
+            }
+            return;
+        }
+        final int wanted = Math.min(hop.jobs.size(), maxConnectionsPerHop - hop.connections.size());
+        for (int i = hop.connecting(); i < wanted; i++)
+        {
+            open(hop);
+        }
+    }
+
+    private void onResolved(final Hop hop, final HopAddresses result)
+    {
+        hop.resolving = false;
+        hop.addresses = result;
+        hop.nextAddress = 0;
+        if (!result.ok())
+        {
+            DeliveryLog.info("{}: lookup failed: {}", hop.nextHop.key(), result.reason());
+        }
+        markDirty(hop);
+    }
+
+    private void open(final Hop hop)
+    {
+        final List<InetSocketAddress> addresses = hop.addresses.addresses();
+        final InetSocketAddress address = addresses.get(hop.nextAddress % addresses.size());
+        final HopConnection connection = new HopConnection(hop, address);
+        hop.connections.add(connection);
+        metrics.onConnectionOut();
+        loop.connect(address, conn ->
+        {
+            final SmtpClientSession session = new SmtpClientSession(clientSettings, conn, this);
+            connection.session = session;
+            sessions.put(session, connection);
+            return session;
+        }, connectTimeoutMs);
+    }
+
+    private void send(final HopConnection connection, final DeliveryJob job)
+    {
+        connection.job = job;
+        job.startedMs = nowMs;
+        job.connection = connection;
+        if (!connection.session.send(job.outbound(spool)))
+        {
+            // the session was not idle after all: put the job back and drop this connection from the pool
+            connection.job = null;
+            job.hop.jobs.addFirst(job);
+            connection.session.quit();
+        }
+    }
+
+    @Override
+    public void onReady(final SmtpClientSession session)
+    {
+        final HopConnection connection = sessions.get(session);
+        if (connection == null)
+        {
+            return;
+        }
+        connection.ready = true;
+        final Hop hop = connection.hop;
+        hop.failures = 0;
+        hop.probing = false;
+        hop.downReason = null;
+        becomeIdleOrWork(connection);
+        markDirty(hop);
+    }
+
+    @Override
+    public void onTransactionDone(
+        final SmtpClientSession session, final OutboundMessage message, final List<RecipientResult> results)
+    {
+        final HopConnection connection = sessions.get(session);
+        if (connection == null || connection.job == null)
+        {
+            return;
+        }
+        final DeliveryJob job = connection.job;
+        connection.job = null;
+        connection.transactions++;
+        job.outboundClosed();
+        final String relay = DeliveryLog.relay(connection.hop, connection.address);
+        for (int i = 0; i < job.recipientIndexes.length; i++)
+        {
+            final RecipientResult result = results.get(i);
+            switch (result.status())
+            {
+                case DELIVERED:
+                    delivered(job, i, relay, result.text(), result.enhancedCode());
+                    break;
+                case FAILED:
+                    bounced(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), result.text(), job);
+                    break;
+                default:
+                    deferred(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), result.text(), job);
+                    break;
+            }
+        }
+        jobDone(job);
+        if (connection.transactions >= maxTransactionsPerConnection || draining)
+        {
+            session.quit();
+        }
+        else
+        {
+            becomeIdleOrWork(connection);
+        }
+    }
+
+    @Override
+    public void onClosed(final SmtpClientSession session, final String reason)
+    {
+        final HopConnection connection = sessions.remove(session);
+        if (connection == null)
+        {
+            return;
+        }
+        connection.closed = true;
+        final Hop hop = connection.hop;
+        hop.connections.remove(connection);
+        hop.idle.remove(connection);
+        final DeliveryJob job = connection.job;
+        if (job != null)
+        {
+            connection.job = null;
+            job.outboundClosed();
+            final String relay = DeliveryLog.relay(hop, connection.address);
+            for (final int index : job.recipientIndexes)
+            {
+                deferred(job.queued, index, relay, "4.4.2", reason, job);
+            }
+            jobDone(job);
+        }
+        if (!connection.ready)
+        {
+            // never got as far as a usable session: the hop is unreachable (or refuses us)
+            hop.nextAddress++;
+            if (hop.nextAddress < hop.addresses.addresses().size() && hop.failures == 0 && !hop.probing)
+            {
+                markDirty(hop);
+                return;
+            }
+            hop.failures++;
+            hop.probing = false;
+            hop.downReason = "connect to " + DeliveryLog.relay(hop, connection.address) + ": " + reason;
+            hop.downUntilMs = nowMs + Math.min(HOP_BACKOFF_MAX_MS, HOP_BACKOFF_MIN_MS << Math.min(hop.failures - 1, 6));
+            hop.nextAddress = 0;
+            if (hop.connections.isEmpty())
+            {
+                failAllQueued(hop, false, "4.4.1", hop.downReason);
+            }
+        }
+        markDirty(hop);
+    }
+
+    private void becomeIdleOrWork(final HopConnection connection)
+    {
+        final Hop hop = connection.hop;
+        if (!hop.jobs.isEmpty() && !draining)
+        {
+            send(connection, hop.jobs.pollFirst());
+            return;
+        }
+        connection.idleSinceMs = nowMs;
+        hop.idle.addFirst(connection);
+    }
+
+    private void delivered(
+        final DeliveryJob job, final int position, final String relay, final String reply, final String dsn)
+    {
+        final QueuedMessage queued = job.queued;
+        final int index = job.recipientIndexes[position];
+        queued.status[index] = QueuedMessage.DELIVERED;
+        journal.recordResult(queued.queueId(), index, OutcomeJournal.DELIVERED, queued.attempts + 1, 0, reply);
+        metrics.onDelivered((nowMs - queued.message.receivedAtMs()) * 1_000_000L);
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+            nowMs - queued.message.receivedAtMs(), dsn == null ? "2.0.0" : dsn, "sent", reply);
+    }
+
+    private void bounced(
+        final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
+        final DeliveryJob job)
+    {
+        queued.status[index] = QueuedMessage.BOUNCED;
+        queued.lastReply[index] = reply;
+        queued.lastStatusCode[index] = dsn == null ? "5.0.0" : dsn;
+        queued.remoteMta[index] = job == null || job.connection == null ? null : job.hop.nextHop.host();
+        journal.recordResult(queued.queueId(), index, OutcomeJournal.BOUNCED, queued.attempts + 1, 0, reply);
+        metrics.onBounced();
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+            nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "bounced", reply);
+    }
+
+    private void deferred(
+        final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
+        final DeliveryJob job)
+    {
+        queued.status[index] = QueuedMessage.DEFERRED;
+        queued.lastReply[index] = reply;
+        queued.lastStatusCode[index] = dsn == null ? "4.0.0" : dsn;
+        queued.remoteMta[index] = job == null || job.connection == null ? null : job.hop.nextHop.host();
+        metrics.onDeferred();
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+            nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "deferred", reply);
+    }
+
+    private void failAllQueued(final Hop hop, final boolean permanent, final String dsn, final String reason)
+    {
+        DeliveryJob job;
+        while ((job = hop.jobs.pollFirst()) != null)
+        {
+            for (final int index : job.recipientIndexes)
+            {
+                if (permanent)
+                {
+                    bounced(job.queued, index, "none", dsn, reason, job);
+                }
+                else
+                {
+                    deferred(job.queued, index, "none", dsn, reason, job);
+                }
+            }
+            jobDone(job);
+        }
+    }
+
+    private void jobDone(final DeliveryJob job)
+    {
+        final QueuedMessage queued = job.queued;
+        if (--queued.jobsOut == 0)
+        {
+            endRound(queued);
+        }
+    }
+
+    /** Every job of this round came back: finish, or schedule the next attempt, or expire. */
+    private void endRound(final QueuedMessage queued)
+    {
+        if (!queued.anyDeferred())
+        {
+            finish(queued);
+            return;
+        }
+        queued.attempts++;
+        final long ageMs = nowMs - queued.message.receivedAtMs();
+        if (ageMs >= maxAgeMs)
+        {
+            for (int i = 0; i < queued.recipientCount(); i++)
+            {
+                if (queued.status[i] == QueuedMessage.DEFERRED)
+                {
+                    final String reply = "message expired after " + Duration.ofMillis(ageMs).toSeconds() +
+                        "s in the queue; last error: " + queued.lastReply[i];
+                    queued.status[i] = QueuedMessage.BOUNCED;
+                    queued.lastReply[i] = reply;
+                    queued.lastStatusCode[i] = "4.4.7";
+                    journal.recordResult(queued.queueId(), i, OutcomeJournal.BOUNCED, queued.attempts, 0, reply);
+                    metrics.onBounced();
+                    DeliveryLog.attempt(queued.queueIdText(), recipient(queued, i), "none", ageMs, "4.4.7",
+                        "expired", reply);
+                }
+            }
+            finish(queued);
+            return;
+        }
+        final long delayMs = retryScheduleMs[Math.min(queued.attempts - 1, retryScheduleMs.length - 1)];
+        final long dueMs = nowMs + delayMs;
+        for (int i = 0; i < queued.recipientCount(); i++)
+        {
+            if (queued.status[i] == QueuedMessage.DEFERRED)
+            {
+                journal.recordResult(queued.queueId(), i, OutcomeJournal.DEFERRED, queued.attempts, dueMs,
+                    queued.lastReply[i]);
+            }
+        }
+        retries.schedule(queued, dueMs);
+    }
+
+    private void finish(final QueuedMessage queued)
+    {
+        if (queued.anyBounced() && queued.message.reversePath().length > 0 && !queued.bouncing)
+        {
+            queued.bouncing = true;
+            if (bouncer.bounce(queued, this::onBounceQueued))
+            {
+                return;
+            }
+            DeliveryLog.warn("{}: could not queue the non-delivery notification (spool refused it)",
+                queued.queueIdText());
+        }
+        else if (queued.anyBounced() && queued.message.reversePath().length == 0)
+        {
+            DeliveryLog.info("{}: null sender: no non-delivery notification", queued.queueIdText());
+        }
+        done(queued);
+    }
+
+    private void onBounceQueued(final QueuedMessage queued, final String dsnQueueId)
+    {
+        DeliveryLog.info("{}: sender non-delivery notification: {}", queued.queueIdText(), dsnQueueId);
+        done(queued);
+    }
+
+    private void done(final QueuedMessage queued)
+    {
+        if (queued.finished)
+        {
+            return;
+        }
+        queued.finished = true;
+        journal.recordDone(queued.queueId());
+        retries.remove(queued);
+        live.remove(queued.queueId());
+        liveByCycle.computeIfPresent(spool.cycleOf(queued.message.startIndex()), (k, v) -> v <= 1 ? null : v - 1);
+        DeliveryLog.info("{}: removed", queued.queueIdText());
+    }
+
+    private void onFlush()
+    {
+        retries.makeAllDue(nowMs);
+        QueuedMessage due;
+        final List<QueuedMessage> all = new ArrayList<>();
+        while ((due = retries.pollDue(Long.MAX_VALUE)) != null)
+        {
+            all.add(due);
+        }
+        for (final Hop hop : hops.values())
+        {
+            hop.downUntilMs = 0;
+        }
+        for (final QueuedMessage queued : all)
+        {
+            startRound(queued);
+        }
+        DeliveryLog.info("flush: {} deferred messages made ready", all.size());
+    }
+
+    private void housekeeping()
+    {
+        // idle pooled connections past delivery.idle_timeout are closed with QUIT
+        for (final Hop hop : hops.values())
+        {
+            final Iterator<HopConnection> idle = hop.idle.descendingIterator();
+            while (idle.hasNext())
+            {
+                final HopConnection connection = idle.next();
+                if (nowMs - connection.idleSinceMs >= idleTimeoutMs)
+                {
+                    idle.remove();
+                    connection.session.quit();
+                }
+            }
+        }
+        deleteFinishedCycles();
+    }
+
+    /**
+     * Disk use follows live mail: spool (and journal) cycles older than every live message, every message still
+     * being received, and the tailer's own position are deleted.
+     */
+    private void deleteFinishedCycles()
+    {
+        int keepFrom = spool.currentCycle();
+        if (!liveByCycle.isEmpty())
+        {
+            keepFrom = Math.min(keepFrom, liveByCycle.firstKey());
+        }
+        final long resumeIndex = reader.resumeIndex();
+        if (resumeIndex > 0)
+        {
+            keepFrom = Math.min(keepFrom, spool.cycleOf(resumeIndex));
+        }
+        if (!recovered.isEmpty())
+        {
+            // still replaying after a restart: nothing is known to be finished yet
+            return;
+        }
+        final int deleted = spool.deleteCyclesBefore(keepFrom);
+        final int deletedJournal = journal.deleteCyclesBefore(keepFrom);
+        if (deleted + deletedJournal > 0)
+        {
+            DeliveryLog.info("spool: deleted {} finished cycle files ({} journal)", deleted, deletedJournal);
+        }
+    }
+
+    private static String recipient(final QueuedMessage queued, final int index)
+    {
+        return new String(queued.message.recipients().get(index), StandardCharsets.UTF_8);
+    }
+
+    /** Closes the spool tailer; loop thread, after the loop stopped dispatching. */
+    public void close()
+    {
+        reader.close();
+        resolver.close();
+    }
+}
