@@ -67,7 +67,7 @@ public final class RelayConfig
     private final int deliveryMaxMessagesPerConnection;
     private final Duration deliveryIdleTimeout;
     private final int deliveryMaxRecipientsPerTransaction;
-    private final int deliveryIoThreads;
+    private final int deliverySmtpPort;
     private final List<InetSocketAddress> deliveryDnsServers;
     private final Duration deliveryConnectTimeout;
     private final Duration deliveryCommandTimeout;
@@ -114,7 +114,7 @@ public final class RelayConfig
         deliveryMaxMessagesPerConnection = (Integer)values.get(ConfigKey.DELIVERY_MAX_MESSAGES_PER_CONNECTION);
         deliveryIdleTimeout = (Duration)values.get(ConfigKey.DELIVERY_IDLE_TIMEOUT);
         deliveryMaxRecipientsPerTransaction = (Integer)values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
-        deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
+        deliverySmtpPort = (Integer)values.get(ConfigKey.DELIVERY_SMTP_PORT);
         deliveryDnsServers = (List<InetSocketAddress>)values.get(ConfigKey.DELIVERY_DNS_SERVERS);
         deliveryConnectTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_CONNECT);
         deliveryCommandTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_COMMAND);
@@ -647,11 +647,11 @@ public final class RelayConfig
     }
 
     /**
-     * @return {@code delivery.io_threads}: outbound selector loops, 1..64.
+     * @return {@code delivery.smtp_port}: the port of MX-resolved next hops and of routes without a port.
      */
-    public int deliveryIoThreads()
+    public int deliverySmtpPort()
     {
-        return deliveryIoThreads;
+        return deliverySmtpPort;
     }
 
     /**

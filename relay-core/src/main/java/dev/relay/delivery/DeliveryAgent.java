@@ -8,15 +8,18 @@ import dev.relay.smtp.ClientListener;
 import dev.relay.smtp.ClientSettings;
 import dev.relay.smtp.OutboundMessage;
 import dev.relay.smtp.RecipientResult;
+import dev.relay.smtp.TransactionResult;
 import dev.relay.smtp.SmtpClientSession;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
 
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -74,6 +77,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final RetryQueue retries = new RetryQueue();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
     private final List<Hop> dirtyHops = new ArrayList<>();
+    private final ArrayDeque<SpoolBodyCursor> cursors = new ArrayDeque<>();
 
     private long nowMs;
     private long nextHousekeepingMs;
@@ -190,7 +194,13 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         int work = 0;
         if (!draining)
         {
-            work += reader.poll(onSpooled, SPOOL_POLL_LIMIT);
+            final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
+            if (polled == 0 && !recovered.isEmpty())
+            {
+                // the replay reached the end of the spool: what the journal still names is no longer spooled
+                recovered.clear();
+            }
+            work += polled;
             if (flushRequested)
             {
                 flushRequested = false;
@@ -304,7 +314,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
                     queued.status[indexes.get(i)] = QueuedMessage.IN_FLIGHT;
                 }
                 queued.jobsOut++;
-                hop.jobs.add(new DeliveryJob(queued, hop, chunk));
+                hop.jobs.add(new DeliveryJob(queued, hop, chunk, cursors, spool));
             }
             markDirty(hop);
         }
@@ -410,7 +420,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         connection.job = job;
         job.startedMs = nowMs;
         job.connection = connection;
-        if (!connection.session.send(job.outbound(spool)))
+        if (!connection.session.send(job))
         {
             // the session was not idle after all: put the job back and drop this connection from the pool
             connection.job = null;
@@ -438,7 +448,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     @Override
     public void onTransactionDone(
-        final SmtpClientSession session, final OutboundMessage message, final List<RecipientResult> results)
+        final SmtpClientSession session, final OutboundMessage message, final TransactionResult results)
     {
         final HopConnection connection = sessions.get(session);
         if (connection == null || connection.job == null)
@@ -453,16 +463,17 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         for (int i = 0; i < job.recipientIndexes.length; i++)
         {
             final RecipientResult result = results.get(i);
+            final String reply = result.diagnostic();
             switch (result.status())
             {
                 case DELIVERED:
-                    delivered(job, i, relay, result.text(), result.enhancedCode());
+                    delivered(job, i, relay, reply, result.enhancedCode());
                     break;
                 case FAILED:
-                    bounced(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), result.text(), job);
+                    bounced(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), reply, job);
                     break;
                 default:
-                    deferred(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), result.text(), job);
+                    deferred(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), reply, job);
                     break;
             }
         }

@@ -1,5 +1,7 @@
 package dev.relay.delivery;
 
+import dev.relay.smtp.SmtpClientSession;
+
 import java.net.InetSocketAddress;
 
 /**
@@ -10,6 +12,7 @@ final class HopConnection
 {
     final Hop hop;
     final InetSocketAddress address;
+    SmtpClientSession session;
     boolean ready;
     boolean closed;
     DeliveryJob job;

@@ -19,6 +19,7 @@ public final class MxHopResolver implements HopResolver
     private static final Duration DNS_TIMEOUT = Duration.ofSeconds(10);
     private static final int CACHE_SIZE = 10_000;
     private static final long RETRY_LOOKUP_MS = 10_000;
+    private static final long ADDRESS_REFRESH_MS = 60_000;
 
     private final MxResolver resolver;
 
@@ -46,7 +47,7 @@ public final class MxHopResolver implements HopResolver
             case OK:
             {
                 final List<InetSocketAddress> addresses = new ArrayList<>();
-                for (final MxResult.MxHost host : result.hosts())
+                for (final MxHost host : result.hosts())
                 {
                     for (final InetAddress address : host.addresses())
                     {
@@ -58,7 +59,8 @@ public final class MxHopResolver implements HopResolver
                     return HopAddresses.failure(false, "4.4.3", "no address for the MX hosts of " + hop.host(),
                         now + RETRY_LOOKUP_MS);
                 }
-                return HopAddresses.of(addresses, now + Math.max(1_000, result.ttlSeconds() * 1000L));
+                // the resolver caches by TTL itself; the hop asks again after a minute (cheap when cached)
+                return HopAddresses.of(addresses, now + ADDRESS_REFRESH_MS);
             }
             case NULL_MX:
                 return HopAddresses.failure(true, "5.1.10",

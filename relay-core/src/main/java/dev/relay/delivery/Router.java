@@ -14,14 +14,14 @@ import java.util.Map;
  */
 public final class Router
 {
-    private static final int SMTP_PORT = 25;
-
     private final RelayConfig config;
+    private final int smtpPort;
     private final Map<String, NextHop> cache = new HashMap<>();
 
     public Router(final RelayConfig config)
     {
         this.config = config;
+        this.smtpPort = config.deliverySmtpPort();
     }
 
     public NextHop route(final String domainLowercase)
@@ -43,8 +43,9 @@ public final class Router
         final Route route = config.routeFor(domain);
         if (route != null)
         {
+            // an unbracketed route without a port is looked up like a domain (Postfix relayhost semantics)
             return route.noMxLookup() ? NextHop.direct(route.host(), route.port()) : NextHop.mx(route.host(),
-                route.port());
+                smtpPort);
         }
         if (domain.startsWith("[") && domain.endsWith("]"))
         {
@@ -53,9 +54,9 @@ public final class Router
             {
                 literal = literal.substring(5);
             }
-            return NextHop.direct(literal, SMTP_PORT);
+            return NextHop.direct(literal, smtpPort);
         }
-        return NextHop.mx(domain, SMTP_PORT);
+        return NextHop.mx(domain, smtpPort);
     }
 
     /** The domain part of an address, lower case, without a trailing dot; "" when there is none. */

@@ -73,7 +73,7 @@ class ConfigValuesTest
         assertEquals(100, c.deliveryMaxMessagesPerConnection());
         assertEquals(Duration.ofSeconds(30), c.deliveryIdleTimeout());
         assertEquals(100, c.deliveryMaxRecipientsPerTransaction());
-        assertEquals(1, c.deliveryIoThreads());
+        assertEquals(25, c.deliverySmtpPort());
         assertEquals(List.of(), c.deliveryDnsServers());
         assertEquals(Duration.ofSeconds(30), c.deliveryConnectTimeout());
         assertEquals(Duration.ofMinutes(5), c.deliveryCommandTimeout());
@@ -186,7 +186,7 @@ class ConfigValuesTest
         assertEquals(5, with("delivery.max_connections_per_hop", "5").deliveryMaxConnectionsPerHop());
         assertEquals(9, with("delivery.max_messages_per_connection", "9").deliveryMaxMessagesPerConnection());
         assertEquals(10, with("delivery.max_recipients_per_transaction", "10").deliveryMaxRecipientsPerTransaction());
-        assertEquals(4, with("delivery.io_threads", "4").deliveryIoThreads());
+        assertEquals(2526, with("delivery.smtp_port", "2526").deliverySmtpPort());
         assertEquals(64, with("smtp.io_threads", "64").smtpIoThreads());
         assertEquals(Runtime.getRuntime().availableProcessors(), with("smtp.io_threads", "auto").smtpIoThreads());
     }
@@ -204,7 +204,7 @@ class ConfigValuesTest
         "smtp.io_threads|0|is not an integer in 1..64",
         "smtp.io_threads|65|is not an integer in 1..64",
         "smtp.io_threads|AUTO|is not an integer in 1..64",
-        "delivery.io_threads|auto|is not an integer in 1..64",
+        "delivery.smtp_port|0|is not an integer in 1..65535",
         "smtp.limits_exempt_relay_networks|yes|is not true or false",
         "queue.sync|fsync|is not one of always, batch, none",
         "queue.roll_cycle|weekly|is not one of secondly, minutely, hourly, daily",
