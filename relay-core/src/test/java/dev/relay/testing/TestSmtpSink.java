@@ -959,7 +959,7 @@ public final class TestSmtpSink implements AutoCloseable
             {
                 return misbehave(fault);
             }
-            if (!advertised.contains("CHUNKING"))
+            if (!hasExtension("CHUNKING"))
             {
                 reply(status("502", "5.5.1", "BDAT not advertised"));
                 return true;
@@ -1082,7 +1082,7 @@ public final class TestSmtpSink implements AutoCloseable
 
         private String status(final String code, final String enhanced, final String text)
         {
-            return advertised.contains("ENHANCEDSTATUSCODES") ? code + " " + enhanced + " " + text : code + " " + text;
+            return hasExtension("ENHANCEDSTATUSCODES") ? code + " " + enhanced + " " + text : code + " " + text;
         }
 
         private void log(final String command)

@@ -267,6 +267,53 @@ class TestSmtpSinkTest
     }
 
     @Test
+    void closeInterruptsADelayedReply() throws Exception
+    {
+        try (TestSmtpSink sink = TestSmtpSink.start(); Client client = new Client(sink.port()))
+        {
+            client.hello();
+            sink.replyDelay(Duration.ofSeconds(20));
+            client.send("NOOP\r\n");
+            awaitTrue(() -> sink.commands().get(1).contains("NOOP"));
+            final long startNs = System.nanoTime();
+            sink.close(); // and again, idempotently, by try-with-resources
+            assertTrue(System.nanoTime() - startNs < Duration.ofSeconds(2).toNanos());
+            assertNull(client.readLine());
+        }
+    }
+
+    @Test
+    void connectionsOverTheCapGet421() throws Exception
+    {
+        final List<Client> clients = new ArrayList<>();
+        try (TestSmtpSink sink = TestSmtpSink.start())
+        {
+            for (int i = 0; i < TestSmtpSink.MAX_CONNECTIONS; i++)
+            {
+                clients.add(new Client(sink.port()));
+            }
+            for (final Client client : clients)
+            {
+                assertTrue(client.reply().startsWith("220 "));
+            }
+            try (Client extra = new Client(sink.port()))
+            {
+                assertEquals("421 4.7.0 Too many connections", extra.reply());
+                assertNull(extra.readLine());
+            }
+            assertEquals(TestSmtpSink.MAX_CONNECTIONS, sink.maxConcurrentConnections());
+            assertEquals(TestSmtpSink.MAX_CONNECTIONS + 1, sink.connectionsAccepted());
+        }
+        finally
+        {
+            for (final Client client : clients)
+            {
+                client.close();
+            }
+        }
+    }
+
+    @Test
     void stopTakesTheDestinationDownAndRestartBringsItBackOnTheSamePort() throws Exception
     {
         try (TestSmtpSink sink = TestSmtpSink.start())
