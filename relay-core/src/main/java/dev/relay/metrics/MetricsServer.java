@@ -1,0 +1,364 @@
+package dev.relay.metrics;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.prometheus.metrics.config.EscapingScheme;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.SummaryWithCallback;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Quantile;
+import io.prometheus.metrics.model.snapshots.Quantiles;
+import io.prometheus.metrics.model.snapshots.Unit;
+import org.HdrHistogram.Histogram;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
+/**
+ * The HTTP endpoint on {@code metrics.listen}: Prometheus scrapes, a health probe and one admin command.
+ * <pre>
+ *   GET  /metrics      200, Prometheus text format 0.0.4, read from {@link RelayMetrics} at scrape time
+ *   GET  /health       200 "ok\n" while {@code healthy} is true, else 503 "unavailable\n"
+ *   POST /admin/flush  200 "flushed\n" after running {@code flush}; 403 unless the peer is a loopback address
+ *   anything else      404, or 405 with an Allow header for a known path and the wrong method
+ * </pre>
+ * Quantiles are HdrHistogram's over all values since start (the highest value equivalent to the recorded one,
+ * within 0.1%); {@code _sum} is exact.
+ * <p>
+ * Runs on the JDK's {@link HttpServer}: its dispatcher thread accepts and parses, and every handler runs on one
+ * daemon thread, {@value #THREAD_NAME}, the single reader of the latency recorders that
+ * {@link RelayMetrics#acceptLatency()} requires. Both threads are daemons. Nothing here touches a selector loop:
+ * the suppliers must be safe to call from another thread (volatile reads, {@code LongAdder} sums) and {@code flush}
+ * must only hand a command to its owning stage. Allocates per request; scrapes are rare.
+ */
+public final class MetricsServer implements AutoCloseable
+{
+    /** Name of the one thread that serves requests. */
+    public static final String THREAD_NAME = "relay-metrics";
+
+    static final String METRICS_PATH = "/metrics";
+    static final String HEALTH_PATH = "/health";
+    static final String FLUSH_PATH = "/admin/flush";
+    static final String ADMIN_PREFIX = "/admin/";
+
+    private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
+    private static final String TEXT_PLAIN = "text/plain; charset=utf-8";
+    private static final double[] QUANTILES = { 0.5, 0.9, 0.99, 0.999 };
+    private static final double NANOS_PER_SECOND = 1e9;
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+    private final PrometheusRegistry registry;
+    private final PrometheusTextFormatWriter textFormat = PrometheusTextFormatWriter.create();
+    private final BooleanSupplier healthy;
+    private final Runnable flush;
+    private boolean closed;
+
+    private MetricsServer(
+        final HttpServer server,
+        final ExecutorService executor,
+        final PrometheusRegistry registry,
+        final BooleanSupplier healthy,
+        final Runnable flush)
+    {
+        this.server = server;
+        this.executor = executor;
+        this.registry = registry;
+        this.healthy = healthy;
+        this.flush = flush;
+    }
+
+    /**
+     * Binds {@code listen} and starts serving.
+     *
+     * @param listen          address to bind; port 0 picks a free port, see {@link #address()}.
+     * @param metrics         counters and latency recorders, read at scrape time.
+     * @param queueMessages   messages in the queue, for {@code relay_queue_messages}.
+     * @param openConnections inbound connections open now, for {@code relay_connections_in_open}.
+     * @param healthy         answers {@code /health}.
+     * @param flush           makes deferred mail ready now; runs on the metrics thread, so it must not block.
+     * @return the running server; {@link #close()} it.
+     * @throws IOException when the address cannot be bound.
+     */
+    public static MetricsServer start(
+        final InetSocketAddress listen,
+        final RelayMetrics metrics,
+        final LongSupplier queueMessages,
+        final LongSupplier openConnections,
+        final BooleanSupplier healthy,
+        final Runnable flush) throws IOException
+    {
+        final PrometheusRegistry registry = newRegistry(metrics, queueMessages, openConnections);
+        final HttpServer server = HttpServer.create(listen, 0);
+        final ExecutorService executor = Executors.newSingleThreadExecutor(
+            (runnable) ->
+            {
+                final Thread thread = new Thread(runnable, THREAD_NAME);
+                thread.setDaemon(true);
+                return thread;
+            });
+        final MetricsServer metricsServer = new MetricsServer(server, executor, registry, healthy, flush);
+        server.createContext("/", metricsServer::handle);
+        server.setExecutor(executor);
+        try
+        {
+            // The dispatcher thread takes its daemon status from the thread that starts the server: start it on ours.
+            executor.submit(server::start).get();
+        }
+        catch (final InterruptedException | ExecutionException ex)
+        {
+            metricsServer.close();
+            if (ex instanceof InterruptedException)
+            {
+                Thread.currentThread().interrupt();
+            }
+            throw new IOException("metrics server on " + listen + " did not start", ex);
+        }
+
+        return metricsServer;
+    }
+
+    /**
+     * @return the bound address, with the actual port when {@code listen} asked for port 0.
+     */
+    public InetSocketAddress address()
+    {
+        return server.getAddress();
+    }
+
+    /**
+     * Stops accepting, closes open exchanges and the listening socket, and ends both threads; the port is free on
+     * return. Idempotent.
+     */
+    public synchronized void close()
+    {
+        if (closed)
+        {
+            return;
+        }
+        closed = true;
+        server.stop(0);
+        executor.shutdownNow();
+        try
+        {
+            if (!executor.awaitTermination(5, TimeUnit.SECONDS))
+            {
+                LOG.warn("{} thread did not stop within 5s", THREAD_NAME);
+            }
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static PrometheusRegistry newRegistry(
+        final RelayMetrics metrics, final LongSupplier queueMessages, final LongSupplier openConnections)
+    {
+        final PrometheusRegistry registry = new PrometheusRegistry();
+        counter(registry, "relay_messages_received_total", "Messages accepted (250 after DATA).",
+            metrics::messagesReceived);
+        counter(registry, "relay_messages_rejected_total", "Messages rejected.", metrics::messagesRejected);
+        counter(registry, "relay_messages_delivered_total", "Messages delivered (remote 250).",
+            metrics::messagesDelivered);
+        counter(registry, "relay_messages_deferred_total",
+            "Deferrals: temporary delivery failures left for a later retry.", metrics::messagesDeferred);
+        counter(registry, "relay_messages_bounced_total", "Messages bounced.", metrics::messagesBounced);
+        counter(registry, "relay_connections_in_total", "Inbound connections closed.", metrics::connectionsClosed);
+        counter(registry, "relay_connections_out_total", "Outbound connections opened.", metrics::connectionsOut);
+        gauge(registry, "relay_queue_messages", "Messages in the queue.", queueMessages);
+        gauge(registry, "relay_connections_in_open", "Inbound connections open.", openConnections);
+        summary(registry, "relay_accept_latency_seconds", "End of DATA to 250 queued, since start.",
+            metrics::acceptLatency, metrics::acceptLatencySumNs);
+        summary(registry, "relay_delivery_latency_seconds", "Received to remote 250, since start.",
+            metrics::deliveryLatency, metrics::deliveryLatencySumNs);
+
+        return registry;
+    }
+
+    private static void counter(
+        final PrometheusRegistry registry, final String name, final String help, final LongSupplier value)
+    {
+        CounterWithCallback.builder()
+            .name(name)
+            .help(help)
+            .callback((callback) -> callback.call(value.getAsLong()))
+            .register(registry);
+    }
+
+    private static void gauge(
+        final PrometheusRegistry registry, final String name, final String help, final LongSupplier value)
+    {
+        GaugeWithCallback.builder()
+            .name(name)
+            .help(help)
+            .callback((callback) -> callback.call(value.getAsLong()))
+            .register(registry);
+    }
+
+    private static void summary(
+        final PrometheusRegistry registry,
+        final String name,
+        final String help,
+        final Supplier<Histogram> histogram,
+        final LongSupplier sumNs)
+    {
+        SummaryWithCallback.builder()
+            .name(name)
+            .help(help)
+            .unit(Unit.SECONDS)
+            .callback((callback) ->
+            {
+                final Histogram h = histogram.get();
+                callback.call(h.getTotalCount(), sumNs.getAsLong() / NANOS_PER_SECOND, quantiles(h));
+            })
+            .register(registry);
+    }
+
+    /**
+     * Quantiles in seconds; NaN while nothing was recorded, as Prometheus clients report an empty summary.
+     */
+    static Quantiles quantiles(final Histogram histogram)
+    {
+        final Quantile[] quantiles = new Quantile[QUANTILES.length];
+        final boolean empty = histogram.getTotalCount() == 0;
+        for (int i = 0; i < QUANTILES.length; i++)
+        {
+            final double q = QUANTILES[i];
+            final double seconds = empty ? Double.NaN : histogram.getValueAtPercentile(q * 100.0) / NANOS_PER_SECOND;
+            quantiles[i] = new Quantile(q, seconds);
+        }
+
+        return Quantiles.of(quantiles);
+    }
+
+    private void handle(final HttpExchange exchange)
+    {
+        try
+        {
+            route(exchange);
+        }
+        catch (final IOException ex)
+        {
+            LOG.debug("metrics request from {} failed: {}", exchange.getRemoteAddress(), ex.toString());
+        }
+        catch (final RuntimeException ex)
+        {
+            LOG.warn("metrics request {} {} failed", exchange.getRequestMethod(), exchange.getRequestURI(), ex);
+            if (exchange.getResponseCode() == -1)
+            {
+                try
+                {
+                    respond(exchange, 500, "internal error\n");
+                }
+                catch (final IOException ignore)
+                {
+                    // the peer is gone; nothing left to tell it
+                }
+            }
+        }
+        finally
+        {
+            exchange.close();
+        }
+    }
+
+    private void route(final HttpExchange exchange) throws IOException
+    {
+        final String path = exchange.getRequestURI().getPath();
+        final String method = exchange.getRequestMethod();
+        if (path.startsWith(ADMIN_PREFIX) && !isLoopback(exchange.getRemoteAddress()))
+        {
+            respond(exchange, 403, "forbidden\n");
+            return;
+        }
+
+        switch (path)
+        {
+            case METRICS_PATH:
+                if (allow(exchange, method, "GET"))
+                {
+                    scrape(exchange);
+                }
+                break;
+
+            case HEALTH_PATH:
+                if (allow(exchange, method, "GET"))
+                {
+                    final boolean ok = healthy.getAsBoolean();
+                    respond(exchange, ok ? 200 : 503, ok ? "ok\n" : "unavailable\n");
+                }
+                break;
+
+            case FLUSH_PATH:
+                if (allow(exchange, method, "POST"))
+                {
+                    flush.run();
+                    respond(exchange, 200, "flushed\n");
+                }
+                break;
+
+            default:
+                respond(exchange, 404, "not found\n");
+                break;
+        }
+    }
+
+    private void scrape(final HttpExchange exchange) throws IOException
+    {
+        final ByteArrayOutputStream body = new ByteArrayOutputStream(4096);
+        textFormat.write(body, registry.scrape(), EscapingScheme.UNDERSCORE_ESCAPING);
+        exchange.getResponseHeaders().set("Content-Type", PrometheusTextFormatWriter.CONTENT_TYPE);
+        exchange.sendResponseHeaders(200, body.size());
+        try (OutputStream out = exchange.getResponseBody())
+        {
+            body.writeTo(out);
+        }
+    }
+
+    private static boolean allow(final HttpExchange exchange, final String method, final String allowed)
+        throws IOException
+    {
+        if (allowed.equals(method))
+        {
+            return true;
+        }
+        exchange.getResponseHeaders().set("Allow", allowed);
+        respond(exchange, 405, "method not allowed\n");
+
+        return false;
+    }
+
+    static boolean isLoopback(final InetSocketAddress remote)
+    {
+        final InetAddress address = remote == null ? null : remote.getAddress();
+
+        return address != null && address.isLoopbackAddress();
+    }
+
+    private static void respond(final HttpExchange exchange, final int status, final String text) throws IOException
+    {
+        final byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", TEXT_PLAIN);
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody())
+        {
+            out.write(bytes);
+        }
+    }
+}
