@@ -88,6 +88,10 @@ public final class RelayMain
             case "run":
                 return Relay.runUntilStopped(config);
             case "spool":
+                if (rest.size() > 1 && "flush".equals(rest.get(1)))
+                {
+                    return flush(config);
+                }
                 return SpoolCommand.run(config.queueDir(), rest.subList(1, rest.size()).toArray(new String[0]),
                     System.out);
             case "check-config":
@@ -100,6 +104,45 @@ public final class RelayMain
                 System.err.println("relay: unknown command " + Arrays.toString(rest.toArray()));
                 usage();
                 return EXIT_CONFIG;
+        }
+    }
+
+    /** {@code spool flush}: asks the running relay (admin endpoint on metrics.listen) to retry deferred mail now. */
+    private static int flush(final RelayConfig config)
+    {
+        final java.net.InetSocketAddress address = config.metricsListen();
+        if (address == null)
+        {
+            System.err.println("relay: spool flush needs metrics.listen (the admin endpoint); it is off");
+            return EXIT_FAILURE;
+        }
+        final String host = address.getAddress().isAnyLocalAddress() ? "127.0.0.1" :
+            address.getAddress().getHostAddress();
+        final java.net.URI uri = java.net.URI.create("http://" + (host.contains(":") ? "[" + host + "]" : host) +
+            ":" + address.getPort() + "/admin/flush");
+        try
+        {
+            final java.net.http.HttpResponse<String> response = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(uri).timeout(java.time.Duration.ofSeconds(10))
+                    .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() == 200)
+            {
+                System.out.println("relay: deferred mail flushed");
+                return EXIT_OK;
+            }
+            System.err.println("relay: flush refused: HTTP " + response.statusCode() + " " + response.body().trim());
+            return EXIT_FAILURE;
+        }
+        catch (final java.io.IOException ex)
+        {
+            System.err.println("relay: no running relay answers at " + uri + ": " + ex.getMessage());
+            return EXIT_FAILURE;
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+            return EXIT_FAILURE;
         }
     }
 
