@@ -1,0 +1,1019 @@
+package dev.relay.smtp;
+
+import dev.relay.net.Connection;
+import dev.relay.net.ConnectionHandler;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The client side of one outbound SMTP connection (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
+ * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463). Pure: the loop owns the socket
+ * and the clock; this class only reacts to {@link ConnectionHandler} callbacks and {@link #send}/{@link #quit()}.
+ * <p>
+ * States and the timeout in force (RFC 5321 §4.5.3.2), set with {@link Connection#idleTimeoutMs} on each change:
+ * <ul>
+ * <li>{@code GREETING} waiting for 220 — command timeout;</li>
+ * <li>{@code EHLO}, {@code HELO} (EHLO refused) — command timeout; then {@link ClientListener#onReady};</li>
+ * <li>{@code IDLE} between transactions — command timeout, then QUIT;</li>
+ * <li>{@code ENVELOPE} replies to [RSET] MAIL, RCPT… [DATA] — command timeout, DATA initiation timeout once only
+ * the reply to DATA is due; with PIPELINING all commands leave in one write;</li>
+ * <li>{@code BODY} writing the Received header and the body, as much as the output buffer takes, the rest on
+ * {@link #onOutputDrained()} — data block timeout, re-armed per drained part;</li>
+ * <li>{@code DATA_DONE} waiting for the reply to the end of data (or to {@code BDAT … LAST}) — data done timeout;</li>
+ * <li>{@code QUIT}, {@code CLOSED} — the connection is going; input is discarded.</li>
+ * </ul>
+ * A transaction that did not end with a 2xx after the body is followed by RSET before the next MAIL (pipelined with
+ * it when the peer offers PIPELINING). A peer 421, a protocol error, a timeout or a lost connection defers every
+ * recipient of the transaction in flight that has no result yet, and ends the session.
+ * <p>
+ * Called only on the owning loop thread; the listener is called back on it, from inside these methods. Allocates
+ * per transaction (results, reply texts) and per connection (EHLO keywords), never per body byte: commands are
+ * encoded into a reused array and the body is copied through one reused buffer.
+ */
+public final class SmtpClientSession implements ConnectionHandler
+{
+    enum State
+    {
+        GREETING, EHLO, HELO, IDLE, ENVELOPE, BODY, DATA_DONE, QUIT, CLOSED
+    }
+
+    private enum Awaiting
+    {
+        RSET, MAIL, RCPT, DATA
+    }
+
+    private static final int STAGE_HEADER = 0;
+    private static final int STAGE_BODY = 1;
+    private static final int STAGE_END = 2;
+    private static final int STAGE_DONE = 3;
+
+    /** Largest body part read from the source at once. */
+    static final int BODY_PART_BYTES = 16 * 1024;
+
+    private static final byte[] DOT = {'.'};
+    private static final byte[] CR = {'\r'};
+    private static final byte[] END_DATA = ascii(".\r\n");
+    private static final byte[] CRLF_END_DATA = ascii("\r\n.\r\n");
+    private static final byte[] DATA = ascii("DATA\r\n");
+    private static final byte[] RSET = ascii("RSET\r\n");
+    private static final byte[] QUIT = ascii("QUIT\r\n");
+    private static final byte[] MAIL_FROM = ascii("MAIL FROM:<");
+    private static final byte[] RCPT_TO = ascii("RCPT TO:<");
+    private static final byte[] ANGLE_CRLF = ascii(">\r\n");
+    private static final byte[] SIZE_PARAMETER = ascii(" SIZE=");
+    private static final byte[] BODY_8BITMIME = ascii(" BODY=8BITMIME");
+    private static final byte[] SMTPUTF8 = ascii(" SMTPUTF8");
+    private static final byte[] CRLF = ascii("\r\n");
+    private static final byte[] BDAT = ascii("BDAT ");
+    private static final byte[] LAST = ascii(" LAST\r\n");
+
+    private final ClientSettings settings;
+    private final Connection connection;
+    private final ClientListener listener;
+    private final SmtpReplyParser parser = new SmtpReplyParser();
+    private final PeerCapabilities peer = new PeerCapabilities();
+    private final byte[] ehlo;
+    private final byte[] helo;
+    private final ByteBuffer bodyPart = ByteBuffer.allocate(BODY_PART_BYTES);
+    private final boolean[] accepted;
+    private byte[] commands = new byte[1024];
+    private int commandsLength;
+
+    private State state = State.GREETING;
+    private boolean closeReported;
+    private boolean draining;
+    private boolean rsetNeeded;
+    private boolean inputPaused;
+    private long transactionsDone;
+
+    // output not yet handed to the connection
+    private byte[] pending;
+    private int pendingOffset;
+    private int pendingEnd;
+
+    // transaction in flight
+    private OutboundMessage message;
+    private RecipientResult[] results;
+    private int recipientCount;
+    private int acceptedCount;
+    private boolean mailRejected;
+    private boolean pipelined;
+    private boolean useBdat;
+    private Awaiting awaiting;
+    private int rcptIndex;
+
+    // body being written
+    private int stage;
+    private BodySource body;
+    private boolean stuffing;
+    private long bdatRemaining;
+    private boolean lineStart;
+    private boolean lastCr;
+    private boolean endsWithCrlf;
+
+    public SmtpClientSession(final ClientSettings settings, final Connection connection, final ClientListener listener)
+    {
+        this.settings = settings;
+        this.connection = connection;
+        this.listener = listener;
+        this.ehlo = ascii("EHLO " + settings.heloName() + "\r\n");
+        this.helo = ascii("HELO " + settings.heloName() + "\r\n");
+        this.accepted = new boolean[settings.maxRecipientsPerTransaction()];
+    }
+
+    /** True when {@link #send} would start a transaction now. */
+    public boolean isIdle()
+    {
+        return state == State.IDLE;
+    }
+
+    /** Transactions ended so far (every recipient reported), including those refused before sending. */
+    public long transactionsDone()
+    {
+        return transactionsDone;
+    }
+
+    /** What the peer offered in its EHLO reply (all false after HELO, or before the reply). */
+    public PeerCapabilities capabilities()
+    {
+        return peer;
+    }
+
+    State state()
+    {
+        return state;
+    }
+
+    /**
+     * Starts a transaction for {@code message} when idle. When the peer cannot take it (SIZE, 8BITMIME, SMTPUTF8)
+     * nothing is sent: every recipient fails permanently and {@link ClientListener#onTransactionDone} is called
+     * before this returns.
+     *
+     * @return false, doing nothing, when the session is not idle.
+     * @throws IllegalArgumentException with no recipients or more than
+     *                                  {@link ClientSettings#maxRecipientsPerTransaction()} (the caller splits).
+     */
+    public boolean send(final OutboundMessage message)
+    {
+        if (state != State.IDLE)
+        {
+            return false;
+        }
+        final int count = message.recipientCount();
+        if (count < 1 || count > accepted.length)
+        {
+            throw new IllegalArgumentException("recipients: " + count);
+        }
+        this.message = message;
+        results = new RecipientResult[count];
+        recipientCount = count;
+        acceptedCount = 0;
+        mailRejected = false;
+        for (int i = 0; i < count; i++)
+        {
+            accepted[i] = false;
+        }
+
+        final long size = message.messageSize();
+        if (peer.maxSize() > 0 && size > peer.maxSize())
+        {
+            refuse("5.3.4", "message size " + size + " exceeds size limit " + peer.maxSize() + " of the server");
+            return true;
+        }
+        if (message.isEightBit() && !peer.eightBitMime())
+        {
+            refuse("5.6.3", "8-bit content, but the server does not offer 8BITMIME");
+            return true;
+        }
+        if (message.needsSmtpUtf8() && !peer.smtpUtf8())
+        {
+            refuse("5.6.7", "SMTPUTF8 is required, but the server does not offer it");
+            return true;
+        }
+
+        pipelined = peer.pipelining();
+        useBdat = !message.isDotStuffed() && peer.chunking();
+        enter(State.ENVELOPE);
+        commandsLength = 0;
+        if (rsetNeeded)
+        {
+            rsetNeeded = false;
+            awaiting = Awaiting.RSET;
+            append(RSET);
+        }
+        else
+        {
+            awaiting = Awaiting.MAIL;
+        }
+        if (pipelined)
+        {
+            appendMail();
+            for (int i = 0; i < count; i++)
+            {
+                appendRcpt(i);
+            }
+            if (!useBdat)
+            {
+                append(DATA);
+            }
+        }
+        else if (awaiting == Awaiting.MAIL)
+        {
+            appendMail();
+        }
+        sendCommands();
+        return true;
+    }
+
+    /**
+     * Sends QUIT (unless in the middle of a body) and closes once the output is flushed. A transaction in flight is
+     * deferred. {@link ClientListener#onClosed} follows with reason "quit".
+     */
+    public void quit()
+    {
+        quit("quit");
+    }
+
+    private void quit(final String reason)
+    {
+        if (state == State.QUIT || state == State.CLOSED)
+        {
+            return;
+        }
+        final boolean writeQuit = state != State.BODY && pending == null;
+        enter(State.QUIT);
+        if (writeQuit && connection.outputSpace() >= QUIT.length)
+        {
+            connection.write(QUIT);
+        }
+        connection.closeAfterFlush();
+        failInFlight(0, "4.4.2", "session closed before the transaction ended");
+        reportClosed(reason);
+    }
+
+    @Override
+    public void onOpen()
+    {
+        enter(State.GREETING);
+    }
+
+    @Override
+    public int onInput(final ByteBuffer buffer, final int from, final int to)
+    {
+        int position = from;
+        while (position < to)
+        {
+            switch (state)
+            {
+                case QUIT:
+                case CLOSED:
+                    return to;
+                case BODY:
+                    // only a broken peer or an early error reply; read it once the body is out
+                    inputPaused = true;
+                    connection.pauseInput();
+                    return position;
+                default:
+                    break;
+            }
+            final int result = parser.parse(buffer, position, to);
+            position = parser.end();
+            if (result == SmtpReplyParser.NEED_MORE)
+            {
+                return position;
+            }
+            if (result == SmtpReplyParser.PROTOCOL_ERROR)
+            {
+                protocolError(parser.error());
+                return to;
+            }
+            onReply();
+        }
+        return position;
+    }
+
+    @Override
+    public void onOutputDrained()
+    {
+        if (state == State.BODY)
+        {
+            connection.idleTimeoutMs(settings.dataBlockTimeoutMs());
+            pump();
+        }
+        else if (state != State.QUIT && state != State.CLOSED)
+        {
+            flushPending();
+        }
+    }
+
+    @Override
+    public void onTimeout()
+    {
+        switch (state)
+        {
+            case QUIT:
+            case CLOSED:
+                return;
+            case IDLE:
+                quit("idle timeout");
+                return;
+            default:
+                final String text = "timeout " + phase();
+                fatal(0, "4.4.2", text, text);
+        }
+    }
+
+    /** The server is stopping: finish the transaction in flight, then QUIT. */
+    @Override
+    public void onDrain()
+    {
+        draining = true;
+        if (state == State.IDLE)
+        {
+            quit("server draining");
+        }
+    }
+
+    @Override
+    public void onClose()
+    {
+        if (state == State.CLOSED || state == State.QUIT)
+        {
+            enter(State.CLOSED);
+            closeBody();
+            return;
+        }
+        final String reason = "connection lost " + phase();
+        enter(State.CLOSED);
+        failInFlight(0, "4.4.2", reason);
+        reportClosed(reason);
+    }
+
+    private void onReply()
+    {
+        final int code = parser.code();
+        if (code == 421)
+        {
+            // RFC 5321 §3.8: the peer is closing the transmission channel.
+            final RecipientResult reply = replyResult(RecipientResult.Status.DEFERRED);
+            fatal(code, reply.enhancedCode(), reply.text(), "peer closing: " + reply.diagnostic());
+            return;
+        }
+        switch (state)
+        {
+            case GREETING:
+                onGreeting(code);
+                break;
+            case EHLO:
+                onEhloReply(code);
+                break;
+            case HELO:
+                onHeloReply(code);
+                break;
+            case ENVELOPE:
+                onEnvelopeReply(code);
+                break;
+            case DATA_DONE:
+                onFinalReply(code);
+                break;
+            default:
+                protocolError("unexpected reply " + code + " " + phase());
+                break;
+        }
+    }
+
+    private void onGreeting(final int code)
+    {
+        if (code == 220)
+        {
+            enter(State.EHLO);
+            startPending(ehlo, ehlo.length);
+        }
+        else
+        {
+            refuseSession("greeting refused: ");
+        }
+    }
+
+    private void onEhloReply(final int code)
+    {
+        if (code / 100 == 2)
+        {
+            peer.parseEhlo(parser.text());
+            becomeReady();
+        }
+        else
+        {
+            peer.clear();
+            enter(State.HELO);
+            startPending(helo, helo.length);
+        }
+    }
+
+    private void onHeloReply(final int code)
+    {
+        if (code / 100 == 2)
+        {
+            becomeReady();
+        }
+        else
+        {
+            refuseSession("HELO refused: ");
+        }
+    }
+
+    private void becomeReady()
+    {
+        enter(State.IDLE);
+        listener.onReady(this);
+        if (draining && state == State.IDLE)
+        {
+            quit();
+        }
+    }
+
+    private void onEnvelopeReply(final int code)
+    {
+        final int type = code / 100;
+        switch (awaiting)
+        {
+            case RSET:
+                awaiting = Awaiting.MAIL;
+                if (!pipelined)
+                {
+                    commandsLength = 0;
+                    appendMail();
+                    sendCommands();
+                }
+                return;
+
+            case MAIL:
+                if (type == 4 || type == 5)
+                {
+                    mailRejected = true;
+                    final RecipientResult result = replyResult(RecipientResult.statusOf(code));
+                    for (int i = 0; i < recipientCount; i++)
+                    {
+                        results[i] = result;
+                    }
+                }
+                else if (type != 2)
+                {
+                    protocolError("unexpected reply " + code + " to MAIL");
+                    return;
+                }
+                awaiting = Awaiting.RCPT;
+                rcptIndex = 0;
+                if (!pipelined)
+                {
+                    if (mailRejected)
+                    {
+                        endAbnormally();
+                        return;
+                    }
+                    commandsLength = 0;
+                    appendRcpt(0);
+                    sendCommands();
+                }
+                return;
+
+            case RCPT:
+                if (type != 2 && type != 4 && type != 5)
+                {
+                    protocolError("unexpected reply " + code + " to RCPT");
+                    return;
+                }
+                if (!mailRejected)
+                {
+                    if (type == 2)
+                    {
+                        accepted[rcptIndex] = true;
+                        acceptedCount++;
+                    }
+                    else
+                    {
+                        results[rcptIndex] = replyResult(RecipientResult.statusOf(code));
+                    }
+                }
+                rcptIndex++;
+                if (rcptIndex < recipientCount)
+                {
+                    if (!pipelined)
+                    {
+                        commandsLength = 0;
+                        appendRcpt(rcptIndex);
+                        sendCommands();
+                    }
+                    return;
+                }
+                if (useBdat || (!pipelined && acceptedCount == 0))
+                {
+                    // BDAT is sent only once a recipient is known to be accepted: a refused BDAT would make the
+                    // peer read the body as commands.
+                    if (acceptedCount > 0)
+                    {
+                        startBody();
+                    }
+                    else
+                    {
+                        endAbnormally();
+                    }
+                    return;
+                }
+                awaiting = Awaiting.DATA;
+                connection.idleTimeoutMs(settings.dataInitTimeoutMs());
+                if (!pipelined)
+                {
+                    commandsLength = 0;
+                    append(DATA);
+                    sendCommands();
+                }
+                return;
+
+            case DATA:
+                if (code == 354)
+                {
+                    if (acceptedCount > 0)
+                    {
+                        startBody();
+                    }
+                    else
+                    {
+                        protocolError("354 to DATA without an accepted recipient");
+                    }
+                    return;
+                }
+                if (type != 4 && type != 5)
+                {
+                    protocolError("unexpected reply " + code + " to DATA");
+                    return;
+                }
+                if (acceptedCount > 0)
+                {
+                    resolveAccepted(replyResult(RecipientResult.statusOf(code)));
+                }
+                endAbnormally();
+                return;
+
+            default:
+                break;
+        }
+    }
+
+    private void onFinalReply(final int code)
+    {
+        final int type = code / 100;
+        if (type != 2 && type != 4 && type != 5)
+        {
+            protocolError("unexpected reply " + code + " to end of data");
+            return;
+        }
+        resolveAccepted(replyResult(RecipientResult.statusOf(code)));
+        enter(State.IDLE);
+        rsetNeeded = type != 2;
+        finishTransaction();
+        afterTransaction();
+    }
+
+    private void startBody()
+    {
+        enter(State.BODY);
+        body = message.openBody();
+        stuffing = !message.isDotStuffed() && !useBdat;
+        lineStart = true;
+        lastCr = false;
+        endsWithCrlf = true;
+        stage = STAGE_HEADER;
+        if (useBdat)
+        {
+            bdatRemaining = message.bodySize();
+            commandsLength = 0;
+            append(BDAT);
+            appendLong(message.receivedHeader().length + bdatRemaining);
+            append(LAST);
+            startPending(commands, commandsLength);
+        }
+        pump();
+    }
+
+    /** Writes as much of the header, body and end of data as the output takes; continues on drain. */
+    private void pump()
+    {
+        while (state == State.BODY)
+        {
+            if (!flushPending())
+            {
+                return;
+            }
+            switch (stage)
+            {
+                case STAGE_HEADER:
+                    final byte[] header = message.receivedHeader();
+                    pending = header;
+                    pendingOffset = 0;
+                    pendingEnd = header.length;
+                    stage = STAGE_BODY;
+                    break;
+                case STAGE_BODY:
+                    if (!copyBody())
+                    {
+                        return;
+                    }
+                    stage = STAGE_END;
+                    break;
+                case STAGE_END:
+                    if (!useBdat)
+                    {
+                        final byte[] end = endsWithCrlf ? END_DATA : CRLF_END_DATA;
+                        pending = end;
+                        pendingOffset = 0;
+                        pendingEnd = end.length;
+                    }
+                    stage = STAGE_DONE;
+                    break;
+                default:
+                    closeBody();
+                    enter(State.DATA_DONE);
+                    if (inputPaused)
+                    {
+                        inputPaused = false;
+                        connection.resumeInput();
+                    }
+                    return;
+            }
+        }
+    }
+
+    /** @return true once the whole body is written; false to wait for the output to drain. */
+    private boolean copyBody()
+    {
+        final byte[] part = bodyPart.array();
+        while (state == State.BODY)
+        {
+            if (useBdat && bdatRemaining == 0)
+            {
+                return true;
+            }
+            final int space = connection.outputSpace();
+            long room = Math.min(stuffing ? space / 2 : space, BODY_PART_BYTES);
+            if (useBdat)
+            {
+                room = Math.min(room, bdatRemaining);
+            }
+            if (room <= 0)
+            {
+                return false;
+            }
+            bodyPart.clear().limit((int)room);
+            final int read = body.read(bodyPart);
+            if (read < 0)
+            {
+                if (useBdat)
+                {
+                    fatal(0, "4.3.0", "stored body shorter than its size", "stored body shorter than its size");
+                    return false;
+                }
+                return true;
+            }
+            if (read == 0)
+            {
+                // BodySource contract: 0 only without room; the timeout ends a source that stalls
+                return false;
+            }
+            if (stuffing)
+            {
+                writeStuffed(part, read);
+            }
+            else
+            {
+                connection.write(part, 0, read);
+                endsWithCrlf = read >= 2 ? part[read - 2] == '\r' && part[read - 1] == '\n' : lastCr && part[0] == '\n';
+                lastCr = part[read - 1] == '\r';
+                if (useBdat)
+                {
+                    bdatRemaining -= read;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Writes a raw (BDAT-received) body part in DATA form: a dot at the start of a line is doubled (RFC 5321
+     * §4.5.2) and a bare LF becomes CRLF, so the peer can only see the end of data where we put it. Line-start and
+     * CR state carry across parts. At most doubles the part, which the caller left room for.
+     */
+    private void writeStuffed(final byte[] part, final int length)
+    {
+        int segment = 0;
+        for (int i = 0; i < length; i++)
+        {
+            final byte b = part[i];
+            if (b == '.' && lineStart)
+            {
+                writeSegment(part, segment, i);
+                connection.write(DOT);
+                segment = i;
+            }
+            else if (b == '\n' && !lastCr)
+            {
+                writeSegment(part, segment, i);
+                connection.write(CR);
+                segment = i;
+            }
+            lastCr = b == '\r';
+            lineStart = b == '\n';
+        }
+        writeSegment(part, segment, length);
+        endsWithCrlf = lineStart;
+    }
+
+    private void writeSegment(final byte[] part, final int from, final int to)
+    {
+        if (to > from)
+        {
+            connection.write(part, from, to - from);
+        }
+    }
+
+    private void resolveAccepted(final RecipientResult result)
+    {
+        for (int i = 0; i < recipientCount; i++)
+        {
+            if (accepted[i])
+            {
+                results[i] = result;
+            }
+        }
+    }
+
+    private void refuse(final String enhancedCode, final String text)
+    {
+        final RecipientResult result = new RecipientResult(RecipientResult.Status.FAILED, 0, enhancedCode, text);
+        for (int i = 0; i < recipientCount; i++)
+        {
+            results[i] = result;
+        }
+        finishTransaction();
+        afterTransaction();
+    }
+
+    private void endAbnormally()
+    {
+        enter(State.IDLE);
+        rsetNeeded = true;
+        finishTransaction();
+        afterTransaction();
+    }
+
+    private void finishTransaction()
+    {
+        final OutboundMessage done = message;
+        final TransactionResult result = new TransactionResult(results);
+        message = null;
+        results = null;
+        closeBody();
+        transactionsDone++;
+        listener.onTransactionDone(this, done, result);
+    }
+
+    private void afterTransaction()
+    {
+        if (draining && state == State.IDLE)
+        {
+            quit();
+        }
+    }
+
+    private void failInFlight(final int code, final String enhancedCode, final String text)
+    {
+        if (message == null)
+        {
+            closeBody();
+            return;
+        }
+        final RecipientResult result = new RecipientResult(RecipientResult.Status.DEFERRED, code, enhancedCode, text);
+        for (int i = 0; i < recipientCount; i++)
+        {
+            if (results[i] == null)
+            {
+                results[i] = result;
+            }
+        }
+        finishTransaction();
+    }
+
+    private void fatal(final int code, final String enhancedCode, final String text, final String reason)
+    {
+        if (state == State.CLOSED)
+        {
+            return;
+        }
+        enter(State.CLOSED);
+        connection.closeAfterFlush();
+        failInFlight(code, enhancedCode, text);
+        reportClosed(reason);
+    }
+
+    private void protocolError(final String why)
+    {
+        final String text = "protocol error: " + why;
+        fatal(0, "4.5.0", text, text);
+    }
+
+    /** The peer refused to talk (greeting or HELO): say QUIT and go. */
+    private void refuseSession(final String what)
+    {
+        final String reason = what + replyResult(RecipientResult.Status.FAILED).diagnostic();
+        enter(State.CLOSED);
+        if (pending == null && connection.outputSpace() >= QUIT.length)
+        {
+            connection.write(QUIT);
+        }
+        connection.closeAfterFlush();
+        reportClosed(reason);
+    }
+
+    private void reportClosed(final String reason)
+    {
+        if (!closeReported)
+        {
+            closeReported = true;
+            listener.onClosed(this, reason);
+        }
+    }
+
+    private void closeBody()
+    {
+        if (body != null)
+        {
+            final BodySource source = body;
+            body = null;
+            source.close();
+        }
+    }
+
+    private RecipientResult replyResult(final RecipientResult.Status status)
+    {
+        return new RecipientResult(status, parser.code(), parser.enhancedCode(), parser.detail());
+    }
+
+    private String phase()
+    {
+        switch (state)
+        {
+            case GREETING:
+                return "waiting for the greeting";
+            case EHLO:
+                return "after EHLO";
+            case HELO:
+                return "after HELO";
+            case ENVELOPE:
+                return "after " + awaiting;
+            case BODY:
+                return "while sending the message body";
+            case DATA_DONE:
+                return "after end of data";
+            default:
+                return "while " + state.name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    private void enter(final State next)
+    {
+        state = next;
+        switch (next)
+        {
+            case BODY:
+                connection.idleTimeoutMs(settings.dataBlockTimeoutMs());
+                break;
+            case DATA_DONE:
+                connection.idleTimeoutMs(settings.dataDoneTimeoutMs());
+                break;
+            case CLOSED:
+                break;
+            default:
+                connection.idleTimeoutMs(settings.commandTimeoutMs());
+                break;
+        }
+    }
+
+    private void sendCommands()
+    {
+        startPending(commands, commandsLength);
+    }
+
+    /** Queues output and writes what fits now; the rest leaves on {@link #onOutputDrained()}. */
+    private void startPending(final byte[] bytes, final int length)
+    {
+        if (pending != null)
+        {
+            // a well-behaved peer cannot answer a command it has not received yet
+            protocolError("reply before the command was sent");
+            return;
+        }
+        pending = bytes;
+        pendingOffset = 0;
+        pendingEnd = length;
+        flushPending();
+    }
+
+    /** @return true when nothing is left pending. */
+    private boolean flushPending()
+    {
+        if (pending == null)
+        {
+            return true;
+        }
+        final int length = Math.min(pendingEnd - pendingOffset, connection.outputSpace());
+        if (length > 0)
+        {
+            connection.write(pending, pendingOffset, length);
+            pendingOffset += length;
+        }
+        if (pendingOffset == pendingEnd)
+        {
+            pending = null;
+            return true;
+        }
+        return false;
+    }
+
+    private void appendMail()
+    {
+        append(MAIL_FROM);
+        append(message.reversePath());
+        append(ANGLE_CRLF, 0, 1);
+        if (peer.size())
+        {
+            append(SIZE_PARAMETER);
+            appendLong(message.messageSize());
+        }
+        if (message.isEightBit())
+        {
+            append(BODY_8BITMIME);
+        }
+        if (message.needsSmtpUtf8())
+        {
+            append(SMTPUTF8);
+        }
+        append(CRLF);
+    }
+
+    private void appendRcpt(final int index)
+    {
+        append(RCPT_TO);
+        append(message.recipient(index));
+        append(ANGLE_CRLF);
+    }
+
+    private void append(final byte[] bytes)
+    {
+        append(bytes, 0, bytes.length);
+    }
+
+    private void append(final byte[] bytes, final int offset, final int length)
+    {
+        ensureCommands(length);
+        System.arraycopy(bytes, offset, commands, commandsLength, length);
+        commandsLength += length;
+    }
+
+    private void appendLong(final long value)
+    {
+        ensureCommands(20);
+        if (value == 0)
+        {
+            commands[commandsLength++] = '0';
+            return;
+        }
+        int digits = 0;
+        for (long v = value; v > 0; v /= 10)
+        {
+            digits++;
+        }
+        long v = value;
+        for (int i = commandsLength + digits - 1; i >= commandsLength; i--)
+        {
+            commands[i] = (byte)('0' + v % 10);
+            v /= 10;
+        }
+        commandsLength += digits;
+    }
+
+    private void ensureCommands(final int extra)
+    {
+        if (commandsLength + extra > commands.length)
+        {
+            final byte[] grown = new byte[Math.max(commands.length * 2, commandsLength + extra)];
+            System.arraycopy(commands, 0, grown, 0, commandsLength);
+            commands = grown;
+        }
+    }
+
+    private static byte[] ascii(final String text)
+    {
+        return text.getBytes(StandardCharsets.US_ASCII);
+    }
+}
