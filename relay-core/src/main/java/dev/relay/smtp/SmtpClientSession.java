@@ -112,6 +112,9 @@ public final class SmtpClientSession implements ConnectionHandler
     private boolean lastCr;
     private boolean endsWithCrlf;
 
+    /** Why the TCP connection could not be made, for the deferral reason. */
+    private String connectFailure;
+
     public SmtpClientSession(final ClientSettings settings, final Connection connection, final ClientListener listener)
     {
         this.settings = settings;
@@ -336,6 +339,12 @@ public final class SmtpClientSession implements ConnectionHandler
     }
 
     @Override
+    public void onConnectFailed(final String reason)
+    {
+        connectFailure = "connect failed: " + reason;
+    }
+
+    @Override
     public void onClose()
     {
         if (state == State.CLOSED || state == State.QUIT)
@@ -344,7 +353,7 @@ public final class SmtpClientSession implements ConnectionHandler
             closeBody();
             return;
         }
-        final String reason = "connection lost " + phase();
+        final String reason = connectFailure != null ? connectFailure : "connection lost " + phase();
         enter(State.CLOSED);
         failInFlight(0, "4.4.2", reason);
         reportClosed(reason);
