@@ -40,6 +40,11 @@ public final class Bouncer
         this.receivedHeader = new ReceivedHeader(hostname);
     }
 
+    SpoolWriter writer()
+    {
+        return writer;
+    }
+
     /**
      * Queues the DSN for {@code queued}'s bounced recipients; {@code onQueued} runs (on this thread) once it is
      * durable in the spool, with the DSN's queue id.

@@ -22,10 +22,12 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 
@@ -50,6 +52,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
     private static final long HOP_BACKOFF_MIN_MS = 1_000;
     private static final long HOP_BACKOFF_MAX_MS = 60_000;
+    private static final int MOVE_PER_TICK = 256;
 
     private final RelayConfig config;
     private final Spool spool;
@@ -59,6 +62,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final Router router;
     private final HopResolver resolver;
     private final Bouncer bouncer;
+    private final SpoolMover mover;
     private final RelayMetrics metrics;
     private final ClientSettings clientSettings;
     private final long[] retryScheduleMs;
@@ -73,7 +77,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final Map<Long, Recovered> recovered = new HashMap<>();
     private final Map<String, Hop> hops = new HashMap<>();
     private final IdentityHashMap<SmtpClientSession, HopConnection> sessions = new IdentityHashMap<>();
-    private final TreeMap<Integer, Integer> liveByCycle = new TreeMap<>();
+    /** Live messages by the spool cycle of their first record: what pins each cycle file on disk. */
+    private final TreeMap<Integer, Set<QueuedMessage>> liveByCycle = new TreeMap<>();
     private final RetryQueue retries = new RetryQueue();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
     private final List<Hop> dirtyHops = new ArrayList<>();
@@ -112,6 +117,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         this.router = new Router(config);
         this.resolver = resolver;
         this.bouncer = bouncer;
+        this.mover = new SpoolMover(bouncer.writer(), spool);
         this.metrics = metrics;
         this.clientSettings = new ClientSettings(
             config.smtpHostname(),
@@ -235,8 +241,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     private void onSpooled(final SpooledMessage message)
     {
-        if (live.containsKey(message.queueId()))
+        final QueuedMessage existing = live.get(message.queueId());
+        if (existing != null)
         {
+            onNewerCopy(existing, message);
             return;
         }
         final Recovered before = recovered.remove(message.queueId());
@@ -246,7 +254,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         final QueuedMessage queued = new QueuedMessage(message);
         live.put(message.queueId(), queued);
-        liveByCycle.merge(spool.cycleOf(message.startIndex()), 1, Integer::sum);
+        pin(queued);
         if (before != null)
         {
             for (final Map.Entry<Integer, Byte> entry : before.status.entrySet())
@@ -617,6 +625,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     /** Every job of this round came back: finish, or schedule the next attempt, or expire. */
     private void endRound(final QueuedMessage queued)
     {
+        if (queued.newerCopy != null)
+        {
+            takeNewerCopy(queued, queued.newerCopy);
+        }
         if (!queued.anyDeferred())
         {
             finish(queued);
@@ -692,7 +704,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         journal.recordDone(queued.queueId());
         retries.remove(queued);
         live.remove(queued.queueId());
-        liveByCycle.computeIfPresent(spool.cycleOf(queued.message.startIndex()), (k, v) -> v <= 1 ? null : v - 1);
+        unpin(queued);
         DeliveryLog.info("{}: removed", queued.queueIdText());
     }
 
@@ -732,7 +744,91 @@ public final class DeliveryAgent implements LoopHook, ClientListener
                 }
             }
         }
+        moveDeferredForward();
         deleteFinishedCycles();
+    }
+
+    private void pin(final QueuedMessage queued)
+    {
+        liveByCycle.computeIfAbsent(spool.cycleOf(queued.message.startIndex()), ignored -> new HashSet<>()).add(queued);
+    }
+
+    private void unpin(final QueuedMessage queued)
+    {
+        final int cycle = spool.cycleOf(queued.message.startIndex());
+        final Set<QueuedMessage> pinned = liveByCycle.get(cycle);
+        if (pinned != null && pinned.remove(queued) && pinned.isEmpty())
+        {
+            liveByCycle.remove(cycle);
+        }
+    }
+
+    /**
+     * Postfix moves mail it cannot deliver to its deferred queue; here, deferred messages whose records sit in a
+     * cycle older than the previous one are copied into the current cycle (same queue id, same recipients), so a
+     * few old deferred messages never pin hours of spool files. The copy takes over when the tailer reads it.
+     */
+    private void moveDeferredForward()
+    {
+        if (liveByCycle.isEmpty())
+        {
+            return;
+        }
+        final int oldest = liveByCycle.firstKey();
+        if (oldest >= spool.currentCycle() - 1)
+        {
+            return;
+        }
+        int moved = 0;
+        for (final QueuedMessage queued : new ArrayList<>(liveByCycle.get(oldest)))
+        {
+            if (moved >= MOVE_PER_TICK)
+            {
+                break;
+            }
+            if (queued.jobsOut == 0 && !queued.moving && !queued.bouncing && !queued.finished &&
+                queued.newerCopy == null)
+            {
+                queued.moving = mover.copyForward(queued.message);
+                moved++;
+            }
+        }
+    }
+
+    /** The tailer met a second copy of a live message (moved forward, or both copies seen again after a restart). */
+    private void onNewerCopy(final QueuedMessage queued, final SpooledMessage copy)
+    {
+        if (copy.startIndex() <= queued.message.startIndex())
+        {
+            return;
+        }
+        if (queued.jobsOut > 0)
+        {
+            queued.newerCopy = copy;
+            return;
+        }
+        takeNewerCopy(queued, copy);
+    }
+
+    private void takeNewerCopy(final QueuedMessage queued, final SpooledMessage copy)
+    {
+        unpin(queued);
+        queued.message = copy;
+        queued.newerCopy = null;
+        queued.moving = false;
+        pin(queued);
+        // the journal cycles the old records' outcomes live in may now be deleted: restate them
+        for (int i = 0; i < queued.recipientCount(); i++)
+        {
+            final byte status = queued.status[i];
+            if (status == QueuedMessage.DELIVERED || status == QueuedMessage.BOUNCED ||
+                status == QueuedMessage.DEFERRED)
+            {
+                journal.recordResult(queued.queueId(), i, status == QueuedMessage.DELIVERED ? OutcomeJournal.DELIVERED :
+                    status == QueuedMessage.BOUNCED ? OutcomeJournal.BOUNCED : OutcomeJournal.DEFERRED,
+                    queued.attempts, queued.nextAttemptMs, queued.lastReply[i]);
+            }
+        }
     }
 
     /**

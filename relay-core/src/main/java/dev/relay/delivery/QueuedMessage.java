@@ -14,7 +14,12 @@ final class QueuedMessage
     static final byte DELIVERED = 3;
     static final byte BOUNCED = 4;
 
-    final SpooledMessage message;
+    /** The spool copy delivery reads; replaced when the message is moved forward to a newer cycle. */
+    SpooledMessage message;
+    /** A newer copy seen while jobs were out: it takes over when the round ends. */
+    SpooledMessage newerCopy;
+    /** A copy into the current cycle is being written. */
+    boolean moving;
     final byte[] status;
     final String[] lastReply;
     final String[] lastStatusCode;

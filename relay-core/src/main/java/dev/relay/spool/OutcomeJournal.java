@@ -3,7 +3,6 @@ package dev.relay.spool;
 import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
-import net.openhft.chronicle.queue.RollCycle;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
 import net.openhft.chronicle.wire.DocumentContext;
@@ -53,13 +52,17 @@ public final class OutcomeJournal implements AutoCloseable
         this.queue = queue;
     }
 
+    /**
+     * @param rollCycle as {@code queue.roll_cycle}; null to read an existing journal with whatever cycle it has.
+     */
     public static OutcomeJournal open(final Path dir, final String rollCycle)
     {
-        final RollCycle cycle = Spool.rollCycle(rollCycle);
-        final SingleChronicleQueue queue = SingleChronicleQueueBuilder.binary(dir.toFile())
-            .rollCycle(cycle)
-            .blockSize(4L << 20)
-            .build();
+        final SingleChronicleQueueBuilder builder = SingleChronicleQueueBuilder.binary(dir.toFile()).blockSize(4L << 20);
+        if (rollCycle != null)
+        {
+            builder.rollCycle(Spool.rollCycle(rollCycle));
+        }
+        final SingleChronicleQueue queue = builder.build();
         return new OutcomeJournal(dir, queue);
     }
 

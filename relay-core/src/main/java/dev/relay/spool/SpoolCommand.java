@@ -5,9 +5,12 @@ import dev.relay.smtp.QueueIds;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The read-only spool tool ({@code relay spool list|show ID}): opens the spool directory as a plain Chronicle
@@ -36,7 +39,7 @@ public final class SpoolCommand
         }
         try (SpoolReader reader = SpoolReader.open(spoolDir))
         {
-            return "list".equals(args[0]) ? list(reader, out) : show(reader, args[1], out);
+            return "list".equals(args[0]) ? list(reader, spoolDir, out) : show(reader, args[1], out);
         }
         catch (final NoSuchFileException ex)
         {
@@ -50,23 +53,113 @@ public final class SpoolCommand
         }
     }
 
-    private static int list(final SpoolReader reader, final PrintStream out)
+    private static int list(final SpoolReader reader, final Path spoolDir, final PrintStream out)
     {
         final long nowMs = System.currentTimeMillis();
-        final long[] totals = new long[2];
+        final Map<Long, JournalEntry> journal = readJournal(spoolDir);
+        final long[] totals = new long[3];
         while (reader.poll(m ->
         {
+            final JournalEntry entry = journal.get(m.queueId());
+            if (entry != null && entry.done)
+            {
+                totals[2]++;
+                return;
+            }
             totals[0]++;
             totals[1] += m.bodyBytes();
-            out.printf("%-13s %6s %9d  <%s>  %s%n",
+            out.printf("%-13s %6s %9d  <%s>  %s  %s%n",
                 m.queueIdText(), age(nowMs - m.receivedAtMs()), m.bodyBytes(), text(m.reversePath()),
-                recipients(m.recipients()));
+                pendingRecipients(m.recipients(), entry), state(entry, nowMs));
         }, 1024) > 0)
         {
             // until the end of what is there now
         }
-        out.println("-- " + totals[0] + (totals[0] == 1 ? " message, " : " messages, ") + totals[1] + " bytes");
+        out.println("-- " + totals[0] + (totals[0] == 1 ? " message, " : " messages, ") + totals[1] + " bytes" +
+            (totals[2] > 0 ? " (" + totals[2] + " finished, awaiting cleanup)" : ""));
         return 0;
+    }
+
+    /** What delivery recorded about one message (see {@link OutcomeJournal}). */
+    private static final class JournalEntry
+    {
+        final Map<Integer, Byte> status = new HashMap<>();
+        String lastError;
+        int attempts;
+        long nextAttemptMs;
+        boolean done;
+    }
+
+    private static Map<Long, JournalEntry> readJournal(final Path spoolDir)
+    {
+        final Map<Long, JournalEntry> entries = new HashMap<>();
+        final Path dir = spoolDir.resolve("journal");
+        if (!Files.isDirectory(dir))
+        {
+            return entries;
+        }
+        try (OutcomeJournal journal = OutcomeJournal.open(dir, null))
+        {
+            journal.replay(new OutcomeJournal.Visitor()
+            {
+                @Override
+                public void onResult(
+                    final long queueId, final int recipient, final byte status, final int attempts,
+                    final long nextAttemptMs, final String text)
+                {
+                    final JournalEntry entry = entries.computeIfAbsent(queueId, ignored -> new JournalEntry());
+                    entry.status.put(recipient, status);
+                    entry.attempts = Math.max(entry.attempts, attempts);
+                    if (status == OutcomeJournal.DEFERRED)
+                    {
+                        entry.nextAttemptMs = nextAttemptMs;
+                        entry.lastError = text;
+                    }
+                }
+
+                @Override
+                public void onDone(final long queueId)
+                {
+                    entries.computeIfAbsent(queueId, ignored -> new JournalEntry()).done = true;
+                }
+            });
+        }
+        catch (final RuntimeException ex)
+        {
+            // a journal that cannot be read leaves the listing without delivery state, not without messages
+        }
+        return entries;
+    }
+
+    private static String pendingRecipients(final List<byte[]> recipients, final JournalEntry entry)
+    {
+        final StringBuilder text = new StringBuilder();
+        for (int i = 0; i < recipients.size(); i++)
+        {
+            final Byte status = entry == null ? null : entry.status.get(i);
+            if (status != null && status != OutcomeJournal.DEFERRED)
+            {
+                continue;
+            }
+            if (text.length() > 0)
+            {
+                text.append(' ');
+            }
+            text.append(text(recipients.get(i)));
+        }
+        return text.toString();
+    }
+
+    private static String state(final JournalEntry entry, final long nowMs)
+    {
+        if (entry == null || entry.nextAttemptMs == 0)
+        {
+            return "ready";
+        }
+        final String when = entry.nextAttemptMs <= nowMs ? "due now" :
+            "deferred until " + java.time.Instant.ofEpochMilli(entry.nextAttemptMs).truncatedTo(
+                java.time.temporal.ChronoUnit.SECONDS);
+        return when + ", attempts=" + entry.attempts + (entry.lastError == null ? "" : " (" + entry.lastError + ")");
     }
 
     private static int show(final SpoolReader reader, final String idText, final PrintStream out)
