@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import org.xbill.DNS.AAAARecord;
 import org.xbill.DNS.ARecord;
+import org.xbill.DNS.CNAMERecord;
 import org.xbill.DNS.DClass;
 import org.xbill.DNS.Flags;
 import org.xbill.DNS.Header;
@@ -46,7 +47,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * in code, answers built with dnsjava's {@link Message}.
  * <p>
  * A name with records answers them (NOERROR/NODATA, with an SOA in the authority section, when it lacks the asked
- * type); an unknown name is NXDOMAIN. Faults per name: {@link #servfail}, {@link #nxdomain}, {@link #delay},
+ * type); an unknown name is NXDOMAIN; a {@link #cname} chain is followed inside the zone. Faults per name: {@link #servfail}, {@link #nxdomain}, {@link #delay},
  * {@link #garbage} (random bytes), {@link #truncate} (UDP answer empty with TC set, the full answer over TCP).
  * Every query is counted per name and type.
  * <p>
@@ -155,6 +156,12 @@ final class TestDnsServer implements AutoCloseable
     TestDnsServer addAaaa(final String host, final String ip, final long ttl)
     {
         return add(new AAAARecord(name(host), DClass.IN, ttl, address(ip)));
+    }
+
+    /** An alias: queries for {@code alias} answer the CNAME, then {@code target}'s records of the asked type. */
+    TestDnsServer cname(final String alias, final String target)
+    {
+        return add(new CNAMERecord(name(alias), DClass.IN, DEFAULT_TTL, name(target)));
     }
 
     /** Makes {@code name} exist without records (every query NODATA). */
@@ -449,18 +456,39 @@ final class TestDnsServer implements AutoCloseable
             header.setFlag(Flags.TC);
             return response;
         }
-        boolean any = false;
-        for (final Record record : node.records)
+        Node current = node;
+        for (int hop = 0; hop < 8 && current != null; hop++)
         {
-            if (record.getType() == question.getType() || question.getType() == Type.ANY)
+            Name next = null;
+            boolean any = false;
+            for (final Record record : current.records)
             {
-                response.addRecord(record, Section.ANSWER);
-                any = true;
+                if (record.getType() == question.getType() || question.getType() == Type.ANY)
+                {
+                    response.addRecord(record, Section.ANSWER);
+                    any = true;
+                }
+                else if (record instanceof CNAMERecord)
+                {
+                    response.addRecord(record, Section.ANSWER);
+                    next = ((CNAMERecord)record).getTarget();
+                }
             }
-        }
-        if (!any)
-        {
-            response.addRecord(soa(), Section.AUTHORITY);
+            if (any || next == null)
+            {
+                if (!any)
+                {
+                    response.addRecord(soa(), Section.AUTHORITY);
+                }
+                break;
+            }
+            current = zone.get(next);
+            if (current == null || current.nxdomain)
+            {
+                header.setRcode(Rcode.NXDOMAIN);
+                response.addRecord(soa(), Section.AUTHORITY);
+                break;
+            }
         }
         return response;
     }
