@@ -3,18 +3,14 @@ package dev.relay.delivery;
 import org.xbill.DNS.AAAARecord;
 import org.xbill.DNS.ARecord;
 import org.xbill.DNS.Address;
-import org.xbill.DNS.CNAMERecord;
 import org.xbill.DNS.DClass;
 import org.xbill.DNS.ExtendedResolver;
 import org.xbill.DNS.MXRecord;
 import org.xbill.DNS.Message;
 import org.xbill.DNS.Name;
-import org.xbill.DNS.Rcode;
 import org.xbill.DNS.Record;
 import org.xbill.DNS.Resolver;
 import org.xbill.DNS.ResolverConfig;
-import org.xbill.DNS.SOARecord;
-import org.xbill.DNS.Section;
 import org.xbill.DNS.SimpleResolver;
 import org.xbill.DNS.TextParseException;
 import org.xbill.DNS.Type;
@@ -27,15 +23,12 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -74,7 +67,7 @@ public final class MxResolver implements AutoCloseable
     public static final long PARTIAL_TTL_SECONDS = 60;
     /** MX hosts beyond this many (by preference) are not resolved. */
     public static final int MAX_MX_HOSTS = 16;
-    private static final int MAX_CNAME_HOPS = 8;
+    static final int MAX_CNAME_HOPS = 8;
     private static final int EDNS_PAYLOAD_BYTES = 1232;
 
     private final Resolver resolver;
@@ -299,121 +292,6 @@ public final class MxResolver implements AutoCloseable
     }
 
     /**
-     * One DNS answer reduced to what a lookup needs.
-     */
-    private static final class Answer
-    {
-        static final int DATA = 0;
-        static final int NODATA = 1;
-        static final int NXDOMAIN = 2;
-        static final int TEMP = 3;
-
-        final int kind;
-        final List<Record> records;
-        final long ttlSeconds;
-        final String reason;
-
-        Answer(final int kind, final List<Record> records, final long ttlSeconds, final String reason)
-        {
-            this.kind = kind;
-            this.records = records;
-            this.ttlSeconds = ttlSeconds;
-            this.reason = reason;
-        }
-
-        static Answer of(final Message response, final Name name, final int type)
-        {
-            final int rcode = response.getRcode();
-            if (rcode == Rcode.NXDOMAIN)
-            {
-                return new Answer(NXDOMAIN, List.of(), negativeTtl(response), "Host not found");
-            }
-            if (rcode != Rcode.NOERROR)
-            {
-                return temp("Host not found, try again (" + Rcode.string(rcode) + ")");
-            }
-
-            final List<Record> answer = response.getSection(Section.ANSWER);
-            long ttl = Long.MAX_VALUE;
-            Name current = name;
-            for (int hop = 0; hop < MAX_CNAME_HOPS; hop++)
-            {
-                Name next = null;
-                for (final Record record : answer)
-                {
-                    if (record instanceof CNAMERecord && record.getName().equals(current))
-                    {
-                        next = ((CNAMERecord)record).getTarget();
-                        ttl = Math.min(ttl, record.getTTL());
-                        break;
-                    }
-                }
-                if (next == null)
-                {
-                    break;
-                }
-                current = next;
-            }
-
-            final List<Record> records = new ArrayList<>();
-            for (final Record record : answer)
-            {
-                if (record.getType() == type && record.getName().equals(current))
-                {
-                    records.add(record);
-                    ttl = Math.min(ttl, record.getTTL());
-                }
-            }
-            if (records.isEmpty())
-            {
-                return new Answer(
-                    NODATA, List.of(), negativeTtl(response), "Host found but no data record of requested type");
-            }
-            return new Answer(DATA, records, Math.min(ttl, MAX_TTL_SECONDS), null);
-        }
-
-        static Answer temp(final String reason)
-        {
-            return new Answer(TEMP, List.of(), 0, reason);
-        }
-
-        static Answer ofFailure(final Throwable failure, final long timeoutMs)
-        {
-            Throwable cause = failure;
-            while ((cause instanceof CompletionException || cause instanceof ExecutionException) &&
-                cause.getCause() != null)
-            {
-                cause = cause.getCause();
-            }
-            if (cause instanceof TimeoutException || cause instanceof java.net.SocketTimeoutException)
-            {
-                return temp("Host not found, try again (timed out after " + timeoutMs + " ms)");
-            }
-            return temp("Host not found, try again (" + cause.getClass().getSimpleName() + ": " +
-                cause.getMessage() + ")");
-        }
-
-        /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM), capped; no SOA, no caching. */
-        static long negativeTtl(final Message response)
-        {
-            for (final Record record : response.getSection(Section.AUTHORITY))
-            {
-                if (record instanceof SOARecord)
-                {
-                    final long ttl = Math.min(record.getTTL(), ((SOARecord)record).getMinimum());
-                    return Math.min(ttl, MAX_NEGATIVE_TTL_SECONDS);
-                }
-            }
-            return 0;
-        }
-
-        String describe(final String name, final int type)
-        {
-            return "Name service error for name=" + name + " type=" + Type.string(type) + ": " + reason;
-        }
-    }
-
-    /**
      * The state of one lookup, shared by every caller that asked for the domain while it ran. Its query handlers
      * run on the {@code relay-dns} thread; {@link #pending} orders the writes to the answer arrays.
      */
@@ -430,8 +308,8 @@ public final class MxResolver implements AutoCloseable
         private long mxTtl = MAX_TTL_SECONDS;
         private String[] hostNames;
         private int[] preferences;
-        private Answer[] aAnswers;
-        private Answer[] aaaaAnswers;
+        private DnsAnswer[] aAnswers;
+        private DnsAnswer[] aaaaAnswers;
         private final AtomicInteger pending = new AtomicInteger();
 
         Lookup(final String domain)
@@ -457,6 +335,11 @@ public final class MxResolver implements AutoCloseable
 
         void start()
         {
+            if (domain.isEmpty() || domain.equals("."))
+            {
+                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "empty domain name"), 0);
+                return;
+            }
             try
             {
                 name = Name.fromString(domain, Name.root);
@@ -467,11 +350,6 @@ public final class MxResolver implements AutoCloseable
                     ex.getMessage()), 0);
                 return;
             }
-            if (domain.isEmpty() || domain.equals("."))
-            {
-                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "empty domain name"), 0);
-                return;
-            }
             query(name, Type.MX, -1);
         }
 
@@ -480,7 +358,7 @@ public final class MxResolver implements AutoCloseable
             final long remainingNs = deadlineNs - System.nanoTime();
             if (remainingNs <= 0)
             {
-                onAnswer(hostIndex, type, Answer.temp("Host not found, try again (lookup deadline passed)"));
+                onAnswer(hostIndex, type, DnsAnswer.temp("Host not found, try again (lookup deadline passed)"));
                 return;
             }
             final long timeoutMs = TimeUnit.NANOSECONDS.toMillis(timeoutNs);
@@ -493,15 +371,15 @@ public final class MxResolver implements AutoCloseable
                     .handleAsync(
                         (response, failure) ->
                         {
-                            Answer answer;
+                            DnsAnswer answer;
                             try
                             {
                                 answer = failure != null ?
-                                    Answer.ofFailure(failure, timeoutMs) : Answer.of(response, qname, type);
+                                    DnsAnswer.ofFailure(failure, timeoutMs) : DnsAnswer.of(response, qname, type);
                             }
                             catch (final RuntimeException ex)
                             {
-                                answer = Answer.ofFailure(ex, timeoutMs);
+                                answer = DnsAnswer.ofFailure(ex, timeoutMs);
                             }
                             onAnswer(hostIndex, type, answer);
                             return null;
@@ -510,11 +388,11 @@ public final class MxResolver implements AutoCloseable
             }
             catch (final RuntimeException ex)
             {
-                onAnswer(hostIndex, type, Answer.ofFailure(ex, timeoutMs));
+                onAnswer(hostIndex, type, DnsAnswer.ofFailure(ex, timeoutMs));
             }
         }
 
-        private void onAnswer(final int hostIndex, final int type, final Answer answer)
+        private void onAnswer(final int hostIndex, final int type, final DnsAnswer answer)
         {
             if (hostIndex < 0)
             {
@@ -535,20 +413,20 @@ public final class MxResolver implements AutoCloseable
             }
         }
 
-        private void onMx(final Answer answer)
+        private void onMx(final DnsAnswer answer)
         {
             final String prefix = "Host or domain name not found. ";
             switch (answer.kind)
             {
-                case Answer.TEMP:
+                case DnsAnswer.TEMP:
                     finish(MxResult.failure(
                         MxResult.Status.TEMP_FAILURE, prefix + answer.describe(domain, Type.MX)), 0);
                     return;
-                case Answer.NXDOMAIN:
+                case DnsAnswer.NXDOMAIN:
                     finish(MxResult.failure(
                         MxResult.Status.NXDOMAIN, prefix + answer.describe(domain, Type.MX)), answer.ttlSeconds);
                     return;
-                case Answer.NODATA:
+                case DnsAnswer.NODATA:
                     implicit = true;
                     mxTtl = answer.ttlSeconds;
                     resolveHosts(new String[]{ domain }, new int[]{ 0 }, new Name[]{ name });
@@ -558,7 +436,7 @@ public final class MxResolver implements AutoCloseable
             }
         }
 
-        private void onMxRecords(final Answer answer)
+        private void onMxRecords(final DnsAnswer answer)
         {
             mxTtl = answer.ttlSeconds;
             final List<MXRecord> records = new ArrayList<>(answer.records.size());
@@ -602,8 +480,8 @@ public final class MxResolver implements AutoCloseable
         {
             hostNames = names;
             preferences = prefs;
-            aAnswers = new Answer[names.length];
-            aaaaAnswers = new Answer[names.length];
+            aAnswers = new DnsAnswer[names.length];
+            aaaaAnswers = new DnsAnswer[names.length];
             pending.set(2 * names.length);
             for (int i = 0; i < names.length; i++)
             {
@@ -626,14 +504,14 @@ public final class MxResolver implements AutoCloseable
                 long negativeTtl = Long.MAX_VALUE;
                 for (int family = 0; family < 2; family++)
                 {
-                    final Answer answer = family == 0 ? aAnswers[i] : aaaaAnswers[i];
+                    final DnsAnswer answer = family == 0 ? aAnswers[i] : aaaaAnswers[i];
                     final int type = family == 0 ? Type.A : Type.AAAA;
-                    if (answer.kind == Answer.TEMP)
+                    if (answer.kind == DnsAnswer.TEMP)
                     {
                         partial = true;
                         firstTemp = firstTemp == null ? answer.describe(hostNames[i], type) : firstTemp;
                     }
-                    else if (answer.kind == Answer.DATA)
+                    else if (answer.kind == DnsAnswer.DATA)
                     {
                         hostTtl = Math.min(hostTtl, answer.ttlSeconds);
                         for (final Record record : answer.records)

@@ -47,8 +47,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * in code, answers built with dnsjava's {@link Message}.
  * <p>
  * A name with records answers them (NOERROR/NODATA, with an SOA in the authority section, when it lacks the asked
- * type); an unknown name is NXDOMAIN; a {@link #cname} chain is followed inside the zone. Faults per name: {@link #servfail}, {@link #nxdomain}, {@link #delay},
- * {@link #garbage} (random bytes), {@link #truncate} (UDP answer empty with TC set, the full answer over TCP).
+ * type); an unknown name is NXDOMAIN; a {@link #cname} chain is followed inside the zone. Faults per name:
+ * {@link #servfail}, {@link #nxdomain}, {@link #delay}, {@link #garbage} (random bytes), {@link #truncate} (UDP
+ * answer empty with TC set, the full answer over TCP).
  * Every query is counted per name and type.
  * <p>
  * Thread: configure from any thread (the zone is concurrent); a UDP thread, a TCP accept thread and a timer
