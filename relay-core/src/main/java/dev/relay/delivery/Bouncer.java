@@ -53,13 +53,13 @@ public final class Bouncer
      */
     boolean bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        final List<DsnBuilder.FailedRecipient> failed = new ArrayList<>();
+        final List<DsnBuilder.Recipient> failed = new ArrayList<>();
         for (int i = 0; i < queued.recipientCount(); i++)
         {
             if (queued.status[i] == QueuedMessage.BOUNCED)
             {
                 final String status = queued.lastStatusCode[i] == null ? "5.0.0" : queued.lastStatusCode[i];
-                failed.add(new DsnBuilder.FailedRecipient(
+                failed.add(DsnBuilder.Recipient.failed(
                     new String(queued.message.recipients().get(i), StandardCharsets.UTF_8),
                     status.startsWith("4") ? "5" + status.substring(1) : status,
                     queued.remoteMta[i],

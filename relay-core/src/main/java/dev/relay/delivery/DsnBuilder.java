@@ -5,181 +5,436 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.regex.Pattern;
 
 /**
- * Builds an RFC 3464 delivery status notification (a bounce) as a message in wire form — CRLF line ends,
- * dot-stuffed — ready to be spooled: {@code multipart/report; report-type=delivery-status} with a human-readable
- * part, the {@code message/delivery-status} part (per-message fields, then one block per failed recipient:
- * Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code) and the original headers as
- * {@code text/rfc822-headers} (RFC 6522). Lines stay under 998 octets (long diagnostics are folded).
- * Pure function; allocates (bounces are rare).
+ * Builds a delivery status notification (RFC 3464, in an RFC 6522 {@code multipart/report}) for recipients that
+ * failed, as the message bytes to spool: wire form (CRLF line ends, dot-stuffed, RFC 5321 §4.5.2), without the
+ * {@code .CRLF} terminator. Three parts, as Postfix writes them: a human-readable notice, the
+ * {@code message/delivery-status} report and the original headers as {@code text/rfc822-headers}.
+ * <pre>
+ * From: MAILER-DAEMON@relay.example (Mail Delivery System)
+ * To: &lt;sender@example.org&gt;
+ * Subject: Undelivered Mail Returned to Sender
+ * Auto-Submitted: auto-replied                          (RFC 3834 §5)
+ * Content-Type: multipart/report; report-type=delivery-status; boundary="..."
+ *
+ *   text/plain                 "&lt;rcpt@example.net&gt;: host mx.example.net said: 550 5.1.1 user unknown"
+ *   message/delivery-status    Reporting-MTA, X-Relay-Queue-ID, X-Relay-Sender, Arrival-Date;
+ *                              per recipient: Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code
+ *   text/rfc822-headers        the original header block, un-stuffed
+ * </pre>
+ * Text from outside (diagnostics, addresses, host names) has CR, LF and other control characters replaced by
+ * spaces, so a remote reply cannot add header lines. Long field values are folded at spaces near 78 columns
+ * (RFC 5322 §2.1.1) and split hard so no line exceeds 998 octets. The envelope of the DSN itself (null reverse
+ * path {@code <>}, RFC 5321 §4.5.5) is the caller's; a message with a null sender gets no DSN.
+ * <p>
+ * Pure function: no I/O, no clock (the caller passes {@code now}); same input, same bytes. Any thread;
+ * allocates the output and its working lines (a control path, not the hot path).
  */
 public final class DsnBuilder
 {
+    /** Longest line in octets, CRLF excluded (RFC 5322 §2.1.1). */
+    public static final int MAX_LINE_OCTETS = 998;
+    private static final int FOLD_COLUMN = 78;
+    private static final Pattern STATUS = Pattern.compile("[245]\\.\\d{1,3}\\.\\d{1,3}");
     private static final DateTimeFormatter DATE =
         DateTimeFormatter.ofPattern("EEE, d MMM yyyy HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
-    private static final int FOLD_AT = 76;
 
     /**
-     * @param status     RFC 3463 code, "5.1.1".
-     * @param remoteMta  host name of the server that answered, or null when none did.
-     * @param diagnostic "smtp; 550 5.1.1 user unknown", or an explanation with another type ("x-relay; ...").
+     * One recipient to report on.
+     *
+     * @param address    the recipient address, without angle brackets.
+     * @param status     enhanced status code (RFC 3463), e.g. {@code 5.1.1}.
+     * @param remoteMta  host name of the server that gave the reply, or null when none did (e.g. DNS failure).
+     * @param diagnostic type and text, e.g. {@code smtp; 550 5.1.1 user unknown}; a text without a type gets
+     *                   {@code smtp; }.
+     * @param action     RFC 3464 §2.3.3 action, normally {@code failed} ({@code delayed} for a delay warning).
      */
-    public record FailedRecipient(String address, String status, String remoteMta, String diagnostic)
+    public record Recipient(String address, String status, String remoteMta, String diagnostic, String action)
     {
+        /**
+         * Checks the status code and action.
+         */
+        public Recipient
+        {
+            if (!STATUS.matcher(status).matches())
+            {
+                throw new IllegalArgumentException("bad status code: " + status);
+            }
+            if (!action.equals("failed") && !action.equals("delayed") && !action.equals("delivered") &&
+                !action.equals("relayed") && !action.equals("expanded"))
+            {
+                throw new IllegalArgumentException("bad action: " + action);
+            }
+        }
+
+        /**
+         * A failed recipient.
+         *
+         * @param address    recipient address.
+         * @param status     enhanced status code.
+         * @param remoteMta  remote host or null.
+         * @param diagnostic diagnostic, e.g. {@code smtp; 550 5.1.1 user unknown}.
+         * @return the recipient with action {@code failed}.
+         */
+        public static Recipient failed(
+            final String address, final String status, final String remoteMta, final String diagnostic)
+        {
+            return new Recipient(address, status, remoteMta, diagnostic, "failed");
+        }
     }
 
     private DsnBuilder()
     {
     }
 
+    /**
+     * Builds the DSN for the whole of {@code originalHeaders}.
+     *
+     * @see #build(String, String, String, long, List, byte[], int, int, long, String)
+     */
     public static byte[] build(
-        final String reportingHost,
-        final String originalQueueId,
-        final String originalSender,
-        final long arrivalMs,
-        final List<FailedRecipient> failed,
+        final String reportingMta,
+        final String queueId,
+        final String sender,
+        final long arrivalEpochMs,
+        final List<Recipient> recipients,
         final byte[] originalHeaders,
-        final long nowMs,
-        final String dsnId)
+        final long nowEpochMs,
+        final String seed)
     {
-        final String boundary = dsnId + "/" + reportingHost;
-        final Text out = new Text();
-        out.line("Date: " + DATE.format(Instant.ofEpochMilli(nowMs)));
-        out.line("From: MAILER-DAEMON@" + reportingHost + " (Mail Delivery System)");
-        out.line("To: <" + originalSender + ">");
-        out.line("Subject: Undelivered Mail Returned to Sender");
-        out.line("Message-ID: <" + dsnId + "@" + reportingHost + ">");
-        out.line("Auto-Submitted: auto-replied");
-        out.line("MIME-Version: 1.0");
-        out.line("Content-Type: multipart/report; report-type=delivery-status;");
-        out.line("\tboundary=\"" + boundary + "\"");
-        out.line("Content-Transfer-Encoding: 8bit");
-        out.line("");
-        out.line("This is a MIME-encapsulated message.");
-        out.line("");
+        return build(reportingMta, queueId, sender, arrivalEpochMs, recipients, originalHeaders, 0,
+            originalHeaders.length, nowEpochMs, seed);
+    }
 
-        out.line("--" + boundary);
-        out.line("Content-Description: Notification");
-        out.line("Content-Type: text/plain; charset=utf-8");
-        out.line("");
-        out.line("This is the mail system at host " + reportingHost + ".");
-        out.line("");
-        out.line("I'm sorry to have to inform you that your message could not");
-        out.line("be delivered to one or more recipients. It's attached below.");
-        out.line("");
-        for (final FailedRecipient recipient : failed)
+    /**
+     * Builds the DSN.
+     *
+     * @param reportingMta    this relay's host name ({@code smtp.hostname}).
+     * @param queueId         queue id of the original message, or null to leave it out.
+     * @param sender          envelope sender of the original message, the DSN's recipient; not empty.
+     * @param arrivalEpochMs  when the original message arrived.
+     * @param recipients      at least one recipient.
+     * @param original        the original message's header block in wire form (dot-stuffed, CRLF); bytes after
+     *                        the first empty line (a body) are ignored.
+     * @param offset          start of the header block in {@code original}.
+     * @param length          length of the header block (or of header block plus body).
+     * @param nowEpochMs      the DSN's date.
+     * @param seed            unique per DSN (e.g. the new queue id): makes the Message-ID and the MIME boundary.
+     * @return the DSN in wire form, without the {@code .CRLF} terminator.
+     */
+    public static byte[] build(
+        final String reportingMta,
+        final String queueId,
+        final String sender,
+        final long arrivalEpochMs,
+        final List<Recipient> recipients,
+        final byte[] original,
+        final int offset,
+        final int length,
+        final long nowEpochMs,
+        final String seed)
+    {
+        if (sender == null || sender.isEmpty())
         {
-            out.folded("<" + recipient.address() + ">: " + stripType(recipient.diagnostic()), "    ");
+            throw new IllegalArgumentException("no DSN for a null reverse path (RFC 5321 §4.5.5)");
         }
-        out.line("");
-
-        out.line("--" + boundary);
-        out.line("Content-Description: Delivery report");
-        out.line("Content-Type: message/delivery-status");
-        out.line("");
-        out.line("Reporting-MTA: dns; " + reportingHost);
-        out.line("X-Relay-Queue-ID: " + originalQueueId);
-        out.line("X-Relay-Sender: rfc822; " + originalSender);
-        out.line("Arrival-Date: " + DATE.format(Instant.ofEpochMilli(arrivalMs)));
-        for (final FailedRecipient recipient : failed)
+        if (recipients.isEmpty())
         {
-            out.line("");
-            out.line("Final-Recipient: rfc822; " + recipient.address());
-            out.line("Original-Recipient: rfc822; " + recipient.address());
-            out.line("Action: failed");
-            out.line("Status: " + recipient.status());
+            throw new IllegalArgumentException("no recipients to report");
+        }
+        final String host = clean(reportingMta);
+        final List<byte[]> headerLines = headerLines(original, offset, length);
+        final String boundary = boundary(clean(seed), nowEpochMs, host, headerLines);
+        final Lines out = new Lines();
+        out.text("This is a MIME-encapsulated message.");
+        out.text("");
+
+        out.text("--" + boundary);
+        out.text("Content-Description: Notification");
+        out.text("Content-Type: text/plain; charset=utf-8");
+        out.text("");
+        notice(out, host, recipients);
+        out.text("");
+
+        out.text("--" + boundary);
+        out.text("Content-Description: Delivery report");
+        out.text("Content-Type: message/delivery-status");
+        out.text("");
+        out.text("Reporting-MTA: dns; " + host);
+        if (queueId != null)
+        {
+            out.text("X-Relay-Queue-ID: " + clean(queueId));
+        }
+        out.text("X-Relay-Sender: rfc822; " + clean(sender));
+        out.text("Arrival-Date: " + DATE.format(Instant.ofEpochMilli(arrivalEpochMs)));
+        for (final Recipient recipient : recipients)
+        {
+            out.text("");
+            out.text("Final-Recipient: rfc822; " + clean(recipient.address()));
+            out.text("Action: " + recipient.action());
+            out.text("Status: " + recipient.status());
             if (recipient.remoteMta() != null)
             {
-                out.line("Remote-MTA: dns; " + recipient.remoteMta());
+                out.text("Remote-MTA: dns; " + clean(recipient.remoteMta()));
             }
-            out.folded("Diagnostic-Code: " + recipient.diagnostic(), "    ");
+            out.field("Diagnostic-Code: ", typedDiagnostic(recipient.diagnostic()));
         }
-        out.line("");
+        out.text("");
 
-        out.line("--" + boundary);
-        out.line("Content-Description: Undelivered Message Headers");
-        out.line("Content-Type: text/rfc822-headers");
-        out.line("");
-        out.raw(originalHeaders);
-        out.line("");
-        out.line("--" + boundary + "--");
-        return out.toByteArray();
+        out.text("--" + boundary);
+        out.text("Content-Description: Undelivered Message Headers");
+        out.text("Content-Type: text/rfc822-headers");
+        out.text("");
+        for (final byte[] line : headerLines)
+        {
+            out.bytes(line);
+        }
+        out.text("");
+        out.text("--" + boundary + "--");
+        final byte[] body = out.toByteArray();
+
+        final Lines head = new Lines();
+        head.text("From: MAILER-DAEMON@" + host + " (Mail Delivery System)");
+        head.text("To: <" + clean(sender) + ">");
+        head.text("Subject: Undelivered Mail Returned to Sender");
+        head.text("Date: " + DATE.format(Instant.ofEpochMilli(nowEpochMs)));
+        head.text("Message-ID: <" + nowEpochMs + "." + messageIdPart(clean(seed)) + "@" + host + ">");
+        head.text("Auto-Submitted: auto-replied");
+        head.text("MIME-Version: 1.0");
+        head.text("Content-Type: multipart/report; report-type=delivery-status;");
+        head.text("\tboundary=\"" + boundary + "\"");
+        head.text("Content-Transfer-Encoding: " + (isAscii(body) ? "7bit" : "8bit"));
+        head.text("");
+        final byte[] header = head.toByteArray();
+
+        final byte[] message = new byte[header.length + body.length];
+        System.arraycopy(header, 0, message, 0, header.length);
+        System.arraycopy(body, 0, message, header.length, body.length);
+        return message;
     }
 
-    private static String stripType(final String diagnostic)
+    private static boolean isAscii(final byte[] bytes)
     {
-        final int semicolon = diagnostic.indexOf(';');
-        return semicolon > 0 && semicolon < 16 ? diagnostic.substring(semicolon + 1).trim() : diagnostic;
+        for (final byte b : bytes)
+        {
+            if (b < 0)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
-    /** CRLF lines, dot-stuffed, no bare CR or LF from any input string. */
-    private static final class Text
+    private static void notice(final Lines out, final String host, final List<Recipient> recipients)
     {
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream(2048);
-
-        void line(final String text)
+        out.text("This is the mail system at host " + host + ".");
+        out.text("");
+        out.text("I'm sorry to have to inform you that your message could not");
+        out.text("be delivered to one or more recipients. The headers of your");
+        out.text("message are attached below.");
+        out.text("");
+        out.text("For further assistance, please contact your postmaster.");
+        out.text("");
+        out.text("If you do so, please include this problem report.");
+        out.text("");
+        out.text("                   The mail system");
+        for (final Recipient recipient : recipients)
         {
-            final byte[] bytes = clean(text).getBytes(StandardCharsets.UTF_8);
-            if (bytes.length > 0 && bytes[0] == '.')
-            {
-                out.write('.');
-            }
-            out.write(bytes, 0, Math.min(bytes.length, 990));
-            out.write('\r');
-            out.write('\n');
+            final String text = untypedDiagnostic(recipient.diagnostic());
+            final String said = recipient.remoteMta() == null ?
+                text : "host " + clean(recipient.remoteMta()) + " said: " + text;
+            out.text("");
+            out.field("<" + clean(recipient.address()) + ">: ", said);
         }
+    }
 
-        /** Folds at spaces near {@link #FOLD_AT} columns, continuation lines start with {@code indent}. */
-        void folded(final String text, final String indent)
+    private static String typedDiagnostic(final String diagnostic)
+    {
+        final String text = clean(diagnostic == null ? "" : diagnostic).trim();
+        final int semicolon = text.indexOf(';');
+        final boolean typed = semicolon > 0 && text.substring(0, semicolon).matches("[A-Za-z][A-Za-z0-9-]*");
+        return typed ? text : "smtp; " + text;
+    }
+
+    private static String untypedDiagnostic(final String diagnostic)
+    {
+        final String typed = typedDiagnostic(diagnostic);
+        return typed.substring(typed.indexOf(';') + 1).trim();
+    }
+
+    /** Control characters (CR and LF among them) become spaces: outside text must not make lines. */
+    private static String clean(final String text)
+    {
+        final StringBuilder cleaned = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++)
         {
-            String rest = clean(text);
-            boolean first = true;
-            while (!rest.isEmpty())
+            final char c = text.charAt(i);
+            cleaned.append(c < 0x20 || c == 0x7f ? ' ' : c);
+        }
+        return cleaned.toString();
+    }
+
+    private static String messageIdPart(final String seed)
+    {
+        final StringBuilder part = new StringBuilder(seed.length());
+        for (int i = 0; i < seed.length(); i++)
+        {
+            final char c = seed.charAt(i);
+            part.append(c < 0x80 && (Character.isLetterOrDigit(c) || "!#$%&'*+-/=?^_`{|}~.".indexOf(c) >= 0) ?
+                c : '_');
+        }
+        return part.toString();
+    }
+
+    /** RFC 2046 §5.1.1 bchars only, and never a line of the enclosed headers. */
+    private static String boundary(
+        final String seed, final long nowEpochMs, final String host, final List<byte[]> headerLines)
+    {
+        final StringBuilder base = new StringBuilder();
+        for (final char c : (seed + "." + nowEpochMs + "/" + host).toCharArray())
+        {
+            base.append(c < 0x80 && (Character.isLetterOrDigit(c) || "'()+_,-./:=?".indexOf(c) >= 0) ? c : '_');
+        }
+        if (base.length() > 60)
+        {
+            base.setLength(60);
+        }
+        String boundary = base.toString();
+        for (int attempt = 1; clashes(boundary, headerLines); attempt++)
+        {
+            boundary = base + "=" + attempt;
+        }
+        return boundary;
+    }
+
+    private static boolean clashes(final String boundary, final List<byte[]> lines)
+    {
+        final byte[] delimiter = ("--" + boundary).getBytes(StandardCharsets.US_ASCII);
+        for (final byte[] line : lines)
+        {
+            if (line.length >= delimiter.length &&
+                java.util.Arrays.equals(line, 0, delimiter.length, delimiter, 0, delimiter.length))
             {
-                final String prefix = first ? "" : indent;
-                int cut = rest.length();
-                if (prefix.length() + rest.length() > FOLD_AT)
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The header block's lines, un-stuffed, without line ends; stops at the first empty line. */
+    private static List<byte[]> headerLines(final byte[] wire, final int offset, final int length)
+    {
+        final List<byte[]> lines = new ArrayList<>();
+        final int end = offset + length;
+        int start = offset;
+        while (start < end)
+        {
+            int lf = start;
+            while (lf < end && wire[lf] != '\n')
+            {
+                lf++;
+            }
+            int lineEnd = lf;
+            if (lineEnd > start && wire[lineEnd - 1] == '\r')
+            {
+                lineEnd--;
+            }
+            if (lineEnd == start)
+            {
+                break;
+            }
+            final int from = wire[start] == '.' ? start + 1 : start; // RFC 5321 §4.5.2 transparency
+            final byte[] line = new byte[lineEnd - from];
+            System.arraycopy(wire, from, line, 0, line.length);
+            for (int i = 0; i < line.length; i++)
+            {
+                if (line[i] == '\r')
                 {
-                    final int space = rest.lastIndexOf(' ', FOLD_AT - prefix.length());
-                    cut = space > 0 ? space : Math.min(rest.length(), 900);
+                    line[i] = ' ';
                 }
-                line(prefix + rest.substring(0, cut));
-                rest = rest.substring(cut).trim();
+            }
+            lines.add(line);
+            start = lf + 1;
+        }
+        return lines;
+    }
+
+    /**
+     * Output in wire form: each line dot-stuffed, split at {@link #MAX_LINE_OCTETS}, ended by CRLF.
+     */
+    private static final class Lines
+    {
+        private final ByteArrayOutputStream out = new ByteArrayOutputStream(4096);
+
+        void text(final String line)
+        {
+            bytes(line.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** A header-style field, folded at spaces near {@link #FOLD_COLUMN}; continuation lines start with a tab. */
+        void field(final String name, final String value)
+        {
+            final String[] words = value.split(" ", -1);
+            final StringBuilder line = new StringBuilder(name);
+            boolean first = true;
+            for (final String word : words)
+            {
+                if (word.isEmpty())
+                {
+                    continue;
+                }
+                if (!first && line.length() + 1 + word.length() > FOLD_COLUMN && line.toString().trim().length() > 0)
+                {
+                    text(line.toString());
+                    line.setLength(0);
+                    line.append('\t').append(word);
+                }
+                else
+                {
+                    line.append(first ? "" : " ").append(word);
+                }
                 first = false;
             }
+            text(line.toString());
         }
 
-        /** Original header bytes, already in wire form (CRLF lines, dot-stuffed): copied as they are. */
-        void raw(final byte[] wire)
+        void bytes(final byte[] line)
         {
             int start = 0;
-            for (int i = 0; i < wire.length; i++)
+            do
             {
-                if (wire[i] == '\n')
+                int room = MAX_LINE_OCTETS;
+                if (start > 0)
                 {
-                    out.write(wire, start, i + 1 - start);
-                    start = i + 1;
+                    out.write(' '); // a continuation of a split line stays part of a folded field
+                    room--;
                 }
-            }
-            if (start < wire.length)
-            {
-                out.write(wire, start, wire.length - start);
+                else if (line.length > 0 && line[0] == '.')
+                {
+                    out.write('.'); // RFC 5321 §4.5.2 transparency
+                    room--;
+                }
+                int end = Math.min(line.length, start + room);
+                while (end < line.length && end > start + 1 && (line[end] & 0xC0) == 0x80)
+                {
+                    end--; // do not split a UTF-8 sequence
+                }
+                out.write(line, start, end - start);
                 out.write('\r');
                 out.write('\n');
+                start = end;
             }
+            while (start < line.length);
         }
 
         byte[] toByteArray()
         {
             return out.toByteArray();
-        }
-
-        private static String clean(final String text)
-        {
-            return text.replace('\r', ' ').replace('\n', ' ').replace('\0', ' ');
         }
     }
 }

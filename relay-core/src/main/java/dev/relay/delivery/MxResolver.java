@@ -1,0 +1,582 @@
+package dev.relay.delivery;
+
+import org.xbill.DNS.AAAARecord;
+import org.xbill.DNS.ARecord;
+import org.xbill.DNS.Address;
+import org.xbill.DNS.DClass;
+import org.xbill.DNS.ExtendedResolver;
+import org.xbill.DNS.MXRecord;
+import org.xbill.DNS.Message;
+import org.xbill.DNS.Name;
+import org.xbill.DNS.Record;
+import org.xbill.DNS.Resolver;
+import org.xbill.DNS.ResolverConfig;
+import org.xbill.DNS.SimpleResolver;
+import org.xbill.DNS.TextParseException;
+import org.xbill.DNS.Type;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+/**
+ * Asynchronous next-hop lookup for a mail domain (RFC 5321 §5.1) with dnsjava's asynchronous resolver: MX
+ * records, then the A and AAAA records of every exchange in parallel; without MX records the domain itself is an
+ * implicit MX of preference 0; a lone MX with exchange "." is a null MX (RFC 7505). See {@link MxResult.Status}
+ * for the outcomes and what the caller does with them. An IP literal ({@code [192.0.2.1]},
+ * {@code [IPv6:2001:db8::1]}, RFC 5321 §4.1.3) needs no DNS.
+ * <p>
+ * Cache: results are kept in a bounded LRU ({@code cacheSize} domains) for the smallest TTL of the records used;
+ * negative answers (NXDOMAIN, NODATA) for the SOA's negative TTL (RFC 2308 §5: min of SOA TTL and MINIMUM), at most
+ * {@value #MAX_NEGATIVE_TTL_SECONDS} s, not at all without an SOA; positive ones at most
+ * {@value #MAX_TTL_SECONDS} s; a result that skipped a host after a temporary failure at most
+ * {@value #PARTIAL_TTL_SECONDS} s. Temporary failures are not cached. Concurrent lookups of one domain share one
+ * set of queries. Each caller gets the hosts with equal preferences freshly shuffled.
+ * <p>
+ * Timeout: {@code timeout} bounds a whole lookup (MX and address queries together); it is split into at least
+ * two attempts over the servers (UDP, TCP when truncated).
+ * <p>
+ * Thread: {@link #resolve} and {@link #cached} may be called from any thread and never block (the cache lock
+ * guards a map access only); {@link #resolve} allocates its lookup state, callbacks and the shuffled copy. The
+ * callback always runs on this resolver's single {@code relay-dns} thread, also on a cache hit, and must only
+ * hand the result over (e.g. enqueue to its loop). Closing stops that thread; later lookups get
+ * {@link MxResult.Status#TEMP_FAILURE} on the calling thread.
+ */
+public final class MxResolver implements AutoCloseable
+{
+    /** Longest a positive answer is cached, in seconds. */
+    public static final long MAX_TTL_SECONDS = 86_400;
+    /** Longest a negative answer (NXDOMAIN, NODATA) is cached, in seconds. */
+    public static final long MAX_NEGATIVE_TTL_SECONDS = 300;
+    /** Longest a result that skipped a host after a temporary failure is cached, in seconds. */
+    public static final long PARTIAL_TTL_SECONDS = 60;
+    /** MX hosts beyond this many (by preference) are not resolved. */
+    public static final int MAX_MX_HOSTS = 16;
+    static final int MAX_CNAME_HOPS = 8;
+    private static final int EDNS_PAYLOAD_BYTES = 1232;
+
+    private final Resolver resolver;
+    private final long timeoutNs;
+    private final MxCache cache;
+    private final LongSupplier nanoClock;
+    private final ThreadPoolExecutor executor;
+    private final ConcurrentHashMap<String, Lookup> inflight = new ConcurrentHashMap<>();
+    private final AtomicLong queriesSent = new AtomicLong();
+    private final AtomicLong callbackErrors = new AtomicLong();
+
+    /**
+     * @param servers   DNS servers (recursive resolvers) as host:port, tried in turn; empty: the system's
+     *                  ({@code /etc/resolv.conf} via dnsjava's {@link ResolverConfig}).
+     * @param timeout   budget of one whole lookup.
+     * @param cacheSize most domains cached; 0 disables the cache.
+     */
+    public MxResolver(final List<InetSocketAddress> servers, final Duration timeout, final int cacheSize)
+    {
+        this(servers, timeout, cacheSize, System::nanoTime);
+    }
+
+    MxResolver(
+        final List<InetSocketAddress> servers,
+        final Duration timeout,
+        final int cacheSize,
+        final LongSupplier nanoClock)
+    {
+        if (timeout.isNegative() || timeout.isZero())
+        {
+            throw new IllegalArgumentException("timeout must be positive: " + timeout);
+        }
+        this.timeoutNs = timeout.toNanos();
+        this.cache = new MxCache(cacheSize);
+        this.nanoClock = nanoClock;
+        this.resolver = newResolver(servers.isEmpty() ? ResolverConfig.getCurrentConfig().servers() : servers, timeout);
+        this.executor = new ThreadPoolExecutor(
+            1, 1, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(),
+            (runnable) ->
+            {
+                final Thread thread = new Thread(runnable, "relay-dns");
+                thread.setDaemon(true);
+                return thread;
+            });
+    }
+
+    private static Resolver newResolver(final List<InetSocketAddress> servers, final Duration timeout)
+    {
+        final int attempts = Math.max(2, servers.size());
+        final Duration attemptTimeout = timeout.dividedBy(attempts);
+        final List<Resolver> resolvers = new ArrayList<>(servers.size());
+        for (final InetSocketAddress server : servers)
+        {
+            final SimpleResolver simple = new SimpleResolver(server);
+            simple.setTimeout(attemptTimeout);
+            simple.setEDNS(0, EDNS_PAYLOAD_BYTES, 0, List.of());
+            resolvers.add(simple);
+        }
+        final ExtendedResolver extended = new ExtendedResolver(resolvers);
+        extended.setTimeout(timeout);
+        extended.setRetries((attempts + servers.size() - 1) / Math.max(1, servers.size()));
+        extended.setLoadBalance(false);
+        return extended;
+    }
+
+    /**
+     * Looks up the next hops for {@code domain} and calls {@code callback} once with the result, on the
+     * {@code relay-dns} thread. Never blocks and never throws for a bad name (that is an
+     * {@link MxResult.Status#NXDOMAIN} result).
+     *
+     * @param domain   domain of a recipient address, any case, with or without the trailing dot; or an IP
+     *                 literal in brackets.
+     * @param callback receives the result; must not block.
+     */
+    public void resolve(final String domain, final Consumer<MxResult> callback)
+    {
+        if (executor.isShutdown())
+        {
+            invoke(callback, MxResult.failure(MxResult.Status.TEMP_FAILURE, "DNS resolver closed"));
+            return;
+        }
+        final String key = normalize(domain);
+        if (isIpLiteral(key))
+        {
+            final InetAddress literal = parseIpLiteral(key);
+            deliver(callback, literal == null ?
+                MxResult.failure(MxResult.Status.NXDOMAIN, "bad address literal " + domain) :
+                new MxResult(MxResult.Status.OK, List.of(new MxHost(key, 0, List.of(literal))), "address literal"));
+            return;
+        }
+
+        final MxResult hit = cache.get(key, nanoClock.getAsLong());
+        if (hit != null)
+        {
+            deliver(callback, hit);
+            return;
+        }
+
+        final Lookup fresh = new Lookup(key);
+        final Lookup running = inflight.putIfAbsent(key, fresh);
+        if (running != null)
+        {
+            running.addWaiter(callback);
+            return;
+        }
+        fresh.addWaiter(callback);
+        fresh.start();
+    }
+
+    /**
+     * The cached result for {@code domain}, without a query: lets a loop skip the hand-off on a hit.
+     *
+     * @param domain domain as for {@link #resolve}.
+     * @return the live cached result with equal preferences shuffled, or null.
+     */
+    public MxResult cached(final String domain)
+    {
+        final MxResult hit = cache.get(normalize(domain), nanoClock.getAsLong());
+        return hit == null ? null : hit.shuffled(ThreadLocalRandom.current());
+    }
+
+    /**
+     * Drops every cached result.
+     */
+    public void clearCache()
+    {
+        cache.clear();
+    }
+
+    /**
+     * @return DNS queries sent so far (retries inside dnsjava not counted).
+     */
+    public long queriesSent()
+    {
+        return queriesSent.get();
+    }
+
+    /**
+     * @return callbacks that threw a {@link RuntimeException} (counted, not rethrown).
+     */
+    public long callbackErrors()
+    {
+        return callbackErrors.get();
+    }
+
+    /**
+     * Stops the {@code relay-dns} thread; pending callbacks are dropped.
+     */
+    public void close()
+    {
+        executor.shutdownNow();
+    }
+
+    /**
+     * @param domain a domain or an address literal.
+     * @return true when {@code domain} is written as an address literal, {@code [...]} (RFC 5321 §4.1.3).
+     */
+    public static boolean isIpLiteral(final String domain)
+    {
+        return domain.length() > 2 && domain.charAt(0) == '[' && domain.charAt(domain.length() - 1) == ']';
+    }
+
+    /**
+     * Parses an address literal without any DNS: {@code [192.0.2.1]} or {@code [IPv6:2001:db8::1]} (the tag in
+     * any case, RFC 5321 §4.1.3).
+     *
+     * @param literal the literal, with brackets.
+     * @return the address, or null when it is not a valid IPv4 or tagged IPv6 literal.
+     */
+    public static InetAddress parseIpLiteral(final String literal)
+    {
+        if (!isIpLiteral(literal))
+        {
+            return null;
+        }
+        final String inner = literal.substring(1, literal.length() - 1);
+        final boolean v6 = inner.regionMatches(true, 0, "IPv6:", 0, 5);
+        final String text = v6 ? inner.substring(5) : inner;
+        final byte[] bytes = Address.toByteArray(text, v6 ? Address.IPv6 : Address.IPv4);
+        if (bytes == null)
+        {
+            return null;
+        }
+        try
+        {
+            return InetAddress.getByAddress(bytes);
+        }
+        catch (final UnknownHostException ex)
+        {
+            return null;
+        }
+    }
+
+    static String normalize(final String domain)
+    {
+        final String lower = domain.trim().toLowerCase(Locale.ROOT);
+        return lower.endsWith(".") && lower.length() > 1 ? lower.substring(0, lower.length() - 1) : lower;
+    }
+
+    private void deliver(final Consumer<MxResult> callback, final MxResult result)
+    {
+        try
+        {
+            executor.execute(() -> invoke(callback, result));
+        }
+        catch (final RejectedExecutionException ex)
+        {
+            invoke(callback, MxResult.failure(MxResult.Status.TEMP_FAILURE, "DNS resolver closed"));
+        }
+    }
+
+    private void invoke(final Consumer<MxResult> callback, final MxResult result)
+    {
+        try
+        {
+            callback.accept(result.shuffled(ThreadLocalRandom.current()));
+        }
+        catch (final RuntimeException ex)
+        {
+            callbackErrors.incrementAndGet();
+        }
+    }
+
+    /**
+     * The state of one lookup, shared by every caller that asked for the domain while it ran. Its query handlers
+     * run on the {@code relay-dns} thread; {@link #pending} orders the writes to the answer arrays.
+     */
+    private final class Lookup
+    {
+        private final String domain;
+        private final long deadlineNs;
+        private final List<Consumer<MxResult>> waiters = new ArrayList<>(2);
+        private boolean done;
+        private MxResult result;
+
+        private Name name;
+        private boolean implicit;
+        private long mxTtl = MAX_TTL_SECONDS;
+        private String[] hostNames;
+        private int[] preferences;
+        private DnsAnswer[] aAnswers;
+        private DnsAnswer[] aaaaAnswers;
+        private final AtomicInteger pending = new AtomicInteger();
+
+        Lookup(final String domain)
+        {
+            this.domain = domain;
+            this.deadlineNs = System.nanoTime() + timeoutNs;
+        }
+
+        void addWaiter(final Consumer<MxResult> callback)
+        {
+            final MxResult finished;
+            synchronized (this)
+            {
+                if (!done)
+                {
+                    waiters.add(callback);
+                    return;
+                }
+                finished = result;
+            }
+            deliver(callback, finished);
+        }
+
+        void start()
+        {
+            if (domain.isEmpty() || domain.equals("."))
+            {
+                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "empty domain name"), 0);
+                return;
+            }
+            try
+            {
+                name = Name.fromString(domain, Name.root);
+            }
+            catch (final TextParseException ex)
+            {
+                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "bad domain name " + domain + ": " +
+                    ex.getMessage()), 0);
+                return;
+            }
+            query(name, Type.MX, -1);
+        }
+
+        private void query(final Name qname, final int type, final int hostIndex)
+        {
+            final long remainingNs = deadlineNs - System.nanoTime();
+            if (remainingNs <= 0)
+            {
+                onAnswer(hostIndex, type, DnsAnswer.temp("Host not found, try again (lookup deadline passed)"));
+                return;
+            }
+            final long timeoutMs = TimeUnit.NANOSECONDS.toMillis(timeoutNs);
+            queriesSent.incrementAndGet();
+            try
+            {
+                final Message request = Message.newQuery(Record.newRecord(qname, type, DClass.IN));
+                resolver.sendAsync(request, executor).toCompletableFuture()
+                    .orTimeout(remainingNs, TimeUnit.NANOSECONDS)
+                    .handleAsync(
+                        (response, failure) ->
+                        {
+                            DnsAnswer answer;
+                            try
+                            {
+                                answer = failure != null ?
+                                    DnsAnswer.ofFailure(failure, timeoutMs) : DnsAnswer.of(response, qname, type);
+                            }
+                            catch (final RuntimeException ex)
+                            {
+                                answer = DnsAnswer.ofFailure(ex, timeoutMs);
+                            }
+                            onAnswer(hostIndex, type, answer);
+                            return null;
+                        },
+                        executor);
+            }
+            catch (final RuntimeException ex)
+            {
+                onAnswer(hostIndex, type, DnsAnswer.ofFailure(ex, timeoutMs));
+            }
+        }
+
+        private void onAnswer(final int hostIndex, final int type, final DnsAnswer answer)
+        {
+            if (hostIndex < 0)
+            {
+                onMx(answer);
+                return;
+            }
+            if (type == Type.A)
+            {
+                aAnswers[hostIndex] = answer;
+            }
+            else
+            {
+                aaaaAnswers[hostIndex] = answer;
+            }
+            if (pending.decrementAndGet() == 0)
+            {
+                onAddresses();
+            }
+        }
+
+        private void onMx(final DnsAnswer answer)
+        {
+            final String prefix = "Host or domain name not found. ";
+            switch (answer.kind)
+            {
+                case DnsAnswer.TEMP:
+                    finish(MxResult.failure(
+                        MxResult.Status.TEMP_FAILURE, prefix + answer.describe(domain, Type.MX)), 0);
+                    return;
+                case DnsAnswer.NXDOMAIN:
+                    finish(MxResult.failure(
+                        MxResult.Status.NXDOMAIN, prefix + answer.describe(domain, Type.MX)), answer.ttlSeconds);
+                    return;
+                case DnsAnswer.NODATA:
+                    implicit = true;
+                    mxTtl = answer.ttlSeconds;
+                    resolveHosts(new String[]{ domain }, new int[]{ 0 }, new Name[]{ name });
+                    return;
+                default:
+                    onMxRecords(answer);
+            }
+        }
+
+        private void onMxRecords(final DnsAnswer answer)
+        {
+            mxTtl = answer.ttlSeconds;
+            final List<MXRecord> records = new ArrayList<>(answer.records.size());
+            for (final Record record : answer.records)
+            {
+                records.add((MXRecord)record);
+            }
+            if (records.size() == 1 && records.get(0).getTarget().equals(Name.root))
+            {
+                // RFC 7505 §3: a null MX is the domain's only MX record; a "." among others is ignored.
+                finish(MxResult.failure(
+                    MxResult.Status.NULL_MX, "Domain " + domain + " does not accept mail (nullMX)"), mxTtl);
+                return;
+            }
+            records.removeIf((record) -> record.getTarget().equals(Name.root));
+            records.sort(Comparator.comparingInt(MXRecord::getPriority)
+                .thenComparing((record) -> record.getTarget().toString(true).toLowerCase(Locale.ROOT)));
+
+            final List<Name> targets = new ArrayList<>();
+            final List<Integer> prefs = new ArrayList<>();
+            for (final MXRecord record : records)
+            {
+                if (!targets.contains(record.getTarget()) && targets.size() < MAX_MX_HOSTS)
+                {
+                    targets.add(record.getTarget());
+                    prefs.add(record.getPriority());
+                }
+            }
+            final int count = targets.size();
+            final String[] names = new String[count];
+            final int[] preferenceArray = new int[count];
+            for (int i = 0; i < count; i++)
+            {
+                names[i] = targets.get(i).toString(true).toLowerCase(Locale.ROOT);
+                preferenceArray[i] = prefs.get(i);
+            }
+            resolveHosts(names, preferenceArray, targets.toArray(new Name[0]));
+        }
+
+        private void resolveHosts(final String[] names, final int[] prefs, final Name[] targets)
+        {
+            hostNames = names;
+            preferences = prefs;
+            aAnswers = new DnsAnswer[names.length];
+            aaaaAnswers = new DnsAnswer[names.length];
+            pending.set(2 * names.length);
+            for (int i = 0; i < names.length; i++)
+            {
+                query(targets[i], Type.A, i);
+                query(targets[i], Type.AAAA, i);
+            }
+        }
+
+        private void onAddresses()
+        {
+            final List<MxHost> hosts = new ArrayList<>(hostNames.length);
+            long ttl = mxTtl;
+            boolean partial = false;
+            String firstTemp = null;
+            String firstMissing = null;
+            for (int i = 0; i < hostNames.length; i++)
+            {
+                final List<InetAddress> addresses = new ArrayList<>(2);
+                long hostTtl = Long.MAX_VALUE;
+                long negativeTtl = Long.MAX_VALUE;
+                for (int family = 0; family < 2; family++)
+                {
+                    final DnsAnswer answer = family == 0 ? aAnswers[i] : aaaaAnswers[i];
+                    final int type = family == 0 ? Type.A : Type.AAAA;
+                    if (answer.kind == DnsAnswer.TEMP)
+                    {
+                        partial = true;
+                        firstTemp = firstTemp == null ? answer.describe(hostNames[i], type) : firstTemp;
+                    }
+                    else if (answer.kind == DnsAnswer.DATA)
+                    {
+                        hostTtl = Math.min(hostTtl, answer.ttlSeconds);
+                        for (final Record record : answer.records)
+                        {
+                            addresses.add(record instanceof ARecord ?
+                                ((ARecord)record).getAddress() : ((AAAARecord)record).getAddress());
+                        }
+                    }
+                    else
+                    {
+                        negativeTtl = Math.min(negativeTtl, answer.ttlSeconds);
+                        firstMissing = firstMissing == null ? answer.describe(hostNames[i], type) : firstMissing;
+                    }
+                }
+                if (!addresses.isEmpty())
+                {
+                    hosts.add(new MxHost(hostNames[i], preferences[i], addresses));
+                    ttl = Math.min(ttl, hostTtl);
+                }
+                else if (negativeTtl != Long.MAX_VALUE)
+                {
+                    // a skipped host is looked at again once its negative answer expires
+                    ttl = Math.min(ttl, negativeTtl);
+                }
+            }
+
+            final String prefix = "Host or domain name not found. ";
+            if (!hosts.isEmpty())
+            {
+                final String message = (implicit ? "no MX, using A/AAAA of " : "MX hosts of ") + domain +
+                    (partial ? "; skipped after " + firstTemp : "");
+                finish(
+                    new MxResult(MxResult.Status.OK, hosts, message),
+                    partial ? Math.min(ttl, PARTIAL_TTL_SECONDS) : ttl);
+            }
+            else if (firstTemp != null)
+            {
+                finish(MxResult.failure(MxResult.Status.TEMP_FAILURE, prefix + firstTemp), 0);
+            }
+            else
+            {
+                finish(MxResult.failure(MxResult.Status.NO_ADDRESS, prefix + firstMissing), ttl);
+            }
+        }
+
+        private void finish(final MxResult finished, final long ttlSeconds)
+        {
+            if (finished.status() != MxResult.Status.TEMP_FAILURE)
+            {
+                cache.put(domain, finished, ttlSeconds, nanoClock.getAsLong());
+            }
+            final Object[] callbacks;
+            synchronized (this)
+            {
+                done = true;
+                result = finished;
+                callbacks = waiters.toArray();
+                waiters.clear();
+            }
+            inflight.remove(domain, this);
+            for (final Object callback : callbacks)
+            {
+                @SuppressWarnings("unchecked") final Consumer<MxResult> typed = (Consumer<MxResult>)callback;
+                deliver(typed, finished);
+            }
+        }
+    }
+}
