@@ -74,9 +74,18 @@ public final class Bouncer
         dsn.recipients().add(queued.message.reversePath());
         dsn.clientAddress(new byte[] {127, 0, 0, 1});
         dsn.heloName(hostname.getBytes(StandardCharsets.US_ASCII));
-        final byte[] body = DsnBuilder.build(hostname, queued.queueIdText(),
+        final byte[] body;
+        try
+        {
+            body = DsnBuilder.build(hostname, queued.queueIdText(),
             new String(queued.message.reversePath(), StandardCharsets.UTF_8), queued.message.receivedAtMs(), failed,
             originalHeaders(queued), nowMs, dsn.queueIdText());
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            DeliveryLog.warn("{}: cannot build a DSN: {}", queued.queueIdText(), ex.getMessage());
+            return false;
+        }
         dsn.receivedHeader(receivedHeader.build(dsn, true, "127.0.0.1"));
         if ((queued.message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
         {

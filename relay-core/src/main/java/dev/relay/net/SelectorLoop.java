@@ -228,17 +228,46 @@ public final class SelectorLoop implements Runnable
         work += drainCommands();
         for (int i = 0, n = hooks.size(); i < n; i++)
         {
-            work += hooks.get(i).doWork(nowMs);
+            work += runHook(hooks.get(i));
         }
         work += deliverResumed();
         work += flushDirty();
         for (int i = 0, n = hooks.size(); i < n; i++)
         {
-            hooks.get(i).endOfPass();
+            try
+            {
+                hooks.get(i).endOfPass();
+            }
+            catch (final RuntimeException ex)
+            {
+                onHookFailure(ex);
+            }
         }
         work += timers.poll(nowMs, onTimer, 256);
         resumeAcceptingIfDue();
         return work;
+    }
+
+    private int runHook(final LoopHook hook)
+    {
+        try
+        {
+            return hook.doWork(nowMs);
+        }
+        catch (final RuntimeException ex)
+        {
+            onHookFailure(ex);
+            return 1;
+        }
+    }
+
+    /** A bug in a stage running on this loop: count and log it; the loop and its other connections go on. */
+    private void onHookFailure(final RuntimeException ex)
+    {
+        if (handlerErrors.incrementAndGet() <= 100)
+        {
+            LOG.error("loop {}: hook failed", index, ex);
+        }
     }
 
     private int select()
