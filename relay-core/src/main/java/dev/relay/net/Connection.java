@@ -41,7 +41,10 @@ public interface Connection
     /** Writes what is buffered, then closes. No more input is delivered. */
     void closeAfterFlush();
 
-    /** Sets the idle timeout now in force: {@link ConnectionHandler#onTimeout()} follows that long without input. */
+    /**
+     * Sets the idle timeout now in force and restarts it: {@link ConnectionHandler#onTimeout()} follows when that
+     * long passes without input or output progress.
+     */
     void idleTimeoutMs(long timeoutMs);
 
     /** The loop's clock, read once per pass (epoch milliseconds). */

@@ -132,7 +132,9 @@ final class NioConnection implements Connection
     @Override
     public void idleTimeoutMs(final long timeoutMs)
     {
+        // a new phase starts its timeout now (RFC 5321 §4.5.3.2 timeouts are per command/phase)
         this.idleTimeoutMs = timeoutMs;
+        this.lastActivityMs = loop.nowMs();
     }
 
     @Override
