@@ -429,7 +429,7 @@ public final class SmtpClientSession implements ConnectionHandler
         listener.onReady(this);
         if (draining && state == State.IDLE)
         {
-            quit();
+            quit("server draining");
         }
     }
 
@@ -782,7 +782,7 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         if (draining && state == State.IDLE)
         {
-            quit();
+            quit("server draining");
         }
     }
 
