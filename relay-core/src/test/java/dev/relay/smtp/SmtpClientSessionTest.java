@@ -503,4 +503,85 @@ class SmtpClientSessionTest
         driver.peer("250 ok\r\n");
         assertEquals("MAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n", driver.send(TestMessage.to("c@y")));
     }
+
+    @Test
+    void endOfDataAddsCrlfOnlyWhenTheBodyLacksIt()
+    {
+        final String[][] cases = {{"a\r\n", ".\r\n"}, {"a", "\r\n.\r\n"}, {"a\r", "\r\n.\r\n"}, {"", ".\r\n"},
+            {"\n", "\r\n.\r\n"}};
+        for (final String[] c : cases)
+        {
+            for (int part = 1; part <= 3; part++)
+            {
+                final ClientDriver driver = ClientDriver.ready(4096, "PIPELINING");
+                final TestMessage message = TestMessage.to("b@y").body(c[0], true);
+                message.partBytes = part;
+                driver.send(message);
+                assertEquals(message.wire() + c[1], driver.peer("250 ok\r\n250 ok\r\n354 go\r\n"), c[0]);
+            }
+        }
+    }
+
+    @Test
+    void bdatBodyShorterThanItsSizeDropsTheConnection()
+    {
+        final ClientDriver driver = ClientDriver.ready(4096, "PIPELINING", "CHUNKING");
+        final TestMessage liar = TestMessage.to("b@y").body("abc", false);
+        liar.partBytes = 1;
+        driver.send(new ShortMessage(liar));
+        driver.peer("250 ok\r\n250 ok\r\n");
+        assertEquals("stored body shorter than its size", driver.closedReason);
+        assertEquals(Status.DEFERRED, driver.lastResult().get(0).status());
+        assertEquals(1, liar.closed);
+        assertTrue(driver.connection.closing);
+    }
+
+    /** Claims one byte more than its body has. */
+    private record ShortMessage(TestMessage inner) implements OutboundMessage
+    {
+        public byte[] reversePath()
+        {
+            return inner.reversePath();
+        }
+
+        public int recipientCount()
+        {
+            return inner.recipientCount();
+        }
+
+        public byte[] recipient(final int index)
+        {
+            return inner.recipient(index);
+        }
+
+        public byte[] receivedHeader()
+        {
+            return inner.receivedHeader();
+        }
+
+        public long bodySize()
+        {
+            return inner.bodySize() + 1;
+        }
+
+        public boolean isDotStuffed()
+        {
+            return false;
+        }
+
+        public boolean isEightBit()
+        {
+            return false;
+        }
+
+        public boolean needsSmtpUtf8()
+        {
+            return false;
+        }
+
+        public BodySource openBody()
+        {
+            return inner.openBody();
+        }
+    }
 }
