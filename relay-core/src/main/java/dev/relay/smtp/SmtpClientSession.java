@@ -438,7 +438,7 @@ public final class SmtpClientSession implements ConnectionHandler
         listener.onReady(this);
         if (draining && state == State.IDLE)
         {
-            quit();
+            quit("server draining");
         }
     }
 
@@ -791,7 +791,7 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         if (draining && state == State.IDLE)
         {
-            quit();
+            quit("server draining");
         }
     }
 
