@@ -414,13 +414,26 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         final HopConnection connection = new HopConnection(hop, address);
         hop.connections.add(connection);
         metrics.onConnectionOut();
-        loop.connect(address, conn ->
+        try
         {
-            final SmtpClientSession session = new SmtpClientSession(clientSettings, conn, this);
-            connection.session = session;
-            sessions.put(session, connection);
-            return session;
-        }, connectTimeoutMs);
+            loop.connect(address, conn ->
+            {
+                final SmtpClientSession session = new SmtpClientSession(clientSettings, conn, this);
+                connection.session = session;
+                sessions.put(session, connection);
+                return session;
+            }, connectTimeoutMs);
+        }
+        catch (final java.io.UncheckedIOException ex)
+        {
+            // no socket could even be opened (descriptor limit): the hop is treated as unreachable for now
+            hop.connections.remove(connection);
+            hop.failures++;
+            hop.probing = false;
+            hop.downReason = "cannot open a socket: " + ex.getCause().getMessage();
+            hop.downUntilMs = nowMs + HOP_BACKOFF_MIN_MS;
+            failAllQueued(hop, false, "4.4.1", hop.downReason);
+        }
     }
 
     private void send(final HopConnection connection, final DeliveryJob job)
