@@ -125,7 +125,13 @@ final class NioConnection implements Connection
     @Override
     public void idleTimeoutMs(final long timeoutMs)
     {
+        final long previous = this.idleTimeoutMs;
         this.idleTimeoutMs = timeoutMs;
+        if (timeoutMs < previous)
+        {
+            // the timer is due at the old, later deadline; an expiry only ever moves a deadline later
+            loop.rescheduleTimer(this);
+        }
     }
 
     @Override
