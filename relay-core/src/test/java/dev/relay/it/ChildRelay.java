@@ -2,6 +2,7 @@ package dev.relay.it;
 
 import java.io.File;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -165,17 +166,29 @@ final class ChildRelay implements AutoCloseable
         return process.exitValue();
     }
 
-    String stdout() throws IOException
+    String stdout()
     {
-        return Files.readString(stdout, StandardCharsets.ISO_8859_1);
+        return read(stdout);
     }
 
-    String stderr() throws IOException
+    String stderr()
     {
-        return Files.readString(stderr, StandardCharsets.ISO_8859_1);
+        return read(stderr);
     }
 
-    String output() throws IOException
+    private static String read(final Path file)
+    {
+        try
+        {
+            return Files.readString(file, StandardCharsets.ISO_8859_1);
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    String output()
     {
         return "--- child stdout:\n" + stdout() + "\n--- child stderr:\n" + stderr();
     }
