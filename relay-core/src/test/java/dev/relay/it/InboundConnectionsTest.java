@@ -124,6 +124,23 @@ class InboundConnectionsTest
     }
 
     @Test
+    void dataTimeoutGets421AndNothingIsSpooled() throws Exception
+    {
+        // shorter than the command timeout: the connection's timer must move to the earlier deadline at DATA
+        start("smtp.timeout.data", "1s");
+        try (SmtpTestClient client = relay.connectEhlo())
+        {
+            client.command("MAIL FROM:<slow@client.test>").expect(250);
+            client.command("RCPT TO:<r@ours.test>").expect(250);
+            client.command("DATA").expect(354);
+            client.write("Subject: never finished\r\n\r\npart");
+            client.read().expect(421, "4.4.2");
+            assertTrue(client.awaitClosedByServer(Duration.ofSeconds(5)), "closed after the timeout reply");
+        }
+        assertEquals(List.of(), relay.spooled());
+    }
+
+    @Test
     void closedConnectionsAreForgotten() throws IOException, Exception
     {
         // a per-IP limit of 3 with 20 sequential connect/quit cycles: counts are released every time
