@@ -133,8 +133,14 @@ final class NioConnection implements Connection
     public void idleTimeoutMs(final long timeoutMs)
     {
         // a new phase starts its timeout now (RFC 5321 §4.5.3.2 timeouts are per command/phase)
+        final long previous = this.idleTimeoutMs;
         this.idleTimeoutMs = timeoutMs;
         this.lastActivityMs = loop.nowMs();
+        if (timeoutMs < previous)
+        {
+            // the timer is due at the old, later deadline; an expiry only ever moves a deadline later
+            loop.rescheduleTimer(this);
+        }
     }
 
     @Override

@@ -725,6 +725,19 @@ public final class SelectorLoop implements Runnable
         timerOwners.put(connection.timerId, connection);
     }
 
+    /** After the idle timeout was shortened: the timer moves to the earlier deadline. */
+    void rescheduleTimer(final NioConnection connection)
+    {
+        if (connection.closed || connection.timerId == -1)
+        {
+            return;
+        }
+        timers.cancelTimer(connection.timerId);
+        timerOwners.remove(connection.timerId);
+        connection.timerId = -1;
+        scheduleTimer(connection);
+    }
+
     private boolean onTimerExpiry(final TimeUnit unit, final long now, final long timerId)
     {
         final NioConnection connection = timerOwners.remove(timerId);

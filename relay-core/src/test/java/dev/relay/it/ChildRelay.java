@@ -1,0 +1,208 @@
+package dev.relay.it;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The relay as a child JVM ({@code java ... dev.relay.RelayMain --config FILE}) on the test's class path, with the
+ * Chronicle flags this JVM was started with. Output goes to files in the work directory. {@link #close()} always
+ * kills it (by its own Process handle) if it is still running.
+ */
+final class ChildRelay implements AutoCloseable
+{
+    private static final Pattern BOUND = Pattern.compile("smtp on \\[[^\\]]*?:(\\d+)[,\\]]");
+
+    private final Process process;
+    private final Path stdout;
+    private final Path stderr;
+    private int port = -1;
+
+    private ChildRelay(final Process process, final Path stdout, final Path stderr)
+    {
+        this.process = process;
+        this.stdout = stdout;
+        this.stderr = stderr;
+    }
+
+    /** {@code java} with this JVM's --add-exports/--add-opens and -D flags, the test class path and RelayMain. */
+    static List<String> javaCommand()
+    {
+        final List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        for (final String arg : ManagementFactory.getRuntimeMXBean().getInputArguments())
+        {
+            if (arg.startsWith("--add-") || arg.startsWith("-Dchronicle."))
+            {
+                command.add(arg);
+            }
+        }
+        command.add("-Dchronicle.analytics.disable=true");
+        command.add("-Dchronicle.announcer.disable=true");
+        command.add("-Xmx256m");
+        command.add("-XX:+UseSerialGC");
+        command.add("-cp");
+        command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+        command.add("dev.relay.RelayMain");
+        return command;
+    }
+
+    /** Writes {@code config} as a properties file in {@code workDir}. */
+    static Path writeConfig(final Path workDir, final Map<String, String> config) throws IOException
+    {
+        final StringBuilder text = new StringBuilder("# written by " + ChildRelay.class.getName() + "\n");
+        config.forEach((key, value) -> text.append(key).append('=').append(value).append('\n'));
+        final Path file = Files.createTempFile(workDir, "relay", ".properties");
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+        return file;
+    }
+
+    /** Starts RelayMain with {@code args} (no waiting). */
+    static ChildRelay launch(final Path workDir, final List<String> args) throws IOException
+    {
+        final List<String> command = javaCommand();
+        command.addAll(args);
+        final Path out = Files.createTempFile(workDir, "child", ".out");
+        final Path err = Files.createTempFile(workDir, "child", ".err");
+        final Process process = new ProcessBuilder(command)
+            .directory(workDir.toFile())
+            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+            .redirectOutput(out.toFile())
+            .redirectError(err.toFile())
+            .start();
+        return new ChildRelay(process, out, err);
+    }
+
+    /** Starts the relay with {@code config} and waits until it listens. */
+    static ChildRelay start(final Path workDir, final Map<String, String> config) throws IOException
+    {
+        final ChildRelay child = launch(workDir, List.of("--config", writeConfig(workDir, config).toString()));
+        try
+        {
+            child.awaitListening(Duration.ofSeconds(30));
+            return child;
+        }
+        catch (final IOException | RuntimeException | AssertionError ex)
+        {
+            child.close();
+            throw ex;
+        }
+    }
+
+    private void awaitListening(final Duration timeout) throws IOException
+    {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        while (true)
+        {
+            final Matcher m = BOUND.matcher(stdout());
+            if (m.find())
+            {
+                port = Integer.parseInt(m.group(1));
+                return;
+            }
+            if (!process.isAlive())
+            {
+                fail("child relay exited with " + process.exitValue() + " before listening\n" + output());
+            }
+            if (System.nanoTime() - deadline > 0)
+            {
+                fail("child relay not listening after " + timeout + "\n" + output());
+            }
+            Await.pause();
+        }
+    }
+
+    int port()
+    {
+        return port;
+    }
+
+    long pid()
+    {
+        return process.pid();
+    }
+
+    boolean isAlive()
+    {
+        return process.isAlive();
+    }
+
+    /** SIGTERM: the relay drains and exits. */
+    void sigterm()
+    {
+        process.destroy();
+    }
+
+    /** SIGKILL ({@code kill -9}), then waits for the process to be gone. */
+    void kill9() throws InterruptedException
+    {
+        process.destroyForcibly();
+        if (!process.waitFor(10, TimeUnit.SECONDS))
+        {
+            fail("child relay " + pid() + " still alive 10 s after SIGKILL");
+        }
+    }
+
+    /** The exit code, waiting up to {@code timeout}; fails (the process is then killed by close) if it runs on. */
+    int awaitExit(final Duration timeout) throws InterruptedException, IOException
+    {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS))
+        {
+            fail("child relay " + pid() + " did not exit within " + timeout + "\n" + output());
+        }
+        return process.exitValue();
+    }
+
+    String stdout()
+    {
+        return read(stdout);
+    }
+
+    String stderr()
+    {
+        return read(stderr);
+    }
+
+    private static String read(final Path file)
+    {
+        try
+        {
+            return Files.readString(file, StandardCharsets.ISO_8859_1);
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    String output()
+    {
+        return "--- child stdout:\n" + stdout() + "\n--- child stderr:\n" + stderr();
+    }
+
+    @Override
+    public void close()
+    {
+        try
+        {
+            ExternalTool.stop(process);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
