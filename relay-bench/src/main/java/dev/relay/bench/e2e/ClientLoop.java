@@ -588,6 +588,7 @@ final class ClientLoop implements Runnable
         }
     }
 
+    /** ASCII case-insensitive prefix test; {@code word} must be upper case. */
     static boolean startsWithIgnoreCase(final byte[] buf, final int from, final int end, final String word)
     {
         if (end - from < word.length())
@@ -596,7 +597,8 @@ final class ClientLoop implements Runnable
         }
         for (int i = 0; i < word.length(); i++)
         {
-            if ((buf[from + i] & 0xDF) != word.charAt(i))
+            final int c = buf[from + i];
+            if ((c >= 'a' && c <= 'z' ? c - 32 : c) != word.charAt(i))
             {
                 return false;
             }
