@@ -1,0 +1,759 @@
+package dev.relay.bench.e2e;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.zip.CRC32C;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.SingleWriterRecorder;
+
+/**
+ * Counting SMTP sink after Postfix {@code smtp-sink}: one selector thread accepts, answers and discards. EHLO offers
+ * PIPELINING (RFC 2920), 8BITMIME, SIZE and CHUNKING (RFC 3030); every complete command in a read is answered and the
+ * replies flushed together; DATA ends at CRLF.CRLF found across reads (RFC 5321 §4.1.1.4) and is un-stuffed
+ * (§4.5.2); BDAT chunks are read by count. Per message it reads {@code X-Bench-Sent} (records now − sent in an
+ * HdrHistogram, ns) and with {@code verify} recomputes CRC32C of the un-stuffed body against {@code X-Bench-Sum}
+ * (missing or different: a mismatch). Replies are fixed: 250 to every envelope command in order, no policy.
+ *
+ * <p>Sessions have one state, {@code COMMAND}, {@code DATA} or {@code BDAT}, and no timeout: the sink stops as a
+ * whole after {@code --expect N} messages (plus a short linger for the last replies) or {@code --max-seconds}.
+ * Counters are written by the loop thread and readable from any thread; {@link #e2e()} may be called by one thread at
+ * a time. Allocation: per connection (buffers, CRC) and per reply none.
+ */
+public final class BenchSink implements AutoCloseable
+{
+    private static final long HIGHEST_NS = TimeUnit.HOURS.toNanos(1);
+    private static final int COMMAND = 0;
+    private static final int DATA = 1;
+    private static final int BDAT = 2;
+    private static final byte[] GREETING = BenchMessages.ascii("220 bench-sink ESMTP\r\n");
+    private static final byte[] EHLO = BenchMessages.ascii(
+        "250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n");
+    private static final byte[] HELO = BenchMessages.ascii("250 bench-sink\r\n");
+    private static final byte[] MAIL_OK = BenchMessages.ascii("250 2.1.0 Ok\r\n");
+    private static final byte[] RCPT_OK = BenchMessages.ascii("250 2.1.5 Ok\r\n");
+    private static final byte[] OK = BenchMessages.ascii("250 2.0.0 Ok\r\n");
+    private static final byte[] QUEUED = BenchMessages.ascii("250 2.0.0 Ok: queued\r\n");
+    private static final byte[] CHUNK_OK = BenchMessages.ascii("250 2.0.0 Ok: chunk received\r\n");
+    private static final byte[] GO_AHEAD = BenchMessages.ascii("354 End data with <CR><LF>.<CR><LF>\r\n");
+    private static final byte[] BYE = BenchMessages.ascii("221 2.0.0 Bye\r\n");
+    private static final byte[] NESTED = BenchMessages.ascii("503 5.5.1 Error: nested MAIL command\r\n");
+    private static final byte[] NEED_MAIL = BenchMessages.ascii("503 5.5.1 Error: need MAIL command\r\n");
+    private static final byte[] NEED_RCPT = BenchMessages.ascii("503 5.5.1 Error: need RCPT command\r\n");
+    private static final byte[] BAD_BDAT = BenchMessages.ascii("501 5.5.4 Syntax: BDAT size [LAST]\r\n");
+    private static final byte[] UNKNOWN = BenchMessages.ascii("502 5.5.2 Error: command not recognized\r\n");
+    private static final byte[] TOO_LONG = BenchMessages.ascii("500 5.5.2 Error: line too long\r\n");
+
+    private final ServerSocketChannel server;
+    private final Selector selector;
+    private final Consumer<SelectionKey> onReady = this::onReady;
+    private final boolean verify;
+    private final long expect;
+    private final long skip;
+    private final SingleWriterRecorder e2eRecorder = new SingleWriterRecorder(HIGHEST_NS, 3);
+    private final Histogram e2eTotal = new Histogram(HIGHEST_NS, 3);
+    private Histogram e2eInterval;
+    private final Thread thread;
+    private volatile boolean closing;
+    private volatile long messages;
+    private volatile long bytes;
+    private volatile long mismatches;
+    private volatile long connections;
+    private volatile long expectReachedNs;
+    private int open;
+
+    private BenchSink(final String host, final int port, final boolean verify, final long expect, final long skip)
+        throws IOException
+    {
+        this.verify = verify;
+        this.expect = expect;
+        this.skip = skip;
+        selector = Selector.open();
+        server = ServerSocketChannel.open();
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+        server.bind(new InetSocketAddress(host, port), 1024);
+        server.configureBlocking(false);
+        server.register(selector, SelectionKey.OP_ACCEPT);
+        thread = new Thread(this::runLoop, "bench-sink");
+        thread.setDaemon(true);
+    }
+
+    /** Starts a verifying sink on 127.0.0.1:{@code port} (0 = any free port) in its own daemon thread. */
+    public static BenchSink start(final int port) throws IOException
+    {
+        return start("127.0.0.1", port, true, 0, 0);
+    }
+
+    public static BenchSink start(final String host, final int port, final boolean verify, final long expect,
+        final long skip) throws IOException
+    {
+        final BenchSink sink = new BenchSink(host, port, verify, expect, skip);
+        sink.thread.start();
+        return sink;
+    }
+
+    public int port()
+    {
+        return server.socket().getLocalPort();
+    }
+
+    public long messages()
+    {
+        return messages;
+    }
+
+    public long bytes()
+    {
+        return bytes;
+    }
+
+    public long mismatches()
+    {
+        return mismatches;
+    }
+
+    public long connections()
+    {
+        return connections;
+    }
+
+    /** True once {@code expect} messages arrived and every client left, or 2 s after that. */
+    public boolean expectationMet()
+    {
+        final long reached = expectReachedNs;
+        return reached != 0 && (openConnections() == 0 || System.nanoTime() - reached > TimeUnit.SECONDS.toNanos(2));
+    }
+
+    private volatile int openSnapshot;
+
+    private int openConnections()
+    {
+        return openSnapshot;
+    }
+
+    /** End-to-end latency so far (sink arrival − {@code X-Bench-Sent}), ns; one caller at a time. */
+    public synchronized Histogram e2e()
+    {
+        e2eInterval = e2eRecorder.getIntervalHistogram(e2eInterval);
+        e2eTotal.add(e2eInterval);
+        return e2eTotal.copy();
+    }
+
+    @Override
+    public void close()
+    {
+        closing = true;
+        selector.wakeup();
+        try
+        {
+            thread.join(5_000);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void runLoop()
+    {
+        try
+        {
+            while (!closing)
+            {
+                selector.select(onReady, 100);
+                openSnapshot = open;
+            }
+        }
+        catch (final IOException ex)
+        {
+            System.err.println("bench-sink: selector failed: " + ex);
+        }
+        finally
+        {
+            for (final SelectionKey key : selector.keys())
+            {
+                closeQuietly(key);
+            }
+            try
+            {
+                selector.close();
+                server.close();
+            }
+            catch (final IOException ignore)
+            {
+                // shutting down
+            }
+        }
+    }
+
+    private void onReady(final SelectionKey key)
+    {
+        try
+        {
+            if (key.isAcceptable())
+            {
+                accept();
+                return;
+            }
+            final Session s = (Session)key.attachment();
+            if (key.isWritable() && !flush(s))
+            {
+                return;
+            }
+            if (key.isReadable())
+            {
+                final int n = s.channel.read(s.in);
+                if (n < 0)
+                {
+                    close(key);
+                    return;
+                }
+            }
+            process(s);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            close(key);
+        }
+    }
+
+    private void accept() throws IOException
+    {
+        SocketChannel ch;
+        while ((ch = server.accept()) != null)
+        {
+            ch.configureBlocking(false);
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            final Session s = new Session(ch);
+            s.key = ch.register(selector, SelectionKey.OP_READ, s);
+            s.out.put(GREETING);
+            open++;
+            connections = connections + 1;
+            flush(s);
+        }
+    }
+
+    /** Handles everything complete in the input, then flushes the replies at once (RFC 2920 §3.2). */
+    private void process(final Session s) throws IOException
+    {
+        final ByteBuffer in = s.in;
+        final byte[] b = in.array();
+        final int end = in.position();
+        int p = 0;
+        while (p < end && !s.quit)
+        {
+            if (s.out.remaining() < 512 && !flush(s))
+            {
+                break;
+            }
+            final int next;
+            if (s.mode == COMMAND)
+            {
+                final int lf = indexOf(b, p, end, (byte)'\n');
+                if (lf < 0)
+                {
+                    if (end - p >= 1000)
+                    {
+                        s.out.put(TOO_LONG);
+                        s.quit = true;
+                        next = end;
+                    }
+                    else
+                    {
+                        break;
+                    }
+                }
+                else
+                {
+                    command(s, b, p, lf > p && b[lf - 1] == '\r' ? lf - 1 : lf);
+                    next = lf + 1;
+                }
+            }
+            else if (s.mode == DATA)
+            {
+                next = data(s, b, p, end);
+                if (next == p)
+                {
+                    break;
+                }
+            }
+            else
+            {
+                final int take = (int)Math.min(s.bdatRemaining, end - p);
+                content(s, b, p, p + take);
+                s.bdatRemaining -= take;
+                next = p + take;
+                if (s.bdatRemaining == 0)
+                {
+                    s.mode = COMMAND;
+                    if (s.bdatReject)
+                    {
+                        s.out.put(NEED_RCPT);
+                        s.inMessage = false;
+                    }
+                    else if (s.bdatLast)
+                    {
+                        endMessage(s);
+                    }
+                    else
+                    {
+                        s.out.put(CHUNK_OK);
+                    }
+                }
+            }
+            p = next;
+        }
+        in.position(p).limit(end);
+        in.compact();
+        flush(s);
+    }
+
+    private void command(final Session s, final byte[] b, final int from, final int to)
+    {
+        final int verb = to - from >= 4 ? ((b[from] & 0xDF) << 24) | ((b[from + 1] & 0xDF) << 16)
+            | ((b[from + 2] & 0xDF) << 8) | (b[from + 3] & 0xDF) : 0;
+        switch (verb)
+        {
+            case 0x45484C4F -> // EHLO
+            {
+                s.reset();
+                s.out.put(EHLO);
+            }
+            case 0x48454C4F -> // HELO
+            {
+                s.reset();
+                s.out.put(HELO);
+            }
+            case 0x4D41494C -> // MAIL
+            {
+                if (s.mail)
+                {
+                    s.out.put(NESTED);
+                }
+                else
+                {
+                    s.mail = true;
+                    s.out.put(MAIL_OK);
+                }
+            }
+            case 0x52435054 -> // RCPT
+            {
+                if (!s.mail)
+                {
+                    s.out.put(NEED_MAIL);
+                }
+                else
+                {
+                    s.rcpts++;
+                    s.out.put(RCPT_OK);
+                }
+            }
+            case 0x44415441 -> // DATA
+            {
+                if (s.rcpts == 0)
+                {
+                    s.out.put(NEED_RCPT);
+                }
+                else
+                {
+                    s.out.put(GO_AHEAD);
+                    s.mode = DATA;
+                    s.beginMessage();
+                }
+            }
+            case 0x42444154 -> bdat(s, b, from + 4, to); // BDAT
+            case 0x52534554, 0x4E4F4F50 -> // RSET, NOOP
+            {
+                if ((b[from] & 0xDF) == 'R')
+                {
+                    s.reset();
+                }
+                s.out.put(OK);
+            }
+            case 0x51554954 -> // QUIT
+            {
+                s.out.put(BYE);
+                s.quit = true;
+            }
+            default -> s.out.put(UNKNOWN);
+        }
+    }
+
+    /** RFC 3030 §2: {@code BDAT size [LAST]}; the chunk is read even when the command is refused. */
+    private void bdat(final Session s, final byte[] b, final int from, final int to)
+    {
+        int p = from;
+        while (p < to && b[p] == ' ')
+        {
+            p++;
+        }
+        long size = 0;
+        final int digits = p;
+        while (p < to && b[p] >= '0' && b[p] <= '9' && p - digits < 18)
+        {
+            size = size * 10 + (b[p++] - '0');
+        }
+        if (p == digits)
+        {
+            s.out.put(BAD_BDAT);
+            return;
+        }
+        while (p < to && b[p] == ' ')
+        {
+            p++;
+        }
+        s.bdatLast = ClientLoop.startsWithIgnoreCase(b, p, to, "LAST");
+        s.bdatRemaining = size;
+        s.bdatReject = s.rcpts == 0;
+        if (!s.inMessage && !s.bdatReject)
+        {
+            s.beginMessage();
+        }
+        s.mode = BDAT;
+        if (size == 0)
+        {
+            s.mode = COMMAND;
+            if (s.bdatReject)
+            {
+                s.out.put(NEED_RCPT);
+            }
+            else if (s.bdatLast)
+            {
+                endMessage(s);
+            }
+            else
+            {
+                s.out.put(CHUNK_OK);
+            }
+        }
+    }
+
+    /** Consumes DATA content from {@code p}; returns where it stopped (== p when it needs more input). */
+    private int data(final Session s, final byte[] b, final int from, final int end)
+    {
+        int p = from;
+        while (p < end)
+        {
+            if (s.lineStart && b[p] == '.')
+            {
+                if (end - p < 3)
+                {
+                    return p;
+                }
+                if (b[p + 1] == '\r' && b[p + 2] == '\n')
+                {
+                    endMessage(s);
+                    s.mode = COMMAND;
+                    return p + 3;
+                }
+                s.wireBytes++;
+                p++; // RFC 5321 §4.5.2: drop the stuffed dot
+            }
+            final int lf = indexOf(b, p, end, (byte)'\n');
+            final int stop = lf < 0 ? end : lf + 1;
+            content(s, b, p, stop);
+            s.lineStart = lf >= 0;
+            p = stop;
+        }
+        return p;
+    }
+
+    /** Message content after un-stuffing: header lines are parsed, the body is checksummed. */
+    private void content(final Session s, final byte[] b, final int from, final int to)
+    {
+        s.wireBytes += to - from;
+        int p = from;
+        while (p < to && s.inHeaders)
+        {
+            final byte c = b[p++];
+            if (s.headerLength < s.header.length)
+            {
+                s.header[s.headerLength++] = c;
+            }
+            if (c == '\n')
+            {
+                header(s);
+                s.headerLength = 0;
+            }
+        }
+        if (p < to && verify)
+        {
+            s.crc.update(b, p, to - p);
+            s.bodyLength += to - p;
+        }
+    }
+
+    private void header(final Session s)
+    {
+        final byte[] h = s.header;
+        final int len = s.headerLength;
+        if (len <= 2 && (len == 1 || h[0] == '\r'))
+        {
+            s.inHeaders = false;
+            return;
+        }
+        if (ClientLoop.startsWithIgnoreCase(h, 0, len, "X-BENCH-SENT:"))
+        {
+            s.sentMicros = parseLong(h, 13, len);
+        }
+        else if (ClientLoop.startsWithIgnoreCase(h, 0, len, "X-BENCH-SUM:"))
+        {
+            int p = 12;
+            while (p < len && h[p] == ' ')
+            {
+                p++;
+            }
+            long sum = 0;
+            while (p < len && Character.digit(h[p], 16) >= 0)
+            {
+                sum = (sum << 4) | Character.digit(h[p++], 16);
+            }
+            s.expectedSum = (int)sum;
+            s.expectedLength = p < len && h[p] == '/' ? parseLong(h, p + 1, len) : -1;
+            s.hasSum = true;
+        }
+    }
+
+    private static long parseLong(final byte[] h, final int from, final int to)
+    {
+        int p = from;
+        while (p < to && h[p] == ' ')
+        {
+            p++;
+        }
+        long v = 0;
+        final int start = p;
+        while (p < to && h[p] >= '0' && h[p] <= '9' && p - start < 18)
+        {
+            v = v * 10 + (h[p++] - '0');
+        }
+        return p == start ? -1 : v;
+    }
+
+    private void endMessage(final Session s)
+    {
+        final long now = System.nanoTime();
+        if (verify && (!s.hasSum || (int)s.crc.getValue() != s.expectedSum || s.bodyLength != s.expectedLength))
+        {
+            mismatches = mismatches + 1;
+        }
+        final long count = messages + 1;
+        if (s.sentMicros >= 0 && count > skip)
+        {
+            final long ns = (BenchMessages.epochMicros(now) - s.sentMicros) * 1_000;
+            e2eRecorder.recordValue(Math.max(0, Math.min(ns, HIGHEST_NS)));
+        }
+        bytes = bytes + s.wireBytes;
+        messages = count;
+        if (expect > 0 && count == expect)
+        {
+            expectReachedNs = now;
+        }
+        s.out.put(QUEUED);
+        s.reset();
+    }
+
+    private static int indexOf(final byte[] b, final int from, final int to, final byte value)
+    {
+        for (int i = from; i < to; i++)
+        {
+            if (b[i] == value)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Writes pending replies; false (and OP_WRITE, no reading) while the socket is full. */
+    private boolean flush(final Session s) throws IOException
+    {
+        s.out.flip();
+        while (s.out.hasRemaining())
+        {
+            if (s.channel.write(s.out) == 0)
+            {
+                s.out.compact();
+                s.key.interestOps(SelectionKey.OP_WRITE);
+                return false;
+            }
+        }
+        s.out.clear();
+        if (s.quit)
+        {
+            close(s.key);
+            return false;
+        }
+        s.key.interestOps(SelectionKey.OP_READ);
+        return true;
+    }
+
+    private void close(final SelectionKey key)
+    {
+        if (key.isValid() && key.attachment() instanceof Session)
+        {
+            open--;
+        }
+        closeQuietly(key);
+    }
+
+    private static void closeQuietly(final SelectionKey key)
+    {
+        key.cancel();
+        try
+        {
+            key.channel().close();
+        }
+        catch (final IOException ignore)
+        {
+            // already gone
+        }
+    }
+
+    /** One SMTP session; owned by the loop thread. */
+    private static final class Session
+    {
+        final SocketChannel channel;
+        final ByteBuffer in = ByteBuffer.allocate(64 * 1024);
+        final ByteBuffer out = ByteBuffer.allocate(4096);
+        final byte[] header = new byte[1000];
+        final CRC32C crc = new CRC32C();
+        SelectionKey key;
+        int mode = COMMAND;
+        boolean mail;
+        int rcpts;
+        boolean quit;
+        boolean inMessage;
+        boolean inHeaders;
+        boolean lineStart;
+        int headerLength;
+        long wireBytes;
+        long bodyLength;
+        long sentMicros;
+        boolean hasSum;
+        int expectedSum;
+        long expectedLength;
+        long bdatRemaining;
+        boolean bdatLast;
+        boolean bdatReject;
+
+        Session(final SocketChannel channel)
+        {
+            this.channel = channel;
+        }
+
+        void reset()
+        {
+            mail = false;
+            rcpts = 0;
+            inMessage = false;
+            mode = COMMAND;
+        }
+
+        void beginMessage()
+        {
+            inMessage = true;
+            inHeaders = true;
+            lineStart = true;
+            headerLength = 0;
+            wireBytes = 0;
+            bodyLength = 0;
+            sentMicros = -1;
+            hasSum = false;
+            expectedLength = -1;
+            crc.reset();
+        }
+    }
+
+    // ---- command line ----
+
+    static final String USAGE = String.join(System.lineSeparator(),
+        "usage: BenchSink [--host 127.0.0.1] [--port 2526] [--expect N] [--skip W] [--verify]",
+        "         [--max-seconds 300] [--out DIR] [--quiet]");
+
+    public static void main(final String[] args) throws Exception
+    {
+        String host = "127.0.0.1";
+        int port = 2526;
+        long expect = 0;
+        long skip = 0;
+        boolean verify = false;
+        boolean quiet = false;
+        long maxSeconds = 300;
+        Path out = Path.of("bench-report", "sink");
+        try
+        {
+            for (int i = 0; i < args.length; i++)
+            {
+                switch (args[i])
+                {
+                    case "--verify" -> verify = true;
+                    case "--quiet" -> quiet = true;
+                    case "--host" -> host = args[++i];
+                    case "--port", "-p" -> port = Integer.parseInt(args[++i]);
+                    case "--expect", "-n" -> expect = Long.parseLong(args[++i]);
+                    case "--skip" -> skip = Long.parseLong(args[++i]);
+                    case "--max-seconds" -> maxSeconds = Long.parseLong(args[++i]);
+                    case "--out", "-o" -> out = Path.of(args[++i]);
+                    default -> throw new IllegalArgumentException("unknown option " + args[i]);
+                }
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            System.err.println(ex.getMessage() + System.lineSeparator() + USAGE);
+            System.exit(2);
+        }
+        final PrintStream log = System.err;
+        final BenchSink sink = start(host, port, verify, expect, skip);
+        log.printf("bench-sink listening on %s:%d%s%n", host, sink.port(), verify ? " (verifying)" : "");
+        final long startNs = System.nanoTime();
+        final long deadlineNs = startNs + TimeUnit.SECONDS.toNanos(maxSeconds);
+        long firstNs = 0;
+        long lastCount = 0;
+        long lastNs = startNs;
+        while (!sink.expectationMet() && System.nanoTime() - deadlineNs < 0)
+        {
+            Thread.sleep(Math.min(1000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNs - System.nanoTime()))));
+            final long now = System.nanoTime();
+            final long count = sink.messages();
+            if (firstNs == 0 && count > 0)
+            {
+                firstNs = now;
+            }
+            if (!quiet && count > 0)
+            {
+                log.printf(Locale.ROOT, "sink %5.1fs messages=%d rate=%.0f/s mismatches=%d connections=%d%n",
+                    (now - startNs) / 1e9, count, (count - lastCount) * 1e9 / (now - lastNs), sink.mismatches(),
+                    sink.connections());
+            }
+            lastCount = count;
+            lastNs = now;
+        }
+        sink.close();
+        final Histogram e2e = sink.e2e();
+        Files.createDirectories(out);
+        LoadGenerator.writeDistribution(out.resolve("e2e.hgrm"), e2e);
+        final String result = String.format(Locale.ROOT,
+            "RESULT messages=%d bytes=%d mismatches=%d connections=%d e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f "
+                + "e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f",
+            sink.messages(), sink.bytes(), sink.mismatches(), sink.connections(), e2e.getTotalCount(),
+            e2e.getValueAtPercentile(50) / 1e6, e2e.getValueAtPercentile(90) / 1e6, e2e.getValueAtPercentile(99) / 1e6,
+            e2e.getValueAtPercentile(99.9) / 1e6, e2e.getMaxValue() / 1e6);
+        Files.writeString(out.resolve("result.txt"), result + System.lineSeparator());
+        System.out.println(result);
+        System.exit(expect > 0 && sink.messages() < expect || sink.mismatches() > 0 ? 1 : 0);
+    }
+}

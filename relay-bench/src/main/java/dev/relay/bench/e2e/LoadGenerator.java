@@ -1,0 +1,499 @@
+package dev.relay.bench.e2e;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.HistogramLogWriter;
+
+/**
+ * SMTP load source after Postfix {@code smtp-source}: C concurrent NIO client connections on one or two
+ * {@link ClientLoop} threads send N messages of a size (or size mix), K per connection or all on a kept connection
+ * ({@code smtp-source -d}), with or without PIPELINING (RFC 2920: MAIL, RCPTs and DATA in one write; the body after
+ * 354) and optionally BDAT (RFC 3030). Closed loop (each connection sends its next message on its 250) or open loop at
+ * a fixed total rate R: message i is due at {@code start + i/R}; its transaction latency counts from that intended
+ * time, waiting for a free connection included, so a stalled server cannot hide its stall (no coordinated omission).
+ *
+ * <p>Per message: headers {@code X-Bench-Seq}, {@code X-Bench-Sent} (intended send time, epoch µs) and
+ * {@code X-Bench-Sum} for {@link BenchSink}. Latencies in HdrHistogram (ns, 3 digits): accept = end of data written →
+ * final 250 ({@code accept.hgrm}); transaction = intended start → final 250 ({@code txn.hgrm}). Bounded by N, by
+ * {@code --max-seconds} and by {@code --max-conn-errors}; connect and reply timeouts. {@link #run(Options)} is the
+ * in-process entry (tests); {@link #main} the CLI. The control thread (caller) prints progress and collects results.
+ *
+ * <p>Open-loop start times are as precise as {@code Selector.select(ms)}: a due message may start up to ~1 ms late,
+ * and that delay is in the transaction latency (it is the generator's, not the server's); accept latency is not
+ * affected. Connections are opened ahead of need, so connect and EHLO are not in either latency, also with K=1.
+ */
+public final class LoadGenerator
+{
+    private static final long HIGHEST_NS = TimeUnit.HOURS.toNanos(1);
+
+    private LoadGenerator()
+    {
+    }
+
+    /** Settings; public fields with CLI names in comments. Control path only. */
+    public static final class Options
+    {
+        public String host = "127.0.0.1";            // --host
+        public int port = 2525;                      // --port
+        public int connections = 50;                 // -c
+        public long messages = 20_000;               // -n
+        public String sizes = "1024";                // -s  (S or S:W,S:W,...)
+        public int perConnection = 0;                // --per-connection all|K  (0 = all)
+        public boolean pipelining = true;            // --pipelining on|off
+        public boolean bdat = false;                 // --bdat on|off (needs CHUNKING from the server)
+        public double rate = 0;                      // --rate R msg/s (0 = closed loop)
+        public long warmup = 0;                      // --warmup W messages, not measured
+        public int threads = 1;                      // --threads 1|2
+        public String from = "a@bench.test";         // --from
+        public String[] to = {"b@bench.test"};       // --to x[,y...]
+        public Path out;                             // --out DIR (accept.hgrm, txn.hgrm, result.txt)
+        public boolean histogramLog = false;         // --histogram-log (OUT/accept.hlog, 1 s intervals)
+        public long maxSeconds = 300;                // --max-seconds
+        public long timeoutMs = 30_000;              // --timeout SECONDS (connect and each reply)
+        public long maxConnErrors = 100;             // --max-conn-errors
+        public boolean progress = true;              // --quiet turns it off
+        public PrintStream log = System.err;
+
+        public Options set(final java.util.function.Consumer<Options> change)
+        {
+            change.accept(this);
+            return this;
+        }
+    }
+
+    /** What one run measured. Immutable once returned. */
+    public static final class Result
+    {
+        public final long messages;
+        public final long msgErrors;
+        public final long connErrors;
+        public final long unfinished;
+        public final double seconds;
+        public final Histogram accept;
+        public final Histogram txn;
+        public final Map<String, Long> errorReasons;
+
+        Result(final long messages, final long msgErrors, final long connErrors, final long unfinished,
+            final double seconds, final Histogram accept, final Histogram txn, final Map<String, Long> errorReasons)
+        {
+            this.messages = messages;
+            this.msgErrors = msgErrors;
+            this.connErrors = connErrors;
+            this.unfinished = unfinished;
+            this.seconds = seconds;
+            this.accept = accept;
+            this.txn = txn;
+            this.errorReasons = errorReasons;
+        }
+
+        public long errors()
+        {
+            return msgErrors + connErrors;
+        }
+
+        public double messagesPerSecond()
+        {
+            return seconds > 0 ? messages / seconds : 0;
+        }
+
+        public String resultLine()
+        {
+            return String.format(Locale.ROOT,
+                "RESULT messages=%d errors=%d msg_errors=%d conn_errors=%d unfinished=%d seconds=%.3f msgs_per_sec=%.1f "
+                    + "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
+                    + "txn_p50_ms=%.3f txn_p99_ms=%.3f txn_p999_ms=%.3f txn_max_ms=%.3f",
+                messages, errors(), msgErrors, connErrors, unfinished, seconds, messagesPerSecond(),
+                ms(accept, 50), ms(accept, 90), ms(accept, 99), ms(accept, 99.9), accept.getMaxValue() / 1e6,
+                ms(txn, 50), ms(txn, 99), ms(txn, 99.9), txn.getMaxValue() / 1e6);
+        }
+
+        private static double ms(final Histogram h, final double percentile)
+        {
+            return h.getValueAtPercentile(percentile) / 1e6;
+        }
+    }
+
+    /** Shared by the loops of one run: the message counter, the schedule and the stop flag. Any thread. */
+    static final class RunControl
+    {
+        static final long EXHAUSTED = -1;
+        static final long NOT_DUE = -2;
+
+        private final AtomicLong next = new AtomicLong();
+        private final long total;
+        private final long seqOffset;
+        private final double periodNs;
+        private final long startNs;
+        private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
+        private volatile boolean stopped;
+
+        RunControl(final long total, final long seqOffset, final double rate, final long startNs)
+        {
+            this.total = total;
+            this.seqOffset = seqOffset;
+            this.periodNs = rate > 0 ? 1e9 / rate : 0;
+            this.startNs = startNs;
+        }
+
+        /** Claims the next message if there is one and it is due; else {@link #EXHAUSTED} or {@link #NOT_DUE}. */
+        long claim(final long nowNs)
+        {
+            while (true)
+            {
+                final long s = next.get();
+                if (s >= total)
+                {
+                    return EXHAUSTED;
+                }
+                if (periodNs > 0 && intendedNs(s, nowNs) - nowNs > 0)
+                {
+                    return NOT_DUE;
+                }
+                if (next.compareAndSet(s, s + 1))
+                {
+                    return s;
+                }
+            }
+        }
+
+        long intendedNs(final long seq, final long nowNs)
+        {
+            return periodNs > 0 ? startNs + (long)(seq * periodNs) : nowNs;
+        }
+
+        long nanosUntilNextDue(final long nowNs)
+        {
+            final long s = next.get();
+            return s >= total ? Long.MAX_VALUE : Math.max(1, intendedNs(s, nowNs) - nowNs);
+        }
+
+        boolean exhausted()
+        {
+            return next.get() >= total;
+        }
+
+        long claimed()
+        {
+            return Math.min(next.get(), total);
+        }
+
+        long seqOffset()
+        {
+            return seqOffset;
+        }
+
+        boolean stopped()
+        {
+            return stopped;
+        }
+
+        void stop()
+        {
+            stopped = true;
+        }
+
+        void error(final String reason)
+        {
+            errors.computeIfAbsent(reason, r -> new LongAdder()).increment();
+        }
+    }
+
+    /** Runs the warm-up (if any) and then the measured phase; writes OUT files when {@code options.out} is set. */
+    public static Result run(final Options options) throws IOException, InterruptedException
+    {
+        final SizeMix mix = SizeMix.parse(options.sizes);
+        final BenchMessages messages = new BenchMessages(mix, options.from, options.to,
+            ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+        if (options.warmup > 0)
+        {
+            final Result w = phase(options, messages, options.warmup, options.messages, "warmup");
+            if (options.progress)
+            {
+                options.log.printf(Locale.ROOT, "warmup: %d messages, %d errors, %.1f msg/s%n",
+                    w.messages, w.errors(), w.messagesPerSecond());
+            }
+        }
+        final Result result = phase(options, messages, options.messages, 0, "measure");
+        if (options.out != null)
+        {
+            writeOutputs(options.out, result);
+        }
+        return result;
+    }
+
+    private static Result phase(final Options options, final BenchMessages messages, final long n,
+        final long seqOffset, final String name) throws IOException, InterruptedException
+    {
+        final int threads = Math.max(1, Math.min(options.threads, options.connections));
+        final long startNs = System.nanoTime();
+        final RunControl control = new RunControl(n, seqOffset, options.rate, startNs);
+        final ClientLoop[] loops = new ClientLoop[threads];
+        final Thread[] workers = new Thread[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            final int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
+            loops[t] = new ClientLoop(options, control, messages, share, HIGHEST_NS);
+            workers[t] = new Thread(loops[t], "load-" + name + "-" + t);
+            workers[t].setDaemon(true);
+        }
+        final Histogram accept = new Histogram(HIGHEST_NS, 3);
+        final Histogram txn = new Histogram(HIGHEST_NS, 3);
+        final boolean logIntervals = options.histogramLog && options.out != null && "measure".equals(name);
+        HistogramLogWriter logWriter = null;
+        if (logIntervals)
+        {
+            Files.createDirectories(options.out);
+            logWriter = new HistogramLogWriter(options.out.resolve("accept.hlog").toFile());
+            logWriter.outputLogFormatVersion();
+            logWriter.outputStartTime(epochMs(startNs));
+            logWriter.setBaseTime(epochMs(startNs));
+            logWriter.outputLegend();
+        }
+        for (final Thread w : workers)
+        {
+            w.start();
+        }
+        final long deadlineNs = startNs + TimeUnit.SECONDS.toNanos(options.maxSeconds);
+        long lastDone = 0;
+        long lastTickNs = startNs;
+        final Histogram[] acceptIntervals = new Histogram[threads];
+        final Histogram[] txnIntervals = new Histogram[threads];
+        final Histogram acceptInterval = new Histogram(HIGHEST_NS, 3);
+        boolean finished = false;
+        while (!finished)
+        {
+            final long waitMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(Math.min(
+                lastTickNs + TimeUnit.SECONDS.toNanos(1), deadlineNs) - System.nanoTime()));
+            finished = join(workers, waitMs);
+            final long now = System.nanoTime();
+            long done = 0;
+            long errors = 0;
+            long connErrors = 0;
+            for (final ClientLoop l : loops)
+            {
+                done += l.accepted();
+                errors += l.msgErrors();
+                connErrors += l.connErrors();
+            }
+            if (!finished && (now - deadlineNs >= 0 || connErrors >= options.maxConnErrors))
+            {
+                options.log.printf("%s: stopping: %s%n", name,
+                    now - deadlineNs >= 0 ? "--max-seconds reached" : connErrors + " connection errors");
+                stopAll(control, loops, workers);
+                finished = true;
+            }
+            if (now - lastTickNs >= TimeUnit.SECONDS.toNanos(1) || finished)
+            {
+                acceptInterval.reset();
+                for (int t = 0; t < threads; t++)
+                {
+                    acceptIntervals[t] = loops[t].acceptRecorder.getIntervalHistogram(acceptIntervals[t]);
+                    txnIntervals[t] = loops[t].txnRecorder.getIntervalHistogram(txnIntervals[t]);
+                    acceptInterval.add(acceptIntervals[t]);
+                    txn.add(txnIntervals[t]);
+                }
+                accept.add(acceptInterval);
+                if (logWriter != null)
+                {
+                    acceptInterval.setStartTimeStamp(epochMs(lastTickNs));
+                    acceptInterval.setEndTimeStamp(epochMs(now));
+                    logWriter.outputIntervalHistogram(acceptInterval);
+                }
+                if (options.progress && !finished)
+                {
+                    options.log.printf(Locale.ROOT, "%s %5.1fs done=%d/%d rate=%.0f/s errors=%d conn_errors=%d%n", name,
+                        (now - startNs) / 1e9, done, n, (done - lastDone) * 1e9 / (now - lastTickNs), errors, connErrors);
+                }
+                lastDone = done;
+                lastTickNs = now;
+            }
+        }
+        if (logWriter != null)
+        {
+            logWriter.close();
+        }
+        long done = 0;
+        long msgErrors = 0;
+        long connErrors = 0;
+        long lastNs = startNs;
+        for (final ClientLoop l : loops)
+        {
+            done += l.accepted();
+            msgErrors += l.msgErrors();
+            connErrors += l.connErrors();
+            lastNs = Math.max(lastNs, l.lastCompletionNs());
+        }
+        final Map<String, Long> reasons = new java.util.TreeMap<>();
+        control.errors.forEach((k, v) -> reasons.put(k, v.sum()));
+        return new Result(done, msgErrors, connErrors, n - done - msgErrors, (lastNs - startNs) / 1e9, accept, txn,
+            reasons);
+    }
+
+    private static long epochMs(final long nanoTime)
+    {
+        return BenchMessages.epochMicros(nanoTime) / 1_000;
+    }
+
+    private static boolean join(final Thread[] workers, final long waitMs) throws InterruptedException
+    {
+        final long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
+        for (final Thread w : workers)
+        {
+            final long left = until - System.nanoTime();
+            if (left > 0)
+            {
+                TimeUnit.NANOSECONDS.timedJoin(w, left);
+            }
+            if (w.isAlive())
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static void stopAll(final RunControl control, final ClientLoop[] loops, final Thread[] workers)
+        throws InterruptedException
+    {
+        control.stop();
+        for (final ClientLoop l : loops)
+        {
+            l.wakeup();
+        }
+        for (final Thread w : workers)
+        {
+            w.join(5_000);
+        }
+    }
+
+    private static void writeOutputs(final Path dir, final Result result) throws IOException
+    {
+        Files.createDirectories(dir);
+        writeDistribution(dir.resolve("accept.hgrm"), result.accept);
+        writeDistribution(dir.resolve("txn.hgrm"), result.txn);
+        Files.writeString(dir.resolve("result.txt"), result.resultLine() + System.lineSeparator());
+    }
+
+    static void writeDistribution(final Path file, final Histogram h) throws FileNotFoundException
+    {
+        try (PrintStream ps = new PrintStream(file.toFile()))
+        {
+            h.outputPercentileDistribution(ps, 1e6);
+        }
+    }
+
+    private static void print(final PrintStream out, final Options o, final Result r)
+    {
+        out.printf(Locale.ROOT, "target %s:%d  c=%d n=%d sizes=%s per-connection=%s pipelining=%s bdat=%s %s%n",
+            o.host, o.port, o.connections, o.messages, o.sizes, o.perConnection == 0 ? "all" : o.perConnection,
+            o.pipelining ? "on" : "off", o.bdat ? "on" : "off",
+            o.rate > 0 ? "open loop " + o.rate + " msg/s" : "closed loop");
+        out.printf(Locale.ROOT, "messages   %d accepted, %d errors (%d message, %d connection), %d unfinished%n",
+            r.messages, r.errors(), r.msgErrors, r.connErrors, r.unfinished);
+        out.printf(Locale.ROOT, "elapsed    %.3f s, %.1f msg/s%n", r.seconds, r.messagesPerSecond());
+        out.printf(Locale.ROOT, "accept ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (end of data -> 250)%n",
+            Result.ms(r.accept, 50), Result.ms(r.accept, 90), Result.ms(r.accept, 99), Result.ms(r.accept, 99.9),
+            r.accept.getMaxValue() / 1e6);
+        out.printf(Locale.ROOT, "txn ms     p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%s -> 250)%n",
+            Result.ms(r.txn, 50), Result.ms(r.txn, 90), Result.ms(r.txn, 99), Result.ms(r.txn, 99.9),
+            r.txn.getMaxValue() / 1e6, o.rate > 0 ? "intended send time" : "MAIL written");
+        r.errorReasons.forEach((k, v) -> out.printf("error      %dx %s%n", v, k));
+        out.println(r.resultLine());
+    }
+
+    static Options parse(final String[] args)
+    {
+        final Options o = new Options();
+        for (int i = 0; i < args.length; i++)
+        {
+            final String a = args[i];
+            switch (a)
+            {
+                case "--quiet" -> o.progress = false;
+                case "--histogram-log" -> o.histogramLog = true;
+                case "-h", "--help" -> throw new IllegalArgumentException("help");
+                default ->
+                {
+                    if (i + 1 >= args.length)
+                    {
+                        throw new IllegalArgumentException("missing value for " + a);
+                    }
+                    final String v = args[++i];
+                    switch (a)
+                    {
+                        case "--host" -> o.host = v;
+                        case "--port", "-p" -> o.port = Integer.parseInt(v);
+                        case "-c", "--connections" -> o.connections = Integer.parseInt(v);
+                        case "-n", "--messages" -> o.messages = Long.parseLong(v);
+                        case "-s", "--size" -> o.sizes = v;
+                        case "--per-connection", "--mps" -> o.perConnection = "all".equals(v) ? 0 : Integer.parseInt(v);
+                        case "--pipelining" -> o.pipelining = onOff(v);
+                        case "--bdat" -> o.bdat = onOff(v);
+                        case "--rate", "-r" -> o.rate = Double.parseDouble(v);
+                        case "--warmup", "-w" -> o.warmup = Long.parseLong(v);
+                        case "--threads", "-t" -> o.threads = Integer.parseInt(v);
+                        case "--from" -> o.from = v;
+                        case "--to" -> o.to = v.split(",");
+                        case "--out", "-o" -> o.out = Path.of(v);
+                        case "--max-seconds" -> o.maxSeconds = Long.parseLong(v);
+                        case "--timeout" -> o.timeoutMs = TimeUnit.SECONDS.toMillis(Long.parseLong(v));
+                        case "--max-conn-errors" -> o.maxConnErrors = Long.parseLong(v);
+                        default -> throw new IllegalArgumentException("unknown option " + a);
+                    }
+                }
+            }
+        }
+        if (o.connections < 1 || o.messages < 0 || o.perConnection < 0 || o.rate < 0 || o.to.length == 0)
+        {
+            throw new IllegalArgumentException("need -c >= 1, -n >= 0, --per-connection all|K>=1, --rate >= 0, --to");
+        }
+        SizeMix.parse(o.sizes);
+        return o;
+    }
+
+    private static boolean onOff(final String v)
+    {
+        if (!"on".equals(v) && !"off".equals(v))
+        {
+            throw new IllegalArgumentException("expected on|off, got " + v);
+        }
+        return "on".equals(v);
+    }
+
+    static final String USAGE = String.join(System.lineSeparator(),
+        "usage: LoadGenerator [--host 127.0.0.1] [--port 2525] [-c 50] [-n 20000] [-s 1024|S:W,S:W...]",
+        "         [--per-connection all|K] [--pipelining on|off] [--bdat on|off] [--rate R (0 = closed loop)]",
+        "         [--warmup W] [--threads 1|2] [--from a@bench.test] [--to b@bench.test[,c@...]]",
+        "         [--out DIR] [--histogram-log] [--max-seconds 300] [--timeout 30] [--max-conn-errors 100] [--quiet]",
+        "exit status: 0 all N accepted, 1 errors or unfinished messages, 2 bad usage");
+
+    public static void main(final String[] args) throws Exception
+    {
+        final Options options;
+        try
+        {
+            options = parse(args);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            System.err.println("help".equals(ex.getMessage()) ? USAGE : ex.getMessage() + System.lineSeparator() + USAGE);
+            System.exit(2);
+            return;
+        }
+        final Result result = run(options);
+        print(System.out, options, result);
+        System.exit(result.errors() == 0 && result.unfinished == 0 ? 0 : 1);
+    }
+}
