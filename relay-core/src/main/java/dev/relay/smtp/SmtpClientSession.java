@@ -112,6 +112,8 @@ public final class SmtpClientSession implements ConnectionHandler
     private boolean lastCr;
     private boolean endsWithCrlf;
 
+    /** Why this side ended the session (reported with onClosed once the socket is closed). */
+    private String quitReason;
     /** Why the TCP connection could not be made, for the deferral reason. */
     private String connectFailure;
 
@@ -252,7 +254,8 @@ public final class SmtpClientSession implements ConnectionHandler
         }
         connection.closeAfterFlush();
         failInFlight(0, "4.4.2", "session closed before the transaction ended");
-        reportClosed(reason);
+        // reported when the socket is really closed (onClose): until then it still counts against the hop's limit
+        quitReason = reason;
     }
 
     @Override
@@ -349,8 +352,13 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         if (state == State.CLOSED || state == State.QUIT)
         {
+            final boolean quitting = state == State.QUIT;
             enter(State.CLOSED);
             closeBody();
+            if (quitting)
+            {
+                reportClosed(quitReason == null ? "quit" : quitReason);
+            }
             return;
         }
         final String reason = connectFailure != null ? connectFailure : "connection lost " + phase();

@@ -68,8 +68,9 @@ class DeliveryLoadTest
         relay = E2e.start(E2e.config(spool,
             "delivery.routes", "*=127.0.0.1:" + sink.port(),
             "delivery.max_connections_per_hop", "4",
-            // no recycling during the run: the relay frees a pool slot when it sends QUIT (as Postfix does not wait
-            // for the 221), so a sink could briefly count the closing connection and its replacement together
+            // no recycling during the run: the relay frees a pool slot only once its socket is closed, but the
+            // sink notices that EOF on its own thread, so it could briefly count a closing connection and its
+            // replacement together
             "delivery.max_messages_per_connection", "1000"));
         senders = Executors.newFixedThreadPool(threads);
         final InetSocketAddress smtp = E2e.smtp(relay);
