@@ -9,6 +9,7 @@ import dev.relay.delivery.SystemHopResolver;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
+import dev.relay.net.ClientRates;
 import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
@@ -52,6 +53,7 @@ public final class Relay implements AutoCloseable
     private final OutcomeJournal journal;
     private final InboundServer inbound;
     private final SelectorLoop deliveryLoop;
+    private final ConnectionLimiter limiter;
     private DeliveryAgent delivery;
     private Thread deliveryThread;
     private MetricsServer metricsServer;
@@ -59,8 +61,9 @@ public final class Relay implements AutoCloseable
 
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
-        final SelectorLoop deliveryLoop)
+        final SelectorLoop deliveryLoop, final ConnectionLimiter limiter)
     {
+        this.limiter = limiter;
         this.config = config;
         this.spool = spool;
         this.journal = journal;
@@ -98,13 +101,15 @@ public final class Relay implements AutoCloseable
         }
         final InboundServer inbound;
         final SelectorLoop deliveryLoop;
+        final ConnectionLimiter limiter;
         try
         {
             final int loops = config.smtpIoThreads();
             final int bufferSize = config.smtpBufferSize();
-            final ConnectionLimiter limiter = new ConnectionLimiter(config.smtpMaxConnections(),
+            limiter = new ConnectionLimiter(config.smtpMaxConnections(),
                 config.smtpMaxConnectionsPerIp(),
-                address -> config.smtpLimitsExemptRelayNetworks() && config.relayNetworks().contains(address));
+                address -> config.smtpLimitsExemptRelayNetworks() && config.relayNetworks().contains(address),
+                new ClientRates(config.smtpRateConnectionsPerMinute(), config.smtpRateMessagesPerMinute()));
             inbound = new InboundServer(config.smtpListen(), loops,
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
@@ -119,7 +124,7 @@ public final class Relay implements AutoCloseable
             spool.close();
             throw ex;
         }
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop);
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop, limiter);
         try
         {
             relay.wireAndStart();
@@ -150,7 +155,9 @@ public final class Relay implements AutoCloseable
         {
             final SpoolWriter writer = spool.newWriter(loop::wakeup);
             loop.addHook(writerHook(writer));
-            final SessionContext context = new SessionContext(settings, writer, loop.index(), events);
+            final SessionContext context = new SessionContext(settings, writer, loop.index(), events)
+                .limiter(limiter)
+                .tarpit(config.smtpSoftErrorLimit(), config.smtpErrorDelay().toMillis());
             loop.handlerFactory(connection -> new SmtpSession(context, connection));
         }
         startDelivery();
@@ -173,6 +180,7 @@ public final class Relay implements AutoCloseable
             LOG.info("delivery: replayed {} journal records", replayed);
         }
         deliveryLoop.addHook(delivery);
+        spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
         deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
         deliveryThread.start();
     }

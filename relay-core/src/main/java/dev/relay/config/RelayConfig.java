@@ -51,6 +51,11 @@ public final class RelayConfig
     private final Duration smtpDataTimeout;
     private final Duration smtpDrainTimeout;
     private final int smtpMaxErrors;
+    private final int smtpSoftErrorLimit;
+    private final Duration smtpErrorDelay;
+    private final int smtpRateConnectionsPerMinute;
+    private final int smtpRateMessagesPerMinute;
+    private final long queueMaxBytes;
     private final int smtpMaxHops;
     private final int smtpMaxCommandLength;
     private final int smtpBufferSize;
@@ -98,6 +103,11 @@ public final class RelayConfig
         smtpDataTimeout = (Duration)values.get(ConfigKey.SMTP_TIMEOUT_DATA);
         smtpDrainTimeout = (Duration)values.get(ConfigKey.SMTP_DRAIN_TIMEOUT);
         smtpMaxErrors = (Integer)values.get(ConfigKey.SMTP_MAX_ERRORS);
+        smtpSoftErrorLimit = (Integer)values.get(ConfigKey.SMTP_SOFT_ERROR_LIMIT);
+        smtpErrorDelay = (Duration)values.get(ConfigKey.SMTP_ERROR_DELAY);
+        smtpRateConnectionsPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_CONNECTIONS_PER_MINUTE);
+        smtpRateMessagesPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_MESSAGES_PER_MINUTE);
+        queueMaxBytes = (Long)values.get(ConfigKey.QUEUE_MAX_BYTES);
         smtpMaxHops = (Integer)values.get(ConfigKey.SMTP_MAX_HOPS);
         smtpMaxCommandLength = (Integer)values.get(ConfigKey.SMTP_MAX_COMMAND_LENGTH);
         smtpBufferSize = (Integer)values.get(ConfigKey.SMTP_BUFFER_SIZE);
@@ -593,6 +603,36 @@ public final class RelayConfig
     /**
      * @return {@code queue.min_free_bytes}: free space below which new mail gets 452 4.3.1; 0 = no check.
      */
+    /** @return {@code smtp.soft_error_limit}: errors after which error replies are delayed. */
+    public int smtpSoftErrorLimit()
+    {
+        return smtpSoftErrorLimit;
+    }
+
+    /** @return {@code smtp.error_delay}: the tarpit delay; zero = off. */
+    public Duration smtpErrorDelay()
+    {
+        return smtpErrorDelay;
+    }
+
+    /** @return {@code smtp.rate.connections_per_minute} per client address; 0 = unlimited. */
+    public int smtpRateConnectionsPerMinute()
+    {
+        return smtpRateConnectionsPerMinute;
+    }
+
+    /** @return {@code smtp.rate.messages_per_minute} per client address; 0 = unlimited. */
+    public int smtpRateMessagesPerMinute()
+    {
+        return smtpRateMessagesPerMinute;
+    }
+
+    /** @return {@code queue.max_bytes}: -1 for auto (90% of the free space when the spool opens). */
+    public long queueMaxBytes()
+    {
+        return queueMaxBytes;
+    }
+
     public long queueMinFreeBytes()
     {
         return queueMinFreeBytes;

@@ -148,6 +148,12 @@ final class ValueParsers
         return (text) -> parseSize(text, min, max);
     }
 
+    /** A size, or {@code auto} (returned as -1: the caller decides). */
+    static ValueParser sizeOrAuto(final long min, final long max)
+    {
+        return (text) -> "auto".equals(text) ? Long.valueOf(-1) : parseSize(text, min, max);
+    }
+
     static ValueParser intSize(final int min, final int max)
     {
         return (text) -> (int)parseSize(text, min, max);

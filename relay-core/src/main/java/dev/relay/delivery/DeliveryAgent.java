@@ -87,6 +87,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private long nowMs;
     private long nextHousekeepingMs;
     private volatile int queuedMessages;
+    private volatile long queuedBytes;
     private volatile boolean flushRequested;
     private boolean draining;
 
@@ -172,6 +173,12 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         return queuedMessages;
     }
 
+    /** Body bytes of the messages not yet finished ({@code queue.max_bytes}); any thread. */
+    public long queuedBytes()
+    {
+        return queuedBytes;
+    }
+
     /** Makes every deferred message due now and every down hop eligible for a probe; any thread. */
     public void flush()
     {
@@ -254,6 +261,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         final QueuedMessage queued = new QueuedMessage(message);
         live.put(message.queueId(), queued);
+        queuedBytes += message.bodyBytes();
         pin(queued);
         if (before != null)
         {
@@ -717,6 +725,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         journal.recordDone(queued.queueId());
         retries.remove(queued);
         live.remove(queued.queueId());
+        queuedBytes -= queued.message.bodyBytes();
         unpin(queued);
         DeliveryLog.info("{}: removed", queued.queueIdText());
     }

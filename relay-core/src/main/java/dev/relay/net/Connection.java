@@ -35,6 +35,11 @@ public interface Connection
     /** Stops delivering input to the handler (and reading from the socket) until {@link #resumeInput()}. */
     void pauseInput();
 
+    /** Stops input for {@code delayMs}, then resumes it (a tarpit for misbehaving clients). */
+    default void pauseInputFor(final long delayMs)
+    {
+    }
+
     /** Delivers buffered input again, later in this loop pass, and resumes reading from the socket. */
     void resumeInput();
 

@@ -15,21 +15,43 @@ public final class ConnectionLimiter
     public static final int ACCEPTED = 0;
     public static final int TOO_MANY_CONNECTIONS = 1;
     public static final int TOO_MANY_FROM_CLIENT = 2;
+    public static final int TOO_FAST_FROM_CLIENT = 3;
 
     private final int maxConnections;
     private final int maxPerClient;
     private final Predicate<InetAddress> exempt;
     private final AtomicInteger open = new AtomicInteger();
     private final ConcurrentHashMap<InetAddress, Integer> perClient = new ConcurrentHashMap<>();
+    private final ClientRates rates;
 
     /**
      * @param maxPerClient 0 for no per-client limit.
      */
     public ConnectionLimiter(final int maxConnections, final int maxPerClient, final Predicate<InetAddress> exempt)
     {
+        this(maxConnections, maxPerClient, exempt, new ClientRates(0, 0));
+    }
+
+    /** With per-client rate limits too (exempt clients are not rate limited either). */
+    public ConnectionLimiter(
+        final int maxConnections, final int maxPerClient, final Predicate<InetAddress> exempt, final ClientRates rates)
+    {
         this.maxConnections = maxConnections;
         this.maxPerClient = maxPerClient;
         this.exempt = exempt;
+        this.rates = rates;
+    }
+
+    /** Whether {@code client} is exempt from per-client limits (allocates: call once per connection). */
+    public boolean isExempt(final InetAddress client)
+    {
+        return exempt.test(client);
+    }
+
+    /** Counts a message from a non-exempt client; false when it is over its message rate (450 4.7.1). */
+    public boolean tryMessage(final InetAddress client, final long nowMs)
+    {
+        return rates.tryMessage(client, nowMs);
     }
 
     /** Counts the connection in if admitted; only an admitted connection may later call {@link #release}. */
@@ -40,7 +62,13 @@ public final class ConnectionLimiter
             open.decrementAndGet();
             return TOO_MANY_CONNECTIONS;
         }
-        if (maxPerClient > 0 && !exempt.test(client))
+        final boolean exemptClient = exempt.test(client);
+        if (!exemptClient && !rates.tryConnection(client, System.currentTimeMillis()))
+        {
+            open.decrementAndGet();
+            return TOO_FAST_FROM_CLIENT;
+        }
+        if (maxPerClient > 0 && !exemptClient)
         {
             // compute() is atomic per key: two loops accepting the same client cannot both pass the limit.
             final boolean[] refused = new boolean[1];

@@ -42,6 +42,8 @@ final class NioConnection implements Connection
     boolean resumeQueued;
 
     long idleTimeoutMs;
+    /** While tarpitted: when input resumes. */
+    long resumeAtMs;
     long lastActivityMs;
     long timerId = -1;
     /** Position in the loop's connection list (swap-remove). */
@@ -107,6 +109,13 @@ final class NioConnection implements Connection
     {
         inputPaused = true;
         loop.updateInterest(this);
+    }
+
+    @Override
+    public void pauseInputFor(final long delayMs)
+    {
+        pauseInput();
+        loop.resumeLater(this, loop.nowMs() + delayMs);
     }
 
     @Override

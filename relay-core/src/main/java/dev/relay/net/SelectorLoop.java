@@ -50,6 +50,9 @@ public final class SelectorLoop implements Runnable
     private static final long ACCEPT_BACKOFF_MS = 250;
     private static final byte[] TOO_MANY_CONNECTIONS =
         "421 4.7.0 Error: too many connections, try again later\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TOO_FAST_FROM_CLIENT =
+        "421 4.7.0 Error: too many connections from your address per minute, try again later\r\n"
+            .getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TOO_MANY_FROM_CLIENT =
         "421 4.7.0 Error: too many connections from your address\r\n".getBytes(StandardCharsets.US_ASCII);
 
@@ -68,6 +71,8 @@ public final class SelectorLoop implements Runnable
     private final ArrayList<NioConnection> connections = new ArrayList<>();
     private final ArrayList<NioConnection> resumed = new ArrayList<>();
     private final ArrayList<NioConnection> dirty = new ArrayList<>();
+    /** Tarpitted connections and when each may read again (few; scanned each pass). */
+    private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
     private final DeadlineTimerWheel.TimerHandler onTimer = this::onTimerExpiry;
     private final AtomicLong acceptedTotal = new AtomicLong();
@@ -230,6 +235,7 @@ public final class SelectorLoop implements Runnable
         {
             work += runHook(hooks.get(i));
         }
+        work += resumeDelayed();
         work += deliverResumed();
         work += flushDirty();
         for (int i = 0, n = hooks.size(); i < n; i++)
@@ -508,8 +514,8 @@ public final class SelectorLoop implements Runnable
         if (admission != ConnectionLimiter.ACCEPTED)
         {
             refusedTotal.incrementAndGet();
-            refuse(channel, admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ?
-                TOO_MANY_CONNECTIONS : TOO_MANY_FROM_CLIENT);
+            refuse(channel, admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ? TOO_MANY_CONNECTIONS :
+                admission == ConnectionLimiter.TOO_FAST_FROM_CLIENT ? TOO_FAST_FROM_CLIENT : TOO_MANY_FROM_CLIENT);
             return;
         }
         acceptedTotal.incrementAndGet();
@@ -680,6 +686,34 @@ public final class SelectorLoop implements Runnable
         {
             markDirty(connection);
         }
+    }
+
+    void resumeLater(final NioConnection connection, final long atMs)
+    {
+        connection.resumeAtMs = atMs;
+        if (!delayed.contains(connection))
+        {
+            delayed.add(connection);
+        }
+    }
+
+    private int resumeDelayed()
+    {
+        int count = 0;
+        for (int i = delayed.size() - 1; i >= 0; i--)
+        {
+            final NioConnection connection = delayed.get(i);
+            if (connection.closed || nowMs >= connection.resumeAtMs)
+            {
+                delayed.remove(i);
+                if (!connection.closed)
+                {
+                    connection.resumeInput();
+                    count++;
+                }
+            }
+        }
+        return count;
     }
 
     void queueResume(final NioConnection connection)

@@ -47,6 +47,7 @@ public final class SmtpReplies
     static final byte[] SIZE_EXCEEDED_DECLARED = ascii("552 5.3.4 Error: message size exceeds fixed limit\r\n");
     static final byte[] SIZE_EXCEEDED = ascii("552 5.3.4 Error: message size exceeds fixed limit\r\n");
     static final byte[] TOO_MANY_RECIPIENTS = ascii("452 4.5.3 Error: too many recipients\r\n");
+    static final byte[] TOO_MUCH_MAIL = ascii("450 4.7.1 Error: too much mail from your address, try again later\r\n");
     static final byte[] RELAY_DENIED = ascii("554 5.7.1 Relay access denied\r\n");
     static final byte[] STORAGE = ascii("452 4.3.1 Insufficient system storage\r\n");
     static final byte[] BARE_LINE_END_DATA = ascii(

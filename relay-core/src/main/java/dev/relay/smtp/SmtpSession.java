@@ -42,6 +42,9 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     private final InboundMessage message = new InboundMessage();
     private final byte[] queuedReply = new byte[SmtpReplies.QUEUED_PREFIX.length + 13 + 2];
     private final boolean clientMayRelay;
+    private final boolean rateLimited;
+    /** Tarpitted: stop consuming input in this read; the connection resumes us after the delay. */
+    private boolean holdInput;
     private final String clientIp;
 
     private State state = State.CONNECTED;
@@ -87,6 +90,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         this.connection = connection;
         this.parser = new SmtpCommandParser(settings.maxCommandLength());
         this.clientMayRelay = settings.relayClient().test(connection.remoteAddressBytes());
+        this.rateLimited = context.limiter != null && !context.limiter.isExempt(connection.remoteAddress().getAddress());
         this.clientIp = ipText(connection.remoteAddressBytes());
         message.owner(this);
     }
@@ -106,8 +110,9 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     @Override
     public int onInput(final ByteBuffer buffer, final int from, final int to)
     {
+        holdInput = false;
         int position = from;
-        while (position < to)
+        while (position < to && !holdInput)
         {
             final int next;
             switch (state)
@@ -276,6 +281,12 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         if (arguments.size() > settings.maxMessageSize())
         {
             error(SmtpReplies.SIZE_EXCEEDED_DECLARED);
+            return;
+        }
+        if (rateLimited && !context.limiter.tryMessage(connection.remoteAddress().getAddress(), connection.nowMs()))
+        {
+            countRejected++;
+            reply(SmtpReplies.TOO_MUCH_MAIL);
             return;
         }
         message.reset();
@@ -746,7 +757,13 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     {
         countRejected++;
         reply(reply);
-        if (++errors >= settings.maxErrors())
+        if (++errors > context.softErrorLimit && context.errorDelayMs > 0 && errors < settings.maxErrors())
+        {
+            // Postfix smtpd_error_sleep_time: a client that keeps erring is slowed down, not served at full speed
+            holdInput = true;
+            connection.pauseInputFor(context.errorDelayMs);
+        }
+        if (errors >= settings.maxErrors())
         {
             // Postfix smtpd_hard_error_limit: a client this confused is disconnected.
             abortIfOpen();

@@ -43,6 +43,8 @@ public final class Spool implements AutoCloseable
     private final List<SpoolWriter> writers = new ArrayList<>();
     private final List<SpoolReader> readers = new ArrayList<>();
     private volatile long usableBytes;
+    private volatile java.util.function.LongSupplier queuedBytes = () -> 0;
+    private volatile long maxQueuedBytes = Long.MAX_VALUE;
     private volatile boolean closed;
 
     private Spool(final Path dir, final SyncMode syncMode, final long minFreeBytes, final SingleChronicleQueue queue)
@@ -282,7 +284,22 @@ public final class Spool implements AutoCloseable
 
     boolean hasRoomForMail()
     {
-        return usableBytes >= minFreeBytes;
+        return usableBytes >= minFreeBytes && queuedBytes.getAsLong() <= maxQueuedBytes;
+    }
+
+    /**
+     * Bounds the undelivered mail the spool may hold ({@code queue.max_bytes}): {@code queuedBytes} says how much
+     * there is (delivery's count; any thread), {@code maxBytes} -1 means 90% of the usable space now.
+     */
+    public void limitQueuedBytes(final java.util.function.LongSupplier queuedBytes, final long maxBytes)
+    {
+        this.queuedBytes = queuedBytes;
+        this.maxQueuedBytes = maxBytes < 0 ? (long)(dir.toFile().getUsableSpace() * 0.9) : maxBytes;
+    }
+
+    public long maxQueuedBytes()
+    {
+        return maxQueuedBytes;
     }
 
     void refreshUsableSpace()

@@ -351,4 +351,26 @@ class SmtpSessionTest
         assertTrue((stored.flags & InboundMessage.FLAG_8BITMIME) != 0);
         assertTrue((stored.flags & InboundMessage.FLAG_8BIT_CONTENT) != 0);
     }
+
+    @Test
+    void errorsPastTheSoftLimitAreTarpitted()
+    {
+        final TestConnection connection = new TestConnection("192.0.2.9");
+        final MemorySink sink = new MemorySink();
+        final SessionContext context = new SessionContext(SmtpSettings.defaults("relay.test"), sink, 0,
+            SessionEvents.NONE).tarpit(2, 750);
+        final SmtpSession session = new SmtpSession(context, connection);
+        session.onOpen();
+        connection.takeOutput();
+        final java.nio.ByteBuffer input = java.nio.ByteBuffer.wrap("X\r\nY\r\nZ\r\nNOOP\r\n".getBytes(
+            StandardCharsets.US_ASCII));
+        final int consumed = session.onInput(input, 0, input.limit());
+        assertEquals(9, consumed, "input after the third error waits for the tarpit delay");
+        assertTrue(connection.paused);
+        assertEquals(750, connection.pausedForMs);
+        assertEquals(3, connection.takeOutput().split("\r\n").length);
+        connection.paused = false;
+        assertEquals(input.limit(), session.onInput(input, consumed, input.limit()));
+        assertEquals("250 2.0.0 Ok\r\n", connection.takeOutput());
+    }
 }

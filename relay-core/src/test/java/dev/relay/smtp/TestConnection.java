@@ -70,6 +70,15 @@ final class TestConnection implements Connection
         paused = true;
     }
 
+    long pausedForMs;
+
+    @Override
+    public void pauseInputFor(final long delayMs)
+    {
+        paused = true;
+        pausedForMs = delayMs;
+    }
+
     @Override
     public void resumeInput()
     {

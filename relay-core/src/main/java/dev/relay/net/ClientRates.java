@@ -1,0 +1,152 @@
+package dev.relay.net;
+
+import java.net.InetAddress;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Per-client-address event rates, like Postfix's anvil: new connections and messages per minute, over a sliding
+ * window estimated from the current and the previous minute. Shared by all loops; each client's counters are
+ * updated under that client's own lock. Memory is bounded: at most {@link #MAX_CLIENTS} addresses are tracked,
+ * and idle ones are dropped.
+ */
+public final class ClientRates
+{
+    static final int MAX_CLIENTS = 100_000;
+    private static final long WINDOW_MS = 60_000;
+
+    private final int connectionsPerMinute;
+    private final int messagesPerMinute;
+    private final ConcurrentHashMap<InetAddress, Counter> clients = new ConcurrentHashMap<>();
+    private volatile long nextSweepMs;
+
+    private static final class Counter
+    {
+        long windowStartMs;
+        int connections;
+        int messages;
+        int previousConnections;
+        int previousMessages;
+
+        void roll(final long nowMs)
+        {
+            final long elapsed = nowMs - windowStartMs;
+            if (elapsed >= 2 * WINDOW_MS)
+            {
+                previousConnections = 0;
+                previousMessages = 0;
+                connections = 0;
+                messages = 0;
+                windowStartMs = nowMs;
+            }
+            else if (elapsed >= WINDOW_MS)
+            {
+                previousConnections = connections;
+                previousMessages = messages;
+                connections = 0;
+                messages = 0;
+                windowStartMs += WINDOW_MS;
+            }
+        }
+
+        /** The previous minute's count weighted by how much of it still overlaps the last 60 s, plus this one's. */
+        double estimate(final int previous, final int current, final long nowMs)
+        {
+            final double overlap = 1.0 - (double)(nowMs - windowStartMs) / WINDOW_MS;
+            return previous * Math.max(0, overlap) + current;
+        }
+    }
+
+    /** @param connectionsPerMinute 0 = unlimited; the same for {@code messagesPerMinute}. */
+    public ClientRates(final int connectionsPerMinute, final int messagesPerMinute)
+    {
+        this.connectionsPerMinute = connectionsPerMinute;
+        this.messagesPerMinute = messagesPerMinute;
+    }
+
+    /** Counts a new connection; false when the client is over its connection rate. Any thread. */
+    public boolean tryConnection(final InetAddress client, final long nowMs)
+    {
+        if (connectionsPerMinute <= 0)
+        {
+            return true;
+        }
+        final Counter counter = counter(client, nowMs);
+        synchronized (counter)
+        {
+            counter.roll(nowMs);
+            if (counter.estimate(counter.previousConnections, counter.connections, nowMs) >= connectionsPerMinute)
+            {
+                return false;
+            }
+            counter.connections++;
+            return true;
+        }
+    }
+
+    /** Counts a new message (MAIL FROM); false when the client is over its message rate. Any thread. */
+    public boolean tryMessage(final InetAddress client, final long nowMs)
+    {
+        if (messagesPerMinute <= 0)
+        {
+            return true;
+        }
+        final Counter counter = counter(client, nowMs);
+        synchronized (counter)
+        {
+            counter.roll(nowMs);
+            if (counter.estimate(counter.previousMessages, counter.messages, nowMs) >= messagesPerMinute)
+            {
+                return false;
+            }
+            counter.messages++;
+            return true;
+        }
+    }
+
+    public int trackedClients()
+    {
+        return clients.size();
+    }
+
+    private Counter counter(final InetAddress client, final long nowMs)
+    {
+        Counter counter = clients.get(client);
+        if (counter == null)
+        {
+            if (clients.size() >= MAX_CLIENTS || nowMs >= nextSweepMs)
+            {
+                sweep(nowMs);
+            }
+            counter = clients.computeIfAbsent(client, ignored ->
+            {
+                final Counter created = new Counter();
+                created.windowStartMs = nowMs;
+                return created;
+            });
+        }
+        return counter;
+    }
+
+    /** Drops clients idle for two windows; if still full, drops arbitrary ones (a flood of new addresses). */
+    private void sweep(final long nowMs)
+    {
+        nextSweepMs = nowMs + WINDOW_MS;
+        final Iterator<Map.Entry<InetAddress, Counter>> it = clients.entrySet().iterator();
+        while (it.hasNext())
+        {
+            final Counter counter = it.next().getValue();
+            if (nowMs - counter.windowStartMs >= 2 * WINDOW_MS)
+            {
+                it.remove();
+            }
+        }
+        final Iterator<InetAddress> extra = clients.keySet().iterator();
+        while (clients.size() >= MAX_CLIENTS && extra.hasNext())
+        {
+            extra.next();
+            extra.remove();
+        }
+    }
+}

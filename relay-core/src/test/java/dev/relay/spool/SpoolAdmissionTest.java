@@ -1,0 +1,47 @@
+package dev.relay.spool;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** queue.max_bytes: past the limit of undelivered mail, new transactions are refused (452 4.3.1), then resume. */
+class SpoolAdmissionTest
+{
+    @Test
+    @Timeout(30)
+    void refusesNewMailWhileTooMuchIsQueued(@TempDir final Path dir) throws Exception
+    {
+        final AtomicLong queued = new AtomicLong();
+        try (Spool spool = Spool.open(dir, SyncMode.NONE, "hourly", 0))
+        {
+            spool.limitQueuedBytes(queued::get, 10_000);
+            final SpoolWriter writer = spool.newWriter(() -> { });
+            final dev.relay.smtp.InboundMessage first = SpoolTestSupport.message(1, "a@x.test", "b@y.test");
+            assertTrue(writer.begin(first));
+            writer.abort(first);
+            queued.set(10_001);
+            assertFalse(writer.begin(SpoolTestSupport.message(2, "a@x.test", "b@y.test")));
+            queued.set(9_000);
+            assertTrue(writer.begin(SpoolTestSupport.message(3, "a@x.test", "b@y.test")));
+        }
+    }
+
+    @Test
+    @Timeout(30)
+    void autoLimitIsNinetyPercentOfFreeSpace(@TempDir final Path dir) throws Exception
+    {
+        try (Spool spool = Spool.open(dir, SyncMode.NONE, "hourly", 0))
+        {
+            spool.limitQueuedBytes(() -> 0, -1);
+            final long free = dir.toFile().getUsableSpace();
+            assertTrue(spool.maxQueuedBytes() <= free && spool.maxQueuedBytes() >= free * 0.85,
+                spool.maxQueuedBytes() + " of " + free);
+        }
+    }
+}
