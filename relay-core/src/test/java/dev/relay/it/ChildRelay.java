@@ -54,10 +54,22 @@ final class ChildRelay implements AutoCloseable
         command.add("-Dchronicle.announcer.disable=true");
         command.add("-Xmx256m");
         command.add("-XX:+UseSerialGC");
+        // log as ops/relay does (INFO, asynchronous), not as the tests' logback-test.xml (WARN)
+        command.add("-Dlogback.configurationFile=" + opsLogback());
         command.add("-cp");
         command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
         command.add("dev.relay.RelayMain");
         return command;
+    }
+
+    private static String opsLogback()
+    {
+        Path dir = Path.of(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
+        while (dir != null && !Files.isRegularFile(dir.resolve("ops/logback.xml")))
+        {
+            dir = dir.getParent();
+        }
+        return dir == null ? "logback.xml" : dir.resolve("ops/logback.xml").toString();
     }
 
     /** Writes {@code config} as a properties file in {@code workDir}. */

@@ -118,24 +118,6 @@ class InboundProcessTest
     }
 
     @Test
-    void opsRelayWithImpossibleQueueDirExitsTwo() throws Exception
-    {
-        final Path root = repositoryRoot();
-        final Path plainFile = tmp.resolve("not-a-directory");
-        Files.writeString(plainFile, "a regular file\n");
-        final Path spoolUnderFile = plainFile.resolve("spool");
-        final Path file = ChildRelay.writeConfig(tmp, InProcessRelay.config(spoolUnderFile));
-        final ExternalTool.Result result = ExternalTool.run(
-            List.of("bash", root.resolve("ops/relay").toString(), "--config", file.toString()), tmp,
-            Duration.ofSeconds(110));
-        assertEquals(2, result.exitCode(), result::toString);
-        assertTrue(result.stderr().contains("queue.dir") || result.stderr().contains(spoolUnderFile.toString()),
-            result::toString);
-        assertTrue(result.stderr().lines().filter(l -> l.startsWith("relay:") || l.contains("queue.dir")).count() > 0,
-            result::toString);
-    }
-
-    @Test
     void spoolListAndShowOnAStoppedRelay() throws Exception
     {
         final Path spool = tmp.resolve("spool");
