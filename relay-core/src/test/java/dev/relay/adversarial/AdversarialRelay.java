@@ -360,6 +360,9 @@ final class AdversarialRelay implements AutoCloseable
             }
             Await.pause();
         }
+        final List<String> exceptions = unexpectedExceptions();
+        assertTrue(exceptions.isEmpty(), () -> scenario + ": exceptions in the relay's log:\n" +
+            String.join("\n", exceptions.subList(0, Math.min(40, exceptions.size()))));
         final Resources after = resources();
         System.out.println("[adversarial] " + scenario + ": before " + baseline + "; after " + after);
         assertTrue(after.heapBytes() < baseline.heapBytes() + 8L * 1024 * 1024,
@@ -425,10 +428,15 @@ final class AdversarialRelay implements AutoCloseable
         }
     }
 
-    /** The complete messages in the spool, as (queue id, reverse path); call after {@link #stop()}. */
-    List<String[]> spooled() throws IOException
+    /** One complete message in the spool. */
+    record Stored(String queueId, String from, String body)
     {
-        final List<String[]> out = new ArrayList<>();
+    }
+
+    /** The complete messages in the spool (bodies as ISO-8859-1 text); call after {@link #stop()}. */
+    List<Stored> spooled() throws IOException
+    {
+        final List<Stored> out = new ArrayList<>();
         try (SpoolReader reader = SpoolReader.open(spoolDir))
         {
             final List<SpooledMessage> messages = new ArrayList<>();
@@ -438,7 +446,22 @@ final class AdversarialRelay implements AutoCloseable
             }
             for (final SpooledMessage m : messages)
             {
-                out.add(new String[] {m.queueIdText(), new String(m.reversePath(), StandardCharsets.UTF_8)});
+                final StringBuilder body = new StringBuilder();
+                final byte[] chunk = new byte[64 * 1024];
+                reader.readBody(m, (bytes, offset, length) ->
+                {
+                    for (int done = 0; done < length; )
+                    {
+                        final int n = Math.min(chunk.length, length - done);
+                        bytes.read(offset + done, chunk, 0, n);
+                        if (body.length() < 1 << 20)
+                        {
+                            body.append(new String(chunk, 0, n, StandardCharsets.ISO_8859_1));
+                        }
+                        done += n;
+                    }
+                });
+                out.add(new Stored(m.queueIdText(), new String(m.reversePath(), StandardCharsets.UTF_8), body.toString()));
             }
         }
         return out;
