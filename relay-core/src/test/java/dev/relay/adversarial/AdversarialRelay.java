@@ -348,6 +348,13 @@ final class AdversarialRelay implements AutoCloseable
      */
     Resources assertRecovered(final Resources baseline, final String scenario) throws IOException
     {
+        return assertRecovered(baseline, scenario, 8L * 1024 * 1024);
+    }
+
+    /** As {@link #assertRecovered(Resources, String)}, heap after GC allowed {@code heapAllowance} over the baseline. */
+    Resources assertRecovered(final Resources baseline, final String scenario, final long heapAllowance)
+        throws IOException
+    {
         assertTrue(isAlive(), () -> scenario + ": the relay died\n" + output());
         sendOneMessage(Duration.ofSeconds(5));
         final long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -365,9 +372,24 @@ final class AdversarialRelay implements AutoCloseable
             String.join("\n", exceptions.subList(0, Math.min(40, exceptions.size()))));
         final Resources after = resources();
         System.out.println("[adversarial] " + scenario + ": before " + baseline + "; after " + after);
-        assertTrue(after.heapBytes() < baseline.heapBytes() + 8L * 1024 * 1024,
-            () -> scenario + ": heap after GC " + after.heapBytes() + " vs baseline " + baseline.heapBytes());
+        assertTrue(after.heapBytes() < baseline.heapBytes() + heapAllowance,
+            () -> scenario + ": heap after GC " + after.heapBytes() + " vs baseline " + baseline.heapBytes() + "\n" +
+                jcmd("GC.class_histogram").lines().limit(25).collect(Collectors.joining("\n")));
         return after;
+    }
+
+    /** Live instances of {@code className} (after a full GC: GC.class_histogram collects first). */
+    long liveInstances(final String className)
+    {
+        for (final String line : jcmd("GC.class_histogram").split("\n"))
+        {
+            final String[] f = line.trim().split("\\s+");
+            if (f.length >= 4 && f[3].equals(className))
+            {
+                return Long.parseLong(f[1]);
+            }
+        }
+        return 0;
     }
 
     String fdListing()
