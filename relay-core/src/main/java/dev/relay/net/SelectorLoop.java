@@ -655,6 +655,12 @@ public final class SelectorLoop implements Runnable
                         close(connection);
                         continue;
                     }
+                    if (connection.hasBufferedInput())
+                    {
+                        // input left waiting for output space: the socket may never be readable again (the client
+                        // sent everything), so offer it again next pass
+                        queueResume(connection);
+                    }
                 }
                 else
                 {

@@ -53,6 +53,8 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     private int errors;
     private boolean draining;
     private boolean timedOut;
+    /** When the session began waiting for the command line now arriving (smtp.timeout.command runs from here). */
+    private long commandStartMs;
 
     // transaction
     private boolean transactionOpen;
@@ -103,7 +105,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     @Override
     public void onOpen()
     {
-        connection.idleTimeoutMs(settings.commandTimeoutMs());
+        awaitCommand();
         connection.write(replies.greeting);
     }
 
@@ -168,9 +170,23 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
                 error(SmtpReplies.BAD_BYTES_COMMAND);
                 break;
             default:
-                break;
+                // NEED_MORE: a line that trickles in (slowloris) keeps the socket active, so the idle timer alone
+                // never fires; the whole command must arrive within smtp.timeout.command.
+                if (connection.nowMs() - commandStartMs >= settings.commandTimeoutMs())
+                {
+                    onTimeout();
+                }
+                return command.end();
         }
+        commandStartMs = connection.nowMs();
         return command.end();
+    }
+
+    /** The command phase (re)starts: idle timeout and the deadline for the next whole command line. */
+    private void awaitCommand()
+    {
+        connection.idleTimeoutMs(settings.commandTimeoutMs());
+        commandStartMs = connection.nowMs();
     }
 
     private void onCommand(final ByteBuffer buffer)
@@ -510,7 +526,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         if (bdatDiscard)
         {
             enter(stateBeforeBdat);
-            connection.idleTimeoutMs(settings.commandTimeoutMs());
+            awaitCommand();
             error(bdatDiscardReply);
             return;
         }
@@ -520,7 +536,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
                 bdatScanner.sawEightBit());
             return;
         }
-        connection.idleTimeoutMs(settings.commandTimeoutMs());
+        awaitCommand();
         if (bodyFailed)
         {
             // RFC 3030 §3: refuse the chunk that broke the limit and end the transaction; later chunks get 503.
@@ -572,7 +588,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
 
     private void endOfData(final boolean bareLineEnd, final boolean nul, final int receivedHeaders, final boolean eightBit)
     {
-        connection.idleTimeoutMs(settings.commandTimeoutMs());
+        awaitCommand();
         if (eightBit)
         {
             message.addFlags(InboundMessage.FLAG_8BIT_CONTENT);

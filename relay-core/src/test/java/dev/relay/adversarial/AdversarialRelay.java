@@ -1,0 +1,541 @@
+package dev.relay.adversarial;
+
+import dev.relay.spool.SpoolReader;
+import dev.relay.spool.SpooledMessage;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The relay under attack: a child JVM ({@code RelayMain}) on 127.0.0.1, optionally under a {@code ulimit -n}, whose
+ * resources are measured from outside: open fds ({@code /proc/PID/fd}), threads and RSS ({@code /proc/PID/status}),
+ * CPU ticks ({@code /proc/PID/stat}) and heap after a full GC ({@code jcmd PID GC.run}, {@code GC.heap_info}).
+ * <p>
+ * Delivery goes to a closed port with a one-hour retry, so whatever is accepted stays in the spool to be counted.
+ */
+final class AdversarialRelay implements AutoCloseable
+{
+    private static final Pattern BOUND = Pattern.compile("smtp on \\[[^\\]]*?:(\\d+)[,\\]]");
+    private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*(?:def new|tenured) generation\\s+total \\d+K, used (\\d+)K");
+    private static final long CLK_TCK = 100;
+
+    private final Process process;
+    private final Path spoolDir;
+    private final Path stdout;
+    private final Path stderr;
+    private int port = -1;
+
+    private AdversarialRelay(final Process process, final Path spoolDir, final Path stdout, final Path stderr)
+    {
+        this.process = process;
+        this.spoolDir = spoolDir;
+        this.stdout = stdout;
+        this.stderr = stderr;
+    }
+
+    /** Test defaults for an attacked relay; {@code overrides} as key, value pairs win. */
+    static Map<String, String> config(final Path spoolDir, final String... overrides) throws IOException
+    {
+        final Map<String, String> config = new LinkedHashMap<>();
+        config.put("smtp.listen", "127.0.0.1:0");
+        config.put("smtp.hostname", "relay.test");
+        config.put("smtp.io_threads", "2");
+        config.put("queue.dir", spoolDir.toString());
+        config.put("queue.sync", "batch");
+        config.put("queue.roll_cycle", "hourly");
+        config.put("queue.min_free_bytes", "0");
+        config.put("metrics.listen", "off");
+        config.put("delivery.routes", "*=[127.0.0.1]:" + closedPort());
+        config.put("delivery.retry.schedule", "1h");
+        for (int i = 0; i + 1 < overrides.length; i += 2)
+        {
+            config.put(overrides[i], overrides[i + 1]);
+        }
+        return config;
+    }
+
+    /** A port nothing listens on (bound then released; nothing else in the test binds it). */
+    private static int closedPort() throws IOException
+    {
+        try (ServerSocket s = new ServerSocket(0))
+        {
+            return s.getLocalPort();
+        }
+    }
+
+    /** Starts the relay with {@code config}, under {@code ulimit -n fdLimit} when it is positive, and waits for it. */
+    static AdversarialRelay start(final Path workDir, final Map<String, String> config, final int fdLimit)
+        throws IOException
+    {
+        final StringBuilder text = new StringBuilder("# written by " + AdversarialRelay.class.getName() + "\n");
+        config.forEach((key, value) -> text.append(key).append('=').append(value).append('\n'));
+        final Path file = Files.createTempFile(workDir, "relay", ".properties");
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+        final List<String> java = javaCommand();
+        java.add("--config");
+        java.add(file.toString());
+        final List<String> command = new ArrayList<>();
+        if (fdLimit > 0)
+        {
+            // exec: the pid of the Process is the JVM's own
+            command.addAll(List.of("bash", "-c", "ulimit -n " + fdLimit + " && exec \"$@\"", "relay"));
+        }
+        command.addAll(java);
+        final Path out = Files.createTempFile(workDir, "child", ".out");
+        final Path err = Files.createTempFile(workDir, "child", ".err");
+        final Process process = new ProcessBuilder(command)
+            .directory(workDir.toFile())
+            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+            .redirectOutput(out.toFile())
+            .redirectError(err.toFile())
+            .start();
+        final AdversarialRelay relay = new AdversarialRelay(process, Path.of(config.get("queue.dir")), out, err);
+        try
+        {
+            relay.awaitListening(Duration.ofSeconds(30));
+            return relay;
+        }
+        catch (final RuntimeException | AssertionError ex)
+        {
+            relay.close();
+            throw ex;
+        }
+    }
+
+    private static List<String> javaCommand()
+    {
+        final List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        for (final String arg : ManagementFactory.getRuntimeMXBean().getInputArguments())
+        {
+            if (arg.startsWith("--add-") || arg.startsWith("-Dchronicle."))
+            {
+                command.add(arg);
+            }
+        }
+        command.add("-Dchronicle.analytics.disable=true");
+        command.add("-Dchronicle.announcer.disable=true");
+        command.add("-Xmx256m");
+        command.add("-XX:+UseSerialGC");
+        // the relay's own logging (INFO, asynchronous), not the test class path's logback-test.xml (WARN)
+        command.add("-Dlogback.configurationFile=" + AdversarialRelay.class.getClassLoader().getResource("logback.xml"));
+        command.add("-cp");
+        command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+        command.add("dev.relay.RelayMain");
+        return command;
+    }
+
+    private void awaitListening(final Duration timeout)
+    {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        while (true)
+        {
+            final Matcher m = BOUND.matcher(stdout());
+            if (m.find())
+            {
+                port = Integer.parseInt(m.group(1));
+                return;
+            }
+            if (!process.isAlive())
+            {
+                fail("child relay exited with " + process.exitValue() + " before listening\n" + output());
+            }
+            if (System.nanoTime() - deadline > 0)
+            {
+                fail("child relay not listening after " + timeout + "\n" + output());
+            }
+            Await.pause();
+        }
+    }
+
+    int port()
+    {
+        return port;
+    }
+
+    long pid()
+    {
+        return process.pid();
+    }
+
+    boolean isAlive()
+    {
+        return process.isAlive();
+    }
+
+    Path spoolDir()
+    {
+        return spoolDir;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // measured from outside
+
+    /** Open file descriptors of the relay process. */
+    int fds()
+    {
+        try (Stream<Path> entries = Files.list(Path.of("/proc", Long.toString(pid()), "fd")))
+        {
+            return (int)entries.count();
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    int threads()
+    {
+        return (int)statusKb("Threads:");
+    }
+
+    /** Resident set size in bytes. */
+    long rssBytes()
+    {
+        return statusKb("VmRSS:") * 1024;
+    }
+
+    private long statusKb(final String field)
+    {
+        try
+        {
+            for (final String line : Files.readAllLines(Path.of("/proc", Long.toString(pid()), "status")))
+            {
+                if (line.startsWith(field))
+                {
+                    return Long.parseLong(line.substring(field.length()).trim().split("\\s+")[0]);
+                }
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+        throw new IllegalStateException(field + " not in /proc/" + pid() + "/status");
+    }
+
+    /** CPU time used so far (user + system), in nanoseconds. */
+    long cpuNanos()
+    {
+        try
+        {
+            final String stat = Files.readString(Path.of("/proc", Long.toString(pid()), "stat"));
+            // fields after "(comm)": state is field 3; utime 14, stime 15
+            final String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            final long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            return ticks * (1_000_000_000L / CLK_TCK);
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    /** Heap in use after a full GC, in bytes (jcmd GC.run, then GC.heap_info of the serial collector). */
+    long heapAfterGcBytes()
+    {
+        jcmd("GC.run");
+        final String info = jcmd("GC.heap_info");
+        final Matcher m = HEAP_USED.matcher(info);
+        long usedKb = 0;
+        int found = 0;
+        while (m.find())
+        {
+            usedKb += Long.parseLong(m.group(1));
+            found++;
+        }
+        if (found != 2)
+        {
+            fail("unexpected GC.heap_info output:\n" + info);
+        }
+        return usedKb * 1024;
+    }
+
+    private String jcmd(final String what)
+    {
+        final Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        try
+        {
+            final Process p = new ProcessBuilder(jcmd.toString(), Long.toString(pid()), what)
+                .redirectErrorStream(true).start();
+            final String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0)
+            {
+                fail("jcmd " + what + " failed: " + text);
+            }
+            return text;
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    /** One snapshot of the relay's resources. */
+    record Resources(int fds, int threads, long rssBytes, long heapBytes)
+    {
+        @Override
+        public String toString()
+        {
+            return "fds " + fds + ", threads " + threads + ", rss " + (rssBytes >> 10) + " KiB, heap after GC " +
+                (heapBytes >> 10) + " KiB";
+        }
+    }
+
+    /** fds, threads, RSS and heap after GC (the jcmd attach is done first, so its listener thread is counted). */
+    Resources resources()
+    {
+        final long heap = heapAfterGcBytes();
+        return new Resources(fds(), threads(), rssBytes(), heap);
+    }
+
+    /**
+     * A baseline taken once the relay is warm: one transaction done (spool appender, syncer, delivery attempt to
+     * the closed port and its deferral) and the jcmd attach listener started.
+     */
+    Resources warmBaseline() throws IOException
+    {
+        sendOneMessage(Duration.ofSeconds(5));
+        return resources();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // after every scenario
+
+    /** A normal client sends one message; the whole transaction must take less than {@code within}. */
+    String sendOneMessage(final Duration within) throws IOException
+    {
+        final long start = System.nanoTime();
+        final String id;
+        try (SmtpTestClient client = SmtpTestClient.connectEhlo(port))
+        {
+            id = client.sendMessage("normal@client.test", List.of("r@ours.test"),
+                "Subject: normal\r\n\r\nnormal client\r\n".getBytes(StandardCharsets.US_ASCII));
+            client.command("QUIT").expect(221);
+        }
+        final Duration took = Duration.ofNanos(System.nanoTime() - start);
+        assertTrue(took.compareTo(within) < 0, () -> "normal transaction took " + took + "\n" + tail());
+        return id;
+    }
+
+    /**
+     * The relay is back to normal: a normal client completes a transaction within 5 s, fds and threads return to
+     * the baseline (polled with a deadline), heap after GC near it. Returns what was measured.
+     */
+    Resources assertRecovered(final Resources baseline, final String scenario) throws IOException
+    {
+        return assertRecovered(baseline, scenario, 8L * 1024 * 1024);
+    }
+
+    /** As {@link #assertRecovered(Resources, String)}, heap after GC allowed {@code heapAllowance} over the baseline. */
+    Resources assertRecovered(final Resources baseline, final String scenario, final long heapAllowance)
+        throws IOException
+    {
+        assertTrue(isAlive(), () -> scenario + ": the relay died\n" + output());
+        sendOneMessage(Duration.ofSeconds(5));
+        final long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (fds() > baseline.fds() + 4 || threads() > baseline.threads() + 2)
+        {
+            if (System.nanoTime() - deadline > 0)
+            {
+                fail(scenario + ": resources not back to the baseline " + baseline + ": fds " + fds() +
+                    ", threads " + threads() + "\n" + fdListing());
+            }
+            Await.pause();
+        }
+        final List<String> exceptions = unexpectedExceptions();
+        assertTrue(exceptions.isEmpty(), () -> scenario + ": exceptions in the relay's log:\n" +
+            String.join("\n", exceptions.subList(0, Math.min(40, exceptions.size()))));
+        final Resources after = resources();
+        System.out.println("[adversarial] " + scenario + ": before " + baseline + "; after " + after);
+        assertTrue(after.heapBytes() < baseline.heapBytes() + heapAllowance,
+            () -> scenario + ": heap after GC " + after.heapBytes() + " vs baseline " + baseline.heapBytes() + "\n" +
+                jcmd("GC.class_histogram").lines().limit(25).collect(Collectors.joining("\n")));
+        return after;
+    }
+
+    /** Live instances of {@code className} (after a full GC: GC.class_histogram collects first). */
+    long liveInstances(final String className)
+    {
+        for (final String line : jcmd("GC.class_histogram").split("\n"))
+        {
+            final String[] f = line.trim().split("\\s+");
+            if (f.length >= 4 && f[3].equals(className))
+            {
+                return Long.parseLong(f[1]);
+            }
+        }
+        return 0;
+    }
+
+    String fdListing()
+    {
+        try (Stream<Path> entries = Files.list(Path.of("/proc", Long.toString(pid()), "fd")))
+        {
+            return entries.map(p ->
+            {
+                try
+                {
+                    return Files.readSymbolicLink(p).toString();
+                }
+                catch (final IOException ex)
+                {
+                    return "?";
+                }
+            }).collect(Collectors.groupingBy(s -> s.replaceAll("\\d+", "N"), Collectors.counting())).toString();
+        }
+        catch (final IOException ex)
+        {
+            return ex.toString();
+        }
+    }
+
+    /** Lines of the relay's output that mention an exception or a stack frame, minus the expected ones. */
+    List<String> unexpectedExceptions(final String... expected)
+    {
+        final List<String> found = new ArrayList<>();
+        for (final String line : (stdout() + "\n" + stderr()).split("\n"))
+        {
+            if (line.contains("Exception") || line.contains("Error:") && line.contains("java.") ||
+                line.startsWith("\tat ") || line.contains("\tat "))
+            {
+                boolean ok = false;
+                for (final String e : expected)
+                {
+                    ok |= line.contains(e);
+                }
+                if (!ok)
+                {
+                    found.add(line);
+                }
+            }
+        }
+        return found;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+
+    /** SIGTERM and wait for the exit (SIGKILL after 20 s). */
+    void stop() throws InterruptedException
+    {
+        process.destroy();
+        if (!process.waitFor(20, TimeUnit.SECONDS))
+        {
+            process.destroyForcibly();
+            process.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** One complete message in the spool. */
+    record Stored(String queueId, String from, String body)
+    {
+    }
+
+    /** The complete messages in the spool (bodies as ISO-8859-1 text); call after {@link #stop()}. */
+    List<Stored> spooled() throws IOException
+    {
+        final List<Stored> out = new ArrayList<>();
+        try (SpoolReader reader = SpoolReader.open(spoolDir))
+        {
+            final List<SpooledMessage> messages = new ArrayList<>();
+            while (reader.poll(messages::add, 1024) > 0)
+            {
+                // to the end
+            }
+            for (final SpooledMessage m : messages)
+            {
+                final StringBuilder body = new StringBuilder();
+                final byte[] chunk = new byte[64 * 1024];
+                reader.readBody(m, (bytes, offset, length) ->
+                {
+                    for (int done = 0; done < length; )
+                    {
+                        final int n = Math.min(chunk.length, length - done);
+                        bytes.read(offset + done, chunk, 0, n);
+                        if (body.length() < 1 << 20)
+                        {
+                            body.append(new String(chunk, 0, n, StandardCharsets.ISO_8859_1));
+                        }
+                        done += n;
+                    }
+                });
+                out.add(new Stored(m.queueIdText(), new String(m.reversePath(), StandardCharsets.UTF_8), body.toString()));
+            }
+        }
+        return out;
+    }
+
+    String stdout()
+    {
+        return read(stdout);
+    }
+
+    String stderr()
+    {
+        return read(stderr);
+    }
+
+    private static String read(final Path file)
+    {
+        try
+        {
+            return Files.readString(file, StandardCharsets.ISO_8859_1);
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    String output()
+    {
+        return "--- child stdout:\n" + stdout() + "\n--- child stderr:\n" + stderr();
+    }
+
+    private String tail()
+    {
+        final String all = output();
+        return all.length() <= 4000 ? all : all.substring(all.length() - 4000);
+    }
+
+    @Override
+    public void close()
+    {
+        if (process.isAlive())
+        {
+            process.destroyForcibly();
+            try
+            {
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+            catch (final InterruptedException ex)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
