@@ -31,7 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code InboundSessionFuzzTestInputs/fuzz/}; {@code JAZZER_FUZZ=1} with {@code -Dtest=InboundSessionFuzzTest}
  * fuzzes. {@link #boundedRandomConversations()} runs on every build.
  */
-@Timeout(60)
 class InboundSessionFuzzTest
 {
     private static final int MAX_INPUT = 16 * 1024;
@@ -57,6 +56,7 @@ class InboundSessionFuzzTest
     }
 
     @Test
+    @Timeout(60)
     void boundedRandomConversations()
     {
         final SplittableRandom random = new SplittableRandom(0x5E55);
@@ -102,18 +102,9 @@ class InboundSessionFuzzTest
     static void check(final byte[] data)
     {
         final int flags = data.length == 0 ? 0 : data[0] & 0xFF;
-        final int cuts = flags & 7;
-        final int header = Math.min(data.length, 1 + 2 * cuts);
-        final byte[] payload = Arrays.copyOfRange(data, header, data.length);
-        final int[] ends = new int[cuts + 1];
-        for (int i = 0; i < cuts; i++)
-        {
-            final int hi = 1 + 2 * i < header ? data[1 + 2 * i] & 0xFF : 0;
-            final int lo = 2 + 2 * i < header ? data[2 + 2 * i] & 0xFF : 0;
-            ends[i] = ((hi << 8) | lo) % (payload.length + 1);
-        }
-        ends[cuts] = payload.length;
-        Arrays.sort(ends);
+        final byte[] payload = FuzzChecks.payload(data);
+        final int[] ends = FuzzChecks.pieceEnds(data);
+        final int cuts = ends.length - 1;
 
         SmtpSettings settings = SmtpSettings.defaults("relay.test");
         if ((flags & 8) != 0)
