@@ -20,11 +20,18 @@ final class ClientDriver implements ClientListener
     final List<Integer> writesPerPass = new ArrayList<>();
     String closedReason;
     boolean closed;
-    private final ByteBuffer input = ByteBuffer.allocate(4 * 1024 * 1024);
+    private final ByteBuffer input;
     private int start;
 
     ClientDriver(final ClientSettings settings, final int outputCapacity)
     {
+        this(settings, outputCapacity, 4 * 1024 * 1024);
+    }
+
+    /** With an input buffer of {@code inputCapacity} bytes (the fuzz tests use small ones: one per input). */
+    ClientDriver(final ClientSettings settings, final int outputCapacity, final int inputCapacity)
+    {
+        input = ByteBuffer.allocate(inputCapacity);
         connection = new ClientTestConnection(outputCapacity);
         session = new SmtpClientSession(settings, connection, this);
         session.onOpen();
@@ -100,6 +107,12 @@ final class ClientDriver implements ClientListener
     {
         closed = true;
         session.onClose();
+    }
+
+    /** Bytes the session left unconsumed in the input buffer (a partial reply, or input while paused). */
+    int unconsumed()
+    {
+        return input.position() - start;
     }
 
     private void deliver()

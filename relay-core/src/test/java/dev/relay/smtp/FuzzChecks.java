@@ -73,4 +73,32 @@ final class FuzzChecks
         }
         checkMail(args, buf, 1, limit);
     }
+
+    /**
+     * The fuzz input layout shared by the conversation targets: byte 0 holds flags (bits 0-2: the number of cuts),
+     * then two bytes per cut (a big-endian offset into the payload, modulo its length + 1), then the payload.
+     */
+    static byte[] payload(final byte[] data)
+    {
+        final int cuts = data.length == 0 ? 0 : data[0] & 7;
+        return java.util.Arrays.copyOfRange(data, Math.min(data.length, 1 + 2 * cuts), data.length);
+    }
+
+    /** The ends of the payload's pieces, ascending, the last one the payload's length (see {@link #payload}). */
+    static int[] pieceEnds(final byte[] data)
+    {
+        final int cuts = data.length == 0 ? 0 : data[0] & 7;
+        final int header = Math.min(data.length, 1 + 2 * cuts);
+        final int length = data.length - header;
+        final int[] ends = new int[cuts + 1];
+        for (int i = 0; i < cuts; i++)
+        {
+            final int hi = 1 + 2 * i < header ? data[1 + 2 * i] & 0xFF : 0;
+            final int lo = 2 + 2 * i < header ? data[2 + 2 * i] & 0xFF : 0;
+            ends[i] = ((hi << 8) | lo) % (length + 1);
+        }
+        ends[cuts] = length;
+        java.util.Arrays.sort(ends);
+        return ends;
+    }
 }

@@ -17,9 +17,15 @@ final class SessionDriver
 
     SessionDriver(final SmtpSettings settings, final String clientIp, final boolean direct)
     {
+        this(settings, clientIp, direct, 64 * 1024 * 1024);
+    }
+
+    /** With an input buffer of {@code capacity} bytes (the fuzz tests use small ones: one per input). */
+    SessionDriver(final SmtpSettings settings, final String clientIp, final boolean direct, final int capacity)
+    {
         connection = new TestConnection(clientIp);
         session = new SmtpSession(new SessionContext(settings, sink, 0, SessionEvents.NONE), connection);
-        buffer = direct ? ByteBuffer.allocateDirect(64 * 1024 * 1024) : ByteBuffer.allocate(64 * 1024 * 1024);
+        buffer = direct ? ByteBuffer.allocateDirect(capacity) : ByteBuffer.allocate(capacity);
         session.onOpen();
     }
 

@@ -17,6 +17,12 @@ import org.junit.jupiter.api.Test;
  * <pre>JAZZER_FUZZ=1 mvn -o -pl relay-core test -Dtest=SmtpParsingFuzzTest</pre>
  * fuzzes for 10 s (Jazzer fuzzes only one {@code @FuzzTest} per JVM, hence one target for all three parsers).
  * It needs no stdin and runs as root. Findings are written as reproducers under the Inputs directory above.
+ * To fuzz longer, append a libFuzzer flag through Jazzer's JUnit configuration parameters (read from system
+ * properties; a later {@code -max_total_time} overrides {@code maxDuration}):
+ * <pre>JAZZER_FUZZ=1 mvn -o -pl relay-core test -Dtest=InboundSessionFuzzTest \
+ *     -Djazzer.internal.arg.0=fuzz -Djazzer.internal.arg.1=-max_total_time=600</pre>
+ * The other targets: {@code BodyScannerFuzzTest}, {@code ClientSessionFuzzTest},
+ * {@code dev.relay.delivery.DsnBuilderFuzzTest}; each class's seeds run in every build.
  * <p>
  * Because CI runs regression mode only, {@link #boundedRandomInputs()} also throws a fixed-seed, time-boxed
  * stream of random and mutated SMTP inputs at the same checks on every build.
