@@ -749,6 +749,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         for (final Hop hop : hops.values())
         {
             hop.downUntilMs = 0;
+            if (!hop.resolving && hop.addresses != null && !hop.addresses.ok())
+            {
+                hop.addresses = null; // a failed lookup is asked again now, not when its retry time comes
+            }
         }
         for (final QueuedMessage queued : all)
         {
