@@ -468,9 +468,9 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         connection.ready = true;
         final Hop hop = connection.hop;
-        hop.failures = 0;
+        // a greeting is not yet proof of health (a peer may greet and then break every session): the back-off is
+        // cleared by a finished transaction (onTransactionDone); until then this connection is the hop's only one
         hop.probing = false;
-        hop.downReason = null;
         becomeIdleOrWork(connection);
         markDirty(hop);
     }
@@ -488,6 +488,17 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         connection.job = null;
         connection.transactions++;
         job.outboundClosed();
+        if (session.isClosed())
+        {
+            // the session broke mid-transaction: a hop failure, counted when onClosed follows
+            connection.brokeInFlight = true;
+        }
+        else
+        {
+            // the peer spoke SMTP to the end of a transaction (whatever its replies): the hop is healthy again
+            connection.hop.failures = 0;
+            connection.hop.downReason = null;
+        }
         final String relay = DeliveryLog.relay(connection.hop, connection.address);
         for (int i = 0; i < job.recipientIndexes.length; i++)
         {
@@ -541,18 +552,23 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             }
             jobDone(job);
         }
-        if (!connection.ready)
+        if (!connection.ready || job != null || connection.brokeInFlight)
         {
-            // never got as far as a usable session: the hop is unreachable (or refuses us)
-            hop.nextAddress++;
-            if (hop.nextAddress < hop.addresses.addresses().size() && hop.failures == 0 && !hop.probing)
+            // never got as far as a usable session, or lost one mid-transaction (timeout, garbage, drop, 421):
+            // the hop is unreachable or broken, so it backs off instead of being reconnected at every retry
+            if (!connection.ready)
             {
-                markDirty(hop);
-                return;
+                hop.nextAddress++;
+                if (hop.nextAddress < hop.addresses.addresses().size() && hop.failures == 0 && !hop.probing)
+                {
+                    markDirty(hop);
+                    return;
+                }
             }
             hop.failures++;
             hop.probing = false;
-            hop.downReason = "connect to " + DeliveryLog.relay(hop, connection.address) + ": " + reason;
+            hop.downReason = (connection.ready ? "session with " : "connect to ") +
+                DeliveryLog.relay(hop, connection.address) + ": " + reason;
             hop.downUntilMs = nowMs + Math.min(HOP_BACKOFF_MAX_MS, HOP_BACKOFF_MIN_MS << Math.min(hop.failures - 1, 6));
             hop.nextAddress = 0;
             if (hop.connections.isEmpty())
@@ -742,6 +758,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         for (final Hop hop : hops.values())
         {
             hop.downUntilMs = 0;
+            if (!hop.resolving && hop.addresses != null && !hop.addresses.ok())
+            {
+                hop.addresses = null; // a failed lookup is asked again now, not when its retry time comes
+            }
         }
         for (final QueuedMessage queued : all)
         {

@@ -17,6 +17,8 @@ final class HopConnection
     boolean closed;
     DeliveryJob job;
     int transactions;
+    /** A transaction on it ended because the session broke (timeout, garbage, drop, 421), not by the peer's reply. */
+    boolean brokeInFlight;
     long idleSinceMs;
 
     HopConnection(final Hop hop, final InetSocketAddress address)

@@ -133,6 +133,16 @@ public final class SmtpClientSession implements ConnectionHandler
         return state == State.IDLE;
     }
 
+    /**
+     * True once the session is over (421, protocol error, timeout, lost connection, QUIT). Inside
+     * {@link ClientListener#onTransactionDone} it tells a transaction ended by the session breaking from one that
+     * ended with the peer's replies.
+     */
+    public boolean isClosed()
+    {
+        return state == State.CLOSED;
+    }
+
     /** Transactions ended so far (every recipient reported), including those refused before sending. */
     public long transactionsDone()
     {
