@@ -415,8 +415,10 @@ public final class SpoolWriter implements MessageSink
                 throw t;
             }
         }
-        catch (final RuntimeException ex)
+        catch (final RuntimeException | AssertionError ex)
         {
+            // AssertionError too: Chronicle asserts on a damaged cycle tail (run with -ea); a failed append is a
+            // 452 for this message, never a dead loop thread
             return failed(tx);
         }
         tx.started = true;
@@ -447,7 +449,7 @@ public final class SpoolWriter implements MessageSink
                 throw t;
             }
         }
-        catch (final RuntimeException ex)
+        catch (final RuntimeException | AssertionError ex)
         {
             return failed(tx);
         }
@@ -472,7 +474,7 @@ public final class SpoolWriter implements MessageSink
                 throw t;
             }
         }
-        catch (final RuntimeException ex)
+        catch (final RuntimeException | AssertionError ex)
         {
             return failed(tx);
         }
