@@ -180,6 +180,8 @@ public final class Relay implements AutoCloseable
             LOG.info("delivery: replayed {} journal records", replayed);
         }
         deliveryLoop.addHook(delivery);
+        // a committed message wakes the delivery loop at once (it would otherwise see it at its next 100 ms poll)
+        spool.newMailListener(deliveryLoop::wakeup);
         spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
         deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
         deliveryThread.start();

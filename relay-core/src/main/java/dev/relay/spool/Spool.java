@@ -43,6 +43,7 @@ public final class Spool implements AutoCloseable
     private final List<SpoolWriter> writers = new ArrayList<>();
     private final List<SpoolReader> readers = new ArrayList<>();
     private volatile long usableBytes;
+    private volatile Runnable newMailListener = () -> { };
     private volatile java.util.function.LongSupplier queuedBytes = () -> 0;
     private volatile long maxQueuedBytes = Long.MAX_VALUE;
     private volatile boolean closed;
@@ -157,6 +158,20 @@ public final class Spool implements AutoCloseable
     public SpoolBodyCursor newBodyCursor()
     {
         return new SpoolBodyCursor(queue.createTailer());
+    }
+
+    /**
+     * Called (on a writer's thread) after messages became durable, so the reader's loop can wake at once instead
+     * of at its next poll; must be cheap and never block.
+     */
+    public void newMailListener(final Runnable listener)
+    {
+        this.newMailListener = listener;
+    }
+
+    void onNewMail()
+    {
+        newMailListener.run();
     }
 
     /** The roll cycle an excerpt index belongs to. Any thread. */

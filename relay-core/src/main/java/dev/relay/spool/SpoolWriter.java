@@ -208,6 +208,7 @@ public final class SpoolWriter implements MessageSink
         if (syncMode == SyncMode.NONE)
         {
             listener.onCommitted(message, true);
+            spool.onNewMail();
             return true;
         }
         if (collecting == null)
@@ -261,6 +262,10 @@ public final class SpoolWriter implements MessageSink
         if (collecting != null && syncMode == SyncMode.ALWAYS)
         {
             handOver();
+        }
+        if (drainedMessages > 0)
+        {
+            spool.onNewMail();
         }
         return drainedMessages;
     }
