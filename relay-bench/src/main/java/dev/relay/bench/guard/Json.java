@@ -10,7 +10,7 @@ import java.util.Map;
  * {@code String} / {@code Boolean} / {@code null}, and write the same shapes back, indented. Not a general library:
  * no streaming, numbers are doubles, input is trusted (a committed file) but errors still name the offset.
  */
-final class Json
+public final class Json
 {
     private final String text;
     private int pos;
@@ -20,7 +20,7 @@ final class Json
         this.text = text;
     }
 
-    static Object parse(final String text)
+    public static Object parse(final String text)
     {
         final Json json = new Json(text);
         final Object value = json.value();

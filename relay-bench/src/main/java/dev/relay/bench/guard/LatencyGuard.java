@@ -28,11 +28,14 @@ import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
- * The latency guard: runs the guarded JMH benchmarks and {@link CalibrationBenchmark} in one JMH run (in-process
- * {@link Runner}, a fork per benchmark), turns every score into a cost per op in ns, divides it by the calibration's
- * cost, and compares that ratio with the one committed in {@code relay-bench/baseline.json}. A ratio travels between
- * machines and between busy and idle moments far better than a raw score: both sides of the division slow down
- * together. A benchmark whose ratio grew by more than the tolerance (0.25 = 25% more cost per op) is a regression.
+ * The latency guard: runs each guarded JMH benchmark right after a {@link CalibrationBenchmark} run (in-process
+ * {@link Runner}, a fork per benchmark), takes the best measurement iteration of each as a cost per op in ns, divides
+ * every benchmark's cost by the best calibration cost of the run, and compares that ratio with the one committed in
+ * {@code relay-bench/baseline.json}. A ratio travels between machines, JDKs and busy or idle moments far better than
+ * a raw score, and the best iteration shrugs off most interference from neighbours (which only ever adds time).
+ * A benchmark whose ratio grew by the tolerance or more (0.25 = 25% more cost per op) is a regression. Limits: the
+ * calibration is pure CPU, so an I/O- or memory-bound benchmark (the spool append) moves less with CPU contention
+ * than it does; take the baseline on a quiet machine.
  *
  * <pre>
  * java -cp relay-bench/target/relay-bench.jar dev.relay.bench.guard.LatencyGuard \
@@ -221,15 +224,25 @@ public final class LatencyGuard
             + " (did it fail? see the JMH log)");
     }
 
-    /** Each pair's benchmark cost divided by its own calibration's cost. */
+    /**
+     * Each benchmark's best cost divided by the best calibration cost of the whole run (the calibration runs before
+     * every benchmark, so the best of all of them is the steadiest measure of this machine's uncontended speed; the
+     * per-pair calibration alone moved by 1.5x between neighbouring runs on a busy 2-core box).
+     */
     public static Map<String, Double> ratios(final List<Measured[]> pairs)
     {
+        final double calibration = calibrationNs(pairs);
         final Map<String, Double> ratios = new LinkedHashMap<>();
         for (final Measured[] pair : pairs)
         {
-            ratios.put(pair[1].name(), pair[1].nsPerOp() / pair[0].nsPerOp());
+            ratios.put(pair[1].name(), pair[1].nsPerOp() / calibration);
         }
         return ratios;
+    }
+
+    static double calibrationNs(final List<Measured[]> pairs)
+    {
+        return pairs.stream().mapToDouble(pair -> pair[0].nsPerOp()).min().orElse(Double.NaN);
     }
 
     // ---- comparing ----
@@ -279,7 +292,7 @@ public final class LatencyGuard
         if (measured != null && !measured.isEmpty())
         {
             measured.forEach(pair -> byName.put(pair[1].name(), pair[1]));
-            calibrationNs = measured.stream().mapToDouble(pair -> pair[0].nsPerOp()).min().orElse(Double.NaN);
+            calibrationNs = calibrationNs(measured);
         }
         final StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "%-24s %14s %14s %9s  %-10s %s%n", "benchmark", "baseline", "now",
@@ -292,7 +305,7 @@ public final class LatencyGuard
                 r.regressed() ? "FAIL" : "ok", m == null ? r.note() : String.format(Locale.ROOT, "%.4g %s%s", m.score(),
                     m.unit(), "ok".equals(r.note()) || r.regressed() ? "" : "  " + r.note())));
         }
-        sb.append(String.format(Locale.ROOT, "(baseline, now: best cost per op / calibration's%s; change > 0 = "
+        sb.append(String.format(Locale.ROOT, "(baseline, now: best cost per op / best calibration cost%s; change > 0 = "
             + "slower; FAIL at %+.0f%% or more)%n", Double.isNaN(calibrationNs) ? ""
             : String.format(Locale.ROOT, ", calibration now %.1f ns/op", calibrationNs), 100 * verdict.tolerance()));
         return sb.toString();
@@ -328,13 +341,14 @@ public final class LatencyGuard
         root.put("jdk", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name") + " "
             + System.getProperty("java.runtime.version"));
         root.put("jmh", s.describe());
-        root.put("ratio", "best iteration's cost per op (ns; 1/score for throughput modes) / the same for the "
-            + "calibration run right before it; score and error are JMH's mean and 99.9% error");
+        root.put("ratio", "best iteration's cost per op (ns; 1/score for throughput modes) / the best "
+            + "calibration cost per op of the run; score and error are JMH's mean and 99.9% error");
         final Measured c = measured.get(0)[0];
         final Map<String, Object> calibration = new LinkedHashMap<>();
         calibration.put("benchmark", c.benchmark());
-        calibration.put("note", "run again right before each benchmark; its cost is in each entry");
-        calibration.put("unit", "ns/op");
+        calibration.put("note", "run right before each benchmark (its cost is in each entry); ratios divide by the "
+            + "best of them");
+        calibration.put("best_ns_per_op", calibrationNs(measured));
         root.put("calibration", calibration);
         final Map<String, Double> ratios = ratios(measured);
         final List<Object> list = new ArrayList<>();
@@ -357,7 +371,7 @@ public final class LatencyGuard
         return Json.write(root);
     }
 
-    static Map<String, Object> machine()
+    public static Map<String, Object> machine()
     {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("nproc", Runtime.getRuntime().availableProcessors());
@@ -387,7 +401,7 @@ public final class LatencyGuard
         return "unknown";
     }
 
-    private static String gitCommit()
+    public static String gitCommit()
     {
         final String given = System.getProperty("bench.commit");
         if (given != null && !given.isBlank())
