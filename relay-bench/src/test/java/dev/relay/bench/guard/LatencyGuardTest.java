@@ -95,11 +95,11 @@ class LatencyGuardTest
         final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         final PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
 
-        final int update = LatencyGuard.run(new String[] {"--quick", "--update", "--baseline", baseline.toString()},
+        final int update = LatencyGuard.run(new String[] {"--quick", "--forks", "1", "--update", "--baseline", baseline.toString()},
             reference, List.of(new LatencyGuard.Guarded("probe", bench + ".probe", Map.of("work", "1"))), out);
         assertEquals(0, update, bytes.toString(StandardCharsets.UTF_8));
 
-        final int slowed = LatencyGuard.run(new String[] {"--quick", "--tolerance", "1.0", "--baseline",
+        final int slowed = LatencyGuard.run(new String[] {"--quick", "--forks", "1", "--tolerance", "1.0", "--baseline",
             baseline.toString()}, reference,
             List.of(new LatencyGuard.Guarded("probe", bench + ".probe", Map.of("work", "3"))), out);
         final String printed = bytes.toString(StandardCharsets.UTF_8);
