@@ -1,0 +1,329 @@
+package dev.relay.bench.report;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+
+import org.HdrHistogram.Histogram;
+
+import dev.relay.bench.e2e.BenchSink;
+import dev.relay.bench.e2e.LoadGenerator;
+
+/**
+ * The load half of {@code ops/bench}: against a relay already running as its own process (ops/relay, routes to
+ * {@code --sink-port}), starts a {@link BenchSink} in this JVM on that port, then runs {@link LoadGenerator} in
+ * phases: a closed-loop warm-up (not reported), closed loop at C connections for N messages, then open loop at
+ * fractions of the closed-loop rate for {@code --open-seconds} each (latency from the intended send time). Per phase
+ * it writes {@code OUT/PHASE/} {@code accept.hgrm}, {@code txn.hgrm}, {@code e2e.hgrm} (sink: X-Bench-Sent to
+ * arrival, this phase's messages only) and {@code phase.txt}: the generator's {@code RESULT} line, the sink's
+ * {@code SINK} line and a {@code PROCESS} line with the relay's CPU seconds (utime+stime from /proc/PID/stat) per
+ * 1000 messages and its peak VmRSS (sampled every 0.5 s). Linux only for the process figures.
+ *
+ * <pre>
+ * E2eRun --relay-port P --sink-port S --relay-pid PID --out DIR [-c 50] [-n 20000] [--warmup 5000] [-s 1024]
+ *        [--open-seconds 10] [--fractions 0.25,0.5,0.75] [--clk-tck 100]
+ * E2eRun --free-ports K        (prints K free loopback ports, for the script)
+ * </pre>
+ */
+public final class E2eRun
+{
+    private E2eRun()
+    {
+    }
+
+    public static void main(final String[] args) throws Exception
+    {
+        int relayPort = 0;
+        int sinkPort = 0;
+        long pid = 0;
+        Path out = Path.of("bench-report");
+        int connections = 50;
+        long messages = 20_000;
+        long warmup = 5_000;
+        String size = "1024";
+        double openSeconds = 10;
+        String fractions = "0.25,0.5,0.75";
+        int clkTck = 100;
+        for (int i = 0; i < args.length; i++)
+        {
+            switch (args[i])
+            {
+                case "--free-ports" ->
+                {
+                    freePorts(Integer.parseInt(args[++i]));
+                    return;
+                }
+                case "--relay-port" -> relayPort = Integer.parseInt(args[++i]);
+                case "--sink-port" -> sinkPort = Integer.parseInt(args[++i]);
+                case "--relay-pid" -> pid = Long.parseLong(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                case "-c" -> connections = Integer.parseInt(args[++i]);
+                case "-n" -> messages = Long.parseLong(args[++i]);
+                case "--warmup" -> warmup = Long.parseLong(args[++i]);
+                case "-s" -> size = args[++i];
+                case "--open-seconds" -> openSeconds = Double.parseDouble(args[++i]);
+                case "--fractions" -> fractions = args[++i];
+                case "--clk-tck" -> clkTck = Integer.parseInt(args[++i]);
+                default ->
+                {
+                    System.err.println("E2eRun: unknown option " + args[i]);
+                    System.exit(2);
+                }
+            }
+        }
+        if (relayPort == 0 || sinkPort == 0 || pid == 0)
+        {
+            System.err.println("E2eRun: need --relay-port, --sink-port and --relay-pid");
+            System.exit(2);
+        }
+        final PrintStream log = System.err;
+        final ProcessProbe probe = new ProcessProbe(pid, clkTck);
+        probe.start();
+        boolean ok = true;
+        try (BenchSink sink = BenchSink.start("127.0.0.1", sinkPort, true, 0, 0))
+        {
+            final Phase phases = new Phase(relayPort, sink, probe, out, connections, size, log);
+            if (warmup > 0)
+            {
+                ok &= phases.run("warmup", warmup, 0, false) != null;
+            }
+            final LoadGenerator.Result closed = phases.run("closed", messages, 0, true);
+            ok &= closed != null && closed.errors() == 0;
+            final double rate = closed == null ? 0 : closed.messagesPerSecond();
+            for (final String f : fractions.split(","))
+            {
+                final double fraction = Double.parseDouble(f.strip());
+                final double r = Math.max(1, Math.round(rate * fraction));
+                final long n = Math.max(1, Math.round(r * openSeconds));
+                final LoadGenerator.Result open = phases.run(String.format(Locale.ROOT, "open-%02.0f", 100 * fraction),
+                    n, r, true);
+                ok &= open != null && open.errors() == 0;
+            }
+            if (sink.mismatches() > 0)
+            {
+                log.println("e2e: the sink saw " + sink.mismatches() + " corrupted messages");
+                ok = false;
+            }
+        }
+        finally
+        {
+            probe.stop();
+        }
+        System.exit(ok ? 0 : 1);
+    }
+
+    /** One load phase after another, all through the same relay and sink. */
+    private static final class Phase
+    {
+        private final int relayPort;
+        private final BenchSink sink;
+        private final ProcessProbe probe;
+        private final Path out;
+        private final int connections;
+        private final String size;
+        private final PrintStream log;
+        private long sent;
+
+        Phase(final int relayPort, final BenchSink sink, final ProcessProbe probe, final Path out,
+            final int connections, final String size, final PrintStream log)
+        {
+            this.relayPort = relayPort;
+            this.sink = sink;
+            this.probe = probe;
+            this.out = out;
+            this.connections = connections;
+            this.size = size;
+            this.log = log;
+        }
+
+        LoadGenerator.Result run(final String name, final long messages, final double rate, final boolean record)
+            throws IOException, InterruptedException
+        {
+            log.printf(Locale.ROOT, "e2e: %s: %d messages, %s%n", name, messages,
+                rate > 0 ? String.format(Locale.ROOT, "open loop %.0f msg/s", rate) : "closed loop, c=" + connections);
+            final Histogram e2eBefore = sink.e2e();
+            final long cpuBefore = probe.cpuTicks();
+            probe.resetPeak();
+            final Path dir = out.resolve(name);
+            final LoadGenerator.Options o = new LoadGenerator.Options();
+            o.port = relayPort;
+            o.connections = connections;
+            o.messages = messages;
+            o.sizes = size;
+            o.rate = rate;
+            o.progress = false;
+            o.maxSeconds = 600;
+            o.out = record ? dir : null;
+            final LoadGenerator.Result r = LoadGenerator.run(o);
+            sent += r.messages;
+            // Delivery trails acceptance: wait for the sink to have every accepted message (or give up after 60 s).
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (sink.messages() < sent && System.nanoTime() - deadline < 0)
+            {
+                Thread.sleep(20);
+            }
+            final long cpuTicks = probe.cpuTicks() - cpuBefore;
+            final long peakRssKb = probe.peakRssKb();
+            final Histogram e2e = sink.e2e();
+            e2e.subtract(e2eBefore);
+            final String rLine = r.resultLine();
+            log.println("e2e: " + name + ": " + rLine);
+            if (!record)
+            {
+                return r;
+            }
+            final double cpuSeconds = cpuTicks / (double)probe.clkTck();
+            final String process = String.format(Locale.ROOT,
+                "PROCESS phase=%s rate=%.1f cpu_s=%.3f cpu_s_per_1k=%.4f peak_rss_kb=%d delivered=%d undelivered=%d",
+                name, rate, cpuSeconds, r.messages > 0 ? cpuSeconds * 1000 / r.messages : 0, peakRssKb,
+                e2e.getTotalCount(), Math.max(0, sent - sink.messages()));
+            final String sinkLine = String.format(Locale.ROOT,
+                "SINK e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f "
+                    + "mismatches=%d",
+                e2e.getTotalCount(), e2e.getValueAtPercentile(50) / 1e6, e2e.getValueAtPercentile(90) / 1e6,
+                e2e.getValueAtPercentile(99) / 1e6, e2e.getValueAtPercentile(99.9) / 1e6, e2e.getMaxValue() / 1e6,
+                sink.mismatches());
+            Files.createDirectories(dir);
+            try (PrintStream ps = new PrintStream(dir.resolve("e2e.hgrm").toFile()))
+            {
+                e2e.outputPercentileDistribution(ps, 1e6);
+            }
+            Files.writeString(dir.resolve("phase.txt"), String.join(System.lineSeparator(), rLine, sinkLine, process)
+                + System.lineSeparator());
+            log.println("e2e: " + name + ": " + sinkLine);
+            log.println("e2e: " + name + ": " + process);
+            return r;
+        }
+    }
+
+    /** Samples the relay process from /proc: CPU ticks on demand, VmRSS every 0.5 s on a daemon thread. */
+    static final class ProcessProbe
+    {
+        private final long pid;
+        private final int clkTck;
+        private final Thread thread;
+        private volatile boolean stop;
+        private volatile long peakKb;
+        private volatile long overallPeakKb;
+
+        ProcessProbe(final long pid, final int clkTck)
+        {
+            this.pid = pid;
+            this.clkTck = clkTck;
+            thread = new Thread(this::sample, "rss-sampler");
+            thread.setDaemon(true);
+        }
+
+        int clkTck()
+        {
+            return clkTck;
+        }
+
+        void start()
+        {
+            thread.start();
+        }
+
+        void stop() throws InterruptedException
+        {
+            stop = true;
+            thread.join(2_000);
+        }
+
+        void resetPeak()
+        {
+            peakKb = rssKb();
+        }
+
+        long peakRssKb()
+        {
+            return Math.max(peakKb, rssKb());
+        }
+
+        private void sample()
+        {
+            while (!stop)
+            {
+                final long kb = rssKb();
+                if (kb > peakKb)
+                {
+                    peakKb = kb;
+                }
+                if (kb > overallPeakKb)
+                {
+                    overallPeakKb = kb;
+                }
+                try
+                {
+                    Thread.sleep(500);
+                }
+                catch (final InterruptedException ex)
+                {
+                    return;
+                }
+            }
+        }
+
+        long rssKb()
+        {
+            try
+            {
+                for (final String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status")))
+                {
+                    if (line.startsWith("VmRSS:"))
+                    {
+                        return Long.parseLong(line.substring(6).replace("kB", "").strip());
+                    }
+                }
+            }
+            catch (final IOException | RuntimeException ex)
+            {
+                // process gone or not Linux
+            }
+            return 0;
+        }
+
+        /** utime + stime of the process (all threads), in clock ticks; fields 14 and 15 of /proc/PID/stat. */
+        long cpuTicks()
+        {
+            try
+            {
+                final String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+                final String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                return Long.parseLong(f[11]) + Long.parseLong(f[12]);     // field 3 is f[0]
+            }
+            catch (final IOException | RuntimeException ex)
+            {
+                return 0;
+            }
+        }
+    }
+
+    private static void freePorts(final int count) throws IOException
+    {
+        final List<ServerSocket> sockets = new ArrayList<>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                final ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+                sockets.add(s);
+                System.out.print((i == 0 ? "" : " ") + s.getLocalPort());
+            }
+            System.out.println();
+        }
+        finally
+        {
+            for (final ServerSocket s : sockets)
+            {
+                s.close();
+            }
+        }
+    }
+}
