@@ -53,10 +53,36 @@ public final class Bouncer
      */
     boolean bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
     {
+        return notify(queued, QueuedMessage.BOUNCED, onQueued);
+    }
+
+    /**
+     * Queues a delay warning ({@code delivery.delay_warning}): a DSN with Action: delayed for the recipients still
+     * deferred; the message keeps being retried.
+     */
+    boolean warnDelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    {
+        return notify(queued, QueuedMessage.DEFERRED, onQueued);
+    }
+
+    private boolean notify(
+        final QueuedMessage queued, final byte reportStatus, final BiConsumer<QueuedMessage, String> onQueued)
+    {
+        final boolean delayed = reportStatus == QueuedMessage.DEFERRED;
         final List<DsnBuilder.Recipient> failed = new ArrayList<>();
         for (int i = 0; i < queued.recipientCount(); i++)
         {
-            if (queued.status[i] == QueuedMessage.BOUNCED)
+            if (queued.status[i] == reportStatus && delayed)
+            {
+                final String status = queued.lastStatusCode[i] == null ? "4.0.0" : queued.lastStatusCode[i];
+                failed.add(new DsnBuilder.Recipient(
+                    new String(queued.message.recipients().get(i), StandardCharsets.UTF_8),
+                    status.startsWith("4") ? status : "4" + status.substring(1),
+                    queued.remoteMta[i],
+                    diagnostic(queued.lastReply[i]),
+                    "delayed"));
+            }
+            else if (queued.status[i] == reportStatus)
             {
                 final String status = queued.lastStatusCode[i] == null ? "5.0.0" : queued.lastStatusCode[i];
                 failed.add(DsnBuilder.Recipient.failed(

@@ -72,6 +72,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final int maxRecipientsPerTransaction;
     private final long idleTimeoutMs;
     private final long connectTimeoutMs;
+    private final long delayWarningMs;
 
     private final Map<Long, QueuedMessage> live = new HashMap<>();
     private final Map<Long, Recovered> recovered = new HashMap<>();
@@ -139,6 +140,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
         this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
         this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
+        this.delayWarningMs = config.deliveryDelayWarning().toMillis();
         this.nowMs = System.currentTimeMillis();
     }
 
@@ -704,6 +706,14 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             }
         }
         retries.schedule(queued, dueMs);
+        if (delayWarningMs > 0 && !queued.warned && ageMs >= delayWarningMs && queued.message.reversePath().length > 0)
+        {
+            // delivery.delay_warning: tell the sender once that the message is still being retried (Postfix
+            // delay_warning_time); the warning is not journaled, so a restart may send a second one
+            queued.warned = true;
+            bouncer.warnDelayed(queued, (message, dsnQueueId) ->
+                DeliveryLog.info("{}: sender delay notification: {}", message.queueIdText(), dsnQueueId));
+        }
     }
 
     private void finish(final QueuedMessage queued)

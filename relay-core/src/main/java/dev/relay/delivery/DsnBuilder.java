@@ -201,7 +201,8 @@ public final class DsnBuilder
         final Lines head = new Lines();
         head.text("From: MAILER-DAEMON@" + host + " (Mail Delivery System)");
         head.text("To: <" + clean(sender) + ">");
-        head.text("Subject: Undelivered Mail Returned to Sender");
+        head.text(allDelayed(recipients) ? "Subject: Delayed Mail (still being retried)" :
+            "Subject: Undelivered Mail Returned to Sender");
         head.text("Date: " + DATE.format(Instant.ofEpochMilli(nowEpochMs)));
         head.text("Message-ID: <" + nowEpochMs + "." + messageIdPart(clean(seed)) + "@" + host + ">");
         head.text("Auto-Submitted: auto-replied");
@@ -216,6 +217,18 @@ public final class DsnBuilder
         System.arraycopy(header, 0, message, 0, header.length);
         System.arraycopy(body, 0, message, header.length, body.length);
         return message;
+    }
+
+    private static boolean allDelayed(final List<Recipient> recipients)
+    {
+        for (final Recipient recipient : recipients)
+        {
+            if (!"delayed".equals(recipient.action()))
+            {
+                return false;
+            }
+        }
+        return !recipients.isEmpty();
     }
 
     private static boolean isAscii(final byte[] bytes)
@@ -234,9 +247,22 @@ public final class DsnBuilder
     {
         out.text("This is the mail system at host " + host + ".");
         out.text("");
-        out.text("I'm sorry to have to inform you that your message could not");
-        out.text("be delivered to one or more recipients. The headers of your");
-        out.text("message are attached below.");
+        if (allDelayed(recipients))
+        {
+            out.text("####################################################################");
+            out.text("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #");
+            out.text("####################################################################");
+            out.text("");
+            out.text("Your message could not be delivered yet to the recipients below.");
+            out.text("Delivery will be retried until the message expires. The headers of");
+            out.text("your message are attached below.");
+        }
+        else
+        {
+            out.text("I'm sorry to have to inform you that your message could not");
+            out.text("be delivered to one or more recipients. The headers of your");
+            out.text("message are attached below.");
+        }
         out.text("");
         out.text("For further assistance, please contact your postmaster.");
         out.text("");

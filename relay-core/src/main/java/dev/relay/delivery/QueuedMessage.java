@@ -33,6 +33,8 @@ final class QueuedMessage
     /** The DSN for this message is being spooled: finished when it commits. */
     boolean bouncing;
     boolean finished;
+    /** A delay warning went to the sender. */
+    boolean warned;
 
     QueuedMessage(final SpooledMessage message)
     {

@@ -167,6 +167,27 @@ class DeliveryFaultsTest
     }
 
     @Test
+    void delayWarningWhenConfiguredThenDeliveredOnce() throws Exception
+    {
+        dest.stop();
+        start("delivery.delay_warning", "1s");
+        send(SENDER, List.of("bob@example.test"), "slow");
+        final TestSmtpSink.Received warning = senderSink.awaitMessages(1, WAIT).get(0);
+        final String text = warning.text();
+        assertEquals("", warning.mailFrom());
+        assertTrue(text.contains("Subject: Delayed Mail (still being retried)"), text);
+        assertTrue(text.contains("Action: delayed"), text);
+        assertTrue(text.contains("Final-Recipient: rfc822; bob@example.test"), text);
+        assertTrue(text.contains("Status: 4."), text);
+        dest.restart();
+        relay.flush();
+        dest.awaitMessages(1, WAIT);
+        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        assertEquals(1, senderSink.messageCount(), "one warning, no bounce");
+        assertEquals(1, dest.messageCount());
+    }
+
+    @Test
     void expiredAfterMaxAgeWithDestinationDownBouncesWithDsn() throws Exception
     {
         dest.stop();
