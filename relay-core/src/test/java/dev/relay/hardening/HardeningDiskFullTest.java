@@ -286,6 +286,7 @@ class HardeningDiskFullTest
                 Hardening.Client.expect("250", client.command("NOOP"));
             }
             Files.deleteIfExists(filler);
+            Thread.sleep(NOTICE_MS); // the relay sees the space again
         }
         return out.toString();
     }
