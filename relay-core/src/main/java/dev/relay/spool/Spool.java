@@ -32,6 +32,11 @@ import java.util.Locale;
 public final class Spool implements AutoCloseable
 {
     public static final long BLOCK_SIZE = 16L * 1024 * 1024;
+    /**
+     * Space a record write always leaves free on top of its own bytes: Chronicle's index arrays and headers, page
+     * rounding, and the error of the usable-space estimate.
+     */
+    static final long WRITE_SLACK_BYTES = 1024 * 1024;
     private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
 
     private final Path dir;
@@ -42,7 +47,11 @@ public final class Spool implements AutoCloseable
     private final Thread syncerThread;
     private final List<SpoolWriter> writers = new ArrayList<>();
     private final List<SpoolReader> readers = new ArrayList<>();
-    private volatile long usableBytes;
+    /**
+     * Usable bytes on the file system: set by the syncer every ~100 ms, lowered by every record a writer reserves
+     * in between (so a burst of appends is counted before the next refresh sees it).
+     */
+    private final java.util.concurrent.atomic.AtomicLong usableBytes = new java.util.concurrent.atomic.AtomicLong();
     private volatile Runnable newMailListener = () -> { };
     private volatile java.util.function.LongSupplier queuedBytes = () -> 0;
     private volatile long maxQueuedBytes = Long.MAX_VALUE;
@@ -285,10 +294,10 @@ public final class Spool implements AutoCloseable
         return minFreeBytes;
     }
 
-    /** Usable bytes on the spool's file system, refreshed by the syncer every ~100 ms. */
+    /** Usable bytes on the spool's file system, refreshed by the syncer every ~100 ms, minus records since. */
     public long usableBytes()
     {
-        return usableBytes;
+        return usableBytes.get();
     }
 
     /** fsyncs the syncer has done (tests, metrics). */
@@ -299,7 +308,30 @@ public final class Spool implements AutoCloseable
 
     boolean hasRoomForMail()
     {
-        return usableBytes >= minFreeBytes && queuedBytes.getAsLong() <= maxQueuedBytes;
+        return usableBytes.get() >= minFreeBytes && queuedBytes.getAsLong() <= maxQueuedBytes;
+    }
+
+    /**
+     * Called before every record write, for messages already past {@link #hasRoomForMail()}: false when writing
+     * {@code bytes} would leave less than half of {@code queue.min_free_bytes} plus {@link #WRITE_SLACK_BYTES}.
+     * <p>
+     * Why: cycle files are sparse (Chronicle extends them with {@code setLength} and maps them), so a record's
+     * pages are allocated when the loop's memcpy first touches them. On a full file system that store faults
+     * (SIGBUS), which HotSpot reports as an asynchronous {@link InternalError} surfacing somewhere after the store
+     * (the store itself is skipped): the loop thread dies and the record may be half there. Checking at
+     * {@code begin} only is not enough: a message accepted at DATA can stream up to the size limit, many at once,
+     * and another process can take the space meanwhile. The message fails with 452 instead.
+     * <p>
+     * Still open: space taken by another process within one refresh interval (~100 ms) before a write.
+     */
+    boolean reserve(final long bytes)
+    {
+        if (usableBytes.get() - bytes < minFreeBytes / 2 + WRITE_SLACK_BYTES)
+        {
+            return false;
+        }
+        usableBytes.addAndGet(-bytes);
+        return true;
     }
 
     /**
@@ -319,7 +351,7 @@ public final class Spool implements AutoCloseable
 
     void refreshUsableSpace()
     {
-        usableBytes = dir.toFile().getUsableSpace();
+        usableBytes.set(dir.toFile().getUsableSpace());
     }
 
     void onSyncError(final File file, final IOException ex)

@@ -40,6 +40,8 @@ public final class SpoolWriter implements MessageSink
     /** Largest body a message may stage before its first record is written. */
     public static final int STAGE_BYTES = 16 * 1024;
     private static final int NO_CYCLE = Integer.MIN_VALUE;
+    /** Excerpt header, record header and length fields, rounded up: what a record costs beyond its payload. */
+    private static final int RECORD_OVERHEAD = 64;
     private static final int COMPLETION_CAPACITY = 16 * 1024;
 
     private final Spool spool;
@@ -396,8 +398,12 @@ public final class SpoolWriter implements MessageSink
         final int from,
         final int length)
     {
-        final ExcerptAppender appender = appender();
         final int bodyLength = buffer != null ? length : (stageOwner == tx ? stageLength : 0);
+        if (!spool.reserve(RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
+        {
+            return failed(tx);
+        }
+        final ExcerptAppender appender = appender();
         try (DocumentContext dc = appender.writingDocument())
         {
             try
@@ -438,6 +444,10 @@ public final class SpoolWriter implements MessageSink
 
     private boolean writeBody(final long queueId, final Tx tx, final ByteBuffer buffer, final int from, final int length)
     {
+        if (!spool.reserve(RECORD_OVERHEAD + length))
+        {
+            return failed(tx);
+        }
         final ExcerptAppender appender = appender();
         try (DocumentContext dc = appender.writingDocument())
         {
@@ -466,6 +476,10 @@ public final class SpoolWriter implements MessageSink
 
     private boolean writeEnd(final long queueId, final Tx tx)
     {
+        if (!spool.reserve(RECORD_OVERHEAD))
+        {
+            return failed(tx);
+        }
         final ExcerptAppender appender = appender();
         try (DocumentContext dc = appender.writingDocument())
         {

@@ -34,6 +34,10 @@ final class InProcessRelay implements AutoCloseable
         config.put("queue.roll_cycle", "hourly");
         config.put("queue.min_free_bytes", "0");
         config.put("metrics.listen", "off");
+        // inbound tests look at the spool: mail must stay there, neither delivered nor bounced (an MX lookup of
+        // ours.test would fail and queue a DSN), so every domain goes to a closed port and waits an hour
+        config.put("delivery.routes", "*=[127.0.0.1]:1");
+        config.put("delivery.retry.schedule", "1h");
         for (int i = 0; i + 1 < overrides.length; i += 2)
         {
             config.put(overrides[i], overrides[i + 1]);
