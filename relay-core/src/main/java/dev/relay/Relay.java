@@ -162,7 +162,7 @@ public final class Relay implements AutoCloseable
         }
         startDelivery();
         startMetrics();
-        inbound.start();
+        inbound.start(Relay::onStageDeath);
         LOG.info("relay started: smtp on {}, spool {} (sync={}), {} io threads", inbound.boundAddresses(),
             config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size());
     }
@@ -184,6 +184,7 @@ public final class Relay implements AutoCloseable
         spool.newMailListener(deliveryLoop::wakeup);
         spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
         deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
+        deliveryThread.setUncaughtExceptionHandler(Relay::onStageDeath);
         deliveryThread.start();
     }
 
@@ -328,9 +329,27 @@ public final class Relay implements AutoCloseable
         }
     }
 
+    /**
+     * A stage thread died of an {@code Error} (a bug, or the JVM in trouble: out of memory, a fault in mapped
+     * memory). A relay with a dead loop would keep its port and serve nobody, so under {@link RelayMain} the process
+     * ends with exit code 70 for its supervisor to restart it; every message that got a 250 is in the spool.
+     */
+    private static void onStageDeath(final Thread thread, final Throwable failure)
+    {
+        LOG.error("stage thread {} died", thread.getName(), failure);
+        if (haltOnStageDeath)
+        {
+            System.err.println("relay: stage thread " + thread.getName() + " died: " + failure + "; exiting 70");
+            Runtime.getRuntime().halt(70);
+        }
+    }
+
+    private static volatile boolean haltOnStageDeath;
+
     /** Runs until SIGTERM or SIGINT, then drains; the process exit code. */
     static int runUntilStopped(final RelayConfig config)
     {
+        haltOnStageDeath = true;
         final Relay relay;
         try
         {

@@ -99,11 +99,12 @@ public final class InboundServer implements AutoCloseable
         return boundAddresses;
     }
 
-    public void start()
+    public void start(final Thread.UncaughtExceptionHandler onDeath)
     {
         for (final SelectorLoop loop : loops)
         {
             final Thread thread = new Thread(loop, "smtp-in-" + loop.index());
+            thread.setUncaughtExceptionHandler(onDeath);
             threads.add(thread);
             thread.start();
         }
