@@ -75,7 +75,7 @@ public final class SoakPlot
         return new Table(names, columns);
     }
 
-    /** The smallest of 1, 2, 2.5, 5 × 10^k that is at least {@code v} (1 for {@code v <= 0}). */
+    /** The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is at least {@code v} (1 for {@code v <= 0}). */
     static double niceCeil(final double v)
     {
         if (!(v > 0))
@@ -83,7 +83,7 @@ public final class SoakPlot
             return 1;
         }
         final double p = Math.pow(10, Math.floor(Math.log10(v)));
-        for (final double m : new double[] {1, 2, 2.5, 5, 10})
+        for (final double m : new double[] {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10})
         {
             if (m * p >= v * (1 - 1e-12))
             {
@@ -126,7 +126,7 @@ public final class SoakPlot
                 xMax = Math.max(xMax, v);
             }
         }
-        xMax = niceCeil(xMax);
+        xMax = niceCeil(xMax / 1.01); // the last row comes a moment after a round time: let it stick out by <1%
         final StringBuilder sb = new StringBuilder(64 * 1024);
         sb.append(String.format(Locale.ROOT,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
