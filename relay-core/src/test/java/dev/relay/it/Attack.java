@@ -1,4 +1,4 @@
-package dev.relay.adversarial;
+package dev.relay.it;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;

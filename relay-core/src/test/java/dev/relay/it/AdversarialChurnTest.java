@@ -1,4 +1,4 @@
-package dev.relay.adversarial;
+package dev.relay.it;
 
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.relay.adversarial;
+package dev.relay.it;
 
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
