@@ -113,7 +113,7 @@ public final class Relay implements AutoCloseable
             inbound = new InboundServer(config.smtpListen(), loops,
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
-                limiter);
+                limiter, config.smtpSingleAcceptor());
             deliveryLoop = new SelectorLoop(DELIVERY_LOOP_INDEX, List.of(),
                 new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 new BufferPool(DELIVERY_WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP), limiter);

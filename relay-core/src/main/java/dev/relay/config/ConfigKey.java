@@ -33,6 +33,9 @@ public enum ConfigKey
         "true: clients in relay.networks are exempt from per-client limits (as Postfix exempts $mynetworks)"),
     SMTP_IO_THREADS("smtp.io_threads", "auto", intRangeOrAuto(1, 64, Runtime.getRuntime().availableProcessors()),
         "selector loop threads for inbound SMTP, 1..64; auto = one per available processor"),
+    SMTP_ACCEPT("smtp.accept", "reuseport", ValueParsers::parseAcceptMode,
+        "how connections reach the loops: reuseport (a listener per loop, the kernel spreads them) or acceptor "
+            + "(loop 0 accepts and hands them out in turn)"),
     SMTP_TIMEOUT_COMMAND("smtp.timeout.command", "5m", ValueParsers::positiveDuration,
         "idle time allowed while waiting for a client command (RFC 5321 §4.5.3.2.7: at least 5 minutes)"),
     SMTP_TIMEOUT_DATA("smtp.timeout.data", "3m", ValueParsers::positiveDuration,

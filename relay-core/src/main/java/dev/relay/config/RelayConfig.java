@@ -52,6 +52,7 @@ public final class RelayConfig
     private final Duration smtpDrainTimeout;
     private final int smtpMaxErrors;
     private final int smtpSoftErrorLimit;
+    private final boolean smtpSingleAcceptor;
     private final Duration smtpErrorDelay;
     private final int smtpRateConnectionsPerMinute;
     private final int smtpRateMessagesPerMinute;
@@ -104,6 +105,7 @@ public final class RelayConfig
         smtpDrainTimeout = (Duration)values.get(ConfigKey.SMTP_DRAIN_TIMEOUT);
         smtpMaxErrors = (Integer)values.get(ConfigKey.SMTP_MAX_ERRORS);
         smtpSoftErrorLimit = (Integer)values.get(ConfigKey.SMTP_SOFT_ERROR_LIMIT);
+        smtpSingleAcceptor = "acceptor".equals(values.get(ConfigKey.SMTP_ACCEPT));
         smtpErrorDelay = (Duration)values.get(ConfigKey.SMTP_ERROR_DELAY);
         smtpRateConnectionsPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_CONNECTIONS_PER_MINUTE);
         smtpRateMessagesPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_MESSAGES_PER_MINUTE);
@@ -603,6 +605,12 @@ public final class RelayConfig
     /**
      * @return {@code queue.min_free_bytes}: free space below which new mail gets 452 4.3.1; 0 = no check.
      */
+    /** @return {@code smtp.accept=acceptor}: one loop accepts and hands connections to the others. */
+    public boolean smtpSingleAcceptor()
+    {
+        return smtpSingleAcceptor;
+    }
+
     /** @return {@code smtp.soft_error_limit}: errors after which error replies are delayed. */
     public int smtpSoftErrorLimit()
     {

@@ -253,6 +253,15 @@ final class ValueParsers
         };
     }
 
+    static String parseAcceptMode(final String text)
+    {
+        if ("reuseport".equals(text) || "acceptor".equals(text))
+        {
+            return text;
+        }
+        throw new IllegalArgumentException("is not reuseport or acceptor");
+    }
+
     static SyncPolicy parseSyncPolicy(final String text)
     {
         switch (text)

@@ -9,9 +9,10 @@ import java.util.List;
 import java.util.function.IntFunction;
 
 /**
- * The set of inbound loops and their listeners. Each loop gets its own listening socket per address, all bound
- * with SO_REUSEPORT, so the kernel spreads new connections over the loops and no acceptor thread hands them off
- * (one queue and one wake-up fewer per connection).
+ * The set of inbound loops and their listeners. By default each loop gets its own listening socket per address,
+ * all bound with SO_REUSEPORT, so the kernel spreads new connections over the loops and no acceptor hands them off
+ * (one queue and one wake-up fewer per connection). {@code smtp.accept=acceptor} has loop 0 accept for all; it
+ * measured no faster (README, "Protocol choices"), so it is not the default.
  * <p>
  * Built and controlled from the main thread; the loops run on their own threads ("smtp-in-N").
  */
@@ -35,6 +36,21 @@ public final class InboundServer implements AutoCloseable
         final IntFunction<BufferPool> writePools,
         final ConnectionLimiter limiter) throws IOException
     {
+        this(listen, loopCount, readPools, writePools, limiter, false);
+    }
+
+    /**
+     * @param singleAcceptor true: loop 0 alone listens and hands connections to the loops in turn through their
+     *                       command queues; false: every loop listens (SO_REUSEPORT) and the kernel spreads them.
+     */
+    public InboundServer(
+        final List<InetSocketAddress> listen,
+        final int loopCount,
+        final IntFunction<BufferPool> readPools,
+        final IntFunction<BufferPool> writePools,
+        final ConnectionLimiter limiter,
+        final boolean singleAcceptor) throws IOException
+    {
         final List<List<ServerSocketChannel>> perLoop = new ArrayList<>();
         for (int i = 0; i < loopCount; i++)
         {
@@ -45,12 +61,13 @@ public final class InboundServer implements AutoCloseable
             for (final InetSocketAddress address : listen)
             {
                 InetSocketAddress bindTo = address;
-                for (int i = 0; i < loopCount; i++)
+                final int listeners = singleAcceptor ? 1 : loopCount;
+                for (int i = 0; i < listeners; i++)
                 {
                     final ServerSocketChannel channel = ServerSocketChannel.open();
                     perLoop.get(i).add(channel);
                     channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-                    if (loopCount > 1)
+                    if (listeners > 1)
                     {
                         channel.setOption(StandardSocketOptions.SO_REUSEPORT, true);
                     }
@@ -66,6 +83,10 @@ public final class InboundServer implements AutoCloseable
             for (int i = 0; i < loopCount; i++)
             {
                 loops.add(new SelectorLoop(i, perLoop.get(i), readPools.apply(i), writePools.apply(i), limiter));
+            }
+            if (singleAcceptor && loopCount > 1)
+            {
+                loops.get(0).acceptFor(List.copyOf(loops));
             }
         }
         catch (final IOException | RuntimeException ex)

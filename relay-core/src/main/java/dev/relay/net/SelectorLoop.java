@@ -80,6 +80,8 @@ public final class SelectorLoop implements Runnable
     private final AtomicLong handlerErrors = new AtomicLong();
 
     private ConnectionHandlerFactory factory;
+    private List<SelectorLoop> acceptTargets;
+    private int nextAcceptTarget;
     private long nowMs;
     private long acceptPausedUntilMs;
     private volatile boolean stopRequested;
@@ -107,6 +109,15 @@ public final class SelectorLoop implements Runnable
             listener.configureBlocking(false);
             listenerKeys.add(listener.register(selector, SelectionKey.OP_ACCEPT, listener));
         }
+    }
+
+    /**
+     * Single-acceptor mode ({@code smtp.accept=acceptor}): this loop accepts for all of {@code targets} and hands
+     * each connection over through their command queues. Set before the loop starts.
+     */
+    public void acceptFor(final List<SelectorLoop> targets)
+    {
+        this.acceptTargets = targets;
     }
 
     /** Set before the loop starts. */
@@ -519,6 +530,22 @@ public final class SelectorLoop implements Runnable
             return;
         }
         acceptedTotal.incrementAndGet();
+        if (acceptTargets != null)
+        {
+            // single-acceptor mode: hand the connection to the next loop in turn (it owns it from now on)
+            final SelectorLoop target = acceptTargets.get(nextAcceptTarget++ % acceptTargets.size());
+            if (target != this)
+            {
+                target.execute(() -> target.adopt(channel, remote));
+                return;
+            }
+        }
+        adopt(channel, remote);
+    }
+
+    /** Takes ownership of an accepted, admitted connection; loop thread only. */
+    private void adopt(final SocketChannel channel, final InetSocketAddress remote)
+    {
         final NioConnection connection = new NioConnection(this, channel, remote, false);
         connection.lastActivityMs = nowMs;
         connection.idleTimeoutMs = 300_000;
