@@ -6,7 +6,6 @@ import dev.relay.spool.SpooledMessage;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -86,11 +85,8 @@ final class AdversarialRelay implements AutoCloseable
     static AdversarialRelay start(final Path workDir, final Map<String, String> config, final int fdLimit)
         throws IOException
     {
-        final StringBuilder text = new StringBuilder("# written by " + AdversarialRelay.class.getName() + "\n");
-        config.forEach((key, value) -> text.append(key).append('=').append(value).append('\n'));
-        final Path file = Files.createTempFile(workDir, "relay", ".properties");
-        Files.writeString(file, text, StandardCharsets.UTF_8);
-        final List<String> java = javaCommand();
+        final Path file = ChildRelay.writeConfig(workDir, config);
+        final List<String> java = ChildRelay.javaCommand();
         java.add("--config");
         java.add(file.toString());
         final List<String> command = new ArrayList<>();
@@ -119,29 +115,6 @@ final class AdversarialRelay implements AutoCloseable
             relay.close();
             throw ex;
         }
-    }
-
-    private static List<String> javaCommand()
-    {
-        final List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (final String arg : ManagementFactory.getRuntimeMXBean().getInputArguments())
-        {
-            if (arg.startsWith("--add-") || arg.startsWith("-Dchronicle."))
-            {
-                command.add(arg);
-            }
-        }
-        command.add("-Dchronicle.analytics.disable=true");
-        command.add("-Dchronicle.announcer.disable=true");
-        command.add("-Xmx256m");
-        command.add("-XX:+UseSerialGC");
-        // the relay's own logging (INFO, asynchronous), not the test class path's logback-test.xml (WARN)
-        command.add("-Dlogback.configurationFile=" + AdversarialRelay.class.getClassLoader().getResource("logback.xml"));
-        command.add("-cp");
-        command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
-        command.add("dev.relay.RelayMain");
-        return command;
     }
 
     private void awaitListening(final Duration timeout)
