@@ -27,7 +27,6 @@ import sun.misc.Signal;
 import sun.misc.SignalHandler;
 
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -396,18 +395,6 @@ public final class Relay implements AutoCloseable
                 return SyncMode.NONE;
             default:
                 return SyncMode.BATCH;
-        }
-    }
-
-    private static InetAddress toInet(final byte[] address)
-    {
-        try
-        {
-            return InetAddress.getByAddress(address);
-        }
-        catch (final java.net.UnknownHostException ex)
-        {
-            throw new IllegalArgumentException(ex);
         }
     }
 

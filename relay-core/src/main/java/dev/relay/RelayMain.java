@@ -4,8 +4,6 @@ import dev.relay.config.ConfigException;
 import dev.relay.config.ConfigKey;
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.SpoolCommand;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -163,10 +161,5 @@ public final class RelayMain
     private static void usage()
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | check-config]");
-    }
-
-    static Logger log()
-    {
-        return LoggerFactory.getLogger(RelayMain.class);
     }
 }

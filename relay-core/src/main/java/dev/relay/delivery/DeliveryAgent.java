@@ -230,7 +230,9 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         for (int i = 0; i < dirtyHops.size(); i++)
         {
-            dispatch(dirtyHops.get(i));
+            final Hop hop = dirtyHops.get(i);
+            hop.dirty = false;
+            dispatch(hop);
         }
         dirtyHops.clear();
         if (nowMs >= nextHousekeepingMs)
@@ -344,8 +346,9 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     private void markDirty(final Hop hop)
     {
-        if (!dirtyHops.contains(hop))
+        if (!hop.dirty)
         {
+            hop.dirty = true;
             dirtyHops.add(hop);
         }
     }
@@ -758,7 +761,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     private void onFlush()
     {
-        retries.makeAllDue(nowMs);
         QueuedMessage due;
         final List<QueuedMessage> all = new ArrayList<>();
         while ((due = retries.pollDue(Long.MAX_VALUE)) != null)

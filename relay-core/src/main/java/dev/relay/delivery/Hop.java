@@ -25,7 +25,8 @@ final class Hop
     long downUntilMs;
     String downReason;
     boolean probing;
-    long lastUsedMs;
+    /** Queued for dispatch in this pass (in the agent's dirty list). */
+    boolean dirty;
 
     Hop(final NextHop nextHop)
     {

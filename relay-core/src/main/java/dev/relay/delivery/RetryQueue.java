@@ -67,16 +67,6 @@ final class RetryQueue
         return first;
     }
 
-    /** Every queued message becomes due now ({@code spool flush}). */
-    int makeAllDue(final long nowMs)
-    {
-        for (int i = 0; i < size; i++)
-        {
-            heap[i].nextAttemptMs = nowMs;
-        }
-        return size;
-    }
-
     private void siftUp(final int start)
     {
         int index = start;
