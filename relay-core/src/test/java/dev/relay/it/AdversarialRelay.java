@@ -33,7 +33,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 final class AdversarialRelay implements AutoCloseable
 {
-    private static final Pattern BOUND = Pattern.compile("smtp on \\[[^\\]]*?:(\\d+)[,\\]]");
     private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*(?:def new|tenured) generation\\s+total \\d+K, used (\\d+)K");
     private static final long CLK_TCK = 100;
 
@@ -119,25 +118,7 @@ final class AdversarialRelay implements AutoCloseable
 
     private void awaitListening(final Duration timeout)
     {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        while (true)
-        {
-            final Matcher m = BOUND.matcher(stdout());
-            if (m.find())
-            {
-                port = Integer.parseInt(m.group(1));
-                return;
-            }
-            if (!process.isAlive())
-            {
-                fail("child relay exited with " + process.exitValue() + " before listening\n" + output());
-            }
-            if (System.nanoTime() - deadline > 0)
-            {
-                fail("child relay not listening after " + timeout + "\n" + output());
-            }
-            Await.pause();
-        }
+        port = ChildRelay.awaitPort(process, this::stdout, this::output, timeout);
     }
 
     int port()

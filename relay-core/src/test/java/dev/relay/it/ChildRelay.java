@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -107,31 +108,40 @@ final class ChildRelay implements AutoCloseable
             child.awaitListening(Duration.ofSeconds(30));
             return child;
         }
-        catch (final IOException | RuntimeException | AssertionError ex)
+        catch (final RuntimeException | AssertionError ex)
         {
             child.close();
             throw ex;
         }
     }
 
-    private void awaitListening(final Duration timeout) throws IOException
+    private void awaitListening(final Duration timeout)
+    {
+        port = awaitPort(process, this::stdout, this::output, timeout);
+    }
+
+    /**
+     * Waits until a child relay logs its bound SMTP port ("smtp on [/127.0.0.1:PORT]") and returns it; fails when the
+     * process exits first or the timeout passes, showing {@code output}.
+     */
+    static int awaitPort(
+        final Process process, final Supplier<String> stdout, final Supplier<String> output, final Duration timeout)
     {
         final long deadline = System.nanoTime() + timeout.toNanos();
         while (true)
         {
-            final Matcher m = BOUND.matcher(stdout());
+            final Matcher m = BOUND.matcher(stdout.get());
             if (m.find())
             {
-                port = Integer.parseInt(m.group(1));
-                return;
+                return Integer.parseInt(m.group(1));
             }
             if (!process.isAlive())
             {
-                fail("child relay exited with " + process.exitValue() + " before listening\n" + output());
+                fail("child relay exited with " + process.exitValue() + " before listening\n" + output.get());
             }
             if (System.nanoTime() - deadline > 0)
             {
-                fail("child relay not listening after " + timeout + "\n" + output());
+                fail("child relay not listening after " + timeout + "\n" + output.get());
             }
             Await.pause();
         }
