@@ -257,28 +257,6 @@ public final class Spool implements AutoCloseable
         return date.atTime(hour, minute, second).toInstant(java.time.ZoneOffset.UTC).toEpochMilli();
     }
 
-    /** Size of the spool's cycle files in bytes (for tests and metrics). */
-    public long diskBytes()
-    {
-        long total = 0;
-        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
-        if (files != null)
-        {
-            for (final java.io.File file : files)
-            {
-                total += file.length();
-            }
-        }
-        return total;
-    }
-
-    /** Number of cycle files on disk. */
-    public int cycleFileCount()
-    {
-        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
-        return files == null ? 0 : files.length;
-    }
-
     public Path dir()
     {
         return dir;
