@@ -33,6 +33,10 @@ public final class OutcomeJournal implements AutoCloseable
     private static final byte RESULT = 1;
     private static final byte DONE = 2;
     private static final int MAX_TEXT_BYTES = 2048;
+    private static final int RESULT_FIXED_LENGTH = 32;
+    private static final int DONE_LENGTH = 12;
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OutcomeJournal.class);
 
     private final SingleChronicleQueue queue;
     private final Path dir;
@@ -57,19 +61,62 @@ public final class OutcomeJournal implements AutoCloseable
      */
     public static OutcomeJournal open(final Path dir, final String rollCycle)
     {
-        final SingleChronicleQueueBuilder builder = SingleChronicleQueueBuilder.binary(dir.toFile()).blockSize(4L << 20);
+        final java.util.function.Function<Path, SingleChronicleQueue> open = path ->
+        {
+            final SingleChronicleQueueBuilder builder = SingleChronicleQueueBuilder.binary(path.toFile())
+                .blockSize(4L << 20);
+            if (rollCycle != null)
+            {
+                builder.rollCycle(Spool.rollCycle(rollCycle));
+            }
+            return builder.build();
+        };
         if (rollCycle != null)
         {
-            builder.rollCycle(Spool.rollCycle(rollCycle));
+            try
+            {
+                CycleTailRepair.repair(dir, open, OutcomeJournal::intact);
+            }
+            catch (final java.io.IOException ex)
+            {
+                throw new java.io.UncheckedIOException("cannot repair the journal at " + dir + ": " + ex, ex);
+            }
         }
-        final SingleChronicleQueue queue = builder.build();
-        return new OutcomeJournal(dir, queue);
+        return new OutcomeJournal(dir, open.apply(dir));
+    }
+
+    /**
+     * Whether {@code bytes[start, end)} is a whole journal record: its type known and its length what its fields
+     * say. Records carry no checksum; this catches a record cut short or overwritten, and a damaged outcome only
+     * ever costs a redelivery or a retry, never a loss (a recipient is finished by its DELIVERED or BOUNCED record).
+     */
+    static boolean intact(final Bytes<?> bytes, final long start, final long end)
+    {
+        final long length = end - start;
+        if (length < DONE_LENGTH)
+        {
+            return false;
+        }
+        final byte type = bytes.readByte(start);
+        if (type == DONE)
+        {
+            return length == DONE_LENGTH;
+        }
+        if (type != RESULT || length < RESULT_FIXED_LENGTH)
+        {
+            return false;
+        }
+        final byte status = bytes.readByte(start + 1);
+        final int textLength = bytes.readInt(start + 28);
+        return status >= DELIVERED && status <= DEFERRED && textLength >= 0 && textLength <= MAX_TEXT_BYTES
+            && length == RESULT_FIXED_LENGTH + textLength;
     }
 
     /** Reads every record from the start. */
     public long replay(final Visitor visitor)
     {
         long count = 0;
+        long damaged = 0;
         try (ExcerptTailer tailer = queue.createTailer())
         {
             while (true)
@@ -82,6 +129,11 @@ public final class OutcomeJournal implements AutoCloseable
                     }
                     final Bytes<?> bytes = dc.wire().bytes();
                     final long at = bytes.readPosition();
+                    if (!intact(bytes, at, bytes.readLimit()))
+                    {
+                        damaged++;
+                        continue;
+                    }
                     final byte type = bytes.readByte(at);
                     if (type == RESULT)
                     {
@@ -103,6 +155,10 @@ public final class OutcomeJournal implements AutoCloseable
                     count++;
                 }
             }
+        }
+        if (damaged > 0)
+        {
+            LOG.error("journal {}: {} damaged records skipped (their recipients are retried)", dir, damaged);
         }
         return count;
     }

@@ -75,6 +75,7 @@ public final class Spool implements AutoCloseable
      *
      * @param rollCycle    {@code secondly}, {@code minutely}, {@code hourly} or {@code daily}.
      * @param minFreeBytes {@link SpoolWriter#begin} refuses mail while the file system has less usable space.
+     *                     A newest cycle file with a damaged tail is repaired first (see {@link CycleTailRepair}).
      * @throws IOException naming the directory and the reason when it cannot be created, written or opened.
      */
     public static Spool open(final Path dir, final SyncMode syncMode, final String rollCycle, final long minFreeBytes)
@@ -107,13 +108,16 @@ public final class Spool implements AutoCloseable
         {
             throw new IOException("cannot open spool at " + absolute + ": directory is not writable (" + ex + ")", ex);
         }
+        final java.util.function.Function<Path, SingleChronicleQueue> open = path -> SingleChronicleQueueBuilder
+            .binary(path)
+            .rollCycle(cycle)
+            .blockSize(BLOCK_SIZE)
+            .build();
         final SingleChronicleQueue queue;
         try
         {
-            queue = SingleChronicleQueueBuilder.binary(absolute)
-                .rollCycle(cycle)
-                .blockSize(BLOCK_SIZE)
-                .build();
+            CycleTailRepair.repair(absolute, open, new RecordChecksum()::intact);
+            queue = open.apply(absolute);
         }
         catch (final RuntimeException ex)
         {

@@ -37,7 +37,14 @@ import java.util.List;
  * END (4): the commit marker; a message without END (or WHOLE) is never deliverable
  *  12  total body bytes (i64)
  *  20  chunk count (i32, counting the body of START_BODY)
+ *
+ * Every record of version 2 ends with
+ *      CRC32C (i32) of all the record's bytes before it
  * </pre>
+ * The trailer ({@link RecordChecksum}) is what lets a reader tell a record that lost part of its bytes to a power
+ * cut ({@code queue.sync=none}) or was overwritten: such a record is reported and skipped, and so is its message
+ * (its END then disagrees with the chunks that were intact). Version 1 records, from before the trailer, are still
+ * read, unchecked.
  * WHOLE is START_BODY and END in one excerpt: a small message whose body arrived before {@code complete()}
  * costs one excerpt. Sizes: a chunk is at most {@link #MAX_CHUNK_BYTES}, an envelope at most
  * {@link #MAX_ENVELOPE_BYTES}, so no excerpt exceeds {@link #MAX_RECORD_BYTES}.
@@ -51,7 +58,10 @@ public final class SpoolRecords
     public static final byte BODY = 3;
     public static final byte END = 4;
     public static final byte WHOLE = 5;
-    public static final byte VERSION = 1;
+    public static final byte VERSION = 2;
+    /** Records written before the checksum trailer: read, not checked. */
+    public static final byte VERSION_WITHOUT_CHECKSUM = 1;
+    public static final int CHECKSUM_LENGTH = 4;
 
     public static final int TYPE_OFFSET = 0;
     public static final int VERSION_OFFSET = 1;
@@ -70,7 +80,7 @@ public final class SpoolRecords
     public static final int MAX_CHUNK_BYTES = 256 * 1024;
     /** Largest envelope (about 1000 recipients of 1 KiB); {@code begin()} refuses bigger ones. */
     public static final int MAX_ENVELOPE_BYTES = 1024 * 1024;
-    public static final int MAX_RECORD_BYTES = MAX_ENVELOPE_BYTES + 4 + MAX_CHUNK_BYTES;
+    public static final int MAX_RECORD_BYTES = MAX_ENVELOPE_BYTES + 4 + MAX_CHUNK_BYTES + CHECKSUM_LENGTH;
 
     private SpoolRecords()
     {

@@ -23,8 +23,9 @@ import java.util.ArrayDeque;
  * {@value #STAGE_BYTES}-byte buffer, so a small message whose body arrives before {@code complete} becomes one
  * WHOLE excerpt; when the stage is needed by another message or overflows, it is written out as START_BODY.
  * Larger appends go straight from the read buffer into the mapped file (one memcpy) as START_BODY or BODY
- * records of at most {@link SpoolRecords#MAX_CHUNK_BYTES}. Every record is a complete excerpt written in one go;
- * a failed write is rolled back and the call returns false.
+ * records of at most {@link SpoolRecords#MAX_CHUNK_BYTES}. Every record is a complete excerpt written in one go,
+ * ending with its {@link RecordChecksum} (a body's part fed from its source buffer, not read back); a failed write
+ * is rolled back and the call returns false.
  * <p>
  * Commit: {@link SyncMode#NONE} calls the listener inside {@code complete} after the END append.
  * {@link SyncMode#ALWAYS} hands each completed message to the syncer at once; {@link SyncMode#BATCH} collects the
@@ -54,6 +55,7 @@ public final class SpoolWriter implements MessageSink
     private final ArrayDeque<SyncRequest> freeRequests = new ArrayDeque<>();
     private final ArrayDeque<Tx> freeTxs = new ArrayDeque<>();
     private final byte[] stage = new byte[STAGE_BYTES];
+    private final RecordChecksum checksum = new RecordChecksum();
     private int stageLength;
     private Tx stageOwner;
     private InboundMessage stageMessage;
@@ -409,16 +411,21 @@ public final class SpoolWriter implements MessageSink
             try
             {
                 final Bytes<?> bytes = dc.wire().bytes();
+                final long start = bytes.writePosition();
                 SpoolRecords.writeEnvelope(bytes, type, message);
                 bytes.writeInt(bodyLength);
+                checksum.reset().update(bytes, start, bytes.writePosition());
                 if (buffer != null)
                 {
                     copy(bytes, buffer, from, length);
+                    checksum.update(buffer, from, from + length);
                 }
                 else if (bodyLength > 0)
                 {
                     bytes.write(stage, 0, bodyLength);
+                    checksum.update(stage, 0, bodyLength);
                 }
+                bytes.writeInt(checksum.value());
             }
             catch (final Throwable t)
             {
@@ -454,9 +461,12 @@ public final class SpoolWriter implements MessageSink
             try
             {
                 final Bytes<?> bytes = dc.wire().bytes();
+                final long start = bytes.writePosition();
                 SpoolRecords.writeHeader(bytes, SpoolRecords.BODY, queueId);
                 bytes.writeInt(length);
+                checksum.reset().update(bytes, start, bytes.writePosition());
                 copy(bytes, buffer, from, length);
+                bytes.writeInt(checksum.update(buffer, from, from + length).value());
             }
             catch (final Throwable t)
             {
@@ -485,7 +495,10 @@ public final class SpoolWriter implements MessageSink
         {
             try
             {
-                SpoolRecords.writeEnd(dc.wire().bytes(), queueId, tx.bodyBytes, tx.chunkCount);
+                final Bytes<?> bytes = dc.wire().bytes();
+                final long start = bytes.writePosition();
+                SpoolRecords.writeEnd(bytes, queueId, tx.bodyBytes, tx.chunkCount);
+                bytes.writeInt(checksum.reset().update(bytes, start, bytes.writePosition()).value());
             }
             catch (final Throwable t)
             {

@@ -26,6 +26,9 @@ public final class SpooledMessage
     int chunkCount;
     long startIndex;
     long endIndex;
+    /** Body chunks and bytes in records that passed their checksum; the reader compares them with the END. */
+    int intactChunks;
+    long intactBodyBytes;
     private String queueIdText;
 
     SpooledMessage()
