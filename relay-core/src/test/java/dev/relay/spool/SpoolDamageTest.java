@@ -1,0 +1,315 @@
+package dev.relay.spool;
+
+import dev.relay.smtp.InboundMessage;
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.bytes.MappedBytes;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueStore;
+import net.openhft.chronicle.wire.Wires;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static dev.relay.spool.SpoolTestSupport.appendAll;
+import static dev.relay.spool.SpoolTestSupport.body;
+import static dev.relay.spool.SpoolTestSupport.message;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Damaged spool records: every record's checksum is verified by readers, a message with a damaged record is not
+ * handed over, and a newest cycle file with a damaged tail is repaired at open so that later appends are read.
+ */
+@Timeout(60)
+class SpoolDamageTest
+{
+    private static final int LARGE = 600 * 1024;
+
+    @TempDir
+    Path dir;
+
+    /** Writes A (large: START_BODY + BODY records), B (small: WHOLE), C (large); returns their bodies. */
+    private List<byte[]> writeThree(final Path spoolDir) throws IOException
+    {
+        final List<byte[]> bodies = List.of(body(1, LARGE), body(2, 900), body(3, LARGE));
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
+        {
+            final SpoolWriter writer = spool.newWriter(() -> { });
+            for (int i = 0; i < bodies.size(); i++)
+            {
+                final InboundMessage message = message(100 + i, "alice@example.org", "bob@example.net");
+                assertTrue(writer.begin(message));
+                assertTrue(appendAll(writer, message, bodies.get(i), 64 * 1024));
+                assertTrue(writer.complete(message, new SpoolTestSupport.Commits()));
+            }
+        }
+        return bodies;
+    }
+
+    private static List<SpooledMessage> readAll(final SpoolReader reader)
+    {
+        final List<SpooledMessage> messages = new ArrayList<>();
+        while (reader.poll(messages::add, 100) > 0)
+        {
+            // keep reading
+        }
+        return messages;
+    }
+
+    private static List<Long> ids(final List<SpooledMessage> messages)
+    {
+        return messages.stream().map(SpooledMessage::queueId).toList();
+    }
+
+    private static Path cycleFile(final Path spoolDir) throws IOException
+    {
+        try (Stream<Path> files = Files.list(spoolDir))
+        {
+            return files.filter(path -> path.toString().endsWith(".cq4")).max(Path::compareTo).orElseThrow();
+        }
+    }
+
+    /** Flips one byte of the file where {@code needle} (16 bytes of a body) is found. */
+    private static void flipByteOf(final Path file, final byte[] body, final int at) throws IOException
+    {
+        final byte[] needle = Arrays.copyOfRange(body, at, at + 16);
+        final byte[] content = Files.readAllBytes(file);
+        for (int i = 0; i + needle.length <= content.length; i++)
+        {
+            if (Arrays.equals(content, i, i + needle.length, needle, 0, needle.length))
+            {
+                try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw"))
+                {
+                    raf.seek(i + 3);
+                    raf.write(content[i + 3] ^ 0x40);
+                }
+                return;
+            }
+        }
+        throw new AssertionError("body bytes not found in " + file);
+    }
+
+    @Test
+    void damagedBodyChunkDropsItsMessageOnly() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        final List<byte[]> bodies = writeThree(spoolDir);
+        flipByteOf(cycleFile(spoolDir), bodies.get(0), 400 * 1024); // in A's second BODY record
+
+        try (SpoolReader reader = SpoolReader.open(spoolDir))
+        {
+            final List<SpooledMessage> read = readAll(reader);
+            assertEquals(List.of(101L, 102L), ids(read), "A is dropped, B and C are handed over");
+            assertEquals(1, reader.damagedRecords());
+            assertEquals(1, reader.damagedMessages());
+            assertArrayEquals(bodies.get(2), reader.readBodyToArray(read.get(1)));
+        }
+    }
+
+    @Test
+    void damagedWholeRecordIsSkipped() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        final List<byte[]> bodies = writeThree(spoolDir);
+        flipByteOf(cycleFile(spoolDir), bodies.get(1), 500);
+
+        try (SpoolReader reader = SpoolReader.open(spoolDir))
+        {
+            assertEquals(List.of(100L, 102L), ids(readAll(reader)));
+            assertEquals(1, reader.damagedRecords());
+        }
+    }
+
+    @Test
+    void damageInTheNewestFileIsRepairedAtOpenAndNewMailIsRead() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        final List<byte[]> bodies = writeThree(spoolDir);
+        flipByteOf(cycleFile(spoolDir), bodies.get(1), 500);
+
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
+        {
+            assertEquals(1, damagedDirs(spoolDir), "the damaged file is kept aside");
+            appendSmall(spool, 200);
+            final SpoolReader reader = spool.newReader(null);
+            final List<SpooledMessage> read = readAll(reader);
+            assertEquals(List.of(100L, 102L, 200L), ids(read), "intact records carried over, then the new one");
+            assertArrayEquals(bodies.get(0), reader.readBodyToArray(read.get(0)));
+        }
+    }
+
+    @Test
+    void noiseAfterTheLastRecordIsRepairedAtOpen() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        writeThree(spoolDir);
+        final long end = lastRecordEnd(spoolDir);
+        final byte[] noise = new byte[300];
+        new Random(7).nextBytes(noise);
+        noise[3] &= 0x3f; // a header that looks like a finished data record far away
+        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(spoolDir).toFile(), "rw"))
+        {
+            raf.seek(end);
+            raf.write(noise);
+        }
+
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
+        {
+            assertEquals(1, damagedDirs(spoolDir));
+            appendSmall(spool, 200);
+            assertEquals(List.of(100L, 101L, 102L, 200L), ids(readAll(spool.newReader(null))));
+        }
+    }
+
+    @Test
+    void recordLeftUnfinishedByAKilledWriterIsClearedInPlace() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        writeThree(spoolDir);
+        final long end = lastRecordEnd(spoolDir);
+        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(spoolDir).toFile(), "rw"))
+        {
+            raf.seek(end);
+            raf.write(new byte[] {100, 0, 0, (byte)0x80}); // NOT_COMPLETE, length 100, little-endian
+            raf.write(new byte[] {1, 2, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9});
+        }
+
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
+        {
+            assertEquals(0, damagedDirs(spoolDir), "nothing to set aside: the write never finished");
+            appendSmall(spool, 200);
+            assertEquals(List.of(100L, 101L, 102L, 200L), ids(readAll(spool.newReader(null))));
+        }
+    }
+
+    @Test
+    void intactSpoolIsLeftAlone() throws IOException
+    {
+        final Path spoolDir = dir.resolve("spool");
+        writeThree(spoolDir);
+        final long size = Files.size(cycleFile(spoolDir));
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
+        {
+            assertEquals(0, damagedDirs(spoolDir));
+            assertEquals(List.of(100L, 101L, 102L), ids(readAll(spool.newReader(null))));
+        }
+        assertEquals(size, Files.size(cycleFile(spoolDir)));
+    }
+
+    @Test
+    void checksumCatchesAFlippedBitAndVersionOneIsUnchecked()
+    {
+        final RecordChecksum checksum = new RecordChecksum();
+        final Bytes<?> bytes = Bytes.allocateElasticOnHeap(64);
+        SpoolRecords.writeEnd(bytes, 7, 1000, 2);
+        bytes.writeInt(checksum.reset().update(bytes, 0, bytes.writePosition()).value());
+        assertTrue(checksum.intact(bytes, 0, bytes.writePosition()));
+
+        bytes.writeByte(13, (byte)(bytes.readByte(13) ^ 1));
+        assertFalse(checksum.intact(bytes, 0, bytes.writePosition()), "a flipped bit");
+
+        bytes.writeByte(SpoolRecords.VERSION_OFFSET, SpoolRecords.VERSION_WITHOUT_CHECKSUM);
+        assertTrue(checksum.intact(bytes, 0, bytes.writePosition()), "version 1 records carry no checksum");
+        bytes.writeByte(SpoolRecords.VERSION_OFFSET, (byte)9);
+        assertFalse(checksum.intact(bytes, 0, bytes.writePosition()), "an unknown version is damage");
+        assertFalse(checksum.intact(bytes, 0, 8), "shorter than a header");
+    }
+
+    @Test
+    void journalWithANoisyTailIsRepairedAndReplaysItsRecords() throws IOException
+    {
+        final Path journalDir = dir.resolve("journal");
+        try (OutcomeJournal journal = OutcomeJournal.open(journalDir, "daily"))
+        {
+            journal.recordResult(1, 0, OutcomeJournal.DELIVERED, 1, 0, "250 ok");
+            journal.recordResult(2, 0, OutcomeJournal.DEFERRED, 1, 5000, "451 later");
+            journal.recordDone(1);
+        }
+        final long end = lastRecordEnd(journalDir, 4L << 20);
+        final byte[] noise = new byte[100];
+        new Random(9).nextBytes(noise);
+        noise[3] &= 0x3f;
+        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(journalDir).toFile(), "rw"))
+        {
+            raf.seek(end);
+            raf.write(noise);
+        }
+        try (OutcomeJournal journal = OutcomeJournal.open(journalDir, "daily"))
+        {
+            journal.recordDone(2);
+            final List<String> replayed = new ArrayList<>();
+            journal.replay(new OutcomeJournal.Visitor()
+            {
+                @Override
+                public void onResult(final long queueId, final int recipient, final byte status, final int attempts,
+                    final long nextAttemptMs, final String text)
+                {
+                    replayed.add("result " + queueId + " " + status + " " + text);
+                }
+
+                @Override
+                public void onDone(final long queueId)
+                {
+                    replayed.add("done " + queueId);
+                }
+            });
+            assertEquals(List.of("result 1 1 250 ok", "result 2 3 451 later", "done 1", "done 2"), replayed);
+        }
+    }
+
+    private static void appendSmall(final Spool spool, final long queueId)
+    {
+        final SpoolWriter writer = spool.newWriter(() -> { });
+        final InboundMessage message = message(queueId, "carol@example.org", "dave@example.net");
+        assertTrue(writer.begin(message));
+        assertTrue(appendAll(writer, message, body(queueId, 300), 300));
+        assertTrue(writer.complete(message, new SpoolTestSupport.Commits()));
+    }
+
+    private static long damagedDirs(final Path spoolDir) throws IOException
+    {
+        try (Stream<Path> files = Files.list(spoolDir))
+        {
+            return files.filter(path -> path.getFileName().toString().startsWith("damaged-")).count();
+        }
+    }
+
+    private static long lastRecordEnd(final Path spoolDir)
+    {
+        return lastRecordEnd(spoolDir, Spool.BLOCK_SIZE);
+    }
+
+    /** Where the record after the newest one would start, per the cycle file's own header. */
+    private static long lastRecordEnd(final Path queueDir, final long blockSize)
+    {
+        try (SingleChronicleQueue queue = SingleChronicleQueueBuilder.binary(queueDir)
+            .rollCycle(Spool.rollCycle("daily")).blockSize(blockSize).build())
+        {
+            final SingleChronicleQueueStore store = queue.storeForCycle(queue.lastCycle(), queue.epoch(), false, null);
+            final MappedBytes bytes = store.bytes();
+            try
+            {
+                final long header = store.writePosition();
+                return (header + Wires.SPB_HEADER_SIZE + Wires.lengthOf(bytes.readVolatileInt(header)) + 3) & ~3L;
+            }
+            finally
+            {
+                bytes.releaseLast();
+                queue.closeStore(store);
+            }
+        }
+    }
+}
