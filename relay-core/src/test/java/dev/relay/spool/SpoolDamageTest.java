@@ -160,17 +160,28 @@ class SpoolDamageTest
         final byte[] noise = new byte[300];
         new Random(7).nextBytes(noise);
         noise[3] &= 0x3f; // a header that looks like a finished data record far away
-        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(spoolDir).toFile(), "rw"))
-        {
-            raf.seek(end);
-            raf.write(noise);
-        }
+        writeAt(cycleFile(spoolDir), end, noise);
 
+        reopenAppendAndReadAll(spoolDir, 1);
+    }
+
+    /** Opens the spool (repairing it), asserts the damaged-* dirs, appends message 200 and reads everything. */
+    private static void reopenAppendAndReadAll(final Path spoolDir, final int damagedDirs) throws IOException
+    {
         try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
         {
-            assertEquals(1, damagedDirs(spoolDir));
+            assertEquals(damagedDirs, damagedDirs(spoolDir), "files set aside");
             appendSmall(spool, 200);
             assertEquals(List.of(100L, 101L, 102L, 200L), ids(readAll(spool.newReader(null))));
+        }
+    }
+
+    private static void writeAt(final Path file, final long position, final byte[] bytes) throws IOException
+    {
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw"))
+        {
+            raf.seek(position);
+            raf.write(bytes);
         }
     }
 
@@ -180,19 +191,10 @@ class SpoolDamageTest
         final Path spoolDir = dir.resolve("spool");
         writeThree(spoolDir);
         final long end = lastRecordEnd(spoolDir);
-        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(spoolDir).toFile(), "rw"))
-        {
-            raf.seek(end);
-            raf.write(new byte[] {100, 0, 0, (byte)0x80}); // NOT_COMPLETE, length 100, little-endian
-            raf.write(new byte[] {1, 2, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9});
-        }
+        // a header saying NOT_COMPLETE, length 100 (little-endian), and the start of a record
+        writeAt(cycleFile(spoolDir), end, new byte[] {100, 0, 0, (byte)0x80, 1, 2, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9});
 
-        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "daily", 0))
-        {
-            assertEquals(0, damagedDirs(spoolDir), "nothing to set aside: the write never finished");
-            appendSmall(spool, 200);
-            assertEquals(List.of(100L, 101L, 102L, 200L), ids(readAll(spool.newReader(null))));
-        }
+        reopenAppendAndReadAll(spoolDir, 0); // nothing to set aside: the write never finished
     }
 
     @Test
@@ -242,11 +244,7 @@ class SpoolDamageTest
         final byte[] noise = new byte[100];
         new Random(9).nextBytes(noise);
         noise[3] &= 0x3f;
-        try (RandomAccessFile raf = new RandomAccessFile(cycleFile(journalDir).toFile(), "rw"))
-        {
-            raf.seek(end);
-            raf.write(noise);
-        }
+        writeAt(cycleFile(journalDir), end, noise);
         try (OutcomeJournal journal = OutcomeJournal.open(journalDir, "daily"))
         {
             journal.recordDone(2);
