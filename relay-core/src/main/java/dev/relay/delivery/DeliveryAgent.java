@@ -210,6 +210,11 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         if (!draining)
         {
             final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
+            if (reader.damagedRecords() != metrics.spoolDamagedRecords()
+                || reader.damagedMessages() != metrics.spoolDamagedMessages())
+            {
+                metrics.spoolDamage(reader.damagedRecords(), reader.damagedMessages());
+            }
             if (polled == 0 && !recovered.isEmpty())
             {
                 // the replay reached the end of the spool: what the journal still names is no longer spooled

@@ -181,6 +181,10 @@ public final class MetricsServer implements AutoCloseable
         counter(registry, "relay_messages_bounced_total", "Messages bounced.", metrics::messagesBounced);
         counter(registry, "relay_connections_in_total", "Inbound connections closed.", metrics::connectionsClosed);
         counter(registry, "relay_connections_out_total", "Outbound connections opened.", metrics::connectionsOut);
+        counter(registry, "relay_spool_damaged_records_total",
+            "Spool records skipped by delivery because their checksum failed.", metrics::spoolDamagedRecords);
+        counter(registry, "relay_spool_damaged_messages_total",
+            "Messages not delivered because some of their spool records were damaged.", metrics::spoolDamagedMessages);
         gauge(registry, "relay_queue_messages", "Messages in the queue.", queueMessages);
         gauge(registry, "relay_connections_in_open", "Inbound connections open.", openConnections);
         summary(registry, "relay_accept_latency_seconds", "End of DATA to 250 queued, since start.",

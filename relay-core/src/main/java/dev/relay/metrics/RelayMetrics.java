@@ -22,6 +22,8 @@ public final class RelayMetrics
     private final LongAdder messagesDeferred = new LongAdder();
     private final LongAdder messagesBounced = new LongAdder();
     private final LongAdder connectionsOut = new LongAdder();
+    private volatile long spoolDamagedRecords;
+    private volatile long spoolDamagedMessages;
     private final LongAdder acceptLatencySumNs = new LongAdder();
     private final LongAdder deliveryLatencySumNs = new LongAdder();
     private final Recorder acceptLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
@@ -68,6 +70,23 @@ public final class RelayMetrics
     public void onConnectionOut()
     {
         connectionsOut.increment();
+    }
+
+    /** Totals from the delivery reader (single writer): records that failed their checksum, messages dropped. */
+    public void spoolDamage(final long records, final long messages)
+    {
+        spoolDamagedRecords = records;
+        spoolDamagedMessages = messages;
+    }
+
+    public long spoolDamagedRecords()
+    {
+        return spoolDamagedRecords;
+    }
+
+    public long spoolDamagedMessages()
+    {
+        return spoolDamagedMessages;
     }
 
     public long messagesReceived()

@@ -118,6 +118,7 @@ class MetricsServerTest
         metrics.onConnectionOut();
         metrics.onConnectionOut();
         metrics.onConnectionOut();
+        metrics.spoolDamage(4, 1);
         queueMessages.set(17);
         openConnections.set(5);
 
@@ -134,6 +135,8 @@ class MetricsServerTest
         assertSample(body, "relay_messages_bounced_total", 1);
         assertSample(body, "relay_connections_in_total", 1);
         assertSample(body, "relay_connections_out_total", 3);
+        assertSample(body, "relay_spool_damaged_records_total", 4);
+        assertSample(body, "relay_spool_damaged_messages_total", 1);
         assertSample(body, "relay_queue_messages", 17);
         assertSample(body, "relay_connections_in_open", 5);
         assertTrue(body.contains("# TYPE relay_messages_received_total counter\n"), body);
@@ -268,6 +271,12 @@ class MetricsServerTest
         {
             socket.bind(address);
             assertEquals(address.getPort(), socket.getLocalPort());
+        }
+        // a pool reports termination just before its worker thread has finished running: allow it a moment
+        final long deadline = System.nanoTime() + 5_000_000_000L;
+        while ((threadAlive(MetricsServer.THREAD_NAME) || threadAlive("HTTP-Dispatcher")) && System.nanoTime() < deadline)
+        {
+            Thread.sleep(10);
         }
         assertFalse(threadAlive(MetricsServer.THREAD_NAME));
         assertFalse(threadAlive("HTTP-Dispatcher"));
