@@ -3,6 +3,7 @@ package dev.relay.net;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -224,5 +225,47 @@ class DeadlineListsTest
         }
         assertThrows(IllegalStateException.class, () -> timers.arm(conn, 0, 1_000));
         assertEquals(DeadlineLists.MAX_DURATIONS, conn.deadlineMs());
+    }
+
+    @Test
+    void armingMovingCancellingAndExpiringAllocateNothing()
+    {
+        final com.sun.management.ThreadMXBean threads =
+            (com.sun.management.ThreadMXBean)ManagementFactory.getThreadMXBean();
+        final Conn[] c = conns(1_000);
+        final long[] expiredCount = new long[1];
+        final DeadlineLists.ExpiryHandler<Conn> count = (timer, nowMs) -> expiredCount[0]++;
+        threads.getCurrentThreadAllocatedBytes();
+        cycle(c, count, 0);
+        final long before = threads.getCurrentThreadAllocatedBytes();
+        for (int round = 1; round <= 100; round++)
+        {
+            cycle(c, count, round * 1_000L);
+        }
+        final long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        assertEquals(101 * (1_000 - 334), expiredCount[0]);
+        assertTrue(allocated < 1_024, "allocated " + allocated + " B over ~250,000 operations");
+    }
+
+    /** Arms every timer, moves half of them to a shorter duration, cancels a third, expires the rest. */
+    private void cycle(final Conn[] c, final DeadlineLists.ExpiryHandler<Conn> handler, final long nowMs)
+    {
+        for (final Conn conn : c)
+        {
+            timers.arm(conn, nowMs, 300);
+        }
+        for (int i = 0; i < c.length; i += 2)
+        {
+            timers.arm(c[i], nowMs + 1, 10);
+        }
+        for (int i = 0; i < c.length; i += 3)
+        {
+            timers.cancel(c[i]);
+        }
+        while (timers.poll(nowMs + 999, handler, 256) > 0)
+        {
+            // to the end
+        }
+        assertEquals(0, timers.size());
     }
 }
