@@ -70,7 +70,7 @@ class AdversarialIdleConnectionsTest
                 }
             }
             // once they are closed the relay returns to its baseline: nothing sized for the burst is kept (the timeouts
-            // once lived in a timer wheel that kept ~18-38 MiB of grown tick arrays after such a burst)
+            // once lived in a timer wheel that kept 10-15 MiB of grown tick arrays after such a burst)
             final AdversarialRelay.Resources after = relay.assertRecovered(baseline, "idle connections",
                 MAX_HEAP_RETAINED);
             System.out.printf("[adversarial] idle: heap retained after all closed: %d KiB%n",
