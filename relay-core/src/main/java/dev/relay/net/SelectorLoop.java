@@ -411,10 +411,16 @@ public final class SelectorLoop implements Runnable
      * {@link ConnectionHandler#onOpen()} follows when the TCP connection is established, or
      * {@link ConnectionHandler#onConnectFailed(String)} then {@link ConnectionHandler#onClose()} when it fails or
      * takes longer than {@code connectTimeoutMs}.
+     *
+     * @throws IllegalArgumentException when {@code connectTimeoutMs} is not positive.
      */
     public Connection connect(
         final InetSocketAddress remote, final ConnectionHandlerFactory handlerFactory, final long connectTimeoutMs)
     {
+        if (connectTimeoutMs <= 0)
+        {
+            throw new IllegalArgumentException("connect timeout must be positive: " + connectTimeoutMs);
+        }
         final NioConnection connection;
         SocketChannel channel = null;
         try
