@@ -48,7 +48,8 @@ public interface Connection
 
     /**
      * Sets the idle timeout now in force and restarts it: {@link ConnectionHandler#onTimeout()} follows when that
-     * long passes without input or output progress.
+     * long passes without input or output progress. Positive, and one of a few configured values (a loop keeps one
+     * deadline list per distinct value and refuses more than 16 with an {@link IllegalStateException}).
      */
     void idleTimeoutMs(long timeoutMs);
 

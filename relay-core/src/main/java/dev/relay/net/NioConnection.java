@@ -16,8 +16,11 @@ import java.nio.channels.SocketChannel;
  * <p>
  * Interest ops follow from the state: reading stops while input is paused (waiting for a spool commit), while
  * output is pending (a client that does not read its replies is not read from), and once closing.
+ * <p>
+ * The connection is its own timer in the loop's {@link DeadlineLists}: the links live in this object, so arming,
+ * moving and cancelling its timeout allocates nothing.
  */
-final class NioConnection implements Connection
+final class NioConnection extends DeadlineLists.Timer implements Connection
 {
     final SocketChannel channel;
     final SelectorLoop loop;
@@ -41,11 +44,10 @@ final class NioConnection implements Connection
     /** Queued to have its buffered input offered again in this pass. */
     boolean resumeQueued;
 
+    /** The timeout in force, restarted by every read or write that moves bytes. */
     long idleTimeoutMs;
     /** While tarpitted: when input resumes. */
     long resumeAtMs;
-    long lastActivityMs;
-    long timerId = -1;
     /** Position in the loop's connection list (swap-remove). */
     int slot = -1;
 
@@ -134,6 +136,7 @@ final class NioConnection implements Connection
         if (!closing)
         {
             closing = true;
+            loop.startCloseGrace(this);
             loop.markDirty(this);
         }
     }
@@ -142,14 +145,8 @@ final class NioConnection implements Connection
     public void idleTimeoutMs(final long timeoutMs)
     {
         // a new phase starts its timeout now (RFC 5321 §4.5.3.2 timeouts are per command/phase)
-        final long previous = this.idleTimeoutMs;
         this.idleTimeoutMs = timeoutMs;
-        this.lastActivityMs = loop.nowMs();
-        if (timeoutMs < previous)
-        {
-            // the timer is due at the old, later deadline; an expiry only ever moves a deadline later
-            loop.rescheduleTimer(this);
-        }
+        loop.restartTimeout(this);
     }
 
     @Override
@@ -167,11 +164,6 @@ final class NioConnection implements Connection
     boolean hasBufferedInput()
     {
         return readBuffer != null && readStart < readBuffer.position();
-    }
-
-    long deadlineMs()
-    {
-        return lastActivityMs + idleTimeoutMs;
     }
 
     /** @return false when the peer closed its side. */
@@ -197,7 +189,7 @@ final class NioConnection implements Connection
         }
         if (read > 0)
         {
-            lastActivityMs = loop.nowMs();
+            loop.restartTimeout(this);
         }
         return true;
     }
@@ -259,7 +251,7 @@ final class NioConnection implements Connection
         {
             loop.releaseWriteBuffer(writeBuffer);
             writeBuffer = null;
-            lastActivityMs = loop.nowMs();
+            loop.restartTimeout(this);
         }
         else
         {

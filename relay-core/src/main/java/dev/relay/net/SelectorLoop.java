@@ -1,8 +1,6 @@
 package dev.relay.net;
 
-import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.AgentTerminationException;
-import org.agrona.DeadlineTimerWheel;
 import org.jctools.queues.MpscArrayQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,7 +16,6 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -29,16 +26,19 @@ import java.util.function.Consumer;
  * <p>
  * A pass: select (parking only when nothing is pending) → accept/read/write the ready keys → commands from other
  * threads → hooks (spool commit completions) → input of resumed connections → one flush per dirty connection →
- * hooks' end of pass (group commit hand-off) → expired timers.
+ * hooks' end of pass (group commit hand-off) → expired timeouts. Select blocks until the earliest timeout at most.
  * <p>
- * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}):
+ * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}; each read
+ * or write that moves bytes restarts it):
  * <ul>
+ *   <li>connecting (outbound): the connect timeout ({@code delivery.timeout.connect});</li>
  *   <li>waiting for a command: {@code smtp.timeout.command} (RFC 5321 §4.5.3.2.7, 5 minutes);</li>
  *   <li>in DATA/BDAT, between reads: {@code smtp.timeout.data} (§4.5.3.2.5-6, 3 minutes);</li>
  *   <li>paused for a spool commit: not read from; the same timeout keeps running;</li>
  *   <li>output blocked (client not reading its replies): not read from; the timeout keeps running;</li>
- *   <li>closing: output flushed, then closed; at most {@link #CLOSE_GRACE_MS} more.</li>
+ *   <li>closing: output flushed, then closed; at most {@link #CLOSE_GRACE_MS} more, whatever moves.</li>
  * </ul>
+ * The timeouts are a handful of fixed durations, kept in {@link DeadlineLists} on a monotonic clock.
  * Other threads talk to the loop only through {@link #execute(Runnable)} and {@link #wakeup()}.
  */
 public final class SelectorLoop implements Runnable
@@ -66,15 +66,16 @@ public final class SelectorLoop implements Runnable
     private final List<LoopHook> hooks = new ArrayList<>();
     private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
     private final AtomicBoolean parked = new AtomicBoolean();
-    private final DeadlineTimerWheel timers;
-    private final Long2ObjectHashMap<NioConnection> timerOwners = new Long2ObjectHashMap<>();
+    private final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
+    /** Origin of {@link #timeoutNowMs}: timeouts run on {@code System.nanoTime()}, which never steps back. */
+    private final long clockOriginNs = System.nanoTime();
     private final ArrayList<NioConnection> connections = new ArrayList<>();
     private final ArrayList<NioConnection> resumed = new ArrayList<>();
     private final ArrayList<NioConnection> dirty = new ArrayList<>();
     /** Tarpitted connections and when each may read again (few; scanned each pass). */
     private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
-    private final DeadlineTimerWheel.TimerHandler onTimer = this::onTimerExpiry;
+    private final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
     private final AtomicLong acceptedTotal = new AtomicLong();
     private final AtomicLong refusedTotal = new AtomicLong();
     private final AtomicLong handlerErrors = new AtomicLong();
@@ -83,6 +84,8 @@ public final class SelectorLoop implements Runnable
     private List<SelectorLoop> acceptTargets;
     private int nextAcceptTarget;
     private long nowMs;
+    /** Milliseconds since {@link #clockOriginNs}, read with {@link #nowMs}: the clock of the timeouts. */
+    private long timeoutNowMs;
     private long acceptPausedUntilMs;
     private volatile boolean stopRequested;
     private boolean draining;
@@ -103,7 +106,6 @@ public final class SelectorLoop implements Runnable
         this.limiter = limiter;
         this.selector = Selector.open();
         this.nowMs = System.currentTimeMillis();
-        this.timers = new DeadlineTimerWheel(TimeUnit.MILLISECONDS, nowMs, 64, 1024);
         for (final ServerSocketChannel listener : listeners)
         {
             listener.configureBlocking(false);
@@ -241,6 +243,7 @@ public final class SelectorLoop implements Runnable
     {
         int work = select();
         nowMs = System.currentTimeMillis();
+        timeoutNowMs = (System.nanoTime() - clockOriginNs) / 1_000_000;
         work += drainCommands();
         for (int i = 0, n = hooks.size(); i < n; i++)
         {
@@ -260,7 +263,7 @@ public final class SelectorLoop implements Runnable
                 onHookFailure(ex);
             }
         }
-        work += timers.poll(nowMs, onTimer, 256);
+        work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         resumeAcceptingIfDue();
         return work;
     }
@@ -292,12 +295,13 @@ public final class SelectorLoop implements Runnable
         try
         {
             parked.set(true);
-            if (hasPendingWork())
+            final long waitMs = Math.min(SELECT_TIMEOUT_MS, timeouts.nextDeadlineMs() - timeoutNowMs);
+            if (waitMs <= 0 || hasPendingWork())
             {
                 parked.set(false);
                 return selector.selectNow(onReady);
             }
-            final int selected = selector.select(onReady, SELECT_TIMEOUT_MS);
+            final int selected = selector.select(onReady, waitMs);
             parked.set(false);
             return selected;
         }
@@ -407,10 +411,16 @@ public final class SelectorLoop implements Runnable
      * {@link ConnectionHandler#onOpen()} follows when the TCP connection is established, or
      * {@link ConnectionHandler#onConnectFailed(String)} then {@link ConnectionHandler#onClose()} when it fails or
      * takes longer than {@code connectTimeoutMs}.
+     *
+     * @throws IllegalArgumentException when {@code connectTimeoutMs} is not positive.
      */
     public Connection connect(
         final InetSocketAddress remote, final ConnectionHandlerFactory handlerFactory, final long connectTimeoutMs)
     {
+        if (connectTimeoutMs <= 0)
+        {
+            throw new IllegalArgumentException("connect timeout must be positive: " + connectTimeoutMs);
+        }
         final NioConnection connection;
         SocketChannel channel = null;
         try
@@ -428,13 +438,12 @@ public final class SelectorLoop implements Runnable
             }
             throw new java.io.UncheckedIOException(ex);
         }
-        connection.lastActivityMs = nowMs;
         connection.idleTimeoutMs = connectTimeoutMs;
         connection.connecting = true;
         connection.slot = connections.size();
         connections.add(connection);
+        restartTimeout(connection);
         connection.handler = handlerFactory.newHandler(connection);
-        scheduleTimer(connection);
         try
         {
             if (channel.connect(remote))
@@ -457,7 +466,7 @@ public final class SelectorLoop implements Runnable
     private void onConnected(final NioConnection connection)
     {
         connection.connecting = false;
-        connection.lastActivityMs = nowMs;
+        restartTimeout(connection);
         updateInterest(connection);
         connection.handler.onOpen();
         markDirtyIfOutput(connection);
@@ -547,7 +556,6 @@ public final class SelectorLoop implements Runnable
     private void adopt(final SocketChannel channel, final InetSocketAddress remote)
     {
         final NioConnection connection = new NioConnection(this, channel, remote, false);
-        connection.lastActivityMs = nowMs;
         connection.idleTimeoutMs = 300_000;
         try
         {
@@ -561,7 +569,7 @@ public final class SelectorLoop implements Runnable
         }
         connection.slot = connections.size();
         connections.add(connection);
-        scheduleTimer(connection);
+        restartTimeout(connection);
         try
         {
             connection.handler = factory.newHandler(connection);
@@ -784,49 +792,38 @@ public final class SelectorLoop implements Runnable
         }
     }
 
-    private void scheduleTimer(final NioConnection connection)
+    /**
+     * The connection's timeout starts again from now, for its current {@link NioConnection#idleTimeoutMs}: on a new
+     * phase and whenever bytes move. A closing connection keeps its grace deadline.
+     */
+    void restartTimeout(final NioConnection connection)
     {
-        final long deadline = connection.closing ?
-            Math.min(connection.deadlineMs(), nowMs + CLOSE_GRACE_MS) : connection.deadlineMs();
-        connection.timerId = timers.scheduleTimer(deadline);
-        timerOwners.put(connection.timerId, connection);
+        if (!connection.closing && !connection.closed)
+        {
+            timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
+        }
     }
 
-    /** After the idle timeout was shortened: the timer moves to the earlier deadline. */
-    void rescheduleTimer(final NioConnection connection)
+    /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
+    void startCloseGrace(final NioConnection connection)
     {
-        if (connection.closed || connection.timerId == -1)
+        if (!connection.closed && connection.deadlineMs() > timeoutNowMs + CLOSE_GRACE_MS)
         {
-            return;
+            timeouts.arm(connection, timeoutNowMs, CLOSE_GRACE_MS);
         }
-        timers.cancelTimer(connection.timerId);
-        timerOwners.remove(connection.timerId);
-        connection.timerId = -1;
-        scheduleTimer(connection);
     }
 
-    private boolean onTimerExpiry(final TimeUnit unit, final long now, final long timerId)
+    private void onTimeout(final NioConnection connection, final long nowMs)
     {
-        final NioConnection connection = timerOwners.remove(timerId);
-        if (connection == null || connection.closed)
-        {
-            return true;
-        }
-        connection.timerId = -1;
         if (connection.closing)
         {
             close(connection);
-            return true;
-        }
-        if (now < connection.deadlineMs())
-        {
-            scheduleTimer(connection);
-            return true;
+            return;
         }
         if (connection.connecting)
         {
             connectFailed(connection, "connect timeout");
-            return true;
+            return;
         }
         try
         {
@@ -835,17 +832,14 @@ public final class SelectorLoop implements Runnable
         catch (final RuntimeException ex)
         {
             onHandlerFailure(connection, ex);
-            return true;
+            return;
         }
         if (!connection.closed)
         {
-            if (!connection.closing)
-            {
-                connection.closeAfterFlush();
-            }
-            scheduleTimer(connection);
+            // the handler has replied (421) and is closing, or is closed now: the grace period runs either way
+            connection.closeAfterFlush();
+            startCloseGrace(connection);
         }
-        return true;
     }
 
     private void beginDrain(final long timeoutMs)
@@ -907,12 +901,7 @@ public final class SelectorLoop implements Runnable
         }
         closeQuietly(connection.channel);
         connection.releaseBuffers();
-        if (connection.timerId != -1)
-        {
-            timers.cancelTimer(connection.timerId);
-            timerOwners.remove(connection.timerId);
-            connection.timerId = -1;
-        }
+        timeouts.cancel(connection);
         final int slot = connection.slot;
         final int last = connections.size() - 1;
         if (slot >= 0 && slot <= last)

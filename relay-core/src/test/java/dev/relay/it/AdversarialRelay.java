@@ -86,6 +86,9 @@ final class AdversarialRelay implements AutoCloseable
     {
         final Path file = ChildRelay.writeConfig(workDir, config);
         final List<String> java = ChildRelay.javaCommand();
+        // heap after GC must mean live objects: the serial collector's full GC otherwise leaves up to 5% of the old
+        // generation (~8 MiB here) as uncompacted dead space, filled with int[] and counted as used
+        java.add(1, "-XX:MarkSweepDeadRatio=0");
         java.add("--config");
         java.add(file.toString());
         final List<String> command = new ArrayList<>();

@@ -124,6 +124,28 @@ class InboundConnectionsTest
     }
 
     @Test
+    void activityRestartsTheTimeoutAndSilenceEndsItOnTime() throws Exception
+    {
+        start("smtp.timeout.command", "1s");
+        try (SmtpTestClient client = relay.connectEhlo())
+        {
+            // a command every 400 ms for 2 s, twice the timeout: each one starts it again
+            for (int i = 0; i < 5; i++)
+            {
+                Thread.sleep(400); // the client's pace, not a wait for a result
+                client.command("NOOP").expect(250);
+            }
+            final long startNs = System.nanoTime();
+            final SmtpTestClient.Reply reply = client.read();
+            final Duration waited = Duration.ofNanos(System.nanoTime() - startNs);
+            reply.expect(421, "4.4.2");
+            assertTrue(waited.compareTo(Duration.ofMillis(900)) > 0 && waited.compareTo(Duration.ofMillis(1500)) < 0,
+                "timeout 1 s after the last reply, fired after " + waited);
+            assertTrue(client.awaitClosedByServer(Duration.ofSeconds(5)), "closed after the timeout reply");
+        }
+    }
+
+    @Test
     void dataTimeoutGets421AndNothingIsSpooled() throws Exception
     {
         // shorter than the command timeout: the connection's timer must move to the earlier deadline at DATA
