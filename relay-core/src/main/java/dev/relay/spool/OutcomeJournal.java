@@ -75,7 +75,7 @@ public final class OutcomeJournal implements AutoCloseable
         {
             try
             {
-                CycleTailRepair.repair(dir, open, OutcomeJournal::intact);
+                QueueRepair.repair(dir, open, OutcomeJournal::intact);
             }
             catch (final java.io.IOException ex)
             {

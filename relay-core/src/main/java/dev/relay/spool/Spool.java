@@ -75,7 +75,7 @@ public final class Spool implements AutoCloseable
      *
      * @param rollCycle    {@code secondly}, {@code minutely}, {@code hourly} or {@code daily}.
      * @param minFreeBytes {@link SpoolWriter#begin} refuses mail while the file system has less usable space.
-     *                     A newest cycle file with a damaged tail is repaired first (see {@link CycleTailRepair}).
+     *                     A damaged cycle file is repaired first (see {@link QueueRepair}).
      * @throws IOException naming the directory and the reason when it cannot be created, written or opened.
      */
     public static Spool open(final Path dir, final SyncMode syncMode, final String rollCycle, final long minFreeBytes)
@@ -116,7 +116,7 @@ public final class Spool implements AutoCloseable
         final SingleChronicleQueue queue;
         try
         {
-            CycleTailRepair.repair(absolute, open, new RecordChecksum()::intact);
+            QueueRepair.repair(absolute, open, new RecordChecksum()::intact);
             queue = open.apply(absolute);
         }
         catch (final RuntimeException ex)

@@ -152,6 +152,66 @@ class SpoolDamageTest
     }
 
     @Test
+    void damageInAnOlderCycleFileDoesNotHideTheLaterOnes() throws Exception
+    {
+        final Path spoolDir = dir.resolve("spool");
+        final byte[] bodyB = body(2, 900);
+        final byte[] spanning = body(5, LARGE);
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "secondly", 0))
+        {
+            final SpoolWriter writer = spool.newWriter(() -> { });
+            writeMessage(writer, 100, body(1, 900));
+            writeMessage(writer, 101, bodyB);
+            // a message whose records straddle the roll: START_BODY and BODY now, END in the next cycle
+            final InboundMessage straddling = message(150, "alice@example.org", "bob@example.net");
+            assertTrue(writer.begin(straddling));
+            assertTrue(appendAll(writer, straddling, spanning, 64 * 1024));
+            final int firstCycle = spool.currentCycle();
+            while (spool.currentCycle() == firstCycle)
+            {
+                Thread.sleep(20);
+            }
+            assertTrue(writer.complete(straddling, new SpoolTestSupport.Commits()));
+            writeMessage(writer, 102, body(3, 900));
+        }
+        final List<Path> cycles = cycleFiles(spoolDir);
+        assertEquals(2, cycles.size(), "two cycle files: " + cycles);
+        flipByteOf(cycles.get(0), bodyB, 500);
+
+        try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "secondly", 0))
+        {
+            assertEquals(1, damagedDirs(spoolDir));
+            appendSmall(spool, 200);
+            final SpoolReader reader = spool.newReader(null);
+            final List<SpooledMessage> read = readAll(reader);
+            assertEquals(List.of(100L, 150L, 102L, 200L), ids(read), "B is lost; the later file is read again");
+            assertArrayEquals(spanning, reader.readBodyToArray(read.get(1)));
+        }
+        try (Stream<Path> kept = Files.walk(spoolDir).filter(path -> path.getParent().getFileName().toString()
+            .startsWith("damaged-") && path.toString().endsWith(".cq4")))
+        {
+            assertEquals(List.of(cycles.get(0).getFileName().toString()),
+                kept.map(path -> path.getFileName().toString()).toList(), "only the damaged file is kept");
+        }
+    }
+
+    private static void writeMessage(final SpoolWriter writer, final long queueId, final byte[] body)
+    {
+        final InboundMessage message = message(queueId, "alice@example.org", "bob@example.net");
+        assertTrue(writer.begin(message));
+        assertTrue(appendAll(writer, message, body, 64 * 1024));
+        assertTrue(writer.complete(message, new SpoolTestSupport.Commits()));
+    }
+
+    private static List<Path> cycleFiles(final Path spoolDir) throws IOException
+    {
+        try (Stream<Path> files = Files.list(spoolDir))
+        {
+            return files.filter(path -> path.toString().endsWith(".cq4")).sorted().toList();
+        }
+    }
+
+    @Test
     void noiseAfterTheLastRecordIsRepairedAtOpen() throws IOException
     {
         final Path spoolDir = dir.resolve("spool");

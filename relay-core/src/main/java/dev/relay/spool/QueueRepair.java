@@ -1,0 +1,383 @@
+package dev.relay.spool;
+
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.bytes.MappedBytes;
+import net.openhft.chronicle.queue.ExcerptAppender;
+import net.openhft.chronicle.queue.ExcerptTailer;
+import net.openhft.chronicle.queue.TailerDirection;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueStore;
+import net.openhft.chronicle.wire.DocumentContext;
+import net.openhft.chronicle.wire.Wires;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.function.Function;
+
+/**
+ * Makes a queue whole again after a power cut ({@code queue.sync=none}) or a disk fault damaged one of its cycle
+ * files, before anything appends to it or reads it.
+ * <p>
+ * Why: a Chronicle reader stops at the first position holding no header and never goes past it, not even into the
+ * next cycle file; and an appender appends after the record its file header calls the last ({@code writePosition}),
+ * a position that can only grow. So a hole or noise in a cycle file (a record the page cache lost, a file cut short
+ * of what its header says, garbage after the last record) hides every later record from delivery — also the mail
+ * acknowledged after the restart — or sends appends to a garbage position where they fail or no reader looks.
+ * Patching the file in place cannot move the write position back.
+ * <p>
+ * What it does, once at open: reads every cycle file, oldest first, record by record, checking each with the
+ * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata and zeros follows the last record and
+ * that the file header agrees about where that record is. At the first damaged file, that file and every later one
+ * are moved into a {@code damaged-<ms>} directory beside the cycle files, and their intact records are appended
+ * afresh to the queue, in their order (so a message's records keep theirs); damaged records and whatever the reader
+ * could not reach after them are skipped. The damaged file is kept for the operator; the intact ones that were
+ * carried over are deleted. A record a killed writer left unfinished at the very end is cleared in place instead
+ * (it never finished, so no reader saw it and nobody was told 250). What was done is logged and returned.
+ * <p>
+ * Cost: one sequential read of the queue at every start (delivery reads it from the start after a restart anyway).
+ * <p>
+ * Thread: the opening thread, before any appender or tailer of the queue exists.
+ */
+final class QueueRepair
+{
+    private static final Logger LOG = LoggerFactory.getLogger(QueueRepair.class);
+    private static final int SCAN_BYTES = 1 << 20;
+    /** Space a repair leaves free beyond what it copies. */
+    private static final long REPAIR_SLACK_BYTES = 16L << 20;
+
+    /** Whether the record in {@code bytes[start, end)} is whole. */
+    interface RecordCheck
+    {
+        boolean intact(Bytes<?> bytes, long start, long end);
+    }
+
+    /** What a repair did. */
+    record Outcome(File damagedFile, Path keptAt, String reason, long carriedOver, long skipped)
+    {
+    }
+
+    private QueueRepair()
+    {
+    }
+
+    /**
+     * Checks every cycle file of the queue {@code open} opens in {@code dir}, and repairs it if one is damaged.
+     *
+     * @param open opens a queue in a directory with the queue's settings (called up to three times: to check, for
+     *             a queue over the set-aside files, and to carry their intact records over).
+     * @return what was repaired; null when every file was intact (or there is none).
+     * @throws IOException when a repair is needed and cannot be done (too little free space to copy).
+     */
+    static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check)
+        throws IOException
+    {
+        final Damage damage;
+        try (SingleChronicleQueue queue = open.apply(dir))
+        {
+            damage = inspect(queue, check);
+        }
+        if (damage == null)
+        {
+            return null;
+        }
+        final long usable = dir.toFile().getUsableSpace();
+        if (usable < damage.bytesToCopy + REPAIR_SLACK_BYTES)
+        {
+            throw new IOException("cycle file " + damage.file + " is damaged (" + damage.reason + "); repairing it"
+                + " copies up to " + damage.bytesToCopy + " bytes, but only " + usable + " are free");
+        }
+        final Path keptAt = dir.resolve("damaged-" + System.currentTimeMillis());
+        Files.createDirectories(keptAt);
+        for (final File file : damage.filesToCarry)
+        {
+            Files.move(file.toPath(), keptAt.resolve(file.getName()));
+        }
+        long carried = 0;
+        long skipped = 0;
+        try (SingleChronicleQueue moved = open.apply(keptAt);
+             SingleChronicleQueue queue = open.apply(dir);
+             ExcerptTailer tailer = moved.createTailer();
+             ExcerptAppender appender = queue.createAppender())
+        {
+            queue.refreshDirectoryListing();
+            final int last = moved.lastCycle();
+            for (int cycle = moved.firstCycle(); cycle >= 0 && cycle <= last; cycle = nextCycle(moved, cycle))
+            {
+                if (!tailer.moveToCycle(cycle))
+                {
+                    continue;
+                }
+                while (true)
+                {
+                    try (DocumentContext dc = tailer.readingDocument())
+                    {
+                        // not present: a hole or the end of the file; another cycle: this one ended (and the next
+                        // is read from its start by the loop)
+                        if (!dc.isPresent() || tailer.cycle() != cycle)
+                        {
+                            break;
+                        }
+                        final Bytes<?> bytes = dc.wire().bytes();
+                        final long start = bytes.readPosition();
+                        final long end = bytes.readLimit();
+                        if (!check.intact(bytes, start, end))
+                        {
+                            skipped++;
+                            continue;
+                        }
+                        try (DocumentContext out = appender.writingDocument())
+                        {
+                            out.wire().bytes().write(bytes, start, end - start);
+                        }
+                        carried++;
+                    }
+                    catch (final RuntimeException ex)
+                    {
+                        // a garbage header in the damaged file: nothing after it there can be trusted
+                        skipped++;
+                        break;
+                    }
+                }
+            }
+        }
+        for (final File file : damage.filesToCarry)
+        {
+            if (!file.equals(damage.file))
+            {
+                Files.deleteIfExists(keptAt.resolve(file.getName()));
+            }
+        }
+        final Outcome outcome = new Outcome(damage.file, keptAt, damage.reason, carried, skipped);
+        LOG.error("queue {}: cycle file {} is damaged ({}); the intact records of it and of the {} later file(s), {}"
+                + " in all, were carried over into the queue; {} damaged records and what followed them in the damaged"
+                + " file were skipped; the damaged file is kept in {}", dir, damage.file.getName(), damage.reason,
+            damage.filesToCarry.size() - 1, carried, skipped, keptAt);
+        return outcome;
+    }
+
+    /** The first damaged file, why, and the files to carry over from it on. */
+    private record Damage(File file, String reason, java.util.List<File> filesToCarry, long bytesToCopy)
+    {
+    }
+
+    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check) throws IOException
+    {
+        final int last = queue.lastCycle();
+        if (last == Integer.MIN_VALUE)
+        {
+            return null;
+        }
+        int cycle = queue.firstCycle();
+        while (true)
+        {
+            final String reason = inspectCycle(queue, cycle, check);
+            if (reason != null)
+            {
+                final java.util.List<File> files = new java.util.ArrayList<>();
+                long bytes = 0;
+                for (int c = cycle; c != -1 && c != Integer.MIN_VALUE && c <= last; c = nextCycle(queue, c))
+                {
+                    final File file = fileOf(queue, c);
+                    if (file != null)
+                    {
+                        files.add(file);
+                        bytes += file.length();
+                    }
+                }
+                return new Damage(files.get(0), reason, files, bytes);
+            }
+            if (cycle >= last)
+            {
+                return null;
+            }
+            cycle = nextCycle(queue, cycle);
+            if (cycle == -1 || cycle == Integer.MIN_VALUE)
+            {
+                return null;
+            }
+        }
+    }
+
+    private static int nextCycle(final SingleChronicleQueue queue, final int cycle)
+    {
+        try
+        {
+            return queue.nextCycle(cycle, TailerDirection.FORWARD);
+        }
+        catch (final java.text.ParseException ex)
+        {
+            throw new IllegalStateException("cannot list the cycle files of " + queue.fileAbsolutePath(), ex);
+        }
+    }
+
+    private static File fileOf(final SingleChronicleQueue queue, final int cycle)
+    {
+        final SingleChronicleQueueStore store = queue.storeForCycle(cycle, queue.epoch(), false, null);
+        if (store == null)
+        {
+            return null;
+        }
+        try
+        {
+            return store.file();
+        }
+        finally
+        {
+            queue.closeStore(store);
+        }
+    }
+
+    /** Why the file of {@code cycle} is damaged; null when it is intact. */
+    private static String inspectCycle(final SingleChronicleQueue queue, final int cycle, final RecordCheck check)
+        throws IOException
+    {
+        final SingleChronicleQueueStore store = queue.storeForCycle(cycle, queue.epoch(), false, null);
+        if (store == null)
+        {
+            return null;
+        }
+        try
+        {
+            final File file = store.file();
+            final long writePosition = store.writePosition();
+            long lastHeader = -1;
+            long lastEnd = -1;
+            long records = 0;
+            try (ExcerptTailer tailer = queue.createTailer())
+            {
+                if (!tailer.moveToIndex(queue.rollCycle().toIndex(cycle, 0)))
+                {
+                    return null; // no record in this cycle
+                }
+                while (true)
+                {
+                    try (DocumentContext dc = tailer.readingDocument())
+                    {
+                        if (!dc.isPresent() || tailer.cycle() != cycle)
+                        {
+                            break;
+                        }
+                        final Bytes<?> bytes = dc.wire().bytes();
+                        final long start = bytes.readPosition();
+                        if (!check.intact(bytes, start, bytes.readLimit()))
+                        {
+                            return "record #" + records + " at offset " + start + " is damaged";
+                        }
+                        lastHeader = start - Wires.SPB_HEADER_SIZE;
+                        lastEnd = bytes.readLimit();
+                        records++;
+                    }
+                }
+            }
+            catch (final RuntimeException ex)
+            {
+                return "unreadable after record #" + records + ": " + ex;
+            }
+            if (writePosition > lastHeader)
+            {
+                return "the file header puts its last record at offset " + writePosition
+                    + ", past the last readable one (offset " + lastHeader + ")";
+            }
+            final MappedBytes bytes = store.bytes();
+            try
+            {
+                final long garbage = garbageAfter(bytes, file, lastEnd);
+                return garbage < 0 ? null : "unreadable bytes at offset " + garbage + " after the last record";
+            }
+            finally
+            {
+                bytes.releaseLast();
+            }
+        }
+        finally
+        {
+            queue.closeStore(store);
+        }
+    }
+
+    /**
+     * The offset of the first byte after {@code end} that is neither Chronicle metadata (an index written ahead, an
+     * end-of-file mark) nor zero; -1 when there is none. A record a killed writer left unfinished there (its header
+     * still says "being written", so no reader ever saw it and it was never acknowledged) is zeroed, as if the write
+     * had not begun, so that the next append can take its place.
+     */
+    private static long garbageAfter(final MappedBytes bytes, final File file, final long end) throws IOException
+    {
+        long position = align(end);
+        while (true)
+        {
+            final int header = bytes.readVolatileInt(position);
+            if (header == 0)
+            {
+                break;
+            }
+            if (Wires.isEndOfFile(header))
+            {
+                position += Wires.SPB_HEADER_SIZE;
+                break;
+            }
+            final long next = align(position + Wires.SPB_HEADER_SIZE + Wires.lengthOf(header));
+            if (next > file.length())
+            {
+                return position;
+            }
+            if (Wires.isNotComplete(header))
+            {
+                LOG.warn("{}: clearing a record left unfinished at offset {} ({} bytes) by a writer that died",
+                    file, position, next - position);
+                bytes.zeroOut(position, next);
+                position = next;
+                break;
+            }
+            if (!Wires.isReadyMetaData(header))
+            {
+                return position;
+            }
+            position = next;
+        }
+        return firstNonZero(file.toPath(), position);
+    }
+
+    private static long firstNonZero(final Path file, final long from) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
+        {
+            final ByteBuffer buffer = ByteBuffer.allocate(SCAN_BYTES);
+            long position = from;
+            while (true)
+            {
+                buffer.clear();
+                final int n = channel.read(buffer, position);
+                if (n <= 0)
+                {
+                    return -1;
+                }
+                int i = 0;
+                while (i + Long.BYTES <= n && buffer.getLong(i) == 0)
+                {
+                    i += Long.BYTES;
+                }
+                for (; i < n; i++)
+                {
+                    if (buffer.get(i) != 0)
+                    {
+                        return position + i;
+                    }
+                }
+                position += n;
+            }
+        }
+    }
+
+    private static long align(final long position)
+    {
+        return (position + 3) & ~3L;
+    }
+}
