@@ -409,6 +409,12 @@ public final class SpoolWriter implements MessageSink
             try
             {
                 final Bytes<?> bytes = dc.wire().bytes();
+                if (!spool.ensureAllocated(appender, bytes.writePosition(),
+                    RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeEnvelope(bytes, type, message);
                 bytes.writeInt(bodyLength);
                 if (buffer != null)
@@ -454,6 +460,11 @@ public final class SpoolWriter implements MessageSink
             try
             {
                 final Bytes<?> bytes = dc.wire().bytes();
+                if (!spool.ensureAllocated(appender, bytes.writePosition(), RECORD_OVERHEAD + length))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeHeader(bytes, SpoolRecords.BODY, queueId);
                 bytes.writeInt(length);
                 copy(bytes, buffer, from, length);
@@ -485,6 +496,11 @@ public final class SpoolWriter implements MessageSink
         {
             try
             {
+                if (!spool.ensureAllocated(appender, dc.wire().bytes().writePosition(), RECORD_OVERHEAD))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeEnd(dc.wire().bytes(), queueId, tx.bodyBytes, tx.chunkCount);
             }
             catch (final Throwable t)
