@@ -20,12 +20,12 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 
 /**
- * Allocates the disk blocks of the spool's cycle files before Chronicle stores into them, with {@code fallocate(2)}
- * and {@code FALLOC_FL_KEEP_SIZE} (the file length, which Chronicle manages, is left alone; allocating a range that
- * already holds data leaves the data alone). Cycle files are sparse and mapped: a store into a page the file
- * system cannot back is a SIGBUS, which HotSpot turns into an asynchronous {@link InternalError} that kills the
- * loop thread. Here a full file system is an {@code ENOSPC} before the copy: the record is rolled back and the
- * message gets 452.
+ * Allocates the disk blocks of a Chronicle queue's cycle files (the spool's; the outcome journal's) before
+ * Chronicle stores into them, with {@code fallocate(2)} and {@code FALLOC_FL_KEEP_SIZE} (the file length, which
+ * Chronicle manages, is left alone; allocating a range that already holds data leaves the data alone). Cycle files
+ * are sparse and mapped: a store into a page the file system cannot back is a SIGBUS, which HotSpot turns into an
+ * asynchronous {@link InternalError} that kills the writing thread. Here a full file system is an {@code ENOSPC}
+ * before the copy: the record is rolled back (the spool answers 452; the journal skips the record).
  * <p>
  * What Chronicle stores into, and what covers it:
  * <ul>
@@ -33,29 +33,31 @@ import java.time.format.DateTimeFormatter;
  * {@code writingDocument()} before it copies ({@code MappedBytes} positions are file offsets). It keeps the
  * allocation {@value #AHEAD_BYTES} bytes past the record's end, which covers what Chronicle writes there before
  * the next such call: the next record's header, a new index array ({@code indexCount * 8} bytes, at most 256 KiB
- * for our roll cycles) and the EOF marker at a roll. It grows in steps of {@value #STEP_BYTES} bytes: one
- * syscall per thousands of small records.</li>
+ * for our roll cycles) and the EOF marker at a roll. It grows in steps ({@value #STEP_BYTES} bytes for the
+ * spool): one syscall per thousands of small records.</li>
  * <li>index entries, written behind the write position into arrays whose pages are only touched as they fill:
  * the allocated range of the file being written is contiguous from offset 0.</li>
  * <li>a new cycle file's header, index2index and first index array, written inside the {@code writingDocument()}
  * that rolls, before any writer code runs: Chronicle renames {@code <cycle>.precreated} into place when it exists
- * ({@link PrecreatedFiles}); {@link #prepare} (the syncer, every ~100 ms) keeps one, allocated
- * ({@value #PRECREATE_BYTES} bytes), for the current cycle and the next {@value #CYCLES_AHEAD}, and
- * {@link #cycleReady} (in {@code Spool.reserve}) refuses a record unless the cycle now and the next have a file
- * that is allocated, so a roll never creates a file by itself.</li>
+ * ({@link PrecreatedFiles}). {@link #prepare} (every ~100 ms) keeps one, allocated ({@value #PRECREATE_BYTES}
+ * bytes), for the current cycle and the next {@value #CYCLES_AHEAD}; {@link #cycleReady}, checked before every
+ * write, is false unless the cycle now and the next have an allocated file, so a roll never creates one itself.</li>
  * <li>what a previous run left: at open the newest cycle file (appenders continue it or write its EOF) up to its
  * end of data plus {@value #AHEAD_BYTES}, and {@code metadata.cq4t}, whole.</li>
  * </ul>
  * Where fallocate is unavailable (the posix library does not load, or the file system answers
  * {@code EOPNOTSUPP}), one WARN and every method says yes: {@code Spool.reserve}'s estimate is all there is.
  * <p>
- * Threads: {@link #ensureAllocated} and {@link #cycleReady} from any writer loop (lock-free unless a syscall is
- * due; the syscall runs under this object's lock); {@link #prepare} on the syncer; {@link #open} and
- * {@link #close} on the control thread. No allocation on the fast paths; one small object per step.
+ * Threads: {@link #ensureAllocated} and {@link #cycleReady} from any writer thread (lock-free unless a syscall is
+ * due; the syscall runs under this object's lock); {@link #prepare} on one thread (the spool's syncer; the
+ * journal's writer); {@link #open} and {@link #close} on the control thread. No allocation on the fast paths; one
+ * small object per step.
  */
 final class CycleFileAllocator implements AutoCloseable
 {
+    /** The spool's step; the outcome journal, with small records, takes {@link #SMALL_STEP_BYTES}. */
     static final long STEP_BYTES = 8L * 1024 * 1024;
+    static final long SMALL_STEP_BYTES = 1024 * 1024;
     static final long AHEAD_BYTES = 1024 * 1024;
     static final long PRECREATE_BYTES = 1024 * 1024;
     static final int CYCLES_AHEAD = 2;
@@ -89,6 +91,7 @@ final class CycleFileAllocator implements AutoCloseable
     private final long cycleMs;
     private final long epochMs;
     private final PosixAPI posix;
+    private final long stepBytes;
     private volatile boolean enabled;
     private volatile Window window = NONE;
     /** Cycles whose file Chronicle may create or continue: first in the high 32 bits, last in the low. */
@@ -98,6 +101,8 @@ final class CycleFileAllocator implements AutoCloseable
     private int fd = -1;
     private long fallocateCalls;
     private long failures;
+    private long failuresWhenFull;
+    private boolean full;
     private boolean warnedFailure;
 
     // syncer (prepare) and control thread only
@@ -106,7 +111,8 @@ final class CycleFileAllocator implements AutoCloseable
     private int preparedFor = NO_CYCLE;
     private final IntArrayList precreatedCycles = new IntArrayList();
 
-    private CycleFileAllocator(final File dir, final SingleChronicleQueue queue, final PosixAPI posix)
+    private CycleFileAllocator(
+        final File dir, final SingleChronicleQueue queue, final long stepBytes, final PosixAPI posix)
     {
         this.dir = dir;
         this.queue = queue;
@@ -114,6 +120,7 @@ final class CycleFileAllocator implements AutoCloseable
         this.cycleMs = queue.rollCycle().lengthInMillis();
         this.epochMs = queue.epoch();
         this.posix = posix;
+        this.stepBytes = stepBytes;
         this.enabled = posix != null;
         this.latestAtOpen = queue.lastCycle();
         final long indexArrayBytes = queue.indexCount() * 8L + 128;
@@ -128,8 +135,11 @@ final class CycleFileAllocator implements AutoCloseable
      * Starts allocating for {@code queue} in {@code dir}: deletes pre-created files a previous run left, allocates
      * {@code metadata.cq4t} and the newest cycle file (see the class comment), and falls back (one WARN) when
      * fallocate is unavailable. Call before any appender writes; then {@link #prepare} before the first record.
+     * Only for the process that writes the queue: a reader must not, it would delete the writer's files.
+     *
+     * @param stepBytes how far past a record an allocation reaches ({@link #STEP_BYTES} for the spool).
      */
-    static CycleFileAllocator open(final File dir, final SingleChronicleQueue queue)
+    static CycleFileAllocator open(final File dir, final SingleChronicleQueue queue, final long stepBytes)
     {
         PosixAPI posix = null;
         String unavailable = null;
@@ -141,7 +151,7 @@ final class CycleFileAllocator implements AutoCloseable
         {
             unavailable = "the posix library did not load (" + ex + ")";
         }
-        final CycleFileAllocator allocator = new CycleFileAllocator(dir, queue, posix);
+        final CycleFileAllocator allocator = new CycleFileAllocator(dir, queue, stepBytes, posix);
         if (unavailable != null)
         {
             allocator.disable(unavailable);
@@ -202,7 +212,8 @@ final class CycleFileAllocator implements AutoCloseable
     /**
      * Keeps the files of the current cycle and the next {@value #CYCLES_AHEAD} ready (pre-created and allocated
      * unless they exist), deletes pre-created files of cycles gone by, and lets go of a file no longer written.
-     * Does nothing while the cycle is unchanged and all is ready. Syncer thread (and the control thread at open).
+     * Does nothing while the cycle is unchanged and all is ready. One thread at a time: the spool's syncer, the
+     * journal's writer (and the control thread at open).
      */
     void prepare()
     {
@@ -298,10 +309,9 @@ final class CycleFileAllocator implements AutoCloseable
             window = allocated;
         }
         fallocateCalls++;
-        if (posix.fallocate(fd, FALLOC_FL_KEEP_SIZE, allocated.end, end + STEP_BYTES - allocated.end) == 0)
+        if (posix.fallocate(fd, FALLOC_FL_KEEP_SIZE, allocated.end, end + stepBytes - allocated.end) == 0)
         {
-            window = new Window(cycle, end + STEP_BYTES);
-            return true;
+            return allocated(cycle, end + stepBytes);
         }
         int errno = posix.lastError();
         if (errno == ENOSPC)
@@ -310,8 +320,7 @@ final class CycleFileAllocator implements AutoCloseable
             fallocateCalls++;
             if (posix.fallocate(fd, FALLOC_FL_KEEP_SIZE, allocated.end, end - allocated.end) == 0)
             {
-                window = new Window(cycle, end);
-                return true;
+                return allocated(cycle, end);
             }
             errno = posix.lastError();
         }
@@ -319,7 +328,26 @@ final class CycleFileAllocator implements AutoCloseable
         {
             return true;
         }
+        if (errno == ENOSPC && !full)
+        {
+            full = true;
+            failuresWhenFull = failures;
+            LOG.warn("file system full: no blocks for a record at offset {} of {} (ENOSPC); records that need new "
+                + "blocks are refused until there is room", allocated.end, appender.currentFile());
+        }
         return onFailure(errno, "allocate", appender.currentFile());
+    }
+
+    private boolean allocated(final int cycle, final long end)
+    {
+        window = new Window(cycle, end);
+        if (full)
+        {
+            full = false;
+            LOG.info("blocks allocated again in {}; {} allocation(s) refused while the file system was full", dir,
+                failures - failuresWhenFull);
+        }
+        return true;
     }
 
     /**
@@ -332,7 +360,7 @@ final class CycleFileAllocator implements AutoCloseable
         if (errno != ENOSPC && !warnedFailure)
         {
             warnedFailure = true;
-            LOG.warn("spool: cannot {} {} ({}); such failures are counted, not logged again", action, target,
+            LOG.warn("cannot {} {} ({}); such failures are counted, not logged again", action, target,
                 errno > 0 ? "errno " + errno + ": " + posix.strerror(errno) : "no errno");
         }
         return false;
@@ -353,9 +381,9 @@ final class CycleFileAllocator implements AutoCloseable
         if (enabled || posix == null)
         {
             enabled = false;
-            LOG.warn("spool: {}; record writes are guarded only by the usable-space estimate, so another process "
-                + "taking the last free space within ~100 ms of a write can still fault the writing loop (SIGBUS)",
-                why);
+            LOG.warn("{}; writes to {} are guarded only by the usable-space estimate, so another process taking "
+                + "the last free space within ~100 ms of a write can still fault the writing thread (SIGBUS)",
+                why, dir);
         }
     }
 

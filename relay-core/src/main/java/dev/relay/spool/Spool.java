@@ -65,7 +65,7 @@ public final class Spool implements AutoCloseable
         this.syncMode = syncMode;
         this.minFreeBytes = minFreeBytes;
         this.queue = queue;
-        this.allocator = CycleFileAllocator.open(dir.toFile(), queue);
+        this.allocator = CycleFileAllocator.open(dir.toFile(), queue, CycleFileAllocator.STEP_BYTES);
         refreshUsableSpace();
         this.syncer = new SpoolSyncer(this, syncMode, dir);
         this.syncerThread = new Thread(syncer, syncer.roleName());
