@@ -289,6 +289,58 @@ class CycleFileAllocatorTest
         }
     }
 
+    @Test
+    void journalSkipsWhatItCannotAllocate() throws Exception
+    {
+        final Path mount = mountTmpfs("8m");
+        try
+        {
+            final Path filler = mount.resolve("filler");
+            final String text = "4.4.1 connection refused ".repeat(80);
+            long written = 0;
+            try (OutcomeJournal journal = OutcomeJournal.open(mount.resolve("journal"), "hourly"))
+            {
+                for (int i = 0; i < 10; i++)
+                {
+                    journal.recordResult(i, 0, OutcomeJournal.DEFERRED, 1, 0, text);
+                    written++;
+                }
+                fill(filler);
+                // ~20 MiB of records onto a full 8 MiB file system: refused, not a fault in the writing thread
+                for (int i = 10; i < 10_010; i++)
+                {
+                    journal.recordResult(i, 0, OutcomeJournal.DEFERRED, 1, 0, text);
+                }
+                assertTrue(journal.skippedRecords() > 0, "nothing skipped on a full file system");
+                written += 10_000 - journal.skippedRecords();
+                Files.delete(filler);
+                journal.recordDone(1);
+                written++;
+                assertEquals(10_000 + 11 - written, journal.skippedRecords());
+            }
+            try (OutcomeJournal journal = OutcomeJournal.open(mount.resolve("journal"), null))
+            {
+                assertEquals(written, journal.replay(new OutcomeJournal.Visitor()
+                {
+                    @Override
+                    public void onResult(final long queueId, final int recipient, final byte status,
+                        final int attempts, final long nextAttemptMs, final String reply)
+                    {
+                    }
+
+                    @Override
+                    public void onDone(final long queueId)
+                    {
+                    }
+                }));
+            }
+        }
+        finally
+        {
+            unmount(mount);
+        }
+    }
+
     private static void awaitTrue(final java.util.function.BooleanSupplier condition, final long timeoutMs)
         throws InterruptedException
     {
