@@ -61,7 +61,7 @@ final class CycleFileAllocator implements AutoCloseable
     static final long AHEAD_BYTES = 1024 * 1024;
     static final long PRECREATE_BYTES = 1024 * 1024;
     static final int CYCLES_AHEAD = 2;
-    static final int ENOSPC = 28;
+    private static final int ENOSPC = 28;
     private static final int ENOSYS = 38;
     private static final int EOPNOTSUPP = 95;
     private static final int FALLOC_FL_KEEP_SIZE = 1;
@@ -105,7 +105,7 @@ final class CycleFileAllocator implements AutoCloseable
     private boolean full;
     private boolean warnedFailure;
 
-    // syncer (prepare) and control thread only
+    // the thread that calls prepare (and the control thread at open)
     private final int latestAtOpen;
     private boolean latestAllocated;
     private int preparedFor = NO_CYCLE;
