@@ -290,6 +290,35 @@ class CycleFileAllocatorTest
     }
 
     @Test
+    void withoutThePosixLibraryEverythingIsAllowed() throws Exception
+    {
+        final net.openhft.posix.PosixAPI real = net.openhft.posix.internal.PosixAPIHolder.POSIX_API;
+        net.openhft.posix.PosixAPI.useNoOpPosixApi();
+        try (Spool spool = Spool.open(dir, SyncMode.NONE, "secondly", 0);
+            ExcerptAppender appender = spool.queue().createAppender())
+        {
+            final CycleFileAllocator allocator = spool.allocator();
+            assertFalse(allocator.enabled());
+            assertTrue(allocator.cycleReady());
+            assertTrue(spool.reserve(64));
+            try (DocumentContext dc = appender.writingDocument())
+            {
+                assertTrue(allocator.ensureAllocated(appender, dc.wire().bytes().writePosition(), 8));
+                dc.wire().bytes().writeLong(1);
+            }
+            assertEquals(0, allocator.fallocateCalls());
+            try (Stream<Path> files = Files.list(dir))
+            {
+                assertEquals(List.of(), files.filter(path -> path.toString().contains(".precreated")).toList());
+            }
+        }
+        finally
+        {
+            net.openhft.posix.internal.PosixAPIHolder.POSIX_API = real;
+        }
+    }
+
+    @Test
     void journalSkipsWhatItCannotAllocate() throws Exception
     {
         final Path mount = mountTmpfs("8m");
