@@ -6,9 +6,12 @@ import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
 import net.openhft.chronicle.wire.DocumentContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 /**
  * What delivery did with each recipient, in a second Chronicle queue beside the spool ({@code queue.dir/journal}),
@@ -21,6 +24,11 @@ import java.nio.file.Path;
  * A RESULT is appended right after the remote reply is read, so the only duplicates a crash can cause are the
  * transactions between a remote 250 and this append. Appends are not fsynced: a process crash keeps them (page
  * cache); a power cut can lose the newest, which then means a redelivery, never a loss.
+ * <p>
+ * The journal lives on the spool's file system, so its cycle files get the spool's protection from a full disk
+ * ({@link CycleFileAllocator}, opened when a roll cycle is given, i.e. by the relay, not by a reader): a record whose
+ * blocks cannot be allocated is not written (counted, logged once per episode) rather than faulting the delivery
+ * thread; like a record lost to a power cut, that means a redelivery after a restart, never a loss.
  * <p>
  * Written by one thread (delivery); {@link #replay} runs before that thread starts.
  */
@@ -36,11 +44,18 @@ public final class OutcomeJournal implements AutoCloseable
     private static final int RESULT_FIXED_LENGTH = 32;
     private static final int DONE_LENGTH = 12;
 
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OutcomeJournal.class);
+
+    private static final long PREPARE_INTERVAL_NS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final Logger LOG = LoggerFactory.getLogger(OutcomeJournal.class);
 
     private final SingleChronicleQueue queue;
     private final Path dir;
+    /** Null when opened to read. */
+    private final CycleFileAllocator allocator;
     private ExcerptAppender appender;
+    private long nextPrepareNs;
+    private long skippedRecords;
+    private boolean skipping;
 
     /** One replayed record. */
     public interface Visitor
@@ -50,14 +65,16 @@ public final class OutcomeJournal implements AutoCloseable
         void onDone(long queueId);
     }
 
-    private OutcomeJournal(final Path dir, final SingleChronicleQueue queue)
+    private OutcomeJournal(final Path dir, final SingleChronicleQueue queue, final CycleFileAllocator allocator)
     {
         this.dir = dir;
         this.queue = queue;
+        this.allocator = allocator;
     }
 
     /**
-     * @param rollCycle as {@code queue.roll_cycle}; null to read an existing journal with whatever cycle it has.
+     * @param rollCycle as {@code queue.roll_cycle}, to write; null to read an existing journal with whatever cycle
+     *                  it has (then the files are left alone: no blocks allocated, nothing pre-created).
      */
     public static OutcomeJournal open(final Path dir, final String rollCycle)
     {
@@ -82,7 +99,22 @@ public final class OutcomeJournal implements AutoCloseable
                 throw new java.io.UncheckedIOException("cannot repair the journal at " + dir + ": " + ex, ex);
             }
         }
-        return new OutcomeJournal(dir, open.apply(dir));
+        final SingleChronicleQueue queue = open.apply(dir);
+        CycleFileAllocator allocator = null;
+        if (rollCycle != null)
+        {
+            try
+            {
+                allocator = CycleFileAllocator.open(dir.toFile(), queue, CycleFileAllocator.SMALL_STEP_BYTES);
+                allocator.prepare();
+            }
+            catch (final RuntimeException ex)
+            {
+                queue.close();
+                throw ex;
+            }
+        }
+        return new OutcomeJournal(dir, queue, allocator);
     }
 
     /**
@@ -169,9 +201,17 @@ public final class OutcomeJournal implements AutoCloseable
     {
         final byte[] textBytes = text == null ? new byte[0] : text.getBytes(StandardCharsets.UTF_8);
         final int textLength = Math.min(textBytes.length, MAX_TEXT_BYTES);
+        if (!cycleReady())
+        {
+            return;
+        }
         try (DocumentContext dc = appender().writingDocument())
         {
             final Bytes<?> bytes = dc.wire().bytes();
+            if (!allocated(dc, bytes.writePosition(), 32 + textLength))
+            {
+                return;
+            }
             bytes.writeByte(RESULT);
             bytes.writeByte(status);
             bytes.writeShort((short)0);
@@ -186,9 +226,17 @@ public final class OutcomeJournal implements AutoCloseable
 
     public void recordDone(final long queueId)
     {
+        if (!cycleReady())
+        {
+            return;
+        }
         try (DocumentContext dc = appender().writingDocument())
         {
             final Bytes<?> bytes = dc.wire().bytes();
+            if (!allocated(dc, bytes.writePosition(), 12))
+            {
+                return;
+            }
             bytes.writeByte(DONE);
             bytes.writeByte((byte)0);
             bytes.writeShort((short)0);
@@ -201,6 +249,61 @@ public final class OutcomeJournal implements AutoCloseable
     {
         return Spool.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
             queue::refreshDirectoryListing);
+    }
+
+    /** Records not written because their blocks could not be allocated (file system full). */
+    public long skippedRecords()
+    {
+        return skippedRecords;
+    }
+
+    /** Before a write: keeps the cycle files ahead ready (every ~100 ms) and says whether this write may roll. */
+    private boolean cycleReady()
+    {
+        if (allocator == null)
+        {
+            return true;
+        }
+        final long nowNs = System.nanoTime();
+        if (nowNs - nextPrepareNs >= 0)
+        {
+            nextPrepareNs = nowNs + PREPARE_INTERVAL_NS;
+            allocator.prepare();
+        }
+        return allocator.cycleReady() || skipped();
+    }
+
+    /** Inside the write, before the bytes: false (and rolled back) when its blocks cannot be allocated. */
+    private boolean allocated(final DocumentContext dc, final long position, final long length)
+    {
+        if (allocator == null || allocator.ensureAllocated(appender, position, length))
+        {
+            return written();
+        }
+        dc.rollbackOnClose();
+        return skipped();
+    }
+
+    private boolean written()
+    {
+        if (skipping)
+        {
+            skipping = false;
+            LOG.info("journal: recording outcomes again");
+        }
+        return true;
+    }
+
+    private boolean skipped()
+    {
+        skippedRecords++;
+        if (!skipping)
+        {
+            skipping = true;
+            LOG.warn("journal: an outcome could not be recorded (file system full); a restart before the message "
+                + "is finished delivers it again");
+        }
+        return false;
     }
 
     private ExcerptAppender appender()
@@ -220,5 +323,9 @@ public final class OutcomeJournal implements AutoCloseable
             appender.close();
         }
         queue.close();
+        if (allocator != null)
+        {
+            allocator.close();
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.relay.spool;
 
+import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.RollCycle;
 import net.openhft.chronicle.queue.RollCycles;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
@@ -43,6 +44,7 @@ public final class Spool implements AutoCloseable
     private final SyncMode syncMode;
     private final long minFreeBytes;
     private final SingleChronicleQueue queue;
+    private final CycleFileAllocator allocator;
     private final SpoolSyncer syncer;
     private final Thread syncerThread;
     private final List<SpoolWriter> writers = new ArrayList<>();
@@ -63,6 +65,7 @@ public final class Spool implements AutoCloseable
         this.syncMode = syncMode;
         this.minFreeBytes = minFreeBytes;
         this.queue = queue;
+        this.allocator = CycleFileAllocator.open(dir.toFile(), queue, CycleFileAllocator.STEP_BYTES);
         refreshUsableSpace();
         this.syncer = new SpoolSyncer(this, syncMode, dir);
         this.syncerThread = new Thread(syncer, syncer.roleName());
@@ -304,16 +307,36 @@ public final class Spool implements AutoCloseable
      * {@code begin} only is not enough: a message accepted at DATA can stream up to the size limit, many at once,
      * and another process can take the space meanwhile. The message fails with 452 instead.
      * <p>
-     * Still open: space taken by another process within one refresh interval (~100 ms) before a write.
+     * The estimate is only the first, cheap check: another process can take the space within one refresh
+     * interval (~100 ms). What closes that window is the {@link CycleFileAllocator}: inside the write, before the
+     * copy, {@link #ensureAllocated} has the record's blocks allocated ({@code fallocate}), and here a record is
+     * refused unless the cycle file a roll would create waits pre-created and allocated. Where fallocate is
+     * unavailable (WARN at start), the estimate is all there is.
      */
     boolean reserve(final long bytes)
     {
-        if (usableBytes.get() - bytes < minFreeBytes / 2 + WRITE_SLACK_BYTES)
+        if (usableBytes.get() - bytes < minFreeBytes / 2 + WRITE_SLACK_BYTES || !allocator.cycleReady())
         {
             return false;
         }
         usableBytes.addAndGet(-bytes);
         return true;
+    }
+
+    /**
+     * Called inside {@code writingDocument()} before a record's bytes are copied: false when the blocks of
+     * {@code [position, position + length)} (and what Chronicle writes after them) could not be allocated, then
+     * the writer rolls the record back. See {@link CycleFileAllocator#ensureAllocated}.
+     */
+    boolean ensureAllocated(final ExcerptAppender appender, final long position, final long length)
+    {
+        return allocator.ensureAllocated(appender, position, length);
+    }
+
+    /** The spool's block allocator (tests). */
+    CycleFileAllocator allocator()
+    {
+        return allocator;
     }
 
     /**
@@ -331,8 +354,10 @@ public final class Spool implements AutoCloseable
         return maxQueuedBytes;
     }
 
+    /** Syncer thread, every ~100 ms (and once at open): the cycle files ahead, then the usable space. */
     void refreshUsableSpace()
     {
+        allocator.prepare();
         usableBytes.set(dir.toFile().getUsableSpace());
     }
 
@@ -380,5 +405,6 @@ public final class Spool implements AutoCloseable
             reader.closeFromOwner();
         }
         queue.close();
+        allocator.close();
     }
 }

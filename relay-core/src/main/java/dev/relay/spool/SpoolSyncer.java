@@ -15,8 +15,8 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The spool's one sync thread ({@value #ROLE_NAME}): takes {@link SyncRequest}s from the writers, makes the queue
  * files they wrote durable, posts each request back to its writer's completion queue and wakes that writer's
- * loop. Also refreshes the spool's cached usable disk space every {@value #SPACE_REFRESH_MS} ms so writers never
- * make that syscall.
+ * loop. Also, every {@value #SPACE_REFRESH_MS} ms, refreshes the spool's cached usable disk space and keeps the
+ * next cycle files pre-created and allocated ({@link CycleFileAllocator#prepare}), so writers make neither syscall.
  * <p>
  * <b>How a sync is done.</b> Appenders are thread-confined, so {@code ExcerptAppender.sync()} (an {@code msync}
  * of the appender's mapping) could only run on the loop thread, where a blocking syscall must not run. Instead

@@ -412,6 +412,12 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
+                if (!spool.ensureAllocated(appender, start,
+                    RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeEnvelope(bytes, type, message);
                 bytes.writeInt(bodyLength);
                 checksum.reset().update(bytes, start, bytes.writePosition());
@@ -462,6 +468,11 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
+                if (!spool.ensureAllocated(appender, start, RECORD_OVERHEAD + length))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeHeader(bytes, SpoolRecords.BODY, queueId);
                 bytes.writeInt(length);
                 checksum.reset().update(bytes, start, bytes.writePosition());
@@ -497,6 +508,11 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
+                if (!spool.ensureAllocated(appender, start, RECORD_OVERHEAD))
+                {
+                    dc.rollbackOnClose();
+                    return failed(tx);
+                }
                 SpoolRecords.writeEnd(bytes, queueId, tx.bodyBytes, tx.chunkCount);
                 bytes.writeInt(checksum.reset().update(bytes, start, bytes.writePosition()).value());
             }

@@ -48,6 +48,13 @@ import static org.junit.jupiter.api.Assertions.fail;
  * and then finds the file system completely full when its records are written (the check is per message, at
  * DATA; the usable-space value is refreshed every 100 ms).
  * <p>
+ * <p>
+ * {@link #spaceTakenWhileClientsSend}: the race the usable-space estimate alone left open. Two loops, eight
+ * clients admitted (354) at once, then a filler grabs every free block while they send bodies of 256-512 KiB, so
+ * the relay's estimate (refreshed every 100 ms) is stale while their records are written. Each of those writes
+ * either lands in blocks the spool allocated beforehand ({@code fallocate}) or is refused (452): the relay must
+ * not fault (SIGBUS, exit 70), must lose no 250'd message, and must take mail again once the filler is gone.
+ * <p>
  * Needs root (mount). Without it: skipped, or failed when {@code CI=true}.
  */
 @Timeout(90)
@@ -59,6 +66,9 @@ class HardeningDiskFullTest
     private static final String SENDER = "alice@client.test";
     private static final String RCPT = "bob@example.test";
     private static final long NOTICE_MS = 300;
+    private static final int RACE_ROUNDS = 4;
+    private static final int RACE_CLIENTS = 8;
+    private static final int RACE_MORE = 3;
 
     @TempDir
     Path work;
@@ -112,6 +122,207 @@ class HardeningDiskFullTest
         {
             throw new AssertionError("disk-full test failed; relay alive " + (child != null && child.isAlive())
                 + "; sequence so far:\n  " + String.join("\n  ", events) + "\n" + output(), ex);
+        }
+    }
+
+    @Test
+    void spaceTakenWhileClientsSend() throws Exception
+    {
+        try
+        {
+            raceFillerAgainstClients();
+        }
+        catch (final Exception | AssertionError ex)
+        {
+            throw new AssertionError("disk-full race failed; relay alive " + (child != null && child.isAlive())
+                + "; sequence so far:\n  " + String.join("\n  ", events) + "\n" + output(), ex);
+        }
+    }
+
+    private void raceFillerAgainstClients() throws Exception
+    {
+        final long t0 = System.nanoTime();
+        final Path spool = mount.resolve("spool");
+        final Path filler = mount.resolve("filler");
+        // queue.min_free_bytes 0: only the estimate's slack and the allocation stand between a write and a full disk
+        final Map<String, String> config = Hardening.config(spool,
+            "smtp.io_threads", "2",
+            "queue.roll_cycle", "hourly",
+            "delivery.retry.schedule", "1h",
+            "delivery.routes", "example.test=127.0.0.1:" + closedPort());
+        final Set<String> accepted = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        int port = startChild(config);
+        awaitAccepted(port, accepted, "race-base");
+        note("race: relay up (2 loops) on a %d MiB tmpfs; usable %s", total(mount) / MIB, mib(usable(mount)));
+        int refusedTotal = 0;
+        for (int round = 0; round < RACE_ROUNDS; round++)
+        {
+            final int[] counts = raceRound(port, filler, accepted, round);
+            refusedTotal += counts[1];
+            assertTrue(child.isAlive(), "relay died in round " + round);
+            try (Hardening.Client client = client(port))
+            {
+                Hardening.Client.expect("250", client.command("NOOP"));
+            }
+            Files.delete(filler);
+            final long recoveredMs = awaitAccepted(port, accepted, "race-recover-" + round);
+            note("race round %d: 250 %d, 452 %d; filler deleted, 250 again after %d ms; usable %s; spool %s", round,
+                counts[0], counts[1], recoveredMs, mib(usable(mount)), spoolFiles(spool));
+        }
+        assertTrue(refusedTotal > 0, "no 452 in any round: the filler never won");
+        note("race: allocation refused (ENOSPC) in %d episode(s) over %d rounds; journal records skipped in %d",
+            countInOutput("file system full: no blocks for a record"), RACE_ROUNDS,
+            countInOutput("journal: an outcome could not be recorded"));
+
+        stopChild(true);
+        assertNoFault();
+        final Set<String> lost = new LinkedHashSet<>(accepted);
+        lost.removeAll(storedIds(spool));
+        note("race after stop: 250'd %d, lost %d %s", accepted.size(), lost.size(), lost.size() > 10 ? "" : lost);
+        assertEquals(Set.of(), lost, "250'd but not in the spool");
+
+        port = startChild(config);
+        awaitAccepted(port, accepted, "race-after-restart");
+        stopChild(true);
+        assertNoFault();
+        final Set<String> lostAfterRestart = new LinkedHashSet<>(accepted);
+        lostAfterRestart.removeAll(storedIds(spool));
+        note("race after restart: 250'd %d, lost %d", accepted.size(), lostAfterRestart.size());
+        assertEquals(Set.of(), lostAfterRestart, "250'd but not in the spool after a restart");
+        System.out.printf("HARDENING disk-full race (%d ms):%n  %s%n", (System.nanoTime() - t0) / 1_000_000,
+            String.join("\n  ", events));
+    }
+
+    /**
+     * {@value #RACE_CLIENTS} clients get 354 at once; then, at the same moment, they send their bodies and a filler
+     * starts taking every free block (and keeps taking what appears) until they are done. Each client then sends up
+     * to {@value #RACE_MORE} more messages, stopping at the first refusal. @return {250s, 452s}.
+     */
+    private int[] raceRound(final int port, final Path filler, final Set<String> accepted, final int round)
+        throws Exception
+    {
+        final java.util.concurrent.CountDownLatch admitted = new java.util.concurrent.CountDownLatch(RACE_CLIENTS);
+        final java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.atomic.AtomicBoolean clientsDone = new java.util.concurrent.atomic.AtomicBoolean();
+        final java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+            RACE_CLIENTS + 1);
+        try
+        {
+            final List<java.util.concurrent.Future<List<String>>> results = new ArrayList<>();
+            for (int c = 0; c < RACE_CLIENTS; c++)
+            {
+                final java.util.Random sizes = new java.util.Random(round * 100L + c);
+                final String id = "race-" + round + "-" + c;
+                results.add(pool.submit(() ->
+                {
+                    final List<String> replies = new ArrayList<>();
+                    try (Hardening.Client client = client(port))
+                    {
+                        Hardening.Client.expect("250", client.command("MAIL FROM:<" + SENDER + ">"));
+                        Hardening.Client.expect("250", client.command("RCPT TO:<" + RCPT + ">"));
+                        Hardening.Client.expect("354", client.command("DATA"));
+                        admitted.countDown();
+                        go.await();
+                        String reply = client.sendBody(bigBody(id, (256 + sizes.nextInt(256)) * 1024));
+                        replies.add(reply.startsWith("250") || reply.startsWith("452") ? reply : "END:" + reply);
+                        for (int i = 0; i < RACE_MORE && reply.startsWith("250"); i++)
+                        {
+                            reply = sendOnce(client, bigBody(id + "-" + i, (256 + sizes.nextInt(256)) * 1024));
+                            replies.add(reply);
+                        }
+                    }
+                    catch (final IOException ex)
+                    {
+                        replies.add("IO:" + ex.getMessage());
+                    }
+                    return replies;
+                }));
+            }
+            assertTrue(admitted.await(20, TimeUnit.SECONDS), "clients not admitted");
+            final java.util.concurrent.Future<Long> grab = pool.submit(() -> grabFreeSpace(filler, clientsDone));
+            go.countDown();
+            int ok = 0;
+            int refused = 0;
+            final List<String> other = new ArrayList<>();
+            for (final java.util.concurrent.Future<List<String>> result : results)
+            {
+                for (final String reply : result.get(60, TimeUnit.SECONDS))
+                {
+                    if (reply.startsWith("250"))
+                    {
+                        accepted.add(Hardening.Client.queueId(reply));
+                        ok++;
+                    }
+                    else if (reply.startsWith("452 4.3.1") || reply.startsWith("END:452 4.3.1")
+                        || reply.startsWith("DATA:452 4.3.1"))
+                    {
+                        refused++;
+                    }
+                    else
+                    {
+                        other.add(reply);
+                    }
+                }
+            }
+            clientsDone.set(true);
+            final long grabbed = grab.get(10, TimeUnit.SECONDS);
+            note("race round %d: filler took %s, usable now %s", round, mib(grabbed), mib(usable(mount)));
+            assertEquals(List.of(), other, "only 250 or 452 4.3.1 (round " + round + ")");
+            return new int[] {ok, refused};
+        }
+        finally
+        {
+            clientsDone.set(true);
+            pool.shutdownNow();
+        }
+    }
+
+    /** Appends to {@code filler} whatever the file system will give, until {@code done}. @return bytes taken. */
+    private static long grabFreeSpace(final Path filler, final java.util.concurrent.atomic.AtomicBoolean done)
+        throws IOException, InterruptedException
+    {
+        final ByteBuffer zeros = ByteBuffer.allocateDirect(256 * 1024);
+        long taken = 0;
+        try (FileChannel channel = FileChannel.open(filler, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+            StandardOpenOption.APPEND))
+        {
+            while (!done.get())
+            {
+                zeros.clear();
+                try
+                {
+                    taken += channel.write(zeros);
+                }
+                catch (final IOException ex)
+                {
+                    // ENOSPC: smaller pieces for what is left, then wait for more
+                    zeros.clear().limit(4096);
+                    try
+                    {
+                        taken += channel.write(zeros);
+                    }
+                    catch (final IOException full)
+                    {
+                        Thread.sleep(1);
+                    }
+                }
+            }
+        }
+        return taken;
+    }
+
+    private long countInOutput(final String text) throws IOException
+    {
+        return childOut == null ? 0 : Files.readAllLines(childOut, StandardCharsets.ISO_8859_1).stream()
+            .filter(line -> line.contains(text)).count();
+    }
+
+    /** No fault in the child's output: no InternalError from a store into an unbacked page, no dead stage. */
+    private void assertNoFault() throws IOException
+    {
+        for (final String sign : List.of("InternalError", "SIGBUS", "unsafe memory access", "exiting 70"))
+        {
+            assertEquals(0, countInOutput(sign), "the relay's output shows a fault (" + sign + ")");
         }
     }
 
