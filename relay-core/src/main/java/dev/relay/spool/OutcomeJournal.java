@@ -44,7 +44,6 @@ public final class OutcomeJournal implements AutoCloseable
     private static final int RESULT_FIXED_LENGTH = 32;
     private static final int DONE_LENGTH = 12;
 
-
     private static final long PREPARE_INTERVAL_NS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final Logger LOG = LoggerFactory.getLogger(OutcomeJournal.class);
 
