@@ -11,9 +11,9 @@ import java.util.zip.CRC32C;
  * skipped instead of delivered as found.
  * <p>
  * Why CRC32C: HotSpot compiles it to the CPU's crc32 instruction, so the check costs less than the copy that feeds
- * it; it catches every burst of up to 32 bits and the zeroed or noisy runs a lost page leaves. Bytes already in the
- * mapped file are fed through a small heap scratch array ({@link CRC32C} takes arrays and {@link ByteBuffer}s, not
- * raw addresses); the writer feeds a body straight from its source buffer.
+ * it; it catches every burst of up to 32 bits and the zeroed or noisy runs a lost page leaves. The writer feeds it the
+ * record's sources (its composed header and envelope, the body's buffer); a reader feeds it the record as mapped,
+ * through a small heap scratch array ({@link CRC32C} takes arrays and {@link ByteBuffer}s, not raw addresses).
  * <p>
  * Thread: one instance per thread. No allocation after construction.
  */
@@ -41,6 +41,13 @@ final class RecordChecksum
             crc.update(scratch, 0, length);
             position += length;
         }
+        return this;
+    }
+
+    /** Adds the bytes written into {@code heap}, from its start to its write position. */
+    RecordChecksum update(final Bytes<byte[]> heap)
+    {
+        crc.update(heap.underlyingObject(), 0, (int)heap.writePosition());
         return this;
     }
 
