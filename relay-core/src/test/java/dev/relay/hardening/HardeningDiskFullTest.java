@@ -33,6 +33,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import static dev.relay.testing.Commands.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -804,21 +805,5 @@ class HardeningDiskFullTest
         {
             return ex.getMessage();
         }
-    }
-
-    private static String run(final List<String> command) throws Exception
-    {
-        final Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        if (!process.waitFor(10, TimeUnit.SECONDS))
-        {
-            process.destroyForcibly();
-            throw new IOException(command + " timed out");
-        }
-        final String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (process.exitValue() != 0)
-        {
-            throw new IOException(command + " exited " + process.exitValue() + ": " + out.trim());
-        }
-        return out;
     }
 }
