@@ -173,6 +173,7 @@ public final class Relay implements AutoCloseable
         final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
         final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, DELIVERY_LOOP_INDEX);
         delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
+        metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
         final long replayed = delivery.recover();
         if (replayed > 0)
         {

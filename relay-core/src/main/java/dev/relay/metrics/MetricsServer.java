@@ -185,6 +185,12 @@ public final class MetricsServer implements AutoCloseable
             "Spool records skipped by delivery because their checksum failed.", metrics::spoolDamagedRecords);
         counter(registry, "relay_spool_damaged_messages_total",
             "Messages not delivered because some of their spool records were damaged.", metrics::spoolDamagedMessages);
+        counter(registry, "relay_spool_allocation_failures_total",
+            "Spool block allocations refused by a full file system (the message got 452).",
+            metrics::spoolAllocationFailures);
+        counter(registry, "relay_journal_skipped_records_total",
+            "Delivery outcomes not journaled for want of disk space (a restart may redeliver).",
+            metrics::journalSkippedRecords);
         gauge(registry, "relay_queue_messages", "Messages in the queue.", queueMessages);
         gauge(registry, "relay_connections_in_open", "Inbound connections open.", openConnections);
         summary(registry, "relay_accept_latency_seconds", "End of DATA to 250 queued, since start.",

@@ -23,6 +23,8 @@ public final class RelayMetrics
     private final LongAdder messagesBounced = new LongAdder();
     private final LongAdder connectionsOut = new LongAdder();
     private volatile long spoolDamagedRecords;
+    private volatile java.util.function.LongSupplier spoolAllocationFailures = () -> 0;
+    private volatile java.util.function.LongSupplier journalSkippedRecords = () -> 0;
     private volatile long spoolDamagedMessages;
     private final LongAdder acceptLatencySumNs = new LongAdder();
     private final LongAdder deliveryLatencySumNs = new LongAdder();
@@ -77,6 +79,28 @@ public final class RelayMetrics
     {
         spoolDamagedRecords = records;
         spoolDamagedMessages = messages;
+    }
+
+    /**
+     * Where the disk-full counters come from: the spool's failed block allocations (each a 452) and the journal's
+     * records skipped for want of space (each a possible redelivery after a restart).
+     */
+    public void diskFullCounters(
+        final java.util.function.LongSupplier spoolAllocationFailures,
+        final java.util.function.LongSupplier journalSkippedRecords)
+    {
+        this.spoolAllocationFailures = spoolAllocationFailures;
+        this.journalSkippedRecords = journalSkippedRecords;
+    }
+
+    public long spoolAllocationFailures()
+    {
+        return spoolAllocationFailures.getAsLong();
+    }
+
+    public long journalSkippedRecords()
+    {
+        return journalSkippedRecords.getAsLong();
     }
 
     public long spoolDamagedRecords()

@@ -333,6 +333,12 @@ public final class Spool implements AutoCloseable
         return allocator.ensureAllocated(appender, position, length);
     }
 
+    /** Block allocations that failed (file system full) since start; any thread. */
+    public long allocationFailures()
+    {
+        return allocator.failures();
+    }
+
     /** The spool's block allocator (tests). */
     CycleFileAllocator allocator()
     {

@@ -119,6 +119,7 @@ class MetricsServerTest
         metrics.onConnectionOut();
         metrics.onConnectionOut();
         metrics.spoolDamage(4, 1);
+        metrics.diskFullCounters(() -> 6, () -> 2);
         queueMessages.set(17);
         openConnections.set(5);
 
@@ -137,6 +138,8 @@ class MetricsServerTest
         assertSample(body, "relay_connections_out_total", 3);
         assertSample(body, "relay_spool_damaged_records_total", 4);
         assertSample(body, "relay_spool_damaged_messages_total", 1);
+        assertSample(body, "relay_spool_allocation_failures_total", 6);
+        assertSample(body, "relay_journal_skipped_records_total", 2);
         assertSample(body, "relay_queue_messages", 17);
         assertSample(body, "relay_connections_in_open", 5);
         assertTrue(body.contains("# TYPE relay_messages_received_total counter\n"), body);
