@@ -174,6 +174,7 @@ public final class Relay implements AutoCloseable
         final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, DELIVERY_LOOP_INDEX);
         delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
+        metrics.spoolDamageCounters(delivery::spoolDamagedRecords, delivery::spoolDamagedMessages);
         final long replayed = delivery.recover();
         if (replayed > 0)
         {

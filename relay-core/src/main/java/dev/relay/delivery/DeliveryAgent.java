@@ -169,6 +169,18 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         });
     }
 
+    /** Spool records the reader skipped as damaged (metrics); any thread, racy read. */
+    public long spoolDamagedRecords()
+    {
+        return reader.damagedRecords();
+    }
+
+    /** Messages the reader dropped for a damaged record (metrics); any thread, racy read. */
+    public long spoolDamagedMessages()
+    {
+        return reader.damagedMessages();
+    }
+
     /** Messages not yet finished (for metrics and {@code /health}); any thread. */
     public int queuedMessages()
     {
@@ -210,11 +222,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         if (!draining)
         {
             final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
-            if (reader.damagedRecords() != metrics.spoolDamagedRecords()
-                || reader.damagedMessages() != metrics.spoolDamagedMessages())
-            {
-                metrics.spoolDamage(reader.damagedRecords(), reader.damagedMessages());
-            }
             if (polled == 0 && !recovered.isEmpty())
             {
                 // the replay reached the end of the spool: what the journal still names is no longer spooled

@@ -4,6 +4,7 @@ import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
 
 /**
  * The relay's counters and latency recorders, written by loop threads and read by the metrics endpoint.
@@ -22,10 +23,11 @@ public final class RelayMetrics
     private final LongAdder messagesDeferred = new LongAdder();
     private final LongAdder messagesBounced = new LongAdder();
     private final LongAdder connectionsOut = new LongAdder();
-    private volatile long spoolDamagedRecords;
-    private volatile java.util.function.LongSupplier spoolAllocationFailures = () -> 0;
-    private volatile java.util.function.LongSupplier journalSkippedRecords = () -> 0;
-    private volatile long spoolDamagedMessages;
+    // counters another component keeps (read racily when the endpoint is scraped; each has one writer thread)
+    private volatile LongSupplier spoolDamagedRecords = () -> 0;
+    private volatile LongSupplier spoolDamagedMessages = () -> 0;
+    private volatile LongSupplier spoolAllocationFailures = () -> 0;
+    private volatile LongSupplier journalSkippedRecords = () -> 0;
     private final LongAdder acceptLatencySumNs = new LongAdder();
     private final LongAdder deliveryLatencySumNs = new LongAdder();
     private final Recorder acceptLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
@@ -74,20 +76,21 @@ public final class RelayMetrics
         connectionsOut.increment();
     }
 
-    /** Totals from the delivery reader (single writer): records that failed their checksum, messages dropped. */
-    public void spoolDamage(final long records, final long messages)
+    /**
+     * Where the damage counters come from: the delivery reader's records that failed their checksum, and its
+     * messages dropped for a damaged record.
+     */
+    public void spoolDamageCounters(final LongSupplier records, final LongSupplier messages)
     {
-        spoolDamagedRecords = records;
-        spoolDamagedMessages = messages;
+        this.spoolDamagedRecords = records;
+        this.spoolDamagedMessages = messages;
     }
 
     /**
      * Where the disk-full counters come from: the spool's failed block allocations (each a 452) and the journal's
      * records skipped for want of space (each a possible redelivery after a restart).
      */
-    public void diskFullCounters(
-        final java.util.function.LongSupplier spoolAllocationFailures,
-        final java.util.function.LongSupplier journalSkippedRecords)
+    public void diskFullCounters(final LongSupplier spoolAllocationFailures, final LongSupplier journalSkippedRecords)
     {
         this.spoolAllocationFailures = spoolAllocationFailures;
         this.journalSkippedRecords = journalSkippedRecords;
@@ -105,12 +108,12 @@ public final class RelayMetrics
 
     public long spoolDamagedRecords()
     {
-        return spoolDamagedRecords;
+        return spoolDamagedRecords.getAsLong();
     }
 
     public long spoolDamagedMessages()
     {
-        return spoolDamagedMessages;
+        return spoolDamagedMessages.getAsLong();
     }
 
     public long messagesReceived()

@@ -161,7 +161,10 @@ public final class SpoolReader implements AutoCloseable
         return droppedPending;
     }
 
-    /** Records skipped because their checksum (or, for unchecked version 1 records, their layout) was wrong. */
+    /**
+     * Records skipped because their checksum (or, for unchecked version 1 records, their layout) was wrong. Written by
+     * the reader's thread only; other threads (metrics) may read it racily.
+     */
     public long damagedRecords()
     {
         return damagedRecords;

@@ -118,7 +118,7 @@ class MetricsServerTest
         metrics.onConnectionOut();
         metrics.onConnectionOut();
         metrics.onConnectionOut();
-        metrics.spoolDamage(4, 1);
+        metrics.spoolDamageCounters(() -> 4, () -> 1);
         metrics.diskFullCounters(() -> 6, () -> 2);
         queueMessages.set(17);
         openConnections.set(5);
