@@ -115,27 +115,30 @@ class HardeningDiskFullTest
     @Test
     void spoolFileSystemFills() throws Exception
     {
-        try
-        {
-            fillUpAndRecover();
-        }
-        catch (final Exception | AssertionError ex)
-        {
-            throw new AssertionError("disk-full test failed; relay alive " + (child != null && child.isAlive())
-                + "; sequence so far:\n  " + String.join("\n  ", events) + "\n" + output(), ex);
-        }
+        withDiagnostics("disk-full test", this::fillUpAndRecover);
     }
 
     @Test
     void spaceTakenWhileClientsSend() throws Exception
     {
+        withDiagnostics("disk-full race", this::raceFillerAgainstClients);
+    }
+
+    private interface Scenario
+    {
+        void run() throws Exception;
+    }
+
+    /** Runs {@code scenario}; a failure carries whether the relay lived, the sequence of events and its output. */
+    private void withDiagnostics(final String name, final Scenario scenario)
+    {
         try
         {
-            raceFillerAgainstClients();
+            scenario.run();
         }
         catch (final Exception | AssertionError ex)
         {
-            throw new AssertionError("disk-full race failed; relay alive " + (child != null && child.isAlive())
+            throw new AssertionError(name + " failed; relay alive " + (child != null && child.isAlive())
                 + "; sequence so far:\n  " + String.join("\n  ", events) + "\n" + output(), ex);
         }
     }
