@@ -83,9 +83,13 @@ public final class LatencyGuard
     /**
      * Tolerance multipliers: spool append is dominated by page faults into fresh mapped pages and the file system,
      * which a CPU calibration does not track (it swung 2.7x between quiet and busy runs here), so it only fails on a
-     * gross regression; the CPU-bound benchmarks get the tolerance as given.
+     * gross regression. The scanner streams 64 KiB through the cache, which the calibration loop does not either:
+     * on 2026-12-03, with its code unchanged, four CI runs on this shared host put it at +24%, +25%, +35% and +69%
+     * of the baseline (iterations within one fork 0.8-1.25 ops/ns), so it fails at twice the tolerance. The
+     * other CPU-bound benchmarks get the tolerance as given.
      */
-    public static final Map<String, Double> TOLERANCE_SCALE = Map.of("spool.append.1KiB.NONE", 8.0);
+    public static final Map<String, Double> TOLERANCE_SCALE = Map.of("spool.append.1KiB.NONE", 8.0,
+        "scanner.64KiB", 2.0);
 
     /** JMH run shape. */
     public record Settings(int forks, int warmupIterations, int warmupSeconds, int iterations, int seconds)
