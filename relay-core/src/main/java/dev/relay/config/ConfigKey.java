@@ -107,6 +107,9 @@ public enum ConfigKey
         "wait for each block of message content to be written (RFC 5321 §4.5.3.2.5: 3 minutes)"),
     DELIVERY_TIMEOUT_DATA_DONE("delivery.timeout.data_done", "10m", ValueParsers::positiveDuration,
         "wait for the reply to the final <CRLF>.<CRLF> (RFC 5321 §4.5.3.2.6: 10 minutes)"),
+    DELIVERY_MIN_DATA_RATE("delivery.min_data_rate", "10240", size(0, Long.MAX_VALUE),
+        "slowest transfer allowed, bytes/s: a body and the reply to its end must be done within data_block + " +
+            "data_done + size / this rate (Postfix smtp_min_data_rate); 0 = only the idle timeouts"),
     DELIVERY_DELAY_WARNING("delivery.delay_warning", "off", ValueParsers::durationOrOff,
         "send a delay notification (DSN, RFC 3464) to the sender after mail waited this long; off or 0 = never"),
 

@@ -80,6 +80,7 @@ public final class RelayConfig
     private final Duration deliveryDataInitTimeout;
     private final Duration deliveryDataBlockTimeout;
     private final Duration deliveryDataDoneTimeout;
+    private final long deliveryMinDataRate;
     private final Duration deliveryDelayWarning;
     private final InetSocketAddress metricsListen;
 
@@ -133,6 +134,7 @@ public final class RelayConfig
         deliveryDataInitTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_INIT);
         deliveryDataBlockTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_BLOCK);
         deliveryDataDoneTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_DONE);
+        deliveryMinDataRate = (Long)values.get(ConfigKey.DELIVERY_MIN_DATA_RATE);
         deliveryDelayWarning = (Duration)values.get(ConfigKey.DELIVERY_DELAY_WARNING);
         metricsListen = (InetSocketAddress)values.get(ConfigKey.METRICS_LISTEN);
 
@@ -748,6 +750,14 @@ public final class RelayConfig
     public Duration deliveryDataDoneTimeout()
     {
         return deliveryDataDoneTimeout;
+    }
+
+    /**
+     * @return {@code delivery.min_data_rate}: bytes per second a message transfer must average (0 = no limit).
+     */
+    public long deliveryMinDataRate()
+    {
+        return deliveryMinDataRate;
     }
 
     /**

@@ -127,7 +127,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             config.deliveryDataInitTimeout().toMillis(),
             config.deliveryDataBlockTimeout().toMillis(),
             config.deliveryDataDoneTimeout().toMillis(),
-            config.deliveryMaxRecipientsPerTransaction());
+            config.deliveryMaxRecipientsPerTransaction(),
+            config.deliveryMinDataRate());
         final List<Duration> schedule = config.deliveryRetrySchedule();
         this.retryScheduleMs = new long[schedule.size()];
         for (int i = 0; i < retryScheduleMs.length; i++)
@@ -505,7 +506,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         connection.job = null;
         connection.transactions++;
         job.outboundClosed();
-        if (session.isClosed())
+        if (results.sessionBroke())
         {
             // the session broke mid-transaction: a hop failure, counted when onClosed follows
             connection.brokeInFlight = true;
@@ -535,6 +536,11 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             }
         }
         jobDone(job);
+        if (session.isClosed())
+        {
+            // ended with the transaction (the server answered mid-body, or the transfer was too slow): onClosed follows
+            return;
+        }
         if (connection.transactions >= maxTransactionsPerConnection || draining)
         {
             session.quit();
@@ -799,6 +805,14 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         // idle pooled connections past delivery.idle_timeout are closed with QUIT
         for (final Hop hop : hops.values())
         {
+            for (int i = hop.connections.size() - 1; i >= 0; i--)
+            {
+                final HopConnection connection = hop.connections.get(i);
+                if (connection.job != null && connection.session != null)
+                {
+                    connection.session.checkTransferDeadline(nowMs);
+                }
+            }
             final Iterator<HopConnection> idle = hop.idle.descendingIterator();
             while (idle.hasNext())
             {

@@ -32,6 +32,15 @@ public interface Connection
         write(bytes, 0, bytes.length);
     }
 
+    /**
+     * Lets {@code filler} copy at most {@code maxLength} bytes (and at most {@link #outputSpace()}) straight into
+     * the output buffer: one copy from where the bytes live, no intermediate array.
+     *
+     * @return what the filler returned: the bytes it added, or -1 when its source has ended; 0 without calling it
+     * when there is no room (or the connection is closing).
+     */
+    int write(OutputFiller filler, int maxLength);
+
     /** Stops delivering input to the handler (and reading from the socket) until {@link #resumeInput()}. */
     void pauseInput();
 
@@ -43,8 +52,20 @@ public interface Connection
     /** Delivers buffered input again, later in this loop pass, and resumes reading from the socket. */
     void resumeInput();
 
-    /** Writes what is buffered, then closes. No more input is delivered. */
+    /**
+     * Writes what is buffered, then closes ({@link ConnectionHandler#onClose()} follows once it is closed). No more
+     * input is delivered and {@link #outputSpace()} is 0 from now on. A peer that does not read gets a short grace
+     * period, not its idle timeout.
+     */
     void closeAfterFlush();
+
+    /**
+     * Discards output not yet written and closes at the end of this loop pass: for a session that cannot go on
+     * (the peer answered in the middle of a message body, a transfer took too long) and must not wait for a peer
+     * that may never read again. {@link ConnectionHandler#onClose()} follows at the end of the pass, never from
+     * inside this call.
+     */
+    void closeNow();
 
     /**
      * Sets the idle timeout now in force and restarts it: {@link ConnectionHandler#onTimeout()} follows when that

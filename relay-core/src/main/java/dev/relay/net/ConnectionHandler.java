@@ -21,8 +21,11 @@ public interface ConnectionHandler
     int onInput(ByteBuffer buffer, int from, int to);
 
     /**
-     * Everything written so far has left (the output buffer is empty again): a handler streaming more than one
-     * buffer's worth (a message body, on the client side) writes the next part now.
+     * A flush emptied the output buffer: everything written so far has been handed to the kernel and
+     * {@link Connection#outputSpace()} is the whole buffer again. A handler streaming more than one buffer's worth
+     * (a message body, on the client side) writes the next part now; what it writes leaves in the next pass.
+     * Called once per flush that empties a non-empty buffer, never while the connection is closing, and never
+     * otherwise: a handler waiting for room needs no other wake-up.
      */
     default void onOutputDrained()
     {

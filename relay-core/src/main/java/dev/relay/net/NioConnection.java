@@ -22,6 +22,10 @@ import java.nio.channels.SocketChannel;
  */
 final class NioConnection extends DeadlineLists.Timer implements Connection
 {
+    static final int FLUSH_EMPTY = 0;
+    static final int FLUSH_DRAINED = 1;
+    static final int FLUSH_PENDING = 2;
+
     final SocketChannel channel;
     final SelectorLoop loop;
     SelectionKey key;
@@ -90,7 +94,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     @Override
     public void write(final byte[] bytes, final int offset, final int length)
     {
-        if (closed)
+        if (closed || length == 0)
         {
             return;
         }
@@ -104,6 +108,46 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         }
         writeBuffer.put(bytes, offset, length);
         loop.markDirty(this);
+    }
+
+    @Override
+    public int write(final OutputFiller filler, final int maxLength)
+    {
+        if (closing || closed || maxLength <= 0)
+        {
+            return 0;
+        }
+        if (writeBuffer == null)
+        {
+            writeBuffer = loop.acquireWriteBuffer();
+        }
+        final int start = writeBuffer.position();
+        final int room = Math.min(maxLength, writeBuffer.remaining());
+        if (room == 0)
+        {
+            return 0;
+        }
+        final int result;
+        writeBuffer.limit(start + room);
+        try
+        {
+            result = filler.fill(writeBuffer);
+        }
+        finally
+        {
+            writeBuffer.limit(writeBuffer.capacity());
+        }
+        if (writeBuffer.position() > start)
+        {
+            loop.markDirty(this);
+        }
+        else if (start == 0)
+        {
+            // nothing to write after all: an empty buffer must not reach the flush (it would count as drained)
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+        }
+        return result;
     }
 
     @Override
@@ -139,6 +183,23 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
             loop.startCloseGrace(this);
             loop.markDirty(this);
         }
+    }
+
+    @Override
+    public void closeNow()
+    {
+        if (closed)
+        {
+            return;
+        }
+        closing = true;
+        if (writeBuffer != null)
+        {
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+        }
+        // closed by the end-of-pass flush, which finds nothing left to write
+        loop.markDirty(this);
     }
 
     @Override
@@ -237,27 +298,33 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         }
     }
 
-    /** @return true when everything buffered was written. */
-    boolean flushOutput() throws IOException
+    /**
+     * Writes what is buffered. Any bytes written restart the timeout: a peer that reads, however slowly, is making
+     * progress (a limit on the whole transfer is the handler's business).
+     *
+     * @return {@link #FLUSH_EMPTY} when nothing was buffered, {@link #FLUSH_DRAINED} when everything buffered was
+     * written (the buffer goes back to the pool), {@link #FLUSH_PENDING} when the socket took only part of it.
+     */
+    int flushOutput() throws IOException
     {
         if (writeBuffer == null)
         {
-            return true;
+            return FLUSH_EMPTY;
         }
         writeBuffer.flip();
-        channel.write(writeBuffer);
-        final boolean drained = !writeBuffer.hasRemaining();
-        if (drained)
+        final int written = channel.write(writeBuffer);
+        if (written > 0)
+        {
+            loop.restartTimeout(this);
+        }
+        if (!writeBuffer.hasRemaining())
         {
             loop.releaseWriteBuffer(writeBuffer);
             writeBuffer = null;
-            loop.restartTimeout(this);
+            return FLUSH_DRAINED;
         }
-        else
-        {
-            writeBuffer.compact();
-        }
-        return drained;
+        writeBuffer.compact();
+        return FLUSH_PENDING;
     }
 
     void releaseBuffers()

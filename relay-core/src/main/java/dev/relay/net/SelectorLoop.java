@@ -28,6 +28,13 @@ import java.util.function.Consumer;
  * threads → hooks (spool commit completions) → input of resumed connections → one flush per dirty connection →
  * hooks' end of pass (group commit hand-off) → expired timeouts. Select blocks until the earliest timeout at most.
  * <p>
+ * What a {@link ConnectionHandler} is promised, and gets only from here: {@code onOpen} once connected (or
+ * {@code onConnectFailed} then {@code onClose}); {@code onInput} with what was read, again with unconsumed bytes
+ * once more arrive or input resumes, never while paused, closing or while output is blocked; {@code onOutputDrained}
+ * after each flush that empties its output buffer; {@code onTimeout} when its idle timeout passes without a read or
+ * a write that moved bytes; {@code onDrain} at shutdown; {@code onClose} exactly once. The contract tests in
+ * {@code dev.relay.net} run the same scenarios against this loop and against the test double.
+ * <p>
  * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}; each read
  * or write that moves bytes restarts it):
  * <ul>
@@ -71,7 +78,9 @@ public final class SelectorLoop implements Runnable
     private final long clockOriginNs = System.nanoTime();
     private final ArrayList<NioConnection> connections = new ArrayList<>();
     private final ArrayList<NioConnection> resumed = new ArrayList<>();
-    private final ArrayList<NioConnection> dirty = new ArrayList<>();
+    /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
+    private ArrayList<NioConnection> dirty = new ArrayList<>();
+    private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
     /** Tarpitted connections and when each may read again (few; scanned each pass). */
     private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
@@ -370,9 +379,19 @@ public final class SelectorLoop implements Runnable
                 }
                 return;
             }
+            if (connection.outbound && key.isReadable() && !connection.inputPaused)
+            {
+                // a server's early reply (552 in the middle of a body, then a close) is read before the next write
+                // can fail on the reset, so the session learns why
+                if (!readAndDeliver(connection))
+                {
+                    return;
+                }
+            }
             if (key.isWritable())
             {
-                if (connection.flushOutput())
+                final int flushed = connection.flushOutput();
+                if (flushed != NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = false;
                     if (connection.closing)
@@ -380,20 +399,19 @@ public final class SelectorLoop implements Runnable
                         close(connection);
                         return;
                     }
+                    if (flushed == NioConnection.FLUSH_DRAINED)
+                    {
+                        connection.handler.onOutputDrained();
+                    }
                     connection.deliverInput();
                     markDirtyIfOutput(connection);
                     updateInterest(connection);
                 }
             }
-            if (key.isValid() && key.isReadable() && !connection.inputPaused && !connection.outputPending)
+            if (!connection.outbound && key.isValid() && key.isReadable() && !connection.inputPaused &&
+                !connection.outputPending)
             {
-                if (!connection.readFromSocket())
-                {
-                    close(connection);
-                    return;
-                }
-                connection.deliverInput();
-                markDirtyIfOutput(connection);
+                readAndDeliver(connection);
             }
         }
         catch (final IOException ex)
@@ -404,6 +422,19 @@ public final class SelectorLoop implements Runnable
         {
             onHandlerFailure(connection, ex);
         }
+    }
+
+    /** @return false when the connection was closed (the peer closed its side). */
+    private boolean readAndDeliver(final NioConnection connection) throws IOException
+    {
+        if (!connection.readFromSocket())
+        {
+            close(connection);
+            return false;
+        }
+        connection.deliverInput();
+        markDirtyIfOutput(connection);
+        return !connection.closed;
     }
 
     /**
@@ -651,7 +682,7 @@ public final class SelectorLoop implements Runnable
             }
             try
             {
-                if (!connection.outputPending)
+                if (!connection.outputPending || connection.outbound)
                 {
                     connection.deliverInput();
                 }
@@ -668,12 +699,20 @@ public final class SelectorLoop implements Runnable
         return count;
     }
 
+    /**
+     * Writes the output of every connection that produced some in this pass. A connection whose output drained
+     * is told so ({@link ConnectionHandler#onOutputDrained()}); what it writes then goes out in the next pass, so
+     * one connection streaming a big body cannot hold the loop in this one.
+     */
     private int flushDirty()
     {
+        final ArrayList<NioConnection> flushing = dirty;
+        dirty = dirtySpare;
+        dirtySpare = flushing;
         int count = 0;
-        for (int i = 0; i < dirty.size(); i++)
+        for (int i = 0, n = flushing.size(); i < n; i++)
         {
-            final NioConnection connection = dirty.get(i);
+            final NioConnection connection = flushing.get(i);
             connection.dirty = false;
             if (connection.closed)
             {
@@ -682,24 +721,32 @@ public final class SelectorLoop implements Runnable
             count++;
             try
             {
-                if (connection.flushOutput())
-                {
-                    connection.outputPending = false;
-                    if (connection.closing)
-                    {
-                        close(connection);
-                        continue;
-                    }
-                    if (connection.hasBufferedInput())
-                    {
-                        // input left waiting for output space: the socket may never be readable again (the client
-                        // sent everything), so offer it again next pass
-                        queueResume(connection);
-                    }
-                }
-                else
+                final int flushed = connection.flushOutput();
+                if (flushed == NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = true;
+                    updateInterest(connection);
+                    continue;
+                }
+                connection.outputPending = false;
+                if (connection.closing)
+                {
+                    close(connection);
+                    continue;
+                }
+                if (flushed == NioConnection.FLUSH_DRAINED)
+                {
+                    connection.handler.onOutputDrained();
+                    if (connection.closed)
+                    {
+                        continue;
+                    }
+                }
+                if (connection.hasBufferedInput())
+                {
+                    // input left waiting for output space: the socket may never be readable again (the client
+                    // sent everything), so offer it again next pass
+                    queueResume(connection);
                 }
                 updateInterest(connection);
             }
@@ -707,8 +754,12 @@ public final class SelectorLoop implements Runnable
             {
                 close(connection);
             }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
+            }
         }
-        dirty.clear();
+        flushing.clear();
         return count;
     }
 
@@ -778,7 +829,9 @@ public final class SelectorLoop implements Runnable
             return;
         }
         int ops = 0;
-        if (!connection.inputPaused && !connection.outputPending && !connection.closing)
+        // an inbound client that does not read its replies is not read from (it could pipeline without end); an
+        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking
+        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing)
         {
             ops |= SelectionKey.OP_READ;
         }

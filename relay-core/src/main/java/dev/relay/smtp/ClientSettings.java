@@ -10,6 +10,9 @@ package dev.relay.smtp;
  * @param dataBlockTimeoutMs          writing the body, per part that leaves (3 minutes).
  * @param dataDoneTimeoutMs           waiting for the reply to the end of data (10 minutes).
  * @param maxRecipientsPerTransaction recipients per MAIL transaction; the caller splits larger messages.
+ * @param minDataRate                 bytes per second a transfer must average: the body and the reply to its end
+ *                                    must be done within data block + data done timeouts + size / this rate;
+ *                                    0 for no limit beyond the idle timeouts.
  */
 public record ClientSettings(
     String heloName,
@@ -17,8 +20,12 @@ public record ClientSettings(
     long dataInitTimeoutMs,
     long dataBlockTimeoutMs,
     long dataDoneTimeoutMs,
-    int maxRecipientsPerTransaction)
+    int maxRecipientsPerTransaction,
+    long minDataRate)
 {
+    /** The default {@code delivery.min_data_rate}: 10 KiB/s, so 25 MiB may take about 55 minutes, no more. */
+    public static final long DEFAULT_MIN_DATA_RATE = 10 * 1024;
+
     public ClientSettings
     {
         if (heloName == null || heloName.isEmpty())
@@ -33,11 +40,23 @@ public record ClientSettings(
         {
             throw new IllegalArgumentException("maxRecipientsPerTransaction");
         }
+        if (minDataRate < 0)
+        {
+            throw new IllegalArgumentException("minDataRate");
+        }
+    }
+
+    public ClientSettings(
+        final String heloName, final long commandTimeoutMs, final long dataInitTimeoutMs,
+        final long dataBlockTimeoutMs, final long dataDoneTimeoutMs, final int maxRecipientsPerTransaction)
+    {
+        this(heloName, commandTimeoutMs, dataInitTimeoutMs, dataBlockTimeoutMs, dataDoneTimeoutMs,
+            maxRecipientsPerTransaction, DEFAULT_MIN_DATA_RATE);
     }
 
     /** The RFC 5321 §4.5.3.2 timeouts and 100 recipients per transaction (the minimum a server must accept). */
     public static ClientSettings defaults(final String heloName)
     {
-        return new ClientSettings(heloName, 300_000, 120_000, 180_000, 600_000, 100);
+        return new ClientSettings(heloName, 300_000, 120_000, 180_000, 600_000, 100, DEFAULT_MIN_DATA_RATE);
     }
 }

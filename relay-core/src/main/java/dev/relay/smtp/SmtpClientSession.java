@@ -2,6 +2,7 @@ package dev.relay.smtp;
 
 import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
+import dev.relay.net.OutputFiller;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -19,7 +20,7 @@ import java.nio.charset.StandardCharsets;
  * <li>{@code ENVELOPE} replies to [RSET] MAIL, RCPT… [DATA] — command timeout, DATA initiation timeout once only
  * the reply to DATA is due; with PIPELINING all commands leave in one write;</li>
  * <li>{@code BODY} writing the Received header and the body, as much as the output buffer takes, the rest on
- * {@link #onOutputDrained()} — data block timeout, re-armed per drained part;</li>
+ * {@link #onOutputDrained()} — data block timeout, restarted by every write that moves bytes;</li>
  * <li>{@code DATA_DONE} waiting for the reply to the end of data (or to {@code BDAT … LAST}) — data done timeout;</li>
  * <li>{@code QUIT}, {@code CLOSED} — the connection is going; input is discarded.</li>
  * </ul>
@@ -27,9 +28,17 @@ import java.nio.charset.StandardCharsets;
  * it when the peer offers PIPELINING). A peer 421, a protocol error, a timeout or a lost connection defers every
  * recipient of the transaction in flight that has no result yet, and ends the session.
  * <p>
+ * The body is read while it is written: a server that gives up on a message mid-body (552, or 4xx/5xx of its own)
+ * and closes is heard at once; its reply decides the transaction and the session ends (the stream is out of step).
+ * The whole transfer, from the body's first byte to the reply to its end, is also bounded by
+ * {@link #checkTransferDeadline}: data block + data done timeouts + size / {@link ClientSettings#minDataRate()},
+ * so a server that reads a byte a minute cannot hold a connection for hours (Postfix's {@code smtp_min_data_rate}).
+ * <p>
  * Called only on the owning loop thread; the listener is called back on it, from inside these methods. Allocates
  * per transaction (results, reply texts) and per connection (EHLO keywords), never per body byte: commands are
- * encoded into a reused array and the body is copied through one reused buffer.
+ * encoded into a reused array and a stored body is copied once, from the spool's mapped file straight into the
+ * connection's output buffer ({@link Connection#write(OutputFiller, int)}). Only a BDAT-received body going to a
+ * peer without CHUNKING passes through a heap array, to be dot-stuffed on the way.
  */
 public final class SmtpClientSession implements ConnectionHandler
 {
@@ -48,7 +57,7 @@ public final class SmtpClientSession implements ConnectionHandler
     private static final int STAGE_END = 2;
     private static final int STAGE_DONE = 3;
 
-    /** Largest body part read from the source at once. */
+    /** Largest body part read at once from the source of a body that is stuffed on the way out. */
     static final int BODY_PART_BYTES = 16 * 1024;
 
     private static final byte[] DOT = {'.'};
@@ -75,7 +84,9 @@ public final class SmtpClientSession implements ConnectionHandler
     private final PeerCapabilities peer = new PeerCapabilities();
     private final byte[] ehlo;
     private final byte[] helo;
-    private final ByteBuffer bodyPart = ByteBuffer.allocate(BODY_PART_BYTES);
+    private final OutputFiller bodyFiller = this::fillBody;
+    /** For stuffing a raw (BDAT-received) body into DATA form; allocated the first time one is sent that way. */
+    private ByteBuffer bodyPart;
     private final boolean[] accepted;
     private byte[] commands = new byte[1024];
     private int commandsLength;
@@ -84,7 +95,6 @@ public final class SmtpClientSession implements ConnectionHandler
     private boolean closeReported;
     private boolean draining;
     private boolean rsetNeeded;
-    private boolean inputPaused;
     private long transactionsDone;
 
     // output not yet handed to the connection
@@ -111,6 +121,8 @@ public final class SmtpClientSession implements ConnectionHandler
     private boolean lineStart;
     private boolean lastCr;
     private boolean endsWithCrlf;
+    /** When the transfer of the body in flight must be over, reply included ({@link #checkTransferDeadline}). */
+    private long transferDeadlineMs = Long.MAX_VALUE;
 
     /** Why this side ended the session (reported with onClosed once the socket is closed). */
     private String quitReason;
@@ -256,14 +268,22 @@ public final class SmtpClientSession implements ConnectionHandler
         {
             return;
         }
-        final boolean writeQuit = state != State.BODY && pending == null;
+        final boolean inBody = state == State.BODY;
         enter(State.QUIT);
-        if (writeQuit && connection.outputSpace() >= QUIT.length)
+        if (inBody)
         {
-            connection.write(QUIT);
+            // half a body cannot be followed by QUIT: the server would take it for message text
+            connection.closeNow();
         }
-        connection.closeAfterFlush();
-        failInFlight(0, "4.4.2", "session closed before the transaction ended");
+        else
+        {
+            if (pending == null && connection.outputSpace() >= QUIT.length)
+            {
+                connection.write(QUIT);
+            }
+            connection.closeAfterFlush();
+        }
+        failInFlight(0, "4.4.2", "session closed before the transaction ended", false);
         // reported when the socket is really closed (onClose): until then it still counts against the hop's limit
         quitReason = reason;
     }
@@ -285,11 +305,6 @@ public final class SmtpClientSession implements ConnectionHandler
                 case QUIT:
                 case CLOSED:
                     return to;
-                case BODY:
-                    // only a broken peer or an early error reply; read it once the body is out
-                    inputPaused = true;
-                    connection.pauseInput();
-                    return position;
                 default:
                     break;
             }
@@ -314,7 +329,6 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         if (state == State.BODY)
         {
-            connection.idleTimeoutMs(settings.dataBlockTimeoutMs());
             pump();
         }
         else if (state != State.QUIT && state != State.CLOSED)
@@ -336,8 +350,31 @@ public final class SmtpClientSession implements ConnectionHandler
                 return;
             default:
                 final String text = "timeout " + phase();
-                fatal(0, "4.4.2", text, text);
+                fatal(0, "4.4.2", text, text, !sendingBody());
         }
+    }
+
+    /**
+     * Ends a message transfer that has run past its limit (see the class comment): the transaction is deferred
+     * with 4.4.2 and the session closed at once. The pool calls this about once a second for each busy session:
+     * the idle timeout alone cannot catch a peer that keeps reading, only very slowly.
+     */
+    public void checkTransferDeadline(final long nowMs)
+    {
+        if ((state == State.BODY || state == State.DATA_DONE) && nowMs > transferDeadlineMs)
+        {
+            final String text = "timeout: message transfer of " + message.messageSize() + " bytes not done in " +
+                (settings.dataBlockTimeoutMs() + settings.dataDoneTimeoutMs() + transferAllowanceMs()) / 1000 +
+                " s (minimum data rate " + settings.minDataRate() + " bytes/s)";
+            transferDeadlineMs = Long.MAX_VALUE;
+            fatal(0, "4.4.2", text, text, false);
+        }
+    }
+
+    private long transferAllowanceMs()
+    {
+        final long rate = settings.minDataRate();
+        return rate <= 0 ? 0 : message.messageSize() * 1000 / rate;
     }
 
     /** The server is stopping: finish the transaction in flight, then QUIT. */
@@ -372,8 +409,9 @@ public final class SmtpClientSession implements ConnectionHandler
             return;
         }
         final String reason = connectFailure != null ? connectFailure : "connection lost " + phase();
+        final boolean hopFault = !sendingBody();
         enter(State.CLOSED);
-        failInFlight(0, "4.4.2", reason);
+        failInFlight(0, "4.4.2", reason, hopFault);
         reportClosed(reason);
     }
 
@@ -384,7 +422,7 @@ public final class SmtpClientSession implements ConnectionHandler
         {
             // RFC 5321 §3.8: the peer is closing the transmission channel.
             final RecipientResult reply = replyResult(RecipientResult.Status.DEFERRED);
-            fatal(code, reply.enhancedCode(), reply.text(), "peer closing: " + reply.diagnostic());
+            fatal(code, reply.enhancedCode(), reply.text(), "peer closing: " + reply.diagnostic(), true);
             return;
         }
         switch (state)
@@ -403,6 +441,9 @@ public final class SmtpClientSession implements ConnectionHandler
                 break;
             case DATA_DONE:
                 onFinalReply(code);
+                break;
+            case BODY:
+                onEarlyReply(code);
                 break;
             default:
                 protocolError("unexpected reply " + code + " " + phase());
@@ -599,13 +640,37 @@ public final class SmtpClientSession implements ConnectionHandler
         resolveAccepted(replyResult(RecipientResult.statusOf(code)));
         enter(State.IDLE);
         rsetNeeded = type != 2;
-        finishTransaction();
+        finishTransaction(false);
         afterTransaction();
+    }
+
+    /**
+     * The server replied before the end of the body: it will not take the message (552 for its size, or another
+     * 4xx/5xx). Its reply is the result for every accepted recipient; the session ends, since the server and
+     * the half-sent body are out of step. A 2xx here is a broken server.
+     */
+    private void onEarlyReply(final int code)
+    {
+        final int type = code / 100;
+        if (type != 4 && type != 5)
+        {
+            protocolError("reply " + code + " before the end of the message body");
+            return;
+        }
+        resolveAccepted(replyResult(RecipientResult.statusOf(code)));
+        final String reason = "peer replied " + code + " before the end of the message body: " +
+            replyResult(RecipientResult.statusOf(code)).diagnostic();
+        enter(State.CLOSED);
+        connection.closeNow();
+        finishTransaction(false);
+        reportClosed(reason);
     }
 
     private void startBody()
     {
         enter(State.BODY);
+        transferDeadlineMs = connection.nowMs() + settings.dataBlockTimeoutMs() + settings.dataDoneTimeoutMs() +
+            transferAllowanceMs();
         body = message.openBody();
         stuffing = !message.isDotStuffed() && !useBdat;
         lineStart = true;
@@ -662,11 +727,6 @@ public final class SmtpClientSession implements ConnectionHandler
                 default:
                     closeBody();
                     enter(State.DATA_DONE);
-                    if (inputPaused)
-                    {
-                        inputPaused = false;
-                        connection.resumeInput();
-                    }
                     return;
             }
         }
@@ -675,7 +735,6 @@ public final class SmtpClientSession implements ConnectionHandler
     /** @return true once the whole body is written; false to wait for the output to drain. */
     private boolean copyBody()
     {
-        final byte[] part = bodyPart.array();
         while (state == State.BODY)
         {
             if (useBdat && bdatRemaining == 0)
@@ -683,47 +742,72 @@ public final class SmtpClientSession implements ConnectionHandler
                 return true;
             }
             final int space = connection.outputSpace();
-            long room = Math.min(stuffing ? space / 2 : space, BODY_PART_BYTES);
-            if (useBdat)
+            final int read;
+            if (stuffing)
             {
-                room = Math.min(room, bdatRemaining);
+                read = copyStuffed(space);
             }
-            if (room <= 0)
+            else
             {
-                return false;
+                final int room = useBdat ? (int)Math.min(space, bdatRemaining) : space;
+                read = room <= 0 ? 0 : connection.write(bodyFiller, room);
             }
-            bodyPart.clear().limit((int)room);
-            final int read = body.read(bodyPart);
             if (read < 0)
             {
                 if (useBdat)
                 {
-                    fatal(0, "4.3.0", "stored body shorter than its size", "stored body shorter than its size");
+                    fatal(0, "4.3.0", "stored body shorter than its size", "stored body shorter than its size",
+                        false);
                     return false;
                 }
                 return true;
             }
             if (read == 0)
             {
-                // BodySource contract: 0 only without room; the timeout ends a source that stalls
+                // no room (the drain brings more), or BodySource's 0 without room: the timeout ends a stalled source
                 return false;
             }
-            if (stuffing)
+            if (useBdat)
             {
-                writeStuffed(part, read);
-            }
-            else
-            {
-                connection.write(part, 0, read);
-                endsWithCrlf = read >= 2 ? part[read - 2] == '\r' && part[read - 1] == '\n' : lastCr && part[0] == '\n';
-                lastCr = part[read - 1] == '\r';
-                if (useBdat)
-                {
-                    bdatRemaining -= read;
-                }
+                bdatRemaining -= read;
             }
         }
         return false;
+    }
+
+    /** Copies the next body bytes from the spool straight into the output buffer; tracks how the body ends. */
+    private int fillBody(final ByteBuffer dst)
+    {
+        final int read = body.read(dst);
+        if (read > 0)
+        {
+            final int end = dst.position();
+            final byte last = dst.get(end - 1);
+            endsWithCrlf = read >= 2 ? dst.get(end - 2) == '\r' && last == '\n' : lastCr && last == '\n';
+            lastCr = last == '\r';
+        }
+        return read;
+    }
+
+    /** A raw body going out as DATA: through a heap part, stuffed; room for the worst case (every byte doubled). */
+    private int copyStuffed(final int space)
+    {
+        final int room = Math.min(space / 2, BODY_PART_BYTES);
+        if (room <= 0)
+        {
+            return 0;
+        }
+        if (bodyPart == null)
+        {
+            bodyPart = ByteBuffer.allocate(BODY_PART_BYTES);
+        }
+        bodyPart.clear().limit(room);
+        final int read = body.read(bodyPart);
+        if (read > 0)
+        {
+            writeStuffed(bodyPart.array(), read);
+        }
+        return read;
     }
 
     /**
@@ -782,7 +866,7 @@ public final class SmtpClientSession implements ConnectionHandler
         {
             results[i] = result;
         }
-        finishTransaction();
+        finishTransaction(false);
         afterTransaction();
     }
 
@@ -790,14 +874,20 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         enter(State.IDLE);
         rsetNeeded = true;
-        finishTransaction();
+        finishTransaction(false);
         afterTransaction();
     }
 
-    private void finishTransaction()
+    /**
+     * @param sessionBroke the session broke (timeout, lost connection, protocol error, 421) other than while the
+     *                     body was going out: it says the hop is unwell. Not so for a transfer that failed while
+     *                     the body was going out (that may be the message's size), nor for one the server's
+     *                     replies ended, nor for one this side gave up (too slow, quit).
+     */
+    private void finishTransaction(final boolean sessionBroke)
     {
         final OutboundMessage done = message;
-        final TransactionResult result = new TransactionResult(results);
+        final TransactionResult result = new TransactionResult(results, sessionBroke);
         message = null;
         results = null;
         closeBody();
@@ -813,7 +903,8 @@ public final class SmtpClientSession implements ConnectionHandler
         }
     }
 
-    private void failInFlight(final int code, final String enhancedCode, final String text)
+    private void failInFlight(
+        final int code, final String enhancedCode, final String text, final boolean sessionBroke)
     {
         if (message == null)
         {
@@ -828,25 +919,36 @@ public final class SmtpClientSession implements ConnectionHandler
                 results[i] = result;
             }
         }
-        finishTransaction();
+        finishTransaction(sessionBroke);
     }
 
-    private void fatal(final int code, final String enhancedCode, final String text, final String reason)
+    /** The session cannot go on: output not yet written is dropped, the transaction in flight deferred. */
+    private void fatal(
+        final int code, final String enhancedCode, final String text, final String reason, final boolean hopFault)
     {
         if (state == State.CLOSED)
         {
             return;
         }
         enter(State.CLOSED);
-        connection.closeAfterFlush();
-        failInFlight(code, enhancedCode, text);
+        connection.closeNow();
+        failInFlight(code, enhancedCode, text, hopFault);
         reportClosed(reason);
     }
 
     private void protocolError(final String why)
     {
         final String text = "protocol error: " + why;
-        fatal(0, "4.5.0", text, text);
+        fatal(0, "4.5.0", text, text, true);
+    }
+
+    /**
+     * The body is going out: a failure now (the server stops reading, resets) may be the message's size, not the
+     * hop's health. After the body (no reply to its end) it counts against the hop again, as in Postfix.
+     */
+    private boolean sendingBody()
+    {
+        return state == State.BODY;
     }
 
     /** The peer refused to talk (greeting or HELO): say QUIT and go. */

@@ -9,10 +9,24 @@ import java.util.Arrays;
 public final class TransactionResult
 {
     private final RecipientResult[] results;
+    private final boolean sessionBroke;
 
-    TransactionResult(final RecipientResult[] results)
+    TransactionResult(final RecipientResult[] results, final boolean sessionBroke)
     {
         this.results = results;
+        this.sessionBroke = sessionBroke;
+    }
+
+    /**
+     * True when the transaction ended because the session broke (a timeout, a lost connection, a protocol error, a
+     * 421) other than while the body was going out: the next hop is unwell, and delivery backs it off. False when
+     * the server's replies ended it, when this side gave it up (the transfer was too slow), and when the session
+     * failed while the body was going out: a slow link and a big message say nothing about the hop, and other
+     * mail to it must not wait for that.
+     */
+    public boolean sessionBroke()
+    {
+        return sessionBroke;
     }
 
     public int size()

@@ -59,6 +59,23 @@ final class ClientTestConnection implements Connection
     }
 
     @Override
+    public int write(final dev.relay.net.OutputFiller filler, final int maxLength)
+    {
+        final int room = Math.min(maxLength, outputSpace());
+        if (room <= 0)
+        {
+            return 0;
+        }
+        final java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(room);
+        final int added = filler.fill(direct);
+        direct.flip();
+        final byte[] bytes = new byte[direct.remaining()];
+        direct.get(bytes);
+        write(bytes, 0, bytes.length);
+        return added;
+    }
+
+    @Override
     public void pauseInput()
     {
         paused = true;
@@ -75,6 +92,13 @@ final class ClientTestConnection implements Connection
     public void closeAfterFlush()
     {
         closing = true;
+    }
+
+    @Override
+    public void closeNow()
+    {
+        closing = true;
+        buffered.reset();
     }
 
     @Override

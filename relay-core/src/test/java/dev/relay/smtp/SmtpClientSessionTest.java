@@ -338,18 +338,45 @@ class SmtpClientSessionTest
     }
 
     @Test
-    void earlyReplyDuringTheBodyWaitsUntilTheBodyIsOut()
+    void earlyReplyDuringTheBodyEndsTheTransactionAndTheSession()
     {
         final ClientDriver driver = ClientDriver.ready(16, "PIPELINING");
         final TestMessage message = TestMessage.to("b@y").body("x".repeat(100) + "\r\n", true);
         driver.send(message);
-        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 26);
+        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 24);
         assertEquals(SmtpClientSession.State.BODY, driver.session.state());
-        // the peer gives up early: its reply is kept until the body and the dot are out
+        // the peer gives up early: its reply decides at once; the rest of the body is not sent
         final String rest = driver.peer("554 5.3.4 too big\r\n");
-        assertEquals(message.wire() + ".\r\n", rest);
+        assertEquals("", rest);
         assertResult(driver.lastResult().get(0), Status.FAILED, "554 5.3.4 too big");
-        assertTrue(driver.session.isIdle());
+        assertFalse(driver.lastResult().sessionBroke(), "the server's reply ended it: not a hop failure");
+        assertTrue(driver.session.isClosed());
+        assertTrue(driver.closedReason.contains("554 before the end of the message body"), driver.closedReason);
+        assertEquals(1, message.closed);
+    }
+
+    @Test
+    void earlyTemporaryReplyDuringTheBodyDefers()
+    {
+        final ClientDriver driver = ClientDriver.ready(16, "PIPELINING");
+        final TestMessage message = TestMessage.to("b@y").body("x".repeat(100) + "\r\n", true);
+        driver.send(message);
+        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 24);
+        driver.peer("452 4.3.1 insufficient system storage\r\n");
+        assertResult(driver.lastResult().get(0), Status.DEFERRED, "452 4.3.1 insufficient system storage");
+        assertTrue(driver.session.isClosed());
+    }
+
+    @Test
+    void successReplyBeforeTheEndOfTheBodyIsAProtocolError()
+    {
+        final ClientDriver driver = ClientDriver.ready(16, "PIPELINING");
+        final TestMessage message = TestMessage.to("b@y").body("x".repeat(100) + "\r\n", true);
+        driver.send(message);
+        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 24);
+        driver.peer("250 2.0.0 queued\r\n");
+        assertEquals(Status.DEFERRED, driver.lastResult().get(0).status());
+        assertTrue(driver.closedReason.startsWith("protocol error: reply 250 before the end"), driver.closedReason);
     }
 
     @Test
@@ -450,7 +477,7 @@ class SmtpClientSessionTest
         final TestMessage message = TestMessage.to("b@y").body("y".repeat(200) + "\r\n", true);
         driver.send(message);
         driver.connection.flush();
-        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 26);
+        driver.session.onInput(java.nio.ByteBuffer.wrap(TestMessage.ascii("250 ok\r\n250 ok\r\n354 go\r\n")), 0, 24);
         assertEquals(180_000, driver.connection.idleTimeoutMs);
         driver.timeout();
         assertEquals("timeout while sending the message body", driver.closedReason);

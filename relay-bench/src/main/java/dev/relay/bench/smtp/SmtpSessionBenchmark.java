@@ -144,6 +144,15 @@ public class SmtpSessionBenchmark
         }
 
         @Override
+        public int write(final dev.relay.net.OutputFiller filler, final int maxLength)
+        {
+            final java.nio.ByteBuffer sink = java.nio.ByteBuffer.allocate(Math.min(maxLength, outputSpace()));
+            final int added = filler.fill(sink);
+            written += Math.max(0, added);
+            return added;
+        }
+
+        @Override
         public void pauseInput()
         {
         }
@@ -155,6 +164,11 @@ public class SmtpSessionBenchmark
 
         @Override
         public void closeAfterFlush()
+        {
+        }
+
+        @Override
+        public void closeNow()
         {
         }
 
