@@ -14,6 +14,7 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
+import dev.relay.smtp.QueueIds;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
 import dev.relay.smtp.SmtpSettings;
@@ -171,7 +172,7 @@ public final class Relay implements AutoCloseable
         final SpoolWriter bounceWriter = spool.newWriter(deliveryLoop::wakeup);
         deliveryLoop.addHook(writerHook(bounceWriter));
         final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
-        final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, DELIVERY_LOOP_INDEX);
+        final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, QueueIds.DSN_GENERATOR);
         delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
         metrics.spoolDamageCounters(delivery::spoolDamagedRecords, delivery::spoolDamagedMessages);
