@@ -52,7 +52,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
     private static final long HOP_BACKOFF_MIN_MS = 1_000;
     private static final long HOP_BACKOFF_MAX_MS = 60_000;
-    private static final int MOVE_PER_TICK = 256;
 
     private final RelayConfig config;
     private final Spool spool;
@@ -84,6 +83,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
     private final List<Hop> dirtyHops = new ArrayList<>();
     private final ArrayDeque<SpoolBodyCursor> cursors = new ArrayDeque<>();
+    /** Finished messages whose moved copy was written but not yet read back: the tailer skips that copy. */
+    private final Set<Long> finishedBeforeCopyRead = new HashSet<>();
 
     private long nowMs;
     private long nextHousekeepingMs;
@@ -240,6 +241,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
                 startRound(due);
                 work++;
             }
+            work += mover.doWork();
         }
         for (int i = 0; i < dirtyHops.size(); i++)
         {
@@ -260,7 +262,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     @Override
     public boolean hasPendingWork()
     {
-        return flushRequested || !dirtyHops.isEmpty();
+        return flushRequested || !dirtyHops.isEmpty() || (mover.hasWork() && !draining);
     }
 
     private void onSpooled(final SpooledMessage message)
@@ -269,6 +271,11 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         if (existing != null)
         {
             onNewerCopy(existing, message);
+            return;
+        }
+        if (finishedBeforeCopyRead.remove(message.queueId()))
+        {
+            // the moved copy of a message that was finished before the tailer reached the copy
             return;
         }
         final Recovered before = recovered.remove(message.queueId());
@@ -322,6 +329,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     /** Routes every recipient that is not final into per-hop jobs. */
     private void startRound(final QueuedMessage queued)
     {
+        if (queued.moving)
+        {
+            mover.abandon(queued);
+        }
         final List<byte[]> recipients = queued.message.recipients();
         final Map<NextHop, List<Integer>> byHop = new HashMap<>();
         for (int i = 0; i < recipients.size(); i++)
@@ -769,6 +780,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             return;
         }
         queued.finished = true;
+        if (queued.copyPending)
+        {
+            finishedBeforeCopyRead.add(queued.queueId());
+        }
         journal.recordDone(queued.queueId());
         retries.remove(queued);
         live.remove(queued.queueId());
@@ -859,18 +874,12 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         {
             return;
         }
-        int moved = 0;
-        for (final QueuedMessage queued : new ArrayList<>(liveByCycle.get(oldest)))
+        for (final QueuedMessage queued : liveByCycle.get(oldest))
         {
-            if (moved >= MOVE_PER_TICK)
+            if (queued.jobsOut == 0 && !queued.moving && !queued.copyPending && !queued.bouncing &&
+                !queued.finished && queued.newerCopy == null && !mover.offer(queued))
             {
                 break;
-            }
-            if (queued.jobsOut == 0 && !queued.moving && !queued.bouncing && !queued.finished &&
-                queued.newerCopy == null)
-            {
-                queued.moving = mover.copyForward(queued.message);
-                moved++;
             }
         }
     }
@@ -896,6 +905,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         queued.message = copy;
         queued.newerCopy = null;
         queued.moving = false;
+        queued.copyPending = false;
         pin(queued);
         // the journal cycles the old records' outcomes live in may now be deleted: restate them
         for (int i = 0; i < queued.recipientCount(); i++)

@@ -18,8 +18,10 @@ final class QueuedMessage
     SpooledMessage message;
     /** A newer copy seen while jobs were out: it takes over when the round ends. */
     SpooledMessage newerCopy;
-    /** A copy into the current cycle is being written. */
+    /** Queued for, or being copied into, the current cycle by the {@link SpoolMover}. */
     boolean moving;
+    /** The copy was written (END appended) and the tailer has not read it back yet. */
+    boolean copyPending;
     final byte[] status;
     final String[] lastReply;
     final String[] lastStatusCode;
