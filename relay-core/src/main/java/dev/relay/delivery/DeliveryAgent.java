@@ -16,7 +16,6 @@ import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
 
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -50,8 +49,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 {
     private static final int SPOOL_POLL_LIMIT = 512;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
-    private static final long HOP_BACKOFF_MIN_MS = 1_000;
-    private static final long HOP_BACKOFF_MAX_MS = 60_000;
 
     private final RelayConfig config;
     private final Spool spool;
@@ -377,25 +374,29 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
     }
 
-    /** Matches waiting jobs with connections: idle ones first, then new ones up to the hop's limit. */
+    /**
+     * Matches waiting jobs with connections: idle ones first, then new ones up to the hop's limit, each to the most
+     * preferred address not backed off ({@link Hop#nextAddress}); when every address is backed off and no
+     * connection is left, the waiting mail is deferred.
+     */
     private void dispatch(final Hop hop)
     {
         if (hop.jobs.isEmpty() || draining)
         {
             return;
         }
-        if (hop.addresses == null || (hop.addresses.expiresAtMs() <= nowMs && hop.connections.isEmpty()))
+        if (hop.needsLookup(nowMs))
         {
-            if (!hop.resolving)
+            if (hop.startLookup())
             {
-                hop.resolving = true;
                 resolver.resolve(hop.nextHop, nowMs, result -> loop.execute(() -> onResolved(hop, result)));
             }
             return;
         }
-        if (!hop.addresses.ok())
+        final HopAddresses addresses = hop.addresses();
+        if (!addresses.ok())
         {
-            failAllQueued(hop, hop.addresses.permanent(), hop.addresses.statusCode(), hop.addresses.reason());
+            failAllQueued(hop, addresses.permanent(), addresses.statusCode(), addresses.reason());
             return;
         }
         while (!hop.jobs.isEmpty() && !hop.idle.isEmpty())
@@ -406,37 +407,28 @@ public final class DeliveryAgent implements LoopHook, ClientListener
                 send(connection, hop.jobs.pollFirst());
             }
         }
-        if (hop.jobs.isEmpty())
+        // a connect may fail inside open() (onClosed at once): the conditions are read again on every turn, and the
+        // turns are bounded in case an address is neither taken nor backed off
+        for (int opened = 0; opened < maxConnectionsPerHop && !hop.jobs.isEmpty() &&
+            hop.connecting() < hop.jobs.size() && hop.connections.size() < maxConnectionsPerHop; opened++)
         {
-            return;
-        }
-        if (hop.failures > 0)
-        {
-            if (hop.isDown(nowMs))
+            final HopAddress address = hop.nextAddress(nowMs);
+            if (address == null)
             {
-                failAllQueued(hop, false, "4.4.1", "delivery temporarily suspended: " + hop.downReason);
-                return;
+                break;
             }
-            if (!hop.probing && hop.connections.isEmpty())
-            {
-                // the back-off expired: one probe connection; the pool opens up again once it gets a greeting
-                hop.probing = true;
-                open(hop);
-            }
-            return;
+            open(hop, address);
         }
-        final int wanted = Math.min(hop.jobs.size(), maxConnectionsPerHop - hop.connections.size());
-        for (int i = hop.connecting(); i < wanted; i++)
+        if (!hop.jobs.isEmpty() && hop.connections.isEmpty())
         {
-            open(hop);
+            // every address is backed off: the mail waits for its next retry (Postfix qmgr's dead destination)
+            failAllQueued(hop, false, "4.4.1", "delivery temporarily suspended: " + hop.lastFailure());
         }
     }
 
     private void onResolved(final Hop hop, final HopAddresses result)
     {
-        hop.resolving = false;
-        hop.addresses = result;
-        hop.nextAddress = 0;
+        hop.resolved(result);
         if (!result.ok())
         {
             DeliveryLog.info("{}: lookup failed: {}", hop.nextHop.key(), result.reason());
@@ -444,16 +436,14 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         markDirty(hop);
     }
 
-    private void open(final Hop hop)
+    private void open(final Hop hop, final HopAddress address)
     {
-        final List<InetSocketAddress> addresses = hop.addresses.addresses();
-        final InetSocketAddress address = addresses.get(hop.nextAddress % addresses.size());
         final HopConnection connection = new HopConnection(hop, address);
-        hop.connections.add(connection);
+        hop.opened(connection);
         metrics.onConnectionOut();
         try
         {
-            loop.connect(address, conn ->
+            loop.connect(address.address(), conn ->
             {
                 final SmtpClientSession session = new SmtpClientSession(clientSettings, conn, this);
                 connection.session = session;
@@ -463,13 +453,11 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         catch (final java.io.UncheckedIOException ex)
         {
-            // no socket could even be opened (descriptor limit): the hop is treated as unreachable for now
-            hop.connections.remove(connection);
-            hop.failures++;
-            hop.probing = false;
-            hop.downReason = "cannot open a socket: " + ex.getCause().getMessage();
-            hop.downUntilMs = nowMs + HOP_BACKOFF_MIN_MS;
-            failAllQueued(hop, false, "4.4.1", hop.downReason);
+            // no socket could even be opened (descriptor limit): the address counts as unreachable for now
+            final String failure = "connect to " + DeliveryLog.relay(address) + ": cannot open a socket: " +
+                ex.getCause().getMessage();
+            DeliveryLog.info("{}: {}", hop, failure);
+            hop.closed(connection, failure, nowMs);
         }
     }
 
@@ -497,9 +485,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         connection.ready = true;
         final Hop hop = connection.hop;
-        // a greeting is not yet proof of health (a peer may greet and then break every session): the back-off is
-        // cleared by a finished transaction (onTransactionDone); until then this connection is the hop's only one
-        hop.probing = false;
+        // a greeting is not yet proof of health (a peer may greet and then break every session): a probe stays the
+        // hop's only one until it finishes a transaction (onTransactionDone)
         becomeIdleOrWork(connection);
         markDirty(hop);
     }
@@ -524,11 +511,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         else
         {
-            // the peer spoke SMTP to the end of a transaction (whatever its replies): the hop is healthy again
-            connection.hop.failures = 0;
-            connection.hop.downReason = null;
+            // the peer spoke SMTP to the end of a transaction (whatever its replies): the address is healthy again
+            connection.hop.transactionCompleted(connection);
         }
-        final String relay = DeliveryLog.relay(connection.hop, connection.address);
+        final String relay = DeliveryLog.relay(connection.address);
         for (int i = 0; i < job.recipientIndexes.length; i++)
         {
             final RecipientResult result = results.get(i);
@@ -572,43 +558,31 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         connection.closed = true;
         final Hop hop = connection.hop;
-        hop.connections.remove(connection);
-        hop.idle.remove(connection);
+        final String relay = DeliveryLog.relay(connection.address);
         final DeliveryJob job = connection.job;
         if (job != null)
         {
             connection.job = null;
             job.outboundClosed();
-            final String relay = DeliveryLog.relay(hop, connection.address);
             for (final int index : job.recipientIndexes)
             {
                 deferred(job.queued, index, relay, "4.4.2", reason, job);
             }
             jobDone(job);
         }
+        String failure = null;
         if (!connection.ready || job != null || connection.brokeInFlight)
         {
-            // never got as far as a usable session, or lost one mid-transaction (timeout, garbage, drop, 421):
-            // the hop is unreachable or broken, so it backs off instead of being reconnected at every retry
-            if (!connection.ready)
-            {
-                hop.nextAddress++;
-                if (hop.nextAddress < hop.addresses.addresses().size() && hop.failures == 0 && !hop.probing)
-                {
-                    markDirty(hop);
-                    return;
-                }
-            }
-            hop.failures++;
-            hop.probing = false;
-            hop.downReason = (connection.ready ? "session with " : "connect to ") +
-                DeliveryLog.relay(hop, connection.address) + ": " + reason;
-            hop.downUntilMs = nowMs + Math.min(HOP_BACKOFF_MAX_MS, HOP_BACKOFF_MIN_MS << Math.min(hop.failures - 1, 6));
-            hop.nextAddress = 0;
-            if (hop.connections.isEmpty())
-            {
-                failAllQueued(hop, false, "4.4.1", hop.downReason);
-            }
+            // never got as far as a usable session (refused, timed out, greeting or HELO refused), or lost one
+            // mid-transaction (timeout, garbage, drop, 421): this address backs off, the next one is tried at once
+            failure = (connection.ready ? "session with " : "connect to ") + relay + ": " + reason;
+            DeliveryLog.info("{}: {}", hop, failure);
+        }
+        hop.closed(connection, failure, nowMs);
+        if (failure != null && hop.connections.isEmpty() && hop.allBackedOff(nowMs))
+        {
+            // the last usable address just failed: the waiting mail is deferred with what it met
+            failAllQueued(hop, false, "4.4.1", failure);
         }
         markDirty(hop);
     }
@@ -644,7 +618,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         queued.status[index] = QueuedMessage.BOUNCED;
         queued.lastReply[index] = reply;
         queued.lastStatusCode[index] = dsn == null ? "5.0.0" : dsn;
-        queued.remoteMta[index] = job == null || job.connection == null ? null : job.hop.nextHop.host();
+        queued.remoteMta[index] = job == null || job.connection == null ? null : job.connection.address.host();
         journal.recordResult(queued.queueId(), index, OutcomeJournal.BOUNCED, queued.attempts + 1, 0, reply);
         metrics.onBounced();
         DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
@@ -658,7 +632,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         queued.status[index] = QueuedMessage.DEFERRED;
         queued.lastReply[index] = reply;
         queued.lastStatusCode[index] = dsn == null ? "4.0.0" : dsn;
-        queued.remoteMta[index] = job == null || job.connection == null ? null : job.hop.nextHop.host();
+        queued.remoteMta[index] = job == null || job.connection == null ? null : job.connection.address.host();
         metrics.onDeferred();
         DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
             nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "deferred", reply);
@@ -802,11 +776,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         for (final Hop hop : hops.values())
         {
-            hop.downUntilMs = 0;
-            if (!hop.resolving && hop.addresses != null && !hop.addresses.ok())
-            {
-                hop.addresses = null; // a failed lookup is asked again now, not when its retry time comes
-            }
+            hop.flush(); // back-offs end, a failed lookup is asked again now, not when its retry time comes
         }
         for (final QueuedMessage queued : all)
         {

@@ -3,7 +3,6 @@ package dev.relay.delivery;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.net.InetSocketAddress;
 import java.util.Locale;
 
 /**
@@ -32,13 +31,15 @@ final class DeliveryLog
         }
     }
 
-    static String relay(final Hop hop, final InetSocketAddress address)
+    /** The host and address tried, as Postfix names them: {@code mx2.example[192.0.2.3]:25}; "none" for none. */
+    static String relay(final HopAddress address)
     {
         if (address == null)
         {
             return "none";
         }
-        return hop.nextHop.host() + "[" + address.getAddress().getHostAddress() + "]:" + address.getPort();
+        return address.host() + "[" + address.address().getAddress().getHostAddress() + "]:" +
+            address.address().getPort();
     }
 
     static void info(final String format, final Object... args)

@@ -6,36 +6,224 @@ import java.util.List;
 
 /**
  * One next hop as delivery sees it: jobs waiting for a connection, its bounded pool of connections (busy and
- * idle), its resolved addresses, and its health. A hop that refuses connections or times out is marked down
- * until {@code downUntilMs}: its mail is deferred meanwhile, then a single probe connection tests it before the
- * pool opens up again (no reconnect storm). Owned by the delivery thread.
+ * idle, possibly to different addresses), its resolved addresses in MX order, and the health of each address.
+ * <p>
+ * The MX list is walked on every attempt, as Postfix's smtp does (smtp_connect.c): a new connection goes to the
+ * most preferred address that is not backed off, addresses of equal preference taking turns. An address that
+ * refuses, times out, refuses the greeting (4xx or 5xx, Postfix {@code smtp_skip_5xx_greeting}) or breaks a
+ * session is backed off on its own (1 s doubling to 60 s), and the next one is used at once. When its back-off
+ * ends, a probe connection tests it — one probe per hop at a time, so a dead destination sees no reconnect storm —
+ * and a finished transaction on it makes it healthy again. Only when every address is backed off and no
+ * connection is left is the hop's mail deferred ("delivery temporarily suspended") until a back-off ends.
+ * <p>
+ * Owned by the delivery thread.
  */
 final class Hop
 {
+    static final long BACKOFF_MIN_MS = 1_000;
+    static final long BACKOFF_MAX_MS = 60_000;
+    private static final AddressHealth[] NO_ADDRESSES = new AddressHealth[0];
+
     final NextHop nextHop;
     final ArrayDeque<DeliveryJob> jobs = new ArrayDeque<>();
     final List<HopConnection> connections = new ArrayList<>();
     final ArrayDeque<HopConnection> idle = new ArrayDeque<>();
-
-    HopAddresses addresses;
-    boolean resolving;
-    int nextAddress;
-
-    int failures;
-    long downUntilMs;
-    String downReason;
-    boolean probing;
     /** Queued for dispatch in this pass (in the agent's dirty list). */
     boolean dirty;
+
+    private HopAddresses addresses;
+    private boolean resolving;
+    private AddressHealth[] health = NO_ADDRESSES;
+    /** The one connection testing an address whose back-off ended, until it finishes a transaction or closes. */
+    private HopConnection probe;
+    private String lastFailure;
+    /** Turns among healthy addresses of equal preference (RFC 5321 §5.1: spread the load). */
+    private int turn;
+
+    /** Back-off state of one address. */
+    private static final class AddressHealth
+    {
+        final HopAddress address;
+        int failures;
+        long retryAtMs;
+
+        AddressHealth(final HopAddress address)
+        {
+            this.address = address;
+        }
+    }
 
     Hop(final NextHop nextHop)
     {
         this.nextHop = nextHop;
     }
 
-    boolean isDown(final long nowMs)
+    /** The last lookup's answer, or null before the first one. */
+    HopAddresses addresses()
     {
-        return failures > 0 && nowMs < downUntilMs;
+        return addresses;
+    }
+
+    /** Never looked up, or the answer expired while no connection uses it. */
+    boolean needsLookup(final long nowMs)
+    {
+        return addresses == null || (addresses.expiresAtMs() <= nowMs && connections.isEmpty());
+    }
+
+    /** True when a lookup should start now (the caller starts it): none is under way. */
+    boolean startLookup()
+    {
+        if (resolving)
+        {
+            return false;
+        }
+        resolving = true;
+        return true;
+    }
+
+    /** A lookup answered: addresses known before keep their back-off (a refresh does not revive a dead host). */
+    void resolved(final HopAddresses result)
+    {
+        final List<HopAddress> list = result.addresses();
+        final AddressHealth[] next = list.isEmpty() ? NO_ADDRESSES : new AddressHealth[list.size()];
+        for (int i = 0; i < next.length; i++)
+        {
+            next[i] = new AddressHealth(list.get(i));
+            final AddressHealth known = healthOf(list.get(i));
+            if (known != null)
+            {
+                next[i].failures = known.failures;
+                next[i].retryAtMs = known.retryAtMs;
+            }
+        }
+        resolving = false;
+        addresses = result;
+        health = next;
+    }
+
+    /** An operator's flush: every back-off ends now (probes walk the list again), a failed lookup is asked again. */
+    void flush()
+    {
+        for (final AddressHealth address : health)
+        {
+            address.retryAtMs = 0;
+        }
+        if (!resolving && addresses != null && !addresses.ok())
+        {
+            addresses = null;
+        }
+    }
+
+    /**
+     * Where the next new connection goes, or null when none may be opened now. Preference groups in order: an
+     * address whose back-off ended gets the probe when none is out; else the group's healthy addresses take turns;
+     * a group with neither is skipped for the next.
+     */
+    HopAddress nextAddress(final long nowMs)
+    {
+        int group = 0;
+        while (group < health.length)
+        {
+            final int preference = health[group].address.preference();
+            int end = group;
+            int healthy = 0;
+            for (; end < health.length && health[end].address.preference() == preference; end++)
+            {
+                final AddressHealth address = health[end];
+                if (address.failures == 0)
+                {
+                    healthy++;
+                }
+                else if (probe == null && nowMs >= address.retryAtMs)
+                {
+                    return address.address;
+                }
+            }
+            if (healthy > 0)
+            {
+                int pick = Math.floorMod(turn++, healthy);
+                for (int i = group; i < end; i++)
+                {
+                    if (health[i].failures == 0 && pick-- == 0)
+                    {
+                        return health[i].address;
+                    }
+                }
+            }
+            group = end;
+        }
+        return null;
+    }
+
+    /** Every address is backed off: nothing to connect to until a back-off ends (or a flush ends them all). */
+    boolean allBackedOff(final long nowMs)
+    {
+        for (final AddressHealth address : health)
+        {
+            if (address.failures == 0 || nowMs >= address.retryAtMs)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Why the last address failed ("connect to mx.example[192.0.2.1]:25: ..."), for deferrals; null if none did. */
+    String lastFailure()
+    {
+        return lastFailure;
+    }
+
+    /** A connection is being opened (from {@link #nextAddress}): to a backed-off address, it is the probe. */
+    void opened(final HopConnection connection)
+    {
+        connections.add(connection);
+        final AddressHealth address = healthOf(connection.address);
+        if (address != null && address.failures > 0)
+        {
+            probe = connection;
+        }
+    }
+
+    /** The peer spoke SMTP to the end of a transaction on {@code connection} (whatever its replies): healthy. */
+    void transactionCompleted(final HopConnection connection)
+    {
+        final AddressHealth address = healthOf(connection.address);
+        if (address != null)
+        {
+            address.failures = 0;
+            address.retryAtMs = 0;
+        }
+        if (probe == connection)
+        {
+            probe = null;
+        }
+    }
+
+    /**
+     * {@code connection} is gone. With a {@code failure} (refused, timed out, greeting refused, session broken) its
+     * address is backed off, the back-off doubling per failure; connections that fail while it is backed off
+     * (opened before its first failure, and failing with it) count once.
+     */
+    void closed(final HopConnection connection, final String failure, final long nowMs)
+    {
+        connections.remove(connection);
+        idle.remove(connection);
+        if (failure != null)
+        {
+            lastFailure = failure;
+            final AddressHealth address = healthOf(connection.address);
+            if (address != null && (address.failures == 0 || probe == connection || nowMs >= address.retryAtMs))
+            {
+                address.failures++;
+                final long backOffMs = BACKOFF_MIN_MS << Math.min(address.failures - 1, 6);
+                address.retryAtMs = nowMs + Math.min(BACKOFF_MAX_MS, backOffMs);
+            }
+        }
+        if (probe == connection)
+        {
+            probe = null;
+        }
     }
 
     int connecting()
@@ -49,6 +237,18 @@ final class Hop
             }
         }
         return count;
+    }
+
+    private AddressHealth healthOf(final HopAddress address)
+    {
+        for (final AddressHealth known : health)
+        {
+            if (known.address.address().equals(address.address()))
+            {
+                return known;
+            }
+        }
+        return null;
     }
 
     @Override

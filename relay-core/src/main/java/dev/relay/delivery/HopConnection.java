@@ -2,16 +2,15 @@ package dev.relay.delivery;
 
 import dev.relay.smtp.SmtpClientSession;
 
-import java.net.InetSocketAddress;
-
 /**
- * One pooled client connection of a {@link Hop}: its SMTP session, the job in flight, and how much it was used.
+ * One pooled client connection of a {@link Hop}: the address it went to (one of the hop's MX addresses), its SMTP
+ * session, the job in flight, and how much it was used.
  * Owned by the delivery thread.
  */
 final class HopConnection
 {
     final Hop hop;
-    final InetSocketAddress address;
+    final HopAddress address;
     SmtpClientSession session;
     boolean ready;
     boolean closed;
@@ -21,7 +20,7 @@ final class HopConnection
     boolean brokeInFlight;
     long idleSinceMs;
 
-    HopConnection(final Hop hop, final InetSocketAddress address)
+    HopConnection(final Hop hop, final HopAddress address)
     {
         this.hop = hop;
         this.address = address;

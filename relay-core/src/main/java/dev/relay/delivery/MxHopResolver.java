@@ -11,8 +11,8 @@ import java.util.function.Consumer;
 
 /**
  * MX next hops through {@link MxResolver} (dnsjava, asynchronous): the addresses of every MX host in preference
- * order. NXDOMAIN bounces (5.1.2), a null MX bounces (5.1.10, RFC 7505), everything else that yields no address
- * defers (4.4.3), as Postfix does.
+ * order, each with its host name (what delivery logs and backs off). NXDOMAIN bounces (5.1.2), a null MX bounces
+ * (5.1.10, RFC 7505), everything else that yields no address defers (4.4.3), as Postfix does.
  */
 public final class MxHopResolver implements HopResolver
 {
@@ -46,12 +46,15 @@ public final class MxHopResolver implements HopResolver
         {
             case OK:
             {
-                final List<InetSocketAddress> addresses = new ArrayList<>();
+                final List<HopAddress> addresses = new ArrayList<>();
                 for (final MxHost host : result.hosts())
                 {
                     for (final InetAddress address : host.addresses())
                     {
-                        addresses.add(new InetSocketAddress(address, hop.port()));
+                        // an IP literal ([192.0.2.1]) is named by its address, as Postfix logs relay=192.0.2.1[...]
+                        final String name = host.name().startsWith("[") ? address.getHostAddress() : host.name();
+                        addresses.add(
+                            new HopAddress(name, host.preference(), new InetSocketAddress(address, hop.port())));
                     }
                 }
                 if (addresses.isEmpty())

@@ -44,7 +44,8 @@ public final class SystemHopResolver implements HopResolver
             try
             {
                 final InetAddress address = InetAddress.getByName(hop.host());
-                callback.accept(HopAddresses.of(List.of(new InetSocketAddress(address, hop.port())), Long.MAX_VALUE));
+                final HopAddress only = new HopAddress(hop.host(), 0, new InetSocketAddress(address, hop.port()));
+                callback.accept(HopAddresses.of(List.of(only), Long.MAX_VALUE));
             }
             catch (final UnknownHostException ex)
             {
@@ -57,10 +58,10 @@ public final class SystemHopResolver implements HopResolver
             final long now = System.currentTimeMillis();
             try
             {
-                final List<InetSocketAddress> addresses = new ArrayList<>();
+                final List<HopAddress> addresses = new ArrayList<>();
                 for (final InetAddress address : InetAddress.getAllByName(hop.host()))
                 {
-                    addresses.add(new InetSocketAddress(address, hop.port()));
+                    addresses.add(new HopAddress(hop.host(), 0, new InetSocketAddress(address, hop.port())));
                 }
                 callback.accept(HopAddresses.of(addresses, now + ADDRESS_TTL_MS));
             }

@@ -3,15 +3,11 @@ package dev.relay.e2e;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.lang.reflect.Constructor;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,7 +31,7 @@ class DeliveryMxTest
     @TempDir
     Path spool;
 
-    private Dns dns;
+    private LoopbackDns dns;
     private TestSmtpSink mx;
     private TestSmtpSink senderSink;
     private Relay relay;
@@ -44,7 +40,7 @@ class DeliveryMxTest
     @BeforeEach
     void setUp() throws Exception
     {
-        dns = Dns.start();
+        dns = LoopbackDns.start();
         dns.addMx("mx.test", 10, "smtp1.mx.test").addA("smtp1.mx.test", "127.0.0.1")
             .addA("a-only.test", "127.0.0.1")
             .nullMx("nullmx.test")
@@ -130,94 +126,5 @@ class DeliveryMxTest
         assertTrue(dsn.contains("Status: 5.1.2"), dsn);
         assertTrue(log.any(queueId, "to=<bob@nx.test>", "dsn=5.1.2", "status=bounced"), this::state);
         assertEquals(0, mx.messageCount());
-    }
-
-    /**
-     * {@code dev.relay.delivery.TestDnsServer} is package-private (and owned by the MX resolver's tests), so it is
-     * driven by reflection; without it the MX tests are skipped.
-     */
-    private static final class Dns implements AutoCloseable
-    {
-        private final Object server;
-
-        private Dns(final Object server)
-        {
-            this.server = server;
-        }
-
-        static Dns start() throws Exception
-        {
-            final Class<?> type;
-            try
-            {
-                type = Class.forName("dev.relay.delivery.TestDnsServer");
-            }
-            catch (final ClassNotFoundException ex)
-            {
-                Assumptions.abort("dev.relay.delivery.TestDnsServer is not in this tree: MX tests skipped");
-                throw new AssertionError(ex);
-            }
-            final Constructor<?> constructor = type.getDeclaredConstructor();
-            constructor.setAccessible(true);
-            return new Dns(constructor.newInstance());
-        }
-
-        Dns addMx(final String domain, final int preference, final String host)
-        {
-            call("addMx", new Class<?>[] {String.class, int.class, String.class}, domain, preference, host);
-            return this;
-        }
-
-        Dns addA(final String host, final String ip)
-        {
-            call("addA", new Class<?>[] {String.class, String.class}, host, ip);
-            return this;
-        }
-
-        Dns nullMx(final String domain)
-        {
-            call("nullMx", new Class<?>[] {String.class}, domain);
-            return this;
-        }
-
-        Dns nxdomain(final String name)
-        {
-            call("nxdomain", new Class<?>[] {String.class}, name);
-            return this;
-        }
-
-        int queries(final String name)
-        {
-            return (Integer)call("queries", new Class<?>[] {String.class}, name);
-        }
-
-        InetSocketAddress address()
-        {
-            return (InetSocketAddress)call("address", new Class<?>[0]);
-        }
-
-        @Override
-        public void close()
-        {
-            call("close", new Class<?>[0]);
-        }
-
-        private Object call(final String name, final Class<?>[] types, final Object... args)
-        {
-            try
-            {
-                final Method method = server.getClass().getDeclaredMethod(name, types);
-                method.setAccessible(true);
-                return method.invoke(server, args);
-            }
-            catch (final InvocationTargetException ex)
-            {
-                throw new IllegalStateException("TestDnsServer." + name + " failed", ex.getCause());
-            }
-            catch (final ReflectiveOperationException ex)
-            {
-                throw new IllegalStateException("TestDnsServer." + name + " is not as expected", ex);
-            }
-        }
     }
 }

@@ -27,7 +27,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
- * A scriptable SMTP destination on 127.0.0.1 for end-to-end tests of the delivery side.
+ * A scriptable SMTP destination on 127.0.0.1 (or another loopback address, {@link #start(InetAddress, int)}) for
+ * end-to-end tests of the delivery side.
  * Blocking sockets, one daemon thread per connection (at most {@value #MAX_CONNECTIONS};
  * beyond that a connection gets {@code 421} and is closed), one acceptor thread.
  * {@link #close()} closes the listener and every connection and joins all threads.
@@ -146,6 +147,7 @@ public final class TestSmtpSink implements AutoCloseable
     }
 
     // lifecycle, guarded by this
+    private final InetAddress address;
     private int port;
     private ServerSocket listener;
     private Thread acceptor;
@@ -172,8 +174,9 @@ public final class TestSmtpSink implements AutoCloseable
     private final Queue<String> dataReplies = new ConcurrentLinkedQueue<>();
     private final Map<Step, ScriptedFault> faults = new ConcurrentHashMap<>();
 
-    private TestSmtpSink()
+    private TestSmtpSink(final InetAddress address)
     {
+        this.address = address;
     }
 
     /** Listens on 127.0.0.1 on an ephemeral port. */
@@ -185,7 +188,17 @@ public final class TestSmtpSink implements AutoCloseable
     /** Listens on 127.0.0.1:{@code port} (0 for ephemeral), with SO_REUSEADDR. */
     public static TestSmtpSink start(final int port) throws IOException
     {
-        final TestSmtpSink sink = new TestSmtpSink();
+        return start(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}), port);
+    }
+
+    /**
+     * Listens on {@code address}:{@code port} (0 for ephemeral), with SO_REUSEADDR. On Linux all of 127.0.0.0/8 is
+     * loopback, so several sinks can share one port on 127.0.0.2, 127.0.0.3...: MX hosts that differ by address only
+     * (a relay connects to every MX host on one port).
+     */
+    public static TestSmtpSink start(final InetAddress address, final int port) throws IOException
+    {
+        final TestSmtpSink sink = new TestSmtpSink(address);
         synchronized (sink)
         {
             sink.listen(port);
@@ -196,6 +209,12 @@ public final class TestSmtpSink implements AutoCloseable
     public synchronized int port()
     {
         return port;
+    }
+
+    /** The address it listens on (also while stopped: {@link #restart()} binds it again). */
+    public InetAddress address()
+    {
+        return address;
     }
 
     /** The destination goes down: closes the listener and every connection, joins their threads. */
@@ -418,7 +437,7 @@ public final class TestSmtpSink implements AutoCloseable
         try
         {
             socket.setReuseAddress(true);
-            socket.bind(new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}), requestedPort), 256);
+            socket.bind(new InetSocketAddress(address, requestedPort), 256);
         }
         catch (final IOException ex)
         {
