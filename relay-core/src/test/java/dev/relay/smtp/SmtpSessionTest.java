@@ -19,7 +19,7 @@ class SmtpSessionTest
         assertEquals("220 relay.test ESMTP relay\r\n", driver.output());
         final String ehlo = driver.send("EHLO client.test\r\n");
         assertEquals("250-relay.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n" +
-            "250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n", ehlo);
+            "250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n", ehlo);
     }
 
     @Test
