@@ -37,8 +37,13 @@ final class SpoolMover
         copy.clientAddress(original.clientAddress());
         copy.heloName(original.heloName());
         copy.reversePath(original.reversePath());
-        copy.recipients().addAll(original.recipients());
+        for (int i = 0; i < original.recipients().size(); i++)
+        {
+            copy.addRecipient(original.recipients().get(i), original.notify(i), original.originalRecipient(i));
+        }
         copy.receivedHeader(original.receivedHeader());
+        copy.dsnRet(original.dsnRet());
+        copy.envelopeId(original.envelopeId());
         if (!writer.begin(copy))
         {
             return false;
