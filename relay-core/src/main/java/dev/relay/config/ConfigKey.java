@@ -111,7 +111,8 @@ public enum ConfigKey
         "slowest transfer allowed, bytes/s: a body and the reply to its end must be done within data_block + " +
             "data_done + size / this rate (Postfix smtp_min_data_rate); 0 = only the idle timeouts"),
     DELIVERY_DELAY_WARNING("delivery.delay_warning", "off", ValueParsers::durationOrOff,
-        "send a delay notification (DSN, RFC 3464) to the sender after mail waited this long; off or 0 = never"),
+        "send a delay notification (DSN, RFC 3464) to the sender after mail waited this long, for the recipients " +
+            "whose NOTIFY allows it (none given, or with DELAY; RFC 3461); off or 0 = never"),
 
     METRICS_LISTEN("metrics.listen", "127.0.0.1:9025", ValueParsers::listenOrOff,
         "HTTP address for /metrics (Prometheus) and /health: host:port, or off");

@@ -1,5 +1,6 @@
 package dev.relay.delivery;
 
+import dev.relay.smtp.DsnParameters;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.smtp.MessageSink;
 import dev.relay.smtp.QueueIds;
@@ -15,13 +16,25 @@ import java.util.List;
 import java.util.function.BiConsumer;
 
 /**
- * Turns a message's bounced recipients into one RFC 3464 delivery status notification from
+ * Turns a message's bounced, delayed or relayed recipients into one RFC 3464 delivery status notification from
  * {@code MAILER-DAEMON@smtp.hostname}, with the null reverse path {@code <>} (so it can never bounce back), and
- * queues it in the spool like any received message — the delivery tailer then picks it up. Runs on the delivery
- * loop thread; allocates per bounce (rare).
+ * queues it in the spool like any received message — the delivery tailer then picks it up. Which recipients a DSN
+ * names follows their NOTIFY (RFC 3461 §4.1); its Original-Envelope-Id and Original-Recipient fields come from ENVID
+ * and ORCPT. Memory is bounded whatever the message's size: only the first 64 KiB (the headers) are read. Runs on
+ * the delivery loop thread; allocates per DSN (rare).
  */
 public final class Bouncer
 {
+    /** A DSN was handed to the spool; the callback follows once it is durable. */
+    static final int QUEUED = 0;
+    /** No recipient of that kind wants a notification (NOTIFY, RFC 3461 §4.1): none was queued. */
+    static final int NOTHING_TO_REPORT = 1;
+    /** The spool refused the DSN, or it could not be built. */
+    static final int REFUSED = 2;
+
+    private static final int FAILED = 0;
+    private static final int DELAYED = 1;
+    private static final int RELAYED = 2;
     private static final int MAX_HEADER_BYTES = 64 * 1024;
 
     private final String hostname;
@@ -30,6 +43,9 @@ public final class Bouncer
     private final QueueIds queueIds;
     private final ReceivedHeader receivedHeader;
     private final ByteBuffer headerBuffer = ByteBuffer.allocateDirect(MAX_HEADER_BYTES);
+    private final byte[] headerBytes = new byte[MAX_HEADER_BYTES];
+    /** Bytes of {@link #headerBytes} the last {@link #originalHeaders} filled. */
+    private int headerLength;
 
     public Bouncer(final String hostname, final SpoolWriter writer, final Spool spool, final int loopIndex)
     {
@@ -46,51 +62,82 @@ public final class Bouncer
     }
 
     /**
-     * Queues the DSN for {@code queued}'s bounced recipients; {@code onQueued} runs (on this thread) once it is
-     * durable in the spool, with the DSN's queue id.
+     * Queues the DSN for {@code queued}'s bounced recipients whose NOTIFY asks for failures (RFC 3461 §4.1: NOTIFY
+     * absent or with FAILURE); the others are logged and left out, as Postfix does. {@code onQueued} runs (on this
+     * thread) once the DSN is durable in the spool, with the DSN's queue id.
      *
-     * @return false when the spool refused it.
+     * @return {@link #QUEUED}, {@link #NOTHING_TO_REPORT} (no bounced recipient wants a DSN) or {@link #REFUSED}.
      */
-    boolean bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    int bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        return notify(queued, QueuedMessage.BOUNCED, onQueued);
+        return notify(queued, FAILED, onQueued);
     }
 
     /**
      * Queues a delay warning ({@code delivery.delay_warning}): a DSN with Action: delayed for the recipients still
-     * deferred; the message keeps being retried.
+     * deferred whose NOTIFY allows it (absent, or with DELAY); the message keeps being retried.
      */
-    boolean warnDelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    int warnDelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        return notify(queued, QueuedMessage.DEFERRED, onQueued);
+        return notify(queued, DELAYED, onQueued);
     }
 
-    private boolean notify(
-        final QueuedMessage queued, final byte reportStatus, final BiConsumer<QueuedMessage, String> onQueued)
+    /**
+     * Queues a success notice (Action: relayed, Status 2.0.0; RFC 3461 §6.2.3, RFC 3464 §2.3.3) for the recipients
+     * {@link QueuedMessage#successToReport} names: delivered to a next hop without DSN while their NOTIFY asked for
+     * SUCCESS, so no later system will tell the sender. Clears the marks.
+     */
+    int reportRelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        final boolean delayed = reportStatus == QueuedMessage.DEFERRED;
-        final List<DsnBuilder.Recipient> failed = new ArrayList<>();
+        return notify(queued, RELAYED, onQueued);
+    }
+
+    private int notify(final QueuedMessage queued, final int kind, final BiConsumer<QueuedMessage, String> onQueued)
+    {
+        final List<DsnBuilder.Recipient> reported = new ArrayList<>();
         for (int i = 0; i < queued.recipientCount(); i++)
         {
-            if (queued.status[i] == reportStatus && delayed)
+            final int notify = queued.message.notify(i);
+            final String address = new String(queued.message.recipients().get(i), StandardCharsets.UTF_8);
+            if (kind == RELAYED)
             {
+                if (queued.successToReport != null && queued.successToReport[i])
+                {
+                    queued.successToReport[i] = false;
+                    reported.add(new DsnBuilder.Recipient(address, "2.0.0", queued.remoteMta[i],
+                        diagnostic(queued.lastReply[i]), "relayed", originalRecipient(queued, i)));
+                }
+            }
+            else if (kind == DELAYED && queued.status[i] == QueuedMessage.DEFERRED)
+            {
+                if (!DsnParameters.notifiesDelay(notify))
+                {
+                    DeliveryLog.info("{}: <{}>: NOTIFY={}: no delay notification", queued.queueIdText(), address,
+                        DsnParameters.notifyText(notify));
+                    continue;
+                }
                 final String status = queued.lastStatusCode[i] == null ? "4.0.0" : queued.lastStatusCode[i];
-                failed.add(new DsnBuilder.Recipient(
-                    new String(queued.message.recipients().get(i), StandardCharsets.UTF_8),
+                reported.add(new DsnBuilder.Recipient(address,
                     status.startsWith("4") ? status : "4" + status.substring(1),
-                    queued.remoteMta[i],
-                    diagnostic(queued.lastReply[i]),
-                    "delayed"));
+                    queued.remoteMta[i], diagnostic(queued.lastReply[i]), "delayed", originalRecipient(queued, i)));
             }
-            else if (queued.status[i] == reportStatus)
+            else if (kind == FAILED && queued.status[i] == QueuedMessage.BOUNCED)
             {
+                if (!DsnParameters.notifiesFailure(notify))
+                {
+                    DeliveryLog.info("{}: <{}>: NOTIFY={}: no non-delivery notification", queued.queueIdText(),
+                        address, DsnParameters.notifyText(notify));
+                    continue;
+                }
                 final String status = queued.lastStatusCode[i] == null ? "5.0.0" : queued.lastStatusCode[i];
-                failed.add(DsnBuilder.Recipient.failed(
-                    new String(queued.message.recipients().get(i), StandardCharsets.UTF_8),
+                reported.add(new DsnBuilder.Recipient(address,
                     status.startsWith("4") ? "5" + status.substring(1) : status,
-                    queued.remoteMta[i],
-                    diagnostic(queued.lastReply[i])));
+                    queued.remoteMta[i], diagnostic(queued.lastReply[i]), "failed", originalRecipient(queued, i)));
             }
+        }
+        if (reported.isEmpty())
+        {
+            return NOTHING_TO_REPORT;
         }
         final long nowMs = System.currentTimeMillis();
         final InboundMessage dsn = new InboundMessage();
@@ -100,17 +147,19 @@ public final class Bouncer
         dsn.recipients().add(queued.message.reversePath());
         dsn.clientAddress(new byte[] {127, 0, 0, 1});
         dsn.heloName(hostname.getBytes(StandardCharsets.US_ASCII));
+        final byte[] envelopeId = queued.message.envelopeId();
         final byte[] body;
         try
         {
             body = DsnBuilder.build(hostname, queued.queueIdText(),
-            new String(queued.message.reversePath(), StandardCharsets.UTF_8), queued.message.receivedAtMs(), failed,
-            originalHeaders(queued), nowMs, dsn.queueIdText());
+                envelopeId == null ? null : new String(DsnParameters.decodeXtext(envelopeId), StandardCharsets.UTF_8),
+                new String(queued.message.reversePath(), StandardCharsets.UTF_8), queued.message.receivedAtMs(),
+                reported, originalHeaders(queued), 0, headerLength, nowMs, dsn.queueIdText());
         }
         catch (final IllegalArgumentException ex)
         {
             DeliveryLog.warn("{}: cannot build a DSN: {}", queued.queueIdText(), ex.getMessage());
-            return false;
+            return REFUSED;
         }
         dsn.receivedHeader(receivedHeader.build(dsn, true, "127.0.0.1"));
         if ((queued.message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
@@ -127,19 +176,38 @@ public final class Bouncer
         }
         if (!writer.begin(dsn))
         {
-            return false;
+            return REFUSED;
         }
         final ByteBuffer buffer = ByteBuffer.allocateDirect(body.length);
         buffer.put(body).flip();
         if (!writer.append(dsn, buffer, 0, body.length))
         {
             writer.abort(dsn);
-            return false;
+            return REFUSED;
         }
         dsn.addBodyBytes(body.length);
         final MessageSink.CommitListener listener = (message, durable) -> onQueued.accept(queued,
             durable ? message.queueIdText() : message.queueIdText() + " (not synced)");
-        return writer.complete(dsn, listener);
+        return writer.complete(dsn, listener) ? QUEUED : REFUSED;
+    }
+
+    /** The ORCPT of recipient {@code index}, decoded for the DSN ({@code addr-type;address}), or null. */
+    private static String originalRecipient(final QueuedMessage queued, final int index)
+    {
+        final byte[] orcpt = queued.message.originalRecipient(index);
+        if (orcpt == null)
+        {
+            return null;
+        }
+        int semicolon = 0;
+        while (semicolon < orcpt.length && orcpt[semicolon] != ';')
+        {
+            semicolon++;
+        }
+        final byte[] address = DsnParameters.decodeXtext(
+            java.util.Arrays.copyOfRange(orcpt, Math.min(orcpt.length, semicolon + 1), orcpt.length));
+        return new String(orcpt, 0, semicolon, StandardCharsets.US_ASCII) + ";" +
+            new String(address, StandardCharsets.UTF_8);
     }
 
     private static String diagnostic(final String reply)
@@ -151,10 +219,16 @@ public final class Bouncer
         return (Character.isDigit(reply.isEmpty() ? ' ' : reply.charAt(0)) ? "smtp; " : "x-relay; ") + reply;
     }
 
-    /** The original header section (wire form, up to the empty line or 64 KiB), for the text/rfc822-headers part. */
+    /**
+     * The original header section in wire form, for the text/rfc822-headers part: up to its empty line, read from
+     * the spool into a fixed 64 KiB buffer whatever the message's size (a 25 MiB message costs no more). A header
+     * section not ended within 64 KiB is cut after its last whole line ({@link DsnBuilder} then keeps only its
+     * header fields), so the DSN stays valid. Fills {@link #headerBytes}, sets {@link #headerLength}.
+     */
     private byte[] originalHeaders(final QueuedMessage queued)
     {
         headerBuffer.clear();
+        headerLength = 0;
         try
         {
             cursor.open(queued.message);
@@ -165,21 +239,33 @@ public final class Bouncer
         }
         catch (final IllegalStateException ex)
         {
-            return new byte[0];
+            return headerBytes;
         }
         final int length = headerBuffer.position();
-        int end = length;
+        headerBuffer.get(0, headerBytes, 0, length);
+        int end = -1;
         for (int i = 0; i + 3 < length; i++)
         {
-            if (headerBuffer.get(i) == '\r' && headerBuffer.get(i + 1) == '\n' && headerBuffer.get(i + 2) == '\r' &&
-                headerBuffer.get(i + 3) == '\n')
+            if (headerBytes[i] == '\r' && headerBytes[i + 1] == '\n' && headerBytes[i + 2] == '\r' &&
+                headerBytes[i + 3] == '\n')
             {
                 end = i + 2;
                 break;
             }
         }
-        final byte[] headers = new byte[end];
-        headerBuffer.get(0, headers, 0, end);
-        return headers;
+        if (end < 0)
+        {
+            end = length;
+            if (length == MAX_HEADER_BYTES)
+            {
+                // cut short: the last line may be a piece of one; keep whole lines only
+                while (end > 0 && headerBytes[end - 1] != '\n')
+                {
+                    end--;
+                }
+            }
+        }
+        headerLength = end;
+        return headerBytes;
     }
 }

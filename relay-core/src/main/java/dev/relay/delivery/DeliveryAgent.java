@@ -6,6 +6,7 @@ import dev.relay.net.LoopHook;
 import dev.relay.net.SelectorLoop;
 import dev.relay.smtp.ClientListener;
 import dev.relay.smtp.ClientSettings;
+import dev.relay.smtp.DsnParameters;
 import dev.relay.smtp.OutboundMessage;
 import dev.relay.smtp.RecipientResult;
 import dev.relay.smtp.TransactionResult;
@@ -44,6 +45,11 @@ import java.util.function.Consumer;
  * goes to the {@link OutcomeJournal} as soon as it is known; a restart replays the journal and then the spool, so
  * nothing delivered is sent again except transactions in flight at the crash, and nothing pending is forgotten.
  * A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is {@code <>}.
+ * <p>
+ * DSN requests (RFC 3461) are honoured per recipient: a next hop that offers DSN gets them with the message and the
+ * duty to act on them; otherwise the relay acts. NOTIFY without FAILURE (NEVER, or SUCCESS/DELAY alone) leaves a
+ * bounced recipient out of the DSN, NOTIFY without DELAY leaves a deferred one out of the delay warning, and
+ * NOTIFY with SUCCESS, relayed to a next hop without DSN, gets a "relayed" DSN at the end of that round.
  */
 public final class DeliveryAgent implements LoopHook, ClientListener
 {
@@ -522,7 +528,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             switch (result.status())
             {
                 case DELIVERED:
-                    delivered(job, i, relay, reply, result.enhancedCode());
+                    delivered(job, i, relay, reply, result.enhancedCode(), session.capabilities().dsn());
                     break;
                 case FAILED:
                     bounced(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), reply, job);
@@ -600,11 +606,19 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     }
 
     private void delivered(
-        final DeliveryJob job, final int position, final String relay, final String reply, final String dsn)
+        final DeliveryJob job, final int position, final String relay, final String reply, final String dsn,
+        final boolean peerOffersDsn)
     {
         final QueuedMessage queued = job.queued;
         final int index = job.recipientIndexes[position];
         queued.status[index] = QueuedMessage.DELIVERED;
+        if (!peerOffersDsn && DsnParameters.notifiesSuccess(queued.message.notify(index)))
+        {
+            // RFC 3461 §6.2.3: the next hop cannot carry NOTIFY=SUCCESS on, so the relay reports "relayed" itself
+            queued.markSuccessToReport(index);
+            queued.lastReply[index] = reply;
+            queued.remoteMta[index] = job.hop.nextHop.host();
+        }
         journal.recordResult(queued.queueId(), index, OutcomeJournal.DELIVERED, queued.attempts + 1, 0, reply);
         metrics.onDelivered((nowMs - queued.message.receivedAtMs()) * 1_000_000L);
         DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
@@ -674,6 +688,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         {
             takeNewerCopy(queued, queued.newerCopy);
         }
+        if (queued.anySuccessToReport())
+        {
+            reportRelayed(queued);
+        }
         if (!queued.anyDeferred())
         {
             finish(queued);
@@ -722,17 +740,43 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
     }
 
+    /**
+     * The "relayed" DSN for the recipients of this round that asked for SUCCESS and went to a next hop without DSN
+     * (RFC 3461 §6.2.3, as Postfix does). Like the delay warning it is not journaled: a crash before it is spooled
+     * loses it, and the recipients stay delivered.
+     */
+    private void reportRelayed(final QueuedMessage queued)
+    {
+        if (queued.message.reversePath().length == 0)
+        {
+            queued.successToReport = null;
+            DeliveryLog.info("{}: null sender: no success notification", queued.queueIdText());
+            return;
+        }
+        if (bouncer.reportRelayed(queued, (message, dsnQueueId) ->
+            DeliveryLog.info("{}: sender success notification: {}", message.queueIdText(), dsnQueueId)) ==
+            Bouncer.REFUSED)
+        {
+            DeliveryLog.warn("{}: could not queue the success notification (spool refused it)",
+                queued.queueIdText());
+        }
+    }
+
     private void finish(final QueuedMessage queued)
     {
         if (queued.anyBounced() && queued.message.reversePath().length > 0 && !queued.bouncing)
         {
             queued.bouncing = true;
-            if (bouncer.bounce(queued, this::onBounceQueued))
+            final int bounce = bouncer.bounce(queued, this::onBounceQueued);
+            if (bounce == Bouncer.QUEUED)
             {
                 return;
             }
-            DeliveryLog.warn("{}: could not queue the non-delivery notification (spool refused it)",
-                queued.queueIdText());
+            if (bounce == Bouncer.REFUSED)
+            {
+                DeliveryLog.warn("{}: could not queue the non-delivery notification (spool refused it)",
+                    queued.queueIdText());
+            }
         }
         else if (queued.anyBounced() && queued.message.reversePath().length == 0)
         {

@@ -61,6 +61,30 @@ final class DeliveryJob implements OutboundMessage, BodySource
     }
 
     @Override
+    public int dsnRet()
+    {
+        return message().dsnRet();
+    }
+
+    @Override
+    public byte[] envelopeId()
+    {
+        return message().envelopeId();
+    }
+
+    @Override
+    public int notify(final int index)
+    {
+        return message().notify(recipientIndexes[index]);
+    }
+
+    @Override
+    public byte[] originalRecipient(final int index)
+    {
+        return message().originalRecipient(recipientIndexes[index]);
+    }
+
+    @Override
     public byte[] receivedHeader()
     {
         final byte[] header = message().receivedHeader();

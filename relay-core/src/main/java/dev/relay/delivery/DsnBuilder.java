@@ -12,9 +12,11 @@ import java.util.regex.Pattern;
 
 /**
  * Builds a delivery status notification (RFC 3464, in an RFC 6522 {@code multipart/report}) for recipients that
- * failed, as the message bytes to spool: wire form (CRLF line ends, dot-stuffed, RFC 5321 §4.5.2), without the
- * {@code .CRLF} terminator. Three parts, as Postfix writes them: a human-readable notice, the
- * {@code message/delivery-status} report and the original headers as {@code text/rfc822-headers}.
+ * failed, are delayed, or were relayed to a next hop without DSN (RFC 3461 §6.2.3), as the message bytes to spool:
+ * wire form (CRLF line ends, dot-stuffed, RFC 5321 §4.5.2), without the {@code .CRLF} terminator. Three parts, as
+ * Postfix writes them: a human-readable notice, the {@code message/delivery-status} report and the original headers
+ * as {@code text/rfc822-headers} (never the body, whatever RET says: headers only is what RET=HDRS asks for, and
+ * the DSN stays small).
  * <pre>
  * From: MAILER-DAEMON@relay.example (Mail Delivery System)
  * To: &lt;sender@example.org&gt;
@@ -23,9 +25,11 @@ import java.util.regex.Pattern;
  * Content-Type: multipart/report; report-type=delivery-status; boundary="..."
  *
  *   text/plain                 "&lt;rcpt@example.net&gt;: host mx.example.net said: 550 5.1.1 user unknown"
- *   message/delivery-status    Reporting-MTA, X-Relay-Queue-ID, X-Relay-Sender, Arrival-Date;
- *                              per recipient: Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code
- *   text/rfc822-headers        the original header block, un-stuffed
+ *   message/delivery-status    [Original-Envelope-Id], Reporting-MTA, X-Relay-Queue-ID, X-Relay-Sender,
+ *                              Arrival-Date; per recipient: [Original-Recipient], Final-Recipient, Action,
+ *                              Status, Remote-MTA, Diagnostic-Code
+ *   text/rfc822-headers        the original header block, un-stuffed: its header fields up to the empty line,
+ *                              or up to the first line that is no field (so the part is headers whatever came)
  * </pre>
  * Text from outside (diagnostics, addresses, host names) has CR, LF and other control characters replaced by
  * spaces, so a remote reply cannot add header lines. Long field values are folded at spaces near 78 columns
@@ -52,9 +56,13 @@ public final class DsnBuilder
      * @param remoteMta  host name of the server that gave the reply, or null when none did (e.g. DNS failure).
      * @param diagnostic type and text, e.g. {@code smtp; 550 5.1.1 user unknown}; a text without a type gets
      *                   {@code smtp; }.
-     * @param action     RFC 3464 §2.3.3 action, normally {@code failed} ({@code delayed} for a delay warning).
+     * @param action     RFC 3464 §2.3.3 action, normally {@code failed} ({@code delayed} for a delay warning,
+     *                   {@code relayed} for a success notice after a next hop without DSN).
+     * @param originalRecipient the ORCPT the sender gave (RFC 3461 §4.2), decoded: {@code addr-type;address};
+     *                   null when none was given. Becomes the Original-Recipient field (RFC 3464 §2.3.1).
      */
-    public record Recipient(String address, String status, String remoteMta, String diagnostic, String action)
+    public record Recipient(
+        String address, String status, String remoteMta, String diagnostic, String action, String originalRecipient)
     {
         /**
          * Checks the status code and action.
@@ -70,6 +78,22 @@ public final class DsnBuilder
             {
                 throw new IllegalArgumentException("bad action: " + action);
             }
+        }
+
+        /**
+         * A recipient without an ORCPT.
+         *
+         * @param address    recipient address.
+         * @param status     enhanced status code.
+         * @param remoteMta  remote host or null.
+         * @param diagnostic diagnostic.
+         * @param action     RFC 3464 action.
+         */
+        public Recipient(
+            final String address, final String status, final String remoteMta, final String diagnostic,
+            final String action)
+        {
+            this(address, status, remoteMta, diagnostic, action, null);
         }
 
         /**
@@ -95,7 +119,7 @@ public final class DsnBuilder
     /**
      * Builds the DSN for the whole of {@code originalHeaders}.
      *
-     * @see #build(String, String, String, long, List, byte[], int, int, long, String)
+     * @see #build(String, String, String, String, long, List, byte[], int, int, long, String)
      */
     public static byte[] build(
         final String reportingMta,
@@ -107,8 +131,29 @@ public final class DsnBuilder
         final long nowEpochMs,
         final String seed)
     {
-        return build(reportingMta, queueId, sender, arrivalEpochMs, recipients, originalHeaders, 0,
+        return build(reportingMta, queueId, null, sender, arrivalEpochMs, recipients, originalHeaders, 0,
             originalHeaders.length, nowEpochMs, seed);
+    }
+
+    /**
+     * Builds the DSN without an envelope id.
+     *
+     * @see #build(String, String, String, String, long, List, byte[], int, int, long, String)
+     */
+    public static byte[] build(
+        final String reportingMta,
+        final String queueId,
+        final String sender,
+        final long arrivalEpochMs,
+        final List<Recipient> recipients,
+        final byte[] original,
+        final int offset,
+        final int length,
+        final long nowEpochMs,
+        final String seed)
+    {
+        return build(reportingMta, queueId, null, sender, arrivalEpochMs, recipients, original, offset, length,
+            nowEpochMs, seed);
     }
 
     /**
@@ -116,6 +161,8 @@ public final class DsnBuilder
      *
      * @param reportingMta    this relay's host name ({@code smtp.hostname}).
      * @param queueId         queue id of the original message, or null to leave it out.
+     * @param envelopeId      the ENVID the sender gave (RFC 3461 §4.4), decoded, or null: the Original-Envelope-Id
+     *                        field (RFC 3464 §2.2.1).
      * @param sender          envelope sender of the original message, the DSN's recipient; not empty.
      * @param arrivalEpochMs  when the original message arrived.
      * @param recipients      at least one recipient.
@@ -130,6 +177,7 @@ public final class DsnBuilder
     public static byte[] build(
         final String reportingMta,
         final String queueId,
+        final String envelopeId,
         final String sender,
         final long arrivalEpochMs,
         final List<Recipient> recipients,
@@ -165,6 +213,11 @@ public final class DsnBuilder
         out.text("Content-Description: Delivery report");
         out.text("Content-Type: message/delivery-status");
         out.text("");
+        if (envelopeId != null)
+        {
+            // RFC 3464 §2.2: the first per-message field when there is one
+            out.field("Original-Envelope-Id: ", clean(envelopeId));
+        }
         out.text("Reporting-MTA: dns; " + host);
         if (queueId != null)
         {
@@ -175,6 +228,11 @@ public final class DsnBuilder
         for (final Recipient recipient : recipients)
         {
             out.text("");
+            if (recipient.originalRecipient() != null)
+            {
+                // RFC 3464 §2.3: the first per-recipient field when there is one
+                out.field("Original-Recipient: ", clean(recipient.originalRecipient()));
+            }
             out.text("Final-Recipient: rfc822; " + clean(recipient.address()));
             out.text("Action: " + recipient.action());
             out.text("Status: " + recipient.status());
@@ -187,7 +245,8 @@ public final class DsnBuilder
         out.text("");
 
         out.text("--" + boundary);
-        out.text("Content-Description: Undelivered Message Headers");
+        out.text(allSucceeded(recipients) ? "Content-Description: Message Headers" :
+            "Content-Description: Undelivered Message Headers");
         out.text("Content-Type: text/rfc822-headers");
         out.text("");
         for (final byte[] line : headerLines)
@@ -202,6 +261,7 @@ public final class DsnBuilder
         head.text("From: MAILER-DAEMON@" + host + " (Mail Delivery System)");
         head.text("To: <" + clean(sender) + ">");
         head.text(allDelayed(recipients) ? "Subject: Delayed Mail (still being retried)" :
+            allSucceeded(recipients) ? "Subject: Successful Mail Delivery Report" :
             "Subject: Undelivered Mail Returned to Sender");
         head.text("Date: " + DATE.format(Instant.ofEpochMilli(nowEpochMs)));
         head.text("Message-ID: <" + nowEpochMs + "." + messageIdPart(clean(seed)) + "@" + host + ">");
@@ -224,6 +284,19 @@ public final class DsnBuilder
         for (final Recipient recipient : recipients)
         {
             if (!"delayed".equals(recipient.action()))
+            {
+                return false;
+            }
+        }
+        return !recipients.isEmpty();
+    }
+
+    /** Every recipient was delivered, relayed or expanded: a success report (RFC 3461 §6.2.3), no bad news. */
+    private static boolean allSucceeded(final List<Recipient> recipients)
+    {
+        for (final Recipient recipient : recipients)
+        {
+            if ("failed".equals(recipient.action()) || "delayed".equals(recipient.action()))
             {
                 return false;
             }
@@ -256,6 +329,14 @@ public final class DsnBuilder
             out.text("Your message could not be delivered yet to the recipients below.");
             out.text("Delivery will be retried until the message expires. The headers of");
             out.text("your message are attached below.");
+        }
+        else if (allSucceeded(recipients))
+        {
+            out.text("Your message was relayed to the recipients below, as you asked to be");
+            out.text("told. The next mail system does not offer delivery status notifications,");
+            out.text("so this is the last notice of success you will receive; other systems");
+            out.text("may still notify you of a failure. The headers of your message are");
+            out.text("attached below.");
         }
         else
         {
@@ -352,7 +433,12 @@ public final class DsnBuilder
         return false;
     }
 
-    /** The header block's lines, un-stuffed, without line ends; stops at the first empty line. */
+    /**
+     * The header block's lines, un-stuffed, without line ends: header fields (RFC 5322 §2.2: a name of printable
+     * ASCII but ':', then ':') and their folded continuations. Stops at the first empty line, and at the first line
+     * that is neither (the body of a message without an empty line, or what follows a header section cut short):
+     * whatever the original, the text/rfc822-headers part holds only header fields.
+     */
     private static List<byte[]> headerLines(final byte[] wire, final int offset, final int length)
     {
         final List<byte[]> lines = new ArrayList<>();
@@ -375,6 +461,10 @@ public final class DsnBuilder
                 break;
             }
             final int from = wire[start] == '.' ? start + 1 : start; // RFC 5321 §4.5.2 transparency
+            if (!(isContinuation(wire, from, lineEnd) && !lines.isEmpty()) && !isField(wire, from, lineEnd))
+            {
+                break;
+            }
             final byte[] line = new byte[lineEnd - from];
             System.arraycopy(wire, from, line, 0, line.length);
             for (int i = 0; i < line.length; i++)
@@ -388,6 +478,25 @@ public final class DsnBuilder
             start = lf + 1;
         }
         return lines;
+    }
+
+    private static boolean isContinuation(final byte[] wire, final int from, final int end)
+    {
+        return from < end && (wire[from] == ' ' || wire[from] == '\t');
+    }
+
+    /**
+     * RFC 5322 §3.6.8: field-name = 1*ftext (printable ASCII but ':'), then ':'; the name short enough that the
+     * colon stays on the first line when {@link Lines} splits a long one.
+     */
+    private static boolean isField(final byte[] wire, final int from, final int end)
+    {
+        int p = from;
+        while (p < end && wire[p] > ' ' && wire[p] < 0x7f && wire[p] != ':')
+        {
+            p++;
+        }
+        return p > from && p < end && wire[p] == ':' && p - from < MAX_LINE_OCTETS - 1;
     }
 
     /**

@@ -37,6 +37,11 @@ final class QueuedMessage
     boolean finished;
     /** A delay warning went to the sender. */
     boolean warned;
+    /**
+     * Recipients relayed to a next hop without DSN whose NOTIFY asked for SUCCESS, not yet reported to the sender
+     * (RFC 3461 §6.2.3); null until the first one.
+     */
+    boolean[] successToReport;
 
     QueuedMessage(final SpooledMessage message)
     {
@@ -82,6 +87,30 @@ final class QueuedMessage
             if (s == BOUNCED)
             {
                 return true;
+            }
+        }
+        return false;
+    }
+
+    void markSuccessToReport(final int index)
+    {
+        if (successToReport == null)
+        {
+            successToReport = new boolean[status.length];
+        }
+        successToReport[index] = true;
+    }
+
+    boolean anySuccessToReport()
+    {
+        if (successToReport != null)
+        {
+            for (final boolean report : successToReport)
+            {
+                if (report)
+                {
+                    return true;
+                }
             }
         }
         return false;

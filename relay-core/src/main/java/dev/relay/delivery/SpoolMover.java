@@ -131,8 +131,13 @@ final class SpoolMover
         envelope.clientAddress(original.clientAddress());
         envelope.heloName(original.heloName());
         envelope.reversePath(original.reversePath());
-        envelope.recipients().addAll(original.recipients());
+        for (int i = 0; i < original.recipients().size(); i++)
+        {
+            envelope.addRecipient(original.recipients().get(i), original.notify(i), original.originalRecipient(i));
+        }
         envelope.receivedHeader(original.receivedHeader());
+        envelope.dsnRet(original.dsnRet());
+        envelope.envelopeId(original.envelopeId());
         if (!writer.begin(envelope))
         {
             // no room in the spool now: try again when chosen again

@@ -26,6 +26,11 @@ public final class InboundMessage
     private int flags;
     private byte[] reversePath;
     private final List<byte[]> recipients = new ArrayList<>();
+    /** DSN (RFC 3461): RET, ENVID (xtext as received) and per recipient NOTIFY bits and ORCPT (xtext as received). */
+    private int dsnRet;
+    private byte[] envelopeId;
+    private byte[] notify = new byte[8];
+    private final List<byte[]> originalRecipients = new ArrayList<>();
     private byte[] clientAddress;
     private byte[] heloName;
     private byte[] receivedHeader;
@@ -43,6 +48,9 @@ public final class InboundMessage
         flags = 0;
         reversePath = null;
         recipients.clear();
+        dsnRet = DsnParameters.RET_NONE;
+        envelopeId = null;
+        originalRecipients.clear();
         receivedHeader = null;
         bodyBytes = 0;
         sinkState = null;
@@ -105,10 +113,64 @@ public final class InboundMessage
         this.reversePath = reversePath;
     }
 
-    /** RCPT TO addresses without angle brackets, in the order accepted. */
+    /**
+     * RCPT TO addresses without angle brackets, in the order accepted. A recipient added here directly has no DSN
+     * parameters; {@link #addRecipient} keeps them.
+     */
     public List<byte[]> recipients()
     {
         return recipients;
+    }
+
+    /** Adds a recipient with its DSN parameters: NOTIFY bits (0 when absent) and ORCPT as received (or null). */
+    public void addRecipient(final byte[] address, final int notifyBits, final byte[] originalRecipient)
+    {
+        final int index = recipients.size();
+        recipients.add(address);
+        if (index >= notify.length)
+        {
+            notify = java.util.Arrays.copyOf(notify, Math.max(notify.length * 2, index + 1));
+        }
+        while (originalRecipients.size() < index)
+        {
+            originalRecipients.add(null);
+        }
+        notify[index] = (byte)notifyBits;
+        originalRecipients.add(originalRecipient);
+    }
+
+    /** NOTIFY bits of recipient {@code index} ({@code DsnParameters.NOTIFY_*}), 0 when not given. */
+    public int notify(final int index)
+    {
+        return index < originalRecipients.size() ? notify[index] : 0;
+    }
+
+    /** ORCPT of recipient {@code index} as received ({@code addr-type ";" xtext}), or null. */
+    public byte[] originalRecipient(final int index)
+    {
+        return index < originalRecipients.size() ? originalRecipients.get(index) : null;
+    }
+
+    /** RET= of MAIL ({@code DsnParameters.RET_*}). */
+    public int dsnRet()
+    {
+        return dsnRet;
+    }
+
+    public void dsnRet(final int dsnRet)
+    {
+        this.dsnRet = dsnRet;
+    }
+
+    /** ENVID= of MAIL as received (xtext), or null. */
+    public byte[] envelopeId()
+    {
+        return envelopeId;
+    }
+
+    public void envelopeId(final byte[] envelopeId)
+    {
+        this.envelopeId = envelopeId;
     }
 
     public byte[] clientAddress()

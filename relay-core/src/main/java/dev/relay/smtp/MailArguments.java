@@ -5,8 +5,9 @@ import java.nio.ByteBuffer;
 /**
  * Parses the arguments of MAIL, RCPT and BDAT in place: the path (RFC 5321 §4.1.2), its length limits
  * (RFC 5321 §4.5.3.1) and the ESMTP parameters this relay offers: SIZE (RFC 1870), BODY=7BIT|8BITMIME
- * (RFC 6152), SMTPUTF8 (RFC 6531) and AUTH (RFC 4954 §5, accepted and ignored). Addresses stay byte ranges of
- * the caller's buffer until the envelope copies them.
+ * (RFC 6152), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5, accepted and ignored) and DSN (RFC 3461 §4): RET and ENVID
+ * on MAIL, NOTIFY and ORCPT on RCPT. Addresses, ENVID and ORCPT stay byte ranges of the caller's buffer until the
+ * envelope copies them; ENVID and ORCPT are checked as xtext ({@link DsnParameters}) but kept encoded.
  * <p>
  * Results and the replies they map to (sender / recipient):
  * <table>
@@ -16,7 +17,8 @@ import java.nio.ByteBuffer;
  *     <tr><td>{@link #SYNTAX_PATH}</td><td>501 5.1.7 Bad sender address syntax / 501 5.1.3 Bad recipient
  *     address syntax</td></tr>
  *     <tr><td>{@link #UNKNOWN_PARAM}</td><td>555 5.5.4 Unsupported option</td></tr>
- *     <tr><td>{@link #BAD_PARAM_VALUE}</td><td>501 5.5.4 Bad parameter value</td></tr>
+ *     <tr><td>{@link #BAD_PARAM_VALUE}</td><td>501 5.5.4 Bad parameter value (also a repeated parameter, and
+ *     a DSN parameter that breaks RFC 3461 §4's syntax or length limits)</td></tr>
  *     <tr><td>{@link #ADDRESS_TOO_LONG}</td><td>501 5.1.7 / 501 5.1.3 Address too long</td></tr>
  *     <tr><td>{@link #NEEDS_SMTPUTF8}</td><td>553 5.6.7 Non-ASCII address requires SMTPUTF8</td></tr>
  * </table>
@@ -60,6 +62,16 @@ public final class MailArguments
     private static final byte[] POSTMASTER = {'P', 'O', 'S', 'T', 'M', 'A', 'S', 'T', 'E', 'R'};
     private static final byte[] IPV6 = {'I', 'P', 'V', '6', ':'};
     private static final byte[] LAST = {'L', 'A', 'S', 'T'};
+    private static final byte[] RET = {'R', 'E', 'T'};
+    private static final byte[] ENVID = {'E', 'N', 'V', 'I', 'D'};
+    private static final byte[] NOTIFY = {'N', 'O', 'T', 'I', 'F', 'Y'};
+    private static final byte[] ORCPT = {'O', 'R', 'C', 'P', 'T'};
+    private static final byte[] FULL = {'F', 'U', 'L', 'L'};
+    private static final byte[] HDRS = {'H', 'D', 'R', 'S'};
+    private static final byte[] SUCCESS = {'S', 'U', 'C', 'C', 'E', 'S', 'S'};
+    private static final byte[] FAILURE = {'F', 'A', 'I', 'L', 'U', 'R', 'E'};
+    private static final byte[] DELAY = {'D', 'E', 'L', 'A', 'Y'};
+    private static final byte[] NEVER = {'N', 'E', 'V', 'E', 'R'};
 
     /** RFC 5322 §3.2.3 atext, ASCII only. */
     private static final boolean[] ATEXT = new boolean[128];
@@ -94,6 +106,12 @@ public final class MailArguments
     private boolean eightBitInPath;
     private long bdatSize;
     private boolean bdatLast;
+    private int ret;
+    private int envidStart;
+    private int envidEnd;
+    private int notify;
+    private int orcptStart;
+    private int orcptEnd;
     /** Parse cursor shared by the private steps. */
     private int cursor;
 
@@ -273,6 +291,42 @@ public final class MailArguments
         return smtputf8;
     }
 
+    /** MAIL: RET= as {@link DsnParameters#RET_FULL} or {@link DsnParameters#RET_HDRS}; {@code RET_NONE} if absent. */
+    public int ret()
+    {
+        return ret;
+    }
+
+    /** MAIL: start of the ENVID= value (xtext, still encoded), or -1 if absent. */
+    public int envidStart()
+    {
+        return envidStart;
+    }
+
+    /** MAIL: end (exclusive) of the ENVID= value. */
+    public int envidEnd()
+    {
+        return envidEnd;
+    }
+
+    /** RCPT: NOTIFY= as {@code DsnParameters.NOTIFY_*} bits; 0 if absent. */
+    public int notifyBits()
+    {
+        return notify;
+    }
+
+    /** RCPT: start of the ORCPT= value ({@code addr-type ";" xtext}, still encoded), or -1 if absent. */
+    public int orcptStart()
+    {
+        return orcptStart;
+    }
+
+    /** RCPT: end (exclusive) of the ORCPT= value. */
+    public int orcptEnd()
+    {
+        return orcptEnd;
+    }
+
     /** BDAT chunk size after {@link #parseBdat}, or -1. */
     public long bdatSize()
     {
@@ -297,6 +351,12 @@ public final class MailArguments
         bodySeen = false;
         smtputf8 = false;
         eightBitInPath = false;
+        ret = DsnParameters.RET_NONE;
+        envidStart = -1;
+        envidEnd = -1;
+        notify = 0;
+        orcptStart = -1;
+        orcptEnd = -1;
     }
 
     private int parse(final ByteBuffer buf, final int start, final int end, final byte[] keyword, final boolean mail)
@@ -651,7 +711,9 @@ public final class MailArguments
             {
                 return SYNTAX_ARGS;
             }
-            final int result = mail ? mailParam(buf, keywordStart, keywordEnd, valueStart, p) : UNKNOWN_PARAM;
+            final int result = mail ?
+                mailParam(buf, keywordStart, keywordEnd, valueStart, p) :
+                rcptParam(buf, keywordStart, keywordEnd, valueStart, p);
             if (result != OK)
             {
                 return result;
@@ -705,7 +767,132 @@ public final class MailArguments
         {
             return hasValue ? OK : BAD_PARAM_VALUE;
         }
+        if (keyLength == RET.length && equalsIgnoreCase(buf, keyStart, RET))
+        {
+            // RFC 3461 §4.3: RET=FULL / RET=HDRS, any case, once
+            if (!hasValue || ret != DsnParameters.RET_NONE)
+            {
+                return BAD_PARAM_VALUE;
+            }
+            final int valueLength = valueEnd - valueStart;
+            if (valueLength == FULL.length && equalsIgnoreCase(buf, valueStart, FULL))
+            {
+                ret = DsnParameters.RET_FULL;
+                return OK;
+            }
+            if (valueLength == HDRS.length && equalsIgnoreCase(buf, valueStart, HDRS))
+            {
+                ret = DsnParameters.RET_HDRS;
+                return OK;
+            }
+            return BAD_PARAM_VALUE;
+        }
+        if (keyLength == ENVID.length && equalsIgnoreCase(buf, keyStart, ENVID))
+        {
+            // RFC 3461 §4.4: xtext of at most 100 characters; decoded, printable ASCII (Postfix: allprint)
+            if (!hasValue || envidStart >= 0 || valueEnd - valueStart > DsnParameters.MAX_ENVID_LENGTH ||
+                !DsnParameters.isXtext(buf, valueStart, valueEnd) ||
+                !DsnParameters.decodesPrintable(buf, valueStart, valueEnd, true))
+            {
+                return BAD_PARAM_VALUE;
+            }
+            envidStart = valueStart;
+            envidEnd = valueEnd;
+            return OK;
+        }
         return UNKNOWN_PARAM;
+    }
+
+    private int rcptParam(
+        final ByteBuffer buf, final int keyStart, final int keyEnd, final int valueStart, final int valueEnd)
+    {
+        final int keyLength = keyEnd - keyStart;
+        final boolean hasValue = valueStart >= 0 && valueEnd > valueStart;
+        if (keyLength == NOTIFY.length && equalsIgnoreCase(buf, keyStart, NOTIFY))
+        {
+            if (!hasValue || notify != 0)
+            {
+                return BAD_PARAM_VALUE;
+            }
+            notify = parseNotify(buf, valueStart, valueEnd);
+            return notify == 0 ? BAD_PARAM_VALUE : OK;
+        }
+        if (keyLength == ORCPT.length && equalsIgnoreCase(buf, keyStart, ORCPT))
+        {
+            if (!hasValue || orcptStart >= 0 || valueEnd - valueStart > DsnParameters.MAX_ORCPT_LENGTH)
+            {
+                return BAD_PARAM_VALUE;
+            }
+            // RFC 3461 §4.2: addr-type ";" xtext, addr-type an atom; the address must not be empty nor decode to
+            // control characters (it becomes a line of the DSN)
+            int p = valueStart;
+            while (p < valueEnd && buf.get(p) >= 0 && ATEXT[buf.get(p)])
+            {
+                p++;
+            }
+            if (p == valueStart || p >= valueEnd - 1 || buf.get(p) != ';' ||
+                !DsnParameters.isXtext(buf, p + 1, valueEnd) ||
+                !DsnParameters.decodesPrintable(buf, p + 1, valueEnd, false))
+            {
+                return BAD_PARAM_VALUE;
+            }
+            orcptStart = valueStart;
+            orcptEnd = valueEnd;
+            return OK;
+        }
+        return UNKNOWN_PARAM;
+    }
+
+    /**
+     * RFC 3461 §4.1: {@code "NEVER" / 1#("SUCCESS" / "FAILURE" / "DELAY")}, any case; NEVER stands alone.
+     *
+     * @return the {@code DsnParameters.NOTIFY_*} bits, or 0 when the value is malformed.
+     */
+    private static int parseNotify(final ByteBuffer buf, final int start, final int end)
+    {
+        int mask = 0;
+        int p = start;
+        while (true)
+        {
+            int comma = p;
+            while (comma < end && buf.get(comma) != ',')
+            {
+                comma++;
+            }
+            final int length = comma - p;
+            final int bit;
+            if (length == SUCCESS.length && equalsIgnoreCase(buf, p, SUCCESS))
+            {
+                bit = DsnParameters.NOTIFY_SUCCESS;
+            }
+            else if (length == FAILURE.length && equalsIgnoreCase(buf, p, FAILURE))
+            {
+                bit = DsnParameters.NOTIFY_FAILURE;
+            }
+            else if (length == DELAY.length && equalsIgnoreCase(buf, p, DELAY))
+            {
+                bit = DsnParameters.NOTIFY_DELAY;
+            }
+            else if (length == NEVER.length && equalsIgnoreCase(buf, p, NEVER))
+            {
+                bit = DsnParameters.NOTIFY_NEVER;
+            }
+            else
+            {
+                return 0;
+            }
+            mask |= bit;
+            if (comma == end)
+            {
+                break;
+            }
+            p = comma + 1;
+        }
+        if ((mask & DsnParameters.NOTIFY_NEVER) != 0 && mask != DsnParameters.NOTIFY_NEVER)
+        {
+            return 0;
+        }
+        return mask;
     }
 
     /** Non-negative decimal of {@code buf[start, end)}, or -1 if empty, not all digits, or over Long.MAX_VALUE. */

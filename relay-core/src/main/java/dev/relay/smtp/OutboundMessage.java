@@ -32,6 +32,30 @@ public interface OutboundMessage
     /** Opens the body for one attempt; called at most once per transaction, after the peer agreed to take it. */
     BodySource openBody();
 
+    /** RET= of the original MAIL ({@code DsnParameters.RET_*}), passed on to a peer that offers DSN (RFC 3461). */
+    default int dsnRet()
+    {
+        return DsnParameters.RET_NONE;
+    }
+
+    /** ENVID= of the original MAIL as received (xtext), or null; passed on to a peer that offers DSN. */
+    default byte[] envelopeId()
+    {
+        return null;
+    }
+
+    /** NOTIFY bits of recipient {@code index} ({@code DsnParameters.NOTIFY_*}), 0 when not given. */
+    default int notify(final int index)
+    {
+        return 0;
+    }
+
+    /** ORCPT of recipient {@code index} as received ({@code addr-type ";" xtext}), or null. */
+    default byte[] originalRecipient(final int index)
+    {
+        return null;
+    }
+
     /** Size the peer's SIZE limit is compared with, and what MAIL FROM's SIZE= says (RFC 1870). */
     default long messageSize()
     {

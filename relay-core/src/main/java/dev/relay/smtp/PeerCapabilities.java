@@ -4,8 +4,8 @@ import java.util.Locale;
 
 /**
  * What the peer offered in its EHLO reply (RFC 5321 §4.1.1.1): PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME
- * (RFC 6152), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030). All false after a HELO fallback. Owned by one client
- * session; read on its loop thread.
+ * (RFC 6152), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030), DSN (RFC 3461). All false after a HELO fallback. Owned by
+ * one client session; read on its loop thread.
  */
 public final class PeerCapabilities
 {
@@ -16,6 +16,7 @@ public final class PeerCapabilities
     private boolean eightBitMime;
     private boolean smtpUtf8;
     private boolean chunking;
+    private boolean dsn;
 
     public boolean esmtp()
     {
@@ -54,6 +55,12 @@ public final class PeerCapabilities
         return chunking;
     }
 
+    /** The DSN extension was offered: the peer takes RET/ENVID/NOTIFY/ORCPT and the duty to notify with them. */
+    public boolean dsn()
+    {
+        return dsn;
+    }
+
     void clear()
     {
         esmtp = false;
@@ -63,6 +70,7 @@ public final class PeerCapabilities
         eightBitMime = false;
         smtpUtf8 = false;
         chunking = false;
+        dsn = false;
     }
 
     /** Reads the keywords of an EHLO reply's text (lines after the first). Allocates: once per connection. */
@@ -96,6 +104,9 @@ public final class PeerCapabilities
                 case "CHUNKING":
                     chunking = true;
                     break;
+                case "DSN":
+                    dsn = true;
+                    break;
                 default:
                     break;
             }
@@ -126,6 +137,6 @@ public final class PeerCapabilities
     {
         return "PeerCapabilities{esmtp=" + esmtp + ", pipelining=" + pipelining + ", size=" + size +
             ", maxSize=" + maxSize + ", 8bitmime=" + eightBitMime + ", smtputf8=" + smtpUtf8 +
-            ", chunking=" + chunking + '}';
+            ", chunking=" + chunking + ", dsn=" + dsn + '}';
     }
 }

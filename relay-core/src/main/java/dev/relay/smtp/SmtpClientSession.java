@@ -73,6 +73,10 @@ public final class SmtpClientSession implements ConnectionHandler
     private static final byte[] SIZE_PARAMETER = ascii(" SIZE=");
     private static final byte[] BODY_8BITMIME = ascii(" BODY=8BITMIME");
     private static final byte[] SMTPUTF8 = ascii(" SMTPUTF8");
+    private static final byte[] RET_FULL = ascii(" RET=FULL");
+    private static final byte[] RET_HDRS = ascii(" RET=HDRS");
+    private static final byte[] ENVID = ascii(" ENVID=");
+    private static final byte[] ORCPT = ascii(" ORCPT=");
     private static final byte[] CRLF = ascii("\r\n");
     private static final byte[] BDAT = ascii("BDAT ");
     private static final byte[] LAST = ascii(" LAST\r\n");
@@ -1087,6 +1091,20 @@ public final class SmtpClientSession implements ConnectionHandler
         {
             append(SMTPUTF8);
         }
+        if (peer.dsn())
+        {
+            // RFC 3461 §5.2.1: what the sender asked for goes on, as it came (ENVID still xtext); to a peer
+            // without DSN nothing goes, and the queue manager acts on the request instead
+            if (message.dsnRet() != DsnParameters.RET_NONE)
+            {
+                append(message.dsnRet() == DsnParameters.RET_FULL ? RET_FULL : RET_HDRS);
+            }
+            if (message.envelopeId() != null)
+            {
+                append(ENVID);
+                append(message.envelopeId());
+            }
+        }
         append(CRLF);
     }
 
@@ -1094,7 +1112,23 @@ public final class SmtpClientSession implements ConnectionHandler
     {
         append(RCPT_TO);
         append(message.recipient(index));
-        append(ANGLE_CRLF);
+        append(ANGLE_CRLF, 0, 1);
+        if (peer.dsn())
+        {
+            // RFC 3461 §5.2.1: NOTIFY and ORCPT pass on unchanged
+            final int notify = message.notify(index);
+            if (notify != 0)
+            {
+                append(DsnParameters.notifyParameter(notify));
+            }
+            final byte[] originalRecipient = message.originalRecipient(index);
+            if (originalRecipient != null)
+            {
+                append(ORCPT);
+                append(originalRecipient);
+            }
+        }
+        append(CRLF);
     }
 
     private void append(final byte[] bytes)

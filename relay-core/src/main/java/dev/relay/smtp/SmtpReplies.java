@@ -71,6 +71,7 @@ public final class SmtpReplies
             "250-8BITMIME\r\n" +
             "250-SMTPUTF8\r\n" +
             "250-CHUNKING\r\n" +
+            "250-DSN\r\n" +
             "250 ENHANCEDSTATUSCODES\r\n");
         helo = ascii("250 " + hostname + "\r\n");
         timeout = ascii("421 4.4.2 " + hostname + " Error: timeout exceeded\r\n");

@@ -10,7 +10,7 @@ import java.util.Locale;
 
 /**
  * The server side of one SMTP conversation (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
- * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, ENHANCEDSTATUSCODES RFC 2034).
+ * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, DSN RFC 3461, ENHANCEDSTATUSCODES RFC 2034).
  * <p>
  * States: {@code CONNECTED} (greeted, no HELO/EHLO yet) → {@code READY} → {@code MAIL} (sender known) →
  * {@code RCPT} (≥ 1 recipient) → {@code DATA} or {@code BDAT} (body arriving) → {@code COMMITTING} (waiting for
@@ -22,7 +22,7 @@ import java.util.Locale;
  * and the loop stops reading until the client takes its replies.
  * <p>
  * Called only on the owning loop thread. Allocates per transaction (envelope addresses, Received header), not
- * per command or per body byte.
+ * per command or per body byte (DSN's ENVID and ORCPT are copied only when given).
  */
 public final class SmtpSession implements ConnectionHandler, MessageSink.CommitListener
 {
@@ -307,6 +307,11 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         }
         message.reset();
         message.reversePath(copy(buffer, arguments.pathStart(), arguments.pathEnd()));
+        message.dsnRet(arguments.ret());
+        if (arguments.envidStart() >= 0)
+        {
+            message.envelopeId(copy(buffer, arguments.envidStart(), arguments.envidEnd()));
+        }
         if (arguments.body8bit())
         {
             message.addFlags(InboundMessage.FLAG_8BITMIME);
@@ -365,7 +370,9 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
             }
             recipient = copy(buffer, arguments.pathStart(), arguments.pathEnd());
         }
-        message.recipients().add(recipient);
+        final byte[] originalRecipient =
+            arguments.orcptStart() < 0 ? null : copy(buffer, arguments.orcptStart(), arguments.orcptEnd());
+        message.addRecipient(recipient, arguments.notifyBits(), originalRecipient);
         enter(State.RCPT);
         reply(SmtpReplies.OK_RECIPIENT);
     }

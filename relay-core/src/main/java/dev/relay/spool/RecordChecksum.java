@@ -80,7 +80,7 @@ final class RecordChecksum
     }
 
     /**
-     * Whether the record in {@code bytes[start, end)} is whole: a version 2 record's trailer matches its bytes, a
+     * Whether the record in {@code bytes[start, end)} is whole: a version 2 or 3 record's trailer matches its bytes, a
      * version 1 record (written before records had a trailer) is taken as it is; any other version is damage.
      */
     boolean intact(final Bytes<?> bytes, final long start, final long end)
@@ -94,7 +94,8 @@ final class RecordChecksum
         {
             return true;
         }
-        if (version != SpoolRecords.VERSION || end - start < SpoolRecords.HEADER_LENGTH + SpoolRecords.CHECKSUM_LENGTH)
+        if ((version != SpoolRecords.VERSION && version != SpoolRecords.VERSION_WITHOUT_DSN) ||
+            end - start < SpoolRecords.HEADER_LENGTH + SpoolRecords.CHECKSUM_LENGTH)
         {
             return false;
         }

@@ -1,5 +1,6 @@
 package dev.relay.spool;
 
+import dev.relay.smtp.DsnParameters;
 import dev.relay.smtp.QueueIds;
 
 import java.io.IOException;
@@ -16,8 +17,10 @@ import java.util.Map;
  * The read-only spool tool ({@code relay spool list|show ID}): opens the spool directory as a plain Chronicle
  * reader, so it works on a running relay and on a stopped one, and never creates anything.
  * <pre>
- * list     one line per complete message: queue id, age, body size, sender, recipients; then a count line
- * show ID  the envelope, then the message as it will be delivered (Received header + body, wire form)
+ * list     one line per complete message: queue id, age, body size, sender (with RET= and ENVID= when given),
+ *          recipients (with NOTIFY= when given); then a count line
+ * show ID  the envelope (DSN parameters too: RET, ENVID, NOTIFY, ORCPT), then the message as it will be
+ *          delivered (Received header + body, wire form)
  * </pre>
  * Exit codes: 0 done, 1 unknown id or no spool, 2 usage.
  * <p>
@@ -68,9 +71,9 @@ public final class SpoolCommand
             }
             totals[0]++;
             totals[1] += m.bodyBytes();
-            out.printf("%-13s %6s %9d  <%s>  %s  %s%n",
+            out.printf("%-13s %6s %9d  <%s>%s  %s  %s%n",
                 m.queueIdText(), age(nowMs - m.receivedAtMs()), m.bodyBytes(), text(m.reversePath()),
-                pendingRecipients(m.recipients(), entry), state(entry, nowMs));
+                mailDsn(m), pendingRecipients(m, entry), state(entry, nowMs));
         }, 1024) > 0)
         {
             // until the end of what is there now
@@ -131,8 +134,9 @@ public final class SpoolCommand
         return entries;
     }
 
-    private static String pendingRecipients(final List<byte[]> recipients, final JournalEntry entry)
+    private static String pendingRecipients(final SpooledMessage m, final JournalEntry entry)
     {
+        final List<byte[]> recipients = m.recipients();
         final StringBuilder text = new StringBuilder();
         for (int i = 0; i < recipients.size(); i++)
         {
@@ -146,8 +150,19 @@ public final class SpoolCommand
                 text.append(' ');
             }
             text.append(text(recipients.get(i)));
+            if (m.notify(i) != 0)
+            {
+                text.append("(NOTIFY=").append(DsnParameters.notifyText(m.notify(i))).append(')');
+            }
         }
         return text.toString();
+    }
+
+    /** {@code " RET=HDRS ENVID=x"}: the DSN parameters of MAIL (RFC 3461 §4.3, §4.4), empty when none were given. */
+    private static String mailDsn(final SpooledMessage m)
+    {
+        return (m.dsnRet() == DsnParameters.RET_NONE ? "" : " RET=" + DsnParameters.retText(m.dsnRet())) +
+            (m.envelopeId() == null ? "" : " ENVID=" + text(m.envelopeId()));
     }
 
     private static String state(final JournalEntry entry, final long nowMs)
@@ -188,8 +203,8 @@ public final class SpoolCommand
         out.println("queue id:    " + m.queueIdText());
         out.println("received:    " + java.time.Instant.ofEpochMilli(m.receivedAtMs()));
         out.println("client:      " + text(m.clientAddress()) + " (helo " + text(m.heloName()) + ")");
-        out.println("sender:      <" + text(m.reversePath()) + ">");
-        out.println("recipients:  " + recipients(m.recipients()));
+        out.println("sender:      <" + text(m.reversePath()) + ">" + mailDsn(m));
+        out.println("recipients:  " + recipients(m));
         out.println("flags:       " + m.flags());
         out.println("size:        " + m.bodyBytes() + " bytes in " + m.chunkCount() + " chunks");
         out.println();
@@ -209,16 +224,30 @@ public final class SpoolCommand
         return 0;
     }
 
-    private static String recipients(final List<byte[]> recipients)
+    /** The recipients, each with its NOTIFY and ORCPT when given (RFC 3461 §4.1, §4.2). */
+    private static String recipients(final SpooledMessage m)
     {
         final StringBuilder text = new StringBuilder();
-        for (final byte[] rcpt : recipients)
+        for (int i = 0; i < m.recipients().size(); i++)
         {
             if (text.length() > 0)
             {
                 text.append(' ');
             }
-            text.append(text(rcpt));
+            text.append(text(m.recipients().get(i)));
+            if (m.notify(i) != 0 || m.originalRecipient(i) != null)
+            {
+                text.append('(');
+                if (m.notify(i) != 0)
+                {
+                    text.append("NOTIFY=").append(DsnParameters.notifyText(m.notify(i)));
+                }
+                if (m.originalRecipient(i) != null)
+                {
+                    text.append(m.notify(i) != 0 ? " " : "").append("ORCPT=").append(text(m.originalRecipient(i)));
+                }
+                text.append(')');
+            }
         }
         return text.toString();
     }

@@ -28,6 +28,12 @@ import java.util.List;
  *      reverse path       len (i32) + bytes   (empty = null reverse path &lt;&gt;)
  *      recipient count    (i32), then per recipient len (i32) + bytes
  *      Received header    len (i32) + bytes   (with trailing CRLF)
+ *      [version 3] the DSN parameters (RFC 3461), kept as received:
+ *      RET                (i8: 0 not given, 1 FULL, 2 HDRS)
+ *      ENVID              len (i32) + bytes   (xtext; empty = not given)
+ *      per recipient, in the order above:
+ *        NOTIFY           (i8: bits 1 SUCCESS, 2 FAILURE, 4 DELAY, 8 NEVER; 0 = not given)
+ *        ORCPT            len (i32) + bytes   (addr-type ";" xtext; empty = not given)
  *      [START_BODY, WHOLE] body length (i32) + body bytes (wire form)
  *
  * BODY (3): one chunk, written in one go from the read buffer (one memcpy into the mapped file)
@@ -38,9 +44,12 @@ import java.util.List;
  *  12  total body bytes (i64)
  *  20  chunk count (i32, counting the body of START_BODY)
  *
- * Every record of version 2 ends with
+ * Every record of version 2 or 3 ends with
  *      CRC32C (i32) of all the record's bytes before it
  * </pre>
+ * Versions: 1 had no checksum trailer, 2 added it, 3 added the DSN parameters to the envelope (BODY and END are the
+ * same in 2 and 3). The writer writes version 3; every version is read, an envelope before 3 as one without DSN
+ * parameters.
  * The trailer ({@link RecordChecksum}) is what lets a reader tell a record that lost part of its bytes to a power
  * cut ({@code queue.sync=none}) or was overwritten: such a record is reported and skipped, and so is its message
  * (its END then disagrees with the chunks that were intact). Version 1 records, from before the trailer, are still
@@ -58,7 +67,9 @@ public final class SpoolRecords
     public static final byte BODY = 3;
     public static final byte END = 4;
     public static final byte WHOLE = 5;
-    public static final byte VERSION = 2;
+    public static final byte VERSION = 3;
+    /** Records written before the DSN parameters joined the envelope: checked, read without them. */
+    public static final byte VERSION_WITHOUT_DSN = 2;
     /** Records written before the checksum trailer: read, not checked. */
     public static final byte VERSION_WITHOUT_CHECKSUM = 1;
     public static final int CHECKSUM_LENGTH = 4;
@@ -100,6 +111,11 @@ public final class SpoolRecords
             length += 4 + lengthOf(recipients.get(i));
         }
         length += 4 + lengthOf(message.receivedHeader());
+        length += 1 + 4 + lengthOf(message.envelopeId());
+        for (int i = 0, n = recipients.size(); i < n; i++)
+        {
+            length += 1 + 4 + lengthOf(message.originalRecipient(i));
+        }
         return (int)Math.min(Integer.MAX_VALUE, length);
     }
 
@@ -127,6 +143,13 @@ public final class SpoolRecords
             writeField(bytes, recipients.get(i));
         }
         writeField(bytes, message.receivedHeader());
+        bytes.writeByte((byte)message.dsnRet());
+        writeField(bytes, message.envelopeId());
+        for (int i = 0; i < count; i++)
+        {
+            bytes.writeByte((byte)message.notify(i));
+            writeField(bytes, message.originalRecipient(i));
+        }
     }
 
     static void writeEnd(final Bytes<?> bytes, final long queueId, final long totalBodyBytes, final int chunkCount)
@@ -199,6 +222,34 @@ public final class SpoolRecords
         message.recipients = java.util.List.of(recipients);
         message.receivedHeader = readField(bytes, position);
         position += 4 + message.receivedHeader.length;
+        if (bytes.readByte(start + VERSION_OFFSET) < VERSION)
+        {
+            return position;
+        }
+        message.dsnRet = bytes.readByte(position);
+        position++;
+        final byte[] envelopeId = readField(bytes, position);
+        position += 4 + envelopeId.length;
+        message.envelopeId = envelopeId.length == 0 ? null : envelopeId;
+        final byte[] notify = new byte[count];
+        byte[][] originalRecipients = null;
+        for (int i = 0; i < count; i++)
+        {
+            notify[i] = bytes.readByte(position);
+            position++;
+            final byte[] originalRecipient = readField(bytes, position);
+            position += 4 + originalRecipient.length;
+            if (originalRecipient.length > 0)
+            {
+                if (originalRecipients == null)
+                {
+                    originalRecipients = new byte[count][];
+                }
+                originalRecipients[i] = originalRecipient;
+            }
+        }
+        message.notify = notify;
+        message.originalRecipients = originalRecipients;
         return position;
     }
 
@@ -219,6 +270,17 @@ public final class SpoolRecords
             position += 4 + bytes.readInt(position);
         }
         position += 4 + bytes.readInt(position);
+        if (bytes.readByte(start + VERSION_OFFSET) < VERSION)
+        {
+            return position;
+        }
+        position++;
+        position += 4 + bytes.readInt(position);
+        for (int i = 0; i < count; i++)
+        {
+            position++;
+            position += 4 + bytes.readInt(position);
+        }
         return position;
     }
 

@@ -22,6 +22,12 @@ public final class SpooledMessage
     byte[][] recipientArray;
     List<byte[]> recipients;
     byte[] receivedHeader;
+    int dsnRet;
+    byte[] envelopeId;
+    /** NOTIFY bits per recipient; null for records before version 3. */
+    byte[] notify;
+    /** ORCPT per recipient (null entries where not given); null when no recipient has one. */
+    byte[][] originalRecipients;
     long bodyBytes;
     int chunkCount;
     long startIndex;
@@ -85,6 +91,30 @@ public final class SpooledMessage
     public byte[] receivedHeader()
     {
         return receivedHeader;
+    }
+
+    /** RET= of MAIL ({@code DsnParameters.RET_*}; RFC 3461 §4.3). */
+    public int dsnRet()
+    {
+        return dsnRet;
+    }
+
+    /** ENVID= of MAIL as received (xtext), or null (RFC 3461 §4.4). */
+    public byte[] envelopeId()
+    {
+        return envelopeId;
+    }
+
+    /** NOTIFY bits of recipient {@code index} ({@code DsnParameters.NOTIFY_*}), 0 when not given (RFC 3461 §4.1). */
+    public int notify(final int index)
+    {
+        return notify == null || index >= notify.length ? 0 : notify[index];
+    }
+
+    /** ORCPT of recipient {@code index} as received ({@code addr-type ";" xtext}), or null (RFC 3461 §4.2). */
+    public byte[] originalRecipient(final int index)
+    {
+        return originalRecipients == null || index >= originalRecipients.length ? null : originalRecipients[index];
     }
 
     /** Body bytes in wire form, without the Received header. */

@@ -225,12 +225,80 @@ class DsnBuilderTest
     void boundaryNeverMatchesAnEnclosedLine()
     {
         final String first = boundary(unstuff(build(RECIPIENTS, HEADERS)));
-        final byte[] headers = ("X-Trap: x\r\n--" + first + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+        // a field whose name starts with the delimiter (a line that is no field is not enclosed at all)
+        final byte[] headers = ("X-Trap: x\r\n--" + first + ": y\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
 
         final String message = unstuff(build(RECIPIENTS, headers));
 
         assertFalse(boundary(message).equals(first));
         assertEquals(3, parts(message).size());
+    }
+
+    @Test
+    void envelopeIdAndOriginalRecipientsComeFirstInTheirBlocks()
+    {
+        final List<DsnBuilder.Recipient> recipients = List.of(
+            new DsnBuilder.Recipient("rcpt@example.net", "5.1.1", "mx.example.net", "smtp; 550 5.1.1 user unknown",
+                "failed", "rfc822;Rcpt+Old@example.net"),
+            DsnBuilder.Recipient.failed("other@example.net", "5.1.1", null, "smtp; 550 no"));
+        final byte[] wire = DsnBuilder.build("relay.example", "Q1", "QQ314159", "sender@example.org", ARRIVAL,
+            recipients, HEADERS, 0, HEADERS.length, NOW, "Q2");
+        final String report = parts(unstuff(wire)).get(1);
+
+        // RFC 3464 §2.2 and §2.3: Original-Envelope-Id and Original-Recipient open their field groups
+        assertTrue(report.contains("\r\n\r\nOriginal-Envelope-Id: QQ314159\r\nReporting-MTA: dns; relay.example\r\n"),
+            report);
+        assertTrue(report.contains("\r\n\r\nOriginal-Recipient: rfc822;Rcpt+Old@example.net\r\n" +
+            "Final-Recipient: rfc822; rcpt@example.net\r\nAction: failed\r\n"), report);
+        assertTrue(report.contains("\r\n\r\nFinal-Recipient: rfc822; other@example.net\r\n"), report);
+        assertEquals(1, report.split("Original-Recipient", -1).length - 1, report);
+
+        final String plain = parts(unstuff(build(RECIPIENTS, HEADERS))).get(1);
+        assertFalse(plain.contains("Original-Envelope-Id") || plain.contains("Original-Recipient"), plain);
+    }
+
+    @Test
+    void relayedRecipientsGetASuccessReport()
+    {
+        final String message = unstuff(build(List.of(new DsnBuilder.Recipient("rcpt@example.net", "2.0.0",
+            "mx.example.net", "smtp; 250 2.0.0 Ok: queued as X", "relayed")), HEADERS));
+        final List<String> parts = parts(message);
+
+        assertTrue(message.contains("\r\nSubject: Successful Mail Delivery Report\r\n"), message);
+        assertTrue(parts.get(0).contains("relayed to the recipients below"), parts.get(0));
+        assertFalse(parts.get(0).contains("could not"), parts.get(0));
+        assertTrue(parts.get(0).contains("<rcpt@example.net>: host mx.example.net said: 250 2.0.0 Ok: queued as X"),
+            parts.get(0));
+        assertTrue(parts.get(1).contains("\r\nFinal-Recipient: rfc822; rcpt@example.net\r\nAction: relayed\r\n" +
+            "Status: 2.0.0\r\nRemote-MTA: dns; mx.example.net\r\nDiagnostic-Code: smtp; 250 2.0.0 Ok: queued as X\r\n"),
+            parts.get(1));
+        assertTrue(parts.get(2).startsWith("Content-Description: Message Headers\r\nContent-Type: text/rfc822-headers"),
+            parts.get(2));
+    }
+
+    @Test
+    void onlyHeaderFieldsAreEnclosedWhateverTheOriginalIs()
+    {
+        // no empty line: the header section ends at the first line that is no field
+        final byte[] noBlankLine = ("Subject: hi\r\nX-Folded: a\r\n b\r\nthe body, no empty line before it\r\n" +
+            "X-Not: a header, it comes after the body began\r\n").getBytes(StandardCharsets.US_ASCII);
+        assertEquals("Subject: hi\r\nX-Folded: a\r\n b\r\n\r\n", enclosed(noBlankLine));
+
+        // cut in the middle of a field: what is there is still a field
+        assertEquals("Subject: hi\r\nX-Cut: abc\r\n\r\n",
+            enclosed("Subject: hi\r\nX-Cut: abc".getBytes(StandardCharsets.US_ASCII)));
+
+        // a body without headers, a continuation with nothing to continue, a name without a colon in reach
+        assertEquals("\r\n", enclosed("hello\r\nSubject: x\r\n".getBytes(StandardCharsets.US_ASCII)));
+        assertEquals("\r\n", enclosed(" folded\r\nSubject: x\r\n".getBytes(StandardCharsets.US_ASCII)));
+        assertEquals("\r\n", enclosed(("X".repeat(2000) + ": y\r\n").getBytes(StandardCharsets.US_ASCII)));
+        assertEquals("\r\n", enclosed(new byte[0]));
+    }
+
+    private static String enclosed(final byte[] headers)
+    {
+        final String part = parts(unstuff(build(RECIPIENTS, headers))).get(2);
+        return part.substring(part.indexOf("\r\n\r\n") + 4);
     }
 
     @Test

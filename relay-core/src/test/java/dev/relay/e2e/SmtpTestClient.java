@@ -43,6 +43,12 @@ final class SmtpTestClient implements AutoCloseable
         {
             command("RCPT TO:<" + rcpt + ">", "250");
         }
+        return data(wireBody);
+    }
+
+    /** DATA, {@code wireBody} and the final dot after an envelope sent with {@link #command}; returns the queue id. */
+    String data(final byte[] wireBody) throws IOException
+    {
         command("DATA", "354");
         out.write(wireBody);
         out.write(".\r\n".getBytes(StandardCharsets.US_ASCII));

@@ -102,6 +102,54 @@ class InboundTransactionTest
         assertEquals("Subject: python\r\n\r\nline one\r\n..leading dot\r\nlast\r\n", stored.bodyText());
     }
 
+    /** Python's smtplib sends DSN parameters as Thunderbird and Outlook do; they are kept with the envelope. */
+    @Test
+    void pythonSmtplibDsnParametersAreKeptInTheSpool() throws Exception
+    {
+        final Path python = ExternalTool.require("python3");
+        final String script = String.join("\n",
+            "import smtplib, sys",
+            "s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='py.test', timeout=20)",
+            "s.ehlo('py.test')",
+            "assert s.has_extn('dsn'), s.esmtp_features",
+            "code, text = s.mail('py@client.test', ['RET=HDRS', 'ENVID=py+2B1'])",
+            "assert code == 250, (code, text)",
+            "code, text = s.rcpt('r1@ours.test', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;r1@ours.test'])",
+            "assert code == 250, (code, text)",
+            "code, text = s.rcpt('r2@ours.test', ['NOTIFY=NEVER,SUCCESS'])",
+            "print('bad notify', code, text.decode())",
+            "code, text = s.rcpt('r3@ours.test', ['NOTIFY=NEVER'])",
+            "assert code == 250, (code, text)",
+            "code, text = s.data(b'Subject: dsn\\r\\n\\r\\nhello\\r\\n')",
+            "print(code, text.decode())",
+            "s.sendmail('py@client.test', ['r4@ours.test'], b'Subject: sendmail\\r\\n\\r\\nhi\\r\\n',",
+            "    mail_options=['RET=FULL'], rcpt_options=['NOTIFY=DELAY'])",
+            "s.quit()",
+            "");
+        final ExternalTool.Result result = ExternalTool.run(
+            List.of(python.toString(), "-c", script, String.valueOf(relay.port())), tmp, Duration.ofSeconds(30));
+        assertEquals(0, result.exitCode(), result.toString());
+        assertTrue(result.stdout().contains("bad notify 501 5.5.4"), result.toString());
+        final Matcher m = Pattern.compile("^250 2\\.0\\.0 Ok: queued as ([0-9A-Za-z]+)", Pattern.MULTILINE)
+            .matcher(result.stdout());
+        assertTrue(m.find(), result.toString());
+
+        final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        assertEquals(0, dev.relay.spool.SpoolCommand.run(relay.spoolDir(), new String[] {"show", m.group(1)},
+            new java.io.PrintStream(bytes, true, StandardCharsets.UTF_8)));
+        final String show = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(show.contains("sender:      <py@client.test> RET=HDRS ENVID=py+2B1"), show);
+        assertTrue(show.contains("recipients:  r1@ours.test(NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r1@ours.test) " +
+            "r3@ours.test(NOTIFY=NEVER)"), show);
+
+        final java.io.ByteArrayOutputStream listed = new java.io.ByteArrayOutputStream();
+        assertEquals(0, dev.relay.spool.SpoolCommand.run(relay.spoolDir(), new String[] {"list"},
+            new java.io.PrintStream(listed, true, StandardCharsets.UTF_8)));
+        final String list = listed.toString(StandardCharsets.UTF_8);
+        assertTrue(list.contains("<py@client.test> RET=FULL  r4@ours.test(NOTIFY=DELAY)"), list);
+        assertEquals(2, relay.spooled().size());
+    }
+
     @Test
     void swaksTransaction() throws Exception
     {

@@ -68,7 +68,28 @@ class MailArgumentsTest
             Arguments.of("FROM:<a@b.c> SIZE=1 SIZE=2", BAD_PARAM_VALUE, null),
             Arguments.of("FROM:<a@b.c> BODY=BINARYMIME", BAD_PARAM_VALUE, null),
             Arguments.of("FROM:<a@b.c> SMTPUTF8=yes", BAD_PARAM_VALUE, null),
-            Arguments.of("FROM:<a@b.c> RET=FULL", UNKNOWN_PARAM, null),
+            Arguments.of("FROM:<a@b.c> RET=FULL", OK, "a@b.c"),
+            Arguments.of("FROM:<a@b.c> ret=hdrs ENVID=QQ314159", OK, "a@b.c"),
+            Arguments.of("FROM:<> RET=HDRS ENVID=a+2Bb+3Dc", OK, ""),
+            Arguments.of("FROM:<a@b.c> ENVID=" + "x".repeat(100), OK, "a@b.c"),
+            Arguments.of("FROM:<a@b.c> ENVID=" + "x".repeat(101), BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> RET=FULL RET=FULL", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> RET=FULL RET=HDRS", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> RET=PART", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> RET=", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> RET", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a ENVID=b", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a+2", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a+2b", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a+G0", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a+", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=+0A", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=+7F", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=+C3+A9", BAD_PARAM_VALUE, null),
+            Arguments.of("FROM:<a@b.c> ENVID=a=b", SYNTAX_ARGS, null),
+            Arguments.of("FROM:<a@b.c> NOTIFY=NEVER", UNKNOWN_PARAM, null),
+            Arguments.of("FROM:<a@b.c> ORCPT=rfc822;a@b.c", UNKNOWN_PARAM, null),
             Arguments.of("FROM:<a@b.c> X-FOO", UNKNOWN_PARAM, null),
             Arguments.of("FROM:<a@b.c> -X", SYNTAX_ARGS, null),
             Arguments.of("FROM:<a@b.c> A=b=c", SYNTAX_ARGS, null),
@@ -124,7 +145,31 @@ class MailArgumentsTest
             Arguments.of("TO:<@hop.example:a@b.c>", OK, "a@b.c"),
             Arguments.of("TO:<>", SYNTAX_PATH, null),
             Arguments.of("TO:<postmistress>", SYNTAX_PATH, null),
-            Arguments.of("TO:<a@b.c> NOTIFY=NEVER", UNKNOWN_PARAM, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=NEVER", OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> notify=success,Failure,DELAY ORCPT=rfc822;a@b.c", OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;a+2Bx@b.c NOTIFY=DELAY", OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> ORCPT=x-local;" + "y".repeat(500 - 8), OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> ORCPT=x-local;" + "y".repeat(500 - 7), BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;+C3+A9@b.c", OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> NOTIFY=SUCCESS,SUCCESS", OK, "a@b.c"),
+            Arguments.of("TO:<a@b.c> NOTIFY=NEVER,SUCCESS", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=FAILURE,NEVER", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=SUCCESS,", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=,SUCCESS", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=SUCCES", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> NOTIFY=NEVER NOTIFY=NEVER", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;a ORCPT=rfc822;a", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=;a@b.c", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc(822);a@b.c", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;a+0Db@b.c", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;a+2bb@b.c", BAD_PARAM_VALUE, null),
+            Arguments.of("TO:<a@b.c> ORCPT=rfc822;a=b", SYNTAX_ARGS, null),
+            Arguments.of("TO:<a@b.c> RET=FULL", UNKNOWN_PARAM, null),
+            Arguments.of("TO:<a@b.c> ENVID=x", UNKNOWN_PARAM, null),
             Arguments.of("TO:<a@b.c> SMTPUTF8", UNKNOWN_PARAM, null),
             Arguments.of("TO:<a@b.c> x", UNKNOWN_PARAM, null),
             Arguments.of("TO:<a@b.c>x", SYNTAX_ARGS, null),
@@ -184,6 +229,58 @@ class MailArgumentsTest
         assertEquals(-1, args.size());
         assertFalse(args.body8bit());
         assertFalse(args.smtputf8());
+    }
+
+    @Test
+    void reportsDsnParametersAsRangesOfTheBuffer()
+    {
+        final String mailText = "FROM:<a@b.c> RET=HDRS ENVID=Q+2B1";
+        final ByteBuffer mail = SplitHarness.buffer(SplitHarness.ascii(mailText), OFFSET, true);
+        assertEquals(OK, args.parseMail(mail, OFFSET, OFFSET + mailText.length()));
+        assertEquals(DsnParameters.RET_HDRS, args.ret());
+        assertEquals("Q+2B1", SplitHarness.text(mail, args.envidStart(), args.envidEnd()));
+        assertEquals(-1, args.orcptStart());
+
+        final ByteBuffer plain = ByteBuffer.wrap(SplitHarness.ascii("FROM:<a@b.c> ret=full"));
+        assertEquals(OK, args.parseMail(plain, 0, plain.capacity()));
+        assertEquals(DsnParameters.RET_FULL, args.ret());
+        assertEquals(-1, args.envidStart());
+
+        final ByteBuffer rcpt = ByteBuffer.wrap(
+            SplitHarness.ascii("TO:<a@b.c> NOTIFY=DELAY,success ORCPT=rfc822;x+2By@b.c"));
+        assertEquals(OK, args.parseRcpt(rcpt, 0, rcpt.capacity()));
+        assertEquals(DsnParameters.NOTIFY_SUCCESS | DsnParameters.NOTIFY_DELAY, args.notifyBits());
+        assertEquals("rfc822;x+2By@b.c", SplitHarness.text(rcpt, args.orcptStart(), args.orcptEnd()));
+        assertEquals(DsnParameters.RET_NONE, args.ret(), "RCPT has no RET");
+
+        final ByteBuffer never = ByteBuffer.wrap(SplitHarness.ascii("TO:<a@b.c> NOTIFY=never"));
+        assertEquals(OK, args.parseRcpt(never, 0, never.capacity()));
+        assertEquals(DsnParameters.NOTIFY_NEVER, args.notifyBits());
+        assertEquals(-1, args.orcptStart());
+
+        final ByteBuffer none = ByteBuffer.wrap(SplitHarness.ascii("TO:<a@b.c>"));
+        assertEquals(OK, args.parseRcpt(none, 0, none.capacity()));
+        assertEquals(0, args.notifyBits());
+    }
+
+    @Test
+    void xtextDecodesAndNotifyTextsRoundTrip()
+    {
+        assertEquals("a+b=c", new String(DsnParameters.decodeXtext(SplitHarness.ascii("a+2Bb+3Dc")),
+            java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals("\u00e9", new String(DsnParameters.decodeXtext(SplitHarness.ascii("+C3+A9")),
+            java.nio.charset.StandardCharsets.UTF_8));
+        assertEquals("plain", new String(DsnParameters.decodeXtext(SplitHarness.ascii("plain")),
+            java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals("NEVER", DsnParameters.notifyText(DsnParameters.NOTIFY_NEVER));
+        assertEquals("SUCCESS,FAILURE,DELAY", DsnParameters.notifyText(7));
+        assertEquals(" NOTIFY=FAILURE,DELAY", new String(DsnParameters.notifyParameter(6),
+            java.nio.charset.StandardCharsets.US_ASCII));
+        assertTrue(DsnParameters.notifiesFailure(0) && DsnParameters.notifiesDelay(0));
+        assertFalse(DsnParameters.notifiesSuccess(0));
+        assertFalse(DsnParameters.notifiesFailure(DsnParameters.NOTIFY_NEVER));
+        assertFalse(DsnParameters.notifiesFailure(DsnParameters.NOTIFY_SUCCESS | DsnParameters.NOTIFY_DELAY));
+        assertFalse(DsnParameters.notifiesDelay(DsnParameters.NOTIFY_FAILURE));
     }
 
     @Test

@@ -19,6 +19,9 @@ final class MemorySink implements MessageSink
         final byte[] receivedHeader;
         final byte[] body;
         final int flags;
+        /** DSN parameters as the envelope kept them: "RET ENVID" and per recipient "NOTIFY ORCPT" (0 / null). */
+        final String mailDsn;
+        final List<String> rcptDsn = new ArrayList<>();
 
         Stored(final InboundMessage message, final byte[] body)
         {
@@ -31,6 +34,16 @@ final class MemorySink implements MessageSink
             this.receivedHeader = message.receivedHeader();
             this.body = body;
             this.flags = message.flags();
+            this.mailDsn = message.dsnRet() + " " + text(message.envelopeId());
+            for (int i = 0; i < message.recipients().size(); i++)
+            {
+                rcptDsn.add(message.notify(i) + " " + text(message.originalRecipient(i)));
+            }
+        }
+
+        private static String text(final byte[] bytes)
+        {
+            return bytes == null ? null : new String(bytes, java.nio.charset.StandardCharsets.US_ASCII);
         }
     }
 

@@ -78,6 +78,39 @@ class SmtpClientSessionTest
             driver.send(message));
     }
 
+    /** RFC 3461 §5.2.1: the DSN parameters go to a peer that offers DSN, as they came; to any other, none. */
+    @Test
+    void dsnParametersGoOnlyToAPeerThatOffersDsn()
+    {
+        final TestMessage message = TestMessage.to("b@y", "c@y", "d@y");
+        message.dsnRet = DsnParameters.RET_HDRS;
+        message.envelopeId = TestMessage.ascii("QQ+2B314");
+        message.notify = new int[] {DsnParameters.NOTIFY_SUCCESS | DsnParameters.NOTIFY_FAILURE, 0,
+            DsnParameters.NOTIFY_NEVER};
+        message.originalRecipients = new byte[][] {TestMessage.ascii("rfc822;b+2Bx@y"), null, null};
+
+        final ClientDriver dsn = ClientDriver.ready(4096, "PIPELINING", "DSN");
+        assertTrue(dsn.session.capabilities().dsn());
+        assertEquals("MAIL FROM:<a@x> RET=HDRS ENVID=QQ+2B314\r\n" +
+            "RCPT TO:<b@y> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@y\r\n" +
+            "RCPT TO:<c@y>\r\n" +
+            "RCPT TO:<d@y> NOTIFY=NEVER\r\n" +
+            "DATA\r\n", dsn.send(message));
+
+        final ClientDriver plain = ClientDriver.ready(4096, "PIPELINING");
+        assertFalse(plain.session.capabilities().dsn());
+        assertEquals("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\nRCPT TO:<d@y>\r\nDATA\r\n",
+            plain.send(message));
+
+        message.dsnRet = DsnParameters.RET_FULL;
+        message.envelopeId = null;
+        message.notify = null;
+        message.originalRecipients = null;
+        final ClientDriver full = ClientDriver.ready(4096, "PIPELINING", "DSN");
+        assertEquals("MAIL FROM:<a@x> RET=FULL\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\nRCPT TO:<d@y>\r\nDATA\r\n",
+            full.send(message));
+    }
+
     @Test
     void nullSenderAndUtf8Recipient()
     {

@@ -3,6 +3,7 @@ package dev.relay.smtp;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,7 +20,43 @@ class SmtpSessionTest
         assertEquals("220 relay.test ESMTP relay\r\n", driver.output());
         final String ehlo = driver.send("EHLO client.test\r\n");
         assertEquals("250-relay.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n" +
-            "250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n", ehlo);
+            "250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n", ehlo);
+    }
+
+    @Test
+    void dsnParametersAreKeptWithTheEnvelopeAndBadOnesRefused()
+    {
+        final SessionDriver driver = SessionDriver.local();
+        driver.output();
+        driver.send("EHLO client.test\r\n");
+        assertEquals("501 5.5.4 Error: bad MAIL/RCPT parameter value\r\n",
+            driver.send("MAIL FROM:<a@x.test> RET=FULL RET=HDRS\r\n"));
+        assertEquals("555 5.5.4 Error: unsupported MAIL/RCPT parameter\r\n",
+            driver.send("MAIL FROM:<a@x.test> NOTIFY=NEVER\r\n"));
+        assertEquals("250 2.1.0 Ok\r\n", driver.send("MAIL FROM:<a@x.test> RET=HDRS ENVID=id+2B1\r\n"));
+        assertEquals("501 5.5.4 Error: bad MAIL/RCPT parameter value\r\n",
+            driver.send("RCPT TO:<b@y.test> NOTIFY=NEVER,DELAY\r\n"));
+        assertEquals("501 5.5.4 Error: bad MAIL/RCPT parameter value\r\n",
+            driver.send("RCPT TO:<b@y.test> ORCPT=rfc822;b+0A@y.test\r\n"));
+        assertEquals("555 5.5.4 Error: unsupported MAIL/RCPT parameter\r\n",
+            driver.send("RCPT TO:<b@y.test> RET=FULL\r\n"));
+        assertEquals("250 2.1.5 Ok\r\n",
+            driver.send("RCPT TO:<b@y.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;B@y.test\r\n"));
+        assertEquals("250 2.1.5 Ok\r\n", driver.send("RCPT TO:<c@y.test>\r\n"));
+        assertEquals("250 2.1.5 Ok\r\n", driver.send("RCPT TO:<d@y.test> NOTIFY=never\r\n"));
+        driver.send("DATA\r\n");
+        assertTrue(driver.send("Subject: dsn\r\n\r\nhi\r\n.\r\n").startsWith("250 2.0.0 Ok: queued as "));
+        driver.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<e@y.test>\r\nDATA\r\n");
+        assertTrue(driver.send("Subject: plain\r\n\r\nhi\r\n.\r\n").startsWith("250 2.0.0 Ok: queued as "));
+
+        assertEquals(2, driver.sink.committed.size());
+        final MemorySink.Stored stored = driver.sink.committed.get(0);
+        assertEquals(List.of("b@y.test", "c@y.test", "d@y.test"), stored.recipients);
+        assertEquals(DsnParameters.RET_HDRS + " id+2B1", stored.mailDsn);
+        assertEquals(List.of("3 rfc822;B@y.test", "0 null", "8 null"), stored.rcptDsn);
+        final MemorySink.Stored plain = driver.sink.committed.get(1);
+        assertEquals("0 null", plain.mailDsn, "the next transaction starts without them");
+        assertEquals(List.of("0 null"), plain.rcptDsn);
     }
 
     @Test

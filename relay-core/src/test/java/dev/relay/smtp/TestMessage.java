@@ -14,6 +14,10 @@ final class TestMessage implements OutboundMessage
     boolean eightBit;
     boolean smtpUtf8;
     int partBytes = Integer.MAX_VALUE;
+    int dsnRet;
+    byte[] envelopeId;
+    int[] notify;
+    byte[][] originalRecipients;
     int opened;
     int closed;
 
@@ -62,6 +66,30 @@ final class TestMessage implements OutboundMessage
     public byte[] recipient(final int index)
     {
         return recipients[index];
+    }
+
+    @Override
+    public int dsnRet()
+    {
+        return dsnRet;
+    }
+
+    @Override
+    public byte[] envelopeId()
+    {
+        return envelopeId;
+    }
+
+    @Override
+    public int notify(final int index)
+    {
+        return notify == null ? 0 : notify[index];
+    }
+
+    @Override
+    public byte[] originalRecipient(final int index)
+    {
+        return originalRecipients == null ? null : originalRecipients[index];
     }
 
     @Override

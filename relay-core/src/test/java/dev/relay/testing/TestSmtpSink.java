@@ -39,7 +39,9 @@ import java.util.function.Function;
  * lines must end in CRLF and be at most {@value #MAX_LINE_BYTES} bytes. Extensions are in
  * effect only as advertised in the session's EHLO: MAIL parameters need EHLO, {@code SIZE=}
  * needs SIZE (and is checked against its limit), {@code BODY=8BITMIME} needs 8BITMIME,
- * {@code SMTPUTF8} needs SMTPUTF8 and a non-ASCII address needs the SMTPUTF8 parameter
+ * {@code SMTPUTF8} needs SMTPUTF8, {@code RET=}/{@code ENVID=} on MAIL and {@code NOTIFY=}/{@code ORCPT=}
+ * on RCPT need DSN (RFC 3461; not offered unless set with {@link #extensions}), and a non-ASCII address needs the
+ * SMTPUTF8 parameter
  * (553 5.6.7, RFC 6531 3.5), BDAT needs CHUNKING, and the sink's own replies carry
  * enhanced status codes only when ENHANCEDSTATUSCODES was advertised (RFC 2034).
  *
@@ -95,7 +97,8 @@ public final class TestSmtpSink implements AutoCloseable
      * after the 354 up to, not including, the terminating {@code .CRLF} (still dot-stuffed); for BDAT
      * the chunks concatenated. {@code content} is {@code raw} with dot-stuffing removed (RFC 5321
      * 4.5.2); equal to {@code raw} for BDAT. {@code mailParams} maps upper-cased keyword to value
-     * ({@code ""} for a keyword without value). {@code transactionIndex} counts accepted MAIL commands
+     * ({@code ""} for a keyword without value); {@code rcptParams} likewise per recipient, in the order of
+     * {@code recipients}. {@code transactionIndex} counts accepted MAIL commands
      * on the connection from 0. {@code arrivalNs} is {@link System#nanoTime()} at the end of the payload.
      */
     public record Received(
@@ -107,7 +110,8 @@ public final class TestSmtpSink implements AutoCloseable
         List<String> recipients,
         byte[] raw,
         byte[] content,
-        boolean bdat)
+        boolean bdat,
+        List<Map<String, String>> rcptParams)
     {
         public boolean eightBitMime()
         {
@@ -139,6 +143,9 @@ public final class TestSmtpSink implements AutoCloseable
     private static final long JOIN_TIMEOUT_MS = 5_000;
     private static final List<String> DEFAULT_EXTENSIONS = List.of(
         "PIPELINING", "SIZE 52428800", "8BITMIME", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES");
+    /** RFC 3461 §4 xtext. */
+    private static final java.util.regex.Pattern XTEXT =
+        java.util.regex.Pattern.compile("([!-*,-<>-~]|\\+[0-9A-F]{2})+");
     private static final byte[] GARBAGE_LINE =
         "\u0000\u00ff*** not an SMTP reply ***\r\n".getBytes(StandardCharsets.ISO_8859_1);
 
@@ -632,6 +639,7 @@ public final class TestSmtpSink implements AutoCloseable
         final String mailFrom;
         final Map<String, String> params;
         final List<String> recipients = new ArrayList<>();
+        final List<Map<String, String>> rcptParams = new ArrayList<>();
         final ByteArrayOutputStream raw = new ByteArrayOutputStream();
         final ByteArrayOutputStream content = new ByteArrayOutputStream();
         boolean bdat;
@@ -891,10 +899,15 @@ public final class TestSmtpSink implements AutoCloseable
                 reply(status("501", "5.5.4", "Syntax: RCPT TO:<address>"));
                 return;
             }
+            final Map<String, String> params = new LinkedHashMap<>();
             if (!path[1].isEmpty())
             {
-                reply(status("555", "5.5.4", "RCPT parameters not supported"));
-                return;
+                final String error = parseRcptParams(path[1], params);
+                if (error != null)
+                {
+                    reply(error);
+                    return;
+                }
             }
             if (!isAscii(path[0]) && !tx.params.containsKey("SMTPUTF8"))
             {
@@ -911,6 +924,7 @@ public final class TestSmtpSink implements AutoCloseable
             if (response.startsWith("2"))
             {
                 tx.recipients.add(path[0]);
+                tx.rcptParams.add(Collections.unmodifiableMap(params));
             }
             reply(response);
         }
@@ -1034,7 +1048,8 @@ public final class TestSmtpSink implements AutoCloseable
             {
                 // recorded before the reply, so a peer that saw 250 finds the message already here
                 record(new Received(id, done.index, arrivalNs, done.mailFrom, done.params,
-                    List.copyOf(done.recipients), done.raw.toByteArray(), done.content.toByteArray(), done.bdat));
+                    List.copyOf(done.recipients), done.raw.toByteArray(), done.content.toByteArray(), done.bdat,
+                    List.copyOf(done.rcptParams)));
             }
             reply(response);
             return true;
@@ -1143,6 +1158,8 @@ public final class TestSmtpSink implements AutoCloseable
                     case "BODY" -> value.equalsIgnoreCase("7BIT") ||
                         (value.equalsIgnoreCase("8BITMIME") && hasExtension("8BITMIME"));
                     case "SMTPUTF8" -> eq < 0 && hasExtension("SMTPUTF8");
+                    case "RET" -> hasExtension("DSN") && (value.equals("FULL") || value.equals("HDRS"));
+                    case "ENVID" -> hasExtension("DSN") && XTEXT.matcher(value).matches();
                     default -> false;
                 };
                 if (!ok || params.containsKey(key))
@@ -1154,6 +1171,30 @@ public final class TestSmtpSink implements AutoCloseable
                 {
                     return status("552", "5.3.4", "Message size exceeds fixed limit"); // RFC 1870 6
                 }
+            }
+            return null;
+        }
+
+        /** RCPT parameters: NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) if DSN was advertised; an error reply or null. */
+        private String parseRcptParams(final String text, final Map<String, String> params)
+        {
+            for (final String param : text.split(" ", -1))
+            {
+                final int eq = param.indexOf('=');
+                final String key = (eq < 0 ? param : param.substring(0, eq)).toUpperCase(Locale.ROOT);
+                final String value = eq < 0 ? "" : param.substring(eq + 1);
+                final boolean ok = hasExtension("DSN") && switch (key)
+                {
+                    case "NOTIFY" -> value.matches("NEVER|(SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY))*");
+                    case "ORCPT" -> value.matches("[A-Za-z0-9-]+;.+") &&
+                        XTEXT.matcher(value.substring(value.indexOf(';') + 1)).matches();
+                    default -> false;
+                };
+                if (!ok || params.containsKey(key))
+                {
+                    return status("555", "5.5.4", "Unsupported or malformed parameter " + param);
+                }
+                params.put(key, value);
             }
             return null;
         }
