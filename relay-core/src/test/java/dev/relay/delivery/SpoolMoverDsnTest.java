@@ -61,7 +61,14 @@ class SpoolMoverDsnTest
                 // to the end
             }
             assertEquals(1, read.size());
-            assertTrue(new SpoolMover(writer, spool).copyForward(read.get(0)));
+            final SpoolMover mover = new SpoolMover(writer, spool);
+            final QueuedMessage queued = new QueuedMessage(read.get(0));
+            assertTrue(mover.offer(queued));
+            while (mover.hasWork())
+            {
+                mover.doWork();
+            }
+            assertTrue(queued.copyPending, "the copy was written");
             while (reader.poll(read::add, 10) > 0)
             {
                 // the copy
