@@ -15,17 +15,18 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * An external program the tests drive (swaks, curl, python3, smtp-source). When it is missing the test fails under
- * CI (env CI=true, where .ci/run installs it) and is skipped with a clear message elsewhere.
+ * An external program the tests drive (swaks, curl, python3, smtp-source, and the receivers in dev.relay.testing).
+ * When it is missing the test fails under CI (env CI=true, where .ci/run installs it) and is skipped with a clear
+ * message elsewhere.
  */
-final class ExternalTool
+public final class ExternalTool
 {
     private ExternalTool()
     {
     }
 
     /** The absolute path of {@code name} on PATH (or in /usr/sbin, where Postfix puts its tools). */
-    static Path require(final String name)
+    public static Path require(final String name)
     {
         final List<String> dirs = new ArrayList<>(List.of(System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)));
         dirs.add("/usr/sbin");
@@ -42,8 +43,13 @@ final class ExternalTool
                 return candidate;
             }
         }
-        final String message = name + " is not installed (not on PATH " + System.getenv("PATH") +
-            "); install it (.ci/run does: apt-get install swaks curl python3 postfix) to run this test";
+        return missing(name + " is not installed (not on PATH " + System.getenv("PATH") +
+            "); install it (.ci/run does: apt-get install swaks curl python3 postfix) to run this test");
+    }
+
+    /** Fails the test under CI (CI=true), skips it elsewhere, saying what is missing. */
+    public static <T> T missing(final String message)
+    {
         if ("true".equalsIgnoreCase(System.getenv("CI")))
         {
             fail("CI=true: " + message);
@@ -53,7 +59,7 @@ final class ExternalTool
     }
 
     /** What a finished program left behind. */
-    record Result(int exitCode, String stdout, String stderr)
+    public record Result(int exitCode, String stdout, String stderr)
     {
         @Override
         public String toString()
@@ -66,7 +72,7 @@ final class ExternalTool
      * Runs {@code command} to its end with output in files under {@code workDir} (no pipe can fill up); the
      * process is killed if it outlives {@code timeout}.
      */
-    static Result run(final List<String> command, final Path workDir, final Duration timeout) throws IOException,
+    public static Result run(final List<String> command, final Path workDir, final Duration timeout) throws IOException,
         InterruptedException
     {
         final Path out = Files.createTempFile(workDir, "out", ".txt");
@@ -93,7 +99,7 @@ final class ExternalTool
     }
 
     /** Kills a process and waits for it to be gone (no-op when it already exited). */
-    static void stop(final Process process) throws InterruptedException
+    public static void stop(final Process process) throws InterruptedException
     {
         if (process.isAlive())
         {

@@ -63,7 +63,8 @@ import java.util.function.Function;
  * </ul>
  * Scripted reply strings are sent verbatim followed by CRLF (embed CRLF for a multi-line reply).
  *
- * <p>Records: every accepted message as a {@link Received} ({@link #messages()}, {@link #awaitMessages}),
+ * <p>Records: every accepted message as a {@link Received} ({@link #messages()}, {@link #awaitMessages},
+ * {@link #takeMessages()}),
  * command lines per connection ({@link #commands()}), connection and transaction counts. Connection ids
  * start at 1 and keep counting across {@link #stop()} / {@link #restart()}.
  */
@@ -359,6 +360,17 @@ public final class TestSmtpSink implements AutoCloseable
         synchronized (messages)
         {
             return List.copyOf(messages);
+        }
+    }
+
+    /** Removes and returns the messages accepted so far: a long test checks them as they come and keeps its heap. */
+    public List<Received> takeMessages()
+    {
+        synchronized (messages)
+        {
+            final List<Received> taken = List.copyOf(messages);
+            messages.clear();
+            return taken;
         }
     }
 
