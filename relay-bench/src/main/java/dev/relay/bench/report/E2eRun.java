@@ -65,8 +65,18 @@ public final class E2eRun
                 }
                 case "--mix-mean" ->
                 {
-                    System.out.println(Math.round(SizeMix.parse(args[++i]).meanSize()));
-                    return;
+                    final String spec = args[++i];
+                    try
+                    {
+                        System.out.println(Math.round(SizeMix.parse(spec).meanSize()));
+                        return;
+                    }
+                    catch (final IllegalArgumentException ex)
+                    {
+                        System.err.println("E2eRun: not a size, size mix or preset: " + spec + " (" + ex.getMessage()
+                            + ")");
+                        System.exit(2);
+                    }
                 }
                 case "--relay-port" -> relayPort = Integer.parseInt(args[++i]);
                 case "--sink-port" -> sinkPort = Integer.parseInt(args[++i]);
