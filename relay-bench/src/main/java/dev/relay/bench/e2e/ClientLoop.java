@@ -57,6 +57,7 @@ final class ClientLoop implements Runnable
 
     // state, read by the control thread only through the volatile/ordered accessors below
     private volatile long accepted;
+    private volatile long acceptedBodyBytes;
     private volatile long msgErrors;
     private volatile long connErrors;
     private volatile long lastCompletionNs;
@@ -95,6 +96,12 @@ final class ClientLoop implements Runnable
     long accepted()
     {
         return accepted;
+    }
+
+    /** Body bytes (the mix's sizes, headers not counted) of the messages accepted so far. */
+    long acceptedBodyBytes()
+    {
+        return acceptedBodyBytes;
     }
 
     long msgErrors()
@@ -391,6 +398,8 @@ final class ClientLoop implements Runnable
         c.messagesOnConn++;
         lastCompletionNs = now;
         accepted = accepted + 1;
+        final SizeMix mix = messages.mix();
+        acceptedBodyBytes = acceptedBodyBytes + mix.size(mix.sizeIndexOf(control.seqOffset() + c.seq));
         c.state = State.IDLE;
         c.deadlineNs = Long.MAX_VALUE;
         tryStart(c, now);

@@ -49,7 +49,7 @@ public final class LoadGenerator
         public int port = 2525;                      // --port
         public int connections = 50;                 // -c
         public long messages = 20_000;               // -n
-        public String sizes = "1024";                // -s  (S or S:W,S:W,...)
+        public String sizes = "1024";                // -s  (S, S:W,S:W,... or a SizeMix preset name)
         public int perConnection = 0;                // --per-connection all|K  (0 = all)
         public boolean pipelining = true;            // --pipelining on|off
         public boolean bdat = false;                 // --bdat on|off (needs CHUNKING from the server)
@@ -77,6 +77,8 @@ public final class LoadGenerator
     public static final class Result
     {
         public final long messages;
+        /** Body bytes of the accepted messages: each one's size from the mix, the generated headers not counted. */
+        public final long bodyBytes;
         public final long msgErrors;
         public final long connErrors;
         public final long unfinished;
@@ -85,10 +87,12 @@ public final class LoadGenerator
         public final Histogram txn;
         public final Map<String, Long> errorReasons;
 
-        Result(final long messages, final long msgErrors, final long connErrors, final long unfinished,
-            final double seconds, final Histogram accept, final Histogram txn, final Map<String, Long> errorReasons)
+        Result(final long messages, final long bodyBytes, final long msgErrors, final long connErrors,
+            final long unfinished, final double seconds, final Histogram accept, final Histogram txn,
+            final Map<String, Long> errorReasons)
         {
             this.messages = messages;
+            this.bodyBytes = bodyBytes;
             this.msgErrors = msgErrors;
             this.connErrors = connErrors;
             this.unfinished = unfinished;
@@ -108,15 +112,21 @@ public final class LoadGenerator
             return seconds > 0 ? messages / seconds : 0;
         }
 
+        /** Body megabytes (10^6 bytes) accepted per second. */
+        public double megabytesPerSecond()
+        {
+            return seconds > 0 ? bodyBytes / seconds / 1e6 : 0;
+        }
+
         public String resultLine()
         {
             return String.format(Locale.ROOT,
                 "RESULT messages=%d errors=%d msg_errors=%d conn_errors=%d unfinished=%d seconds=%.3f msgs_per_sec=%.1f "
-                    + "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
+                    + "body_bytes=%d mb_per_sec=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
                     + "txn_p50_ms=%.3f txn_p99_ms=%.3f txn_p999_ms=%.3f txn_max_ms=%.3f",
-                messages, errors(), msgErrors, connErrors, unfinished, seconds, messagesPerSecond(),
-                ms(accept, 50), ms(accept, 90), ms(accept, 99), ms(accept, 99.9), accept.getMaxValue() / 1e6,
-                ms(txn, 50), ms(txn, 99), ms(txn, 99.9), txn.getMaxValue() / 1e6);
+                messages, errors(), msgErrors, connErrors, unfinished, seconds, messagesPerSecond(), bodyBytes,
+                megabytesPerSecond(), ms(accept, 50), ms(accept, 90), ms(accept, 99), ms(accept, 99.9),
+                accept.getMaxValue() / 1e6, ms(txn, 50), ms(txn, 99), ms(txn, 99.9), txn.getMaxValue() / 1e6);
         }
 
         private static double ms(final Histogram h, final double percentile)
@@ -325,20 +335,22 @@ public final class LoadGenerator
             logWriter.close();
         }
         long done = 0;
+        long bodyBytes = 0;
         long msgErrors = 0;
         long connErrors = 0;
         long lastNs = startNs;
         for (final ClientLoop l : loops)
         {
             done += l.accepted();
+            bodyBytes += l.acceptedBodyBytes();
             msgErrors += l.msgErrors();
             connErrors += l.connErrors();
             lastNs = Math.max(lastNs, l.lastCompletionNs());
         }
         final Map<String, Long> reasons = new java.util.TreeMap<>();
         control.errors.forEach((k, v) -> reasons.put(k, v.sum()));
-        return new Result(done, msgErrors, connErrors, n - done - msgErrors, (lastNs - startNs) / 1e9, accept, txn,
-            reasons);
+        return new Result(done, bodyBytes, msgErrors, connErrors, n - done - msgErrors, (lastNs - startNs) / 1e9,
+            accept, txn, reasons);
     }
 
     private static long epochMs(final long nanoTime)
@@ -402,7 +414,8 @@ public final class LoadGenerator
             o.rate > 0 ? "open loop " + o.rate + " msg/s" : "closed loop");
         out.printf(Locale.ROOT, "messages   %d accepted, %d errors (%d message, %d connection), %d unfinished%n",
             r.messages, r.errors(), r.msgErrors, r.connErrors, r.unfinished);
-        out.printf(Locale.ROOT, "elapsed    %.3f s, %.1f msg/s%n", r.seconds, r.messagesPerSecond());
+        out.printf(Locale.ROOT, "elapsed    %.3f s, %.1f msg/s, %.2f MB/s of body (mean %.0f bytes)%n", r.seconds,
+            r.messagesPerSecond(), r.megabytesPerSecond(), r.messages > 0 ? r.bodyBytes / (double)r.messages : 0.0);
         out.printf(Locale.ROOT, "accept ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (end of data -> 250)%n",
             Result.ms(r.accept, 50), Result.ms(r.accept, 90), Result.ms(r.accept, 99), Result.ms(r.accept, 99.9),
             r.accept.getMaxValue() / 1e6);
@@ -473,7 +486,7 @@ public final class LoadGenerator
     }
 
     static final String USAGE = String.join(System.lineSeparator(),
-        "usage: LoadGenerator [--host 127.0.0.1] [--port 2525] [-c 50] [-n 20000] [-s 1024|S:W,S:W...]",
+        "usage: LoadGenerator [--host 127.0.0.1] [--port 2525] [-c 50] [-n 20000] [-s 1024|S:W,S:W...|realistic]",
         "         [--per-connection all|K] [--pipelining on|off] [--bdat on|off] [--rate R (0 = closed loop)]",
         "         [--warmup W] [--threads 1|2] [--from a@bench.test] [--to b@bench.test[,c@...]]",
         "         [--out DIR] [--histogram-log] [--max-seconds 300] [--timeout 30] [--max-conn-errors 100] [--quiet]",

@@ -5,13 +5,30 @@ import java.util.List;
 
 /**
  * Message body sizes for {@link LoadGenerator}: one size ({@code 1024}) or a weighted mix
- * ({@code 1024:80,20480:15,1048576:5}, weights need not add up to 100). The size of message {@code seq} is a pure
- * function of {@code seq}: a table of one slot per unit of weight, visited in a stride that is coprime with its
- * length, so every window of {@code sum(weights)} consecutive messages has exactly the requested mix. Immutable;
- * any thread; {@link #sizeIndexOf(long)} does not allocate.
+ * ({@code 1024:80,20480:15,1048576:5}, weights need not add up to 100), or the name of a preset ({@link #REALISTIC}).
+ * The size of message {@code seq} is a pure function of {@code seq}: a table of one slot per unit of weight, visited
+ * in a stride that is coprime with its length, so every window of {@code sum(weights)} consecutive messages has
+ * exactly the requested mix. Immutable; any thread; {@link #sizeIndexOf(long)} does not allocate.
  */
 public final class SizeMix
 {
+    /**
+     * Preset {@code realistic} (alias {@code specmail2001}): the message size distribution of the SPECmail2001 mail
+     * server benchmark (SPEC, "SPECmail2001 Mail Server Benchmark Architecture White Paper", v1.00, 16 January 2001,
+     * §4.2.1.1 "Message Size (MSG_SIZE_DISTRIBUTION)", https://www.spec.org/mail2001/docs/whitepaper.html). Its
+     * shape comes from the University of Pavia's statistical analysis of production mail server logs (§4.1), its mean
+     * (24.5 KB) from an expert consensus of ISP operators. Buckets in KB with their share of messages:
+     * 1 10.20%, 2 30.71%, 3 20.59%, 4 10.78%, 5 5.88%, 6 3.74%, 10 7.44%, 100 9.79%, 1000 0.69%, 2675 0.18%.
+     * Mapped one to one: KB read as KiB (1024 bytes) and each percentage times 100 as the weight, so the weights add
+     * up to 10 000 and every window of 10 000 messages is exactly the published mix; the mean is 25 121 bytes (24.5
+     * KiB). Most messages are a few KiB (82% at 6 KiB or less) and a long tail reaches 2.6 MiB: the 10.7% at 100 KiB
+     * or more carry 88% of the bytes, the 0.87% at 1000 KiB or more 48%. The sizes are body bytes after the
+     * generator's headers (about 350 bytes). This is 2001 consumer (ISP) mail; today's mail is larger on average
+     * (HTML, attachments), so read it as a shape, not a forecast of a particular site.
+     */
+    public static final String REALISTIC = "1k:1020,2k:3071,3k:2059,4k:1078,5k:588,6k:374,10k:744,100k:979,"
+        + "1000k:69,2675k:18";
+
     private final int[] sizes;
     private final int[] slots;
     private final int stride;
@@ -41,11 +58,14 @@ public final class SizeMix
         stride = s;
     }
 
-    /** Parses {@code S} or {@code S1:W1,S2:W2,...}; sizes in bytes (suffixes k and m allowed), weights positive. */
+    /**
+     * Parses {@code S}, {@code S1:W1,S2:W2,...} (sizes in bytes, suffixes k and m for KiB and MiB allowed, weights
+     * positive) or a preset name: {@code realistic} or its alias {@code specmail2001} ({@link #REALISTIC}).
+     */
     public static SizeMix parse(final String spec)
     {
         final List<int[]> parts = new ArrayList<>();
-        for (final String part : spec.split(","))
+        for (final String part : expand(spec).split(","))
         {
             final String p = part.trim();
             if (p.isEmpty())
@@ -73,6 +93,13 @@ public final class SizeMix
             weights[i] = parts.get(i)[1];
         }
         return new SizeMix(sizes, weights);
+    }
+
+    /** The mix a preset name stands for, or the spec itself. */
+    public static String expand(final String spec)
+    {
+        final String s = spec.trim().toLowerCase();
+        return s.equals("realistic") || s.equals("specmail2001") ? REALISTIC : spec;
     }
 
     private static int parseSize(final String text)
@@ -107,6 +134,17 @@ public final class SizeMix
     public int sizeIndexOf(final long seq)
     {
         return slots[(int)((seq % slots.length) * stride % slots.length)];
+    }
+
+    /** The weighted mean size in bytes: what a message of this mix carries on average. */
+    public double meanSize()
+    {
+        long total = 0;
+        for (final int slot : slots)
+        {
+            total += sizes[slot];
+        }
+        return total / (double)slots.length;
     }
 
     public int maxSize()

@@ -14,6 +14,7 @@ import org.HdrHistogram.Histogram;
 
 import dev.relay.bench.e2e.BenchSink;
 import dev.relay.bench.e2e.LoadGenerator;
+import dev.relay.bench.e2e.SizeMix;
 
 /**
  * The load half of {@code ops/bench}: against a relay already running as its own process (ops/relay, routes to
@@ -23,12 +24,15 @@ import dev.relay.bench.e2e.LoadGenerator;
  * it writes {@code OUT/PHASE/} {@code accept.hgrm}, {@code txn.hgrm}, {@code e2e.hgrm} (sink: X-Bench-Sent to
  * arrival, this phase's messages only) and {@code phase.txt}: the generator's {@code RESULT} line, the sink's
  * {@code SINK} line and a {@code PROCESS} line with the relay's CPU seconds (utime+stime from /proc/PID/stat) per
- * 1000 messages and its peak VmRSS (sampled every 0.5 s). Linux only for the process figures.
+ * 1000 messages and per GB (10^9 body bytes accepted: the mix's sizes, generated headers not counted), its peak VmRSS
+ * (sampled every 0.5 s) and the size mix ({@code mix}, as given, and {@code mean_size} in bytes). Linux only for the
+ * process figures.
  *
  * <pre>
- * E2eRun --relay-port P --sink-port S --relay-pid PID --out DIR [-c 50] [-n 20000] [--warmup 5000] [-s 1024]
- *        [--open-seconds 10] [--fractions 0.25,0.5,0.75] [--clk-tck 100]
+ * E2eRun --relay-port P --sink-port S --relay-pid PID --out DIR [-c 50] [-n 20000] [--warmup 5000]
+ *        [-s 1024|S:W,...|realistic] [--open-seconds 10] [--fractions 0.25,0.5,0.75] [--clk-tck 100]
  * E2eRun --free-ports K        (prints K free loopback ports, for the script)
+ * E2eRun --mix-mean SPEC       (prints the mean body size of a size mix in bytes, for the script)
  * </pre>
  */
 public final class E2eRun
@@ -58,6 +62,21 @@ public final class E2eRun
                 {
                     freePorts(Integer.parseInt(args[++i]));
                     return;
+                }
+                case "--mix-mean" ->
+                {
+                    final String spec = args[++i];
+                    try
+                    {
+                        System.out.println(Math.round(SizeMix.parse(spec).meanSize()));
+                        return;
+                    }
+                    catch (final IllegalArgumentException ex)
+                    {
+                        System.err.println("E2eRun: not a size, size mix or preset: " + spec + " (" + ex.getMessage()
+                            + ")");
+                        System.exit(2);
+                    }
                 }
                 case "--relay-port" -> relayPort = Integer.parseInt(args[++i]);
                 case "--sink-port" -> sinkPort = Integer.parseInt(args[++i]);
@@ -127,6 +146,7 @@ public final class E2eRun
         private final Path out;
         private final int connections;
         private final String size;
+        private final SizeMix mix;
         private final PrintStream log;
         private long sent;
 
@@ -139,6 +159,7 @@ public final class E2eRun
             this.out = out;
             this.connections = connections;
             this.size = size;
+            this.mix = SizeMix.parse(size);
             this.log = log;
         }
 
@@ -162,8 +183,9 @@ public final class E2eRun
             o.out = record ? dir : null;
             final LoadGenerator.Result r = LoadGenerator.run(o);
             sent += r.messages;
-            // Delivery trails acceptance: wait for the sink to have every accepted message (or give up after 60 s).
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            // Delivery trails acceptance: wait for the sink to have every accepted message, or give up after 60 s
+            // plus 1 s per 10 MB accepted (a queue of big messages takes longer to drain).
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60 + r.bodyBytes / 10_000_000);
             while (sink.messages() < sent && System.nanoTime() - deadline < 0)
             {
                 Thread.sleep(20);
@@ -180,9 +202,11 @@ public final class E2eRun
             }
             final double cpuSeconds = cpuTicks / (double)probe.clkTck();
             final String process = String.format(Locale.ROOT,
-                "PROCESS phase=%s rate=%.1f cpu_s=%.3f cpu_s_per_1k=%.4f peak_rss_kb=%d delivered=%d undelivered=%d",
-                name, rate, cpuSeconds, r.messages > 0 ? cpuSeconds * 1000 / r.messages : 0, peakRssKb,
-                e2e.getTotalCount(), Math.max(0, sent - sink.messages()));
+                "PROCESS phase=%s rate=%.1f cpu_s=%.3f cpu_s_per_1k=%.4f cpu_s_per_gb=%.4f peak_rss_kb=%d delivered=%d "
+                    + "undelivered=%d mix=%s mean_size=%.0f",
+                name, rate, cpuSeconds, r.messages > 0 ? cpuSeconds * 1000 / r.messages : 0,
+                r.bodyBytes > 0 ? cpuSeconds * 1e9 / r.bodyBytes : 0, peakRssKb, e2e.getTotalCount(),
+                Math.max(0, sent - sink.messages()), size.replace(" ", ""), mix.meanSize());
             final String sinkLine = String.format(Locale.ROOT,
                 "SINK e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f "
                     + "mismatches=%d",

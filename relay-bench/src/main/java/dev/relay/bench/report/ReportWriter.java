@@ -12,6 +12,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
 
+import dev.relay.bench.e2e.SizeMix;
 import dev.relay.bench.guard.Json;
 import dev.relay.bench.guard.LatencyGuard;
 
@@ -180,9 +181,9 @@ public final class ReportWriter
 
     // ---- tables ----
 
-    private static final String[] E2E_HEADER = {"run", "offered msg/s", "throughput msg/s", "accept p50 ms", "p90",
-        "p99", "p99.9", "max", "txn p99 ms (from intended)", "e2e p50 ms", "p90", "p99", "p99.9", "max",
-        "CPU s / 1k msgs", "peak RSS MiB", "errors"};
+    private static final String[] E2E_HEADER = {"run", "offered msg/s", "throughput msg/s", "MB/s", "accept p50 ms",
+        "p90", "p99", "p99.9", "max", "txn p99 ms (from intended)", "e2e p50 ms", "p90", "p99", "p99.9", "max",
+        "CPU s / 1k msgs", "CPU s / GB", "peak RSS MiB", "errors"};
 
     private static List<String[]> e2eRows(final List<Run> runs)
     {
@@ -190,10 +191,11 @@ public final class ReportWriter
         for (final Run r : runs)
         {
             rows.add(new String[] {r.name(), r.num("rate") > 0 ? f0(r.num("rate")) : "closed, c=50",
-                f0(r.num("msgs_per_sec")), f3(r.num("p50_ms")), f3(r.num("p90_ms")), f3(r.num("p99_ms")),
-                f3(r.num("p999_ms")), f3(r.num("max_ms")), f3(r.num("txn_p99_ms")), f3(r.num("e2e_p50_ms")),
-                f3(r.num("e2e_p90_ms")), f3(r.num("e2e_p99_ms")), f3(r.num("e2e_p999_ms")), f3(r.num("e2e_max_ms")),
-                String.format(Locale.ROOT, "%.3f", r.num("cpu_s_per_1k")), f0(r.num("peak_rss_kb") / 1024),
+                f0(r.num("msgs_per_sec")), sig3(r.num("mb_per_sec")), f3(r.num("p50_ms")), f3(r.num("p90_ms")),
+                f3(r.num("p99_ms")), f3(r.num("p999_ms")), f3(r.num("max_ms")), f3(r.num("txn_p99_ms")),
+                f3(r.num("e2e_p50_ms")), f3(r.num("e2e_p90_ms")), f3(r.num("e2e_p99_ms")), f3(r.num("e2e_p999_ms")),
+                f3(r.num("e2e_max_ms")), String.format(Locale.ROOT, "%.3f", r.num("cpu_s_per_1k")),
+                sig3(r.num("cpu_s_per_gb")), f0(r.num("peak_rss_kb") / 1024),
                 r.values().getOrDefault("errors", "?") + (r.num("mismatches") > 0 ? " (" + r.values().get("mismatches")
                     + " corrupted)" : "")});
         }
@@ -234,6 +236,39 @@ public final class ReportWriter
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
     }
 
+    /** Three significant digits, no exponent: 0.0123, 1.23, 123, 12300. */
+    private static String sig3(final double v)
+    {
+        if (Double.isNaN(v))
+        {
+            return "-";
+        }
+        final int digits = v == 0 ? 0 : Math.max(0, 2 - (int)Math.floor(Math.log10(Math.abs(v))));
+        return String.format(Locale.ROOT, "%." + digits + "f", v);
+    }
+
+    /** What the runs sent: the size mix E2eRun recorded in each phase's PROCESS line (the same for all phases). */
+    static String sizes(final List<Run> runs)
+    {
+        for (final Run r : runs)
+        {
+            final String mix = r.values().get("mix");
+            if (mix == null)
+            {
+                continue;
+            }
+            final String mean = String.format(Locale.ROOT, "%,.0f", r.num("mean_size"));
+            if (!SizeMix.expand(mix).equals(mix))
+            {
+                return "size mix `" + mix + "` = `" + SizeMix.expand(mix) + "` (size:weight; SPECmail2001's message "
+                    + "size distribution, mean " + mean + " bytes)";
+            }
+            return mix.matches("[0-9]+[kKmM]?") ? "bodies of " + mean + " bytes" : "size mix `" + mix + "` (mean "
+                + mean + " bytes)";
+        }
+        return "message size not recorded";
+    }
+
     private static String g(final Double v)
     {
         return v == null || v.isNaN() ? "-" : String.format(Locale.ROOT, "%.4g", v);
@@ -248,10 +283,11 @@ public final class ReportWriter
             .append('\n'));
         sb.append("\n## End to end\n\n")
             .append("ops/relay (queue.sync=batch, spool in a temp dir) on loopback; LoadGenerator (50 connections, ")
-            .append("1 KiB messages, pipelining, kept connections) and BenchSink in one JVM on the same machine. ")
-            .append("accept = end of data written to 250 at the client; txn = intended send time to 250 (open loop: ")
-            .append("no coordinated omission); e2e = X-Bench-Sent to arrival at the sink. CPU and RSS are the relay ")
-            .append("process's (/proc).\n\n");
+            .append(sizes(runs)).append(", pipelining, kept connections) and BenchSink in one JVM on the same ")
+            .append("machine. accept = end of data written to 250 at the client; txn = intended send time to 250 ")
+            .append("(open loop: no coordinated omission); e2e = X-Bench-Sent to arrival at the sink. MB/s = body ")
+            .append("bytes accepted per second (10^6 bytes; the ~350 bytes of generated headers not counted). CPU and ")
+            .append("RSS are the relay process's (/proc); CPU s / GB = relay CPU seconds per 10^9 body bytes.\n\n");
         table(sb, E2E_HEADER, e2eRows(runs));
         if (!jmh.isEmpty())
         {
@@ -291,8 +327,9 @@ public final class ReportWriter
         about.forEach((k, v) -> sb.append("<li>").append(esc(k)).append(": ")
             .append(k.equals("command") ? "<code>" + esc(v) + "</code>" : esc(v)).append("</li>\n"));
         sb.append("</ul>\n<h2>End to end</h2>\n<p>ops/relay (queue.sync=batch) on loopback; LoadGenerator (50 ")
-            .append("connections, 1 KiB) and BenchSink on the same machine. Closed loop, then open loop at fractions ")
-            .append("of the closed-loop rate. CPU and RSS are the relay process's.</p>\n");
+            .append("connections, ").append(esc(sizes(runs).replace("`", ""))).append(") and BenchSink on the same ")
+            .append("machine. Closed loop, then open loop at fractions of the closed-loop rate. MB/s counts body ")
+            .append("bytes (10^6). CPU and RSS are the relay process's; CPU s / GB is per 10^9 body bytes.</p>\n");
         htmlTable(sb, E2E_HEADER, e2eRows(runs));
         final String[][] plots = {
             {"accept", "Accept latency (end of data to 250)"},

@@ -34,6 +34,7 @@ class LoadGeneratorTest
         "false, true,  2000, 7, 1024",
         "true,  false, 0,    1, 1024",
         "true,  false, 0,    0, '100:60,2048:30,65536:10'",
+        "true,  true,  0,    0, realistic",
     })
     @Timeout(value = 20, unit = TimeUnit.SECONDS)
     void deliversEveryMessageIntact(final boolean pipelining, final boolean bdat, final double rate,
@@ -54,6 +55,13 @@ class LoadGeneratorTest
             final LoadGenerator.Result result = LoadGenerator.run(options);
 
             assertEquals(MESSAGES, result.messages, () -> "errors: " + result.errorReasons);
+            final SizeMix mix = SizeMix.parse(sizes);
+            long bodyBytes = 0;
+            for (long seq = 0; seq < MESSAGES; seq++)
+            {
+                bodyBytes += mix.size(mix.sizeIndexOf(seq));
+            }
+            assertEquals(bodyBytes, result.bodyBytes, "body bytes of the accepted messages");
             assertEquals(0, result.errors(), () -> "errors: " + result.errorReasons);
             assertEquals(0, result.unfinished);
             assertEquals(MESSAGES, result.accept.getTotalCount());

@@ -46,6 +46,8 @@ class ReportRenderTest
 
     private static final String[] PHASES = {"closed", "open-50"};
 
+    private static final long BODY_BYTES = 2000L * 25121;
+
     @Test
     @Timeout(value = 90, unit = TimeUnit.SECONDS)
     void reportRendersInHeadlessChromium(@TempDir final Path tmp) throws Exception
@@ -58,7 +60,15 @@ class ReportRenderTest
             "--commit", "0123456789abcdef", "--settings", "fixture"});
         final Path report = dir.resolve("report.html");
         assertTrue(Files.isRegularFile(report), "report.html written");
-        assertTrue(Files.readString(dir.resolve("summary.md")).contains("| closed |"), "summary.md has the table");
+        final String summary = Files.readString(dir.resolve("summary.md"));
+        assertTrue(summary.contains("| closed |"), "summary.md has the table:\n" + summary);
+        assertTrue(summary.contains("| throughput msg/s | MB/s |")
+            && summary.contains("| CPU s / 1k msgs | CPU s / GB |"),
+            "summary.md has the MB/s and CPU per GB columns beside msg/s and CPU per 1k:\n" + summary);
+        assertTrue(summary.contains("| closed | closed, c=50 | 8000 | 100 |"), "MB/s of the closed run:\n" + summary);
+        assertTrue(summary.contains("| 0.450 | 17.9 |"), "CPU s per GB of the runs:\n" + summary);
+        assertTrue(summary.contains("size mix `realistic` = `1k:1020,2k:3071,") && summary.contains("SPECmail2001")
+            && summary.contains("mean 25,121 bytes"), "summary.md says which sizes were sent:\n" + summary);
 
         final Path shot = tmp.resolve("shot.png");
         final String dom = runChromium(chromium, tmp, report, "--dump-dom");
@@ -103,19 +113,23 @@ class ReportRenderTest
             write(p.resolve("txn.hgrm"), txn);
             write(p.resolve("e2e.hgrm"), e2e);
             final double rate = phase == 0 ? 0 : 4000;
+            // 2000 messages of the realistic mix's mean size (25121 bytes) in 0.5 s: 100.484 MB/s; 0.9 CPU s for
+            // 50.242 MB: 17.9 CPU s per GB
             final String result = String.format(Locale.ROOT,
                 "RESULT messages=2000 errors=0 msg_errors=0 conn_errors=0 unfinished=0 seconds=0.500 "
-                    + "msgs_per_sec=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
-                    + "txn_p50_ms=%.3f txn_p99_ms=%.3f txn_p999_ms=%.3f txn_max_ms=%.3f",
-                phase == 0 ? 8000.0 : 3999.5, ms(accept, 50), ms(accept, 90), ms(accept, 99), ms(accept, 99.9),
-                accept.getMaxValue() / 1e6, ms(txn, 50), ms(txn, 99), ms(txn, 99.9), txn.getMaxValue() / 1e6);
+                    + "msgs_per_sec=%.1f body_bytes=%d mb_per_sec=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
+                    + "p999_ms=%.3f max_ms=%.3f txn_p50_ms=%.3f txn_p99_ms=%.3f txn_p999_ms=%.3f txn_max_ms=%.3f",
+                phase == 0 ? 8000.0 : 3999.5, BODY_BYTES, BODY_BYTES / 0.5 / 1e6, ms(accept, 50), ms(accept, 90),
+                ms(accept, 99), ms(accept, 99.9), accept.getMaxValue() / 1e6, ms(txn, 50), ms(txn, 99),
+                ms(txn, 99.9), txn.getMaxValue() / 1e6);
             final String sink = String.format(Locale.ROOT,
                 "SINK e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f "
                     + "mismatches=0",
                 e2e.getTotalCount(), ms(e2e, 50), ms(e2e, 90), ms(e2e, 99), ms(e2e, 99.9), e2e.getMaxValue() / 1e6);
             final String process = String.format(Locale.ROOT,
-                "PROCESS phase=%s rate=%.1f cpu_s=0.900 cpu_s_per_1k=0.4500 peak_rss_kb=262144 delivered=2000 "
-                    + "undelivered=0", PHASES[phase], rate);
+                "PROCESS phase=%s rate=%.1f cpu_s=0.900 cpu_s_per_1k=0.4500 cpu_s_per_gb=%.4f peak_rss_kb=262144 "
+                    + "delivered=2000 undelivered=0 mix=realistic mean_size=25121", PHASES[phase], rate,
+                0.9 * 1e9 / BODY_BYTES);
             Files.writeString(p.resolve("phase.txt"), String.join("\n", result, sink, process) + "\n");
         }
     }
@@ -218,6 +232,9 @@ class ReportRenderTest
             assertTrue(dom.contains("<tr><td>" + phase + "</td>"), "a table row for " + phase);
         }
         assertTrue(dom.contains("<td>closed, c=50</td>") && dom.contains("<td>4000</td>"), "offered rates in the table");
+        assertTrue(dom.contains("<th>MB/s</th>") && dom.contains("<th>CPU s / GB</th>"), "MB/s and CPU per GB columns");
+        assertTrue(dom.contains("<td>100</td>") && dom.contains("<td>17.9</td>"), "MB/s and CPU per GB figures");
+        assertTrue(dom.contains("size mix realistic = 1k:1020,"), "the size mix is named above the table");
 
         final Matcher svg = Pattern.compile("<svg\\b.*?</svg>", Pattern.DOTALL).matcher(dom);
         int plots = 0;
