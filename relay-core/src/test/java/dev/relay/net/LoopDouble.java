@@ -68,6 +68,7 @@ public final class LoopDouble
     private final DeadlineLists<MemoryConnection> timeouts = new DeadlineLists<>();
     private final DeadlineLists.ExpiryHandler<MemoryConnection> onTimeout = this::onTimeout;
     private final ArrayList<MemoryConnection> connections = new ArrayList<>();
+    private MemoryConnection[] ready = new MemoryConnection[8];
     /** The far ends still reading: a peer reads what reached it even after the loop closed its side. */
     private final ArrayList<Peer> peers = new ArrayList<>();
     private final ArrayList<MemoryConnection> arriving = new ArrayList<>();
@@ -389,10 +390,11 @@ public final class LoopDouble
     private int select()
     {
         int work = 0;
-        final MemoryConnection[] ready = connections.toArray(new MemoryConnection[0]);
-        for (final MemoryConnection connection : ready)
+        // a copy: closing a connection moves another into its slot
+        ready = connections.toArray(ready);
+        for (int i = 0, n = connections.size(); i < n; i++)
         {
-            work += onReady(connection);
+            work += onReady(ready[i]);
         }
         while (!arriving.isEmpty())
         {
