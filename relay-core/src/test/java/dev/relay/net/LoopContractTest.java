@@ -534,6 +534,23 @@ class LoopContractTest
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("loops")
+    void anOutboundConnectNobodyAnswersFailsAtTheConnectTimeout(final Supplier<LoopUnderTest> loops)
+    {
+        try (LoopUnderTest loop = loops.get())
+        {
+            final ScriptedHandler handler = new ScriptedHandler();
+            loop.outboundUnanswered(handler, 300);
+            assertTrue(loop.await(() -> handler.has("close"), 3_000), handler.kinds().toString());
+            loop.pause(200);
+            assertEquals(List.of("connectReturned", "connectFailed", "close"), handler.kinds());
+            assertEquals("connect timeout", handler.first("connectFailed").detail());
+            final long waitedMs = handler.first("connectFailed").nowMs() - handler.first("connectReturned").nowMs();
+            assertTrue(waitedMs >= 300 - loop.slackMs(), "gave up after " + waitedMs + " ms");
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("loopsBothWays")
     void inboundIsNotReadWhileItsOutputIsBlockedOutboundIs(

@@ -39,6 +39,9 @@ interface LoopUnderTest extends AutoCloseable
     /** The loop connects to a port nothing listens on. */
     void outboundToClosedPort(ScriptedHandler handler);
 
+    /** The loop connects to a server that never answers (its accept queue is full), with this connect timeout. */
+    void outboundUnanswered(ScriptedHandler handler, long connectTimeoutMs);
+
     /** Runs {@code command} on the loop thread (SelectorLoop#execute) and returns once it ran. */
     void onLoop(Runnable command);
 
@@ -116,6 +119,7 @@ interface LoopUnderTest extends AutoCloseable
         private final LinkedBlockingQueue<ScriptedHandler> nextInbound = new LinkedBlockingQueue<>();
         private final List<SocketFar> fars = new ArrayList<>();
         private final List<ServerSocketChannel> servers = new ArrayList<>();
+        private final List<SocketChannel> fillers = new ArrayList<>();
 
         OverSockets()
         {
@@ -239,6 +243,57 @@ interface LoopUnderTest extends AutoCloseable
         }
 
         @Override
+        public void outboundUnanswered(final ScriptedHandler handler, final long connectTimeoutMs)
+        {
+            handler.passes = counter.passes::get;
+            try
+            {
+                // a backlog of 1 holds two connections; beyond that the kernel drops the SYNs of new ones
+                final ServerSocketChannel server = ServerSocketChannel.open();
+                servers.add(server);
+                server.bind(new InetSocketAddress("127.0.0.1", 0), 1);
+                final InetSocketAddress address = (InetSocketAddress)server.getLocalAddress();
+                final List<SocketChannel> queued = new ArrayList<>();
+                for (int i = 0; i < 4; i++)
+                {
+                    final SocketChannel channel = SocketChannel.open();
+                    fillers.add(channel);
+                    channel.configureBlocking(false);
+                    channel.connect(address);
+                    queued.add(channel);
+                }
+                awaitOrFail(() ->
+                {
+                    int connected = 0;
+                    for (final SocketChannel channel : queued)
+                    {
+                        try
+                        {
+                            if (channel.isConnected() || channel.finishConnect())
+                            {
+                                connected++;
+                            }
+                        }
+                        catch (final IOException ex)
+                        {
+                            throw new UncheckedIOException(ex);
+                        }
+                    }
+                    return connected >= 2;
+                }, "the accept queue full");
+                onLoop(() ->
+                {
+                    loop.connect(address, handler::attach, connectTimeoutMs);
+                    handler.record("connectReturned");
+                });
+            }
+            catch (final IOException ex)
+            {
+                throw new UncheckedIOException(ex);
+            }
+        }
+
+        @Override
         public void onLoop(final Runnable command)
         {
             final CountDownLatch ran = new CountDownLatch(1);
@@ -318,6 +373,17 @@ interface LoopUnderTest extends AutoCloseable
             for (final SocketFar far : fars)
             {
                 far.close();
+            }
+            for (final SocketChannel filler : fillers)
+            {
+                try
+                {
+                    filler.close();
+                }
+                catch (final IOException ignored)
+                {
+                    // closing is best effort
+                }
             }
             for (final ServerSocketChannel server : servers)
             {
@@ -542,6 +608,18 @@ interface LoopUnderTest extends AutoCloseable
             {
                 loop.connect(new InetSocketAddress("127.0.0.1", 25), handler::attach, 5_000,
                     LoopDouble.Answer.REFUSE);
+                handler.record("connectReturned");
+            });
+        }
+
+        @Override
+        public void outboundUnanswered(final ScriptedHandler handler, final long connectTimeoutMs)
+        {
+            handler.passes = counter.passes::get;
+            onLoop(() ->
+            {
+                loop.connect(new InetSocketAddress("127.0.0.1", 25), handler::attach, connectTimeoutMs,
+                    LoopDouble.Answer.SILENCE);
                 handler.record("connectReturned");
             });
         }
