@@ -87,7 +87,6 @@ public final class LoopDouble
     private boolean finished;
     private boolean tolerateFailures;
     private int failuresReported;
-    private long handlerErrors;
 
     /** With the relay's delivery buffer sizes. */
     public LoopDouble()
@@ -144,11 +143,6 @@ public final class LoopDouble
     public List<RuntimeException> handlerFailures()
     {
         return failures;
-    }
-
-    public int connectionCount()
-    {
-        return connections.size();
     }
 
     public boolean isFinished()
@@ -367,7 +361,6 @@ public final class LoopDouble
 
     private void onHookFailure(final RuntimeException ex)
     {
-        handlerErrors++;
         failures.add(ex);
     }
 
@@ -775,15 +768,8 @@ public final class LoopDouble
 
     private void onHandlerFailure(final MemoryConnection connection, final RuntimeException ex)
     {
-        handlerErrors++;
         failures.add(ex);
         close(connection);
-    }
-
-    /** Handler and hook failures counted as the real loop counts them (SelectorLoop#handlerErrors). */
-    public long handlerErrors()
-    {
-        return handlerErrors;
     }
 
     private void close(final MemoryConnection connection)
