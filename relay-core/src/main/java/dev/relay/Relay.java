@@ -40,11 +40,14 @@ import java.util.concurrent.CountDownLatch;
 public final class Relay implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
-    private static final int WRITE_BUFFER_BYTES = 16 * 1024;
+    /** Output buffer of an inbound connection (replies); the read buffer is {@code smtp.buffer_size}. */
+    public static final int WRITE_BUFFER_BYTES = 16 * 1024;
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
     private static final int DELIVERY_LOOP_INDEX = 15;
-    private static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
-    private static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
+    /** Read buffer of an outbound (delivery) connection: the peer's replies. */
+    public static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
+    /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
+    public static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
     private static final long DELIVERY_DRAIN_MS = 5_000;
 
     private final RelayConfig config;

@@ -22,8 +22,10 @@ public interface Connection
 
     /**
      * Appends {@code bytes[offset, offset + length)} to the output. The caller has checked {@link #outputSpace()}.
+     * Ignored once the connection is closed.
      *
-     * @throws IllegalStateException when there is no room (a bug in the handler).
+     * @throws IllegalStateException when there is no room (a bug in the handler), so also after
+     *                               {@link #closeAfterFlush()} or {@link #closeNow()}.
      */
     void write(byte[] bytes, int offset, int length);
 

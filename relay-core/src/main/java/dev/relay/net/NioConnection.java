@@ -98,6 +98,12 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         {
             return;
         }
+        if (closing)
+        {
+            // outputSpace() is 0 once closing: after closeNow these bytes would go out, after closeAfterFlush join
+            // the last ones
+            throw new IllegalStateException("write of " + length + " bytes after close");
+        }
         if (writeBuffer == null)
         {
             writeBuffer = loop.acquireWriteBuffer();

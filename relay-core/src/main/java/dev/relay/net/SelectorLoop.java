@@ -30,10 +30,12 @@ import java.util.function.Consumer;
  * <p>
  * What a {@link ConnectionHandler} is promised, and gets only from here: {@code onOpen} once connected (or
  * {@code onConnectFailed} then {@code onClose}); {@code onInput} with what was read, again with unconsumed bytes
- * once more arrive or input resumes, never while paused, closing or while output is blocked; {@code onOutputDrained}
+ * once more arrive, input resumes or output drains, never while paused or closing, nor (inbound only) while output
+ * is blocked; {@code onOutputDrained}
  * after each flush that empties its output buffer; {@code onTimeout} when its idle timeout passes without a read or
- * a write that moved bytes; {@code onDrain} at shutdown; {@code onClose} exactly once. The contract tests in
- * {@code dev.relay.net} run the same scenarios against this loop and against the test double.
+ * a write that moved bytes; {@code onDrain} at shutdown; {@code onClose} exactly once. The contract test
+ * ({@code LoopContractTest} in this package's tests) runs the same scenarios against this loop over loopback
+ * sockets and against {@code LoopDouble}, the one test double of this side that handler tests use.
  * <p>
  * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}; each read
  * or write that moves bytes restarts it):

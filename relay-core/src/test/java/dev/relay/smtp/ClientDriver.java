@@ -1,45 +1,49 @@
 package dev.relay.smtp;
 
-import java.nio.ByteBuffer;
+import dev.relay.Relay;
+import dev.relay.net.LoopDouble;
+
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Plays the loop for one {@link SmtpClientSession} against a scripted server, without a socket: server bytes are
- * offered as the loop offers reads (unconsumed bytes kept, pause/resume honoured); after each step the output is
- * flushed and {@code onOutputDrained} called until the session writes nothing more; a close requested by the
- * session is followed by {@code onClose}. Listener calls are recorded.
+ * One {@link SmtpClientSession} on a {@link LoopDouble}, connected to a scripted server (the double's peer): the
+ * server's bytes are read as the loop reads them, and what the session writes reaches the server through the loop's
+ * bounded output buffer and {@code onOutputDrained}, exactly as on the real loop (the double keeps its contract;
+ * {@code LoopContractTest}). SMTP conveniences only: this class plays no part of the loop. Listener calls are
+ * recorded.
  */
 final class ClientDriver implements ClientListener
 {
-    final ClientTestConnection connection;
-    final SmtpClientSession session;
+    static final InetSocketAddress SERVER = new InetSocketAddress("127.0.0.1", 25);
+    static final long CONNECT_TIMEOUT_MS = 30_000;
+    /** Loop time a drain may take before the loop closes what is left. */
+    static final long DRAIN_MS = 60_000;
+
+    final LoopDouble loop;
+    final LoopDouble.Peer server;
     final List<String> events = new ArrayList<>();
     final List<TransactionResult> results = new ArrayList<>();
-    final List<Integer> writesPerPass = new ArrayList<>();
+    SmtpClientSession session;
     String closedReason;
-    boolean closed;
-    private final ByteBuffer input;
-    private int start;
 
-    ClientDriver(final ClientSettings settings, final int outputCapacity)
+    /** With an output buffer of {@code writeBufferBytes} (the relay's: {@value Relay#DELIVERY_WRITE_BUFFER_BYTES}). */
+    ClientDriver(final ClientSettings settings, final int writeBufferBytes)
     {
-        this(settings, outputCapacity, 4 * 1024 * 1024);
+        this(settings, new LoopDouble(Relay.DELIVERY_READ_BUFFER_BYTES, writeBufferBytes));
     }
 
-    /** With an input buffer of {@code inputCapacity} bytes (the fuzz tests use small ones: one per input). */
-    ClientDriver(final ClientSettings settings, final int outputCapacity, final int inputCapacity)
+    /** On {@code loop} (the fuzz tests share buffer pools between many loops). */
+    ClientDriver(final ClientSettings settings, final LoopDouble loop)
     {
-        input = ByteBuffer.allocate(inputCapacity);
-        connection = new ClientTestConnection(outputCapacity);
-        session = new SmtpClientSession(settings, connection, this);
-        session.onOpen();
-    }
-
-    static ClientDriver standard()
-    {
-        return new ClientDriver(settings(), 64 * 1024);
+        this.loop = loop;
+        final LoopDouble.Peer[] connected = new LoopDouble.Peer[1];
+        loop.execute(() -> connected[0] = loop.connect(SERVER,
+            connection -> session = new SmtpClientSession(settings, connection, this), CONNECT_TIMEOUT_MS));
+        loop.runUntilIdle();
+        server = connected[0];
     }
 
     static ClientSettings settings()
@@ -48,9 +52,9 @@ final class ClientDriver implements ClientListener
     }
 
     /** Greets, answers EHLO with the given keywords; returns the driver, ready. */
-    static ClientDriver ready(final int outputCapacity, final String... keywords)
+    static ClientDriver ready(final int writeBufferBytes, final String... keywords)
     {
-        final ClientDriver driver = new ClientDriver(settings(), outputCapacity);
+        final ClientDriver driver = new ClientDriver(settings(), writeBufferBytes);
         final String ehlo = driver.peer("220 mx.test ESMTP\r\n");
         if (!ehlo.equals("EHLO relay.test\r\n"))
         {
@@ -70,7 +74,7 @@ final class ClientDriver implements ClientListener
         return driver;
     }
 
-    /** The server sends {@code text} in one read; returns what the client wrote in response (all passes). */
+    /** The server sends {@code text}; returns what it received in response once the loop is idle. */
     String peer(final String text)
     {
         return peer(text.getBytes(StandardCharsets.ISO_8859_1));
@@ -78,92 +82,87 @@ final class ClientDriver implements ClientListener
 
     String peer(final byte[] bytes)
     {
-        if (closed)
-        {
-            return "";
-        }
-        input.put(bytes);
-        deliver();
-        return flush();
+        server.send(bytes);
+        loop.runUntilIdle();
+        return server.takeReceived();
     }
 
-    /** The pool calls send; returns what the client wrote. */
+    /** The pool calls send (on the loop); returns what the server received. */
     String send(final OutboundMessage message)
     {
-        if (!session.send(message))
+        return onLoop(() ->
         {
-            throw new AssertionError("not idle");
-        }
-        return flush();
+            if (!session.send(message))
+            {
+                throw new AssertionError("not idle");
+            }
+        });
     }
 
+    /** Runs {@code command} on the loop as another stage would; returns what the server received. */
+    String onLoop(final Runnable command)
+    {
+        loop.execute(command);
+        loop.runUntilIdle();
+        return server.takeReceived();
+    }
+
+    /** Lets loop time pass until the timeout in force expires; returns what the server received. */
     String timeout()
     {
-        session.onTimeout();
-        return flush();
+        final long deadlineMs = server.deadlineMs();
+        if (deadlineMs == Long.MAX_VALUE)
+        {
+            throw new AssertionError("no timeout armed");
+        }
+        loop.advance(deadlineMs - loop.nowMs());
+        return server.takeReceived();
     }
 
+    /** The server drops the connection. */
     void lose()
     {
-        closed = true;
-        session.onClose();
+        server.close();
+        loop.runUntilIdle();
+        if (!server.isClosed())
+        {
+            throw new AssertionError("the loop did not see the server go");
+        }
     }
 
-    /** Bytes the session left unconsumed in the input buffer (a partial reply, or input while paused). */
+    /** The relay shuts down: the loop drains; returns what the server received. */
+    String drain()
+    {
+        loop.drain(DRAIN_MS);
+        loop.runUntilIdle();
+        return server.takeReceived();
+    }
+
+    /**
+     * Sends {@code message} and has the server take nothing more (its socket buffers full) before it answers the
+     * envelope: the body stays stuck in the output buffer, in state BODY.
+     */
+    void stuckInBody(final OutboundMessage message, final String envelopeReplies)
+    {
+        send(message);
+        server.stopReading().window(0);
+        peer(envelopeReplies);
+        if (session.state() != SmtpClientSession.State.BODY || !server.isOutputPending())
+        {
+            throw new AssertionError("body not stuck: " + session.state());
+        }
+    }
+
+    /** {@code onClose} came (the session is told the connection is gone). */
+    boolean closed()
+    {
+        return server.isClosed();
+    }
+
+    /** Bytes the session left unconsumed in the loop's read buffer (a partial reply). */
     int unconsumed()
     {
-        return input.position() - start;
-    }
-
-    private void deliver()
-    {
-        while (!connection.paused && !closed && start < input.position())
-        {
-            final int consumed = session.onInput(input, start, input.position());
-            if (consumed <= start)
-            {
-                break;
-            }
-            start = consumed;
-        }
-        if (start == input.position())
-        {
-            input.clear();
-            start = 0;
-        }
-    }
-
-    /** End of loop passes: write out, tell the session the output drained, until it has nothing more to say. */
-    String flush()
-    {
-        final StringBuilder out = new StringBuilder();
-        while (true)
-        {
-            if (connection.resumeRequested)
-            {
-                connection.resumeRequested = false;
-                deliver();
-            }
-            final int writes = connection.writesThisPass;
-            final String part = connection.flush();
-            if (part.isEmpty())
-            {
-                break;
-            }
-            writesPerPass.add(writes);
-            out.append(part);
-            if (connection.closing)
-            {
-                break;
-            }
-            session.onOutputDrained();
-        }
-        if (connection.closing && !closed)
-        {
-            closed = true;
-            session.onClose();
-        }
-        return out.toString();
+        return server.bufferedInput();
     }
 
     @Override

@@ -8,6 +8,9 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.relay.Relay;
+import dev.relay.net.BufferPool;
+import dev.relay.net.LoopDouble;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -22,16 +25,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <ul>
  * <li>{@link SmtpReplyParser} alone: the same replies whatever the split; codes 100-599; text within
  * {@link SmtpReplyParser#MAX_REPLY_BYTES}; a protocol error stays; never more than a line left unconsumed.</li>
- * <li>{@link SmtpClientSession} driven by {@link ClientDriver}, sending a message whenever idle (at most two): no
- * exception (a write beyond the output space throws); unconsumed input stays under a line while reading; every
- * message gets exactly one result, every recipient DELIVERED, DEFERRED or FAILED; each body opened is closed;
- * a protocol error (or any end but a lost connection) closes the connection; exactly one onClosed.</li>
+ * <li>{@link SmtpClientSession} on the {@link LoopDouble} ({@link ClientDriver}), sending a message whenever idle (at
+ * most two): no exception (a write beyond the output space throws); unconsumed input stays under a line while
+ * reading; every message gets exactly one result, every recipient DELIVERED, DEFERRED or FAILED; each body opened is
+ * closed; a protocol error (or any end but a lost connection) closes the connection; exactly one onClosed.</li>
  * </ul>
  * Modes as in {@link SmtpParsingFuzzTest}; {@link #boundedRandomPeers()} runs on every build.
  */
 class ClientSessionFuzzTest
 {
     private static final int MAX_INPUT = 64 * 1024;
+    /** One loop's pools, shared by the conversations (one at a time), which give their buffers back when stopped. */
+    private static final BufferPool READ_BUFFERS = new BufferPool(Relay.DELIVERY_READ_BUFFER_BYTES, 4);
+    private static final BufferPool WRITE_BUFFERS = new BufferPool(Relay.DELIVERY_WRITE_BUFFER_BYTES, 4);
+    private static final BufferPool SMALL_WRITE_BUFFERS = new BufferPool(100, 4);
     private static final String[] FRAGMENTS = {
         "220 mx ESMTP\r\n", "220-mx\r\n", "250-mx\r\n", "250-PIPELINING\r\n", "250-CHUNKING\r\n", "250-8BITMIME\r\n",
         "250-SIZE 100\r\n", "250 SMTPUTF8\r\n", "250 ok\r\n", "250 2.1.5 ok\r\n", "354 go\r\n", "421 4.3.2 bye\r\n",
@@ -132,8 +139,8 @@ class ClientSessionFuzzTest
 
     private static void checkClientSession(final int flags, final byte[] payload, final int[] ends)
     {
-        final ClientDriver driver =
-            new ClientDriver(ClientDriver.settings(), (flags & 8) != 0 ? 100 : 64 * 1024, payload.length + 64);
+        final ClientDriver driver = new ClientDriver(ClientDriver.settings(),
+            new LoopDouble(READ_BUFFERS, (flags & 8) != 0 ? SMALL_WRITE_BUFFERS : WRITE_BUFFERS));
         final List<TestMessage> sent = new ArrayList<>();
         int start = 0;
         for (final int end : ends)
@@ -146,23 +153,24 @@ class ClientSessionFuzzTest
             }
             driver.peer(Arrays.copyOfRange(payload, start, end));
             start = end;
-            if (!driver.closed && !driver.connection.paused)
+            if (!driver.closed() && !driver.server.isInputPaused())
             {
                 assertTrue(driver.unconsumed() < SmtpReplyParser.MAX_LINE_BYTES, "unbounded input kept");
             }
             if (driver.closedReason != null && !driver.closedReason.startsWith("connection lost"))
             {
-                assertTrue(driver.connection.closing, "ended without closing: " + driver.closedReason);
+                assertTrue(driver.server.isClosing(), "ended without closing: " + driver.closedReason);
             }
         }
-        if ((flags & 128) != 0)
+        if ((flags & 128) != 0 && !driver.closed())
         {
             driver.timeout();
         }
-        if (!driver.closed)
+        if (!driver.closed())
         {
             driver.lose();
         }
+        driver.loop.stop();
 
         assertEquals(sent.size(), driver.results.size(), "results " + driver.events);
         for (int i = 0; i < sent.size(); i++)

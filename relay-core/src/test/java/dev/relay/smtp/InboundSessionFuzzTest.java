@@ -6,6 +6,9 @@ import java.util.SplittableRandom;
 import java.util.regex.Pattern;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.relay.Relay;
+import dev.relay.net.BufferPool;
+import dev.relay.net.LoopDouble;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -15,11 +18,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Fuzzes a whole inbound conversation: client bytes in, replies out, through {@link SmtpSession} driven as the loop
- * drives it ({@link SessionDriver}, {@link MemorySink} committing between reads).
+ * drives it: on the {@link LoopDouble} ({@link SessionDriver}, {@link MemorySink} committing in a loop hook).
  * <p>
  * Input layout: byte 0 holds flags (bits 0-2: number of cuts, bit 3: small limits, bit 4: drain before the last
- * read, bit 5: timeout at the end, bit 6: direct buffer, bit 7: a client that may not relay); then two bytes per cut
- * (big-endian offset into the payload, modulo its length + 1); the rest is what the client sends, one read per piece.
+ * read, bit 5: timeout at the end, bit 6: the smallest read buffer {@code smtp.buffer_size} allows, 4 KiB, instead of
+ * the default, bit 7: a client that may not relay); then two bytes per cut
+ * (big-endian offset into the payload, modulo its length + 1); the rest is what the client sends, one send per piece
+ * (the loop reads it in as many reads as its buffer needs).
  * A seed is therefore {@code "\0"} followed by a plain transcript.
  * <p>
  * Invariants ({@link #check}): nothing is thrown; every reply line is {@code [2-5]dd[ -]...} ended by CRLF; replies
@@ -37,6 +42,10 @@ class InboundSessionFuzzTest
     private static final Pattern REPLY_LINE = Pattern.compile("[2-5][0-9][0-9][ -][^\r\n]*");
     private static final Pattern BDAT_LAST = Pattern.compile("(?i)bdat[^\n]*last");
     private static final byte[] QUEUED = SmtpReplies.QUEUED_PREFIX;
+    /** One loop's pools, shared by the conversations (run one at a time), which give their buffers back at close. */
+    private static final BufferPool READ_BUFFERS = new BufferPool(SessionDriver.READ_BUFFER_BYTES, 4);
+    private static final BufferPool SMALL_READ_BUFFERS = new BufferPool(4096, 4);
+    private static final BufferPool WRITE_BUFFERS = new BufferPool(Relay.WRITE_BUFFER_BYTES, 4);
 
     private static final String[] FRAGMENTS = {
         "EHLO client.test\r\n", "HELO c\r\n", "MAIL FROM:<a@b.test>\r\n", "MAIL FROM:<> BODY=8BITMIME SIZE=20\r\n",
@@ -112,31 +121,31 @@ class InboundSessionFuzzTest
             settings = settings.withMaxMessageSize(64).withMaxRecipients(2).withMaxErrors(4).withMaxHops(1);
         }
         final String clientIp = (flags & 128) != 0 ? "10.0.0.1" : "127.0.0.1";
-        final SessionDriver driver =
-            new SessionDriver(settings, clientIp, (flags & 64) != 0, 2 * payload.length + 64);
+        final SessionDriver driver = new SessionDriver(settings, clientIp,
+            new LoopDouble((flags & 64) != 0 ? SMALL_READ_BUFFERS : READ_BUFFERS, WRITE_BUFFERS));
         final StringBuilder output = new StringBuilder(driver.output());
         int start = 0;
         for (int i = 0; i <= cuts; i++)
         {
             if (i == cuts && (flags & 16) != 0)
             {
-                driver.session.onDrain();
-                output.append(driver.output());
+                output.append(driver.drain());
             }
-            if (driver.connection.closing)
+            if (driver.client.isClosing())
             {
                 break;
             }
             output.append(driver.send(Arrays.copyOfRange(payload, start, ends[i])));
             start = ends[i];
         }
-        if ((flags & 32) != 0)
+        if ((flags & 32) != 0 && !driver.client.isClosed())
         {
-            driver.session.onTimeout();
-            output.append(driver.output());
+            output.append(driver.timeout());
         }
         driver.close();
+        assertTrue(driver.client.isClosed(), "the loop did not see the client go");
         assertFalse(driver.sink.isOpen(), "transaction left open after close");
+        driver.loop.stop();
         checkReplies(payload, settings, output.toString());
         checkCommitted(payload, driver.sink, output.toString());
     }

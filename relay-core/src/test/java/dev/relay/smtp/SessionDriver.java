@@ -1,49 +1,65 @@
 package dev.relay.smtp;
 
-import java.nio.ByteBuffer;
+import dev.relay.Relay;
+import dev.relay.config.ConfigKey;
+import dev.relay.net.LoopDouble;
+import dev.relay.net.LoopHook;
+
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.function.Function;
 
 /**
- * Plays the loop for one {@link SmtpSession} without a socket: appends input to a buffer, offers it as the loop
- * does (keeping what is not consumed), honours pause/resume and runs the sink's commits between reads.
+ * One {@link SmtpSession} on a {@link LoopDouble}, with a client (the double's peer) sending bytes and reading the
+ * replies, and a {@link MemorySink} whose commits complete in a loop hook, as the spool writer's do. SMTP
+ * conveniences only: the loop's part is the double's ({@code LoopContractTest} keeps it true to the real loop).
  */
 final class SessionDriver
 {
-    final TestConnection connection;
-    final MemorySink sink = new MemorySink();
-    final SmtpSession session;
-    private final ByteBuffer buffer;
-    private int start;
+    /** The relay's inbound read buffer by default ({@code smtp.buffer_size}). */
+    static final int READ_BUFFER_BYTES = Integer.parseInt(ConfigKey.SMTP_BUFFER_SIZE.defaultText());
+    /** Loop time a drain may take before the loop closes what is left. */
+    static final long DRAIN_MS = 60_000;
 
-    SessionDriver(final SmtpSettings settings, final String clientIp, final boolean direct)
+    final LoopDouble loop;
+    final LoopDouble.Peer client;
+    final MemorySink sink;
+    SmtpSession session;
+
+    SessionDriver(final SmtpSettings settings, final String clientIp)
     {
-        this(settings, clientIp, direct, 64 * 1024 * 1024);
+        this(settings, clientIp, new LoopDouble(READ_BUFFER_BYTES, Relay.WRITE_BUFFER_BYTES));
     }
 
-    /** With an input buffer of {@code capacity} bytes (the fuzz tests use small ones: one per input). */
-    SessionDriver(final SmtpSettings settings, final String clientIp, final boolean direct, final int capacity)
+    SessionDriver(final SmtpSettings settings, final String clientIp, final LoopDouble loop)
     {
-        connection = new TestConnection(clientIp);
-        session = new SmtpSession(new SessionContext(settings, sink, 0, SessionEvents.NONE), connection);
-        buffer = direct ? ByteBuffer.allocateDirect(capacity) : ByteBuffer.allocate(capacity);
-        session.onOpen();
+        this(new MemorySink(), sink -> new SessionContext(settings, sink, 0, SessionEvents.NONE), clientIp, loop);
+    }
+
+    /** With the context {@code context} makes around the driver's sink (a tarpit, a limiter). */
+    SessionDriver(
+        final MemorySink sink, final Function<MemorySink, SessionContext> context,
+        final String clientIp, final LoopDouble loop)
+    {
+        this.sink = sink;
+        this.loop = loop;
+        final SessionContext shared = context.apply(sink);
+        loop.addHook(new Commits(sink));
+        loop.handlerFactory(connection -> session = new SmtpSession(shared, connection));
+        client = loop.accept(new InetSocketAddress(clientIp, 40000));
+        loop.runUntilIdle();
     }
 
     static SessionDriver local()
     {
-        return new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1", false);
+        return new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1");
     }
 
-    /** Sends bytes as one read; returns what the server replied (after any commits). */
+    /** The client sends bytes; returns the replies it has read once the loop is idle (commits done). */
     String send(final byte[] bytes)
     {
-        if (buffer.remaining() < bytes.length)
-        {
-            compact();
-        }
-        buffer.put(bytes);
-        deliver();
-        return connection.takeOutput();
+        client.send(bytes);
+        return output();
     }
 
     String send(final String text)
@@ -51,57 +67,63 @@ final class SessionDriver
         return send(text.getBytes(StandardCharsets.ISO_8859_1));
     }
 
+    /** Replies the client has read and not taken yet, once the loop is idle. */
     String output()
     {
-        return connection.takeOutput();
+        loop.runUntilIdle();
+        return client.takeReceived();
     }
 
-    void deliver()
-    {
-        while (true)
-        {
-            while (!connection.paused && !connection.closing && start < buffer.position())
-            {
-                final int consumed = session.onInput(buffer, start, buffer.position());
-                if (consumed <= start)
-                {
-                    break;
-                }
-                start = consumed;
-            }
-            if (sink.hasPending())
-            {
-                connection.resumeRequested = false;
-                sink.commitAll();
-                if (connection.resumeRequested)
-                {
-                    continue;
-                }
-            }
-            break;
-        }
-        if (start == buffer.position())
-        {
-            buffer.clear();
-            start = 0;
-        }
-    }
-
-    private void compact()
-    {
-        buffer.limit(buffer.position());
-        buffer.position(start);
-        buffer.compact();
-        start = 0;
-    }
-
+    /** Input read from the client that the session has not consumed. */
     int buffered()
     {
-        return buffer.position() - start;
+        return client.bufferedInput();
     }
 
+    /** Lets loop time pass until the timeout in force expires; returns the replies. */
+    String timeout()
+    {
+        final long deadlineMs = client.deadlineMs();
+        if (deadlineMs == Long.MAX_VALUE)
+        {
+            throw new AssertionError("no timeout armed");
+        }
+        loop.advance(deadlineMs - loop.nowMs());
+        return client.takeReceived();
+    }
+
+    /** The relay shuts down: the loop drains; returns the replies. */
+    String drain()
+    {
+        loop.drain(DRAIN_MS);
+        return output();
+    }
+
+    /** The client disconnects. */
     void close()
     {
-        session.onClose();
+        client.close();
+        loop.runUntilIdle();
+    }
+
+    /** The spool writer's commit completions: a hook that runs the sink's pending commits each pass. */
+    private record Commits(MemorySink sink) implements LoopHook
+    {
+        @Override
+        public int doWork(final long nowMs)
+        {
+            if (!sink.hasPending())
+            {
+                return 0;
+            }
+            sink.commitAll();
+            return 1;
+        }
+
+        @Override
+        public boolean hasPendingWork()
+        {
+            return sink.hasPending();
+        }
     }
 }

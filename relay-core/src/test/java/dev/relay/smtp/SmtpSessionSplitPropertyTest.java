@@ -1,5 +1,8 @@
 package dev.relay.smtp;
 
+import dev.relay.Relay;
+import dev.relay.net.BufferPool;
+import dev.relay.net.LoopDouble;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
@@ -13,9 +16,16 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** Any split of the same client bytes into reads gives the same replies and the same spooled messages. */
+/**
+ * Any split of the same client bytes into reads gives the same replies and the same spooled messages (through the
+ * {@link LoopDouble}, whose read buffers are direct like the real loop's; the parsers' own split tests cover heap
+ * buffers too).
+ */
 class SmtpSessionSplitPropertyTest
 {
+    /** One loop's pools, shared by the runs (one at a time), which give their buffers back when stopped. */
+    private static final BufferPool READ_BUFFERS = new BufferPool(SessionDriver.READ_BUFFER_BYTES, 4);
+    private static final BufferPool WRITE_BUFFERS = new BufferPool(Relay.WRITE_BUFFER_BYTES, 4);
     private static final String[] TRANSCRIPTS = {
         "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n" +
             "Subject: s\r\n\r\n..stuffed\r\n.\r\nline\r\n\r\n.\r\nQUIT\r\n",
@@ -31,9 +41,9 @@ class SmtpSessionSplitPropertyTest
         @ForAll("cuts") final List<Integer> cuts)
     {
         final byte[] input = transcript.getBytes(StandardCharsets.ISO_8859_1);
-        final Result whole = run(List.of(input), false);
+        final Result whole = run(List.of(input));
         final List<byte[]> pieces = split(input, cuts);
-        final Result parts = run(pieces, true);
+        final Result parts = run(pieces);
         assertEquals(whole.replies, parts.replies);
         assertEquals(whole.bodies.size(), parts.bodies.size());
         for (int i = 0; i < whole.bodies.size(); i++)
@@ -74,9 +84,10 @@ class SmtpSessionSplitPropertyTest
         return pieces;
     }
 
-    private static Result run(final List<byte[]> reads, final boolean direct)
+    private static Result run(final List<byte[]> reads)
     {
-        final SessionDriver driver = new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1", direct);
+        final SessionDriver driver = new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1",
+            new LoopDouble(READ_BUFFERS, WRITE_BUFFERS));
         final StringBuilder replies = new StringBuilder(driver.output());
         for (final byte[] read : reads)
         {
@@ -89,6 +100,7 @@ class SmtpSessionSplitPropertyTest
         {
             result.bodies.add(stored.body);
         }
+        driver.loop.stop();
         return result;
     }
 

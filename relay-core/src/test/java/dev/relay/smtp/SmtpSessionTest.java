@@ -1,6 +1,9 @@
 package dev.relay.smtp;
 
+import dev.relay.Relay;
+import dev.relay.net.LoopDouble;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -9,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+@Timeout(30)
 class SmtpSessionTest
 {
     private static final String ENVELOPE = "EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n";
@@ -80,7 +84,7 @@ class SmtpSessionTest
         assertTrue(received.startsWith("Received: from client.test ([127.0.0.1])\r\n\tby relay.test (relay) with ESMTP id " +
             stored.queueId + "\r\n\tfor <b@y.test>; "), received);
         assertEquals("221 2.0.0 Bye\r\n", driver.send("QUIT\r\n"));
-        assertTrue(driver.connection.closing);
+        assertTrue(driver.client.isClosing());
     }
 
     @Test
@@ -107,8 +111,8 @@ class SmtpSessionTest
         final SessionDriver driver = SessionDriver.local();
         driver.output();
         driver.send(ENVELOPE + "DATA\r\n");
-        // The sink does not commit until the driver runs it: QUIT must not be answered before the 250.
-        driver.connection.takeOutput();
+        // The sink commits in a later step of the pass: QUIT must not be answered before the 250.
+        driver.output();
         final String replies = driver.send("x\r\n.\r\nQUIT\r\n");
         assertTrue(replies.indexOf("250 2.0.0 Ok: queued") < replies.indexOf("221"), replies);
     }
@@ -171,7 +175,7 @@ class SmtpSessionTest
     void tooManyRecipientsIs452()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxRecipients(2), "127.0.0.1", false);
+            SmtpSettings.defaults("relay.test").withMaxRecipients(2), "127.0.0.1");
         driver.output();
         driver.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
         assertEquals("250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Error: too many recipients\r\n",
@@ -182,7 +186,7 @@ class SmtpSessionTest
     void declaredSizeOverLimitIs552()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1", false);
+            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
         driver.output();
         driver.send("EHLO c\r\n");
         assertTrue(driver.send("MAIL FROM:<a@x.test> SIZE=101\r\n").startsWith("552 5.3.4"));
@@ -193,7 +197,7 @@ class SmtpSessionTest
     void bodyGrowingOverLimitIs552AfterTheTerminatorAndSessionGoesOn()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1", false);
+            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
         driver.output();
         driver.send(ENVELOPE + "DATA\r\n");
         driver.output();
@@ -209,7 +213,7 @@ class SmtpSessionTest
     {
         final SmtpSettings settings = SmtpSettings.defaults("relay.test")
             .withRelay(address -> false, domain -> domain.equals("ours.test"));
-        final SessionDriver driver = new SessionDriver(settings, "192.0.2.7", false);
+        final SessionDriver driver = new SessionDriver(settings, "192.0.2.7");
         driver.output();
         driver.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
         assertEquals("554 5.7.1 Relay access denied\r\n", driver.send("RCPT TO:<b@elsewhere.test>\r\n"));
@@ -220,13 +224,13 @@ class SmtpSessionTest
     void tooManyErrorsDisconnects()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxErrors(3), "127.0.0.1", false);
+            SmtpSettings.defaults("relay.test").withMaxErrors(3), "127.0.0.1");
         driver.output();
         driver.send("X\r\nY\r\n");
-        assertFalse(driver.connection.closing);
+        assertFalse(driver.client.isClosing());
         final String last = driver.send("Z\r\n");
         assertTrue(last.endsWith("421 4.7.0 relay.test Error: too many errors\r\n"), last);
-        assertTrue(driver.connection.closing);
+        assertTrue(driver.client.isClosing());
     }
 
     @Test
@@ -251,7 +255,7 @@ class SmtpSessionTest
     void tooManyHopsIs554()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxHops(2), "127.0.0.1", false);
+            SmtpSettings.defaults("relay.test").withMaxHops(2), "127.0.0.1");
         driver.output();
         driver.send(ENVELOPE + "DATA\r\n");
         driver.output();
@@ -335,20 +339,19 @@ class SmtpSessionTest
     {
         final SessionDriver idle = SessionDriver.local();
         idle.output();
-        idle.session.onDrain();
-        assertTrue(idle.output().startsWith("421 4.3.2"));
-        assertTrue(idle.connection.closing);
+        assertTrue(idle.drain().startsWith("421 4.3.2"));
+        assertTrue(idle.client.isClosing());
 
         final SessionDriver busy = SessionDriver.local();
         busy.output();
         busy.send(ENVELOPE + "DATA\r\n");
         busy.output();
-        busy.session.onDrain();
-        assertFalse(busy.connection.closing);
+        assertEquals("", busy.drain());
+        assertFalse(busy.client.isClosing());
         final String replies = busy.send("x\r\n.\r\n");
         assertTrue(replies.startsWith("250 2.0.0 Ok: queued"), replies);
         assertTrue(replies.contains("421 4.3.2"), replies);
-        assertTrue(busy.connection.closing);
+        assertTrue(busy.client.isClosing());
     }
 
     @Test
@@ -356,22 +359,26 @@ class SmtpSessionTest
     {
         final SessionDriver driver = SessionDriver.local();
         driver.output();
-        driver.session.onTimeout();
-        assertEquals("421 4.4.2 relay.test Error: timeout exceeded\r\n", driver.output());
-        assertTrue(driver.connection.closing);
+        assertEquals("421 4.4.2 relay.test Error: timeout exceeded\r\n", driver.timeout());
+        assertTrue(driver.client.isClosing());
     }
 
     @Test
     void outputBackPressureStopsConsumingCommands()
     {
-        final SessionDriver driver = SessionDriver.local();
+        // a 2 KiB output buffer: a command is taken only while a whole reply (1 KiB at most) still fits
+        final SessionDriver driver = new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1",
+            new LoopDouble(SessionDriver.READ_BUFFER_BYTES, 2048));
         driver.output();
-        driver.connection.outputCapacity = 10;
-        driver.send("NOOP\r\nNOOP\r\n");
-        assertEquals(12, driver.buffered());
-        driver.connection.outputCapacity = 16 * 1024;
-        driver.deliver();
-        assertEquals("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n", driver.output());
+        // a client that does not read its replies: its socket buffers are full
+        driver.client.window(0);
+        driver.send("NOOP\r\n".repeat(100));
+        // 74 replies of 14 bytes leave 1012 < 1024 bytes: the 75th command waits, and the loop reads no more
+        assertEquals(26 * 6, driver.buffered());
+        assertTrue(driver.client.isOutputPending());
+        driver.client.window(LoopDouble.DEFAULT_WINDOW_BYTES);
+        assertEquals("250 2.0.0 Ok\r\n".repeat(100), driver.output());
+        assertEquals(0, driver.buffered());
     }
 
     @Test
@@ -392,22 +399,18 @@ class SmtpSessionTest
     @Test
     void errorsPastTheSoftLimitAreTarpitted()
     {
-        final TestConnection connection = new TestConnection("192.0.2.9");
-        final MemorySink sink = new MemorySink();
-        final SessionContext context = new SessionContext(SmtpSettings.defaults("relay.test"), sink, 0,
-            SessionEvents.NONE).tarpit(2, 750);
-        final SmtpSession session = new SmtpSession(context, connection);
-        session.onOpen();
-        connection.takeOutput();
-        final java.nio.ByteBuffer input = java.nio.ByteBuffer.wrap("X\r\nY\r\nZ\r\nNOOP\r\n".getBytes(
-            StandardCharsets.US_ASCII));
-        final int consumed = session.onInput(input, 0, input.limit());
-        assertEquals(9, consumed, "input after the third error waits for the tarpit delay");
-        assertTrue(connection.paused);
-        assertEquals(750, connection.pausedForMs);
-        assertEquals(3, connection.takeOutput().split("\r\n").length);
-        connection.paused = false;
-        assertEquals(input.limit(), session.onInput(input, consumed, input.limit()));
-        assertEquals("250 2.0.0 Ok\r\n", connection.takeOutput());
+        final SessionDriver driver = new SessionDriver(new MemorySink(), sink -> new SessionContext(
+            SmtpSettings.defaults("relay.test"), sink, 0, SessionEvents.NONE).tarpit(2, 750), "192.0.2.9",
+            new LoopDouble(SessionDriver.READ_BUFFER_BYTES, Relay.WRITE_BUFFER_BYTES));
+        driver.output();
+        final String replies = driver.send("X\r\nY\r\nZ\r\nNOOP\r\n");
+        assertEquals(3, replies.split("\r\n").length);
+        assertTrue(driver.client.isInputPaused());
+        assertEquals(6, driver.buffered(), "input after the third error waits for the tarpit delay");
+        driver.loop.advance(749);
+        assertEquals("", driver.output());
+        driver.loop.advance(1);
+        assertEquals("250 2.0.0 Ok\r\n", driver.output());
+        assertFalse(driver.client.isInputPaused());
     }
 }
