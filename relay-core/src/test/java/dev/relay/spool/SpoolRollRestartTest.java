@@ -139,10 +139,10 @@ class SpoolRollRestartTest
             {
                 assertEquals(List.of(), repairLines(), "run " + run + " opened without a repair");
                 assertEquals(0, damagedDirs(spoolDir) + damagedDirs(journalDir));
-                assertEquals(List.of(), CycleFiles.changedBesidesEndOfFileMark(spoolDir, spoolFiles,
-                    CycleFiles.snapshot(spoolDir)), "spool files at open of run " + run);
-                assertEquals(List.of(), CycleFiles.changedBesidesEndOfFileMark(journalDir, journalFiles,
-                    CycleFiles.snapshot(journalDir)), "journal files at open of run " + run);
+                assertEquals(List.of(), CycleFiles.rewritten(spoolFiles, CycleFiles.snapshot(spoolDir)),
+                    "spool files at open of run " + run);
+                assertEquals(List.of(), CycleFiles.rewritten(journalFiles, CycleFiles.snapshot(journalDir)),
+                    "journal files at open of run " + run);
                 writeAcrossRolls(spool, journal, 3, 1000L * (run + 1), written);
             }
             spoolFiles = CycleFiles.snapshot(spoolDir);

@@ -18,10 +18,9 @@ import java.util.stream.Stream;
 
 /**
  * What the Chronicle cycle files ({@code *.cq4}) of one queue directory are on disk, to show that a restart left
- * them alone: a repair moves a file away and writes its records into a new one (another inode), and an in-place
- * change shows in the content digest. The digest covers the file up to its last non-zero byte (cycle files are
- * sparse and longer than their data), so Chronicle's end-of-file mark, written into the newest file of a run by the
- * first append after a restart, is told apart: {@link #changedBesidesEndOfFileMark}.
+ * them alone ({@link #rewritten}): a repair moves a file away and writes its records into a new one (another
+ * inode), and an in-place change shows in the content digest, which covers a file up to its last non-zero byte
+ * (cycle files are sparse and longer than their data).
  */
 public final class CycleFiles
 {
@@ -60,13 +59,14 @@ public final class CycleFiles
     }
 
     /**
-     * What differs between {@code before} and {@code after} for the files of {@code before} still present in
-     * {@code after} (delivery may have deleted finished ones meanwhile): another inode, or other bytes, or another
-     * modification time. The newest file of {@code before} may differ only by an end-of-file mark appended after its
-     * data. Empty when nothing was rewritten.
+     * What was rewritten between {@code before} and {@code after}, for the files of {@code before} still present in
+     * {@code after} (delivery may have deleted finished ones meanwhile): a file moved away and written afresh (another
+     * inode), or an older file changed in place (other bytes or another modification time). The newest file of
+     * {@code before} is only checked for its inode and for not having lost data: a start in the same cycle continues
+     * it (records appended, its header's write position and index updated), a start in a later one adds the
+     * end-of-file mark. Empty when nothing was rewritten.
      */
-    public static List<String> changedBesidesEndOfFileMark(
-        final Path dir, final TreeMap<String, State> before, final TreeMap<String, State> after) throws IOException
+    public static List<String> rewritten(final TreeMap<String, State> before, final TreeMap<String, State> after)
     {
         final List<String> changes = new ArrayList<>();
         final String newest = before.isEmpty() ? null : before.lastKey();
@@ -83,32 +83,14 @@ public final class CycleFiles
             {
                 changes.add(name + ": inode " + was.inode() + " -> " + now.inode());
             }
-            else if (name.equals(newest) && !was.digest().equals(now.digest()))
+            else if (name.equals(newest) ? now.dataEnd() < was.dataEnd() :
+                !was.digest().equals(now.digest()) || !was.modified().equals(now.modified()))
             {
-                final Path file = dir.resolve(name);
-                if (!was.digest().equals(digest(file, was.dataEnd())) || !endsWithEndOfFileMark(file, was, now))
-                {
-                    changes.add(name + ": data changed (end " + was.dataEnd() + " -> " + now.dataEnd() + ")");
-                }
-            }
-            else if (!name.equals(newest) && (!was.digest().equals(now.digest()) ||
-                !was.modified().equals(now.modified())))
-            {
-                changes.add(name + ": rewritten in place (modified " + was.modified() + " -> " + now.modified() + ")");
+                changes.add(name + ": changed in place (data end " + was.dataEnd() + " -> " + now.dataEnd()
+                    + ", modified " + was.modified() + " -> " + now.modified() + ")");
             }
         }
         return changes;
-    }
-
-    private static boolean endsWithEndOfFileMark(final Path file, final State was, final State now)
-        throws IOException
-    {
-        if (now.dataEnd() - was.dataEnd() > 64 || now.dataEnd() < END_OF_FILE_MARK.length)
-        {
-            return false;
-        }
-        return java.util.Arrays.equals(END_OF_FILE_MARK, read(file, now.dataEnd() - END_OF_FILE_MARK.length,
-            END_OF_FILE_MARK.length));
     }
 
     /** {@code length} bytes of {@code file} from {@code position}. */
