@@ -32,9 +32,11 @@ import java.util.function.Function;
  * acknowledged after the restart — or sends appends to a garbage position where they fail or no reader looks.
  * Patching the file in place cannot move the write position back.
  * <p>
- * What it does, once at open: reads every cycle file, oldest first, record by record, checking each with the
- * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata and zeros follows the last record and
- * that the file header agrees about where that record is. At the first damaged file, that file and every later one
+ * What it does, once at open: removes a cycle file a kill left half-created at a roll (see
+ * {@link #clearUnfinishedCycleFiles}); reads every cycle file, oldest first, record by record, checking each with the
+ * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata (an index written ahead, the
+ * end-of-file mark a roll writes) and zeros follows the last record and that the file header agrees about where that
+ * record is. At the first damaged file, that file and every later one
  * are moved into a {@code damaged-<ms>} directory beside the cycle files, and their intact records are appended
  * afresh to the queue, in their order (so a message's records keep theirs); damaged records and whatever the reader
  * could not reach after them are skipped. The damaged file is kept for the operator; the intact ones that were
