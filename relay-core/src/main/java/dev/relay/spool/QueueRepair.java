@@ -32,9 +32,11 @@ import java.util.function.Function;
  * acknowledged after the restart — or sends appends to a garbage position where they fail or no reader looks.
  * Patching the file in place cannot move the write position back.
  * <p>
- * What it does, once at open: reads every cycle file, oldest first, record by record, checking each with the
- * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata and zeros follows the last record and
- * that the file header agrees about where that record is. At the first damaged file, that file and every later one
+ * What it does, once at open: removes a cycle file a kill left half-created at a roll (see
+ * {@link #clearUnfinishedCycleFiles}); reads every cycle file, oldest first, record by record, checking each with the
+ * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata (an index written ahead, the
+ * end-of-file mark a roll writes) and zeros follows the last record and that the file header agrees about where that
+ * record is. At the first damaged file, that file and every later one
  * are moved into a {@code damaged-<ms>} directory beside the cycle files, and their intact records are appended
  * afresh to the queue, in their order (so a message's records keep theirs); damaged records and whatever the reader
  * could not reach after them are skipped. The damaged file is kept for the operator; the intact ones that were
@@ -51,6 +53,8 @@ final class QueueRepair
     private static final int SCAN_BYTES = 1 << 20;
     /** Space a repair leaves free beyond what it copies. */
     private static final long REPAIR_SLACK_BYTES = 16L << 20;
+    /** What Chronicle writes after an end-of-file header: the field name "EOF" in binary wire (0xC0 + length 3). */
+    private static final byte[] END_OF_FILE_BODY = {(byte)0xC3, 'E', 'O', 'F'};
 
     /** Whether the record in {@code bytes[start, end)} is whole. */
     interface RecordCheck
@@ -81,6 +85,10 @@ final class QueueRepair
         final Damage damage;
         try (SingleChronicleQueue queue = open.apply(dir))
         {
+            if (clearUnfinishedCycleFiles(dir, queue))
+            {
+                queue.refreshDirectoryListing();
+            }
             damage = inspect(queue, check);
         }
         if (damage == null)
@@ -160,6 +168,75 @@ final class QueueRepair
                 + " file were skipped; the damaged file is kept in {}", dir, damage.file.getName(), damage.reason,
             damage.filesToCarry.size() - 1, carried, skipped, keptAt);
         return outcome;
+    }
+
+    /**
+     * Removes the cycle files whose creation a killed process left unfinished, before Chronicle opens them: a roll
+     * renames {@code <cycle>.precreated} into place, maps it and only then writes the file header, its index arrays
+     * and, last, the header's length; a record is written only after that, under the queue's write lock. So a file
+     * whose first header is still 0 or "not complete" never held a record, and Chronicle would wait its timeout
+     * (10 s) at every look at it — at open, in a tailer, in the appender, which then renames it {@code *.discard}.
+     * Such a file is deleted (WARN). One that holds bytes past what creating a file writes lost its header to real
+     * damage: it is moved into a {@code damaged-<ms>} directory (ERROR); Chronicle could not read its records anyway,
+     * and readers go on past the missing cycle.
+     *
+     * @return whether a file was removed.
+     */
+    private static boolean clearUnfinishedCycleFiles(final Path dir, final SingleChronicleQueue queue)
+        throws IOException
+    {
+        final File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(SingleChronicleQueue.SUFFIX));
+        if (files == null)
+        {
+            return false;
+        }
+        // the file header, the index-to-index array and the first index array, each with its own header
+        final long creationBytes = 2 * (queue.indexCount() * 8L + 128) + 4096;
+        boolean removed = false;
+        java.util.Arrays.sort(files);
+        for (final File file : files)
+        {
+            final int header = firstHeader(file.toPath());
+            if (header != 0 && !Wires.isNotComplete(header))
+            {
+                continue;
+            }
+            final long data = firstNonZero(file.toPath(), creationBytes);
+            if (data < 0)
+            {
+                LOG.warn("{}: a process killed while rolling to this cycle file left its creation unfinished (first"
+                    + " header {}); no record was ever written to it: removed", file, Integer.toHexString(header));
+                Files.delete(file.toPath());
+            }
+            else
+            {
+                final Path keptAt = dir.resolve("damaged-" + System.currentTimeMillis());
+                Files.createDirectories(keptAt);
+                Files.move(file.toPath(), keptAt.resolve(file.getName()));
+                LOG.error("queue {}: cycle file {} is damaged (its first header is {}, yet it holds data at offset {});"
+                    + " Chronicle cannot read its records, so none of them is delivered; the file is kept in {}",
+                    dir, file.getName(), Integer.toHexString(header), data, keptAt);
+            }
+            removed = true;
+        }
+        return removed;
+    }
+
+    /** The first header of a cycle file, 0 when the file is shorter than one. */
+    private static int firstHeader(final Path file) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
+        {
+            final ByteBuffer buffer = ByteBuffer.allocate(Wires.SPB_HEADER_SIZE).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            while (buffer.hasRemaining())
+            {
+                if (channel.read(buffer, buffer.position()) <= 0)
+                {
+                    return 0;
+                }
+            }
+            return buffer.getInt(0);
+        }
     }
 
     /** The first damaged file, why, and the files to carry over from it on. */
@@ -320,7 +397,7 @@ final class QueueRepair
             }
             if (Wires.isEndOfFile(header))
             {
-                position += Wires.SPB_HEADER_SIZE;
+                position = afterEndOfFileMark(bytes, file, position + Wires.SPB_HEADER_SIZE);
                 break;
             }
             final long next = align(position + Wires.SPB_HEADER_SIZE + Wires.lengthOf(header));
@@ -343,6 +420,25 @@ final class QueueRepair
             position = next;
         }
         return firstNonZero(file.toPath(), position);
+    }
+
+    /**
+     * Just past the body of an end-of-file mark whose header ends at {@code position}. Chronicle marks a cycle file
+     * finished (at a roll, or when an appender finds an older file without one) with the header
+     * {@link Wires#END_OF_DATA}, whose length field is 0, followed by the binary-wire field name "EOF"
+     * ({@code c3 45 4f 46}) that its length does not count ({@code AbstractWire.endOfWire}). A process killed
+     * between the two leaves a prefix of that name, then zeros; both are the normal end of the file.
+     */
+    private static long afterEndOfFileMark(final MappedBytes bytes, final File file, final long position)
+    {
+        final long length = file.length();
+        int matched = 0;
+        while (matched < END_OF_FILE_BODY.length && position + matched < length
+            && bytes.readByte(position + matched) == END_OF_FILE_BODY[matched])
+        {
+            matched++;
+        }
+        return position + matched;
     }
 
     private static long firstNonZero(final Path file, final long from) throws IOException

@@ -186,6 +186,12 @@ class SpoolDamageTest
         final byte[] spanning = body(5, LARGE);
         try (Spool spool = Spool.open(spoolDir, SyncMode.NONE, "secondly", 0))
         {
+            // start at the beginning of a cycle: the writes before the roll below all land in one file
+            final int openedIn = spool.currentCycle();
+            while (spool.currentCycle() == openedIn)
+            {
+                Thread.sleep(2);
+            }
             final SpoolWriter writer = spool.newWriter(() -> { });
             writeMessage(writer, 100, body(1, 900));
             writeMessage(writer, 101, bodyB);
