@@ -142,6 +142,7 @@ public final class TestSmtpSink implements AutoCloseable
     private static final int MAX_STORED_BYTES = 64 << 20;
     private static final int HUGE_LINE_BYTES = 1 << 20;
     private static final long JOIN_TIMEOUT_MS = 5_000;
+    private static final long RESTART_BIND_TIMEOUT_NS = 15_000_000_000L;
     private static final List<String> DEFAULT_EXTENSIONS = List.of(
         "PIPELINING", "SIZE 52428800", "8BITMIME", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES");
     /** RFC 3461 §4 xtext. */
@@ -253,14 +254,42 @@ public final class TestSmtpSink implements AutoCloseable
         }
     }
 
-    /** The destination comes back up on the same port. */
+    /**
+     * The destination comes back up on the same port. While it was down the port was free for anyone: the relay's
+     * own connection attempts to it may have been given it as their local port (a TCP self-connect on loopback),
+     * so binding is retried for a while rather than failing the test on "address already in use".
+     */
     public synchronized void restart() throws IOException
     {
         if (closed || listener != null)
         {
             throw new IllegalStateException(closed ? "closed" : "already listening");
         }
-        listen(port);
+        final long deadline = System.nanoTime() + RESTART_BIND_TIMEOUT_NS;
+        while (true)
+        {
+            try
+            {
+                listen(port);
+                return;
+            }
+            catch (final java.net.BindException ex)
+            {
+                if (System.nanoTime() - deadline > 0)
+                {
+                    throw ex;
+                }
+                try
+                {
+                    Thread.sleep(50);
+                }
+                catch (final InterruptedException interrupted)
+                {
+                    Thread.currentThread().interrupt();
+                    throw ex;
+                }
+            }
+        }
     }
 
     /** Stops for good; throws if a sink thread failed with an unexpected exception. */
