@@ -1,5 +1,6 @@
 package dev.relay.delivery;
 
+import dev.relay.testing.TestDnsServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

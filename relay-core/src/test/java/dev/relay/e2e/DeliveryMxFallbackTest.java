@@ -1,5 +1,6 @@
 package dev.relay.e2e;
 
+import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
@@ -25,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * refuses, or refuses its greeting, is backed off on its own and the next MX host is used at once; only when every
  * address is backed off is the mail deferred, and then the hosts are probed again one by one.
  * <p>
- * The zone lives in {@link LoopbackDns}; MX hosts differ by loopback address (127.0.0.11, .12, .13) and share
+ * The zone lives in {@link TestDnsServer}; MX hosts differ by loopback address (127.0.0.11, .12, .13) and share
  * {@code delivery.smtp_port}, the port of the first {@link TestSmtpSink} started. A "refusing" host is one of those
  * addresses with no sink on it (or a stopped sink): the connect gets RST at once.
  */
@@ -43,7 +44,7 @@ class DeliveryMxFallbackTest
     @TempDir
     Path spool;
 
-    private LoopbackDns dns;
+    private TestDnsServer dns;
     private E2e.DeliveryLogCapture log;
     private final List<TestSmtpSink> sinks = new ArrayList<>();
     private int port;
@@ -52,7 +53,7 @@ class DeliveryMxFallbackTest
     @BeforeEach
     void setUp() throws Exception
     {
-        dns = LoopbackDns.start();
+        dns = new TestDnsServer();
         log = new E2e.DeliveryLogCapture();
     }
 

@@ -1,5 +1,6 @@
 package dev.relay.e2e;
 
+import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
@@ -31,7 +32,7 @@ class DeliveryMxTest
     @TempDir
     Path spool;
 
-    private LoopbackDns dns;
+    private TestDnsServer dns;
     private TestSmtpSink mx;
     private TestSmtpSink senderSink;
     private Relay relay;
@@ -40,7 +41,7 @@ class DeliveryMxTest
     @BeforeEach
     void setUp() throws Exception
     {
-        dns = LoopbackDns.start();
+        dns = new TestDnsServer();
         dns.addMx("mx.test", 10, "smtp1.mx.test").addA("smtp1.mx.test", "127.0.0.1")
             .addA("a-only.test", "127.0.0.1")
             .nullMx("nullmx.test")

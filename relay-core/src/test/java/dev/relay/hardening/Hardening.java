@@ -8,8 +8,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.lang.reflect.Field;
-import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -279,105 +277,6 @@ final class Hardening
             catch (final IOException ignored)
             {
                 // nothing left to do
-            }
-        }
-    }
-
-    /**
-     * {@code dev.relay.delivery.TestDnsServer} (package-private) through reflection, plus switching a name's faults off
-     * again (the server has setters only for turning them on).
-     */
-    static final class Dns implements AutoCloseable
-    {
-        private final Object server;
-
-        private Dns(final Object server)
-        {
-            this.server = server;
-        }
-
-        static Dns start() throws Exception
-        {
-            final Class<?> type = Class.forName("dev.relay.delivery.TestDnsServer");
-            final var constructor = type.getDeclaredConstructor();
-            constructor.setAccessible(true);
-            return new Dns(constructor.newInstance());
-        }
-
-        Dns addMx(final String domain, final int preference, final String host)
-        {
-            call("addMx", new Class<?>[] {String.class, int.class, String.class}, domain, preference, host);
-            return this;
-        }
-
-        Dns addA(final String host, final String ip)
-        {
-            call("addA", new Class<?>[] {String.class, String.class}, host, ip);
-            return this;
-        }
-
-        Dns delay(final String name, final long delayMs)
-        {
-            call("delay", new Class<?>[] {String.class, long.class}, name, delayMs);
-            return this;
-        }
-
-        Dns garbage(final String name)
-        {
-            call("garbage", new Class<?>[] {String.class}, name);
-            return this;
-        }
-
-        /** Clears delay, garbage and servfail of {@code name}. */
-        Dns heal(final String name)
-        {
-            try
-            {
-                final Object node = call("node", new Class<?>[] {String.class}, name);
-                for (final String flag : new String[] {"garbage", "servfail"})
-                {
-                    final Field field = node.getClass().getDeclaredField(flag);
-                    field.setAccessible(true);
-                    field.setBoolean(node, false);
-                }
-                final Field delay = node.getClass().getDeclaredField("delayMs");
-                delay.setAccessible(true);
-                delay.setLong(node, 0);
-            }
-            catch (final ReflectiveOperationException ex)
-            {
-                throw new AssertionError(ex);
-            }
-            return this;
-        }
-
-        int queries(final String name)
-        {
-            return (Integer)call("queries", new Class<?>[] {String.class}, name);
-        }
-
-        InetSocketAddress address()
-        {
-            return (InetSocketAddress)call("address", new Class<?>[0]);
-        }
-
-        @Override
-        public void close()
-        {
-            call("close", new Class<?>[0]);
-        }
-
-        private Object call(final String name, final Class<?>[] types, final Object... args)
-        {
-            try
-            {
-                final Method method = server.getClass().getDeclaredMethod(name, types);
-                method.setAccessible(true);
-                return method.invoke(server, args);
-            }
-            catch (final ReflectiveOperationException ex)
-            {
-                throw new AssertionError("TestDnsServer." + name, ex);
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.relay.hardening;
 
+import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
 import dev.relay.testing.TestSmtpSink.Fault;
@@ -41,7 +42,7 @@ class HardeningPeersTest
 
     private TestSmtpSink bad;
     private TestSmtpSink good;
-    private Hardening.Dns dns;
+    private TestDnsServer dns;
     private Relay relay;
 
     @BeforeEach
@@ -146,7 +147,7 @@ class HardeningPeersTest
 
     private void dnsFault(final boolean garbage) throws Exception
     {
-        dns = Hardening.Dns.start();
+        dns = new TestDnsServer();
         dns.addMx("bad.test", 10, "mx.bad.test").addA("mx.bad.test", "127.0.0.1");
         if (garbage)
         {

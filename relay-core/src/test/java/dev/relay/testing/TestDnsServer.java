@@ -1,4 +1,4 @@
-package dev.relay.delivery;
+package dev.relay.testing;
 
 import org.xbill.DNS.AAAARecord;
 import org.xbill.DNS.ARecord;
@@ -55,9 +55,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Thread: configure from any thread (the zone is concurrent); a UDP thread, a TCP accept thread and a timer
  * thread serve queries until {@link #close()}.
  */
-final class TestDnsServer implements AutoCloseable
+public final class TestDnsServer implements AutoCloseable
 {
-    static final long DEFAULT_TTL = 300;
+    public static final long DEFAULT_TTL = 300;
 
     private static final class Node
     {
@@ -81,7 +81,7 @@ final class TestDnsServer implements AutoCloseable
     private volatile long negativeTtl = DEFAULT_TTL;
     private volatile boolean closed;
 
-    TestDnsServer() throws IOException
+    public TestDnsServer() throws IOException
     {
         DatagramSocket boundUdp = null;
         ServerSocket boundTcp = null;
@@ -118,99 +118,109 @@ final class TestDnsServer implements AutoCloseable
         tcpThread.start();
     }
 
-    InetSocketAddress address()
+    public InetSocketAddress address()
     {
         return new InetSocketAddress(InetAddress.getLoopbackAddress(), udp.getLocalPort());
     }
 
-    TestDnsServer addMx(final String domain, final int preference, final String host)
+    public TestDnsServer addMx(final String domain, final int preference, final String host)
     {
         return addMx(domain, preference, host, DEFAULT_TTL);
     }
 
-    TestDnsServer addMx(final String domain, final int preference, final String host, final long ttl)
+    public TestDnsServer addMx(final String domain, final int preference, final String host, final long ttl)
     {
         return add(new MXRecord(name(domain), DClass.IN, ttl, preference, name(host)));
     }
 
     /** RFC 7505: a single MX of preference 0 with exchange ".". */
-    TestDnsServer nullMx(final String domain)
+    public TestDnsServer nullMx(final String domain)
     {
         return add(new MXRecord(name(domain), DClass.IN, DEFAULT_TTL, 0, Name.root));
     }
 
-    TestDnsServer addA(final String host, final String ip)
+    public TestDnsServer addA(final String host, final String ip)
     {
         return addA(host, ip, DEFAULT_TTL);
     }
 
-    TestDnsServer addA(final String host, final String ip, final long ttl)
+    public TestDnsServer addA(final String host, final String ip, final long ttl)
     {
         return add(new ARecord(name(host), DClass.IN, ttl, address(ip)));
     }
 
-    TestDnsServer addAaaa(final String host, final String ip)
+    public TestDnsServer addAaaa(final String host, final String ip)
     {
         return addAaaa(host, ip, DEFAULT_TTL);
     }
 
-    TestDnsServer addAaaa(final String host, final String ip, final long ttl)
+    public TestDnsServer addAaaa(final String host, final String ip, final long ttl)
     {
         return add(new AAAARecord(name(host), DClass.IN, ttl, address(ip)));
     }
 
     /** An alias: queries for {@code alias} answer the CNAME, then {@code target}'s records of the asked type. */
-    TestDnsServer cname(final String alias, final String target)
+    public TestDnsServer cname(final String alias, final String target)
     {
         return add(new CNAMERecord(name(alias), DClass.IN, DEFAULT_TTL, name(target)));
     }
 
     /** Makes {@code name} exist without records (every query NODATA). */
-    TestDnsServer exists(final String name)
+    public TestDnsServer exists(final String name)
     {
         node(name);
         return this;
     }
 
-    TestDnsServer nxdomain(final String name)
+    public TestDnsServer nxdomain(final String name)
     {
         node(name).nxdomain = true;
         return this;
     }
 
-    TestDnsServer servfail(final String name)
+    public TestDnsServer servfail(final String name)
     {
         node(name).servfail = true;
         return this;
     }
 
-    TestDnsServer delay(final String name, final long delayMs)
+    public TestDnsServer delay(final String name, final long delayMs)
     {
         node(name).delayMs = delayMs;
         return this;
     }
 
-    TestDnsServer garbage(final String name)
+    public TestDnsServer garbage(final String name)
     {
         node(name).garbage = true;
         return this;
     }
 
-    TestDnsServer truncate(final String name)
+    /** Clears delay, garbage and servfail of {@code name}: it answers normally again. */
+    public TestDnsServer heal(final String name)
+    {
+        final Node node = node(name);
+        node.delayMs = 0;
+        node.garbage = false;
+        node.servfail = false;
+        return this;
+    }
+
+    public TestDnsServer truncate(final String name)
     {
         node(name).truncate = true;
         return this;
     }
 
     /** TTL and MINIMUM of the SOA sent with NXDOMAIN and NODATA answers. */
-    TestDnsServer negativeTtl(final long seconds)
+    public TestDnsServer negativeTtl(final long seconds)
     {
         negativeTtl = seconds;
         return this;
     }
 
     /** Queries for {@code name} of any type, UDP and TCP. */
-    int queries(final String name)
+    public int queries(final String name)
     {
         int sum = 0;
         final String prefix = key(name) + "/";
@@ -221,13 +231,13 @@ final class TestDnsServer implements AutoCloseable
         return sum;
     }
 
-    int queries(final String name, final int type)
+    public int queries(final String name, final int type)
     {
         final AtomicInteger count = queries.get(key(name) + "/" + Type.string(type));
         return count == null ? 0 : count.get();
     }
 
-    int totalQueries()
+    public int totalQueries()
     {
         return totalQueries.get();
     }
@@ -288,9 +298,11 @@ final class TestDnsServer implements AutoCloseable
         }
     }
 
+    /** Lower case, without a trailing dot: how queries are counted (as the resolver normalizes names). */
     private static String key(final String name)
     {
-        return MxResolver.normalize(name);
+        final String lower = name.trim().toLowerCase(Locale.ROOT);
+        return lower.endsWith(".") && lower.length() > 1 ? lower.substring(0, lower.length() - 1) : lower;
     }
 
     private void serveUdp()
@@ -501,7 +513,7 @@ final class TestDnsServer implements AutoCloseable
             86400, ttl);
     }
 
-    List<String> names()
+    public List<String> names()
     {
         final List<String> names = new ArrayList<>();
         for (final Name name : zone.keySet())
