@@ -16,7 +16,7 @@ import java.util.Map;
  * Command line entry point.
  * <pre>
  * relay [--config FILE]                  run the relay in the foreground (SIGTERM drains and exits 0)
- * relay [--config FILE] spool list|show ID|flush
+ * relay [--config FILE] spool list|show ID|shape [--sender]|flush
  * relay [--config FILE] check-config     validate and print the effective configuration
  * </pre>
  * Exit codes: 0 done, 1 failure at run time, 2 bad configuration or unusable spool directory.
@@ -160,6 +160,7 @@ public final class RelayMain
 
     private static void usage()
     {
-        System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | check-config]");
+        System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] | " +
+            "spool flush | check-config]");
     }
 }

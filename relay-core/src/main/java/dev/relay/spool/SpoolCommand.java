@@ -14,13 +14,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The read-only spool tool ({@code relay spool list|show ID}): opens the spool directory as a plain Chronicle
+ * The read-only spool tool ({@code relay spool list|show ID|shape}): opens the spool directory as a plain Chronicle
  * reader, so it works on a running relay and on a stopped one, and never creates anything.
  * <pre>
  * list     one line per complete message: queue id, age, body size, sender (with RET= and ENVID= when given),
  *          recipients (with NOTIFY= when given); then a count line
  * show ID  the envelope (DSN parameters too: RET, ENVID, NOTIFY, ORCPT), then the message as it will be
  *          delivered (Received header + body, wire form)
+ * shape    recipients still to deliver by destination domain and age, as Postfix's qshape ({@link SpoolShape});
+ *          {@code --sender} groups by sender domain
  * </pre>
  * Exit codes: 0 done, 1 unknown id or no spool, 2 usage.
  * <p>
@@ -34,15 +36,22 @@ public final class SpoolCommand
 
     public static int run(final Path spoolDir, final String[] args, final PrintStream out)
     {
-        if (args.length == 0 || ("list".equals(args[0]) && args.length != 1) ||
-            ("show".equals(args[0]) && args.length != 2) || !("list".equals(args[0]) || "show".equals(args[0])))
+        if (!validUsage(args))
         {
-            out.println("usage: spool list | spool show QUEUE_ID");
+            out.println("usage: spool list | spool show QUEUE_ID | spool shape [--sender]");
             return 2;
         }
         try (SpoolReader reader = SpoolReader.open(spoolDir))
         {
-            return "list".equals(args[0]) ? list(reader, spoolDir, out) : show(reader, args[1], out);
+            switch (args[0])
+            {
+                case "list":
+                    return list(reader, spoolDir, out);
+                case "shape":
+                    return shape(reader, spoolDir, args.length == 2, out);
+                default:
+                    return show(reader, args[1], out);
+            }
         }
         catch (final NoSuchFileException ex)
         {
@@ -54,6 +63,37 @@ public final class SpoolCommand
             out.println("cannot read spool at " + spoolDir.toAbsolutePath().normalize() + ": " + ex.getMessage());
             return 1;
         }
+    }
+
+    private static boolean validUsage(final String[] args)
+    {
+        if (args.length == 0)
+        {
+            return false;
+        }
+        switch (args[0])
+        {
+            case "list":
+                return args.length == 1;
+            case "show":
+                return args.length == 2;
+            case "shape":
+                return args.length == 1 || (args.length == 2 && "--sender".equals(args[1]));
+            default:
+                return false;
+        }
+    }
+
+    private static int shape(final SpoolReader reader, final Path spoolDir, final boolean bySender, final PrintStream out)
+    {
+        final Map<Long, JournalEntry> journal = readJournal(spoolDir);
+        final SpoolShape shape = new SpoolShape(bySender, System.currentTimeMillis());
+        while (reader.poll(m -> shape.add(m, journal.get(m.queueId())), 1024) > 0)
+        {
+            // until the end of what is there now
+        }
+        shape.print(out);
+        return 0;
     }
 
     private static int list(final SpoolReader reader, final Path spoolDir, final PrintStream out)
@@ -84,7 +124,7 @@ public final class SpoolCommand
     }
 
     /** What delivery recorded about one message (see {@link OutcomeJournal}). */
-    private static final class JournalEntry
+    static final class JournalEntry
     {
         final Map<Integer, Byte> status = new HashMap<>();
         String lastError;

@@ -70,6 +70,18 @@ class SpoolCommandTest
             assertTrue(show.endsWith("Received: from client.example ([127.0.0.1]) by relay; " + id1 +
                 "\r\nSubject: hi\r\n\r\nhello\r\n..dot\r\n"), show);
 
+            // qshape: recipients still to deliver by domain and age (bob and carol 2 minutes old, postmaster new)
+            final String[] shape = run(dir, 0, "shape").split("\n");
+            assertEquals(3, shape.length, String.join("\n", shape));
+            assertTrue(shape[0].trim().startsWith("T     5    10    20"), shape[0]);
+            assertTrue(shape[0].trim().endsWith("1280 1280+"), shape[0]);
+            assertTrue(shape[1].matches(" *TOTAL +3 +3 +0 .*"), shape[1]);
+            assertTrue(shape[2].matches(" *example.net +3 +3 +0 .*"), shape[2]);
+            final String bySender = run(dir, 0, "shape", "--sender");
+            assertTrue(bySender.contains("example.org      2     2"), bySender);
+            assertTrue(bySender.matches("(?s).*\n +<> +1 +1 .*"), bySender);
+            assertEquals(2, run(dir, 2, "shape", "--nonsense").isEmpty() ? 0 : 2);
+
             assertTrue(run(dir, 1, "show", QueueIds.format(id2 + 1)).contains("no message"));
             assertTrue(run(dir, 1, "show", "nonsense").contains("no message nonsense"));
         }
