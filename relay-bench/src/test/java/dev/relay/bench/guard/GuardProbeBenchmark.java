@@ -16,7 +16,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Test-only benchmarks for {@link LatencyGuardTest}: {@code reference} is a fixed workload (the test's calibration),
- * {@code probe} does {@code work} times the same work, so {@code work=3} is a deliberately slowed benchmark.
+ * {@code probe} does {@code work} times the same work, so {@code work=6} is a deliberately slowed benchmark
+ * (six times the cost: a 2x threshold holds even when a busy machine adds half to one run and not the other).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)

@@ -101,7 +101,7 @@ class LatencyGuardTest
 
         final int slowed = LatencyGuard.run(new String[] {"--quick", "--forks", "1", "--tolerance", "1.0", "--baseline",
             baseline.toString()}, reference,
-            List.of(new LatencyGuard.Guarded("probe", bench + ".probe", Map.of("work", "3"))), out);
+            List.of(new LatencyGuard.Guarded("probe", bench + ".probe", Map.of("work", "6"))), out);
         final String printed = bytes.toString(StandardCharsets.UTF_8);
         assertEquals(1, slowed, printed);
         assertTrue(printed.contains("guard: FAIL, regressed beyond 100%: probe"), printed);
