@@ -74,7 +74,8 @@ public final class LatencyGuard
     /** What the guard watches: the hot paths of the inbound side, each in its common shape. */
     public static final List<Guarded> GUARDED = List.of(
         new Guarded("parser.batch", "dev.relay.bench.smtp.SmtpCommandParserBenchmark.parseBatch", Map.of()),
-        new Guarded("scanner.64KiB", "dev.relay.bench.smtp.DataScannerBenchmark.scan", Map.of("chunkBytes", "65536")),
+        new Guarded("scanner.64KiB", "dev.relay.bench.smtp.DataScannerBenchmark.scan",
+            Map.of("chunkBytes", "65536", "lineBytes", "74")),
         new Guarded("session.1KiB", "dev.relay.bench.smtp.SmtpSessionBenchmark.transaction",
             Map.of("bodyBytes", "1024")),
         new Guarded("spool.append.1KiB.NONE", "dev.relay.bench.spool.SpoolAppendBenchmark.appendMessage",

@@ -37,6 +37,10 @@ public class DataScannerBenchmark
     @Param({"4096", "65536"})
     public int chunkBytes;
 
+    /** Body line length with its CRLF: 74, as text and base64 mail; 20, as smtp-source's generated bodies. */
+    @Param({"74", "20"})
+    public int lineBytes;
+
     private final DataScanner scanner = new DataScanner();
     private ByteBuffer buffer;
 
@@ -47,7 +51,8 @@ public class DataScannerBenchmark
         text.append("Received: from client.example.org (client.example.org [192.0.2.1])\r\n")
             .append("\tby relay.example.net with ESMTP id 4AbCdEf; Tue, 1 Jul 2025 10:00:00 +0000\r\n")
             .append("From: Sender <sender@example.org>\r\nTo: rcpt@example.net\r\nSubject: benchmark\r\n\r\n");
-        final String line = "The quick brown fox jumps over the lazy dog while the relay scans it ok.\r\n";
+        final String line = "The quick brown fox jumps over the lazy dog while the relay scans it ok.".substring(0,
+            lineBytes - 2) + "\r\n";
         int n = 0;
         while (text.length() < BODY_BYTES - 200)
         {
