@@ -188,6 +188,7 @@ public final class Relay implements AutoCloseable
         // a committed message wakes the delivery loop at once (it would otherwise see it at its next 100 ms poll)
         spool.newMailListener(deliveryLoop::wakeup);
         spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
+        metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
         deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
         deliveryThread.setUncaughtExceptionHandler(Relay::onStageDeath);
         deliveryThread.start();

@@ -193,6 +193,14 @@ public final class MetricsServer implements AutoCloseable
             metrics::journalSkippedRecords);
         gauge(registry, "relay_queue_messages", "Messages in the queue.", queueMessages);
         gauge(registry, "relay_connections_in_open", "Inbound connections open.", openConnections);
+        gauge(registry, "relay_queue_bytes", "Body bytes of the mail in the queue (bounded by queue.max_bytes).",
+            metrics::queuedBytes);
+        gauge(registry, "relay_queue_max_bytes", "queue.max_bytes in effect: above it new mail gets 452 4.3.1.",
+            metrics::maxQueuedBytes);
+        gauge(registry, "relay_spool_free_bytes", "Usable bytes on the spool's file system.",
+            metrics::spoolFreeBytes);
+        gauge(registry, "relay_spool_min_free_bytes",
+            "queue.min_free_bytes: below it new mail gets 452 4.3.1 (0 = off).", metrics::spoolMinFreeBytes);
         summary(registry, "relay_accept_latency_seconds", "End of DATA to 250 queued, since start.",
             metrics::acceptLatency, metrics::acceptLatencySumNs);
         summary(registry, "relay_delivery_latency_seconds", "Received to remote 250, since start.",

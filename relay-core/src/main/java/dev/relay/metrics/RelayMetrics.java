@@ -28,6 +28,11 @@ public final class RelayMetrics
     private volatile LongSupplier spoolDamagedMessages = () -> 0;
     private volatile LongSupplier spoolAllocationFailures = () -> 0;
     private volatile LongSupplier journalSkippedRecords = () -> 0;
+    // gauges of the spool's room, read from the spool and delivery at scrape time
+    private volatile LongSupplier queuedBytes = () -> 0;
+    private volatile LongSupplier maxQueuedBytes = () -> 0;
+    private volatile LongSupplier spoolFreeBytes = () -> 0;
+    private volatile LongSupplier spoolMinFreeBytes = () -> 0;
     private final LongAdder acceptLatencySumNs = new LongAdder();
     private final LongAdder deliveryLatencySumNs = new LongAdder();
     private final Recorder acceptLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
@@ -94,6 +99,43 @@ public final class RelayMetrics
     {
         this.spoolAllocationFailures = spoolAllocationFailures;
         this.journalSkippedRecords = journalSkippedRecords;
+    }
+
+    /**
+     * Where the room gauges come from, so that an operator sees the 452 coming: the body bytes of undelivered mail
+     * and the {@code queue.max_bytes} that bounds them, the usable space on the spool's file system and the
+     * {@code queue.min_free_bytes} it must keep. Each supplier must be safe to call from the metrics thread.
+     */
+    public void spoolRoom(
+        final LongSupplier queuedBytes,
+        final LongSupplier maxQueuedBytes,
+        final LongSupplier spoolFreeBytes,
+        final LongSupplier spoolMinFreeBytes)
+    {
+        this.queuedBytes = queuedBytes;
+        this.maxQueuedBytes = maxQueuedBytes;
+        this.spoolFreeBytes = spoolFreeBytes;
+        this.spoolMinFreeBytes = spoolMinFreeBytes;
+    }
+
+    public long queuedBytes()
+    {
+        return queuedBytes.getAsLong();
+    }
+
+    public long maxQueuedBytes()
+    {
+        return maxQueuedBytes.getAsLong();
+    }
+
+    public long spoolFreeBytes()
+    {
+        return spoolFreeBytes.getAsLong();
+    }
+
+    public long spoolMinFreeBytes()
+    {
+        return spoolMinFreeBytes.getAsLong();
     }
 
     public long spoolAllocationFailures()

@@ -120,6 +120,7 @@ class MetricsServerTest
         metrics.onConnectionOut();
         metrics.spoolDamageCounters(() -> 4, () -> 1);
         metrics.diskFullCounters(() -> 6, () -> 2);
+        metrics.spoolRoom(() -> 123_456, () -> 1_000_000, () -> 5_000_000_000L, () -> 268_435_456);
         queueMessages.set(17);
         openConnections.set(5);
 
@@ -142,6 +143,10 @@ class MetricsServerTest
         assertSample(body, "relay_journal_skipped_records_total", 2);
         assertSample(body, "relay_queue_messages", 17);
         assertSample(body, "relay_connections_in_open", 5);
+        assertSample(body, "relay_queue_bytes", 123_456);
+        assertSample(body, "relay_queue_max_bytes", 1_000_000);
+        assertSample(body, "relay_spool_free_bytes", 5_000_000_000L);
+        assertSample(body, "relay_spool_min_free_bytes", 268_435_456);
         assertTrue(body.contains("# TYPE relay_messages_received_total counter\n"), body);
         assertTrue(body.contains("# TYPE relay_queue_messages gauge\n"), body);
         assertTrue(body.contains("# TYPE relay_accept_latency_seconds summary\n"), body);
