@@ -20,6 +20,7 @@ import dev.relay.smtp.SmtpSession;
 import dev.relay.smtp.SmtpSettings;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolLock;
 import dev.relay.spool.SpoolWriter;
 import dev.relay.spool.SyncMode;
 import org.slf4j.Logger;
@@ -57,6 +58,7 @@ public final class Relay implements AutoCloseable
     private final InboundServer inbound;
     private final SelectorLoop deliveryLoop;
     private final ConnectionLimiter limiter;
+    private final SpoolLock lock;
     private DeliveryAgent delivery;
     private Thread deliveryThread;
     private MetricsServer metricsServer;
@@ -64,9 +66,10 @@ public final class Relay implements AutoCloseable
 
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
-        final SelectorLoop deliveryLoop, final ConnectionLimiter limiter)
+        final SelectorLoop deliveryLoop, final ConnectionLimiter limiter, final SpoolLock lock)
     {
         this.limiter = limiter;
+        this.lock = lock;
         this.config = config;
         this.spool = spool;
         this.journal = journal;
@@ -77,10 +80,45 @@ public final class Relay implements AutoCloseable
     /**
      * Opens the spool, binds the listeners and starts every thread.
      *
-     * @throws SpoolUnavailableException when the spool directory cannot be created or written (exit code 2).
+     * @throws SpoolUnavailableException when the spool directory cannot be created or written, or another process
+     *                                   holds its {@link SpoolLock} (exit code 2).
      * @throws IOException when a listener cannot be bound.
      */
     public static Relay start(final RelayConfig config) throws IOException
+    {
+        final SpoolLock lock = lockSpool(config);
+        try
+        {
+            return start(config, lock);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            lock.close();
+            throw ex;
+        }
+    }
+
+    /** The spool is this process's alone while it runs: a second relay, or {@code spool transfer}, is refused. */
+    private static SpoolLock lockSpool(final RelayConfig config) throws SpoolUnavailableException
+    {
+        final SpoolLock lock;
+        try
+        {
+            lock = SpoolLock.tryAcquire(config.queueDir());
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            throw new SpoolUnavailableException(config.queueDir() + ": " + ex.getMessage(), ex);
+        }
+        if (lock == null)
+        {
+            throw new SpoolUnavailableException(config.queueDir() + ": in use by " +
+                SpoolLock.holder(config.queueDir()) + " (it holds " + SpoolLock.FILE_NAME + ")", null);
+        }
+        return lock;
+    }
+
+    private static Relay start(final RelayConfig config, final SpoolLock lock) throws IOException
     {
         final Spool spool;
         try
@@ -127,7 +165,7 @@ public final class Relay implements AutoCloseable
             spool.close();
             throw ex;
         }
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop, limiter);
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop, limiter, lock);
         try
         {
             relay.wireAndStart();
@@ -309,6 +347,14 @@ public final class Relay implements AutoCloseable
         stopDelivery();
         journal.close();
         spool.close();
+        try
+        {
+            lock.close();
+        }
+        catch (final IOException ex)
+        {
+            LOG.warn("spool lock: {}", ex.toString());
+        }
         LOG.info("relay stopped");
     }
 
