@@ -4,6 +4,7 @@ import dev.relay.config.ConfigException;
 import dev.relay.config.ConfigKey;
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.SpoolCommand;
+import dev.relay.transfer.TransferCommand;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,6 +18,8 @@ import java.util.Map;
  * <pre>
  * relay [--config FILE]                  run the relay in the foreground (SIGTERM drains and exits 0)
  * relay [--config FILE] spool list|show ID|shape [--sender]|flush
+ * relay [--config FILE] spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run]
+ *                                        a stopped relay's queued mail to another relay (TransferCommand)
  * relay [--config FILE] check-config     validate and print the effective configuration
  * </pre>
  * Exit codes: 0 done, 1 failure at run time, 2 bad configuration or unusable spool directory.
@@ -90,6 +93,11 @@ public final class RelayMain
                 {
                     return flush(config);
                 }
+                if (rest.size() > 1 && "transfer".equals(rest.get(1)))
+                {
+                    return TransferCommand.run(config, rest.subList(2, rest.size()).toArray(new String[0]),
+                        System.out, System.err);
+                }
                 return SpoolCommand.run(config.queueDir(), rest.subList(1, rest.size()).toArray(new String[0]),
                     System.out);
             case "check-config":
@@ -161,6 +169,6 @@ public final class RelayMain
     private static void usage()
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] | " +
-            "spool flush | check-config]");
+            "spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
     }
 }

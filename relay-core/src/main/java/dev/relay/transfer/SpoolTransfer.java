@@ -1,0 +1,621 @@
+package dev.relay.transfer;
+
+import dev.relay.smtp.DsnParameters;
+import dev.relay.smtp.InboundMessage;
+import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.SpoolBodyCursor;
+import dev.relay.spool.SpooledMessage;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Moves queued messages of a stopped relay's spool to another relay over SMTP, one message at a time on one reused
+ * connection ({@link TransferClient}), and records each recipient the other relay accepted in this spool's
+ * {@link OutcomeJournal} exactly as delivery does: DELIVERED right after the 250 to the end of data, DONE once every
+ * recipient is final. A later start of this relay therefore delivers none of it again, and a crash of the transfer
+ * repeats at most the message in flight.
+ * <p>
+ * Per message: the envelope as received (sender, {@code <>} kept; the recipients not yet delivered or bounced; SIZE;
+ * BODY=8BITMIME and SMTPUTF8 as the message needs; RET, ENVID, NOTIFY and ORCPT when the target offers DSN), then the
+ * body as stored, behind two header fields: {@link #TRACE_HEADER} naming this node and the original queue id, and
+ * this relay's own {@code Received:}. A DATA-received body goes out verbatim (it is spooled in wire form); a
+ * BDAT-received (raw) one goes as {@code BDAT n LAST} when the target offers CHUNKING, else dot-stuffed as DATA.
+ * More recipients than {@code delivery.max_recipients_per_transaction} take several transactions.
+ * <p>
+ * What stays queued (reported on the error stream, counted): a recipient the target refuses (any 4xx or 5xx to RCPT,
+ * or to the message's data), and a whole message the target cannot take as it is (over its SIZE, 8-bit or SMTPUTF8
+ * to a target without the extension): it is never altered to fit. Nothing is bounced: a transfer moves mail, it does
+ * not judge it; what is left can be transferred again, or delivered by this relay. The run stops
+ * ({@link TargetUnavailable}) when the target goes away (connection lost or timed out, 421), refuses mail altogether
+ * (4xx to MAIL) or wants TLS or AUTH first (530): this client speaks plain SMTP.
+ * <p>
+ * When the transfer makes a message's last recipient final and earlier attempts bounced some, the non-delivery
+ * report the relay would have sent then is sent to the target first ({@link OwedBounce}).
+ * <p>
+ * Control thread only; allocates per message (a control path).
+ */
+final class SpoolTransfer implements AutoCloseable
+{
+    /** The header field that names the node a message was transferred from and its queue id there. */
+    static final String TRACE_HEADER = "X-Relay-Transferred-From";
+    private static final DateTimeFormatter DATE =
+        DateTimeFormatter.ofPattern("EEE, d MMM yyyy HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
+    private static final int CODE_SPOOL_FAILURE = 0;
+
+    /** The target cannot take more now: the run stops, the message being sent stays queued. */
+    static final class TargetUnavailable extends Exception
+    {
+        private static final long serialVersionUID = 1L;
+        /** The end of data was sent without a reply: the target may have the message (a duplicate at most). */
+        final boolean inFlight;
+
+        TargetUnavailable(final String message, final boolean inFlight)
+        {
+            super(message);
+            this.inFlight = inFlight;
+        }
+    }
+
+    /** What happened to one message. */
+    enum Outcome
+    {
+        /** Every recipient now final here: sent, or final before. */
+        TRANSFERRED,
+        /** Some recipient (or the owed report) stays queued. */
+        LEFT
+    }
+
+    private interface BodyWriter
+    {
+        void write(TransferClient client) throws IOException;
+    }
+
+    /** One transaction's replies; {@code finalReply} null when no recipient was accepted or MAIL was refused. */
+    private static final class Exchange
+    {
+        TransferClient.Reply mailReply;
+        TransferClient.Reply[] rcptReplies;
+        TransferClient.Reply finalReply;
+    }
+
+    private final String hostname;
+    private final InetSocketAddress target;
+    private final String targetText;
+    private final String helo;
+    private final TransferClient.Timeouts timeouts;
+    private final int maxRecipients;
+    private final OutcomeJournal journal;
+    private final JournalState state;
+    private final SpoolBodyCursor cursor;
+    private final PrintStream out;
+    private final PrintStream err;
+    private final ByteBuffer chunk = ByteBuffer.allocateDirect(256 * 1024);
+    private TransferClient client;
+
+    long messagesSent;
+    long recipientsSent;
+    long bytesSent;
+    long messagesFinished;
+    long messagesLeft;
+    long recipientsLeft;
+    long reportsSent;
+
+    SpoolTransfer(
+        final String hostname, final InetSocketAddress target, final String helo,
+        final TransferClient.Timeouts timeouts, final int maxRecipients, final OutcomeJournal journal,
+        final JournalState state, final SpoolBodyCursor cursor, final PrintStream out, final PrintStream err)
+    {
+        this.hostname = hostname;
+        this.target = target;
+        this.targetText = target.getHostString() + ":" + target.getPort();
+        this.helo = helo;
+        this.timeouts = timeouts;
+        this.maxRecipients = Math.max(1, maxRecipients);
+        this.journal = journal;
+        this.state = state;
+        this.cursor = cursor;
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Recipients of {@code message} still to be sent: not delivered or bounced by the journal's account. */
+    static List<Integer> pending(final SpooledMessage message, final JournalState.Entry entry)
+    {
+        final List<Integer> pending = new ArrayList<>();
+        for (int i = 0; i < message.recipients().size(); i++)
+        {
+            if (!entry.isFinal(i))
+            {
+                pending.add(i);
+            }
+        }
+        return pending;
+    }
+
+    /** Connects now, so a target that is not there stops the run before the first message. */
+    void connect() throws TargetUnavailable
+    {
+        connectIfNeeded();
+    }
+
+    Outcome transfer(final SpooledMessage message) throws TargetUnavailable
+    {
+        final JournalState.Entry entry = state.of(message.queueId());
+        List<Integer> pending = pending(message, entry);
+        final boolean hadPending = !pending.isEmpty();
+        final List<Integer> left = new ArrayList<>();
+        final byte[] headers = traceHeaders(message);
+        final long size = headers.length + message.bodyBytes();
+        int sentHere = 0;
+        while (!pending.isEmpty())
+        {
+            connectIfNeeded();
+            final String refusal = cannotTake(message, size);
+            if (refusal != null)
+            {
+                leave(message, pending, refusal);
+                return Outcome.LEFT;
+            }
+            final List<Integer> batch = new ArrayList<>(pending.subList(0, Math.min(maxRecipients, pending.size())));
+            final List<Integer> rest = new ArrayList<>(pending.subList(batch.size(), pending.size()));
+            final List<Integer> deferred = new ArrayList<>();
+            final int sent = sendMessage(message, entry, batch, headers, size, deferred, left);
+            sentHere += sent;
+            // RFC 5321 §4.5.3.1.10: recipients a server put off (452 too many) go in another transaction, as long
+            // as each one gets somewhere
+            if (sent > 0)
+            {
+                rest.addAll(deferred);
+            }
+            else
+            {
+                left.addAll(deferred);
+            }
+            pending = rest;
+        }
+        if (sentHere > 0)
+        {
+            messagesSent++;
+        }
+        if (!left.isEmpty())
+        {
+            messagesLeft++;
+            recipientsLeft += left.size();
+            return Outcome.LEFT;
+        }
+        final byte[] report = OwedBounce.build(hostname, message, entry, cursor, System.currentTimeMillis());
+        if (report != null && !sendReport(message, report))
+        {
+            messagesLeft++;
+            return Outcome.LEFT;
+        }
+        journal.recordDone(message.queueId());
+        state.onDone(message.queueId());
+        if (!hadPending)
+        {
+            messagesFinished++;
+        }
+        return Outcome.TRANSFERRED;
+    }
+
+    /** Sends {@code message} to the recipients of {@code batch}; returns how many the target took. */
+    private int sendMessage(
+        final SpooledMessage message, final JournalState.Entry entry, final List<Integer> batch, final byte[] headers,
+        final long size, final List<Integer> deferred, final List<Integer> left) throws TargetUnavailable
+    {
+        final String id = message.queueIdText();
+        final List<String> rcpts = new ArrayList<>(batch.size());
+        for (final int index : batch)
+        {
+            rcpts.add(rcptCommand(message, index));
+        }
+        final boolean raw = (message.flags() & InboundMessage.FLAG_BDAT) != 0;
+        final boolean bdat = raw && client.chunking();
+        final Exchange exchange = exchange(id, mailCommand(message, size), rcpts, size, bdat, raw, c ->
+        {
+            c.body(ByteBuffer.wrap(headers));
+            cursor.open(message);
+            while (true)
+            {
+                chunk.clear();
+                if (cursor.read(chunk) < 0)
+                {
+                    break;
+                }
+                chunk.flip();
+                c.body(chunk);
+            }
+        });
+        int sent = 0;
+        for (int k = 0; k < batch.size(); k++)
+        {
+            final int index = batch.get(k);
+            final TransferClient.Reply reply = exchange.mailReply.positive() ? exchange.rcptReplies[k] :
+                exchange.mailReply;
+            final TransferClient.Reply result = reply.positive() ? exchange.finalReply : reply;
+            if (result.positive())
+            {
+                journal.recordResult(message.queueId(), index, OutcomeJournal.DELIVERED, entry.attempts + 1, 0,
+                    "transferred to " + targetText + ": " + result.text());
+                state.onFinal(message.queueId(), index, OutcomeJournal.DELIVERED);
+                sent++;
+                continue;
+            }
+            final String why = result.code() == CODE_SPOOL_FAILURE ? "not sent: " :
+                "refused by " + targetText + " at " + (result == exchange.mailReply ? "MAIL" : result == reply ? "RCPT" :
+                "DATA") + ": ";
+            err.println("transfer: " + id + " <" + recipient(message, index) + ">: " + why + result.text() +
+                "; stays queued");
+            (result.transient4xx() ? deferred : left).add(index);
+        }
+        if (sent > 0)
+        {
+            recipientsSent += sent;
+            bytesSent += size;
+            out.println(id + " -> " + targetText + ": " + sent + (sent == 1 ? " recipient, " : " recipients, ") +
+                size + " bytes: " + exchange.finalReply.text());
+        }
+        return sent;
+    }
+
+    /** The owed non-delivery report of {@code message}, from {@code <>} to its sender; true once the target took it. */
+    private boolean sendReport(final SpooledMessage message, final byte[] report) throws TargetUnavailable
+    {
+        connectIfNeeded();
+        final String id = message.queueIdText();
+        boolean eightBit = false;
+        for (final byte b : report)
+        {
+            eightBit |= b < 0;
+        }
+        final boolean utf8 = (message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0;
+        if ((eightBit && !client.eightBitMime()) || (utf8 && !client.smtpUtf8()))
+        {
+            err.println("transfer: " + id + ": its non-delivery report needs " + (utf8 ? "SMTPUTF8" : "8BITMIME") +
+                ", which " + targetText + " does not offer; the message stays queued");
+            return false;
+        }
+        final String mail = "MAIL FROM:<>" + (client.offersSize() ? " SIZE=" + report.length : "") +
+            (eightBit ? " BODY=8BITMIME" : "") + (utf8 ? " SMTPUTF8" : "");
+        final Exchange exchange = exchange(id, mail,
+            List.of("RCPT TO:<" + new String(message.reversePath(), StandardCharsets.UTF_8) + ">"), report.length,
+            false, false, c -> c.body(ByteBuffer.wrap(report)));
+        final TransferClient.Reply result = !exchange.mailReply.positive() ? exchange.mailReply :
+            !exchange.rcptReplies[0].positive() ? exchange.rcptReplies[0] : exchange.finalReply;
+        if (!result.positive())
+        {
+            err.println("transfer: " + id + ": its non-delivery report was refused by " + targetText + ": " +
+                result.text() + "; the message stays queued");
+            return false;
+        }
+        reportsSent++;
+        out.println(id + " -> " + targetText + ": non-delivery report to <" +
+            new String(message.reversePath(), StandardCharsets.UTF_8) + ">: " + result.text());
+        return true;
+    }
+
+    /**
+     * One transaction: MAIL (on a fresh connection once more when a reused one turns out closed or answers 421),
+     * RCPT for each, then the body as BDAT LAST or DATA when any recipient was accepted.
+     */
+    private Exchange exchange(
+        final String id, final String mail, final List<String> rcpts, final long size, final boolean bdat,
+        final boolean stuff, final BodyWriter body) throws TargetUnavailable
+    {
+        final Exchange exchange = new Exchange();
+        exchange.mailReply = mail(id, mail);
+        if (!exchange.mailReply.positive())
+        {
+            reset();
+            return exchange;
+        }
+        exchange.rcptReplies = new TransferClient.Reply[rcpts.size()];
+        boolean anyAccepted = false;
+        for (int i = 0; i < rcpts.size(); i++)
+        {
+            final String rcpt = rcpts.get(i);
+            exchange.rcptReplies[i] = checked(id, "RCPT", () -> client.command(rcpt));
+            anyAccepted |= exchange.rcptReplies[i].positive();
+        }
+        if (!anyAccepted)
+        {
+            reset();
+            return exchange;
+        }
+        try
+        {
+            if (bdat)
+            {
+                client.bdatLast(size);
+                client.beginBody(false);
+            }
+            else
+            {
+                final TransferClient.Reply go = checked(id, "DATA", client::data);
+                if (go.code() != 354)
+                {
+                    exchange.finalReply = go;
+                    reset();
+                    return exchange;
+                }
+                client.beginBody(stuff);
+            }
+            body.write(client);
+        }
+        catch (final IOException ex)
+        {
+            dropClient();
+            throw new TargetUnavailable("connection to " + targetText + " lost while sending " + id + ": " +
+                ex.getMessage(), false);
+        }
+        catch (final IllegalStateException ex)
+        {
+            // the spool cannot give the whole body: never end the data (that would deliver it cut short); closing
+            // the connection makes the target drop the transaction
+            dropClient();
+            exchange.finalReply = new TransferClient.Reply(CODE_SPOOL_FAILURE,
+                List.of("cannot read the message from the spool: " + ex.getMessage()));
+            return exchange;
+        }
+        try
+        {
+            exchange.finalReply = bdat ? client.endBdat() : client.endData();
+        }
+        catch (final IOException ex)
+        {
+            dropClient();
+            throw new TargetUnavailable("no reply from " + targetText + " to the end of " + id + " (" +
+                ex.getMessage() + "): it stays queued; the target may have it", true);
+        }
+        if (exchange.finalReply.code() == 421)
+        {
+            dropClient();
+            throw new TargetUnavailable(targetText + " closed the connection after " + id + ": " +
+                exchange.finalReply.text(), false);
+        }
+        return exchange;
+    }
+
+    private TransferClient.Reply mail(final String id, final String mail) throws TargetUnavailable
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            final boolean fresh = connectIfNeeded();
+            TransferClient.Reply reply = null;
+            IOException failure = null;
+            try
+            {
+                reply = client.command(mail);
+            }
+            catch (final IOException ex)
+            {
+                failure = ex;
+            }
+            if (failure == null && reply.code() != 421)
+            {
+                // 4xx to MAIL: the target takes no mail now (full, 452 4.3.1; shutting down); 530: TLS or AUTH first
+                if (reply.transient4xx() || reply.code() == 530)
+                {
+                    dropClient();
+                    throw new TargetUnavailable(targetText + " refused MAIL for " + id + ": " + reply.text(), false);
+                }
+                return reply;
+            }
+            dropClient();
+            if (fresh || attempt > 0)
+            {
+                throw new TargetUnavailable(targetText + (failure != null ? ": " + failure.getMessage() :
+                    " refused MAIL for " + id + ": " + reply.text()), false);
+            }
+            // a reused connection the target had closed (idle timeout, a limit per connection): once more, anew
+        }
+    }
+
+    private interface Step
+    {
+        TransferClient.Reply run() throws IOException;
+    }
+
+    /** A command whose failure or 421 ends the run (the message stays queued, nothing was sent of it). */
+    private TransferClient.Reply checked(final String id, final String what, final Step step) throws TargetUnavailable
+    {
+        final TransferClient.Reply reply;
+        try
+        {
+            reply = step.run();
+        }
+        catch (final IOException ex)
+        {
+            dropClient();
+            throw new TargetUnavailable("connection to " + targetText + " lost at " + what + " for " + id + ": " +
+                ex.getMessage(), false);
+        }
+        if (reply.code() == 421)
+        {
+            dropClient();
+            throw new TargetUnavailable(targetText + " closed the connection at " + what + " for " + id + ": " +
+                reply.text(), false);
+        }
+        return reply;
+    }
+
+    /** RSET after a transaction that got no end of data; a connection that fails it is dropped (and made anew). */
+    private void reset()
+    {
+        if (client == null)
+        {
+            return;
+        }
+        try
+        {
+            if (client.command("RSET").positive())
+            {
+                return;
+            }
+        }
+        catch (final IOException ex)
+        {
+            // dropped below
+        }
+        dropClient();
+    }
+
+    /** @return true when a new connection was made. */
+    private boolean connectIfNeeded() throws TargetUnavailable
+    {
+        if (client != null)
+        {
+            return false;
+        }
+        try
+        {
+            client = TransferClient.connect(target, helo, timeouts);
+            return true;
+        }
+        catch (final IOException ex)
+        {
+            throw new TargetUnavailable("cannot connect to " + targetText + ": " + ex.getMessage(), false);
+        }
+    }
+
+    private void dropClient()
+    {
+        if (client != null)
+        {
+            client.close();
+            client = null;
+        }
+    }
+
+    /** Why the target cannot take {@code message} as it is, or null. */
+    private String cannotTake(final SpooledMessage message, final long size)
+    {
+        if (client.maxSize() > 0 && size > client.maxSize())
+        {
+            return "its size, " + size + " bytes, is over the SIZE limit of " + targetText + " (" + client.maxSize() +
+                ")";
+        }
+        if ((message.flags() & (InboundMessage.FLAG_8BIT_CONTENT | InboundMessage.FLAG_8BITMIME)) != 0 &&
+            !client.eightBitMime())
+        {
+            return "it has 8-bit content and " + targetText + " does not offer 8BITMIME";
+        }
+        if ((message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0 && !client.smtpUtf8())
+        {
+            return "it needs SMTPUTF8 and " + targetText + " does not offer it";
+        }
+        return null;
+    }
+
+    private void leave(final SpooledMessage message, final List<Integer> pending, final String why)
+    {
+        err.println("transfer: " + message.queueIdText() + ": not sent: " + why + "; it stays queued");
+        messagesLeft++;
+        recipientsLeft += pending.size();
+    }
+
+    private String mailCommand(final SpooledMessage message, final long size)
+    {
+        final StringBuilder mail = new StringBuilder("MAIL FROM:<")
+            .append(new String(message.reversePath(), StandardCharsets.UTF_8)).append('>');
+        if (client.offersSize())
+        {
+            mail.append(" SIZE=").append(size);
+        }
+        if ((message.flags() & (InboundMessage.FLAG_8BIT_CONTENT | InboundMessage.FLAG_8BITMIME)) != 0)
+        {
+            mail.append(" BODY=8BITMIME");
+        }
+        if ((message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
+        {
+            mail.append(" SMTPUTF8");
+        }
+        final boolean dsnAsked = message.dsnRet() != DsnParameters.RET_NONE || message.envelopeId() != null;
+        if (client.dsn())
+        {
+            // RFC 3461 §5.2.1: passed on as received (ENVID still xtext)
+            if (message.dsnRet() != DsnParameters.RET_NONE)
+            {
+                mail.append(" RET=").append(DsnParameters.retText(message.dsnRet()));
+            }
+            if (message.envelopeId() != null)
+            {
+                mail.append(" ENVID=").append(new String(message.envelopeId(), StandardCharsets.US_ASCII));
+            }
+        }
+        else if (dsnAsked || anyRecipientDsn(message))
+        {
+            err.println("transfer: " + message.queueIdText() + ": " + targetText + " does not offer DSN: its DSN " +
+                "requests (RET, ENVID, NOTIFY, ORCPT) are not passed on");
+        }
+        return mail.toString();
+    }
+
+    private String rcptCommand(final SpooledMessage message, final int index)
+    {
+        final StringBuilder rcpt = new StringBuilder("RCPT TO:<").append(recipient(message, index)).append('>');
+        if (client.dsn())
+        {
+            // RFC 3461 §5.2.1: NOTIFY and ORCPT unchanged
+            if (message.notify(index) != 0)
+            {
+                rcpt.append(" NOTIFY=").append(DsnParameters.notifyText(message.notify(index)));
+            }
+            if (message.originalRecipient(index) != null)
+            {
+                rcpt.append(" ORCPT=").append(new String(message.originalRecipient(index), StandardCharsets.UTF_8));
+            }
+        }
+        return rcpt.toString();
+    }
+
+    private static boolean anyRecipientDsn(final SpooledMessage message)
+    {
+        for (int i = 0; i < message.recipients().size(); i++)
+        {
+            if (message.notify(i) != 0 || message.originalRecipient(i) != null)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@link #TRACE_HEADER} for this node and the message's queue id, then the relay's stored Received header. */
+    private byte[] traceHeaders(final SpooledMessage message)
+    {
+        final byte[] trace = (TRACE_HEADER + ": " + hostname + "; queue-id=" + message.queueIdText() + "; " +
+            DATE.format(Instant.now()) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        final byte[] received = message.receivedHeader();
+        final byte[] headers = new byte[trace.length + received.length];
+        System.arraycopy(trace, 0, headers, 0, trace.length);
+        System.arraycopy(received, 0, headers, trace.length, received.length);
+        return headers;
+    }
+
+    private static String recipient(final SpooledMessage message, final int index)
+    {
+        return new String(message.recipients().get(index), StandardCharsets.UTF_8);
+    }
+
+    /** QUIT and close. */
+    @Override
+    public void close()
+    {
+        if (client != null)
+        {
+            client.quit();
+            client = null;
+        }
+    }
+}
