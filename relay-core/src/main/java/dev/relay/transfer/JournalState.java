@@ -2,38 +2,70 @@ package dev.relay.transfer;
 
 import dev.relay.spool.OutcomeJournal;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * What the outcome journal says about each queued message, replayed once before a transfer: per recipient its
- * last status (delivered, bounced, deferred) and reply text, the attempts so far, and whether the message is done.
- * The same reading {@code spool list} and a restarting relay make: a recipient is still to be sent unless its last
- * record says delivered or bounced, and a message with a DONE record is finished.
+ * last status (delivered, bounced, deferred), the reply of a bounce (for the report still owed), the attempts so
+ * far, and whether the message is done. The same reading {@code spool list} and a restarting relay make: a recipient
+ * is still to be sent unless its last record says delivered or bounced, and a message with a DONE record is finished.
  * <p>
- * Control thread; allocates per message.
+ * Kept compact, since a spool can hold millions of messages: a status byte per recipient, and reply texts only for
+ * bounced recipients. Control thread; allocates per message.
  */
 final class JournalState
 {
+    private static final byte[] NO_STATUS = new byte[0];
+
     /** One message's records. */
     static final class Entry
     {
-        final Map<Integer, Byte> status = new HashMap<>();
-        final Map<Integer, String> text = new HashMap<>();
+        private byte[] status = NO_STATUS;
+        private String[] bouncedText;
         int attempts;
         boolean done;
+        /** This run has sent (or listed) the message already: a second copy of it in the spool is skipped. */
+        boolean handled;
 
         /** Whether recipient {@code index} is delivered or bounced. */
         boolean isFinal(final int index)
         {
-            final Byte last = status.get(index);
-            return last != null && last != OutcomeJournal.DEFERRED;
+            final byte last = index < status.length ? status[index] : 0;
+            return last == OutcomeJournal.DELIVERED || last == OutcomeJournal.BOUNCED;
         }
 
         boolean isBounced(final int index)
         {
-            final Byte last = status.get(index);
-            return last != null && last == OutcomeJournal.BOUNCED;
+            return index < status.length && status[index] == OutcomeJournal.BOUNCED;
+        }
+
+        /** The reply that bounced recipient {@code index}, or null. */
+        String bouncedText(final int index)
+        {
+            return bouncedText == null || index >= bouncedText.length ? null : bouncedText[index];
+        }
+
+        void record(final int index, final byte result, final String text)
+        {
+            if (index < 0 || index > 1_000_000)
+            {
+                return;
+            }
+            if (index >= status.length)
+            {
+                status = Arrays.copyOf(status, index + 1);
+            }
+            status[index] = result;
+            if (result == OutcomeJournal.BOUNCED)
+            {
+                if (bouncedText == null || index >= bouncedText.length)
+                {
+                    bouncedText = Arrays.copyOf(bouncedText == null ? new String[0] : bouncedText, status.length);
+                }
+                bouncedText[index] = text;
+            }
         }
     }
 
@@ -61,36 +93,30 @@ final class JournalState
                 final long queueId, final int recipient, final byte status, final int attempts,
                 final long nextAttemptMs, final String text)
             {
-                final Entry entry = state.entries.computeIfAbsent(queueId, ignored -> new Entry());
-                entry.status.put(recipient, status);
-                entry.text.put(recipient, text);
+                final Entry entry = state.track(queueId);
+                entry.record(recipient, status, text);
                 entry.attempts = Math.max(entry.attempts, attempts);
             }
 
             @Override
             public void onDone(final long queueId)
             {
-                state.entries.computeIfAbsent(queueId, ignored -> new Entry()).done = true;
+                state.track(queueId).done = true;
             }
         });
         return state;
     }
 
-    /** The records of {@code queueId}; an empty entry (nothing done yet) when there are none. */
+    /** The records of {@code queueId}, read only: an empty entry (nothing done yet) when there are none. */
     Entry of(final long queueId)
     {
         final Entry entry = entries.get(queueId);
         return entry == null ? NOTHING : entry;
     }
 
-    /** Records {@code queueId}'s recipient as final here too (after the journal got the same record). */
-    void onFinal(final long queueId, final int recipient, final byte status)
+    /** The records of {@code queueId}, made when there are none yet, to be changed. */
+    Entry track(final long queueId)
     {
-        entries.computeIfAbsent(queueId, ignored -> new Entry()).status.put(recipient, status);
-    }
-
-    void onDone(final long queueId)
-    {
-        entries.computeIfAbsent(queueId, ignored -> new Entry()).done = true;
+        return entries.computeIfAbsent(queueId, ignored -> new Entry());
     }
 }

@@ -54,7 +54,7 @@ final class OwedBounce
             {
                 continue;
             }
-            final String reply = entry.text.get(i);
+            final String reply = entry.bouncedText(i);
             reported.add(new DsnBuilder.Recipient(new String(message.recipients().get(i), StandardCharsets.UTF_8),
                 statusCode(reply), null, diagnostic(reply), "failed", originalRecipient(message.originalRecipient(i))));
         }

@@ -23,7 +23,8 @@ import java.util.Locale;
  * connection ({@link TransferClient}), and records each recipient the other relay accepted in this spool's
  * {@link OutcomeJournal} exactly as delivery does: DELIVERED right after the 250 to the end of data, DONE once every
  * recipient is final. A later start of this relay therefore delivers none of it again, and a crash of the transfer
- * repeats at most the message in flight.
+ * repeats at most the message in flight (the journal is not fsynced, as in delivery: a power cut can lose its newest
+ * records, which then means messages sent twice, never lost).
  * <p>
  * Per message: the envelope as received (sender, {@code <>} kept; the recipients not yet delivered or bounced; SIZE;
  * BODY=8BITMIME and SMTPUTF8 as the message needs; RET, ENVID, NOTIFY and ORCPT when the target offers DSN), then the
@@ -150,7 +151,8 @@ final class SpoolTransfer implements AutoCloseable
 
     Outcome transfer(final SpooledMessage message) throws TargetUnavailable
     {
-        final JournalState.Entry entry = state.of(message.queueId());
+        final JournalState.Entry entry = state.track(message.queueId());
+        entry.handled = true;
         List<Integer> pending = pending(message, entry);
         final boolean hadPending = !pending.isEmpty();
         final List<Integer> left = new ArrayList<>();
@@ -200,7 +202,7 @@ final class SpoolTransfer implements AutoCloseable
             return Outcome.LEFT;
         }
         journal.recordDone(message.queueId());
-        state.onDone(message.queueId());
+        entry.done = true;
         if (!hadPending)
         {
             messagesFinished++;
@@ -247,7 +249,7 @@ final class SpoolTransfer implements AutoCloseable
             {
                 journal.recordResult(message.queueId(), index, OutcomeJournal.DELIVERED, entry.attempts + 1, 0,
                     "transferred to " + targetText + ": " + result.text());
-                state.onFinal(message.queueId(), index, OutcomeJournal.DELIVERED);
+                entry.record(index, OutcomeJournal.DELIVERED, null);
                 sent++;
                 continue;
             }

@@ -17,13 +17,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 
 /**
  * {@code relay spool transfer --to HOST:PORT}: hands every queued message of a stopped relay to another relay over
@@ -138,41 +136,33 @@ public final class TransferCommand
         {
             final SpoolReader reader = spool.newReader(null);
             final JournalState state = JournalState.replay(journal);
-            final List<SpooledMessage> queued = queued(reader, state);
-            long queuedBytes = 0;
-            for (final SpooledMessage m : queued)
-            {
-                queuedBytes += m.bodyBytes();
-            }
-            err.println("transfer: " + queued.size() + plural(queued.size(), " message") + " (" + queuedBytes +
-                " bytes) queued in " + dir + "; sending to " + options.targetText() + " as " + options.helo());
+            err.println("transfer: sending the mail queued in " + dir + " to " + options.targetText() + " as " +
+                options.helo());
             final SpoolTransfer transfer = new SpoolTransfer(config.smtpHostname(), options.target(), options.helo(),
                 new TransferClient.Timeouts(config.deliveryConnectTimeout().toMillis(),
                     config.deliveryCommandTimeout().toMillis(), config.deliveryDataInitTimeout().toMillis(),
                     config.deliveryDataBlockTimeout().toMillis(), config.deliveryDataDoneTimeout().toMillis()),
                 config.deliveryMaxRecipientsPerTransaction(), journal, state, cursor, out, err);
             SpoolTransfer.TargetUnavailable stopped = null;
-            int tried = 0;
+            long tried = 0;
             final long startNs = System.nanoTime();
             try
             {
-                if (!queued.isEmpty())
+                // one message at a time, as the spool is read: a queue of millions is never on the heap
+                SpooledMessage message;
+                while (tried < options.limit() && (message = nextQueued(reader, state)) != null)
                 {
-                    transfer.connect();
-                }
-                for (final SpooledMessage message : queued)
-                {
-                    if (tried >= options.limit())
+                    if (tried == 0)
                     {
-                        break;
+                        transfer.connect();
                     }
                     tried++;
                     transfer.transfer(message);
                     if (tried % PROGRESS_EVERY == 0)
                     {
-                        err.println("transfer: " + tried + " of " + queued.size() + " messages done in " +
+                        err.println("transfer: " + tried + " messages in " +
                             (System.nanoTime() - startNs) / 1_000_000_000L + " s: " + transfer.messagesSent +
-                            " sent (" + transfer.bytesSent + " bytes), " + transfer.messagesLeft + " left");
+                            " sent (" + transfer.bytesSent + " bytes), " + transfer.messagesLeft + " left queued");
                     }
                 }
             }
@@ -184,19 +174,23 @@ public final class TransferCommand
             {
                 transfer.close();
             }
-            return summary(options, queued.size(), tried, stopped, transfer, reader, err);
+            long untried = stopped != null ? 1 : 0;
+            while (nextQueued(reader, state) != null)
+            {
+                untried++;
+            }
+            return summary(options, untried, stopped, transfer, reader, err);
         }
     }
 
     private static int summary(
-        final Options options, final int queued, final int tried, final SpoolTransfer.TargetUnavailable stopped,
+        final Options options, final long notTried, final SpoolTransfer.TargetUnavailable stopped,
         final SpoolTransfer transfer, final SpoolReader reader, final PrintStream err)
     {
         if (stopped != null)
         {
             err.println("transfer: stopped: " + stopped.getMessage());
         }
-        final long notTried = queued - tried + (stopped != null ? 1 : 0);
         final StringBuilder line = new StringBuilder("transfer: ").append(transfer.messagesSent)
             .append(plural(transfer.messagesSent, " message")).append(" (").append(transfer.recipientsSent)
             .append(plural(transfer.recipientsSent, " recipient")).append(", ").append(transfer.bytesSent)
@@ -245,29 +239,31 @@ public final class TransferCommand
             {
                 state = JournalState.empty();
             }
-            final List<SpooledMessage> queued = queued(reader, state);
+            long messages = 0;
             long recipients = 0;
             long bytes = 0;
-            for (final SpooledMessage m : queued)
+            SpooledMessage m;
+            while ((m = nextQueued(reader, state)) != null)
             {
-                final List<Integer> pending = SpoolTransfer.pending(m, state.of(m.queueId()));
+                final JournalState.Entry entry = state.track(m.queueId());
+                entry.handled = true;
+                final List<Integer> pending = SpoolTransfer.pending(m, entry);
                 final StringBuilder line = new StringBuilder(m.queueIdText()).append(' ').append(m.bodyBytes())
-                    .append(" <").append(new String(m.reversePath(), java.nio.charset.StandardCharsets.UTF_8))
-                    .append('>');
+                    .append(" <").append(new String(m.reversePath(), StandardCharsets.UTF_8)).append('>');
                 for (final int index : pending)
                 {
-                    line.append(' ').append(new String(m.recipients().get(index),
-                        java.nio.charset.StandardCharsets.UTF_8));
+                    line.append(' ').append(new String(m.recipients().get(index), StandardCharsets.UTF_8));
                 }
                 if (pending.isEmpty())
                 {
                     line.append(" (every recipient final: would be marked done)");
                 }
                 out.println(line);
+                messages++;
                 recipients += pending.size();
                 bytes += m.bodyBytes();
             }
-            err.println("transfer: dry run: " + queued.size() + plural(queued.size(), " message") + " (" + recipients +
+            err.println("transfer: dry run: " + messages + plural(messages, " message") + " (" + recipients +
                 plural(recipients, " recipient") + ", " + bytes + " bytes) would go to " + options.targetText());
             final SpoolLock probe = SpoolLock.tryAcquire(dir);
             if (probe == null)
@@ -288,22 +284,22 @@ public final class TransferCommand
         }
     }
 
-    /** Every complete message not marked done, each queue id once (its first copy), in commit order. */
-    private static List<SpooledMessage> queued(final SpoolReader reader, final JournalState state)
+    /**
+     * The next complete message in commit order that is neither done nor handled by this run yet (a message moved
+     * forward in the spool has two copies: the first is taken), or null at the end of the spool.
+     */
+    private static SpooledMessage nextQueued(final SpoolReader reader, final JournalState state)
     {
-        final List<SpooledMessage> queued = new ArrayList<>();
-        final Set<Long> seen = new HashSet<>();
-        while (reader.poll(m ->
+        final SpooledMessage[] next = new SpooledMessage[1];
+        while (reader.poll(m -> next[0] = m, 1) > 0)
         {
-            if (seen.add(m.queueId()) && !state.of(m.queueId()).done)
+            final JournalState.Entry entry = state.of(next[0].queueId());
+            if (!entry.done && !entry.handled)
             {
-                queued.add(m);
+                return next[0];
             }
-        }, 1024) > 0)
-        {
-            // until the end of what is there
         }
-        return queued;
+        return null;
     }
 
     /**
