@@ -168,7 +168,7 @@ public final class RelayMain
 
     private static void usage()
     {
-        System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] | " +
-            "spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
+        System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] " +
+            "| spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
     }
 }

@@ -1,7 +1,5 @@
 package dev.relay.transfer;
 
-import dev.relay.smtp.DsnParameters;
-import dev.relay.smtp.InboundMessage;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpooledMessage;
@@ -12,11 +10,8 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Moves queued messages of a stopped relay's spool to another relay over SMTP, one message at a time on one reused
@@ -28,9 +23,10 @@ import java.util.Locale;
  * <p>
  * Per message: the envelope as received (sender, {@code <>} kept; the recipients not yet delivered or bounced; SIZE;
  * BODY=8BITMIME and SMTPUTF8 as the message needs; RET, ENVID, NOTIFY and ORCPT when the target offers DSN), then the
- * body as stored, behind two header fields: {@link #TRACE_HEADER} naming this node and the original queue id, and
- * this relay's own {@code Received:}. A DATA-received body goes out verbatim (it is spooled in wire form); a
- * BDAT-received (raw) one goes as {@code BDAT n LAST} when the target offers CHUNKING, else dot-stuffed as DATA.
+ * body as stored, behind two header fields: {@link TransferEnvelope#TRACE_HEADER} naming this node and the original
+ * queue id, and this relay's own {@code Received:}. A DATA-received body goes out verbatim (it is spooled in wire
+ * form); a BDAT-received (raw) one goes as {@code BDAT n LAST} when the target offers CHUNKING, else dot-stuffed as
+ * DATA.
  * More recipients than {@code delivery.max_recipients_per_transaction} take several transactions.
  * <p>
  * What stays queued (reported on the error stream, counted): a recipient the target refuses (any 4xx or 5xx to RCPT,
@@ -41,29 +37,26 @@ import java.util.Locale;
  * (4xx to MAIL) or wants TLS or AUTH first (530): this client speaks plain SMTP.
  * <p>
  * When the transfer makes a message's last recipient final and earlier attempts bounced some, the non-delivery
- * report the relay would have sent then is sent to the target first ({@link OwedBounce}).
+ * report the relay would have sent then goes to the target too, before the message is recorded done
+ * ({@link OwedBounce}).
  * <p>
  * Control thread only; allocates per message (a control path).
  */
 final class SpoolTransfer implements AutoCloseable
 {
-    /** The header field that names the node a message was transferred from and its queue id there. */
-    static final String TRACE_HEADER = "X-Relay-Transferred-From";
-    private static final DateTimeFormatter DATE =
-        DateTimeFormatter.ofPattern("EEE, d MMM yyyy HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
     private static final int CODE_SPOOL_FAILURE = 0;
 
-    /** The target cannot take more now: the run stops, the message being sent stays queued. */
+    /**
+     * The target cannot take more now: the run stops, the message being sent stays queued (when its end of data
+     * went without a reply, the target may have it too: the one duplicate a stop can cause; the text says so).
+     */
     static final class TargetUnavailable extends Exception
     {
         private static final long serialVersionUID = 1L;
-        /** The end of data was sent without a reply: the target may have the message (a duplicate at most). */
-        final boolean inFlight;
 
-        TargetUnavailable(final String message, final boolean inFlight)
+        TargetUnavailable(final String message)
         {
             super(message);
-            this.inFlight = inFlight;
         }
     }
 
@@ -156,17 +149,24 @@ final class SpoolTransfer implements AutoCloseable
         List<Integer> pending = pending(message, entry);
         final boolean hadPending = !pending.isEmpty();
         final List<Integer> left = new ArrayList<>();
-        final byte[] headers = traceHeaders(message);
+        final byte[] headers = TransferEnvelope.traceHeaders(hostname, message, Instant.now());
         final long size = headers.length + message.bodyBytes();
         int sentHere = 0;
+        boolean warnedDsn = false;
         while (!pending.isEmpty())
         {
             connectIfNeeded();
-            final String refusal = cannotTake(message, size);
+            final String refusal = TransferEnvelope.cannotTake(message, size, client);
             if (refusal != null)
             {
                 leave(message, pending, refusal);
                 return Outcome.LEFT;
+            }
+            if (!client.dsn() && !warnedDsn && TransferEnvelope.asksForDsn(message))
+            {
+                warnedDsn = true;
+                err.println("transfer: " + message.queueIdText() + ": " + targetText + " does not offer DSN: the " +
+                    "message's DSN requests (RET, ENVID, NOTIFY, ORCPT) are not passed on");
             }
             final List<Integer> batch = new ArrayList<>(pending.subList(0, Math.min(maxRecipients, pending.size())));
             final List<Integer> rest = new ArrayList<>(pending.subList(batch.size(), pending.size()));
@@ -219,11 +219,12 @@ final class SpoolTransfer implements AutoCloseable
         final List<String> rcpts = new ArrayList<>(batch.size());
         for (final int index : batch)
         {
-            rcpts.add(rcptCommand(message, index));
+            rcpts.add(TransferEnvelope.rcpt(message, index, client));
         }
-        final boolean raw = (message.flags() & InboundMessage.FLAG_BDAT) != 0;
+        final boolean raw = TransferEnvelope.raw(message);
         final boolean bdat = raw && client.chunking();
-        final Exchange exchange = exchange(id, mailCommand(message, size), rcpts, size, bdat, raw, c ->
+        final String mail = TransferEnvelope.mail(message, size, client);
+        final Exchange exchange = exchange(id, mail, rcpts, size, bdat, raw, c ->
         {
             c.body(ByteBuffer.wrap(headers));
             cursor.open(message);
@@ -253,11 +254,11 @@ final class SpoolTransfer implements AutoCloseable
                 sent++;
                 continue;
             }
+            final String step = result == exchange.mailReply ? "MAIL" : result == reply ? "RCPT" : "DATA";
             final String why = result.code() == CODE_SPOOL_FAILURE ? "not sent: " :
-                "refused by " + targetText + " at " + (result == exchange.mailReply ? "MAIL" : result == reply ? "RCPT" :
-                "DATA") + ": ";
-            err.println("transfer: " + id + " <" + recipient(message, index) + ">: " + why + result.text() +
-                "; stays queued");
+                "refused by " + targetText + " at " + step + ": ";
+            err.println("transfer: " + id + " <" + TransferEnvelope.recipient(message, index) + ">: " + why +
+                result.text() + "; stays queued");
             (result.transient4xx() ? deferred : left).add(index);
         }
         if (sent > 0)
@@ -280,7 +281,7 @@ final class SpoolTransfer implements AutoCloseable
         {
             eightBit |= b < 0;
         }
-        final boolean utf8 = (message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0;
+        final boolean utf8 = TransferEnvelope.smtpUtf8(message);
         if ((eightBit && !client.eightBitMime()) || (utf8 && !client.smtpUtf8()))
         {
             err.println("transfer: " + id + ": its non-delivery report needs " + (utf8 ? "SMTPUTF8" : "8BITMIME") +
@@ -358,7 +359,7 @@ final class SpoolTransfer implements AutoCloseable
         {
             dropClient();
             throw new TargetUnavailable("connection to " + targetText + " lost while sending " + id + ": " +
-                ex.getMessage(), false);
+                ex.getMessage());
         }
         catch (final IllegalStateException ex)
         {
@@ -377,13 +378,13 @@ final class SpoolTransfer implements AutoCloseable
         {
             dropClient();
             throw new TargetUnavailable("no reply from " + targetText + " to the end of " + id + " (" +
-                ex.getMessage() + "): it stays queued; the target may have it", true);
+                ex.getMessage() + "): it stays queued; the target may have it");
         }
         if (exchange.finalReply.code() == 421)
         {
             dropClient();
             throw new TargetUnavailable(targetText + " closed the connection after " + id + ": " +
-                exchange.finalReply.text(), false);
+                exchange.finalReply.text());
         }
         return exchange;
     }
@@ -409,7 +410,7 @@ final class SpoolTransfer implements AutoCloseable
                 if (reply.transient4xx() || reply.code() == 530)
                 {
                     dropClient();
-                    throw new TargetUnavailable(targetText + " refused MAIL for " + id + ": " + reply.text(), false);
+                    throw new TargetUnavailable(targetText + " refused MAIL for " + id + ": " + reply.text());
                 }
                 return reply;
             }
@@ -417,7 +418,7 @@ final class SpoolTransfer implements AutoCloseable
             if (fresh || attempt > 0)
             {
                 throw new TargetUnavailable(targetText + (failure != null ? ": " + failure.getMessage() :
-                    " refused MAIL for " + id + ": " + reply.text()), false);
+                    " refused MAIL for " + id + ": " + reply.text()));
             }
             // a reused connection the target had closed (idle timeout, a limit per connection): once more, anew
         }
@@ -440,13 +441,13 @@ final class SpoolTransfer implements AutoCloseable
         {
             dropClient();
             throw new TargetUnavailable("connection to " + targetText + " lost at " + what + " for " + id + ": " +
-                ex.getMessage(), false);
+                ex.getMessage());
         }
         if (reply.code() == 421)
         {
             dropClient();
             throw new TargetUnavailable(targetText + " closed the connection at " + what + " for " + id + ": " +
-                reply.text(), false);
+                reply.text());
         }
         return reply;
     }
@@ -486,7 +487,7 @@ final class SpoolTransfer implements AutoCloseable
         }
         catch (final IOException ex)
         {
-            throw new TargetUnavailable("cannot connect to " + targetText + ": " + ex.getMessage(), false);
+            throw new TargetUnavailable("cannot connect to " + targetText + ": " + ex.getMessage());
         }
     }
 
@@ -499,115 +500,11 @@ final class SpoolTransfer implements AutoCloseable
         }
     }
 
-    /** Why the target cannot take {@code message} as it is, or null. */
-    private String cannotTake(final SpooledMessage message, final long size)
-    {
-        if (client.maxSize() > 0 && size > client.maxSize())
-        {
-            return "its size, " + size + " bytes, is over the SIZE limit of " + targetText + " (" + client.maxSize() +
-                ")";
-        }
-        if ((message.flags() & (InboundMessage.FLAG_8BIT_CONTENT | InboundMessage.FLAG_8BITMIME)) != 0 &&
-            !client.eightBitMime())
-        {
-            return "it has 8-bit content and " + targetText + " does not offer 8BITMIME";
-        }
-        if ((message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0 && !client.smtpUtf8())
-        {
-            return "it needs SMTPUTF8 and " + targetText + " does not offer it";
-        }
-        return null;
-    }
-
     private void leave(final SpooledMessage message, final List<Integer> pending, final String why)
     {
         err.println("transfer: " + message.queueIdText() + ": not sent: " + why + "; it stays queued");
         messagesLeft++;
         recipientsLeft += pending.size();
-    }
-
-    private String mailCommand(final SpooledMessage message, final long size)
-    {
-        final StringBuilder mail = new StringBuilder("MAIL FROM:<")
-            .append(new String(message.reversePath(), StandardCharsets.UTF_8)).append('>');
-        if (client.offersSize())
-        {
-            mail.append(" SIZE=").append(size);
-        }
-        if ((message.flags() & (InboundMessage.FLAG_8BIT_CONTENT | InboundMessage.FLAG_8BITMIME)) != 0)
-        {
-            mail.append(" BODY=8BITMIME");
-        }
-        if ((message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
-        {
-            mail.append(" SMTPUTF8");
-        }
-        final boolean dsnAsked = message.dsnRet() != DsnParameters.RET_NONE || message.envelopeId() != null;
-        if (client.dsn())
-        {
-            // RFC 3461 §5.2.1: passed on as received (ENVID still xtext)
-            if (message.dsnRet() != DsnParameters.RET_NONE)
-            {
-                mail.append(" RET=").append(DsnParameters.retText(message.dsnRet()));
-            }
-            if (message.envelopeId() != null)
-            {
-                mail.append(" ENVID=").append(new String(message.envelopeId(), StandardCharsets.US_ASCII));
-            }
-        }
-        else if (dsnAsked || anyRecipientDsn(message))
-        {
-            err.println("transfer: " + message.queueIdText() + ": " + targetText + " does not offer DSN: its DSN " +
-                "requests (RET, ENVID, NOTIFY, ORCPT) are not passed on");
-        }
-        return mail.toString();
-    }
-
-    private String rcptCommand(final SpooledMessage message, final int index)
-    {
-        final StringBuilder rcpt = new StringBuilder("RCPT TO:<").append(recipient(message, index)).append('>');
-        if (client.dsn())
-        {
-            // RFC 3461 §5.2.1: NOTIFY and ORCPT unchanged
-            if (message.notify(index) != 0)
-            {
-                rcpt.append(" NOTIFY=").append(DsnParameters.notifyText(message.notify(index)));
-            }
-            if (message.originalRecipient(index) != null)
-            {
-                rcpt.append(" ORCPT=").append(new String(message.originalRecipient(index), StandardCharsets.UTF_8));
-            }
-        }
-        return rcpt.toString();
-    }
-
-    private static boolean anyRecipientDsn(final SpooledMessage message)
-    {
-        for (int i = 0; i < message.recipients().size(); i++)
-        {
-            if (message.notify(i) != 0 || message.originalRecipient(i) != null)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** {@link #TRACE_HEADER} for this node and the message's queue id, then the relay's stored Received header. */
-    private byte[] traceHeaders(final SpooledMessage message)
-    {
-        final byte[] trace = (TRACE_HEADER + ": " + hostname + "; queue-id=" + message.queueIdText() + "; " +
-            DATE.format(Instant.now()) + "\r\n").getBytes(StandardCharsets.US_ASCII);
-        final byte[] received = message.receivedHeader();
-        final byte[] headers = new byte[trace.length + received.length];
-        System.arraycopy(trace, 0, headers, 0, trace.length);
-        System.arraycopy(received, 0, headers, trace.length, received.length);
-        return headers;
-    }
-
-    private static String recipient(final SpooledMessage message, final int index)
-    {
-        return new String(message.recipients().get(index), StandardCharsets.UTF_8);
     }
 
     /** QUIT and close. */

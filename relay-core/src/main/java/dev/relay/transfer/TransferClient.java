@@ -267,7 +267,7 @@ final class TransferClient implements AutoCloseable
         }
     }
 
-    /** Ends a DATA body: CRLF if it did not end with one, then {@code .CRLF}; the reply within the DATA-done timeout. */
+    /** Ends a DATA body: CRLF unless it ended with one, then {@code .CRLF}; the reply within the DATA-done timeout. */
     Reply endData() throws IOException
     {
         final boolean endsWithCrlf = stuffing ? lineStart : bodyBytesOut >= 2 && secondLast == '\r' && last == '\n';
@@ -499,7 +499,8 @@ final class TransferClient implements AutoCloseable
 
     private static boolean isDigits(final String line)
     {
-        return Character.isDigit(line.charAt(0)) && Character.isDigit(line.charAt(1)) && Character.isDigit(line.charAt(2));
+        return Character.isDigit(line.charAt(0)) && Character.isDigit(line.charAt(1)) &&
+            Character.isDigit(line.charAt(2));
     }
 
     /** A reply line with control characters and non-ASCII shown as {@code ?} (it goes to logs and the journal). */
