@@ -159,8 +159,9 @@ final class SpoolTransfer implements AutoCloseable
             final String refusal = TransferEnvelope.cannotTake(message, size, client);
             if (refusal != null)
             {
-                leave(message, pending, refusal);
-                return Outcome.LEFT;
+                err.println("transfer: " + message.queueIdText() + ": not sent: " + refusal + "; it stays queued");
+                left.addAll(pending);
+                break;
             }
             if (!client.dsn() && !warnedDsn && TransferEnvelope.asksForDsn(message))
             {
@@ -195,7 +196,18 @@ final class SpoolTransfer implements AutoCloseable
             recipientsLeft += left.size();
             return Outcome.LEFT;
         }
-        final byte[] report = OwedBounce.build(hostname, message, entry, cursor, System.currentTimeMillis());
+        final byte[] report;
+        try
+        {
+            report = OwedBounce.build(hostname, message, entry, cursor, System.currentTimeMillis());
+        }
+        catch (final IllegalArgumentException | IllegalStateException ex)
+        {
+            err.println("transfer: " + message.queueIdText() + ": cannot build its non-delivery report (" +
+                ex.getMessage() + "); the message stays queued");
+            messagesLeft++;
+            return Outcome.LEFT;
+        }
         if (report != null && !sendReport(message, report))
         {
             messagesLeft++;
@@ -498,13 +510,6 @@ final class SpoolTransfer implements AutoCloseable
             client.close();
             client = null;
         }
-    }
-
-    private void leave(final SpooledMessage message, final List<Integer> pending, final String why)
-    {
-        err.println("transfer: " + message.queueIdText() + ": not sent: " + why + "; it stays queued");
-        messagesLeft++;
-        recipientsLeft += pending.size();
     }
 
     /** QUIT and close. */

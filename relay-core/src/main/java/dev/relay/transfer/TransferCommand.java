@@ -64,6 +64,12 @@ public final class TransferCommand
         }
     }
 
+    /**
+     * Runs {@code spool transfer} with {@code args} (what follows {@code transfer} on the command line) on the spool of
+     * {@code config}.
+     *
+     * @return the exit code.
+     */
     public static int run(final RelayConfig config, final String[] args, final PrintStream out, final PrintStream err)
     {
         final Options options;
@@ -119,9 +125,9 @@ public final class TransferCommand
             }
             return transfer(config, dir, options, out, err);
         }
-        catch (final IOException ex)
+        catch (final IOException | RuntimeException ex)
         {
-            err.println("relay: spool transfer: " + ex.getMessage());
+            err.println("relay: spool transfer: " + (ex instanceof IOException ? ex.getMessage() : ex.toString()));
             return 1;
         }
     }
