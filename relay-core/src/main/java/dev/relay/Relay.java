@@ -58,6 +58,7 @@ public final class Relay implements AutoCloseable
     private final SelectorLoop deliveryLoop;
     private final ConnectionLimiter limiter;
     private DeliveryAgent delivery;
+    private HopResolver resolver;
     private Thread deliveryThread;
     private MetricsServer metricsServer;
     private volatile boolean closed;
@@ -174,7 +175,7 @@ public final class Relay implements AutoCloseable
     {
         final SpoolWriter bounceWriter = spool.newWriter(deliveryLoop::wakeup);
         deliveryLoop.addHook(writerHook(bounceWriter));
-        final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
+        resolver = new SystemHopResolver(MxHopResolver.create(config));
         final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, QueueIds.DSN_GENERATOR);
         delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
@@ -185,6 +186,7 @@ public final class Relay implements AutoCloseable
             LOG.info("delivery: replayed {} journal records", replayed);
         }
         deliveryLoop.addHook(delivery);
+        deliveryLoop.addHook(delivery.deliveryLoop());
         // a committed message wakes the delivery loop at once (it would otherwise see it at its next 100 ms poll)
         spool.newMailListener(deliveryLoop::wakeup);
         spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
@@ -320,6 +322,7 @@ public final class Relay implements AutoCloseable
         deliveryLoop.stop();
         deliveryThread.join(10_000);
         delivery.close();
+        resolver.close();
     }
 
     private void closeQuietly()

@@ -4,18 +4,13 @@ import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.LoopHook;
 import dev.relay.net.SelectorLoop;
-import dev.relay.smtp.ClientListener;
-import dev.relay.smtp.ClientSettings;
 import dev.relay.smtp.DsnParameters;
-import dev.relay.smtp.OutboundMessage;
-import dev.relay.smtp.RecipientResult;
-import dev.relay.smtp.TransactionResult;
-import dev.relay.smtp.SmtpClientSession;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
-import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
+import org.jctools.queues.MessagePassingQueue;
+import org.jctools.queues.MpscArrayQueue;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -23,8 +18,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.IdentityHashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,13 +25,13 @@ import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
- * The queue manager and the SMTP client pool of the relay, running as a hook on one delivery selector loop
- * ("smtp-out-0"), which owns every outbound connection: nothing here is touched by another thread except through
- * {@link SelectorLoop#execute}.
+ * The queue manager of the relay, running as a hook on the delivery selector loop ("smtp-out-0") beside the
+ * {@link DeliveryLoop} that owns every outbound connection: it hands that loop {@link DeliveryJob}s over a queue and
+ * takes them back, with their outcomes, over another.
  * <p>
- * Each pass: take newly spooled messages (a tailer on the spool) → route their recipients to next hops, grouped
- * per hop into transactions → hand them to idle pooled connections or open new ones (bounded per hop) → retries
- * that came due → housekeeping once a second (idle connections, finished spool cycles).
+ * Each pass: outcomes that came back (journaled at once) → newly spooled messages (a tailer on the spool) → route
+ * their recipients to next hops, grouped per hop into jobs for the delivery loop → retries that came due →
+ * housekeeping once a second (moving deferred mail forward, finished spool cycles).
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
  * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
@@ -51,9 +44,11 @@ import java.util.function.Consumer;
  * bounced recipient out of the DSN, NOTIFY without DELAY leaves a deferred one out of the delay warning, and
  * NOTIFY with SUCCESS, relayed to a next hop without DSN, gets a "relayed" DSN at the end of that round.
  */
-public final class DeliveryAgent implements LoopHook, ClientListener
+public final class DeliveryAgent implements LoopHook
 {
     private static final int SPOOL_POLL_LIMIT = 512;
+    private static final int RESULTS_PER_PASS = 4096;
+    static final int RESULT_QUEUE_CAPACITY = 16 * 1024;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
 
     private final RelayConfig config;
@@ -62,30 +57,25 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     private final OutcomeJournal journal;
     private final SelectorLoop loop;
     private final Router router;
-    private final HopResolver resolver;
     private final Bouncer bouncer;
     private final SpoolMover mover;
     private final RelayMetrics metrics;
-    private final ClientSettings clientSettings;
     private final long[] retryScheduleMs;
     private final long maxAgeMs;
-    private final int maxConnectionsPerHop;
-    private final int maxTransactionsPerConnection;
     private final int maxRecipientsPerTransaction;
-    private final long idleTimeoutMs;
-    private final long connectTimeoutMs;
     private final long delayWarningMs;
+    private final MpscArrayQueue<DeliveryJob> results = new MpscArrayQueue<>(RESULT_QUEUE_CAPACITY);
+    private final MessagePassingQueue.Consumer<DeliveryJob> onResult = this::onResult;
+    private final DeliveryLoop deliveryLoop;
+    /** Jobs the delivery loop's queue could not take yet, in order. */
+    private final ArrayDeque<DeliveryJob> unsentJobs = new ArrayDeque<>();
 
     private final Map<Long, QueuedMessage> live = new HashMap<>();
     private final Map<Long, Recovered> recovered = new HashMap<>();
-    private final Map<String, Hop> hops = new HashMap<>();
-    private final IdentityHashMap<SmtpClientSession, HopConnection> sessions = new IdentityHashMap<>();
     /** Live messages by the spool cycle of their first record: what pins each cycle file on disk. */
     private final TreeMap<Integer, Set<QueuedMessage>> liveByCycle = new TreeMap<>();
     private final RetryQueue retries = new RetryQueue();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
-    private final List<Hop> dirtyHops = new ArrayList<>();
-    private final ArrayDeque<SpoolBodyCursor> cursors = new ArrayDeque<>();
     /** Finished messages whose moved copy was written but not yet read back: the tailer skips that copy. */
     private final Set<Long> finishedBeforeCopyRead = new HashSet<>();
 
@@ -121,18 +111,10 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         this.journal = journal;
         this.loop = loop;
         this.router = new Router(config);
-        this.resolver = resolver;
         this.bouncer = bouncer;
         this.mover = new SpoolMover(bouncer.writer(), spool);
         this.metrics = metrics;
-        this.clientSettings = new ClientSettings(
-            config.smtpHostname(),
-            config.deliveryCommandTimeout().toMillis(),
-            config.deliveryDataInitTimeout().toMillis(),
-            config.deliveryDataBlockTimeout().toMillis(),
-            config.deliveryDataDoneTimeout().toMillis(),
-            config.deliveryMaxRecipientsPerTransaction(),
-            config.deliveryMinDataRate());
+        this.deliveryLoop = new DeliveryLoop(config, loop, spool, resolver, results, loop::wakeup, metrics);
         final List<Duration> schedule = config.deliveryRetrySchedule();
         this.retryScheduleMs = new long[schedule.size()];
         for (int i = 0; i < retryScheduleMs.length; i++)
@@ -140,11 +122,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             retryScheduleMs[i] = schedule.get(i).toMillis();
         }
         this.maxAgeMs = config.queueMaxAge().toMillis();
-        this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
-        this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
         this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
-        this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
-        this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
         this.delayWarningMs = config.deliveryDelayWarning().toMillis();
         this.nowMs = System.currentTimeMillis();
     }
@@ -205,25 +183,24 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         loop.wakeup();
     }
 
+    /** The delivery loop this agent hands its jobs to (a hook on the same selector loop, for now). */
+    public DeliveryLoop deliveryLoop()
+    {
+        return deliveryLoop;
+    }
+
     /** Stops starting transactions; connections finish what they are doing and close. Loop thread. */
     public void drain()
     {
         draining = true;
-        for (final Hop hop : hops.values())
-        {
-            for (final HopConnection connection : new ArrayList<>(hop.idle))
-            {
-                connection.session.quit();
-            }
-            hop.idle.clear();
-        }
+        deliveryLoop.drain();
     }
 
     @Override
     public int doWork(final long nowMs)
     {
         this.nowMs = nowMs;
-        int work = 0;
+        int work = results.drain(onResult, RESULTS_PER_PASS);
         if (!draining)
         {
             final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
@@ -246,13 +223,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
             }
             work += mover.doWork();
         }
-        for (int i = 0; i < dirtyHops.size(); i++)
-        {
-            final Hop hop = dirtyHops.get(i);
-            hop.dirty = false;
-            dispatch(hop);
-        }
-        dirtyHops.clear();
+        work += offerUnsentJobs();
         if (nowMs >= nextHousekeepingMs)
         {
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
@@ -265,7 +236,7 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     @Override
     public boolean hasPendingWork()
     {
-        return flushRequested || !dirtyHops.isEmpty() || (mover.hasWork() && !draining);
+        return flushRequested || !results.isEmpty() || !unsentJobs.isEmpty() || (mover.hasWork() && !draining);
     }
 
     private void onSpooled(final SpooledMessage message)
@@ -349,7 +320,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
         for (final Map.Entry<NextHop, List<Integer>> entry : byHop.entrySet())
         {
-            final Hop hop = hops.computeIfAbsent(entry.getKey().key(), ignored -> new Hop(entry.getKey()));
             final List<Integer> indexes = entry.getValue();
             for (int from = 0; from < indexes.size(); from += maxRecipientsPerTransaction)
             {
@@ -361,9 +331,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
                     queued.status[indexes.get(i)] = QueuedMessage.IN_FLIGHT;
                 }
                 queued.jobsOut++;
-                hop.jobs.add(new DeliveryJob(queued, hop, chunk, cursors, spool));
+                handOver(new DeliveryJob(queued, queued.message, entry.getKey(), chunk));
             }
-            markDirty(hop);
         }
         if (queued.jobsOut == 0)
         {
@@ -371,268 +340,77 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         }
     }
 
-    private void markDirty(final Hop hop)
+    private void handOver(final DeliveryJob job)
     {
-        if (!hop.dirty)
+        if (!unsentJobs.isEmpty() || !deliveryLoop.offer(job))
         {
-            hop.dirty = true;
-            dirtyHops.add(hop);
+            unsentJobs.addLast(job);
         }
     }
 
-    /**
-     * Matches waiting jobs with connections: idle ones first, then new ones up to the hop's limit, each to the most
-     * preferred address not backed off ({@link Hop#nextAddress}); when every address is backed off and no
-     * connection is left, the waiting mail is deferred.
-     */
-    private void dispatch(final Hop hop)
+    private int offerUnsentJobs()
     {
-        if (hop.jobs.isEmpty() || draining)
+        int offered = 0;
+        DeliveryJob job;
+        while ((job = unsentJobs.peekFirst()) != null && deliveryLoop.offer(job))
         {
-            return;
+            unsentJobs.pollFirst();
+            offered++;
         }
-        if (hop.needsLookup(nowMs))
-        {
-            if (hop.startLookup())
-            {
-                resolver.resolve(hop.nextHop, nowMs, result -> loop.execute(() -> onResolved(hop, result)));
-            }
-            return;
-        }
-        final HopAddresses addresses = hop.addresses();
-        if (!addresses.ok())
-        {
-            failAllQueued(hop, addresses.permanent(), addresses.statusCode(), addresses.reason());
-            return;
-        }
-        while (!hop.jobs.isEmpty() && !hop.idle.isEmpty())
-        {
-            final HopConnection connection = hop.idle.pollFirst();
-            if (!connection.closed)
-            {
-                send(connection, hop.jobs.pollFirst());
-            }
-        }
-        // a connect may fail inside open() (onClosed at once): the conditions are read again on every turn, and the
-        // turns are bounded in case an address is neither taken nor backed off
-        for (int opened = 0; opened < maxConnectionsPerHop && !hop.jobs.isEmpty() &&
-            hop.connecting() < hop.jobs.size() && hop.connections.size() < maxConnectionsPerHop; opened++)
-        {
-            final HopAddress address = hop.nextAddress(nowMs);
-            if (address == null)
-            {
-                break;
-            }
-            open(hop, address);
-        }
-        if (!hop.jobs.isEmpty() && hop.connections.isEmpty())
-        {
-            // every address is backed off: the mail waits for its next retry (Postfix qmgr's dead destination)
-            failAllQueued(hop, false, "4.4.1", "delivery temporarily suspended: " + hop.lastFailure());
-        }
+        return offered;
     }
 
-    private void onResolved(final Hop hop, final HopAddresses result)
+    /** A job came back from its delivery loop with an outcome for each recipient: journal them now. */
+    private void onResult(final DeliveryJob job)
     {
-        hop.resolved(result);
-        if (!result.ok())
-        {
-            DeliveryLog.info("{}: lookup failed: {}", hop.nextHop.key(), result.reason());
-        }
-        markDirty(hop);
-    }
-
-    private void open(final Hop hop, final HopAddress address)
-    {
-        final HopConnection connection = new HopConnection(hop, address);
-        hop.opened(connection);
-        metrics.onConnectionOut();
-        try
-        {
-            loop.connect(address.address(), conn ->
-            {
-                final SmtpClientSession session = new SmtpClientSession(clientSettings, conn, this);
-                connection.session = session;
-                sessions.put(session, connection);
-                return session;
-            }, connectTimeoutMs);
-        }
-        catch (final java.io.UncheckedIOException ex)
-        {
-            // no socket could even be opened (descriptor limit): the address counts as unreachable for now
-            final String failure = "connect to " + DeliveryLog.relay(address) + ": cannot open a socket: " +
-                ex.getCause().getMessage();
-            DeliveryLog.info("{}: {}", hop, failure);
-            hop.closed(connection, failure, nowMs);
-        }
-    }
-
-    private void send(final HopConnection connection, final DeliveryJob job)
-    {
-        connection.job = job;
-        job.startedMs = nowMs;
-        job.connection = connection;
-        if (!connection.session.send(job))
-        {
-            // the session was not idle after all: put the job back and drop this connection from the pool
-            connection.job = null;
-            job.hop.jobs.addFirst(job);
-            connection.session.quit();
-        }
-    }
-
-    @Override
-    public void onReady(final SmtpClientSession session)
-    {
-        final HopConnection connection = sessions.get(session);
-        if (connection == null)
-        {
-            return;
-        }
-        connection.ready = true;
-        final Hop hop = connection.hop;
-        // a greeting is not yet proof of health (a peer may greet and then break every session): a probe stays the
-        // hop's only one until it finishes a transaction (onTransactionDone)
-        becomeIdleOrWork(connection);
-        markDirty(hop);
-    }
-
-    @Override
-    public void onTransactionDone(
-        final SmtpClientSession session, final OutboundMessage message, final TransactionResult results)
-    {
-        final HopConnection connection = sessions.get(session);
-        if (connection == null || connection.job == null)
-        {
-            return;
-        }
-        final DeliveryJob job = connection.job;
-        connection.job = null;
-        connection.transactions++;
-        job.outboundClosed();
-        if (results.sessionBroke())
-        {
-            // the session broke mid-transaction: a hop failure, counted when onClosed follows
-            connection.brokeInFlight = true;
-        }
-        else
-        {
-            // the peer spoke SMTP to the end of a transaction (whatever its replies): the address is healthy again
-            connection.hop.transactionCompleted(connection);
-        }
-        final String relay = DeliveryLog.relay(connection.address);
+        final QueuedMessage queued = job.queued;
         for (int i = 0; i < job.recipientIndexes.length; i++)
         {
-            final RecipientResult result = results.get(i);
-            final String reply = result.diagnostic();
-            switch (result.status())
+            final int index = job.recipientIndexes[i];
+            switch (job.outcome(i))
             {
-                case DELIVERED:
-                    delivered(job, i, relay, reply, result.enhancedCode(), session.capabilities().dsn());
+                case DeliveryJob.DELIVERED:
+                    delivered(job, i);
                     break;
-                case FAILED:
-                    bounced(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), reply, job);
+                case DeliveryJob.BOUNCED:
+                    bounced(queued, index, job.relay(), job.statusCode(i), job.reply(i), job.remoteHost());
                     break;
                 default:
-                    deferred(job.queued, job.recipientIndexes[i], relay, result.enhancedCode(), reply, job);
+                    deferred(queued, index, job.relay(), job.statusCode(i), job.reply(i), job.remoteHost());
                     break;
             }
         }
         jobDone(job);
-        if (session.isClosed())
-        {
-            // ended with the transaction (the server answered mid-body, or the transfer was too slow): onClosed follows
-            return;
-        }
-        if (connection.transactions >= maxTransactionsPerConnection || draining)
-        {
-            session.quit();
-        }
-        else
-        {
-            becomeIdleOrWork(connection);
-        }
     }
 
-    @Override
-    public void onClosed(final SmtpClientSession session, final String reason)
-    {
-        final HopConnection connection = sessions.remove(session);
-        if (connection == null)
-        {
-            return;
-        }
-        connection.closed = true;
-        final Hop hop = connection.hop;
-        final String relay = DeliveryLog.relay(connection.address);
-        final DeliveryJob job = connection.job;
-        if (job != null)
-        {
-            connection.job = null;
-            job.outboundClosed();
-            for (final int index : job.recipientIndexes)
-            {
-                deferred(job.queued, index, relay, "4.4.2", reason, job);
-            }
-            jobDone(job);
-        }
-        String failure = null;
-        if (!connection.ready || job != null || connection.brokeInFlight)
-        {
-            // never got as far as a usable session (refused, timed out, greeting or HELO refused), or lost one
-            // mid-transaction (timeout, garbage, drop, 421): this address backs off, the next one is tried at once
-            failure = (connection.ready ? "session with " : "connect to ") + relay + ": " + reason;
-            DeliveryLog.info("{}: {}", hop, failure);
-        }
-        hop.closed(connection, failure, nowMs);
-        if (failure != null && hop.connections.isEmpty() && hop.allBackedOff(nowMs))
-        {
-            // the last usable address just failed: the waiting mail is deferred with what it met
-            failAllQueued(hop, false, "4.4.1", failure);
-        }
-        markDirty(hop);
-    }
-
-    private void becomeIdleOrWork(final HopConnection connection)
-    {
-        final Hop hop = connection.hop;
-        if (!hop.jobs.isEmpty() && !draining)
-        {
-            send(connection, hop.jobs.pollFirst());
-            return;
-        }
-        connection.idleSinceMs = nowMs;
-        hop.idle.addFirst(connection);
-    }
-
-    private void delivered(
-        final DeliveryJob job, final int position, final String relay, final String reply, final String dsn,
-        final boolean peerOffersDsn)
+    private void delivered(final DeliveryJob job, final int position)
     {
         final QueuedMessage queued = job.queued;
         final int index = job.recipientIndexes[position];
+        final String reply = job.reply(position);
+        final String dsn = job.statusCode(position);
         queued.status[index] = QueuedMessage.DELIVERED;
-        if (!peerOffersDsn && DsnParameters.notifiesSuccess(queued.message.notify(index)))
+        if (!job.peerOffersDsn() && DsnParameters.notifiesSuccess(queued.message.notify(index)))
         {
             // RFC 3461 §6.2.3: the next hop cannot carry NOTIFY=SUCCESS on, so the relay reports "relayed" itself
             queued.markSuccessToReport(index);
             queued.lastReply[index] = reply;
-            queued.remoteMta[index] = job.hop.nextHop.host();
+            queued.remoteMta[index] = job.nextHop.host();
         }
         journal.recordResult(queued.queueId(), index, OutcomeJournal.DELIVERED, queued.attempts + 1, 0, reply);
         metrics.onDelivered((nowMs - queued.message.receivedAtMs()) * 1_000_000L);
-        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), job.relay(),
             nowMs - queued.message.receivedAtMs(), dsn == null ? "2.0.0" : dsn, "sent", reply);
     }
 
     private void bounced(
         final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
-        final DeliveryJob job)
+        final String remoteHost)
     {
         queued.status[index] = QueuedMessage.BOUNCED;
         queued.lastReply[index] = reply;
         queued.lastStatusCode[index] = dsn == null ? "5.0.0" : dsn;
-        queued.remoteMta[index] = job == null || job.connection == null ? null : job.connection.address.host();
+        queued.remoteMta[index] = remoteHost;
         journal.recordResult(queued.queueId(), index, OutcomeJournal.BOUNCED, queued.attempts + 1, 0, reply);
         metrics.onBounced();
         DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
@@ -641,35 +419,15 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     private void deferred(
         final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
-        final DeliveryJob job)
+        final String remoteHost)
     {
         queued.status[index] = QueuedMessage.DEFERRED;
         queued.lastReply[index] = reply;
         queued.lastStatusCode[index] = dsn == null ? "4.0.0" : dsn;
-        queued.remoteMta[index] = job == null || job.connection == null ? null : job.connection.address.host();
+        queued.remoteMta[index] = remoteHost;
         metrics.onDeferred();
         DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
             nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "deferred", reply);
-    }
-
-    private void failAllQueued(final Hop hop, final boolean permanent, final String dsn, final String reason)
-    {
-        DeliveryJob job;
-        while ((job = hop.jobs.pollFirst()) != null)
-        {
-            for (final int index : job.recipientIndexes)
-            {
-                if (permanent)
-                {
-                    bounced(job.queued, index, "none", dsn, reason, job);
-                }
-                else
-                {
-                    deferred(job.queued, index, "none", dsn, reason, job);
-                }
-            }
-            jobDone(job);
-        }
     }
 
     private void jobDone(final DeliveryJob job)
@@ -818,10 +576,8 @@ public final class DeliveryAgent implements LoopHook, ClientListener
         {
             all.add(due);
         }
-        for (final Hop hop : hops.values())
-        {
-            hop.flush(); // back-offs end, a failed lookup is asked again now, not when its retry time comes
-        }
+        // back-offs end, a failed lookup is asked again now, not when its retry time comes
+        deliveryLoop.flush();
         for (final QueuedMessage queued : all)
         {
             startRound(queued);
@@ -831,28 +587,6 @@ public final class DeliveryAgent implements LoopHook, ClientListener
 
     private void housekeeping()
     {
-        // idle pooled connections past delivery.idle_timeout are closed with QUIT
-        for (final Hop hop : hops.values())
-        {
-            for (int i = hop.connections.size() - 1; i >= 0; i--)
-            {
-                final HopConnection connection = hop.connections.get(i);
-                if (connection.job != null && connection.session != null)
-                {
-                    connection.session.checkTransferDeadline(nowMs);
-                }
-            }
-            final Iterator<HopConnection> idle = hop.idle.descendingIterator();
-            while (idle.hasNext())
-            {
-                final HopConnection connection = idle.next();
-                if (nowMs - connection.idleSinceMs >= idleTimeoutMs)
-                {
-                    idle.remove();
-                    connection.session.quit();
-                }
-            }
-        }
         moveDeferredForward();
         deleteFinishedCycles();
     }
@@ -973,6 +707,5 @@ public final class DeliveryAgent implements LoopHook, ClientListener
     public void close()
     {
         reader.close();
-        resolver.close();
     }
 }

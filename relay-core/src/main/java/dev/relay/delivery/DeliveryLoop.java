@@ -1,0 +1,288 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.net.LoopHook;
+import dev.relay.net.SelectorLoop;
+import dev.relay.smtp.ClientSettings;
+import dev.relay.smtp.SmtpClientSession;
+import dev.relay.spool.Spool;
+import org.jctools.queues.MessagePassingQueue;
+import org.jctools.queues.SpscArrayQueue;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+
+/**
+ * One delivery loop (Postfix's smtp processes, as one selector loop): the {@link HopPool}s of the next hops the
+ * {@link QueueManager} assigns to this loop, their client connections, and the hand-offs with the queue manager.
+ * It runs as a {@link LoopHook} on its own {@link SelectorLoop} ("smtp-out-N"), which owns every socket here.
+ * <p>
+ * A pass: take the jobs the queue manager offered (a bounded SPSC queue; the queue manager wakes the loop only
+ * when it is parked) → dispatch the pools that changed → once a second, close idle connections and end transfers
+ * past their limit. Each job goes back, with an outcome for every recipient, over the queue manager's result queue
+ * as soon as its transaction ends (it journals them at once: the window for a duplicate after a crash is that
+ * hand-off); a result the queue cannot take now waits here and is offered again next pass.
+ * <p>
+ * Threads: {@link #offer} and {@link #flush} from the queue manager's thread, {@link #drain} from any thread;
+ * everything else on the loop thread. Allocates per connection and per lookup, not per job.
+ */
+public final class DeliveryLoop implements LoopHook
+{
+    /** Jobs offered and not yet taken; the queue manager holds the rest until there is room. */
+    static final int JOB_QUEUE_CAPACITY = 4096;
+    private static final int JOBS_PER_PASS = 1024;
+    private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
+
+    private final SelectorLoop loop;
+    private final HopResolver resolver;
+    private final RelayMetrics metrics;
+    private final ClientSettings clientSettings;
+    private final int maxConnectionsPerHop;
+    private final int maxTransactionsPerConnection;
+    private final long idleTimeoutMs;
+    private final long connectTimeoutMs;
+    private final SpscArrayQueue<DeliveryJob> jobs = new SpscArrayQueue<>(JOB_QUEUE_CAPACITY);
+    private final MessagePassingQueue<DeliveryJob> results;
+    private final Runnable resultsWaker;
+    private final ArrayDeque<DeliveryJob> unsentResults = new ArrayDeque<>();
+    private final BodyCursorPool cursors;
+    private final HashMap<String, HopPool> pools = new HashMap<>();
+    private final ArrayList<HopPool> dirtyPools = new ArrayList<>();
+    private final MessagePassingQueue.Consumer<DeliveryJob> onJob = this::onJob;
+
+    /** Flushes asked for (written by one thread, the queue manager's); see {@link #flush()}. */
+    private volatile long flushRequests;
+    private long flushesDone;
+    private long nowMs;
+    private long nextHousekeepingMs;
+    private boolean draining;
+
+    /**
+     * @param results      the queue manager's result queue (shared by every loop).
+     * @param resultsWaker wakes the queue manager after a result was offered; any thread, cheap when awake.
+     */
+    public DeliveryLoop(
+        final RelayConfig config,
+        final SelectorLoop loop,
+        final Spool spool,
+        final HopResolver resolver,
+        final MessagePassingQueue<DeliveryJob> results,
+        final Runnable resultsWaker,
+        final RelayMetrics metrics)
+    {
+        this.loop = loop;
+        this.resolver = resolver;
+        this.results = results;
+        this.resultsWaker = resultsWaker;
+        this.metrics = metrics;
+        this.cursors = new BodyCursorPool(spool);
+        this.clientSettings = new ClientSettings(
+            config.smtpHostname(),
+            config.deliveryCommandTimeout().toMillis(),
+            config.deliveryDataInitTimeout().toMillis(),
+            config.deliveryDataBlockTimeout().toMillis(),
+            config.deliveryDataDoneTimeout().toMillis(),
+            config.deliveryMaxRecipientsPerTransaction(),
+            config.deliveryMinDataRate());
+        this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
+        this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
+        this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
+        this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
+        this.nowMs = System.currentTimeMillis();
+    }
+
+    /** The selector loop this runs on. */
+    public SelectorLoop selectorLoop()
+    {
+        return loop;
+    }
+
+    /**
+     * Hands {@code job} to this loop; any thread (the queue manager). Wakes the loop only if it is parked.
+     *
+     * @return false when the job queue is full: the caller keeps the job and offers it again later.
+     */
+    boolean offer(final DeliveryJob job)
+    {
+        if (!jobs.offer(job))
+        {
+            return false;
+        }
+        loop.wakeup();
+        return true;
+    }
+
+    /**
+     * An operator's flush: every hop's back-offs end now. Called by the queue manager's thread only, before it
+     * offers the jobs of the messages it made due: the loop acts on it after taking jobs and before dispatching
+     * them, so the jobs offered after this call find their hops' back-offs over.
+     */
+    void flush()
+    {
+        flushRequests++;
+        loop.wakeup();
+    }
+
+    /** Stops starting transactions; idle connections QUIT, busy ones finish first. Any thread. */
+    public void drain()
+    {
+        loop.execute(this::onDrain);
+    }
+
+    /** Client connections open or opening (for the drain at shutdown); any thread, racy. */
+    public int connectionCount()
+    {
+        return loop.connectionCount();
+    }
+
+    @Override
+    public int doWork(final long nowMs)
+    {
+        this.nowMs = nowMs;
+        int work = offerUnsentResults();
+        work += jobs.drain(onJob, JOBS_PER_PASS);
+        final long flushes = flushRequests;
+        if (flushes != flushesDone)
+        {
+            // read after the jobs: a job offered after flush() and taken above finds the flush here
+            flushesDone = flushes;
+            onFlush();
+            work++;
+        }
+        for (int i = 0; i < dirtyPools.size(); i++)
+        {
+            dirtyPools.get(i).dispatch(nowMs);
+            work++;
+        }
+        dirtyPools.clear();
+        if (nowMs >= nextHousekeepingMs)
+        {
+            nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
+            for (final HopPool pool : pools.values())
+            {
+                pool.housekeeping(nowMs, idleTimeoutMs);
+            }
+        }
+        return work;
+    }
+
+    @Override
+    public boolean hasPendingWork()
+    {
+        return !jobs.isEmpty() || !dirtyPools.isEmpty() || !unsentResults.isEmpty() || flushRequests != flushesDone;
+    }
+
+    // ---- for the pools, on the loop thread
+
+    long nowMs()
+    {
+        return nowMs;
+    }
+
+    boolean isDraining()
+    {
+        return draining;
+    }
+
+    int maxConnectionsPerHop()
+    {
+        return maxConnectionsPerHop;
+    }
+
+    int maxTransactionsPerConnection()
+    {
+        return maxTransactionsPerConnection;
+    }
+
+    void markDirty(final HopPool pool)
+    {
+        if (pool.markDirty())
+        {
+            dirtyPools.add(pool);
+        }
+    }
+
+    /** Opens a client connection for {@code connection}; its session reports to it. */
+    void connect(final HopAddress address, final HopConnection connection)
+    {
+        metrics.onConnectionOut();
+        loop.connect(address.address(),
+            socket -> connection.attach(new SmtpClientSession(clientSettings, socket, connection)), connectTimeoutMs);
+    }
+
+    /** Looks {@code nextHop} up off the loop; the answer comes back to {@code pool} on this loop. */
+    void resolve(final HopPool pool, final NextHop nextHop)
+    {
+        resolver.resolve(nextHop, nowMs, result -> loop.execute(() -> pool.onResolved(result)));
+    }
+
+    /** {@code job} has its outcome: back to the queue manager now. */
+    void complete(final DeliveryJob job)
+    {
+        if (!unsentResults.isEmpty() || !results.offer(job))
+        {
+            unsentResults.addLast(job);
+            return;
+        }
+        resultsWaker.run();
+    }
+
+    private int offerUnsentResults()
+    {
+        int offered = 0;
+        DeliveryJob job;
+        while ((job = unsentResults.peekFirst()) != null && results.offer(job))
+        {
+            unsentResults.pollFirst();
+            offered++;
+        }
+        if (offered > 0)
+        {
+            resultsWaker.run();
+        }
+        return offered;
+    }
+
+    private void onJob(final DeliveryJob job)
+    {
+        job.bodyCursors(cursors);
+        HopPool pool = pools.get(job.nextHop.key());
+        if (pool == null)
+        {
+            pool = new HopPool(job.nextHop, this);
+            pools.put(job.nextHop.key(), pool);
+        }
+        pool.add(job);
+    }
+
+    private void onFlush()
+    {
+        for (final HopPool pool : pools.values())
+        {
+            pool.flush();
+        }
+    }
+
+    private void onDrain()
+    {
+        draining = true;
+        for (final HopPool pool : pools.values())
+        {
+            pool.drain();
+        }
+    }
+
+    /** The pool of {@code hopKey} on this loop, or null (tests); loop thread. */
+    HopPool pool(final String hopKey)
+    {
+        return pools.get(hopKey);
+    }
+
+    /** Spool cursors made by this loop (tests); loop thread. */
+    int cursorsCreated()
+    {
+        return cursors.created();
+    }
+}
