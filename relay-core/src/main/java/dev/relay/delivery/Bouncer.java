@@ -68,31 +68,47 @@ public final class Bouncer
      *
      * @return {@link #QUEUED}, {@link #NOTHING_TO_REPORT} (no bounced recipient wants a DSN) or {@link #REFUSED}.
      */
-    int bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    int bounce(final QueuedMessage queued, final long nowMs, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        return notify(queued, FAILED, onQueued);
+        return notify(queued, FAILED, nowMs, onQueued);
     }
 
     /**
      * Queues a delay warning ({@code delivery.delay_warning}): a DSN with Action: delayed for the recipients still
-     * deferred whose NOTIFY allows it (absent, or with DELAY); the message keeps being retried.
+     * deferred whose NOTIFY allows it (absent, or with DELAY); the message keeps being retried. Logged when durable.
+     * It is not journaled, so a restart may send a second one.
      */
-    int warnDelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    void warnDelayed(final QueuedMessage queued, final long nowMs)
     {
-        return notify(queued, DELAYED, onQueued);
+        notify(queued, DELAYED, nowMs, (message, dsnQueueId) ->
+            DeliveryLog.info("{}: sender delay notification: {}", message.queueIdText(), dsnQueueId));
     }
 
     /**
      * Queues a success notice (Action: relayed, Status 2.0.0; RFC 3461 §6.2.3, RFC 3464 §2.3.3) for the recipients
      * {@link QueuedMessage#successToReport} names: delivered to a next hop without DSN while their NOTIFY asked for
-     * SUCCESS, so no later system will tell the sender. Clears the marks.
+     * SUCCESS, so no later system will tell the sender (as Postfix does). Clears the marks; none for the null sender.
+     * Like the delay warning it is not journaled: a crash before it is spooled loses it, and the recipients stay
+     * delivered.
      */
-    int reportRelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    void reportRelayed(final QueuedMessage queued, final long nowMs)
     {
-        return notify(queued, RELAYED, onQueued);
+        if (queued.message.reversePath().length == 0)
+        {
+            queued.successToReport = null;
+            DeliveryLog.info("{}: null sender: no success notification", queued.queueIdText());
+            return;
+        }
+        if (notify(queued, RELAYED, nowMs, (message, dsnQueueId) ->
+            DeliveryLog.info("{}: sender success notification: {}", message.queueIdText(), dsnQueueId)) == REFUSED)
+        {
+            DeliveryLog.warn("{}: could not queue the success notification (spool refused it)",
+                queued.queueIdText());
+        }
     }
 
-    private int notify(final QueuedMessage queued, final int kind, final BiConsumer<QueuedMessage, String> onQueued)
+    private int notify(
+        final QueuedMessage queued, final int kind, final long nowMs, final BiConsumer<QueuedMessage, String> onQueued)
     {
         final List<DsnBuilder.Recipient> reported = new ArrayList<>();
         for (int i = 0; i < queued.recipientCount(); i++)
@@ -139,7 +155,6 @@ public final class Bouncer
         {
             return NOTHING_TO_REPORT;
         }
-        final long nowMs = System.currentTimeMillis();
         final InboundMessage dsn = new InboundMessage();
         dsn.queueId(queueIds.next(nowMs));
         dsn.receivedAtMs(nowMs);

@@ -8,7 +8,6 @@ import dev.relay.smtp.ClientSettings;
 import dev.relay.smtp.SmtpClientSession;
 import dev.relay.spool.Spool;
 import org.jctools.queues.MessagePassingQueue;
-import org.jctools.queues.SpscArrayQueue;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -19,19 +18,18 @@ import java.util.HashMap;
  * {@link QueueManager} assigns to this loop, their client connections, and the hand-offs with the queue manager.
  * It runs as a {@link LoopHook} on its own {@link SelectorLoop} ("smtp-out-N"), which owns every socket here.
  * <p>
- * A pass: take the jobs the queue manager offered (a bounded SPSC queue; the queue manager wakes the loop only
- * when it is parked) → dispatch the pools that changed → once a second, close idle connections and end transfers
- * past their limit. Each job goes back, with an outcome for every recipient, over the queue manager's result queue
- * as soon as its transaction ends (it journals them at once: the window for a duplicate after a crash is that
- * hand-off); a result the queue cannot take now waits here and is offered again next pass.
+ * A pass: take the jobs the queue manager offered through this loop's {@link DeliveryLoopProxy} (a bounded SPSC
+ * queue; the queue manager wakes the loop only when it is parked) → a flush or drain it asked for → dispatch the
+ * pools that changed → once a second, close idle connections and end transfers past their limit. Each job goes
+ * back, with an outcome for every recipient, through the {@link QueueManagerProxy} as soon as its transaction ends
+ * (the queue manager journals them at once: the window for a duplicate after a crash is that hand-off); a result
+ * the queue cannot take now waits here and is offered again next pass.
  * <p>
- * Threads: {@link #offer} and {@link #flush} from the queue manager's thread, {@link #drain} from any thread;
- * everything else on the loop thread. Allocates per connection and per lookup, not per job.
+ * Threads: the loop's thread only (other threads go through the proxies). Allocates per connection and per lookup,
+ * not per job.
  */
 public final class DeliveryLoop implements LoopHook
 {
-    /** Jobs offered and not yet taken; the queue manager holds the rest until there is room. */
-    static final int JOB_QUEUE_CAPACITY = 4096;
     private static final int JOBS_PER_PASS = 1024;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
 
@@ -43,39 +41,36 @@ public final class DeliveryLoop implements LoopHook
     private final int maxTransactionsPerConnection;
     private final long idleTimeoutMs;
     private final long connectTimeoutMs;
-    private final SpscArrayQueue<DeliveryJob> jobs = new SpscArrayQueue<>(JOB_QUEUE_CAPACITY);
-    private final MessagePassingQueue<DeliveryJob> results;
-    private final Runnable resultsWaker;
+    private final DeliveryLoopProxy jobs;
+    private final QueueManagerProxy queueManager;
     private final ArrayDeque<DeliveryJob> unsentResults = new ArrayDeque<>();
     private final BodyCursorPool cursors;
     private final HashMap<String, HopPool> pools = new HashMap<>();
     private final ArrayList<HopPool> dirtyPools = new ArrayList<>();
     private final MessagePassingQueue.Consumer<DeliveryJob> onJob = this::onJob;
 
-    /** Flushes asked for (written by one thread, the queue manager's); see {@link #flush()}. */
-    private volatile long flushRequests;
     private long flushesDone;
     private long nowMs;
     private long nextHousekeepingMs;
     private boolean draining;
 
     /**
-     * @param results      the queue manager's result queue (shared by every loop).
-     * @param resultsWaker wakes the queue manager after a result was offered; any thread, cheap when awake.
+     * @param jobs         where the queue manager puts this loop's jobs (made with this loop's wakeup).
+     * @param queueManager where finished jobs go back (shared by every loop).
      */
     public DeliveryLoop(
         final RelayConfig config,
         final SelectorLoop loop,
         final Spool spool,
         final HopResolver resolver,
-        final MessagePassingQueue<DeliveryJob> results,
-        final Runnable resultsWaker,
+        final DeliveryLoopProxy jobs,
+        final QueueManagerProxy queueManager,
         final RelayMetrics metrics)
     {
         this.loop = loop;
         this.resolver = resolver;
-        this.results = results;
-        this.resultsWaker = resultsWaker;
+        this.jobs = jobs;
+        this.queueManager = queueManager;
         this.metrics = metrics;
         this.cursors = new BodyCursorPool(spool);
         this.clientSettings = new ClientSettings(
@@ -99,38 +94,6 @@ public final class DeliveryLoop implements LoopHook
         return loop;
     }
 
-    /**
-     * Hands {@code job} to this loop; any thread (the queue manager). Wakes the loop only if it is parked.
-     *
-     * @return false when the job queue is full: the caller keeps the job and offers it again later.
-     */
-    boolean offer(final DeliveryJob job)
-    {
-        if (!jobs.offer(job))
-        {
-            return false;
-        }
-        loop.wakeup();
-        return true;
-    }
-
-    /**
-     * An operator's flush: every hop's back-offs end now. Called by the queue manager's thread only, before it
-     * offers the jobs of the messages it made due: the loop acts on it after taking jobs and before dispatching
-     * them, so the jobs offered after this call find their hops' back-offs over.
-     */
-    void flush()
-    {
-        flushRequests++;
-        loop.wakeup();
-    }
-
-    /** Stops starting transactions; idle connections QUIT, busy ones finish first. Any thread. */
-    public void drain()
-    {
-        loop.execute(this::onDrain);
-    }
-
     /** Client connections open or opening (for the drain at shutdown); any thread, racy. */
     public int connectionCount()
     {
@@ -142,13 +105,18 @@ public final class DeliveryLoop implements LoopHook
     {
         this.nowMs = nowMs;
         int work = offerUnsentResults();
-        work += jobs.drain(onJob, JOBS_PER_PASS);
-        final long flushes = flushRequests;
+        work += jobs.drainJobs(onJob, JOBS_PER_PASS);
+        final long flushes = jobs.flushRequests();
         if (flushes != flushesDone)
         {
-            // read after the jobs: a job offered after flush() and taken above finds the flush here
+            // read after the jobs: a job offered after the flush request and taken above finds the flush done here
             flushesDone = flushes;
             onFlush();
+            work++;
+        }
+        if (!draining && jobs.drainRequested())
+        {
+            onDrain();
             work++;
         }
         for (int i = 0; i < dirtyPools.size(); i++)
@@ -171,7 +139,8 @@ public final class DeliveryLoop implements LoopHook
     @Override
     public boolean hasPendingWork()
     {
-        return !jobs.isEmpty() || !dirtyPools.isEmpty() || !unsentResults.isEmpty() || flushRequests != flushesDone;
+        return jobs.hasJobs() || !dirtyPools.isEmpty() || !unsentResults.isEmpty() ||
+            jobs.flushRequests() != flushesDone || (!draining && jobs.drainRequested());
     }
 
     // ---- for the pools, on the loop thread
@@ -221,26 +190,20 @@ public final class DeliveryLoop implements LoopHook
     /** {@code job} has its outcome: back to the queue manager now. */
     void complete(final DeliveryJob job)
     {
-        if (!unsentResults.isEmpty() || !results.offer(job))
+        if (!unsentResults.isEmpty() || !queueManager.offerResult(job))
         {
             unsentResults.addLast(job);
-            return;
         }
-        resultsWaker.run();
     }
 
     private int offerUnsentResults()
     {
         int offered = 0;
         DeliveryJob job;
-        while ((job = unsentResults.peekFirst()) != null && results.offer(job))
+        while ((job = unsentResults.peekFirst()) != null && queueManager.offerResult(job))
         {
             unsentResults.pollFirst();
             offered++;
-        }
-        if (offered > 0)
-        {
-            resultsWaker.run();
         }
         return offered;
     }

@@ -11,7 +11,8 @@ public final class TransactionResult
     private final RecipientResult[] results;
     private final boolean sessionBroke;
 
-    TransactionResult(final RecipientResult[] results, final boolean sessionBroke)
+    /** @param sessionBroke see {@link #sessionBroke()}. */
+    public TransactionResult(final RecipientResult[] results, final boolean sessionBroke)
     {
         this.results = results;
         this.sessionBroke = sessionBroke;

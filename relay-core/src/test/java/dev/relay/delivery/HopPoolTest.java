@@ -7,7 +7,6 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.spool.SpooledMessage;
 import dev.relay.testing.TestSmtpSink;
-import org.jctools.queues.MpscArrayQueue;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -28,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The hop pools of one {@link DeliveryLoop} on a real {@link SelectorLoop} thread, over loopback to
- * {@link TestSmtpSink}s: jobs go in through the loop's job queue as the queue manager offers them, and results come
- * back over a result queue, as they do in the relay. Limits per hop, connection reuse and its limit, back-off of a
+ * {@link TestSmtpSink}s: jobs go in through the loop's {@link DeliveryLoopProxy} as the queue manager sends them,
+ * and results come back through a {@link QueueManagerProxy}, as they do in the relay. Limits per hop, connection reuse and its limit, back-off of a
  * failing address, the one probe when a back-off ends, and idle connections closed with QUIT.
  */
 @Timeout(60)
@@ -47,7 +46,8 @@ class HopPoolTest
     private DeliveryLoop loop;
     private Thread thread;
     private HopResolver resolver;
-    private final MpscArrayQueue<DeliveryJob> results = new MpscArrayQueue<>(1024);
+    private final QueueManagerProxy queueManager = QueueManagerProxy.create();
+    private DeliveryLoopProxy jobs;
     private final List<DeliveryJob> done = new ArrayList<>();
 
     @AfterEach
@@ -196,8 +196,8 @@ class HopPoolTest
         selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(16 * 1024, 16), new BufferPool(64 * 1024, 16),
             new ConnectionLimiter(100, 0, address -> false));
         resolver = new SystemHopResolver(MxHopResolver.create(config));
-        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, results, () -> { },
-            new RelayMetrics());
+        jobs = new DeliveryLoopProxy(0, selectorLoop::wakeup);
+        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, new RelayMetrics());
         selectorLoop.addHook(loop);
         thread = new Thread(selectorLoop, "smtp-out-test");
         thread.start();
@@ -216,14 +216,15 @@ class HopPoolTest
 
     private void offer(final DeliveryJob job)
     {
-        assertTrue(loop.offer(job), "the job queue took it");
+        jobs.send(job);
+        assertEquals(0, jobs.backlogSize(), "the job queue took it");
     }
 
     private void awaitResults(final int count)
     {
         await(count + " results", () ->
         {
-            results.drain(done::add);
+            queueManager.drainResults(done::add, Integer.MAX_VALUE);
             return done.size() >= count;
         }, () -> "results " + done.size() + ", sink " + sink.commands());
     }
