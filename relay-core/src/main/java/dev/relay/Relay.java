@@ -41,7 +41,6 @@ public final class Relay implements AutoCloseable
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
     /** Delivery loops are numbered after the inbound ones in logs (their queue ids need no generator). */
     private static final int DELIVERY_LOOP_INDEX_BASE = 100;
-    private static final int DELIVERY_LOOPS = 1;
     /** Read buffer of an outbound (delivery) connection: the peer's replies. */
     public static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
@@ -114,7 +113,7 @@ public final class Relay implements AutoCloseable
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter, config.smtpSingleAcceptor());
-            for (int i = 0; i < DELIVERY_LOOPS; i++)
+            for (int i = 0; i < config.deliveryIoThreads(); i++)
             {
                 deliveryLoops.add(new SelectorLoop(DELIVERY_LOOP_INDEX_BASE + i, List.of(),
                     new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
