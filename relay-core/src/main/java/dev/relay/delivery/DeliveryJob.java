@@ -1,10 +1,10 @@
 package dev.relay.delivery;
 
-import dev.relay.smtp.BodySource;
+import dev.relay.delivery.client.BodySource;
 import dev.relay.smtp.InboundMessage;
-import dev.relay.smtp.OutboundMessage;
-import dev.relay.smtp.RecipientResult;
-import dev.relay.smtp.TransactionResult;
+import dev.relay.delivery.client.OutboundMessage;
+import dev.relay.delivery.client.RecipientResult;
+import dev.relay.delivery.client.TransactionResult;
 import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpooledMessage;
 

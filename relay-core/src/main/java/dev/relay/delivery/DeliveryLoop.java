@@ -4,8 +4,8 @@ import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.LoopHook;
 import dev.relay.net.SelectorLoop;
-import dev.relay.smtp.ClientSettings;
-import dev.relay.smtp.SmtpClientSession;
+import dev.relay.delivery.client.ClientSettings;
+import dev.relay.delivery.client.SmtpClientSession;
 import dev.relay.spool.Spool;
 import org.jctools.queues.MessagePassingQueue;
 

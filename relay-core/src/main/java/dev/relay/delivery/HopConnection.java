@@ -1,9 +1,9 @@
 package dev.relay.delivery;
 
-import dev.relay.smtp.ClientListener;
-import dev.relay.smtp.OutboundMessage;
-import dev.relay.smtp.SmtpClientSession;
-import dev.relay.smtp.TransactionResult;
+import dev.relay.delivery.client.ClientListener;
+import dev.relay.delivery.client.OutboundMessage;
+import dev.relay.delivery.client.SmtpClientSession;
+import dev.relay.delivery.client.TransactionResult;
 
 /**
  * One pooled client connection of a {@link HopPool}: the address it went to (one of the hop's MX addresses), its

@@ -295,7 +295,7 @@ public final class QueueManager implements Agent
             final byte status = queued.status[i];
             if (status == QueuedMessage.READY || status == QueuedMessage.DEFERRED)
             {
-                final NextHop nextHop = router.route(Router.domainOf(recipients.get(i)));
+                final NextHop nextHop = router.routeRecipient(recipients.get(i));
                 byHop.computeIfAbsent(nextHop, ignored -> new ArrayList<>()).add(i);
             }
         }
