@@ -15,7 +15,6 @@ final class BodyCursorPool
 {
     private final Spool spool;
     private final ArrayDeque<SpoolBodyCursor> free = new ArrayDeque<>();
-    private int created;
 
     BodyCursorPool(final Spool spool)
     {
@@ -29,18 +28,11 @@ final class BodyCursorPool
         {
             return cursor;
         }
-        created++;
         return spool.newBodyCursor();
     }
 
     void give(final SpoolBodyCursor cursor)
     {
         free.addFirst(cursor);
-    }
-
-    /** Cursors made so far (tests). */
-    int created()
-    {
-        return created;
     }
 }

@@ -88,12 +88,6 @@ public final class DeliveryLoop implements LoopHook
         this.nowMs = System.currentTimeMillis();
     }
 
-    /** The selector loop this runs on. */
-    public SelectorLoop selectorLoop()
-    {
-        return loop;
-    }
-
     /** Client connections open or opening (for the drain at shutdown); any thread, racy. */
     public int connectionCount()
     {
@@ -235,17 +229,5 @@ public final class DeliveryLoop implements LoopHook
         {
             pool.drain();
         }
-    }
-
-    /** The pool of {@code hopKey} on this loop, or null (tests); loop thread. */
-    HopPool pool(final String hopKey)
-    {
-        return pools.get(hopKey);
-    }
-
-    /** Spool cursors made by this loop (tests); loop thread. */
-    int cursorsCreated()
-    {
-        return cursors.created();
     }
 }

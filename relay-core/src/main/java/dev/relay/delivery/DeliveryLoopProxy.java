@@ -19,26 +19,16 @@ final class DeliveryLoopProxy
     /** Jobs offered and not yet taken by the loop. */
     static final int JOB_QUEUE_CAPACITY = 4096;
 
-    private final int index;
     private final SpscArrayQueue<DeliveryJob> jobs = new SpscArrayQueue<>(JOB_QUEUE_CAPACITY);
     private final ArrayDeque<DeliveryJob> backlog = new ArrayDeque<>();
     private final Runnable loopWaker;
     private volatile long flushRequests;
     private volatile boolean drainRequested;
 
-    /**
-     * @param index     which loop this is (the hop → loop mapping numbers them from 0).
-     * @param loopWaker wakes the loop if it is parked ({@code SelectorLoop::wakeup}); any thread.
-     */
-    DeliveryLoopProxy(final int index, final Runnable loopWaker)
+    /** @param loopWaker wakes the loop if it is parked ({@code SelectorLoop::wakeup}); any thread. */
+    DeliveryLoopProxy(final Runnable loopWaker)
     {
-        this.index = index;
         this.loopWaker = loopWaker;
-    }
-
-    int index()
-    {
-        return index;
     }
 
     /** Hands {@code job} to the loop now, or after the jobs already waiting for room. */

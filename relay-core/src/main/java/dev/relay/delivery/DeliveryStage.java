@@ -3,10 +3,8 @@ package dev.relay.delivery;
 import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.SelectorLoop;
-import dev.relay.smtp.QueueIds;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
-import dev.relay.spool.SpoolWriter;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.SystemEpochClock;
 import org.slf4j.Logger;
@@ -46,14 +44,14 @@ public final class DeliveryStage
         for (int i = 0; i < selectorLoops.size(); i++)
         {
             final SelectorLoop selectorLoop = selectorLoops.get(i);
-            final DeliveryLoopProxy loopProxy = new DeliveryLoopProxy(i, selectorLoop::wakeup);
+            final DeliveryLoopProxy loopProxy = new DeliveryLoopProxy(selectorLoop::wakeup);
             proxies.add(loopProxy);
             final DeliveryLoop loop = new DeliveryLoop(config, selectorLoop, spool, resolver, loopProxy, proxy, metrics);
             selectorLoop.addHook(loop);
             loops.add(loop);
         }
-        final SpoolWriter dsnWriter = spool.newWriter(proxy::newMail);
-        final Bouncer bouncer = new Bouncer(config.smtpHostname(), dsnWriter, spool, QueueIds.DSN_GENERATOR);
+        final Bouncer bouncer = new Bouncer(config.smtpHostname(), spool.newInjector(proxy::newMail,
+            config.smtpHostname()), spool);
         this.queueManager = new QueueManager(config, spool, journal, bouncer, proxy, proxies, metrics,
             SystemEpochClock.INSTANCE);
     }

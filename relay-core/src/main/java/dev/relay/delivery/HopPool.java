@@ -34,28 +34,6 @@ final class HopPool
         this.loop = loop;
     }
 
-    NextHop nextHop()
-    {
-        return hop.nextHop;
-    }
-
-    /** Jobs waiting for a connection. */
-    int waitingJobs()
-    {
-        return jobs.size();
-    }
-
-    /** Connections open or opening, busy or idle. */
-    int connectionCount()
-    {
-        return connections.size();
-    }
-
-    int idleCount()
-    {
-        return idle.size();
-    }
-
     /** Marks the pool for {@link #dispatch} in this pass; false when it already was. */
     boolean markDirty()
     {

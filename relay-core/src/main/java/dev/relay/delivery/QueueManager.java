@@ -4,8 +4,8 @@ import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolInjector;
 import dev.relay.spool.SpoolReader;
-import dev.relay.spool.SpoolWriter;
 import dev.relay.spool.SpooledMessage;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.EpochClock;
@@ -62,10 +62,9 @@ public final class QueueManager implements Agent
 
     private final SpoolReader reader;
     private final OutcomeJournal journal;
-    private final SpoolWriter writer;
+    private final SpoolInjector injector;
     private final Router router;
     private final Bouncer bouncer;
-    private final SpoolMover mover;
     private final EpochClock clock;
     private final QueueManagerProxy inbox;
     private final DeliveryLoopProxy[] loops;
@@ -91,7 +90,8 @@ public final class QueueManager implements Agent
     private volatile long queuedBytes;
 
     /**
-     * @param bouncer where DSNs are made; its spool writer is used on this agent's thread (as is moving forward).
+     * @param bouncer where DSNs are made; its spool injector is used on this agent's thread (also to move mail
+     *                forward).
      * @param inbox   where the delivery loops hand jobs back and the control thread asks for a flush or drain.
      * @param loops   one proxy per delivery loop, indexed as the hop → loop hash counts them.
      * @param clock   the agent's clock: retries, expiry and delay warnings run on it.
@@ -108,14 +108,13 @@ public final class QueueManager implements Agent
     {
         this.reader = spool.newReader(null);
         this.journal = journal;
-        this.writer = bouncer.writer();
+        this.injector = bouncer.injector();
         this.router = new Router(config);
         this.bouncer = bouncer;
-        this.mover = new SpoolMover(writer, spool);
         this.clock = clock;
         this.inbox = inbox;
         this.loops = loops.toArray(new DeliveryLoopProxy[0]);
-        this.cycles = new SpoolCycles(spool, journal, reader);
+        this.cycles = new SpoolCycles(spool, journal, reader, injector);
         this.outcomes = new OutcomeRecorder(journal, metrics);
         final List<Duration> schedule = config.deliveryRetrySchedule();
         this.retryScheduleMs = new long[schedule.size()];
@@ -170,7 +169,7 @@ public final class QueueManager implements Agent
     {
         nowMs = clock.time();
         int work = inbox.drainResults(onResult, RESULTS_PER_PASS);
-        work += writer.drainCompletions();
+        work += injector.drainCompletions();
         if (!draining && inbox.drainRequested())
         {
             startDrain();
@@ -183,7 +182,7 @@ public final class QueueManager implements Agent
                 work += flush();
             }
             work += startDueRounds();
-            work += mover.doWork();
+            work += injector.doWork();
         }
         for (final DeliveryLoopProxy loop : loops)
         {
@@ -194,11 +193,11 @@ public final class QueueManager implements Agent
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
             if (!draining)
             {
-                cycles.moveForward(mover);
+                cycles.moveForward();
             }
             cycles.deleteFinished(recovery.replaying());
         }
-        writer.endOfPass();
+        injector.endOfPass();
         queuedMessages = live.size();
         return work;
     }
@@ -284,10 +283,7 @@ public final class QueueManager implements Agent
     /** Routes every recipient that is not final into per-hop jobs, each to the loop that owns its hop. */
     private void startRound(final QueuedMessage queued)
     {
-        if (queued.moving)
-        {
-            mover.abandon(queued);
-        }
+        cycles.stopMoving(queued);
         final List<byte[]> recipients = queued.message.recipients();
         final Map<NextHop, List<Integer>> byHop = new HashMap<>();
         for (int i = 0; i < recipients.size(); i++)

@@ -2,19 +2,22 @@ package dev.relay.delivery;
 
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolInjector;
 import dev.relay.spool.SpoolReader;
 
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 
 /**
  * Disk use follows live mail (the design's promise 4): which spool cycle files the live messages pin (the cycle of
- * each one's first record), which of them are old enough that their messages should move forward, and the deletion
- * of every spool and journal cycle file no live message, no message still being received and no reader position
- * needs any more.
+ * each one's first record), moving the messages of old ones forward ({@link SpoolInjector#requeue}), and the
+ * deletion of every spool and journal cycle file no live message, no message still being received and no reader
+ * position needs any more.
  * <p>
  * Owned by the queue manager's thread (it also owns the tailer and the journal's appender).
  */
@@ -23,14 +26,43 @@ final class SpoolCycles
     private final Spool spool;
     private final OutcomeJournal journal;
     private final SpoolReader reader;
+    private final SpoolInjector injector;
     /** Live messages by the spool cycle of their first record. */
     private final TreeMap<Integer, Set<QueuedMessage>> liveByCycle = new TreeMap<>();
+    /** Messages the injector is asked to move, by queue id. */
+    private final Map<Long, QueuedMessage> moving = new HashMap<>();
+    private final SpoolInjector.Requeued requeued = new SpoolInjector.Requeued()
+    {
+        @Override
+        public void onCopied(final long queueId)
+        {
+            final QueuedMessage queued = moving.remove(queueId);
+            if (queued != null)
+            {
+                // the copy takes over when the tailer reads it; until then the tailer knows to skip it if finished
+                queued.copyPending = true;
+                DeliveryLog.info("{}: moved forward to the current spool cycle", queued.queueIdText());
+            }
+        }
 
-    SpoolCycles(final Spool spool, final OutcomeJournal journal, final SpoolReader reader)
+        @Override
+        public void onFailed(final long queueId, final String why)
+        {
+            final QueuedMessage queued = moving.remove(queueId);
+            if (queued != null)
+            {
+                queued.moving = false;
+                DeliveryLog.warn("{}: cannot move forward: {}", queued.queueIdText(), why);
+            }
+        }
+    };
+
+    SpoolCycles(final Spool spool, final OutcomeJournal journal, final SpoolReader reader, final SpoolInjector injector)
     {
         this.spool = spool;
         this.journal = journal;
         this.reader = reader;
+        this.injector = injector;
     }
 
     void pin(final QueuedMessage queued)
@@ -52,17 +84,34 @@ final class SpoolCycles
      * Postfix moves mail it cannot deliver to its deferred queue; here, deferred messages whose records sit in a
      * cycle older than the previous one are copied into the current cycle (same queue id, same recipients), so a
      * few old deferred messages never pin hours of spool files. The copy takes over when the tailer reads it.
-     * Messages in a round, being moved or bounced are left alone.
+     * Messages in a round, being moved or bounced are left alone; a copy is made a slice per pass of the queue
+     * manager ({@link SpoolInjector#doWork()}).
      */
-    void moveForward(final SpoolMover mover)
+    void moveForward()
     {
         for (final QueuedMessage queued : stale())
         {
             if (queued.jobsOut == 0 && !queued.moving && !queued.copyPending && !queued.bouncing &&
-                !queued.finished && queued.newerCopy == null && !mover.offer(queued))
+                !queued.finished && queued.newerCopy == null)
             {
-                break;
+                if (!injector.requeue(queued.message, requeued))
+                {
+                    break;
+                }
+                queued.moving = true;
+                moving.put(queued.queueId(), queued);
             }
+        }
+    }
+
+    /** A round of {@code queued} starts: stop moving it (a partial copy is left without its END). */
+    void stopMoving(final QueuedMessage queued)
+    {
+        if (queued.moving)
+        {
+            injector.abandon(queued.queueId());
+            moving.remove(queued.queueId());
+            queued.moving = false;
         }
     }
 

@@ -196,7 +196,7 @@ class HopPoolTest
         selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(16 * 1024, 16), new BufferPool(64 * 1024, 16),
             new ConnectionLimiter(100, 0, address -> false));
         resolver = new SystemHopResolver(MxHopResolver.create(config));
-        jobs = new DeliveryLoopProxy(0, selectorLoop::wakeup);
+        jobs = new DeliveryLoopProxy(selectorLoop::wakeup);
         loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, new RelayMetrics());
         selectorLoop.addHook(loop);
         thread = new Thread(selectorLoop, "smtp-out-test");

@@ -6,6 +6,8 @@ import dev.relay.smtp.QueueIds;
 import dev.relay.delivery.client.RecipientResult;
 import dev.relay.delivery.client.TransactionResult;
 import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.SpoolInjector;
+import dev.relay.spool.SpoolRecords;
 import dev.relay.spool.SpooledMessage;
 import org.agrona.concurrent.CachedEpochClock;
 import org.junit.jupiter.api.AfterEach;
@@ -52,6 +54,7 @@ class QueueManagerTest
     private OutcomeJournal journal;
     private QueueManagerProxy inbox;
     private QueueManager manager;
+    private SpoolInjector injector;
 
     @AfterEach
     void close()
@@ -195,6 +198,8 @@ class QueueManagerTest
 
         final SpooledMessage dsn = onlyDsn();
         assertArrayEquals(SENDER.getBytes(StandardCharsets.US_ASCII), dsn.recipients().get(0));
+        assertEquals(SpoolRecords.ORIGIN_DSN, dsn.origin(), "the relay made it; no client sent it");
+        assertEquals(0, dsn.clientAddress().length);
         final String text = new String(spool.body(dsn), StandardCharsets.UTF_8);
         assertTrue(text.contains("Final-Recipient: rfc822; nobody@dest.test"), text);
         assertFalse(text.contains("Final-Recipient: rfc822; bob@dest.test"), text);
@@ -343,6 +348,7 @@ class QueueManagerTest
         final DeliveryJob moved = onlyJob();
         assertEquals(deferred, moved.message.queueId());
         assertTrue(spool.spool().cycleOf(moved.message.startIndex()) > firstCycle, "delivered from the copy");
+        assertEquals(SpoolRecords.ORIGIN_REQUEUE, moved.message.origin());
     }
 
     // ---- the test's side of the proxies
@@ -371,11 +377,14 @@ class QueueManagerTest
         }
         for (int i = 0; i < loopCount; i++)
         {
-            loops.add(new DeliveryLoopProxy(i, () -> { }));
+            loops.add(new DeliveryLoopProxy(() -> { }));
         }
         inbox = QueueManagerProxy.create();
-        final Bouncer bouncer = new Bouncer("relay.test", spool.spool().newWriter(() -> { }), spool.spool(),
-            QueueIds.DSN_GENERATOR);
+        if (injector == null)
+        {
+            injector = spool.spool().newInjector(() -> { }, "relay.test");
+        }
+        final Bouncer bouncer = new Bouncer("relay.test", injector, spool.spool());
         manager = new QueueManager(config, spool.spool(), journal, bouncer, inbox, loops, new RelayMetrics(), clock);
     }
 
