@@ -1,11 +1,7 @@
 package dev.relay;
 
 import dev.relay.config.RelayConfig;
-import dev.relay.delivery.Bouncer;
-import dev.relay.delivery.DeliveryAgent;
-import dev.relay.delivery.HopResolver;
-import dev.relay.delivery.MxHopResolver;
-import dev.relay.delivery.SystemHopResolver;
+import dev.relay.delivery.DeliveryStage;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
@@ -14,7 +10,6 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
-import dev.relay.smtp.QueueIds;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
 import dev.relay.smtp.SmtpSettings;
@@ -30,6 +25,7 @@ import sun.misc.SignalHandler;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
@@ -44,7 +40,8 @@ public final class Relay implements AutoCloseable
     /** Output buffer of an inbound connection (replies); the read buffer is {@code smtp.buffer_size}. */
     public static final int WRITE_BUFFER_BYTES = 16 * 1024;
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
-    private static final int DELIVERY_LOOP_INDEX = 15;
+    /** Delivery loops are numbered after the inbound ones in logs (their queue ids need no generator). */
+    private static final int DELIVERY_LOOP_INDEX_BASE = 100;
     /** Read buffer of an outbound (delivery) connection: the peer's replies. */
     public static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
@@ -56,17 +53,16 @@ public final class Relay implements AutoCloseable
     private final Spool spool;
     private final OutcomeJournal journal;
     private final InboundServer inbound;
-    private final SelectorLoop deliveryLoop;
+    private final List<SelectorLoop> deliveryLoops;
     private final ConnectionLimiter limiter;
     private final SpoolLock lock;
-    private DeliveryAgent delivery;
-    private Thread deliveryThread;
+    private DeliveryStage delivery;
     private MetricsServer metricsServer;
     private volatile boolean closed;
 
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
-        final SelectorLoop deliveryLoop, final ConnectionLimiter limiter, final SpoolLock lock)
+        final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock)
     {
         this.limiter = limiter;
         this.lock = lock;
@@ -74,7 +70,7 @@ public final class Relay implements AutoCloseable
         this.spool = spool;
         this.journal = journal;
         this.inbound = inbound;
-        this.deliveryLoop = deliveryLoop;
+        this.deliveryLoops = deliveryLoops;
     }
 
     /**
@@ -141,7 +137,7 @@ public final class Relay implements AutoCloseable
             throw new SpoolUnavailableException(config.queueDir().resolve("journal") + ": " + ex.getMessage(), ex);
         }
         final InboundServer inbound;
-        final SelectorLoop deliveryLoop;
+        final List<SelectorLoop> deliveryLoops = new ArrayList<>();
         final ConnectionLimiter limiter;
         try
         {
@@ -155,9 +151,12 @@ public final class Relay implements AutoCloseable
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter, config.smtpSingleAcceptor());
-            deliveryLoop = new SelectorLoop(DELIVERY_LOOP_INDEX, List.of(),
-                new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
-                new BufferPool(DELIVERY_WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP), limiter);
+            for (int i = 0; i < config.deliveryIoThreads(); i++)
+            {
+                deliveryLoops.add(new SelectorLoop(DELIVERY_LOOP_INDEX_BASE + i, List.of(),
+                    new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
+                    new BufferPool(DELIVERY_WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP), limiter));
+            }
         }
         catch (final IOException | RuntimeException ex)
         {
@@ -165,7 +164,7 @@ public final class Relay implements AutoCloseable
             spool.close();
             throw ex;
         }
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoop, limiter, lock);
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock);
         try
         {
             relay.wireAndStart();
@@ -204,32 +203,16 @@ public final class Relay implements AutoCloseable
         startDelivery();
         startMetrics();
         inbound.start(Relay::onStageDeath);
-        LOG.info("relay started: smtp on {}, spool {} (sync={}), {} io threads", inbound.boundAddresses(),
-            config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size());
+        LOG.info("relay started: smtp on {}, spool {} (sync={}), {} io threads, {} delivery loops",
+            inbound.boundAddresses(), config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(),
+            deliveryLoops.size());
     }
 
     private void startDelivery()
     {
-        final SpoolWriter bounceWriter = spool.newWriter(deliveryLoop::wakeup);
-        deliveryLoop.addHook(writerHook(bounceWriter));
-        final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
-        final Bouncer bouncer = new Bouncer(config.smtpHostname(), bounceWriter, spool, QueueIds.DSN_GENERATOR);
-        delivery = new DeliveryAgent(config, spool, journal, deliveryLoop, resolver, bouncer, metrics);
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
-        metrics.spoolDamageCounters(delivery::spoolDamagedRecords, delivery::spoolDamagedMessages);
-        final long replayed = delivery.recover();
-        if (replayed > 0)
-        {
-            LOG.info("delivery: replayed {} journal records", replayed);
-        }
-        deliveryLoop.addHook(delivery);
-        // a committed message wakes the delivery loop at once (it would otherwise see it at its next 100 ms poll)
-        spool.newMailListener(deliveryLoop::wakeup);
-        spool.limitQueuedBytes(delivery::queuedBytes, config.queueMaxBytes());
+        delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
-        deliveryThread = new Thread(deliveryLoop, "smtp-out-0");
-        deliveryThread.setUncaughtExceptionHandler(Relay::onStageDeath);
-        deliveryThread.start();
     }
 
     private void startMetrics() throws IOException
@@ -239,7 +222,7 @@ public final class Relay implements AutoCloseable
             return;
         }
         metricsServer = MetricsServer.start(config.metricsListen(), metrics, delivery::queuedMessages,
-            inbound::connectionCount, () -> !closed && inbound.isRunning() && deliveryThread.isAlive(),
+            inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
             delivery::flush);
     }
 
@@ -321,12 +304,7 @@ public final class Relay implements AutoCloseable
         if (delivery != null)
         {
             // transactions in flight finish (or time out); what is left stays queued for the next start
-            deliveryLoop.execute(delivery::drain);
-            final long deadline = System.currentTimeMillis() + DELIVERY_DRAIN_MS;
-            while (System.currentTimeMillis() < deadline && deliveryLoop.connectionCount() > 0)
-            {
-                Thread.sleep(20);
-            }
+            delivery.drain(DELIVERY_DRAIN_MS);
         }
         close();
     }
@@ -360,13 +338,10 @@ public final class Relay implements AutoCloseable
 
     private void stopDelivery() throws InterruptedException
     {
-        if (deliveryThread == null)
+        if (delivery != null)
         {
-            return;
+            delivery.close();
         }
-        deliveryLoop.stop();
-        deliveryThread.join(10_000);
-        delivery.close();
     }
 
     private void closeQuietly()

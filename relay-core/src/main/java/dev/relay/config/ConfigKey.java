@@ -81,6 +81,10 @@ public enum ConfigKey
     DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"
             + " [host] or host:port skip the MX lookup; port default 25"),
+    DELIVERY_IO_THREADS("delivery.io_threads", "auto",
+        intRangeOrAuto(1, 64, Runtime.getRuntime().availableProcessors()),
+        "selector loop threads for outbound SMTP (delivery loops), 1..64; each next hop and its connections live on "
+            + "one of them (a stable hash of the hop); auto = one per available processor"),
     DELIVERY_RETRY_SCHEDULE("delivery.retry.schedule", "1m,5m,15m,30m,1h,2h,4h", ValueParsers::durationList,
         "waits between delivery attempts of deferred mail; the last one repeats until queue.max_age"),
     DELIVERY_MAX_CONNECTIONS_PER_HOP("delivery.max_connections_per_hop", "20", intRange(1, Integer.MAX_VALUE),

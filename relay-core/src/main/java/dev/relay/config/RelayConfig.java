@@ -69,6 +69,7 @@ public final class RelayConfig
     private final long queueMinFreeBytes;
     private final List<Route> deliveryRoutes;
     private final List<Duration> deliveryRetrySchedule;
+    private final int deliveryIoThreads;
     private final int deliveryMaxConnectionsPerHop;
     private final int deliveryMaxMessagesPerConnection;
     private final Duration deliveryIdleTimeout;
@@ -123,6 +124,7 @@ public final class RelayConfig
         queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
         deliveryRoutes = (List<Route>)values.get(ConfigKey.DELIVERY_ROUTES);
         deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
+        deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
         deliveryMaxConnectionsPerHop = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS_PER_HOP);
         deliveryMaxMessagesPerConnection = (Integer)values.get(ConfigKey.DELIVERY_MAX_MESSAGES_PER_CONNECTION);
         deliveryIdleTimeout = (Duration)values.get(ConfigKey.DELIVERY_IDLE_TIMEOUT);
@@ -163,6 +165,7 @@ public final class RelayConfig
         }
         effective.put(ConfigKey.SMTP_HOSTNAME.key(), smtpHostname);
         effective.put(ConfigKey.SMTP_IO_THREADS.key(), Integer.toString(smtpIoThreads));
+        effective.put(ConfigKey.DELIVERY_IO_THREADS.key(), Integer.toString(deliveryIoThreads));
         this.effective = Collections.unmodifiableMap(effective);
     }
 
@@ -428,7 +431,8 @@ public final class RelayConfig
 
     /**
      * @return every key, in {@link ConfigKey} order, with the value in effect: as written in the file or system
-     * property, or the default; {@code smtp.hostname} and {@code smtp.io_threads} show their resolved values.
+     * property, or the default; {@code smtp.hostname}, {@code smtp.io_threads} and {@code delivery.io_threads} show
+     * their resolved values.
      */
     public Map<String, String> effective()
     {
@@ -662,6 +666,15 @@ public final class RelayConfig
     public List<Duration> deliveryRetrySchedule()
     {
         return deliveryRetrySchedule;
+    }
+
+    /**
+     * @return {@code delivery.io_threads}: delivery selector loops, 1..64 ({@code auto} resolved to the processor
+     * count).
+     */
+    public int deliveryIoThreads()
+    {
+        return deliveryIoThreads;
     }
 
     /**

@@ -2,12 +2,10 @@ package dev.relay.delivery;
 
 import dev.relay.smtp.DsnParameters;
 import dev.relay.smtp.InboundMessage;
-import dev.relay.smtp.MessageSink;
 import dev.relay.smtp.QueueIds;
-import dev.relay.smtp.ReceivedHeader;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolBodyCursor;
-import dev.relay.spool.SpoolWriter;
+import dev.relay.spool.SpoolInjector;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -18,10 +16,11 @@ import java.util.function.BiConsumer;
 /**
  * Turns a message's bounced, delayed or relayed recipients into one RFC 3464 delivery status notification from
  * {@code MAILER-DAEMON@smtp.hostname}, with the null reverse path {@code <>} (so it can never bounce back), and
- * queues it in the spool like any received message — the delivery tailer then picks it up. Which recipients a DSN
+ * hands it to the spool as mail the relay made ({@link SpoolInjector#inject}: the spool gives it its queue id and
+ * records it as a DSN) — the queue manager's tailer then picks it up like any other message. Which recipients a DSN
  * names follows their NOTIFY (RFC 3461 §4.1); its Original-Envelope-Id and Original-Recipient fields come from ENVID
  * and ORCPT. Memory is bounded whatever the message's size: only the first 64 KiB (the headers) are read. Runs on
- * the delivery loop thread; allocates per DSN (rare).
+ * the queue manager's thread; allocates per DSN (rare).
  */
 public final class Bouncer
 {
@@ -38,27 +37,24 @@ public final class Bouncer
     private static final int MAX_HEADER_BYTES = 64 * 1024;
 
     private final String hostname;
-    private final SpoolWriter writer;
+    private final SpoolInjector injector;
     private final SpoolBodyCursor cursor;
-    private final QueueIds queueIds;
-    private final ReceivedHeader receivedHeader;
     private final ByteBuffer headerBuffer = ByteBuffer.allocateDirect(MAX_HEADER_BYTES);
     private final byte[] headerBytes = new byte[MAX_HEADER_BYTES];
     /** Bytes of {@link #headerBytes} the last {@link #originalHeaders} filled. */
     private int headerLength;
 
-    public Bouncer(final String hostname, final SpoolWriter writer, final Spool spool, final int loopIndex)
+    public Bouncer(final String hostname, final SpoolInjector injector, final Spool spool)
     {
         this.hostname = hostname;
-        this.writer = writer;
+        this.injector = injector;
         this.cursor = spool.newBodyCursor();
-        this.queueIds = new QueueIds(loopIndex);
-        this.receivedHeader = new ReceivedHeader(hostname);
     }
 
-    SpoolWriter writer()
+    /** Where the DSNs go; also what moves deferred mail forward. */
+    SpoolInjector injector()
     {
-        return writer;
+        return injector;
     }
 
     /**
@@ -68,31 +64,47 @@ public final class Bouncer
      *
      * @return {@link #QUEUED}, {@link #NOTHING_TO_REPORT} (no bounced recipient wants a DSN) or {@link #REFUSED}.
      */
-    int bounce(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    int bounce(final QueuedMessage queued, final long nowMs, final BiConsumer<QueuedMessage, String> onQueued)
     {
-        return notify(queued, FAILED, onQueued);
+        return notify(queued, FAILED, nowMs, onQueued);
     }
 
     /**
      * Queues a delay warning ({@code delivery.delay_warning}): a DSN with Action: delayed for the recipients still
-     * deferred whose NOTIFY allows it (absent, or with DELAY); the message keeps being retried.
+     * deferred whose NOTIFY allows it (absent, or with DELAY); the message keeps being retried. Logged when durable.
+     * It is not journaled, so a restart may send a second one.
      */
-    int warnDelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    void warnDelayed(final QueuedMessage queued, final long nowMs)
     {
-        return notify(queued, DELAYED, onQueued);
+        notify(queued, DELAYED, nowMs, (message, dsnQueueId) ->
+            DeliveryLog.info("{}: sender delay notification: {}", message.queueIdText(), dsnQueueId));
     }
 
     /**
      * Queues a success notice (Action: relayed, Status 2.0.0; RFC 3461 §6.2.3, RFC 3464 §2.3.3) for the recipients
      * {@link QueuedMessage#successToReport} names: delivered to a next hop without DSN while their NOTIFY asked for
-     * SUCCESS, so no later system will tell the sender. Clears the marks.
+     * SUCCESS, so no later system will tell the sender (as Postfix does). Clears the marks; none for the null sender.
+     * Like the delay warning it is not journaled: a crash before it is spooled loses it, and the recipients stay
+     * delivered.
      */
-    int reportRelayed(final QueuedMessage queued, final BiConsumer<QueuedMessage, String> onQueued)
+    void reportRelayed(final QueuedMessage queued, final long nowMs)
     {
-        return notify(queued, RELAYED, onQueued);
+        if (queued.message.reversePath().length == 0)
+        {
+            queued.successToReport = null;
+            DeliveryLog.info("{}: null sender: no success notification", queued.queueIdText());
+            return;
+        }
+        if (notify(queued, RELAYED, nowMs, (message, dsnQueueId) ->
+            DeliveryLog.info("{}: sender success notification: {}", message.queueIdText(), dsnQueueId)) == REFUSED)
+        {
+            DeliveryLog.warn("{}: could not queue the success notification (spool refused it)",
+                queued.queueIdText());
+        }
     }
 
-    private int notify(final QueuedMessage queued, final int kind, final BiConsumer<QueuedMessage, String> onQueued)
+    private int notify(
+        final QueuedMessage queued, final int kind, final long nowMs, final BiConsumer<QueuedMessage, String> onQueued)
     {
         final List<DsnBuilder.Recipient> reported = new ArrayList<>();
         for (int i = 0; i < queued.recipientCount(); i++)
@@ -139,14 +151,8 @@ public final class Bouncer
         {
             return NOTHING_TO_REPORT;
         }
-        final long nowMs = System.currentTimeMillis();
-        final InboundMessage dsn = new InboundMessage();
-        dsn.queueId(queueIds.next(nowMs));
-        dsn.receivedAtMs(nowMs);
-        dsn.reversePath(new byte[0]);
-        dsn.recipients().add(queued.message.reversePath());
-        dsn.clientAddress(new byte[] {127, 0, 0, 1});
-        dsn.heloName(hostname.getBytes(StandardCharsets.US_ASCII));
+        final long dsnQueueId = injector.nextQueueId(nowMs);
+        final String dsnQueueIdText = QueueIds.format(dsnQueueId);
         final byte[] envelopeId = queued.message.envelopeId();
         final byte[] body;
         try
@@ -154,41 +160,25 @@ public final class Bouncer
             body = DsnBuilder.build(hostname, queued.queueIdText(),
                 envelopeId == null ? null : new String(DsnParameters.decodeXtext(envelopeId), StandardCharsets.UTF_8),
                 new String(queued.message.reversePath(), StandardCharsets.UTF_8), queued.message.receivedAtMs(),
-                reported, originalHeaders(queued), 0, headerLength, nowMs, dsn.queueIdText());
+                reported, originalHeaders(queued), 0, headerLength, nowMs, dsnQueueIdText);
         }
         catch (final IllegalArgumentException ex)
         {
             DeliveryLog.warn("{}: cannot build a DSN: {}", queued.queueIdText(), ex.getMessage());
             return REFUSED;
         }
-        dsn.receivedHeader(receivedHeader.build(dsn, true, "127.0.0.1"));
-        if ((queued.message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
-        {
-            dsn.addFlags(InboundMessage.FLAG_SMTPUTF8);
-        }
+        int flags = queued.message.flags() & InboundMessage.FLAG_SMTPUTF8;
         for (final byte b : body)
         {
             if (b < 0)
             {
-                dsn.addFlags(InboundMessage.FLAG_8BITMIME | InboundMessage.FLAG_8BIT_CONTENT);
+                flags |= InboundMessage.FLAG_8BITMIME | InboundMessage.FLAG_8BIT_CONTENT;
                 break;
             }
         }
-        if (!writer.begin(dsn))
-        {
-            return REFUSED;
-        }
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(body.length);
-        buffer.put(body).flip();
-        if (!writer.append(dsn, buffer, 0, body.length))
-        {
-            writer.abort(dsn);
-            return REFUSED;
-        }
-        dsn.addBodyBytes(body.length);
-        final MessageSink.CommitListener listener = (message, durable) -> onQueued.accept(queued,
-            durable ? message.queueIdText() : message.queueIdText() + " (not synced)");
-        return writer.complete(dsn, listener) ? QUEUED : REFUSED;
+        return injector.inject(dsnQueueId, nowMs, new byte[0], queued.message.reversePath(), flags, body,
+            (queueIdText, durable) -> onQueued.accept(queued, durable ? queueIdText : queueIdText + " (not synced)")) ?
+            QUEUED : REFUSED;
     }
 
     /** The ORCPT of recipient {@code index}, decoded for the DSN ({@code addr-type;address}), or null. */

@@ -1,5 +1,7 @@
 package dev.relay.delivery;
 
+import dev.relay.smtp.DotStuffing;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -460,7 +462,7 @@ public final class DsnBuilder
             {
                 break;
             }
-            final int from = wire[start] == '.' ? start + 1 : start; // RFC 5321 §4.5.2 transparency
+            final int from = DotStuffing.contentStart(wire, start, lineEnd);
             if (!(isContinuation(wire, from, lineEnd) && !lines.isEmpty()) && !isField(wire, from, lineEnd))
             {
                 break;
@@ -549,9 +551,9 @@ public final class DsnBuilder
                     out.write(' '); // a continuation of a split line stays part of a folded field
                     room--;
                 }
-                else if (line.length > 0 && line[0] == '.')
+                else if (DotStuffing.needsDot(line, 0, line.length))
                 {
-                    out.write('.'); // RFC 5321 §4.5.2 transparency
+                    out.write('.');
                     room--;
                 }
                 int end = Math.min(line.length, start + room);

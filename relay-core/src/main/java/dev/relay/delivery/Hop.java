@@ -1,12 +1,10 @@
 package dev.relay.delivery;
 
-import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One next hop as delivery sees it: jobs waiting for a connection, its bounded pool of connections (busy and
- * idle, possibly to different addresses), its resolved addresses in MX order, and the health of each address.
+ * The addresses of one next hop and the health of each: its resolved addresses in MX order, the lookup under way,
+ * each address's back-off, and the one probe. The connections and waiting jobs are its {@link HopPool}'s.
  * <p>
  * The MX list is walked on every attempt, as Postfix's smtp does (smtp_connect.c): a new connection goes to the
  * most preferred address that is not backed off, addresses of equal preference taking turns. An address that
@@ -16,7 +14,7 @@ import java.util.List;
  * and a finished transaction on it makes it healthy again. Only when every address is backed off and no
  * connection is left is the hop's mail deferred ("delivery temporarily suspended") until a back-off ends.
  * <p>
- * Owned by the delivery thread.
+ * Owned by the delivery loop the hop belongs to; no allocation except a new address list per lookup.
  */
 final class Hop
 {
@@ -25,11 +23,6 @@ final class Hop
     private static final AddressHealth[] NO_ADDRESSES = new AddressHealth[0];
 
     final NextHop nextHop;
-    final ArrayDeque<DeliveryJob> jobs = new ArrayDeque<>();
-    final List<HopConnection> connections = new ArrayList<>();
-    final ArrayDeque<HopConnection> idle = new ArrayDeque<>();
-    /** Queued for dispatch in this pass (in the agent's dirty list). */
-    boolean dirty;
 
     private HopAddresses addresses;
     private boolean resolving;
@@ -64,10 +57,10 @@ final class Hop
         return addresses;
     }
 
-    /** Never looked up, or the answer expired while no connection uses it. */
-    boolean needsLookup(final long nowMs)
+    /** Never looked up, or the answer expired while no connection uses it ({@code inUse} false). */
+    boolean needsLookup(final long nowMs, final boolean inUse)
     {
-        return addresses == null || (addresses.expiresAtMs() <= nowMs && connections.isEmpty());
+        return addresses == null || (addresses.expiresAtMs() <= nowMs && !inUse);
     }
 
     /** True when a lookup should start now (the caller starts it): none is under way. */
@@ -177,8 +170,7 @@ final class Hop
     /** A connection is being opened (from {@link #nextAddress}): to a backed-off address, it is the probe. */
     void opened(final HopConnection connection)
     {
-        connections.add(connection);
-        final AddressHealth address = healthOf(connection.address);
+        final AddressHealth address = healthOf(connection.address());
         if (address != null && address.failures > 0)
         {
             probe = connection;
@@ -188,7 +180,7 @@ final class Hop
     /** The peer spoke SMTP to the end of a transaction on {@code connection} (whatever its replies): healthy. */
     void transactionCompleted(final HopConnection connection)
     {
-        final AddressHealth address = healthOf(connection.address);
+        final AddressHealth address = healthOf(connection.address());
         if (address != null)
         {
             address.failures = 0;
@@ -207,12 +199,10 @@ final class Hop
      */
     void closed(final HopConnection connection, final String failure, final long nowMs)
     {
-        connections.remove(connection);
-        idle.remove(connection);
         if (failure != null)
         {
             lastFailure = failure;
-            final AddressHealth address = healthOf(connection.address);
+            final AddressHealth address = healthOf(connection.address());
             if (address != null && (address.failures == 0 || probe == connection || nowMs >= address.retryAtMs))
             {
                 address.failures++;
@@ -224,19 +214,6 @@ final class Hop
         {
             probe = null;
         }
-    }
-
-    int connecting()
-    {
-        int count = 0;
-        for (int i = 0; i < connections.size(); i++)
-        {
-            if (!connections.get(i).ready)
-            {
-                count++;
-            }
-        }
-        return count;
     }
 
     private AddressHealth healthOf(final HopAddress address)

@@ -18,7 +18,7 @@ final class QueuedMessage
     SpooledMessage message;
     /** A newer copy seen while jobs were out: it takes over when the round ends. */
     SpooledMessage newerCopy;
-    /** Queued for, or being copied into, the current cycle by the {@link SpoolMover}. */
+    /** Queued for, or being copied into, the current cycle by the spool ({@code SpoolInjector#requeue}). */
     boolean moving;
     /** The copy was written (END appended) and the tailer has not read it back yet. */
     boolean copyPending;

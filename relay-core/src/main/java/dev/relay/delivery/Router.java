@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.config.Route;
+import dev.relay.smtp.MailAddresses;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -22,6 +23,12 @@ public final class Router
     {
         this.config = config;
         this.smtpPort = config.deliverySmtpPort();
+    }
+
+    /** The next hop of {@code recipient}'s domain ({@link MailAddresses#domainOf}). */
+    public NextHop routeRecipient(final byte[] recipient)
+    {
+        return route(MailAddresses.domainOf(recipient));
     }
 
     public NextHop route(final String domainLowercase)
@@ -57,30 +64,5 @@ public final class Router
             return NextHop.direct(literal, smtpPort);
         }
         return NextHop.mx(domain, smtpPort);
-    }
-
-    /** The domain part of an address, lower case, without a trailing dot; "" when there is none. */
-    public static String domainOf(final byte[] address)
-    {
-        int at = -1;
-        for (int i = address.length - 1; i >= 0; i--)
-        {
-            if (address[i] == '@')
-            {
-                at = i;
-                break;
-            }
-        }
-        if (at < 0)
-        {
-            return "";
-        }
-        String domain = new String(address, at + 1, address.length - at - 1, java.nio.charset.StandardCharsets.UTF_8)
-            .toLowerCase(java.util.Locale.ROOT);
-        if (domain.endsWith("."))
-        {
-            domain = domain.substring(0, domain.length() - 1);
-        }
-        return domain;
     }
 }

@@ -35,6 +35,8 @@ public final class InboundMessage
     private byte[] heloName;
     private byte[] receivedHeader;
     private long bodyBytes;
+    /** Who made the message, as its spool records say ({@code SpoolRecords.ORIGIN_*}): 0, an SMTP client. */
+    private byte origin;
     /** Slot for the sink's own per-transaction state (e.g. the spool's open-record bookkeeping). */
     private Object sinkState;
     /** Owned by the session: which session this message belongs to, for commit callbacks. */
@@ -53,6 +55,7 @@ public final class InboundMessage
         originalRecipients.clear();
         receivedHeader = null;
         bodyBytes = 0;
+        origin = 0;
         sinkState = null;
     }
 
@@ -194,6 +197,18 @@ public final class InboundMessage
     }
 
     /** The complete {@code Received:} header line(s) with trailing CRLF, prepended to the body on delivery. */
+    /** Who made the message ({@code SpoolRecords.ORIGIN_*}); an inbound session leaves it 0, an SMTP client. */
+    public byte origin()
+    {
+        return origin;
+    }
+
+    /** Set by the spool for mail the relay makes or moves itself. */
+    public void origin(final byte origin)
+    {
+        this.origin = origin;
+    }
+
     public byte[] receivedHeader()
     {
         return receivedHeader;

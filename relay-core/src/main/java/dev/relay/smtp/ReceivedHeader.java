@@ -15,6 +15,11 @@ import java.util.Locale;
  *         for &lt;rcpt@example.net&gt;; Sat, 28 Nov 2026 20:08:26 +0000
  * </pre>
  * {@code for} is written only for a single recipient (RFC 5321 §7.2: no recipient lists in trace headers).
+ * Mail the relay makes itself (a DSN) came from no client: its header has no {@code from} clause, as Postfix's
+ * bounces have ({@link #buildLocal}):
+ * <pre>
+ * Received: by relay.example (relay) id 0H2Q4X7R8S9TV; Sat, 28 Nov 2026 20:08:26 +0000
+ * </pre>
  * Protocol names per RFC 3848 / RFC 6531 (SMTP, ESMTP, UTF8SMTP). One per loop thread: caches the date per second.
  */
 public final class ReceivedHeader
@@ -68,6 +73,21 @@ public final class ReceivedHeader
         }
         put("; ");
         final byte[] date = date(message.receivedAtMs());
+        out.write(date, 0, date.length);
+        put("\r\n");
+        return out.toByteArray();
+    }
+
+    /** The header of a message made by the relay itself: no client, so no {@code from} clause. */
+    public byte[] buildLocal(final String queueIdText, final long epochMs)
+    {
+        out.reset();
+        put("Received: by ");
+        out.write(byHost, 0, byHost.length);
+        put(" (relay) id ");
+        put(queueIdText);
+        put("; ");
+        final byte[] date = date(epochMs);
         out.write(date, 0, date.length);
         put("\r\n");
         return out.toByteArray();

@@ -6,7 +6,6 @@ import dev.relay.net.ConnectionHandler;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
 
 /**
  * The server side of one SMTP conversation (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
@@ -893,12 +892,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     private static String lowerCaseAscii(final ByteBuffer buffer, final int start, final int end)
     {
         final byte[] bytes = copy(buffer, start, end);
-        String domain = new String(bytes, StandardCharsets.UTF_8).toLowerCase(Locale.ROOT);
-        if (domain.endsWith("."))
-        {
-            domain = domain.substring(0, domain.length() - 1);
-        }
-        return domain;
+        return MailAddresses.domain(bytes, 0, bytes.length);
     }
 
     private static String ipText(final byte[] address)

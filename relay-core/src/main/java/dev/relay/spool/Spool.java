@@ -49,6 +49,7 @@ public final class Spool implements AutoCloseable
     private final Thread syncerThread;
     private final List<SpoolWriter> writers = new ArrayList<>();
     private final List<SpoolReader> readers = new ArrayList<>();
+    private SpoolInjector injector;
     /**
      * Usable bytes on the file system: set by the syncer every ~100 ms, lowered by every record a writer reserves
      * in between (so a burst of appends is counted before the next refresh sees it).
@@ -155,6 +156,24 @@ public final class Spool implements AutoCloseable
         final SpoolWriter writer = new SpoolWriter(this, queue, syncer, syncMode, waker);
         writers.add(writer);
         return writer;
+    }
+
+    /**
+     * The spool's injector (mail the relay makes or moves itself) for one thread; at most one per spool, since it
+     * owns the generator of the relay's own queue ids. Its appender is created on that thread at first use.
+     *
+     * @param waker    wakes the owning thread when the syncer made its commits durable.
+     * @param hostname {@code smtp.hostname}, for the {@code Received:} header of injected mail.
+     */
+    public synchronized SpoolInjector newInjector(final LoopWaker waker, final String hostname)
+    {
+        checkOpen();
+        if (injector != null)
+        {
+            throw new IllegalStateException("the spool at " + dir + " has an injector already");
+        }
+        injector = new SpoolInjector(this, newWriter(waker), hostname);
+        return injector;
     }
 
     /**

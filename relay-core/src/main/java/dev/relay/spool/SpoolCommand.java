@@ -242,7 +242,9 @@ public final class SpoolCommand
         }
         out.println("queue id:    " + m.queueIdText());
         out.println("received:    " + java.time.Instant.ofEpochMilli(m.receivedAtMs()));
-        out.println("client:      " + text(m.clientAddress()) + " (helo " + text(m.heloName()) + ")");
+        out.println("origin:      " + SpoolRecords.originName(m.origin()));
+        out.println("client:      " + (m.clientAddress().length == 0 ? "none" :
+            text(m.clientAddress()) + " (helo " + text(m.heloName()) + ")"));
         out.println("sender:      <" + text(m.reversePath()) + ">" + mailDsn(m));
         out.println("recipients:  " + recipients(m));
         out.println("flags:       " + m.flags());

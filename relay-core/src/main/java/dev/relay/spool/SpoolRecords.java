@@ -13,9 +13,9 @@ import java.util.List;
  * Every record:
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *  +---------------+---------------+-------------------------------+
- *  |     type      |    version    |           reserved            |  0
- *  +---------------+---------------+-------------------------------+
+ *  +---------------+---------------+---------------+---------------+
+ *  |     type      |    version    |    origin     |   reserved    |  0
+ *  +---------------+---------------+---------------+---------------+
  *  |                        queue id (i64)                         |  4
  *  |                                                               |
  *  +---------------------------------------------------------------+  12
@@ -47,6 +47,10 @@ import java.util.List;
  * Every record of version 2 or 3 ends with
  *      CRC32C (i32) of all the record's bytes before it
  * </pre>
+ * Origin (envelope records; 0 elsewhere) says who made the message: {@link #ORIGIN_SMTP} an SMTP client,
+ * {@link #ORIGIN_DSN} the relay (a delivery status notification, {@link SpoolInjector#inject}),
+ * {@link #ORIGIN_REQUEUE} a copy of a deferred message moved forward ({@link SpoolInjector#requeue}). The byte was
+ * reserved (0) before, so older records read as smtp, older DSNs and copies too.
  * Versions: 1 had no checksum trailer, 2 added it, 3 added the DSN parameters to the envelope (BODY and END are the
  * same in 2 and 3). The writer writes version 3; every version is read, an envelope before 3 as one without DSN
  * parameters.
@@ -73,9 +77,16 @@ public final class SpoolRecords
     /** Records written before the checksum trailer: read, not checked. */
     public static final byte VERSION_WITHOUT_CHECKSUM = 1;
     public static final int CHECKSUM_LENGTH = 4;
+    /** The message came from an SMTP client (an inbound session). */
+    public static final byte ORIGIN_SMTP = 0;
+    /** The relay made the message: a delivery status notification (RFC 3464). */
+    public static final byte ORIGIN_DSN = 1;
+    /** A copy of a deferred message, moved forward into a newer cycle under the same queue id. */
+    public static final byte ORIGIN_REQUEUE = 2;
 
     public static final int TYPE_OFFSET = 0;
     public static final int VERSION_OFFSET = 1;
+    public static final int ORIGIN_OFFSET = 2;
     public static final int QUEUE_ID_OFFSET = 4;
     public static final int HEADER_LENGTH = 12;
     public static final int RECEIVED_AT_OFFSET = 12;
@@ -121,15 +132,37 @@ public final class SpoolRecords
 
     static void writeHeader(final Bytes<?> bytes, final byte type, final long queueId)
     {
+        writeHeader(bytes, type, ORIGIN_SMTP, queueId);
+    }
+
+    private static void writeHeader(final Bytes<?> bytes, final byte type, final byte origin, final long queueId)
+    {
         bytes.writeByte(type);
         bytes.writeByte(VERSION);
-        bytes.writeShort((short)0);
+        bytes.writeByte(origin);
+        bytes.writeByte((byte)0);
         bytes.writeLong(queueId);
+    }
+
+    /** The name of an origin, for logs and {@code spool show}. */
+    public static String originName(final byte origin)
+    {
+        switch (origin)
+        {
+            case ORIGIN_SMTP:
+                return "smtp";
+            case ORIGIN_DSN:
+                return "dsn";
+            case ORIGIN_REQUEUE:
+                return "requeue";
+            default:
+                return "unknown (" + origin + ")";
+        }
     }
 
     static void writeEnvelope(final Bytes<?> bytes, final byte type, final InboundMessage message)
     {
-        writeHeader(bytes, type, message.queueId());
+        writeHeader(bytes, type, message.origin(), message.queueId());
         bytes.writeLong(message.receivedAtMs());
         bytes.writeInt(message.flags());
         writeField(bytes, message.clientAddress());
@@ -197,6 +230,7 @@ public final class SpoolRecords
     static long readEnvelope(final Bytes<?> bytes, final long start, final SpooledMessage message)
     {
         message.queueId = bytes.readLong(start + QUEUE_ID_OFFSET);
+        message.origin = bytes.readByte(start + ORIGIN_OFFSET);
         message.receivedAtMs = bytes.readLong(start + RECEIVED_AT_OFFSET);
         message.flags = bytes.readInt(start + FLAGS_OFFSET);
         long position = start + ENVELOPE_FIELDS_OFFSET;

@@ -14,6 +14,7 @@ import java.util.List;
 public final class SpooledMessage
 {
     long queueId;
+    byte origin;
     long receivedAtMs;
     int flags;
     byte[] clientAddress;
@@ -53,6 +54,12 @@ public final class SpooledMessage
             queueIdText = QueueIds.format(queueId);
         }
         return queueIdText;
+    }
+
+    /** Who made the message: {@link SpoolRecords#ORIGIN_SMTP}, {@code ORIGIN_DSN} or {@code ORIGIN_REQUEUE}. */
+    public byte origin()
+    {
+        return origin;
     }
 
     public long receivedAtMs()

@@ -97,6 +97,8 @@ class ConfigValuesTest
         }
         assertEquals("0.0.0.0:2525", effective.get("smtp.listen"));
         assertEquals(Integer.toString(Runtime.getRuntime().availableProcessors()), effective.get("smtp.io_threads"));
+        assertEquals(Integer.toString(Runtime.getRuntime().availableProcessors()),
+            effective.get("delivery.io_threads"));
         assertFalse(effective.get("smtp.hostname").isEmpty());
         assertThrows(UnsupportedOperationException.class, () -> effective.put("x", "y"));
     }
@@ -189,6 +191,9 @@ class ConfigValuesTest
         assertEquals(2526, with("delivery.smtp_port", "2526").deliverySmtpPort());
         assertEquals(64, with("smtp.io_threads", "64").smtpIoThreads());
         assertEquals(Runtime.getRuntime().availableProcessors(), with("smtp.io_threads", "auto").smtpIoThreads());
+        assertEquals(3, with("delivery.io_threads", "3").deliveryIoThreads());
+        assertEquals(Runtime.getRuntime().availableProcessors(),
+            with("delivery.io_threads", "auto").deliveryIoThreads());
     }
 
     @ParameterizedTest
@@ -204,6 +209,8 @@ class ConfigValuesTest
         "smtp.io_threads|0|is not an integer in 1..64",
         "smtp.io_threads|65|is not an integer in 1..64",
         "smtp.io_threads|AUTO|is not an integer in 1..64",
+        "delivery.io_threads|0|is not an integer in 1..64",
+        "delivery.io_threads|65|is not an integer in 1..64",
         "delivery.smtp_port|0|is not an integer in 1..65535",
         "smtp.limits_exempt_relay_networks|yes|is not true or false",
         "queue.sync|fsync|is not one of always, batch, none",

@@ -135,6 +135,58 @@ class DeliveryPathTest
         assertEquals(List.of("u@example.test"), exact.messages().get(0).recipients());
     }
 
+    @Test
+    void hopsSpreadOverSeveralDeliveryLoopsEachGetTheirMailOnce() throws Exception
+    {
+        final int hops = 6;
+        final List<TestSmtpSink> sinks = new ArrayList<>();
+        final StringBuilder routes = new StringBuilder();
+        for (int i = 0; i < hops; i++)
+        {
+            sinks.add(sink());
+            routes.append(i == 0 ? "" : ",").append("d").append(i).append(".test=127.0.0.1:")
+                .append(sinks.get(i).port());
+        }
+        final Relay relay = relay(E2e.config(spool, "delivery.io_threads", "3", "delivery.routes", routes.toString()));
+        final List<String> everyHop = new ArrayList<>();
+        for (int i = 0; i < hops; i++)
+        {
+            everyHop.add("u@d" + i + ".test");
+        }
+        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        {
+            client.send("s@client.test", everyHop, E2e.message("s@client.test", "u", "all"));
+            for (int m = 0; m < 5; m++)
+            {
+                for (int i = 0; i < hops; i++)
+                {
+                    client.send("s@client.test", List.of("u@d" + i + ".test"),
+                        E2e.message("s@client.test", "u", "m" + m + "-" + i));
+                }
+            }
+        }
+        E2e.await("every message at its hop", WAIT, () -> sinks.stream().mapToInt(TestSmtpSink::messageCount).sum()
+            >= hops * 6, () -> "delivered " + sinks.stream().mapToInt(TestSmtpSink::messageCount).sum());
+        E2e.await("all finished", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " + relay.queuedMessages());
+        for (int i = 0; i < hops; i++)
+        {
+            final List<String> expected = new ArrayList<>(List.of("all"));
+            for (int m = 0; m < 5; m++)
+            {
+                expected.add("m" + m + "-" + i);
+            }
+            assertEquals(sorted(expected), sorted(ids(sinks.get(i))), "hop " + i + " got its mail once");
+            assertEquals(List.of("u@d" + i + ".test"), sinks.get(i).messages().get(0).recipients());
+        }
+        final List<String> threads = new ArrayList<>();
+        for (final Thread thread : Thread.getAllStackTraces().keySet())
+        {
+            threads.add(thread.getName());
+        }
+        assertTrue(threads.containsAll(List.of("smtp-out-0", "smtp-out-1", "smtp-out-2", "queue-manager")),
+            threads::toString);
+    }
+
     private static List<String> ids(final TestSmtpSink sink)
     {
         final List<String> ids = new ArrayList<>();

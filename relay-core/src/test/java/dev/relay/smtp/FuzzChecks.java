@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Invariants shared by the Jazzer fuzz test, the bounded random loop and the jqwik properties. */
-final class FuzzChecks
+public final class FuzzChecks
 {
     private FuzzChecks()
     {
@@ -78,14 +78,14 @@ final class FuzzChecks
      * The fuzz input layout shared by the conversation targets: byte 0 holds flags (bits 0-2: the number of cuts),
      * then two bytes per cut (a big-endian offset into the payload, modulo its length + 1), then the payload.
      */
-    static byte[] payload(final byte[] data)
+    public static byte[] payload(final byte[] data)
     {
         final int cuts = data.length == 0 ? 0 : data[0] & 7;
         return java.util.Arrays.copyOfRange(data, Math.min(data.length, 1 + 2 * cuts), data.length);
     }
 
     /** The ends of the payload's pieces, ascending, the last one the payload's length (see {@link #payload}). */
-    static int[] pieceEnds(final byte[] data)
+    public static int[] pieceEnds(final byte[] data)
     {
         final int cuts = data.length == 0 ? 0 : data[0] & 7;
         final int header = Math.min(data.length, 1 + 2 * cuts);

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
@@ -36,15 +37,26 @@ public final class CycleFiles
     {
     }
 
-    /** Name to state of every {@code *.cq4} directly in {@code dir}, by name (oldest cycle first). */
+    /**
+     * Name to state of every {@code *.cq4} directly in {@code dir}, by name (oldest cycle first). A file deleted
+     * while it is being read is left out: a running relay deletes finished cycles whenever its queue manager's
+     * housekeeping comes round, also just after a start.
+     */
     public static TreeMap<String, State> snapshot(final Path dir) throws IOException
     {
         final TreeMap<String, State> states = new TreeMap<>();
         for (final Path file : list(dir))
         {
-            final long dataEnd = dataEnd(file);
-            states.put(file.getFileName().toString(), new State(Files.getAttribute(file, "unix:ino"),
-                Files.getLastModifiedTime(file), Files.size(file), dataEnd, digest(file, dataEnd)));
+            try
+            {
+                final long dataEnd = dataEnd(file);
+                states.put(file.getFileName().toString(), new State(Files.getAttribute(file, "unix:ino"),
+                    Files.getLastModifiedTime(file), Files.size(file), dataEnd, digest(file, dataEnd)));
+            }
+            catch (final NoSuchFileException ex)
+            {
+                // deleted as finished since the listing
+            }
         }
         return states;
     }

@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 import java.util.Arrays;
 
@@ -11,7 +11,8 @@ public final class TransactionResult
     private final RecipientResult[] results;
     private final boolean sessionBroke;
 
-    TransactionResult(final RecipientResult[] results, final boolean sessionBroke)
+    /** @param sessionBroke see {@link #sessionBroke()}. */
+    public TransactionResult(final RecipientResult[] results, final boolean sessionBroke)
     {
         this.results = results;
         this.sessionBroke = sessionBroke;

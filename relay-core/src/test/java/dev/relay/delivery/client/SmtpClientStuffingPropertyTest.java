@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;

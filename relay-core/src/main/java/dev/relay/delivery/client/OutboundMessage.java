@@ -1,4 +1,6 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
+
+import dev.relay.smtp.DsnParameters;
 
 /**
  * One message as the client session sends it: envelope, trace header and body. Implemented by the spool/delivery

@@ -1,16 +1,19 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
 import dev.relay.net.OutputFiller;
+import dev.relay.smtp.DotStuffing;
+import dev.relay.smtp.DsnParameters;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
 /**
  * The client side of one outbound SMTP connection (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
- * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463). Pure: the loop owns the socket
- * and the clock; this class only reacts to {@link ConnectionHandler} callbacks and {@link #send}/{@link #quit()}.
+ * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463): one state machine ({@code State}
+ * below, every change through {@code enter}), which is why it is one long file. Pure: the loop owns the socket and
+ * the clock; this class only reacts to {@link ConnectionHandler} callbacks and {@link #send}/{@link #quit()}.
  * <p>
  * States and the timeout in force (RFC 5321 §4.5.3.2), set with {@link Connection#idleTimeoutMs} on each change:
  * <ul>
@@ -60,8 +63,6 @@ public final class SmtpClientSession implements ConnectionHandler
     /** Largest body part read at once from the source of a body that is stuffed on the way out. */
     static final int BODY_PART_BYTES = 16 * 1024;
 
-    private static final byte[] DOT = {'.'};
-    private static final byte[] CR = {'\r'};
     private static final byte[] END_DATA = ascii(".\r\n");
     private static final byte[] CRLF_END_DATA = ascii("\r\n.\r\n");
     private static final byte[] DATA = ascii("DATA\r\n");
@@ -89,6 +90,9 @@ public final class SmtpClientSession implements ConnectionHandler
     private final byte[] ehlo;
     private final byte[] helo;
     private final OutputFiller bodyFiller = this::fillBody;
+    /** Stuffs a raw (BDAT-received) body going out as DATA (RFC 5321 §4.5.2); see {@link DotStuffing}. */
+    private final DotStuffing stuffer = new DotStuffing();
+    private final DotStuffing.Output stuffedOutput = this::writeSegment;
     /** For stuffing a raw (BDAT-received) body into DATA form; allocated the first time one is sent that way. */
     private ByteBuffer bodyPart;
     private final boolean[] accepted;
@@ -122,7 +126,6 @@ public final class SmtpClientSession implements ConnectionHandler
     private BodySource body;
     private boolean stuffing;
     private long bdatRemaining;
-    private boolean lineStart;
     private boolean lastCr;
     private boolean endsWithCrlf;
     /** When the transfer of the body in flight must be over, reply included ({@link #checkTransferDeadline}). */
@@ -677,7 +680,7 @@ public final class SmtpClientSession implements ConnectionHandler
             transferAllowanceMs();
         body = message.openBody();
         stuffing = !message.isDotStuffed() && !useBdat;
-        lineStart = true;
+        stuffer.reset();
         lastCr = false;
         endsWithCrlf = true;
         stage = STAGE_HEADER;
@@ -809,39 +812,9 @@ public final class SmtpClientSession implements ConnectionHandler
         final int read = body.read(bodyPart);
         if (read > 0)
         {
-            writeStuffed(bodyPart.array(), read);
+            endsWithCrlf = stuffer.stuff(bodyPart.array(), read, stuffedOutput);
         }
         return read;
-    }
-
-    /**
-     * Writes a raw (BDAT-received) body part in DATA form: a dot at the start of a line is doubled (RFC 5321
-     * §4.5.2) and a bare LF becomes CRLF, so the peer can only see the end of data where we put it. Line-start and
-     * CR state carry across parts. At most doubles the part, which the caller left room for.
-     */
-    private void writeStuffed(final byte[] part, final int length)
-    {
-        int segment = 0;
-        for (int i = 0; i < length; i++)
-        {
-            final byte b = part[i];
-            if (b == '.' && lineStart)
-            {
-                writeSegment(part, segment, i);
-                connection.write(DOT);
-                segment = i;
-            }
-            else if (b == '\n' && !lastCr)
-            {
-                writeSegment(part, segment, i);
-                connection.write(CR);
-                segment = i;
-            }
-            lastCr = b == '\r';
-            lineStart = b == '\n';
-        }
-        writeSegment(part, segment, length);
-        endsWithCrlf = lineStart;
     }
 
     private void writeSegment(final byte[] part, final int from, final int to)

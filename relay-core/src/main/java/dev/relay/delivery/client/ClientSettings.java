@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 /**
  * What one outbound SMTP connection needs from the configuration. Immutable; shared by every client session.

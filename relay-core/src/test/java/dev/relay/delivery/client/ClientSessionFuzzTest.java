@@ -1,4 +1,12 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.relay.Relay;
+import dev.relay.net.BufferPool;
+import dev.relay.net.LoopDouble;
+import dev.relay.smtp.FuzzChecks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -6,13 +14,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-
-import com.code_intelligence.jazzer.junit.FuzzTest;
-import dev.relay.Relay;
-import dev.relay.net.BufferPool;
-import dev.relay.net.LoopDouble;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -30,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * reading; every message gets exactly one result, every recipient DELIVERED, DEFERRED or FAILED; each body opened is
  * closed; a protocol error (or any end but a lost connection) closes the connection; exactly one onClosed.</li>
  * </ul>
- * Modes as in {@link SmtpParsingFuzzTest}; {@link #boundedRandomPeers()} runs on every build.
+ * Modes as in {@code dev.relay.smtp.SmtpParsingFuzzTest}; {@link #boundedRandomPeers()} runs on every build.
  */
 class ClientSessionFuzzTest
 {

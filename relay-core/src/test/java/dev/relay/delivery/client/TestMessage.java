@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

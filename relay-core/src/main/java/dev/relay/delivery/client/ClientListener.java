@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 /**
  * Where a {@link SmtpClientSession} reports: implemented by delivery (the hop's connection pool). Called on the

@@ -1,4 +1,4 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 /**
  * The outcome of one recipient of one transaction, for the outcome journal, the log and a DSN. Immutable.

@@ -1,8 +1,9 @@
-package dev.relay.smtp;
+package dev.relay.delivery.client;
 
 import dev.relay.Relay;
 import dev.relay.net.LoopDouble;
-import dev.relay.smtp.RecipientResult.Status;
+import dev.relay.smtp.DsnParameters;
+import dev.relay.delivery.client.RecipientResult.Status;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 

@@ -1,0 +1,233 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.net.LoopHook;
+import dev.relay.net.SelectorLoop;
+import dev.relay.delivery.client.ClientSettings;
+import dev.relay.delivery.client.SmtpClientSession;
+import dev.relay.spool.Spool;
+import org.jctools.queues.MessagePassingQueue;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+
+/**
+ * One delivery loop (Postfix's smtp processes, as one selector loop): the {@link HopPool}s of the next hops the
+ * {@link QueueManager} assigns to this loop, their client connections, and the hand-offs with the queue manager.
+ * It runs as a {@link LoopHook} on its own {@link SelectorLoop} ("smtp-out-N"), which owns every socket here.
+ * <p>
+ * A pass: take the jobs the queue manager offered through this loop's {@link DeliveryLoopProxy} (a bounded SPSC
+ * queue; the queue manager wakes the loop only when it is parked) → a flush or drain it asked for → dispatch the
+ * pools that changed → once a second, close idle connections and end transfers past their limit. Each job goes
+ * back, with an outcome for every recipient, through the {@link QueueManagerProxy} as soon as its transaction ends
+ * (the queue manager journals them at once: the window for a duplicate after a crash is that hand-off); a result
+ * the queue cannot take now waits here and is offered again next pass.
+ * <p>
+ * Threads: the loop's thread only (other threads go through the proxies). Allocates per connection and per lookup,
+ * not per job.
+ */
+public final class DeliveryLoop implements LoopHook
+{
+    private static final int JOBS_PER_PASS = 1024;
+    private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
+
+    private final SelectorLoop loop;
+    private final HopResolver resolver;
+    private final RelayMetrics metrics;
+    private final ClientSettings clientSettings;
+    private final int maxConnectionsPerHop;
+    private final int maxTransactionsPerConnection;
+    private final long idleTimeoutMs;
+    private final long connectTimeoutMs;
+    private final DeliveryLoopProxy jobs;
+    private final QueueManagerProxy queueManager;
+    private final ArrayDeque<DeliveryJob> unsentResults = new ArrayDeque<>();
+    private final BodyCursorPool cursors;
+    private final HashMap<String, HopPool> pools = new HashMap<>();
+    private final ArrayList<HopPool> dirtyPools = new ArrayList<>();
+    private final MessagePassingQueue.Consumer<DeliveryJob> onJob = this::onJob;
+
+    private long flushesDone;
+    private long nowMs;
+    private long nextHousekeepingMs;
+    private boolean draining;
+
+    /**
+     * @param jobs         where the queue manager puts this loop's jobs (made with this loop's wakeup).
+     * @param queueManager where finished jobs go back (shared by every loop).
+     */
+    public DeliveryLoop(
+        final RelayConfig config,
+        final SelectorLoop loop,
+        final Spool spool,
+        final HopResolver resolver,
+        final DeliveryLoopProxy jobs,
+        final QueueManagerProxy queueManager,
+        final RelayMetrics metrics)
+    {
+        this.loop = loop;
+        this.resolver = resolver;
+        this.jobs = jobs;
+        this.queueManager = queueManager;
+        this.metrics = metrics;
+        this.cursors = new BodyCursorPool(spool);
+        this.clientSettings = new ClientSettings(
+            config.smtpHostname(),
+            config.deliveryCommandTimeout().toMillis(),
+            config.deliveryDataInitTimeout().toMillis(),
+            config.deliveryDataBlockTimeout().toMillis(),
+            config.deliveryDataDoneTimeout().toMillis(),
+            config.deliveryMaxRecipientsPerTransaction(),
+            config.deliveryMinDataRate());
+        this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
+        this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
+        this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
+        this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
+        this.nowMs = System.currentTimeMillis();
+    }
+
+    /** Client connections open or opening (for the drain at shutdown); any thread, racy. */
+    public int connectionCount()
+    {
+        return loop.connectionCount();
+    }
+
+    @Override
+    public int doWork(final long nowMs)
+    {
+        this.nowMs = nowMs;
+        int work = offerUnsentResults();
+        work += jobs.drainJobs(onJob, JOBS_PER_PASS);
+        final long flushes = jobs.flushRequests();
+        if (flushes != flushesDone)
+        {
+            // read after the jobs: a job offered after the flush request and taken above finds the flush done here
+            flushesDone = flushes;
+            onFlush();
+            work++;
+        }
+        if (!draining && jobs.drainRequested())
+        {
+            onDrain();
+            work++;
+        }
+        for (int i = 0; i < dirtyPools.size(); i++)
+        {
+            dirtyPools.get(i).dispatch(nowMs);
+            work++;
+        }
+        dirtyPools.clear();
+        if (nowMs >= nextHousekeepingMs)
+        {
+            nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
+            for (final HopPool pool : pools.values())
+            {
+                pool.housekeeping(nowMs, idleTimeoutMs);
+            }
+        }
+        return work;
+    }
+
+    @Override
+    public boolean hasPendingWork()
+    {
+        return jobs.hasJobs() || !dirtyPools.isEmpty() || !unsentResults.isEmpty() ||
+            jobs.flushRequests() != flushesDone || (!draining && jobs.drainRequested());
+    }
+
+    // ---- for the pools, on the loop thread
+
+    long nowMs()
+    {
+        return nowMs;
+    }
+
+    boolean isDraining()
+    {
+        return draining;
+    }
+
+    int maxConnectionsPerHop()
+    {
+        return maxConnectionsPerHop;
+    }
+
+    int maxTransactionsPerConnection()
+    {
+        return maxTransactionsPerConnection;
+    }
+
+    void markDirty(final HopPool pool)
+    {
+        if (pool.markDirty())
+        {
+            dirtyPools.add(pool);
+        }
+    }
+
+    /** Opens a client connection for {@code connection}; its session reports to it. */
+    void connect(final HopAddress address, final HopConnection connection)
+    {
+        metrics.onConnectionOut();
+        loop.connect(address.address(),
+            socket -> connection.attach(new SmtpClientSession(clientSettings, socket, connection)), connectTimeoutMs);
+    }
+
+    /** Looks {@code nextHop} up off the loop; the answer comes back to {@code pool} on this loop. */
+    void resolve(final HopPool pool, final NextHop nextHop)
+    {
+        resolver.resolve(nextHop, nowMs, result -> loop.execute(() -> pool.onResolved(result)));
+    }
+
+    /** {@code job} has its outcome: back to the queue manager now. */
+    void complete(final DeliveryJob job)
+    {
+        if (!unsentResults.isEmpty() || !queueManager.offerResult(job))
+        {
+            unsentResults.addLast(job);
+        }
+    }
+
+    private int offerUnsentResults()
+    {
+        int offered = 0;
+        DeliveryJob job;
+        while ((job = unsentResults.peekFirst()) != null && queueManager.offerResult(job))
+        {
+            unsentResults.pollFirst();
+            offered++;
+        }
+        return offered;
+    }
+
+    private void onJob(final DeliveryJob job)
+    {
+        job.bodyCursors(cursors);
+        HopPool pool = pools.get(job.nextHop.key());
+        if (pool == null)
+        {
+            pool = new HopPool(job.nextHop, this);
+            pools.put(job.nextHop.key(), pool);
+        }
+        pool.add(job);
+    }
+
+    private void onFlush()
+    {
+        for (final HopPool pool : pools.values())
+        {
+            pool.flush();
+        }
+    }
+
+    private void onDrain()
+    {
+        draining = true;
+        for (final HopPool pool : pools.values())
+        {
+            pool.drain();
+        }
+    }
+}

@@ -1,0 +1,192 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.net.SelectorLoop;
+import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.Spool;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.SystemEpochClock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The delivery stage: one {@link QueueManager} agent on its thread ("queue-manager") and a {@link DeliveryLoop} on
+ * each of the given selector loops ("smtp-out-N"), wired through their proxies; the spool wakes the queue manager
+ * when new mail is committed. Builds, starts, drains and stops them in order.
+ * <p>
+ * Control thread only (the relay's start and stop); the accessors from any thread.
+ */
+public final class DeliveryStage
+{
+    private static final Logger LOG = LoggerFactory.getLogger(DeliveryStage.class);
+
+    private final List<SelectorLoop> selectorLoops;
+    private final List<DeliveryLoop> loops = new ArrayList<>();
+    private final List<Thread> loopThreads = new ArrayList<>();
+    private final QueueManagerProxy proxy = QueueManagerProxy.create();
+    private final AtomicLong errors = new AtomicLong();
+    private final HopResolver resolver;
+    private final QueueManager queueManager;
+    private AgentRunner runner;
+
+    private DeliveryStage(
+        final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
+        final List<SelectorLoop> selectorLoops, final HopResolver resolver)
+    {
+        this.selectorLoops = selectorLoops;
+        this.resolver = resolver;
+        final List<DeliveryLoopProxy> proxies = new ArrayList<>();
+        for (int i = 0; i < selectorLoops.size(); i++)
+        {
+            final SelectorLoop selectorLoop = selectorLoops.get(i);
+            final DeliveryLoopProxy loopProxy = new DeliveryLoopProxy(selectorLoop::wakeup);
+            proxies.add(loopProxy);
+            final DeliveryLoop loop = new DeliveryLoop(config, selectorLoop, spool, resolver, loopProxy, proxy, metrics);
+            selectorLoop.addHook(loop);
+            loops.add(loop);
+        }
+        final Bouncer bouncer = new Bouncer(config.smtpHostname(), spool.newInjector(proxy::newMail,
+            config.smtpHostname()), spool);
+        this.queueManager = new QueueManager(config, spool, journal, bouncer, proxy, proxies, metrics,
+            SystemEpochClock.INSTANCE);
+    }
+
+    /**
+     * Builds the stage on {@code selectorLoops} (not yet started), replays the journal, and starts every thread.
+     *
+     * @param onDeath called when a stage thread dies of an {@code Error}.
+     */
+    public static DeliveryStage start(
+        final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
+        final List<SelectorLoop> selectorLoops, final Thread.UncaughtExceptionHandler onDeath)
+    {
+        final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
+        final DeliveryStage stage = new DeliveryStage(config, spool, journal, metrics, selectorLoops, resolver);
+        stage.start(config, spool, metrics, onDeath);
+        return stage;
+    }
+
+    private void start(
+        final RelayConfig config, final Spool spool, final RelayMetrics metrics,
+        final Thread.UncaughtExceptionHandler onDeath)
+    {
+        metrics.spoolDamageCounters(queueManager::spoolDamagedRecords, queueManager::spoolDamagedMessages);
+        final long replayed = queueManager.recover();
+        if (replayed > 0)
+        {
+            LOG.info("delivery: replayed {} journal records", replayed);
+        }
+        // a committed message wakes the queue manager at once (it would otherwise see it at its next 100 ms park)
+        spool.newMailListener(proxy::newMail);
+        spool.limitQueuedBytes(queueManager::queuedBytes, config.queueMaxBytes());
+        for (int i = 0; i < selectorLoops.size(); i++)
+        {
+            final Thread thread = new Thread(selectorLoops.get(i), "smtp-out-" + i);
+            thread.setUncaughtExceptionHandler(onDeath);
+            thread.start();
+            loopThreads.add(thread);
+        }
+        runner = new AgentRunner(proxy.idleStrategy(), this::onError, null, queueManager);
+        AgentRunner.startOnThread(runner, task ->
+        {
+            final Thread thread = new Thread(task, queueManager.roleName());
+            thread.setUncaughtExceptionHandler(onDeath);
+            return thread;
+        });
+    }
+
+    /** A bug in a duty cycle: counted and logged (the first hundred); the agent goes on. Errors stop it. */
+    private void onError(final Throwable failure)
+    {
+        if (errors.incrementAndGet() <= 100)
+        {
+            LOG.error("queue manager: duty cycle failed", failure);
+        }
+    }
+
+    /** Messages not finished yet; any thread. */
+    public int queuedMessages()
+    {
+        return queueManager.queuedMessages();
+    }
+
+    /** Body bytes of the messages not finished yet ({@code queue.max_bytes}, the disk headroom gauges); any thread. */
+    public long queuedBytes()
+    {
+        return queueManager.queuedBytes();
+    }
+
+    /** Makes deferred mail due now and every back-off end; any thread. */
+    public void flush()
+    {
+        proxy.flush();
+    }
+
+    /** Every delivery thread is alive; any thread. */
+    public boolean isRunning()
+    {
+        final AgentRunner runner = this.runner;
+        if (runner == null || runner.isClosed() || runner.thread() == null || !runner.thread().isAlive())
+        {
+            return false;
+        }
+        for (final Thread thread : loopThreads)
+        {
+            if (!thread.isAlive())
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Starts no more transactions: what is in flight finishes (or times out) for up to {@code timeoutMs}, what is
+     * left stays queued for the next start.
+     */
+    public void drain(final long timeoutMs) throws InterruptedException
+    {
+        proxy.drain();
+        final long deadline = System.currentTimeMillis() + timeoutMs;
+        while (System.currentTimeMillis() < deadline && connectionCount() > 0)
+        {
+            Thread.sleep(20);
+        }
+    }
+
+    private int connectionCount()
+    {
+        int count = 0;
+        for (final DeliveryLoop loop : loops)
+        {
+            count += loop.connectionCount();
+        }
+        return count;
+    }
+
+    /**
+     * Stops the delivery loops (closing their connections: what was in flight goes back deferred), then the queue
+     * manager, which journals the last outcomes and closes its tailer, then the resolver.
+     */
+    public void close() throws InterruptedException
+    {
+        for (final SelectorLoop loop : selectorLoops)
+        {
+            loop.stop();
+        }
+        for (final Thread thread : loopThreads)
+        {
+            thread.join(10_000);
+        }
+        if (runner != null)
+        {
+            runner.close();
+        }
+        resolver.close();
+    }
+}

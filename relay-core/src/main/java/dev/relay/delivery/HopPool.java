@@ -1,0 +1,291 @@
+package dev.relay.delivery;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+
+/**
+ * The client connections of one next hop on its delivery loop, and the jobs waiting for them: Postfix's per-
+ * destination concurrency and connection cache (smtp_connection_cache_on_demand) in one small class.
+ * <p>
+ * {@link #dispatch} matches waiting jobs with connections: idle ones first (most recently used first, so the
+ * others age out), then new ones up to {@code delivery.max_connections_per_hop}, each to the address its
+ * {@link Hop} picks (MX order, back-off, one probe). A connection that finished a transaction takes the next
+ * waiting job at once, or waits idle until {@code delivery.idle_timeout}, and is closed after
+ * {@code delivery.max_messages_per_connection} transactions. When every address is backed off and no connection
+ * is left, the waiting jobs go back deferred ("delivery temporarily suspended"), as qmgr defers mail for a dead
+ * destination; a lookup that found no address sends them back bounced or deferred as it says.
+ * <p>
+ * Owned by one delivery loop: every method runs on its thread, most from inside the connections' callbacks.
+ */
+final class HopPool
+{
+    private final Hop hop;
+    private final DeliveryLoop loop;
+    private final ArrayDeque<DeliveryJob> jobs = new ArrayDeque<>();
+    private final ArrayList<HopConnection> connections = new ArrayList<>();
+    /** Ready connections without a job, most recently used first. */
+    private final ArrayDeque<HopConnection> idle = new ArrayDeque<>();
+    /** In the loop's list of pools to dispatch this pass. */
+    private boolean dirty;
+
+    HopPool(final NextHop nextHop, final DeliveryLoop loop)
+    {
+        this.hop = new Hop(nextHop);
+        this.loop = loop;
+    }
+
+    /** Marks the pool for {@link #dispatch} in this pass; false when it already was. */
+    boolean markDirty()
+    {
+        if (dirty)
+        {
+            return false;
+        }
+        dirty = true;
+        return true;
+    }
+
+    void add(final DeliveryJob job)
+    {
+        jobs.addLast(job);
+        loop.markDirty(this);
+    }
+
+    /**
+     * Matches waiting jobs with connections: idle ones first, then new ones up to the hop's limit, each to the most
+     * preferred address not backed off ({@link Hop#nextAddress}); when every address is backed off and no
+     * connection is left, the waiting mail is deferred.
+     */
+    void dispatch(final long nowMs)
+    {
+        dirty = false;
+        if (jobs.isEmpty() || loop.isDraining())
+        {
+            return;
+        }
+        if (hop.needsLookup(nowMs, !connections.isEmpty()))
+        {
+            if (hop.startLookup())
+            {
+                loop.resolve(this, hop.nextHop);
+            }
+            return;
+        }
+        final HopAddresses addresses = hop.addresses();
+        if (!addresses.ok())
+        {
+            failAll(addresses.permanent(), addresses.statusCode(), addresses.reason());
+            return;
+        }
+        while (!jobs.isEmpty() && !idle.isEmpty())
+        {
+            final HopConnection connection = idle.pollFirst();
+            if (!connection.isClosed())
+            {
+                send(connection, jobs.pollFirst());
+            }
+        }
+        // a connect may fail inside open() (onClosed at once): the conditions are read again on every turn, and the
+        // turns are bounded in case an address is neither taken nor backed off
+        final int max = loop.maxConnectionsPerHop();
+        for (int opened = 0; opened < max && !jobs.isEmpty() && connecting() < jobs.size() &&
+            connections.size() < max; opened++)
+        {
+            final HopAddress address = hop.nextAddress(nowMs);
+            if (address == null)
+            {
+                break;
+            }
+            open(address, nowMs);
+        }
+        if (!jobs.isEmpty() && connections.isEmpty())
+        {
+            // every address is backed off: the mail waits for its next retry (Postfix qmgr's dead destination)
+            failAll(false, "4.4.1", "delivery temporarily suspended: " + hop.lastFailure());
+        }
+    }
+
+    /** A lookup answered (posted to this loop by the resolver's thread). */
+    void onResolved(final HopAddresses result)
+    {
+        hop.resolved(result);
+        if (!result.ok())
+        {
+            DeliveryLog.info("{}: lookup failed: {}", hop.nextHop.key(), result.reason());
+        }
+        loop.markDirty(this);
+    }
+
+    void onReady(final HopConnection connection)
+    {
+        // a greeting is not yet proof of health (a peer may greet and then break every session): a probe stays the
+        // hop's only one until it finishes a transaction
+        becomeIdleOrWork(connection);
+        loop.markDirty(this);
+    }
+
+    /**
+     * A transaction on {@code connection} ended and {@code job} has its outcome.
+     *
+     * @param completed     the peer spoke SMTP to the end of it (whatever its replies): the address is healthy.
+     * @param sessionClosed the session ended with it (the server answered mid-body, the transfer was too slow, or
+     *                      it broke): {@link #onClosed} follows.
+     */
+    void onTransactionDone(
+        final HopConnection connection, final DeliveryJob job, final boolean completed, final boolean sessionClosed)
+    {
+        if (completed)
+        {
+            hop.transactionCompleted(connection);
+        }
+        loop.complete(job);
+        if (sessionClosed)
+        {
+            return;
+        }
+        if (connection.transactions() >= loop.maxTransactionsPerConnection() || loop.isDraining())
+        {
+            connection.quit();
+        }
+        else
+        {
+            becomeIdleOrWork(connection);
+        }
+    }
+
+    /** {@code connection} is gone; {@code lostJob} (with its outcome) was in flight on it, or null. */
+    void onClosed(final HopConnection connection, final DeliveryJob lostJob, final String reason)
+    {
+        connections.remove(connection);
+        idle.remove(connection);
+        if (lostJob != null)
+        {
+            loop.complete(lostJob);
+        }
+        String failure = null;
+        if (connection.failed(lostJob))
+        {
+            // never got as far as a usable session (refused, timed out, greeting or HELO refused), or lost one
+            // mid-transaction (timeout, garbage, drop, 421): this address backs off, the next one is tried at once
+            failure = (connection.isReady() ? "session with " : "connect to ") +
+                DeliveryLog.relay(connection.address()) + ": " + reason;
+            DeliveryLog.info("{}: {}", hop, failure);
+        }
+        final long nowMs = loop.nowMs();
+        hop.closed(connection, failure, nowMs);
+        if (failure != null && connections.isEmpty() && hop.allBackedOff(nowMs))
+        {
+            // the last usable address just failed: the waiting mail is deferred with what it met
+            failAll(false, "4.4.1", failure);
+        }
+        loop.markDirty(this);
+    }
+
+    /**
+     * Once a second: idle connections past {@code delivery.idle_timeout} are closed with QUIT, and transfers past
+     * their limit are ended.
+     */
+    void housekeeping(final long nowMs, final long idleTimeoutMs)
+    {
+        for (int i = connections.size() - 1; i >= 0; i--)
+        {
+            if (i < connections.size())
+            {
+                connections.get(i).checkTransferDeadline(nowMs);
+            }
+        }
+        HopConnection oldest;
+        while ((oldest = idle.peekLast()) != null && oldest.idleLongerThan(nowMs, idleTimeoutMs))
+        {
+            idle.pollLast();
+            oldest.quit();
+        }
+    }
+
+    /** An operator's flush: every back-off ends now, a failed lookup is asked again. */
+    void flush()
+    {
+        hop.flush();
+        loop.markDirty(this);
+    }
+
+    /** Shutting down: idle connections say QUIT; busy ones finish their transaction first. */
+    void drain()
+    {
+        HopConnection connection;
+        while ((connection = idle.pollFirst()) != null)
+        {
+            connection.quit();
+        }
+    }
+
+    private void open(final HopAddress address, final long nowMs)
+    {
+        final HopConnection connection = new HopConnection(this, address);
+        connections.add(connection);
+        hop.opened(connection);
+        try
+        {
+            loop.connect(address, connection);
+        }
+        catch (final java.io.UncheckedIOException ex)
+        {
+            // no socket could even be opened (descriptor limit): the address counts as unreachable for now
+            final String failure = "connect to " + DeliveryLog.relay(address) + ": cannot open a socket: " +
+                ex.getCause().getMessage();
+            DeliveryLog.info("{}: {}", hop, failure);
+            connections.remove(connection);
+            hop.closed(connection, failure, nowMs);
+        }
+    }
+
+    private void send(final HopConnection connection, final DeliveryJob job)
+    {
+        if (!connection.send(job))
+        {
+            // the session was not idle after all: put the job back and drop this connection from the pool
+            jobs.addFirst(job);
+            connection.quit();
+        }
+    }
+
+    private void becomeIdleOrWork(final HopConnection connection)
+    {
+        if (!jobs.isEmpty() && !loop.isDraining())
+        {
+            send(connection, jobs.pollFirst());
+            return;
+        }
+        connection.idleSince(loop.nowMs());
+        idle.addFirst(connection);
+    }
+
+    private void failAll(final boolean permanent, final String statusCode, final String reason)
+    {
+        DeliveryJob job;
+        while ((job = jobs.pollFirst()) != null)
+        {
+            job.recordNotTried(permanent, statusCode, reason);
+            loop.complete(job);
+        }
+    }
+
+    private int connecting()
+    {
+        int count = 0;
+        for (int i = 0; i < connections.size(); i++)
+        {
+            if (!connections.get(i).isReady())
+            {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    @Override
+    public String toString()
+    {
+        return hop.toString();
+    }
+}

@@ -1,0 +1,92 @@
+package dev.relay.delivery;
+
+import org.jctools.queues.MessagePassingQueue;
+import org.jctools.queues.MpscArrayQueue;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * How other threads reach the {@link QueueManager} (as Aeron's DriverConductorProxy reaches the conductor): the
+ * delivery loops hand finished jobs back over one bounded MPSC queue, the control thread asks for a flush or a
+ * drain, the spool says new mail is committed; each then signals the queue manager's idle strategy, which wakes its
+ * thread only if it is parked.
+ * <p>
+ * Threads: {@link #offerResult}, {@link #flush}, {@link #drain} and {@link #newMail} from any thread; the rest on
+ * the queue manager's thread.
+ */
+public final class QueueManagerProxy
+{
+    /** Finished jobs not yet taken by the queue manager; a loop keeps what does not fit and offers it again. */
+    static final int RESULT_QUEUE_CAPACITY = 16 * 1024;
+
+    private final MpscArrayQueue<DeliveryJob> results = new MpscArrayQueue<>(RESULT_QUEUE_CAPACITY);
+    private final SignalledIdleStrategy idle;
+    private final AtomicBoolean flushRequested = new AtomicBoolean();
+    private volatile boolean drainRequested;
+
+    QueueManagerProxy(final SignalledIdleStrategy idle)
+    {
+        this.idle = idle;
+    }
+
+    /** A new proxy with the idle strategy the queue manager's thread should run with ({@link #idleStrategy()}). */
+    public static QueueManagerProxy create()
+    {
+        return new QueueManagerProxy(new SignalledIdleStrategy(QueueManager.MAX_IDLE_MS));
+    }
+
+    /** The idle strategy for the queue manager's agent runner: parked until signalled here. */
+    public org.agrona.concurrent.IdleStrategy idleStrategy()
+    {
+        return idle;
+    }
+
+    /** A delivery loop hands a finished job back; false when the queue is full (the loop keeps it). */
+    boolean offerResult(final DeliveryJob job)
+    {
+        if (!results.offer(job))
+        {
+            return false;
+        }
+        idle.signal();
+        return true;
+    }
+
+    /** Makes every deferred message due now and every back-off end ({@code ops/relay spool flush}). */
+    public void flush()
+    {
+        flushRequested.set(true);
+        idle.signal();
+    }
+
+    /** Shutting down: no new rounds start; the delivery loops finish what is in flight and QUIT. */
+    public void drain()
+    {
+        drainRequested = true;
+        idle.signal();
+    }
+
+    /** The spool committed new mail (its new-mail listener). */
+    public void newMail()
+    {
+        idle.signal();
+    }
+
+    // ---- the queue manager's side
+
+    int drainResults(final MessagePassingQueue.Consumer<DeliveryJob> onResult, final int limit)
+    {
+        return results.drain(onResult, limit);
+    }
+
+    /** True once per flush request. */
+    boolean takeFlushRequest()
+    {
+        return flushRequested.get() && flushRequested.getAndSet(false);
+    }
+
+    boolean drainRequested()
+    {
+        return drainRequested;
+    }
+}

@@ -1,0 +1,260 @@
+package dev.relay.delivery;
+
+import dev.relay.config.RelayConfig;
+import dev.relay.metrics.RelayMetrics;
+import dev.relay.net.BufferPool;
+import dev.relay.net.ConnectionLimiter;
+import dev.relay.net.SelectorLoop;
+import dev.relay.spool.SpooledMessage;
+import dev.relay.testing.TestSmtpSink;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The hop pools of one {@link DeliveryLoop} on a real {@link SelectorLoop} thread, over loopback to
+ * {@link TestSmtpSink}s: jobs go in through the loop's {@link DeliveryLoopProxy} as the queue manager sends them,
+ * and results come back through a {@link QueueManagerProxy}, as they do in the relay. Limits per hop, connection reuse and its limit, back-off of a
+ * failing address, the one probe when a back-off ends, and idle connections closed with QUIT.
+ */
+@Timeout(60)
+class HopPoolTest
+{
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final String SENDER = "alice@client.test";
+
+    @TempDir
+    Path dir;
+
+    private TestSpool spool;
+    private TestSmtpSink sink;
+    private SelectorLoop selectorLoop;
+    private DeliveryLoop loop;
+    private Thread thread;
+    private HopResolver resolver;
+    private final QueueManagerProxy queueManager = QueueManagerProxy.create();
+    private DeliveryLoopProxy jobs;
+    private final List<DeliveryJob> done = new ArrayList<>();
+
+    @AfterEach
+    void stopAll() throws Exception
+    {
+        try
+        {
+            if (selectorLoop != null)
+            {
+                selectorLoop.stop();
+                thread.join(10_000);
+                assertTrue(!thread.isAlive(), "the loop thread stopped");
+                resolver.close();
+            }
+        }
+        finally
+        {
+            if (sink != null)
+            {
+                sink.close();
+            }
+            if (spool != null)
+            {
+                spool.close();
+            }
+        }
+    }
+
+    @Test
+    void connectionsPerHopStayWithinTheLimit() throws Exception
+    {
+        sink = TestSmtpSink.start().replyDelay(Duration.ofMillis(100));
+        start("delivery.max_connections_per_hop", "2");
+        for (int i = 0; i < 6; i++)
+        {
+            offer(job("bob" + i + "@dest.test"));
+        }
+        awaitResults(6);
+        assertAll(DeliveryJob.DELIVERED);
+        assertEquals(2, sink.maxConcurrentConnections(), "two connections at once, never more");
+    }
+
+    @Test
+    void aConnectionIsReusedUpToItsTransactionLimit() throws Exception
+    {
+        sink = TestSmtpSink.start();
+        start("delivery.max_connections_per_hop", "1", "delivery.max_messages_per_connection", "2");
+        for (int i = 0; i < 5; i++)
+        {
+            offer(job("bob" + i + "@dest.test"));
+        }
+        awaitResults(5);
+        assertAll(DeliveryJob.DELIVERED);
+        assertEquals(3, sink.connectionsAccepted(), "five transactions, two per connection: " + sink.commands());
+        await("the used-up connections closed", () -> sink.activeConnections() <= 1, sink::commands);
+    }
+
+    @Test
+    void aFailingAddressIsBackedOffAndItsMailDeferredWithoutAnotherConnect() throws Exception
+    {
+        sink = TestSmtpSink.start().greeting("554 5.7.1 go away");
+        start();
+        offer(job("bob@dest.test"));
+        awaitResults(1);
+        assertEquals(DeliveryJob.DEFERRED, done.get(0).outcome(0));
+        assertEquals("4.4.1", done.get(0).statusCode(0));
+        assertTrue(done.get(0).reply(0).contains("greeting refused: 554 5.7.1 go away"), done.get(0).reply(0));
+
+        offer(job("carol@dest.test"));
+        awaitResults(2);
+        assertEquals(DeliveryJob.DEFERRED, done.get(1).outcome(0));
+        assertTrue(done.get(1).reply(0).startsWith("delivery temporarily suspended: connect to 127.0.0.1[127.0.0.1]"),
+            done.get(1).reply(0));
+        assertEquals(1, sink.connectionsAccepted(), "no connection while the address is backed off");
+    }
+
+    @Test
+    void whenTheBackOffEndsOneProbeGoesFirstThenThePoolOpensUp() throws Exception
+    {
+        sink = TestSmtpSink.start().greeting("421 4.3.2 not now");
+        start("delivery.max_connections_per_hop", "3");
+        offer(job("bob@dest.test"));
+        awaitResults(1);
+        assertEquals(DeliveryJob.DEFERRED, done.get(0).outcome(0));
+
+        sink.greeting("220 sink.test ESMTP back again").replyDelay(Duration.ofMillis(200));
+        Thread.sleep(Hop.BACKOFF_MIN_MS + 200); // the first back-off is one second: let it pass
+        for (int i = 0; i < 3; i++)
+        {
+            offer(job("carol" + i + "@dest.test"));
+        }
+        awaitResults(4);
+        for (int i = 1; i < 4; i++)
+        {
+            assertEquals(DeliveryJob.DELIVERED, done.get(i).outcome(0), done.get(i).reply(0));
+        }
+        // the probe is alone until its first transaction ends; then one more connection takes the last job
+        assertTrue(sink.maxConcurrentConnections() <= 2, "max concurrent " + sink.maxConcurrentConnections());
+        assertTrue(sink.connectionsAccepted() <= 3, "one failed, one probe, at most one more");
+    }
+
+    @Test
+    void aRefusedConnectDefersAtOnce() throws Exception
+    {
+        final int closedPort;
+        try (ServerSocket socket = new ServerSocket(0))
+        {
+            closedPort = socket.getLocalPort();
+        }
+        sink = TestSmtpSink.start();
+        start();
+        offer(job("bob@dest.test", NextHop.direct("127.0.0.1", closedPort)));
+        awaitResults(1);
+        assertEquals(DeliveryJob.DEFERRED, done.get(0).outcome(0));
+        assertEquals("none", done.get(0).relay());
+        assertTrue(done.get(0).reply(0).startsWith("connect to 127.0.0.1[127.0.0.1]:" + closedPort),
+            done.get(0).reply(0));
+    }
+
+    @Test
+    void anIdleConnectionIsClosedWithQuitAfterTheIdleTimeout() throws Exception
+    {
+        sink = TestSmtpSink.start();
+        start("delivery.idle_timeout", "1s");
+        offer(job("bob@dest.test"));
+        awaitResults(1);
+        assertAll(DeliveryJob.DELIVERED);
+        await("the idle connection closed", () -> sink.activeConnections() == 0, sink::commands);
+        final List<String> lines = sink.commands().values().iterator().next();
+        assertEquals("QUIT", lines.get(lines.size() - 1), lines.toString());
+        assertEquals(1, sink.connectionsAccepted());
+    }
+
+    private void start(final String... keyValues) throws Exception
+    {
+        spool = TestSpool.open(dir.resolve("spool"));
+        final Map<String, String> values = new LinkedHashMap<>();
+        values.put("smtp.hostname", "relay.test");
+        values.put("queue.dir", dir.resolve("spool").toString());
+        values.put("delivery.timeout.connect", "2s");
+        for (int i = 0; i + 1 < keyValues.length; i += 2)
+        {
+            values.put(keyValues[i], keyValues[i + 1]);
+        }
+        final RelayConfig config = RelayConfig.fromMap(values);
+        selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(16 * 1024, 16), new BufferPool(64 * 1024, 16),
+            new ConnectionLimiter(100, 0, address -> false));
+        resolver = new SystemHopResolver(MxHopResolver.create(config));
+        jobs = new DeliveryLoopProxy(selectorLoop::wakeup);
+        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, new RelayMetrics());
+        selectorLoop.addHook(loop);
+        thread = new Thread(selectorLoop, "smtp-out-test");
+        thread.start();
+    }
+
+    private DeliveryJob job(final String recipient)
+    {
+        return job(recipient, NextHop.direct("127.0.0.1", sink.port()));
+    }
+
+    private DeliveryJob job(final String recipient, final NextHop nextHop)
+    {
+        final SpooledMessage message = spool.writeAndRead(SENDER, recipient);
+        return new DeliveryJob(null, message, nextHop, new int[] {0});
+    }
+
+    private void offer(final DeliveryJob job)
+    {
+        jobs.send(job);
+        assertEquals(0, jobs.backlogSize(), "the job queue took it");
+    }
+
+    private void awaitResults(final int count)
+    {
+        await(count + " results", () ->
+        {
+            queueManager.drainResults(done::add, Integer.MAX_VALUE);
+            return done.size() >= count;
+        }, () -> "results " + done.size() + ", sink " + sink.commands());
+    }
+
+    private void assertAll(final byte outcome)
+    {
+        for (final DeliveryJob job : done)
+        {
+            assertEquals(outcome, job.outcome(0), job.reply(0));
+        }
+    }
+
+    private static void await(final String what, final BooleanSupplier condition, final Supplier<?> state)
+    {
+        final long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean())
+        {
+            if (System.nanoTime() - deadline > 0)
+            {
+                throw new AssertionError("timed out waiting for " + what + "; " + state.get());
+            }
+            try
+            {
+                Thread.sleep(10);
+            }
+            catch (final InterruptedException ex)
+            {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(ex);
+            }
+        }
+    }
+}
