@@ -79,10 +79,20 @@ final class JournalRecovery implements OutcomeJournal.Visitor
         entries.computeIfAbsent(queueId, ignored -> new Entry()).done = true;
     }
 
-    /** The entry of {@code queueId}, removed; null when the journal named it not. */
+    /**
+     * The entry of {@code queueId}; null when the journal named it not. An entry that is not done is removed (its
+     * message is live from now on, and a later copy of it is the live message's newer copy); a done one stays until
+     * the end of the spool, since a message moved forward has two copies in the spool until its old cycle file is
+     * deleted, and neither may be delivered again.
+     */
     Entry take(final long queueId)
     {
-        return entries.remove(queueId);
+        final Entry entry = entries.get(queueId);
+        if (entry != null && !entry.done)
+        {
+            entries.remove(queueId);
+        }
+        return entry;
     }
 
     /** Still replaying: some journaled messages were not met in the spool yet, so nothing is known finished. */

@@ -271,6 +271,31 @@ class QueueManagerTest
     }
 
     @Test
+    void aFinishedMessageWithTwoCopiesInTheSpoolIsNotDeliveredAgainAfterARestart() throws Exception
+    {
+        // a message moved forward and then delivered: both copies are in the spool until the old cycle is deleted
+        start(1, "delivery.retry.schedule", "1m");
+        final long id = spool.write(T0, SENDER, "body\r\n", "bob@dest.test");
+        spool.writeAs(id, T0, SENDER, "body\r\n", "bob@dest.test");
+        manager.doWork();
+        handBack(onlyJob(), reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"));
+        manager.doWork();
+        manager.doWork();
+        assertEquals(0, manager.queuedMessages());
+        manager = null;
+        loops.clear();
+
+        startManager(1, "delivery.retry.schedule", "1m");
+        manager.recover();
+        for (int i = 0; i < 5; i++)
+        {
+            manager.doWork();
+        }
+        assertNull(loops.get(0).pollJob(), "neither copy of a finished message is delivered again");
+        assertEquals(0, manager.queuedMessages());
+    }
+
+    @Test
     void aFlushMakesDeferredMailDueNowAndEndsTheLoopsBackOffsFirst() throws Exception
     {
         start(2, "delivery.retry.schedule", "1h");

@@ -51,8 +51,14 @@ final class TestSpool implements AutoCloseable
     /** Writes a message from {@code from} to {@code recipients}, received at {@code receivedAtMs}; its queue id. */
     long write(final long receivedAtMs, final String from, final String body, final String... recipients)
     {
+        return writeAs(nextQueueId++, receivedAtMs, from, body, recipients);
+    }
+
+    /** Writes a message under {@code queueId}: a second copy of one already written, as a move forward leaves. */
+    long writeAs(
+        final long queueId, final long receivedAtMs, final String from, final String body, final String... recipients)
+    {
         final InboundMessage message = new InboundMessage();
-        final long queueId = nextQueueId++;
         message.queueId(queueId);
         message.receivedAtMs(receivedAtMs);
         message.clientAddress(new byte[] {127, 0, 0, 1});
