@@ -44,8 +44,11 @@ public final class Relay implements AutoCloseable
     public static final int WRITE_BUFFER_BYTES = 16 * 1024;
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
     private static final int DELIVERY_LOOP_INDEX = 15;
-    /** Read buffer of an outbound (delivery) connection: the peer's replies. */
-    public static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
+    /**
+     * Read buffer of an outbound (delivery) connection: the peer's replies. 32 KiB, not 16: over TLS a record's
+     * plaintext (up to 16 KiB and a few bytes) is unwrapped straight into it.
+     */
+    public static final int DELIVERY_READ_BUFFER_BYTES = 32 * 1024;
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
     public static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
     private static final long DELIVERY_DRAIN_MS = 5_000;
