@@ -151,12 +151,19 @@ class InboundTlsTest
             "code, text = t.data(b'Subject: smtp_ssl\\r\\n\\r\\nvia SMTP_SSL\\r\\n')",
             "print(code, text.decode())",
             "t.quit()",
+            "old = ssl.create_default_context(cafile=sys.argv[1])",
+            "old.maximum_version = ssl.TLSVersion.TLSv1_2",
+            "u = smtplib.SMTP('127.0.0.1', int(sys.argv[2]), local_hostname='py.test', timeout=20)",
+            "u.starttls(context=old)",
+            "print('version', u.sock.version(), u.sock.cipher()[0])",
+            "u.quit()",
             "");
         final ExternalTool.Result result = ExternalTool.run(List.of(python.toString(), "-c", script,
             tls.ca.toString(), String.valueOf(relay.port()), String.valueOf(submissionsPort()), TlsRelay.ALICE,
             TlsRelay.ALICE_PASSWORD), tmp, Duration.ofSeconds(30));
         assertEquals(0, result.exitCode(), result.toString());
         assertTrue(result.stdout().contains("version TLSv1.3"), result.toString());
+        assertTrue(result.stdout().contains("version TLSv1.2 ECDHE-RSA-"), result.toString());
         final SpoolContents.Stored stored = queued(result.stdout());
         assertTrue(stored.receivedHeader().contains(" with ESMTPSA id "), stored.receivedHeader());
         assertEquals(2, relay.spooled().size());

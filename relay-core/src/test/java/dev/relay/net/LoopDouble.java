@@ -149,6 +149,12 @@ public final class LoopDouble
         return nowMs;
     }
 
+    /** TLS wire buffers taken from the pool and not given back: 0 when every TLS connection is idle. */
+    public long tlsBuffersInUse()
+    {
+        return tlsPool.allocatedCount() - tlsPool.freeCount();
+    }
+
     /** Exceptions thrown by handlers and hooks so far (each closed its connection, as on the real loop). */
     public List<RuntimeException> handlerFailures()
     {

@@ -134,6 +134,35 @@ class LoopTlsContractTest
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("loops")
+    void tls12WorksTheSameWay(final Supplier<LoopUnderTest> loops)
+    {
+        try (LoopUnderTest loop = loops.get())
+        {
+            final ScriptedHandler handler = new ScriptedHandler();
+            handler.onOpen = h -> h.connection.startTls(loopEngine(LoopContractTest.Direction.INBOUND), HANDSHAKE_MS);
+            handler.onInput = (h, offered) ->
+            {
+                h.connection.write(("echo " + offered).getBytes(StandardCharsets.ISO_8859_1));
+                if (offered.contains("bye"))
+                {
+                    h.connection.closeAfterFlush();
+                }
+                return offered.length();
+            };
+            final LoopUnderTest.Far far = loop.inbound(handler, true);
+            far.startTls(TestCertificates.get().clientEngine("TLSv1.2"));
+            assertTrue(loop.await(() -> handler.has("tlsEstablished"), 10_000), handler.kinds().toString());
+            assertTrue(handler.first("tlsEstablished").detail().startsWith("TLSv1.2 TLS_ECDHE_ECDSA_"),
+                handler.first("tlsEstablished").detail());
+            far.send("hello bye\n");
+            assertTrue(loop.await(() -> far.sawEnd() && handler.has("close"), 5_000), handler.kinds().toString());
+            assertEquals("echo hello bye\n", far.receivedText());
+            assertTrue(far.tls().peerClosed(), "no close_notify");
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("loopsBothWays")
     void inputIsPlaintextAndUnconsumedInputIsOfferedAgainWithMore(

@@ -111,6 +111,7 @@ class TlsRecordBoundaryTest
             c.peer.sendRaw(Arrays.copyOfRange(records, split, records.length));
             c.loop.runUntilIdle();
             assertArrayEquals(concat(first, second, third), c.takeOffered(), "split at " + split);
+            assertEquals(0, c.loop.tlsBuffersInUse(), "an idle TLS connection holds a wire buffer");
         }
         assertEquals(0, c.handler.count("tlsFailed"));
         assertEquals(0, c.handler.count("close"));
@@ -128,6 +129,7 @@ class TlsRecordBoundaryTest
             c.peer.sendRaw(c.records(plaintext));
             c.loop.runUntilIdle();
             assertArrayEquals(plaintext, c.takeOffered(), "reads of " + chunk);
+            assertEquals(0, c.loop.tlsBuffersInUse(), "an idle TLS connection holds a wire buffer");
         }
     }
 
@@ -174,5 +176,6 @@ class TlsRecordBoundaryTest
             }
         }
         assertEquals(0, c.handler.count("tlsFailed"));
+        assertEquals(0, c.loop.tlsBuffersInUse(), "an idle TLS connection holds a wire buffer");
     }
 }

@@ -309,6 +309,14 @@ public final class TestCertificates
         return engine;
     }
 
+    /** {@link #clientEngine()} limited to {@code protocols} (e.g. TLSv1.2 alone). */
+    public SSLEngine clientEngine(final String... protocols)
+    {
+        final SSLEngine engine = clientEngine();
+        engine.setEnabledProtocols(protocols);
+        return engine;
+    }
+
     /** A server engine with a fresh valid certificate of {@code type}. */
     public SSLEngine serverEngine(final KeyType type)
     {
