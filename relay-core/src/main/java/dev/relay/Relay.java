@@ -206,7 +206,8 @@ public final class Relay implements AutoCloseable
         }
         try
         {
-            final ServerTlsContext tls = ServerTlsContext.load(config.smtpTlsCert(), config.smtpTlsKey());
+            final ServerTlsContext tls = ServerTlsContext.load(config.smtpTlsCert(), config.smtpTlsKey(),
+                ServerTlsContext.Provider.valueOf(config.smtpTlsProvider().toUpperCase(java.util.Locale.ROOT)));
             tls.watch(config.smtpTlsReloadInterval());
             return tls;
         }

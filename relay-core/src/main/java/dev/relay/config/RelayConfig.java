@@ -63,6 +63,7 @@ public final class RelayConfig
     private final Path smtpTlsCert;
     private final Path smtpTlsKey;
     private final boolean smtpTlsRequired;
+    private final String smtpTlsProvider;
     private final Duration smtpTlsHandshakeTimeout;
     private final Duration smtpTlsReloadInterval;
     private final Path smtpAuthUsers;
@@ -127,6 +128,7 @@ public final class RelayConfig
         smtpTlsCert = (Path)values.get(ConfigKey.SMTP_TLS_CERT);
         smtpTlsKey = (Path)values.get(ConfigKey.SMTP_TLS_KEY);
         smtpTlsRequired = (Boolean)values.get(ConfigKey.SMTP_TLS_REQUIRED);
+        smtpTlsProvider = (String)values.get(ConfigKey.SMTP_TLS_PROVIDER);
         smtpTlsHandshakeTimeout = (Duration)values.get(ConfigKey.SMTP_TLS_HANDSHAKE_TIMEOUT);
         smtpTlsReloadInterval = (Duration)values.get(ConfigKey.SMTP_TLS_RELOAD_INTERVAL);
         smtpAuthUsers = (Path)values.get(ConfigKey.SMTP_AUTH_USERS);
@@ -658,6 +660,12 @@ public final class RelayConfig
     public boolean tlsEnabled()
     {
         return smtpTlsCert != null && smtpTlsKey != null;
+    }
+
+    /** @return {@code smtp.tls.provider}: {@code auto}, {@code jdk} or {@code openssl}. */
+    public String smtpTlsProvider()
+    {
+        return smtpTlsProvider;
     }
 
     /** @return {@code smtp.tls.required}: 530 5.7.0 before STARTTLS on {@code smtp.listen}. */

@@ -449,8 +449,9 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     /** On the loop, after the delegated tasks ran: the handshake goes on. */
     void onTlsTasksDone()
     {
-        if (closed || tls == null)
+        if (closed)
         {
+            tls.afterClose();
             return;
         }
         tls.afterTasks();

@@ -484,7 +484,11 @@ public final class SelectorLoop implements Runnable
                     {
                         connection.handler.onOutputDrained();
                     }
-                    connection.deliverInput();
+                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
+                    {
+                        // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
+                        connection.deliverInput();
+                    }
                     markDirtyIfOutput(connection);
                     updateInterest(connection);
                 }
@@ -833,7 +837,7 @@ public final class SelectorLoop implements Runnable
                         continue;
                     }
                 }
-                if (connection.hasBufferedInput())
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
                 {
                     // input left waiting for output space: the socket may never be readable again (the client
                     // sent everything), so offer it again next pass

@@ -1,5 +1,9 @@
 package dev.relay.net;
 
+import io.netty.buffer.UnpooledByteBufAllocator;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +38,10 @@ import java.util.function.Supplier;
  * (PEM, PKCS#8, RSA or EC) as an {@link SSLContext}, and a server-mode {@link SSLEngine} from it for each
  * handshake ({@link #newEngine()}), TLS 1.3 and 1.2 only.
  * <p>
+ * Provider ({@code smtp.tls.provider}): the JDK's engine, or BoringSSL through Netty's tcnative
+ * ({@code OpenSslEngine}: the same {@link SSLEngine} interface, driven by our loop exactly like the JDK's, no Netty
+ * pipeline); {@code auto} takes BoringSSL where its native library loads (linux-x86_64 here), the JDK's elsewhere.
+ * <p>
  * The files are checked for changes every few seconds on a thread of their own ({@link #watch}); a changed pair
  * that loads (chain parses, key matches the leaf's public key) replaces the context for new handshakes, while
  * established connections keep their engines, so a renewal drops no connection. A pair that does not load is
@@ -49,22 +57,43 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
      * a relay reconnect rarely enough that a small cache does, and it keeps memory per handshake bounded.
      */
     private static final int SESSION_CACHE_SIZE = 1024;
+    /**
+     * BoringSSL's suites: TLS 1.3's, then TLS 1.2 with forward secrecy only (the JDK's defaults leave out static RSA
+     * key exchange too).
+     */
+    private static final List<String> OPENSSL_CIPHERS = List.of(
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA");
+
+    /** Which engine makes the handshakes. */
+    public enum Provider
+    {
+        /** BoringSSL where it loads, else the JDK's. */
+        AUTO,
+        JDK,
+        OPENSSL
+    }
 
     private final Path certFile;
     private final Path keyFile;
+    private final boolean openssl;
     private volatile Loaded current;
     private Object certStamp;
     private Object keyStamp;
     private ScheduledExecutorService watcher;
 
-    /** One loaded pair. */
-    private record Loaded(SSLContext context, X509Certificate leaf)
+    /** One loaded pair: a JDK context or a BoringSSL one. */
+    private record Loaded(SSLContext context, io.netty.handler.ssl.SslContext openssl, X509Certificate leaf)
     {
     }
 
-    private ServerTlsContext(final Path certFile, final Path keyFile, final Loaded loaded, final Object certStamp,
-        final Object keyStamp)
+    private ServerTlsContext(final Path certFile, final Path keyFile, final boolean openssl, final Loaded loaded,
+        final Object certStamp, final Object keyStamp)
     {
+        this.openssl = openssl;
         this.certFile = certFile;
         this.keyFile = keyFile;
         this.current = loaded;
@@ -81,20 +110,74 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
     public static ServerTlsContext load(final Path certFile, final Path keyFile)
         throws IOException, GeneralSecurityException
     {
+        return load(certFile, keyFile, Provider.JDK);
+    }
+
+    /**
+     * Loads the pair for {@code provider}.
+     *
+     * @throws GeneralSecurityException also when {@code OPENSSL} is asked for and its native library does not load.
+     */
+    public static ServerTlsContext load(final Path certFile, final Path keyFile, final Provider provider)
+        throws IOException, GeneralSecurityException
+    {
+        final boolean openssl;
+        switch (provider)
+        {
+            case OPENSSL:
+                if (!OpenSsl.isAvailable())
+                {
+                    throw new GeneralSecurityException("smtp.tls.provider=openssl but BoringSSL (netty-tcnative) " +
+                        "does not load here: " + OpenSsl.unavailabilityCause());
+                }
+                openssl = true;
+                break;
+            case AUTO:
+                openssl = OpenSsl.isAvailable();
+                break;
+            default:
+                openssl = false;
+                break;
+        }
         final Object certStamp = stamp(certFile);
         final Object keyStamp = stamp(keyFile);
-        final Loaded loaded = loadPair(certFile, keyFile);
-        final ServerTlsContext context = new ServerTlsContext(certFile, keyFile, loaded, certStamp, keyStamp);
-        LOG.info("TLS certificate {}", describe(loaded.leaf()));
+        final Loaded loaded = loadPair(certFile, keyFile, openssl);
+        final ServerTlsContext context =
+            new ServerTlsContext(certFile, keyFile, openssl, loaded, certStamp, keyStamp);
+        LOG.info("TLS certificate {}; engine {}", describe(loaded.leaf()),
+            openssl ? OpenSsl.versionString() + " (netty-tcnative)" : "JDK " + System.getProperty("java.version"));
         warnIfNotValidNow(loaded.leaf());
         return context;
     }
 
-    private static Loaded loadPair(final Path certFile, final Path keyFile) throws IOException, GeneralSecurityException
+    /** Whether handshakes run on BoringSSL (else the JDK's engine). */
+    public boolean isOpenSsl()
+    {
+        return openssl;
+    }
+
+    private static Loaded loadPair(final Path certFile, final Path keyFile, final boolean openssl)
+        throws IOException, GeneralSecurityException
     {
         final List<X509Certificate> chain = PemFiles.readCertificates(certFile);
         final PrivateKey key = PemFiles.readPrivateKey(keyFile);
         checkKeyMatches(key, chain.get(0), certFile, keyFile);
+        if (openssl)
+        {
+            try
+            {
+                return new Loaded(null, SslContextBuilder.forServer(key, chain.toArray(new X509Certificate[0]))
+                    .sslProvider(SslProvider.OPENSSL)
+                    .protocols(PROTOCOLS)
+                    .ciphers(OPENSSL_CIPHERS)
+                    .sessionCacheSize(SESSION_CACHE_SIZE)
+                    .build(), chain.get(0));
+            }
+            catch (final javax.net.ssl.SSLException ex)
+            {
+                throw new GeneralSecurityException("BoringSSL refused the pair: " + ex.getMessage(), ex);
+            }
+        }
         final KeyStore store = KeyStore.getInstance("PKCS12");
         store.load(null, null);
         final char[] password = new char[0];
@@ -104,7 +187,7 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
         final SSLContext context = SSLContext.getInstance("TLS");
         context.init(keys.getKeyManagers(), null, null);
         context.getServerSessionContext().setSessionCacheSize(SESSION_CACHE_SIZE);
-        return new Loaded(context, chain.get(0));
+        return new Loaded(context, null, chain.get(0));
     }
 
     /** The key must be the one the leaf certificate was issued for: sign with it, verify with the certificate. */
@@ -160,7 +243,14 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
     /** A server engine for one handshake, from the pair now in force; loop threads. */
     public SSLEngine newEngine()
     {
-        final SSLEngine engine = current.context().createSSLEngine();
+        final Loaded loaded = current;
+        if (loaded.openssl() != null)
+        {
+            // OPENSSL (not OPENSSL_REFCNT): the native state is freed when the engine is closed both ways (TlsLayer
+            // does at close), or at the latest by its cleaner
+            return loaded.openssl().newEngine(UnpooledByteBufAllocator.DEFAULT);
+        }
+        final SSLEngine engine = loaded.context().createSSLEngine();
         engine.setUseClientMode(false);
         final SSLParameters parameters = engine.getSSLParameters();
         parameters.setProtocols(PROTOCOLS.toArray(new String[0]));
@@ -209,7 +299,7 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
         keyStamp = newKeyStamp;
         try
         {
-            final Loaded loaded = loadPair(certFile, keyFile);
+            final Loaded loaded = loadPair(certFile, keyFile, openssl);
             current = loaded;
             LOG.info("TLS certificate reloaded: {}; new handshakes use it", describe(loaded.leaf()));
             warnIfNotValidNow(loaded.leaf());

@@ -198,6 +198,7 @@ final class TlsLayer
     {
         plaintextFull = false;
         stoppedForWrap = false;
+        boolean consumed = false;
         while (netIn != null && netIn.position() > 0)
         {
             if (taskRunning)
@@ -215,10 +216,12 @@ final class TlsLayer
                 netIn.compact();
             }
             onHandshakeStatus(result.getHandshakeStatus());
+            consumed |= result.bytesConsumed() > 0;
             switch (result.getStatus())
             {
                 case BUFFER_UNDERFLOW:
                     releaseNetInIfEmpty();
+                    noticeHandshakeEnd(consumed, plain);
                     return UNWRAP_NEED_INPUT;
                 case BUFFER_OVERFLOW:
                     plaintextFull = true;
@@ -242,7 +245,22 @@ final class TlsLayer
             }
         }
         releaseNetInIfEmpty();
+        noticeHandshakeEnd(consumed, plain);
         return UNWRAP_NEED_INPUT;
+    }
+
+    /**
+     * Netty's OpenSslEngine finds out that the handshake ended (the peer's Finished was read) only at its next call,
+     * and says NEED_UNWRAP meanwhile: a server speaking first (implicit TLS) would wait for ever. One more unwrap of
+     * nothing lets it say FINISHED; the JDK's engine answers BUFFER_UNDERFLOW and nothing changes.
+     */
+    private void noticeHandshakeEnd(final boolean consumed, final ByteBuffer plain) throws SSLException
+    {
+        if (handshaking && consumed && !taskRunning &&
+            engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_UNWRAP)
+        {
+            onHandshakeStatus(engine.unwrap(EMPTY, plain).getHandshakeStatus());
+        }
     }
 
     /**
@@ -349,6 +367,11 @@ final class TlsLayer
      */
     void sendAlertQuietly(final WritableByteChannel channel)
     {
+        if (taskRunning)
+        {
+            // a task's thread uses the engine (a handshake timed out in the middle of one): no alert
+            return;
+        }
         try
         {
             engine.closeOutbound();
@@ -432,11 +455,39 @@ final class TlsLayer
         });
     }
 
-    /** Gives the buffers back (the connection is closing, or discards its output). */
+    /**
+     * The connection is closed: gives the buffers back and closes the engine both ways, which frees a native
+     * engine's state at once (BoringSSL's) instead of at its cleaner.
+     */
     void releaseBuffers()
     {
         releaseNetIn();
         discardOutput();
+        if (!taskRunning)
+        {
+            // else the task's thread still uses the engine: closed once it is done (afterClose)
+            closeEngine();
+        }
+    }
+
+    /** The tasks of a connection closed meanwhile are done: the engine can be closed now (loop thread). */
+    void afterClose()
+    {
+        taskRunning = false;
+        closeEngine();
+    }
+
+    private void closeEngine()
+    {
+        engine.closeOutbound();
+        try
+        {
+            engine.closeInbound();
+        }
+        catch (final SSLException ignored)
+        {
+            // the JDK's engine says so when the peer never sent close_notify: nothing to do about it now
+        }
     }
 
     /** Drops what waits for the wire (closeNow). */

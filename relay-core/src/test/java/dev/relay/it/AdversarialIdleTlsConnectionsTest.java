@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * heap each one costs the relay, measured from outside as {@link AdversarialIdleConnectionsTest} measures plaintext
  * ones (heap after a full GC, RSS). An idle TLS connection keeps its engine (the session's keys) and no buffer: the
  * TLS buffers, like the plaintext ones, go back to their pool once empty. Also prints a handshake rate (client and
- * relay on the same two cores; EC P-256 certificate, or RSA 2048 with -Didle.tls.key=RSA). About 25 s.
+ * relay on the same two cores; EC P-256 certificate, or RSA 2048 with -Didle.tls.key=RSA; the JDK's engine, or
+ * BoringSSL's with -Didle.tls.provider=openssl). About 35 s.
  */
 @Tag("slow")
 @Timeout(180)
@@ -53,6 +54,8 @@ class AdversarialIdleTlsConnectionsTest
         final TestCertificates.KeyType keyType =
             TestCertificates.KeyType.valueOf(System.getProperty("idle.tls.key", "EC"));
         final TlsRelay tls = new TlsRelay(tmp, keyType);
+        final String provider = System.getProperty("idle.tls.provider", "jdk");
+        tls.provider = provider;
         final Map<String, String> config = AdversarialRelay.config(tmp.resolve("spool"), tls.overrides(
             "smtp.max_connections", "20000", "smtp.max_connections_per_ip", "0",
             "smtp.rate.connections_per_minute", "0"));
@@ -89,9 +92,9 @@ class AdversarialIdleTlsConnectionsTest
             final long heapPer = (held.heapBytes() - baseline.heapBytes()) / CONNECTIONS;
             final long rssPer = (held.rssBytes() - baseline.rssBytes()) / CONNECTIONS;
             System.out.printf("[adversarial] idle TLS: %d connections handshaken and greeted in %d ms (%.0f " +
-                    "handshakes/s, relay CPU %.2f ms per handshake, %s key, %d client threads on the same cores); " +
+                    "handshakes/s, relay CPU %.2f ms per handshake, %s key, %s engine, %d client threads on the same cores); " +
                     "relay %s; per idle TLS connection: heap %d B, RSS %d B%n", CONNECTIONS, tookMs,
-                CONNECTIONS * 1000.0 / tookMs, relayCpuMs / (double)CONNECTIONS, keyType, CLIENT_THREADS, held,
+                CONNECTIONS * 1000.0 / tookMs, relayCpuMs / (double)CONNECTIONS, keyType, provider, CLIENT_THREADS, held,
                 heapPer, rssPer);
             System.out.println("[adversarial] idle TLS: live objects\n" + relay.histogram(25));
             assertTrue(heapPer < MAX_HEAP_PER_CONNECTION, "heap per idle TLS connection " + heapPer + " B");

@@ -2,8 +2,9 @@ package dev.relay.it;
 
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestSmtpSink;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
@@ -20,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A few rungs of the size ladder ({@link MessageSizesTest}'s {@link SizedBody}) sent over TLS, by STARTTLS as DATA
  * and by implicit TLS with AUTH as BDAT, each delivered by the relay to a {@link TestSmtpSink} byte-exact: 0
  * octets, both sides of the 64 KiB read buffer, 1 MiB and 20 MiB. Records and the read buffer's boundaries cross
- * everywhere. About 10 s.
+ * everywhere; with the JDK's engine and BoringSSL's. About 8 s.
  */
 @Timeout(180)
 class InboundTlsSizesTest
@@ -28,12 +29,14 @@ class InboundTlsSizesTest
     @TempDir
     Path tmp;
 
-    @Test
-    void sizesOverTlsArriveByteExact() throws Exception
+    @ParameterizedTest(name = "smtp.tls.provider={0}")
+    @ValueSource(strings = {"jdk", "openssl"})
+    void sizesOverTlsArriveByteExact(final String provider) throws Exception
     {
-        final TlsRelay tls = new TlsRelay(tmp, TestCertificates.KeyType.EC);
+        final TlsRelay tls = new TlsRelay(tmp.resolve(provider), TestCertificates.KeyType.EC);
+        tls.provider = provider;
         try (TestSmtpSink sink = TestSmtpSink.start();
-             InProcessRelay relay = InProcessRelay.start(tmp.resolve("spool"), tls.overrides(
+             InProcessRelay relay = InProcessRelay.start(tmp.resolve(provider).resolve("spool"), tls.overrides(
                  "delivery.routes", "*=[127.0.0.1]:" + sink.port(), "delivery.retry.schedule", "1s")))
         {
             final int submissions = relay.relay().submissionsAddresses().get(0).getPort();

@@ -40,9 +40,23 @@ class InboundTlsTest
     private InProcessRelay relay;
     private TlsRelay tls;
 
+    @Test
+    void theEngineIsTheConfiguredProvidersOne() throws Exception
+    {
+        start();
+        assertEquals("openssl".equals(provider()), relay.relay().tls().isOpenSsl());
+    }
+
+    /** smtp.tls.provider: the JDK's engine here, BoringSSL in {@link InboundTlsOpenSslTest}. */
+    String provider()
+    {
+        return "jdk";
+    }
+
     private InProcessRelay start(final String... more) throws IOException
     {
         tls = new TlsRelay(tmp, TestCertificates.KeyType.RSA);
+        tls.provider = provider();
         relay = InProcessRelay.start(tmp.resolve("spool"), tls.overrides(more));
         return relay;
     }

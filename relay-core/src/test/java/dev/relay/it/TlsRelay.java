@@ -39,10 +39,14 @@ final class TlsRelay
             BOB + ":{PLAIN}" + BOB_PASSWORD + "\n", StandardCharsets.UTF_8);
     }
 
+    /** smtp.tls.provider for {@link #overrides}: auto unless a test sets jdk or openssl. */
+    String provider = "auto";
+
     /** Key, value pairs: TLS on smtp.listen, a submission and a submissions listener, AUTH; then {@code more}. */
     String[] overrides(final String... more)
     {
         final List<String> all = new ArrayList<>(List.of(
+            "smtp.tls.provider", provider,
             "smtp.tls.cert", pair.cert().toString(),
             "smtp.tls.key", pair.key().toString(),
             "smtp.auth.users", users.toString(),

@@ -489,7 +489,10 @@ public final class LoopDouble
                     {
                         connection.handler.onOutputDrained();
                     }
-                    connection.deliverInput();
+                    if (connection.tls == null || flushed == FLUSH_DRAINED)
+                    {
+                        connection.deliverInput();
+                    }
                     markDirtyIfOutput(connection);
                     updateInterest(connection);
                 }
@@ -657,7 +660,7 @@ public final class LoopDouble
                         continue;
                     }
                 }
-                if (connection.hasBufferedInput())
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == FLUSH_DRAINED))
                 {
                     queueResume(connection);
                 }
@@ -1286,8 +1289,9 @@ public final class LoopDouble
 
         void onTlsTasksDone()
         {
-            if (closed || tls == null)
+            if (closed)
             {
+                tls.afterClose();
                 return;
             }
             tls.afterTasks();

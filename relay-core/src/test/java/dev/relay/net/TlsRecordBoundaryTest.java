@@ -26,7 +26,13 @@ class TlsRecordBoundaryTest
 {
     private static final long HANDSHAKE_MS = 10_000;
 
-    private static final class Connected
+    /** The server engine under test: the JDK's here, BoringSSL's in {@link TlsRecordBoundaryOpenSslTest}. */
+    javax.net.ssl.SSLEngine serverEngine()
+    {
+        return TestCertificates.get().serverEngine(TestCertificates.KeyType.EC);
+    }
+
+    private final class Connected
     {
         final LoopDouble loop = new LoopDouble(64 * 1024, 16 * 1024);
         final ScriptedHandler handler = new ScriptedHandler();
@@ -35,8 +41,7 @@ class TlsRecordBoundaryTest
 
         Connected()
         {
-            handler.onOpen = h -> h.connection.startTls(
-                TestCertificates.get().serverEngine(TestCertificates.KeyType.EC), HANDSHAKE_MS);
+            handler.onOpen = h -> h.connection.startTls(serverEngine(), HANDSHAKE_MS);
             handler.onInput = (h, text) ->
             {
                 offered.writeBytes(text.getBytes(StandardCharsets.ISO_8859_1));

@@ -317,6 +317,42 @@ public final class TestCertificates
         return engine;
     }
 
+    /** A server engine on BoringSSL (Netty's tcnative, as smtp.tls.provider=openssl makes them). */
+    public SSLEngine openSslServerEngine(final KeyType type)
+    {
+        try
+        {
+            return io.netty.handler.ssl.SslContextBuilder.forServer(privateKey(type), issue(type), ca)
+                .sslProvider(io.netty.handler.ssl.SslProvider.OPENSSL)
+                .protocols("TLSv1.3", "TLSv1.2")
+                .build()
+                .newEngine(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT);
+        }
+        catch (final javax.net.ssl.SSLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    /** A client engine on BoringSSL that trusts the test CA and checks the name {@link #HOST}. */
+    public SSLEngine openSslClientEngine()
+    {
+        try
+        {
+            final SSLEngine engine = io.netty.handler.ssl.SslContextBuilder.forClient()
+                .sslProvider(io.netty.handler.ssl.SslProvider.OPENSSL)
+                .trustManager(ca)
+                .endpointIdentificationAlgorithm("HTTPS")
+                .build()
+                .newEngine(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT, HOST, 25);
+            return engine;
+        }
+        catch (final javax.net.ssl.SSLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
     /** A server engine with a fresh valid certificate of {@code type}. */
     public SSLEngine serverEngine(final KeyType type)
     {
