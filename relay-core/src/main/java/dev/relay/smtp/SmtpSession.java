@@ -553,6 +553,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
                 break;
             case AUTH_LOGIN_USER:
                 authLoginUser = new String(decoded, StandardCharsets.UTF_8);
+                Arrays.fill(decoded, (byte)0);
                 authStep = AUTH_LOGIN_PASSWORD;
                 reply(SmtpReplies.AUTH_CHALLENGE_PASSWORD);
                 break;
@@ -611,14 +612,14 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
             authStep = 0;
             authLoginUser = null;
             reply(SmtpReplies.AUTH_OK);
-            context.events.onAuthenticated(clientDescription(), authMechanism, user);
+            context.events.onAuthenticated(clientDescription(), authMechanism, printable(user));
         }
         else if (result == Authenticator.TEMPORARY)
         {
             endAuthExchange();
             countRejected++;
             reply(SmtpReplies.AUTH_TEMPORARY);
-            context.events.onAuthFailed(clientDescription(), authMechanism, user, "temporary failure");
+            context.events.onAuthFailed(clientDescription(), authMechanism, printable(user), "temporary failure");
         }
         else
         {
@@ -639,7 +640,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         {
             context.limiter.countAuthFailure(connection.remoteAddress().getAddress(), connection.nowMs());
         }
-        context.events.onAuthFailed(clientDescription(), mechanism, user, reason);
+        context.events.onAuthFailed(clientDescription(), mechanism, printable(user), reason);
         error(SmtpReplies.AUTH_FAILED);
     }
 
@@ -652,6 +653,18 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         {
             enter(State.READY);
         }
+    }
+
+    /** A user name as the client gave it, fit for a log line: control characters (a forged line) become '?'. */
+    private static String printable(final String user)
+    {
+        final StringBuilder text = new StringBuilder(Math.min(user.length(), 256));
+        for (int i = 0; i < user.length() && i < 256; i++)
+        {
+            final char c = user.charAt(i);
+            text.append(c < 0x20 || c == 0x7f ? '?' : c);
+        }
+        return text.toString();
     }
 
     private static int indexOf(final byte[] bytes, final int value, final int from)
@@ -884,7 +897,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         message.receivedAtMs(nowMs);
         message.clientAddress(connection.remoteAddressBytes());
         message.heloName(heloName);
-        message.authenticated(authMechanism, authUser);
+        message.authenticated(authMechanism, authUser == null ? null : printable(authUser));
         message.receivedHeader(context.receivedHeader.build(message, esmtp, clientIp,
             tls ? connection.tlsProtocol() : null, connection.tlsCipher(), authUser != null));
         bodyFailed = false;
