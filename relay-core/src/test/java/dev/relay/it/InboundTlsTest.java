@@ -346,6 +346,32 @@ class InboundTlsTest
     }
 
     @Test
+    void anExpiredOrWrongHostCertificateIsServedButVerifyingClientsRefuseIt() throws Exception
+    {
+        start("smtp.tls.reload_interval", "100ms");
+        for (final java.security.cert.X509Certificate bad : List.of(
+            TestCertificates.get().expired(TestCertificates.KeyType.RSA),
+            TestCertificates.get().wrongHost(TestCertificates.KeyType.RSA)))
+        {
+            // an operator's mistake is logged (expired) and served as it is: a relay does not refuse to start on it
+            TestCertificates.get().write(tls.pair.cert().getParent(), "server-rsa", TestCertificates.KeyType.RSA, bad);
+            Await.until(() -> relay.relay().tls().certificate().getSerialNumber().equals(bad.getSerialNumber()),
+                Duration.ofSeconds(10), () -> "certificate " + bad.getSerialNumber() + " loaded");
+            try (SmtpTestClient client = SmtpTestClient.connectEhlo(relay.port()))
+            {
+                client.command("STARTTLS").expect(220);
+                final javax.net.ssl.SSLHandshakeException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                    javax.net.ssl.SSLHandshakeException.class, () -> client.startTls(trustingTheTestCa()));
+                assertTrue(refused.getMessage().contains("validity check failed") ||
+                    refused.getMessage().contains("No subject alternative DNS name matching relay.test"),
+                    refused.getMessage());
+            }
+        }
+        Await.until(() -> relay.relay().metrics().tlsFailures() == 2, Duration.ofSeconds(5),
+            () -> "both refusals counted as TLS failures: " + relay.relay().metrics().tlsFailures());
+    }
+
+    @Test
     void aBrokenRenewalKeepsTheCertificateInForce() throws Exception
     {
         start("smtp.tls.reload_interval", "100ms");
