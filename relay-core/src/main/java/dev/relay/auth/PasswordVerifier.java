@@ -4,8 +4,15 @@ import dev.relay.smtp.Authenticator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -37,8 +44,7 @@ public final class PasswordVerifier implements AutoCloseable
     private final AtomicInteger pending = new AtomicInteger();
     private final String dummy;
     private final byte[] cacheKey = new byte[32];
-    private final java.util.concurrent.ConcurrentHashMap<String, Cached> cache =
-        new java.util.concurrent.ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Cached> cache = new ConcurrentHashMap<>();
 
     private record Cached(byte[] digest, long expiresAtMs)
     {
@@ -54,8 +60,8 @@ public final class PasswordVerifier implements AutoCloseable
             thread.setDaemon(true);
             return thread;
         });
-        new java.security.SecureRandom().nextBytes(cacheKey);
-        this.dummy = PasswordHashes.hash("not a password".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+        new SecureRandom().nextBytes(cacheKey);
+        this.dummy = PasswordHashes.hash("not a password".getBytes(StandardCharsets.UTF_8),
             PasswordHashes.DEFAULT_ROUNDS);
         if (!reloadInterval.isZero())
         {
@@ -133,20 +139,20 @@ public final class PasswordVerifier implements AutoCloseable
             return false;
         }
         final String stored = users.stored(user);
-        return stored != null && java.security.MessageDigest.isEqual(cached.digest(), digest(stored, password));
+        return stored != null && MessageDigest.isEqual(cached.digest(), digest(stored, password));
     }
 
     private byte[] digest(final String stored, final byte[] password)
     {
         try
         {
-            final javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
-            mac.init(new javax.crypto.spec.SecretKeySpec(cacheKey, "HmacSHA256"));
-            mac.update(stored.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            final Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(cacheKey, "HmacSHA256"));
+            mac.update(stored.getBytes(StandardCharsets.UTF_8));
             mac.update((byte)0);
             return mac.doFinal(password);
         }
-        catch (final java.security.GeneralSecurityException ex)
+        catch (final GeneralSecurityException ex)
         {
             throw new IllegalStateException("HmacSHA256 is missing from this JDK", ex);
         }
