@@ -29,10 +29,49 @@ final class InboundEvents implements SessionEvents
         metrics.onMessageAccepted(acceptLatencyNs);
         if (LOG.isInfoEnabled())
         {
-            LOG.info("{}: from=<{}>, nrcpt={}, size={}, client=[{}]", message.queueIdText(),
-                new String(message.reversePath(), StandardCharsets.UTF_8), message.recipients().size(),
-                message.bodyBytes(), client);
+            if (message.authUser() == null)
+            {
+                LOG.info("{}: from=<{}>, nrcpt={}, size={}, client=[{}]", message.queueIdText(),
+                    new String(message.reversePath(), StandardCharsets.UTF_8), message.recipients().size(),
+                    message.bodyBytes(), client);
+            }
+            else
+            {
+                // Postfix's names: sasl_method=, sasl_username=
+                LOG.info("{}: from=<{}>, nrcpt={}, size={}, client=[{}], sasl_method={}, sasl_username={}",
+                    message.queueIdText(), new String(message.reversePath(), StandardCharsets.UTF_8),
+                    message.recipients().size(), message.bodyBytes(), client, message.authMechanism(),
+                    message.authUser());
+            }
         }
+    }
+
+    @Override
+    public void onTlsEstablished(final String client, final String protocol, final String cipher)
+    {
+        metrics.onTlsHandshake(true);
+        LOG.info("TLS connection established from {}: {} with cipher {}", client, protocol, cipher);
+    }
+
+    @Override
+    public void onTlsFailed(final String client, final String reason)
+    {
+        metrics.onTlsHandshake(false);
+        LOG.info("TLS failed from {}: {}", client, reason);
+    }
+
+    @Override
+    public void onAuthenticated(final String client, final String mechanism, final String user)
+    {
+        metrics.onAuth(true);
+        LOG.info("{}: sasl_method={}, sasl_username={}", client, mechanism, user);
+    }
+
+    @Override
+    public void onAuthFailed(final String client, final String mechanism, final String user, final String reason)
+    {
+        metrics.onAuth(false);
+        LOG.warn("{}: SASL {} authentication failed: {}, sasl_username={}", client, mechanism, reason, user);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.relay;
 
+import dev.relay.auth.PasswordVerifier;
+import dev.relay.auth.UsersFile;
 import dev.relay.config.RelayConfig;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.metrics.MetricsServer;
@@ -10,6 +12,7 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
+import dev.relay.net.ServerTlsContext;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
 import dev.relay.smtp.SmtpSettings;
@@ -25,9 +28,13 @@ import sun.misc.SignalHandler;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The running relay: builds the stages from a validated configuration, wires them (smtp hands messages to the
@@ -42,8 +49,11 @@ public final class Relay implements AutoCloseable
     private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
     /** Delivery loops are numbered after the inbound ones in logs (their queue ids need no generator). */
     private static final int DELIVERY_LOOP_INDEX_BASE = 100;
-    /** Read buffer of an outbound (delivery) connection: the peer's replies. */
-    public static final int DELIVERY_READ_BUFFER_BYTES = 16 * 1024;
+    /**
+     * Read buffer of an outbound (delivery) connection: the peer's replies. 32 KiB, not 16: over TLS a record's
+     * plaintext (up to 16 KiB and a few bytes) is unwrapped straight into it.
+     */
+    public static final int DELIVERY_READ_BUFFER_BYTES = 32 * 1024;
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
     public static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
     private static final long DELIVERY_DRAIN_MS = 5_000;
@@ -56,16 +66,23 @@ public final class Relay implements AutoCloseable
     private final List<SelectorLoop> deliveryLoops;
     private final ConnectionLimiter limiter;
     private final SpoolLock lock;
+    private final ServerTlsContext tls;
+    private final ExecutorService tlsTasks;
+    private final PasswordVerifier passwords;
     private DeliveryStage delivery;
     private MetricsServer metricsServer;
     private volatile boolean closed;
 
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
-        final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock)
+        final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock,
+        final ServerTlsContext tls, final ExecutorService tlsTasks, final PasswordVerifier passwords)
     {
         this.limiter = limiter;
         this.lock = lock;
+        this.tls = tls;
+        this.tlsTasks = tlsTasks;
+        this.passwords = passwords;
         this.config = config;
         this.spool = spool;
         this.journal = journal;
@@ -116,6 +133,18 @@ public final class Relay implements AutoCloseable
 
     private static Relay start(final RelayConfig config, final SpoolLock lock) throws IOException
     {
+        // the certificate, key and users are read before anything opens: a bad file is a configuration error
+        final ServerTlsContext tls = loadTls(config);
+        final UsersFile users;
+        try
+        {
+            users = config.smtpAuthUsers() == null ? null : UsersFile.load(config.smtpAuthUsers());
+        }
+        catch (final IOException ex)
+        {
+            closeTls(tls);
+            throw new UnusableFileException("smtp.auth.users: " + ex.getMessage(), ex);
+        }
         final Spool spool;
         try
         {
@@ -124,6 +153,7 @@ public final class Relay implements AutoCloseable
         }
         catch (final IOException | RuntimeException ex)
         {
+            closeTls(tls);
             throw new SpoolUnavailableException(config.queueDir() + ": " + ex.getMessage(), ex);
         }
         final OutcomeJournal journal;
@@ -134,6 +164,7 @@ public final class Relay implements AutoCloseable
         catch (final RuntimeException ex)
         {
             spool.close();
+            closeTls(tls);
             throw new SpoolUnavailableException(config.queueDir().resolve("journal") + ": " + ex.getMessage(), ex);
         }
         final InboundServer inbound;
@@ -146,8 +177,9 @@ public final class Relay implements AutoCloseable
             limiter = new ConnectionLimiter(config.smtpMaxConnections(),
                 config.smtpMaxConnectionsPerIp(),
                 address -> config.smtpLimitsExemptRelayNetworks() && config.relayNetworks().contains(address),
-                new ClientRates(config.smtpRateConnectionsPerMinute(), config.smtpRateMessagesPerMinute()));
-            inbound = new InboundServer(config.smtpListen(), loops,
+                new ClientRates(config.smtpRateConnectionsPerMinute(), config.smtpRateMessagesPerMinute(),
+                    config.smtpRateAuthFailuresPerMinute()));
+            inbound = InboundServer.withListeners(listeners(config), loops,
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter, config.smtpSingleAcceptor());
@@ -162,9 +194,15 @@ public final class Relay implements AutoCloseable
         {
             journal.close();
             spool.close();
+            closeTls(tls);
             throw ex;
         }
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock);
+        final ExecutorService tlsTasks = tls == null ? null : tlsTaskPool(config.smtpIoThreads());
+        final PasswordVerifier passwords = users == null ? null :
+            new PasswordVerifier(users, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2)),
+                config.smtpTlsReloadInterval());
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock, tls, tlsTasks,
+            passwords);
         try
         {
             relay.wireAndStart();
@@ -175,6 +213,68 @@ public final class Relay implements AutoCloseable
             throw ex;
         }
         return relay;
+    }
+
+    /** smtp.listen (tag 0), then submission.listen and submissions.listen, in that order. */
+    private static List<InboundServer.Listener> listeners(final RelayConfig config)
+    {
+        final List<InboundServer.Listener> listeners = new ArrayList<>();
+        for (final InetSocketAddress address : config.smtpListen())
+        {
+            listeners.add(new InboundServer.Listener(address, SmtpSession.SMTP_LISTENER));
+        }
+        for (final InetSocketAddress address : config.submissionListen())
+        {
+            listeners.add(new InboundServer.Listener(address, SmtpSession.SUBMISSION_LISTENER));
+        }
+        for (final InetSocketAddress address : config.submissionsListen())
+        {
+            listeners.add(new InboundServer.Listener(address, SmtpSession.SUBMISSIONS_LISTENER));
+        }
+        return listeners;
+    }
+
+    private static ServerTlsContext loadTls(final RelayConfig config) throws UnusableFileException
+    {
+        if (!config.tlsEnabled())
+        {
+            return null;
+        }
+        try
+        {
+            final ServerTlsContext tls = ServerTlsContext.load(config.smtpTlsCert(), config.smtpTlsKey(),
+                ServerTlsContext.Provider.valueOf(config.smtpTlsProvider().toUpperCase(java.util.Locale.ROOT)));
+            tls.watch(config.smtpTlsReloadInterval());
+            return tls;
+        }
+        catch (final IOException | GeneralSecurityException ex)
+        {
+            throw new UnusableFileException("smtp.tls.cert / smtp.tls.key: " + ex.getMessage(), ex);
+        }
+    }
+
+    private static void closeTls(final ServerTlsContext tls)
+    {
+        if (tls != null)
+        {
+            tls.close();
+        }
+    }
+
+    /**
+     * Threads for TLS handshakes' delegated tasks (the key exchange and the signature with our key: the costly part
+     * of a handshake), shared by the loops so a burst of handshakes does not stall the loops' other connections.
+     */
+    private static ExecutorService tlsTaskPool(final int loops)
+    {
+        final AtomicInteger names = new AtomicInteger();
+        return Executors.newFixedThreadPool(Math.max(1, Math.min(loops, Runtime.getRuntime().availableProcessors())),
+            task ->
+            {
+                final Thread thread = new Thread(task, "tls-task-" + names.getAndIncrement());
+                thread.setDaemon(true);
+                return thread;
+            });
     }
 
     private void wireAndStart() throws IOException
@@ -198,14 +298,26 @@ public final class Relay implements AutoCloseable
             final SessionContext context = new SessionContext(settings, writer, loop.index(), events)
                 .limiter(limiter)
                 .tarpit(config.smtpSoftErrorLimit(), config.smtpErrorDelay().toMillis());
+            if (tls != null)
+            {
+                context.tls(tls, config.smtpTlsHandshakeTimeout().toMillis(), config.smtpTlsRequired());
+                loop.tlsTaskExecutor(tlsTasks);
+            }
+            if (passwords != null)
+            {
+                context.auth(passwords.forLoop(loop::execute), config.smtpAuthAllowPlaintext());
+            }
             loop.handlerFactory(connection -> new SmtpSession(context, connection));
         }
         startDelivery();
         startMetrics();
         inbound.start(Relay::onStageDeath);
-        LOG.info("relay started: smtp on {}, spool {} (sync={}), {} io threads, {} delivery loops",
-            inbound.boundAddresses(), config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(),
-            deliveryLoops.size());
+        LOG.info("relay started: smtp on {}{}, spool {} (sync={}), {} io threads, {} delivery loops{}", smtpAddresses(),
+            (config.submissionListen().isEmpty() ? "" : ", submission on " + submissionAddresses()) +
+                (config.submissionsListen().isEmpty() ? "" : ", submissions on " + submissionsAddresses()),
+            config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(), deliveryLoops.size(),
+            (tls == null ? "" : ", STARTTLS" + (config.smtpTlsRequired() ? " required" : "")) +
+                (passwords == null ? "" : ", AUTH"));
     }
 
     private void startDelivery()
@@ -286,7 +398,27 @@ public final class Relay implements AutoCloseable
     /** The SMTP addresses actually bound (an ephemeral port resolved). */
     public List<InetSocketAddress> smtpAddresses()
     {
-        return inbound.boundAddresses();
+        return inbound.boundAddresses().subList(0, config.smtpListen().size());
+    }
+
+    /** The {@code submission.listen} addresses actually bound. */
+    public List<InetSocketAddress> submissionAddresses()
+    {
+        final int from = config.smtpListen().size();
+        return inbound.boundAddresses().subList(from, from + config.submissionListen().size());
+    }
+
+    /** The {@code submissions.listen} addresses actually bound. */
+    public List<InetSocketAddress> submissionsAddresses()
+    {
+        final int from = config.smtpListen().size() + config.submissionListen().size();
+        return inbound.boundAddresses().subList(from, from + config.submissionsListen().size());
+    }
+
+    /** The inbound TLS context (null without TLS), e.g. to make it look at its files now. */
+    public ServerTlsContext tls()
+    {
+        return tls;
     }
 
     /**
@@ -325,6 +457,15 @@ public final class Relay implements AutoCloseable
         stopDelivery();
         journal.close();
         spool.close();
+        closeTls(tls);
+        if (tlsTasks != null)
+        {
+            tlsTasks.shutdownNow();
+        }
+        if (passwords != null)
+        {
+            passwords.close();
+        }
         try
         {
             lock.close();
@@ -387,6 +528,12 @@ public final class Relay implements AutoCloseable
             System.err.println("relay: spool directory unusable: " + ex.getMessage());
             return RelayMain.EXIT_CONFIG;
         }
+        catch (final UnusableFileException ex)
+        {
+            System.err.println("relay: invalid configuration:");
+            System.err.println(ex.getMessage());
+            return RelayMain.EXIT_CONFIG;
+        }
         catch (final IOException ex)
         {
             System.err.println("relay: cannot start: " + ex);
@@ -423,6 +570,17 @@ public final class Relay implements AutoCloseable
                 return SyncMode.NONE;
             default:
                 return SyncMode.BATCH;
+        }
+    }
+
+    /** A configured file (certificate, key, users) does not load: a configuration error (exit code 2). */
+    public static final class UnusableFileException extends IOException
+    {
+        private static final long serialVersionUID = 1L;
+
+        UnusableFileException(final String message, final Throwable cause)
+        {
+            super(message, cause);
         }
     }
 

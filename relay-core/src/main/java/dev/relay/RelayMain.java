@@ -21,6 +21,8 @@ import java.util.Map;
  * relay [--config FILE] spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run]
  *                                        a stopped relay's queued mail to another relay (TransferCommand)
  * relay [--config FILE] check-config     validate and print the effective configuration
+ * relay passwd USER [--rounds N]         print a users-file line for USER (smtp.auth.users); the password is read
+ *                                        from the terminal without echo, or as one line from stdin
  * </pre>
  * Exit codes: 0 done, 1 failure at run time, 2 bad configuration or unusable spool directory.
  */
@@ -65,6 +67,11 @@ public final class RelayMain
             }
         }
 
+        if (!rest.isEmpty() && "passwd".equals(rest.get(0)))
+        {
+            // needs no configuration: it only hashes a password
+            return passwd(rest.subList(1, rest.size()));
+        }
         final RelayConfig config;
         try
         {
@@ -152,6 +159,92 @@ public final class RelayMain
         }
     }
 
+    /**
+     * {@code passwd USER [--rounds N]}: prints {@code USER:{PBKDF2-SHA256}...} for the users file. The password comes
+     * from the terminal (asked twice, not echoed) or, when stdin is not a terminal, as its first line.
+     */
+    static int passwd(final List<String> args)
+    {
+        String user = null;
+        int rounds = dev.relay.auth.PasswordHashes.DEFAULT_ROUNDS;
+        for (int i = 0; i < args.size(); i++)
+        {
+            if ("--rounds".equals(args.get(i)) && i + 1 < args.size())
+            {
+                try
+                {
+                    rounds = Integer.parseInt(args.get(++i));
+                }
+                catch (final NumberFormatException ex)
+                {
+                    rounds = 0;
+                }
+                if (rounds < 1)
+                {
+                    System.err.println("relay: --rounds must be a positive integer");
+                    return EXIT_CONFIG;
+                }
+            }
+            else if (user == null)
+            {
+                user = args.get(i);
+            }
+            else
+            {
+                System.err.println("usage: relay passwd USER [--rounds N]");
+                return EXIT_CONFIG;
+            }
+        }
+        if (user == null || user.isEmpty() || user.chars().anyMatch(c -> c == ':' || c <= ' ' || c == 0x7f))
+        {
+            System.err.println("usage: relay passwd USER [--rounds N]  (USER without ':', spaces or control " +
+                "characters)");
+            return EXIT_CONFIG;
+        }
+        final byte[] password;
+        final java.io.Console console = System.console();
+        if (console != null)
+        {
+            final char[] first = console.readPassword("Password for %s: ", user);
+            final char[] again = console.readPassword("Again: ");
+            if (first == null || again == null || !java.util.Arrays.equals(first, again))
+            {
+                System.err.println("relay: the passwords differ");
+                return EXIT_FAILURE;
+            }
+            password = new String(first).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            java.util.Arrays.fill(first, '\0');
+            java.util.Arrays.fill(again, '\0');
+        }
+        else
+        {
+            try
+            {
+                final String line = new java.io.BufferedReader(new java.io.InputStreamReader(System.in,
+                    java.nio.charset.StandardCharsets.UTF_8)).readLine();
+                if (line == null)
+                {
+                    System.err.println("relay: no password on stdin");
+                    return EXIT_FAILURE;
+                }
+                password = line.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            }
+            catch (final java.io.IOException ex)
+            {
+                System.err.println("relay: cannot read the password: " + ex.getMessage());
+                return EXIT_FAILURE;
+            }
+        }
+        if (password.length == 0)
+        {
+            System.err.println("relay: empty password");
+            return EXIT_FAILURE;
+        }
+        System.out.println(user + ":" + dev.relay.auth.PasswordHashes.hash(password, rounds));
+        java.util.Arrays.fill(password, (byte)0);
+        return EXIT_OK;
+    }
+
     /** Without a file: defaults plus the relay's keys given as JVM system properties. */
     private static Map<String, String> systemOverrides()
     {
@@ -169,6 +262,7 @@ public final class RelayMain
     private static void usage()
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] " +
-            "| spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
+            "| spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]\n" +
+            "       relay passwd USER [--rounds N]");
     }
 }

@@ -58,7 +58,40 @@ public enum ConfigKey
     SMTP_MAX_COMMAND_LENGTH("smtp.max_command_length", "512", intRange(512, 2048),
         "longest command line in octets incl. CRLF, 512..2048 (RFC 5321 §4.5.3.1.4; extensions may need more)"),
     SMTP_BUFFER_SIZE("smtp.buffer_size", "65536", intSize(4096, 1048576),
-        "size in bytes of each pooled read buffer, 4096..1048576 (4k..1M)"),
+        "size in bytes of each pooled read buffer, 4096..1048576 (4k..1M); at least 32k with TLS (a record's " +
+            "plaintext is unwrapped into it)"),
+    SMTP_TLS_CERT("smtp.tls.cert", "", ValueParsers::optionalFile,
+        "PEM certificate chain, leaf first; with smtp.tls.key, STARTTLS (RFC 3207) is offered on every listener; " +
+            "empty = no TLS"),
+    SMTP_TLS_KEY("smtp.tls.key", "", ValueParsers::optionalFile,
+        "PEM private key of smtp.tls.cert, unencrypted PKCS#8 (BEGIN PRIVATE KEY), RSA or EC"),
+    SMTP_TLS_PROVIDER("smtp.tls.provider", "auto", oneOf("auto", "jdk", "openssl"),
+        "the TLS engine: jdk (the JDK's), openssl (BoringSSL through netty-tcnative, linux-x86_64), or auto " +
+            "(openssl where it loads, else jdk)"),
+    SMTP_TLS_REQUIRED("smtp.tls.required", "false", ValueParsers::parseBoolean,
+        "true: on smtp.listen every command but EHLO, HELO, STARTTLS, NOOP and QUIT gets 530 5.7.0 until " +
+            "STARTTLS (Postfix smtpd_tls_security_level=encrypt)"),
+    SMTP_TLS_HANDSHAKE_TIMEOUT("smtp.tls.handshake_timeout", "60s", ValueParsers::positiveDuration,
+        "the whole TLS handshake must be done within this, however the bytes trickle in; then the connection " +
+            "is closed"),
+    SMTP_TLS_RELOAD_INTERVAL("smtp.tls.reload_interval", "5s", ValueParsers::parseDuration,
+        "how often smtp.tls.cert and smtp.tls.key are checked for changes; a renewed pair that loads is used " +
+            "for new handshakes, open connections keep theirs; 0 = never"),
+    SMTP_AUTH_USERS("smtp.auth.users", "", ValueParsers::optionalFile,
+        "users file for AUTH PLAIN and LOGIN (RFC 4954): one user:{SCHEME}hash per line, Dovecot passwd-file " +
+            "style; ops/relay passwd USER prints a line; an authenticated client may relay anywhere; empty = no AUTH"),
+    SMTP_AUTH_ALLOW_PLAINTEXT("smtp.auth.allow_plaintext", "false", ValueParsers::parseBoolean,
+        "true: offer AUTH without TLS too (passwords in the clear: loopback tests only)"),
+    SMTP_RATE_AUTH_FAILURES_PER_MINUTE("smtp.rate.auth_failures_per_minute", "10", intRange(0, Integer.MAX_VALUE),
+        "failed AUTH attempts per minute from one client address; beyond it AUTH gets 454 4.7.0 without a " +
+            "password check (password guessing, as Postfix's anvil limits it); 0 = unlimited"),
+
+    SUBMISSION_LISTEN("submission.listen", "", ValueParsers::listenListOrEmpty,
+        "message submission listeners (RFC 6409, port 587): STARTTLS before AUTH, AUTH before MAIL; needs " +
+            "smtp.tls.cert, smtp.tls.key and smtp.auth.users; empty = none"),
+    SUBMISSIONS_LISTEN("submissions.listen", "", ValueParsers::listenListOrEmpty,
+        "implicit-TLS submission listeners (RFC 8314, port 465): TLS from the first byte, AUTH before MAIL; " +
+            "needs smtp.tls.cert, smtp.tls.key and smtp.auth.users; empty = none"),
 
     RELAY_NETWORKS("relay.networks", "127.0.0.0/8,::1/128", ValueParsers::parseNetworks,
         "clients allowed to relay to any domain: comma list of CIDR networks (IPv4 and IPv6); empty = none"),
@@ -124,7 +157,8 @@ public enum ConfigKey
     /**
      * The prefixes under which every JVM system property is taken as a configuration key (unknown ones are errors).
      */
-    public static final List<String> PREFIXES = List.of("smtp.", "relay.", "queue.", "delivery.", "metrics.");
+    public static final List<String> PREFIXES =
+        List.of("smtp.", "submission.", "submissions.", "relay.", "queue.", "delivery.", "metrics.");
 
     private final String key;
     private final String defaultText;

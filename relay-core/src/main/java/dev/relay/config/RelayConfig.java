@@ -60,6 +60,17 @@ public final class RelayConfig
     private final int smtpMaxHops;
     private final int smtpMaxCommandLength;
     private final int smtpBufferSize;
+    private final Path smtpTlsCert;
+    private final Path smtpTlsKey;
+    private final boolean smtpTlsRequired;
+    private final String smtpTlsProvider;
+    private final Duration smtpTlsHandshakeTimeout;
+    private final Duration smtpTlsReloadInterval;
+    private final Path smtpAuthUsers;
+    private final boolean smtpAuthAllowPlaintext;
+    private final int smtpRateAuthFailuresPerMinute;
+    private final List<InetSocketAddress> submissionListen;
+    private final List<InetSocketAddress> submissionsListen;
     private final NetworkList relayNetworks;
     private final Set<String> relayDomains;
     private final Path queueDir;
@@ -115,6 +126,17 @@ public final class RelayConfig
         smtpMaxHops = (Integer)values.get(ConfigKey.SMTP_MAX_HOPS);
         smtpMaxCommandLength = (Integer)values.get(ConfigKey.SMTP_MAX_COMMAND_LENGTH);
         smtpBufferSize = (Integer)values.get(ConfigKey.SMTP_BUFFER_SIZE);
+        smtpTlsCert = (Path)values.get(ConfigKey.SMTP_TLS_CERT);
+        smtpTlsKey = (Path)values.get(ConfigKey.SMTP_TLS_KEY);
+        smtpTlsRequired = (Boolean)values.get(ConfigKey.SMTP_TLS_REQUIRED);
+        smtpTlsProvider = (String)values.get(ConfigKey.SMTP_TLS_PROVIDER);
+        smtpTlsHandshakeTimeout = (Duration)values.get(ConfigKey.SMTP_TLS_HANDSHAKE_TIMEOUT);
+        smtpTlsReloadInterval = (Duration)values.get(ConfigKey.SMTP_TLS_RELOAD_INTERVAL);
+        smtpAuthUsers = (Path)values.get(ConfigKey.SMTP_AUTH_USERS);
+        smtpAuthAllowPlaintext = (Boolean)values.get(ConfigKey.SMTP_AUTH_ALLOW_PLAINTEXT);
+        smtpRateAuthFailuresPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_AUTH_FAILURES_PER_MINUTE);
+        submissionListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSION_LISTEN);
+        submissionsListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSIONS_LISTEN);
         relayNetworks = (NetworkList)values.get(ConfigKey.RELAY_NETWORKS);
         relayDomains = (Set<String>)values.get(ConfigKey.RELAY_DOMAINS);
         queueDir = (Path)values.get(ConfigKey.QUEUE_DIR);
@@ -283,8 +305,75 @@ public final class RelayConfig
                 texts.put(key, key.defaultText());
             }
         }
+        checkTogether(source, firstLine, values, problems);
+        if (!problems.isEmpty())
+        {
+            throw new ConfigException(problems);
+        }
 
         return new RelayConfig(values, texts);
+    }
+
+    /** Rules between keys (DESIGN.md's fine print for TLS and submission): each problem names the key it is about. */
+    private static void checkTogether(
+        final String source, final Map<String, Integer> firstLine, final Map<ConfigKey, Object> values,
+        final List<String> problems)
+    {
+        final boolean cert = values.get(ConfigKey.SMTP_TLS_CERT) != null;
+        final boolean key = values.get(ConfigKey.SMTP_TLS_KEY) != null;
+        final boolean users = values.get(ConfigKey.SMTP_AUTH_USERS) != null;
+        final boolean tls = cert && key;
+        if (cert != key)
+        {
+            final ConfigKey set = cert ? ConfigKey.SMTP_TLS_CERT : ConfigKey.SMTP_TLS_KEY;
+            problems.add(where(source, firstLine, set) + "set without " +
+                (cert ? ConfigKey.SMTP_TLS_KEY : ConfigKey.SMTP_TLS_CERT).key() + ": TLS needs both");
+        }
+        if (!tls && (Boolean)values.get(ConfigKey.SMTP_TLS_REQUIRED))
+        {
+            problems.add(where(source, firstLine, ConfigKey.SMTP_TLS_REQUIRED) +
+                "true needs smtp.tls.cert and smtp.tls.key");
+        }
+        for (final ConfigKey listener : new ConfigKey[]{ConfigKey.SUBMISSION_LISTEN, ConfigKey.SUBMISSIONS_LISTEN})
+        {
+            if (((List<?>)values.get(listener)).isEmpty())
+            {
+                continue;
+            }
+            if (!tls)
+            {
+                problems.add(where(source, firstLine, listener) + "a TLS listener needs smtp.tls.cert and " +
+                    "smtp.tls.key");
+            }
+            if (!users)
+            {
+                problems.add(where(source, firstLine, listener) + "requires AUTH: set smtp.auth.users");
+            }
+        }
+        if (tls && (Integer)values.get(ConfigKey.SMTP_BUFFER_SIZE) < 32 * 1024)
+        {
+            problems.add(where(source, firstLine, ConfigKey.SMTP_BUFFER_SIZE) + "must be at least 32k with TLS " +
+                "(a TLS record's plaintext is up to 16k and a little)");
+        }
+        final Set<InetSocketAddress> bound = new java.util.HashSet<>();
+        for (final ConfigKey listener : new ConfigKey[]{ConfigKey.SMTP_LISTEN, ConfigKey.SUBMISSION_LISTEN,
+            ConfigKey.SUBMISSIONS_LISTEN})
+        {
+            for (final Object address : (List<?>)values.get(listener))
+            {
+                final InetSocketAddress socket = (InetSocketAddress)address;
+                if (socket.getPort() != 0 && !bound.add(socket))
+                {
+                    problems.add(where(source, firstLine, listener) + socket + " is listed by another listener too");
+                }
+            }
+        }
+    }
+
+    private static String where(final String source, final Map<String, Integer> firstLine, final ConfigKey key)
+    {
+        final Integer line = firstLine.get(key.key());
+        return source + ":" + (line == null ? 0 : line) + ": " + key.key() + ": ";
     }
 
     private static void apply(
@@ -557,6 +646,78 @@ public final class RelayConfig
     public int smtpBufferSize()
     {
         return smtpBufferSize;
+    }
+
+    /** @return {@code smtp.tls.cert}, or null when TLS is off. */
+    public Path smtpTlsCert()
+    {
+        return smtpTlsCert;
+    }
+
+    /** @return {@code smtp.tls.key}, or null when TLS is off. */
+    public Path smtpTlsKey()
+    {
+        return smtpTlsKey;
+    }
+
+    /** @return whether TLS is configured (both {@code smtp.tls.cert} and {@code smtp.tls.key}). */
+    public boolean tlsEnabled()
+    {
+        return smtpTlsCert != null && smtpTlsKey != null;
+    }
+
+    /** @return {@code smtp.tls.provider}: {@code auto}, {@code jdk} or {@code openssl}. */
+    public String smtpTlsProvider()
+    {
+        return smtpTlsProvider;
+    }
+
+    /** @return {@code smtp.tls.required}: 530 5.7.0 before STARTTLS on {@code smtp.listen}. */
+    public boolean smtpTlsRequired()
+    {
+        return smtpTlsRequired;
+    }
+
+    /** @return {@code smtp.tls.handshake_timeout}: the whole handshake's deadline. */
+    public Duration smtpTlsHandshakeTimeout()
+    {
+        return smtpTlsHandshakeTimeout;
+    }
+
+    /** @return {@code smtp.tls.reload_interval}; zero = the files are not watched. */
+    public Duration smtpTlsReloadInterval()
+    {
+        return smtpTlsReloadInterval;
+    }
+
+    /** @return {@code smtp.auth.users}, or null when AUTH is off. */
+    public Path smtpAuthUsers()
+    {
+        return smtpAuthUsers;
+    }
+
+    /** @return {@code smtp.auth.allow_plaintext}: AUTH offered without TLS. */
+    public boolean smtpAuthAllowPlaintext()
+    {
+        return smtpAuthAllowPlaintext;
+    }
+
+    /** @return {@code smtp.rate.auth_failures_per_minute} per client address; 0 = unlimited. */
+    public int smtpRateAuthFailuresPerMinute()
+    {
+        return smtpRateAuthFailuresPerMinute;
+    }
+
+    /** @return {@code submission.listen} (RFC 6409), possibly empty. */
+    public List<InetSocketAddress> submissionListen()
+    {
+        return submissionListen;
+    }
+
+    /** @return {@code submissions.listen} (RFC 8314 implicit TLS), possibly empty. */
+    public List<InetSocketAddress> submissionsListen()
+    {
+        return submissionsListen;
     }
 
     /**

@@ -367,6 +367,43 @@ final class ValueParsers
         return addresses;
     }
 
+    /** A listen list that may be empty (no such listener). */
+    static List<InetSocketAddress> listenListOrEmpty(final String text)
+    {
+        return socketAddressList(text, -1, 0);
+    }
+
+    /**
+     * Empty = not set (null); otherwise a path to a readable regular file (relative to the working directory unless
+     * absolute): a configured file that is missing stops the relay at start, not at the first handshake.
+     */
+    static Path optionalFile(final String text)
+    {
+        if (text.isEmpty())
+        {
+            return null;
+        }
+        final Path path;
+        try
+        {
+            path = Path.of(text);
+        }
+        catch (final InvalidPathException ex)
+        {
+            throw new IllegalArgumentException("is not a valid path: " + ex.getReason());
+        }
+        if (!Files.isRegularFile(path))
+        {
+            throw new IllegalArgumentException("is not a file (missing, or a directory)");
+        }
+        if (!Files.isReadable(path))
+        {
+            throw new IllegalArgumentException("is not readable by this user");
+        }
+
+        return path;
+    }
+
     static List<InetSocketAddress> dnsServerList(final String text)
     {
         return socketAddressList(text, 53, 1);

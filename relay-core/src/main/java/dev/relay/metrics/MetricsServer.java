@@ -181,6 +181,12 @@ public final class MetricsServer implements AutoCloseable
         counter(registry, "relay_messages_bounced_total", "Messages bounced.", metrics::messagesBounced);
         counter(registry, "relay_connections_in_total", "Inbound connections closed.", metrics::connectionsClosed);
         counter(registry, "relay_connections_out_total", "Outbound connections opened.", metrics::connectionsOut);
+        counter(registry, "relay_tls_handshakes_total", "Inbound TLS handshakes completed.", metrics::tlsHandshakes);
+        counter(registry, "relay_tls_failures_total", "Inbound TLS handshakes (or TLS sessions) that failed.",
+            metrics::tlsFailures);
+        counter(registry, "relay_auth_successes_total", "AUTH commands that succeeded.", metrics::authSuccesses);
+        counter(registry, "relay_auth_failures_total", "AUTH attempts that failed (bad credentials).",
+            metrics::authFailures);
         counter(registry, "relay_spool_damaged_records_total",
             "Spool records skipped by delivery because their checksum failed.", metrics::spoolDamagedRecords);
         counter(registry, "relay_spool_damaged_messages_total",

@@ -23,6 +23,10 @@ public final class RelayMetrics
     private final LongAdder messagesDeferred = new LongAdder();
     private final LongAdder messagesBounced = new LongAdder();
     private final LongAdder connectionsOut = new LongAdder();
+    private final LongAdder tlsHandshakes = new LongAdder();
+    private final LongAdder tlsFailures = new LongAdder();
+    private final LongAdder authSuccesses = new LongAdder();
+    private final LongAdder authFailures = new LongAdder();
     // counters another component keeps (read racily when the endpoint is scraped; each has one writer thread)
     private volatile LongSupplier spoolDamagedRecords = () -> 0;
     private volatile LongSupplier spoolDamagedMessages = () -> 0;
@@ -79,6 +83,38 @@ public final class RelayMetrics
     public void onConnectionOut()
     {
         connectionsOut.increment();
+    }
+
+    /** An inbound TLS handshake finished ({@code true}) or TLS failed. */
+    public void onTlsHandshake(final boolean established)
+    {
+        (established ? tlsHandshakes : tlsFailures).increment();
+    }
+
+    /** An AUTH succeeded or failed. */
+    public void onAuth(final boolean success)
+    {
+        (success ? authSuccesses : authFailures).increment();
+    }
+
+    public long tlsHandshakes()
+    {
+        return tlsHandshakes.sum();
+    }
+
+    public long tlsFailures()
+    {
+        return tlsFailures.sum();
+    }
+
+    public long authSuccesses()
+    {
+        return authSuccesses.sum();
+    }
+
+    public long authFailures()
+    {
+        return authFailures.sum();
     }
 
     /**

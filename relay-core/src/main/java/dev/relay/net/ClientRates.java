@@ -6,7 +6,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Per-client-address event rates, like Postfix's anvil: new connections and messages per minute, over a sliding
+ * Per-client-address event rates, like Postfix's anvil: new connections, messages and failed AUTH attempts per
+ * minute, over a sliding
  * window estimated from the current and the previous minute. Shared by all loops; each client's counters are
  * updated under that client's own lock. Memory is bounded: at most {@link #MAX_CLIENTS} addresses are tracked,
  * and idle ones are dropped.
@@ -18,6 +19,7 @@ public final class ClientRates
 
     private final int connectionsPerMinute;
     private final int messagesPerMinute;
+    private final int authFailuresPerMinute;
     private final ConcurrentHashMap<InetAddress, Counter> clients = new ConcurrentHashMap<>();
     private volatile long nextSweepMs;
 
@@ -26,8 +28,10 @@ public final class ClientRates
         long windowStartMs;
         int connections;
         int messages;
+        int authFailures;
         int previousConnections;
         int previousMessages;
+        int previousAuthFailures;
 
         void roll(final long nowMs)
         {
@@ -36,16 +40,20 @@ public final class ClientRates
             {
                 previousConnections = 0;
                 previousMessages = 0;
+                previousAuthFailures = 0;
                 connections = 0;
                 messages = 0;
+                authFailures = 0;
                 windowStartMs = nowMs;
             }
             else if (elapsed >= WINDOW_MS)
             {
                 previousConnections = connections;
                 previousMessages = messages;
+                previousAuthFailures = authFailures;
                 connections = 0;
                 messages = 0;
+                authFailures = 0;
                 windowStartMs += WINDOW_MS;
             }
         }
@@ -61,8 +69,49 @@ public final class ClientRates
     /** @param connectionsPerMinute 0 = unlimited; the same for {@code messagesPerMinute}. */
     public ClientRates(final int connectionsPerMinute, final int messagesPerMinute)
     {
+        this(connectionsPerMinute, messagesPerMinute, 0);
+    }
+
+    /** @param authFailuresPerMinute failed AUTH attempts allowed per minute; 0 = unlimited. */
+    public ClientRates(final int connectionsPerMinute, final int messagesPerMinute, final int authFailuresPerMinute)
+    {
         this.connectionsPerMinute = connectionsPerMinute;
         this.messagesPerMinute = messagesPerMinute;
+        this.authFailuresPerMinute = authFailuresPerMinute;
+    }
+
+    /** Whether the client may try AUTH now: false once it failed too often in the last minute. Any thread. */
+    public boolean mayAuthenticate(final InetAddress client, final long nowMs)
+    {
+        if (authFailuresPerMinute <= 0)
+        {
+            return true;
+        }
+        final Counter counter = clients.get(client);
+        if (counter == null)
+        {
+            return true;
+        }
+        synchronized (counter)
+        {
+            counter.roll(nowMs);
+            return counter.estimate(counter.previousAuthFailures, counter.authFailures, nowMs) < authFailuresPerMinute;
+        }
+    }
+
+    /** Counts a failed AUTH attempt (wrong password, unknown user). Any thread. */
+    public void countAuthFailure(final InetAddress client, final long nowMs)
+    {
+        if (authFailuresPerMinute <= 0)
+        {
+            return;
+        }
+        final Counter counter = counter(client, nowMs);
+        synchronized (counter)
+        {
+            counter.roll(nowMs);
+            counter.authFailures++;
+        }
     }
 
     /** Counts a new connection; false when the client is over its connection rate. Any thread. */

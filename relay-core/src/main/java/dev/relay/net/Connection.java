@@ -1,5 +1,6 @@
 package dev.relay.net;
 
+import javax.net.ssl.SSLEngine;
 import java.net.InetSocketAddress;
 
 /**
@@ -9,6 +10,11 @@ import java.net.InetSocketAddress;
  * Output is buffered and written once at the end of the loop pass (pipelined replies leave in one {@code write});
  * the buffer is bounded, so a handler checks {@link #outputSpace()} before producing a reply and stops consuming
  * input when it is short (the loop then stops reading from a client that does not read its replies).
+ * <p>
+ * Over TLS ({@link #startTls}) the contract is the same: input offered is plaintext, output written is plaintext
+ * (encrypted on the way out), and output space, drained notices, pauses and timeouts mean what they mean without
+ * TLS; the handshake is the connection's business ({@link ConnectionHandler#onTlsEstablished()},
+ * {@link ConnectionHandler#onTlsFailed(String)}).
  */
 public interface Connection
 {
@@ -81,4 +87,50 @@ public interface Connection
 
     /** Index of the loop that owns this connection (0-based). */
     int loopIndex();
+
+    /**
+     * The tag of the listener that accepted this connection (given with its address to {@link InboundServer}), so
+     * one loop can serve listeners with different rules (SMTP, submission, implicit-TLS submission); 0 for an
+     * outbound connection or a loop whose listeners carry none.
+     */
+    default int listenerTag()
+    {
+        return 0;
+    }
+
+    /**
+     * Starts TLS with {@code engine} (server or client mode already set): RFC 3207 STARTTLS after its 220, RFC 8314
+     * implicit TLS at once in {@code onOpen}. What was written before this call still leaves in plaintext (the
+     * 220); everything written after it leaves encrypted, once the handshake is done. Input the handler has not
+     * consumed when it calls this, and any read before the handshake, is never offered as plaintext: bytes
+     * pipelined after STARTTLS are discarded (CVE-2011-0411). The handshake must finish within
+     * {@code handshakeTimeoutMs} in all (reads do not extend it), else {@link ConnectionHandler#onTlsFailed} then
+     * {@link ConnectionHandler#onClose()} follow; once it finishes, {@link ConnectionHandler#onTlsEstablished()}
+     * is called and the idle timeout in force starts again.
+     *
+     * @throws IllegalStateException when TLS was started already, or this loop's read buffers are smaller than a
+     *                               TLS record's plaintext (16 KiB and a little).
+     */
+    default void startTls(final SSLEngine engine, final long handshakeTimeoutMs)
+    {
+        throw new UnsupportedOperationException("TLS is not supported by " + getClass().getSimpleName());
+    }
+
+    /** Whether {@link #startTls} was called (the handshake may still be running). */
+    default boolean isTls()
+    {
+        return false;
+    }
+
+    /** The negotiated protocol ({@code TLSv1.3}) once the handshake is done; null before and without TLS. */
+    default String tlsProtocol()
+    {
+        return null;
+    }
+
+    /** The negotiated cipher suite ({@code TLS_AES_256_GCM_SHA384}) once the handshake is done; null otherwise. */
+    default String tlsCipher()
+    {
+        return null;
+    }
 }

@@ -36,6 +36,23 @@ public interface ConnectionHandler
     {
     }
 
+    /**
+     * The TLS handshake started by {@link Connection#startTls} is done: input from now on is the decrypted stream,
+     * and output held back during the handshake leaves encrypted.
+     */
+    default void onTlsEstablished()
+    {
+    }
+
+    /**
+     * TLS failed: the handshake ran out of time or was refused (an alert, a peer that does not speak TLS, plaintext
+     * pipelined after STARTTLS read as a record), or a record was broken later. The connection is closed at once
+     * and {@link #onClose()} follows; nothing more can be written. {@code reason} is for the log.
+     */
+    default void onTlsFailed(final String reason)
+    {
+    }
+
     /** No input within the idle timeout now in force. */
     void onTimeout();
 

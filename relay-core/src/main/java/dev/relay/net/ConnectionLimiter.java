@@ -54,6 +54,18 @@ public final class ConnectionLimiter
         return rates.tryMessage(client, nowMs);
     }
 
+    /** Whether a non-exempt client may try AUTH now (under its failure rate). */
+    public boolean mayAuthenticate(final InetAddress client, final long nowMs)
+    {
+        return rates.mayAuthenticate(client, nowMs);
+    }
+
+    /** Counts a failed AUTH attempt of a non-exempt client. */
+    public void countAuthFailure(final InetAddress client, final long nowMs)
+    {
+        rates.countAuthFailure(client, nowMs);
+    }
+
     /** Counts the connection in if admitted; only an admitted connection may later call {@link #release}. */
     public int tryAcquire(final InetAddress client)
     {

@@ -51,21 +51,65 @@ public final class InboundServer implements AutoCloseable
         final ConnectionLimiter limiter,
         final boolean singleAcceptor) throws IOException
     {
+        this(loopCount, untagged(listen), readPools, writePools, limiter, singleAcceptor);
+    }
+
+    /** An address to listen on and the tag its connections carry ({@link Connection#listenerTag()}). */
+    public record Listener(InetSocketAddress address, int tag)
+    {
+    }
+
+    private static List<Listener> untagged(final List<InetSocketAddress> listen)
+    {
+        final List<Listener> listeners = new ArrayList<>();
+        for (final InetSocketAddress address : listen)
+        {
+            listeners.add(new Listener(address, 0));
+        }
+        return listeners;
+    }
+
+    /**
+     * Listeners with tags, so the handler factory can tell SMTP from submission connections; binds every one
+     * (a port conflict fails here).
+     */
+    public static InboundServer withListeners(
+        final List<Listener> listen,
+        final int loopCount,
+        final IntFunction<BufferPool> readPools,
+        final IntFunction<BufferPool> writePools,
+        final ConnectionLimiter limiter,
+        final boolean singleAcceptor) throws IOException
+    {
+        return new InboundServer(loopCount, listen, readPools, writePools, limiter, singleAcceptor);
+    }
+
+    private InboundServer(
+        final int loopCount,
+        final List<Listener> listen,
+        final IntFunction<BufferPool> readPools,
+        final IntFunction<BufferPool> writePools,
+        final ConnectionLimiter limiter,
+        final boolean singleAcceptor) throws IOException
+    {
         final List<List<ServerSocketChannel>> perLoop = new ArrayList<>();
+        final List<List<Integer>> tagsPerLoop = new ArrayList<>();
         for (int i = 0; i < loopCount; i++)
         {
             perLoop.add(new ArrayList<>());
+            tagsPerLoop.add(new ArrayList<>());
         }
         try
         {
-            for (final InetSocketAddress address : listen)
+            for (final Listener listener : listen)
             {
-                InetSocketAddress bindTo = address;
+                InetSocketAddress bindTo = listener.address();
                 final int listeners = singleAcceptor ? 1 : loopCount;
                 for (int i = 0; i < listeners; i++)
                 {
                     final ServerSocketChannel channel = ServerSocketChannel.open();
                     perLoop.get(i).add(channel);
+                    tagsPerLoop.get(i).add(listener.tag());
                     channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
                     if (listeners > 1)
                     {
@@ -82,7 +126,8 @@ public final class InboundServer implements AutoCloseable
             }
             for (int i = 0; i < loopCount; i++)
             {
-                loops.add(new SelectorLoop(i, perLoop.get(i), readPools.apply(i), writePools.apply(i), limiter));
+                final int[] tags = tagsPerLoop.get(i).stream().mapToInt(Integer::intValue).toArray();
+                loops.add(new SelectorLoop(i, perLoop.get(i), tags, readPools.apply(i), writePools.apply(i), limiter));
             }
             if (singleAcceptor && loopCount > 1)
             {
@@ -114,7 +159,7 @@ public final class InboundServer implements AutoCloseable
         return loops;
     }
 
-    /** The addresses actually bound (port 0 replaced by the chosen port), in {@code smtp.listen} order. */
+    /** The addresses actually bound (port 0 replaced by the chosen port), in the order of the listen list. */
     public List<InetSocketAddress> boundAddresses()
     {
         return boundAddresses;

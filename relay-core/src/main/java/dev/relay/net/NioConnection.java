@@ -1,5 +1,7 @@
 package dev.relay.net;
 
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -19,12 +21,18 @@ import java.nio.channels.SocketChannel;
  * <p>
  * The connection is its own timer in the loop's {@link DeadlineLists}: the links live in this object, so arming,
  * moving and cancelling its timeout allocates nothing.
+ * <p>
+ * TLS ({@link #startTls}): a {@link TlsLayer} sits between these plaintext buffers and the socket; reads unwrap
+ * into the read buffer, flushes wrap from the write buffer. During the handshake the timer holds the handshake
+ * deadline, which reads and writes do not move.
  */
 final class NioConnection extends DeadlineLists.Timer implements Connection
 {
     static final int FLUSH_EMPTY = 0;
     static final int FLUSH_DRAINED = 1;
     static final int FLUSH_PENDING = 2;
+    /** Plaintext waits for the TLS handshake to finish; the socket has taken everything else. */
+    static final int FLUSH_HELD = 3;
 
     final SocketChannel channel;
     final SelectorLoop loop;
@@ -54,14 +62,29 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     long resumeAtMs;
     /** Position in the loop's connection list (swap-remove). */
     int slot = -1;
+    /** TLS, once started; null for plaintext. */
+    TlsLayer tls;
+    /** Set by {@link #startTls} inside {@code onInput}: what the handler left unconsumed is dropped, not offered. */
+    boolean discardInput;
+    /** Inside {@link #deliverInput()}: the handler is in {@code onInput}. */
+    private boolean delivering;
 
     private final InetSocketAddress remoteAddress;
     private final byte[] remoteAddressBytes;
+    private final int listenerTag;
 
     NioConnection(
         final SelectorLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
         final boolean outbound)
     {
+        this(loop, channel, remoteAddress, outbound, 0);
+    }
+
+    NioConnection(
+        final SelectorLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
+        final boolean outbound, final int listenerTag)
+    {
+        this.listenerTag = listenerTag;
         this.outbound = outbound;
         this.loop = loop;
         this.channel = channel;
@@ -204,6 +227,12 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
             loop.releaseWriteBuffer(writeBuffer);
             writeBuffer = null;
         }
+        if (tls != null)
+        {
+            // no close_notify either: closeNow does not wait for a peer that may never read
+            tls.discardOutput();
+            tls.closeNotifyQueued = true;
+        }
         // closed by the end-of-pass flush, which finds nothing left to write
         loop.markDirty(this);
     }
@@ -228,14 +257,89 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         return loop.index();
     }
 
+    @Override
+    public int listenerTag()
+    {
+        return listenerTag;
+    }
+
+    @Override
+    public void startTls(final SSLEngine engine, final long handshakeTimeoutMs)
+    {
+        if (tls != null)
+        {
+            throw new IllegalStateException("TLS already started on " + this);
+        }
+        if (closing || closed)
+        {
+            return;
+        }
+        if (loop.readBufferSize() < TlsLayer.plaintextBytesNeeded(engine))
+        {
+            throw new IllegalStateException("read buffers of " + loop.readBufferSize() + " bytes cannot take a TLS " +
+                "record's plaintext (" + TlsLayer.plaintextBytesNeeded(engine) + ")");
+        }
+        tls = new TlsLayer(engine, loop.tlsPool(), loop.tlsTaskExecutor(), () -> loop.execute(this::onTlsTasksDone));
+        if (writeBuffer != null)
+        {
+            // the reply to STARTTLS leaves in plaintext, before the handshake
+            tls.queueRaw(writeBuffer);
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+        }
+        // RFC 3207 §5, CVE-2011-0411: nothing the peer sent before the handshake counts as said under TLS
+        if (delivering)
+        {
+            discardInput = true;
+        }
+        else
+        {
+            discardBufferedInput();
+        }
+        loop.startHandshake(this, handshakeTimeoutMs);
+        try
+        {
+            tls.begin();
+        }
+        catch (final SSLException ex)
+        {
+            loop.tlsFailed(this, describe(ex));
+            return;
+        }
+        loop.markDirty(this);
+        loop.updateInterest(this);
+    }
+
+    @Override
+    public boolean isTls()
+    {
+        return tls != null;
+    }
+
+    @Override
+    public String tlsProtocol()
+    {
+        return tls == null ? null : tls.protocol();
+    }
+
+    @Override
+    public String tlsCipher()
+    {
+        return tls == null ? null : tls.cipher();
+    }
+
     boolean hasBufferedInput()
     {
         return readBuffer != null && readStart < readBuffer.position();
     }
 
-    /** @return false when the peer closed its side. */
+    /** @return false when the peer closed its side (or TLS failed and the connection is closed). */
     boolean readFromSocket() throws IOException
     {
+        if (tls != null)
+        {
+            return readTls();
+        }
         if (readBuffer == null)
         {
             readBuffer = loop.acquireReadBuffer();
@@ -261,17 +365,154 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         return true;
     }
 
+    /** TLS: reads ciphertext and unwraps what it can; false when the stream ended or TLS failed. */
+    private boolean readTls() throws IOException
+    {
+        final int read = tls.read(channel);
+        if (tls.moved)
+        {
+            loop.restartTimeout(this);
+        }
+        return unwrapInput() && read >= 0;
+    }
+
+    /**
+     * Unwraps buffered ciphertext into the read buffer and acts on what the engine said: a handshake message to
+     * send, the handshake done, the peer's close_notify.
+     *
+     * @return false when the connection ended: the peer's close_notify or a TLS failure (it is closed now).
+     */
+    private boolean unwrapInput()
+    {
+        if (!tls.hasCiphertext() || tls.taskRunning)
+        {
+            return !tls.inboundClosed;
+        }
+        if (readBuffer == null)
+        {
+            readBuffer = loop.acquireReadBuffer();
+            readStart = 0;
+        }
+        final boolean wasFull = tls.plaintextFull;
+        int result;
+        try
+        {
+            result = tls.unwrap(readBuffer);
+            if (result == TlsLayer.UNWRAP_PLAINTEXT_FULL && readStart > 0)
+            {
+                compactInput();
+                result = tls.unwrap(readBuffer);
+            }
+        }
+        catch (final SSLException ex)
+        {
+            loop.tlsFailed(this, describe(ex));
+            return false;
+        }
+        if (readStart >= readBuffer.position())
+        {
+            loop.releaseReadBuffer(readBuffer);
+            readBuffer = null;
+            readStart = 0;
+        }
+        afterTlsStep();
+        if (result == TlsLayer.UNWRAP_CLOSED)
+        {
+            // the peer's close_notify: the end of its stream, as a FIN is without TLS
+            loop.close(this);
+            return false;
+        }
+        if (wasFull != tls.plaintextFull)
+        {
+            loop.updateInterest(this);
+        }
+        return true;
+    }
+
+    /** What follows any step of the engine: its messages flushed, the handler told once the handshake is done. */
+    private void afterTlsStep()
+    {
+        if (tls.wantsWrap())
+        {
+            loop.markDirty(this);
+        }
+        else if (tls.unwrapPending())
+        {
+            loop.queueResume(this);
+        }
+        if (tls.takeEstablished())
+        {
+            loop.tlsEstablished(this);
+        }
+    }
+
+    /** On the loop, after the delegated tasks ran: the handshake goes on. */
+    void onTlsTasksDone()
+    {
+        if (closed)
+        {
+            tls.afterClose();
+            return;
+        }
+        tls.afterTasks();
+        if (!tls.taskRunning && !unwrapInput())
+        {
+            return;
+        }
+        if (!closed)
+        {
+            afterTlsStep();
+            loop.markDirty(this);
+            loop.updateInterest(this);
+            loop.queueResume(this);
+        }
+    }
+
+    private void discardBufferedInput()
+    {
+        if (readBuffer != null)
+        {
+            loop.releaseReadBuffer(readBuffer);
+            readBuffer = null;
+            readStart = 0;
+        }
+    }
+
     /** Offers buffered input to the handler until it stops consuming; gives the buffer back when all is taken. */
     void deliverInput()
     {
-        while (!inputPaused && !closing && readBuffer != null)
+        while (!inputPaused && !closing)
         {
+            if (tls != null && tls.unwrapPending() && !unwrapInput())
+            {
+                return;
+            }
+            if (readBuffer == null)
+            {
+                break;
+            }
             final int end = readBuffer.position();
             if (readStart >= end)
             {
                 break;
             }
-            final int consumedTo = handler.onInput(readBuffer, readStart, end);
+            delivering = true;
+            final int consumedTo;
+            try
+            {
+                consumedTo = handler.onInput(readBuffer, readStart, end);
+            }
+            finally
+            {
+                delivering = false;
+            }
+            if (discardInput)
+            {
+                // TLS started in this call: the bytes after the STARTTLS line were sent in plaintext
+                discardInput = false;
+                readStart = end;
+                break;
+            }
             if (consumedTo <= readStart)
             {
                 break;
@@ -313,6 +554,10 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
      */
     int flushOutput() throws IOException
     {
+        if (tls != null)
+        {
+            return flushTls();
+        }
         if (writeBuffer == null)
         {
             return FLUSH_EMPTY;
@@ -333,8 +578,44 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         return FLUSH_PENDING;
     }
 
+    /** TLS: wraps and writes; the plaintext buffer goes back once it is all wrapped. */
+    private int flushTls() throws IOException
+    {
+        final int flushed;
+        try
+        {
+            flushed = tls.flush(channel, writeBuffer, closing);
+        }
+        catch (final SSLException ex)
+        {
+            loop.tlsFailed(this, describe(ex));
+            return FLUSH_EMPTY;
+        }
+        if (tls.moved)
+        {
+            loop.restartTimeout(this);
+        }
+        if (writeBuffer != null && writeBuffer.position() == 0)
+        {
+            loop.releaseWriteBuffer(writeBuffer);
+            writeBuffer = null;
+        }
+        afterTlsStep();
+        return flushed;
+    }
+
+    static String describe(final Exception ex)
+    {
+        final String message = ex.getMessage();
+        return message == null ? ex.getClass().getSimpleName() : message;
+    }
+
     void releaseBuffers()
     {
+        if (tls != null)
+        {
+            tls.releaseBuffers();
+        }
         if (readBuffer != null)
         {
             loop.releaseReadBuffer(readBuffer);

@@ -16,6 +16,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -45,7 +46,12 @@ import java.util.function.Consumer;
  *   <li>in DATA/BDAT, between reads: {@code smtp.timeout.data} (§4.5.3.2.5-6, 3 minutes);</li>
  *   <li>paused for a spool commit: not read from; the same timeout keeps running;</li>
  *   <li>output blocked (client not reading its replies): not read from; the timeout keeps running;</li>
- *   <li>closing: output flushed, then closed; at most {@link #CLOSE_GRACE_MS} more, whatever moves.</li>
+ *   <li>TLS handshake ({@link Connection#startTls}): the handshake timeout given there, for the whole handshake
+ *   (reads and writes do not restart it: a client that trickles its handshake is a slowloris too); then
+ *   {@code onTlsFailed} and close. Not read from while a delegated task (key exchange, signature) runs on the
+ *   task executor;</li>
+ *   <li>closing: output flushed (then close_notify over TLS), then closed; at most {@link #CLOSE_GRACE_MS} more,
+ *   whatever moves.</li>
  * </ul>
  * The timeouts are a handful of fixed durations, kept in {@link DeadlineLists} on a monotonic clock.
  * Other threads talk to the loop only through {@link #execute(Runnable)} and {@link #wakeup()}.
@@ -57,6 +63,9 @@ public final class SelectorLoop implements Runnable
     private static final int ACCEPTS_PER_PASS = 64;
     private static final long SELECT_TIMEOUT_MS = 100;
     private static final long ACCEPT_BACKOFF_MS = 250;
+    /** TLS wire buffers: two records of the JDK's 16,709-byte packet size, so one read or write moves two. */
+    static final int TLS_BUFFER_BYTES = 34 * 1024;
+    private static final int POOLED_TLS_BUFFERS = 256;
     private static final byte[] TOO_MANY_CONNECTIONS =
         "421 4.7.0 Error: too many connections, try again later\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TOO_FAST_FROM_CLIENT =
@@ -71,6 +80,8 @@ public final class SelectorLoop implements Runnable
     private final List<SelectionKey> listenerKeys = new ArrayList<>();
     private final BufferPool readPool;
     private final BufferPool writePool;
+    private BufferPool tlsPool;
+    private Executor tlsTasks = Runnable::run;
     private final ConnectionLimiter limiter;
     private final List<LoopHook> hooks = new ArrayList<>();
     private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
@@ -110,6 +121,20 @@ public final class SelectorLoop implements Runnable
         final BufferPool writePool,
         final ConnectionLimiter limiter) throws IOException
     {
+        this(index, listeners, new int[listeners.size()], readPool, writePool, limiter);
+    }
+
+    /**
+     * @param listenerTags for each listener, the tag its connections carry ({@link Connection#listenerTag()}).
+     */
+    public SelectorLoop(
+        final int index,
+        final List<ServerSocketChannel> listeners,
+        final int[] listenerTags,
+        final BufferPool readPool,
+        final BufferPool writePool,
+        final ConnectionLimiter limiter) throws IOException
+    {
         this.index = index;
         this.listeners = listeners;
         this.readPool = readPool;
@@ -117,11 +142,35 @@ public final class SelectorLoop implements Runnable
         this.limiter = limiter;
         this.selector = Selector.open();
         this.nowMs = System.currentTimeMillis();
-        for (final ServerSocketChannel listener : listeners)
+        for (int i = 0; i < listeners.size(); i++)
         {
+            final ServerSocketChannel listener = listeners.get(i);
             listener.configureBlocking(false);
-            listenerKeys.add(listener.register(selector, SelectionKey.OP_ACCEPT, listener));
+            listenerKeys.add(listener.register(selector, SelectionKey.OP_ACCEPT, new Listening(listener,
+                listenerTags[i])));
         }
+    }
+
+    /** A listener and the tag of its connections (the key's attachment). */
+    private static final class Listening
+    {
+        final ServerSocketChannel channel;
+        final int tag;
+
+        Listening(final ServerSocketChannel channel, final int tag)
+        {
+            this.channel = channel;
+            this.tag = tag;
+        }
+    }
+
+    /**
+     * Where TLS handshakes' delegated tasks (key exchange, signatures) run: off the loop, shared by the loops; by
+     * default on the loop itself. Set before the loop starts.
+     */
+    public void tlsTaskExecutor(final Executor executor)
+    {
+        this.tlsTasks = executor;
     }
 
     /**
@@ -158,6 +207,26 @@ public final class SelectorLoop implements Runnable
     int writeBufferSize()
     {
         return writePool.bufferSize();
+    }
+
+    int readBufferSize()
+    {
+        return readPool.bufferSize();
+    }
+
+    /** The TLS wire buffers of this loop's connections, made at the first {@code startTls}. */
+    BufferPool tlsPool()
+    {
+        if (tlsPool == null)
+        {
+            tlsPool = new BufferPool(TLS_BUFFER_BYTES, POOLED_TLS_BUFFERS);
+        }
+        return tlsPool;
+    }
+
+    Executor tlsTaskExecutor()
+    {
+        return tlsTasks;
     }
 
     /** Runs {@code command} on the loop thread soon. Any thread. */
@@ -348,11 +417,11 @@ public final class SelectorLoop implements Runnable
     private void onReady(final SelectionKey key)
     {
         final Object attachment = key.attachment();
-        if (attachment instanceof ServerSocketChannel)
+        if (attachment instanceof Listening)
         {
             if (key.isValid() && key.isAcceptable())
             {
-                acceptFrom((ServerSocketChannel)attachment, key);
+                acceptFrom((Listening)attachment);
             }
             return;
         }
@@ -393,7 +462,17 @@ public final class SelectorLoop implements Runnable
             if (key.isWritable())
             {
                 final int flushed = connection.flushOutput();
-                if (flushed != NioConnection.FLUSH_PENDING)
+                if (connection.closed)
+                {
+                    return;
+                }
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
+                {
+                    // plaintext waits for the TLS handshake, which needs the peer's answer
+                    connection.outputPending = false;
+                    updateInterest(connection);
+                }
+                else if (flushed != NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = false;
                     if (connection.closing)
@@ -405,7 +484,11 @@ public final class SelectorLoop implements Runnable
                     {
                         connection.handler.onOutputDrained();
                     }
-                    connection.deliverInput();
+                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
+                    {
+                        // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
+                        connection.deliverInput();
+                    }
                     markDirtyIfOutput(connection);
                     updateInterest(connection);
                 }
@@ -524,14 +607,14 @@ public final class SelectorLoop implements Runnable
         return message == null ? ex.getClass().getSimpleName() : message;
     }
 
-    private void acceptFrom(final ServerSocketChannel listener, final SelectionKey key)
+    private void acceptFrom(final Listening listener)
     {
         for (int i = 0; i < ACCEPTS_PER_PASS; i++)
         {
             final SocketChannel channel;
             try
             {
-                channel = listener.accept();
+                channel = listener.channel.accept();
             }
             catch (final IOException ex)
             {
@@ -545,11 +628,11 @@ public final class SelectorLoop implements Runnable
             {
                 return;
             }
-            accept(channel);
+            accept(channel, listener.tag);
         }
     }
 
-    private void accept(final SocketChannel channel)
+    private void accept(final SocketChannel channel, final int listenerTag)
     {
         final InetSocketAddress remote;
         try
@@ -578,17 +661,17 @@ public final class SelectorLoop implements Runnable
             final SelectorLoop target = acceptTargets.get(nextAcceptTarget++ % acceptTargets.size());
             if (target != this)
             {
-                target.execute(() -> target.adopt(channel, remote));
+                target.execute(() -> target.adopt(channel, remote, listenerTag));
                 return;
             }
         }
-        adopt(channel, remote);
+        adopt(channel, remote, listenerTag);
     }
 
     /** Takes ownership of an accepted, admitted connection; loop thread only. */
-    private void adopt(final SocketChannel channel, final InetSocketAddress remote)
+    private void adopt(final SocketChannel channel, final InetSocketAddress remote, final int listenerTag)
     {
-        final NioConnection connection = new NioConnection(this, channel, remote, false);
+        final NioConnection connection = new NioConnection(this, channel, remote, false, listenerTag);
         connection.idleTimeoutMs = 300_000;
         try
         {
@@ -724,6 +807,10 @@ public final class SelectorLoop implements Runnable
             try
             {
                 final int flushed = connection.flushOutput();
+                if (connection.closed)
+                {
+                    continue;
+                }
                 if (flushed == NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = true;
@@ -731,6 +818,12 @@ public final class SelectorLoop implements Runnable
                     continue;
                 }
                 connection.outputPending = false;
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
+                {
+                    // plaintext waits for the TLS handshake; the handshake's end marks it dirty again
+                    updateInterest(connection);
+                    continue;
+                }
                 if (connection.closing)
                 {
                     close(connection);
@@ -744,7 +837,7 @@ public final class SelectorLoop implements Runnable
                         continue;
                     }
                 }
-                if (connection.hasBufferedInput())
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
                 {
                     // input left waiting for output space: the socket may never be readable again (the client
                     // sent everything), so offer it again next pass
@@ -833,7 +926,8 @@ public final class SelectorLoop implements Runnable
         int ops = 0;
         // an inbound client that does not read its replies is not read from (it could pipeline without end); an
         // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing)
+        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
+            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
         {
             ops |= SelectionKey.OP_READ;
         }
@@ -853,10 +947,57 @@ public final class SelectorLoop implements Runnable
      */
     void restartTimeout(final NioConnection connection)
     {
-        if (!connection.closing && !connection.closed)
+        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
         {
             timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
         }
+    }
+
+    /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
+    void startHandshake(final NioConnection connection, final long timeoutMs)
+    {
+        if (!connection.closing && !connection.closed)
+        {
+            timeouts.arm(connection, timeoutNowMs, timeoutMs);
+        }
+    }
+
+    /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
+    void tlsEstablished(final NioConnection connection)
+    {
+        restartTimeout(connection);
+        markDirty(connection);
+        if (connection.hasBufferedInput())
+        {
+            queueResume(connection);
+        }
+        try
+        {
+            connection.handler.onTlsEstablished();
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
+    void tlsFailed(final NioConnection connection, final String reason)
+    {
+        if (connection.closed)
+        {
+            return;
+        }
+        connection.tls.sendAlertQuietly(connection.channel);
+        try
+        {
+            connection.handler.onTlsFailed(reason);
+        }
+        catch (final RuntimeException ex)
+        {
+            LOG.error("handler failed on TLS failure of {}", connection, ex);
+        }
+        close(connection);
     }
 
     /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
@@ -878,6 +1019,11 @@ public final class SelectorLoop implements Runnable
         if (connection.connecting)
         {
             connectFailed(connection, "connect timeout");
+            return;
+        }
+        if (connection.tls != null && connection.tls.handshaking)
+        {
+            tlsFailed(connection, "handshake timeout");
             return;
         }
         try

@@ -41,6 +41,9 @@ public final class InboundMessage
     private Object sinkState;
     /** Owned by the session: which session this message belongs to, for commit callbacks. */
     private Object owner;
+    /** The SASL mechanism and user name of an authenticated client (for the log), else null. */
+    private String authMechanism;
+    private String authUser;
 
     public void reset()
     {
@@ -57,6 +60,8 @@ public final class InboundMessage
         bodyBytes = 0;
         origin = 0;
         sinkState = null;
+        authMechanism = null;
+        authUser = null;
     }
 
     public long queueId()
@@ -238,6 +243,24 @@ public final class InboundMessage
     public void sinkState(final Object sinkState)
     {
         this.sinkState = sinkState;
+    }
+
+    /** AUTH mechanism of the client that sent it (PLAIN, LOGIN), or null: for the log line, not stored. */
+    public String authMechanism()
+    {
+        return authMechanism;
+    }
+
+    /** The user the client authenticated as, or null. */
+    public String authUser()
+    {
+        return authUser;
+    }
+
+    public void authenticated(final String mechanism, final String user)
+    {
+        this.authMechanism = mechanism;
+        this.authUser = user;
     }
 
     public Object owner()

@@ -20,7 +20,9 @@ import java.util.Locale;
  * <pre>
  * Received: by relay.example (relay) id 0H2Q4X7R8S9TV; Sat, 28 Nov 2026 20:08:26 +0000
  * </pre>
- * Protocol names per RFC 3848 / RFC 6531 (SMTP, ESMTP, UTF8SMTP). One per loop thread: caches the date per second.
+ * Protocol names per RFC 3848 / RFC 6531 (SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP and its S/A forms); over
+ * TLS a comment after the client names the version and cipher, as Postfix writes it:
+ * {@code (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)}. One per loop thread: caches the date per second.
  */
 public final class ReceivedHeader
 {
@@ -39,6 +41,18 @@ public final class ReceivedHeader
 
     public byte[] build(final InboundMessage message, final boolean esmtp, final String clientIp)
     {
+        return build(message, esmtp, clientIp, null, null, false);
+    }
+
+    /**
+     * @param tlsProtocol  the TLS version when the message came over TLS (a comment names it and the cipher, as
+     *                     Postfix writes it), else null.
+     * @param authenticated the client authenticated (RFC 4954): the protocol name gains its A (RFC 3848).
+     */
+    public byte[] build(
+        final InboundMessage message, final boolean esmtp, final String clientIp, final String tlsProtocol,
+        final String tlsCipher, final boolean authenticated)
+    {
         out.reset();
         put("Received: from ");
         final byte[] helo = message.heloName();
@@ -52,16 +66,31 @@ public final class ReceivedHeader
         }
         put(" ([");
         put(clientIp);
-        put("])\r\n\tby ");
+        put("])\r\n\t");
+        if (tlsProtocol != null)
+        {
+            put("(using ");
+            put(tlsProtocol);
+            put(" with cipher ");
+            put(tlsCipher);
+            put(")\r\n\t");
+        }
+        put("by ");
         out.write(byHost, 0, byHost.length);
         put(" (relay) with ");
-        if ((message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0)
+        final boolean utf8 = (message.flags() & InboundMessage.FLAG_SMTPUTF8) != 0;
+        put(utf8 ? "UTF8SMTP" : esmtp ? "ESMTP" : "SMTP");
+        if (utf8 || esmtp)
         {
-            put("UTF8SMTP");
-        }
-        else
-        {
-            put(esmtp ? "ESMTP" : "SMTP");
+            // RFC 3848 (and RFC 6531 for UTF8SMTP): S for TLS, A for an authenticated client
+            if (tlsProtocol != null)
+            {
+                put("S");
+            }
+            if (authenticated)
+            {
+                put("A");
+            }
         }
         put(" id ");
         put(message.queueIdText());

@@ -2,6 +2,9 @@ package dev.relay.smtp;
 
 import dev.relay.net.ConnectionLimiter;
 
+import javax.net.ssl.SSLEngine;
+import java.util.function.Supplier;
+
 /**
  * What all sessions of one loop share: settings, pre-encoded replies, where messages go, the queue-id generator
  * and the Received-header builder. Owned by one loop thread (the id generator and header builder are not
@@ -19,6 +22,14 @@ public final class SessionContext
     ConnectionLimiter limiter;
     int softErrorLimit = Integer.MAX_VALUE;
     long errorDelayMs;
+    /** Server engines for STARTTLS and implicit TLS; null = no TLS. */
+    Supplier<SSLEngine> tlsEngines;
+    long tlsHandshakeTimeoutMs = 60_000;
+    /** {@code smtp.tls.required}: on the SMTP listener, 530 5.7.0 before STARTTLS. */
+    boolean tlsRequired;
+    /** AUTH checker; null = no AUTH. */
+    Authenticator authenticator;
+    boolean authAllowPlaintext;
 
     public SessionContext(
         final SmtpSettings settings, final MessageSink sink, final int loopIndex, final SessionEvents events)
@@ -43,6 +54,30 @@ public final class SessionContext
     {
         this.softErrorLimit = softErrorLimit;
         this.errorDelayMs = errorDelayMs;
+        return this;
+    }
+
+    /**
+     * TLS: STARTTLS offered on every listener, implicit TLS on submissions listeners; set before the loop starts.
+     *
+     * @param engines          a new server engine per handshake (the current certificate).
+     * @param handshakeTimeoutMs the whole handshake's deadline.
+     * @param required         {@code smtp.tls.required}.
+     */
+    public SessionContext tls(final Supplier<SSLEngine> engines, final long handshakeTimeoutMs,
+        final boolean required)
+    {
+        this.tlsEngines = engines;
+        this.tlsHandshakeTimeoutMs = handshakeTimeoutMs;
+        this.tlsRequired = required;
+        return this;
+    }
+
+    /** AUTH PLAIN and LOGIN, offered under TLS (and without when {@code allowPlaintext}); set before the loop starts. */
+    public SessionContext auth(final Authenticator authenticator, final boolean allowPlaintext)
+    {
+        this.authenticator = authenticator;
+        this.authAllowPlaintext = allowPlaintext;
         return this;
     }
 

@@ -15,6 +15,26 @@ public interface SessionEvents
     /** A connection ended; {@code summary} is Postfix-style command counts ("ehlo=1 mail=1 ... commands=5"). */
     void onDisconnect(String client, String summary, boolean timedOut);
 
+    /** TLS is up: {@code protocol} and {@code cipher} as negotiated. */
+    default void onTlsEstablished(final String client, final String protocol, final String cipher)
+    {
+    }
+
+    /** A TLS handshake failed or TLS broke later (the connection closes). */
+    default void onTlsFailed(final String client, final String reason)
+    {
+    }
+
+    /** AUTH succeeded. */
+    default void onAuthenticated(final String client, final String mechanism, final String user)
+    {
+    }
+
+    /** AUTH failed ({@code user} as the client gave it, may be empty); {@code reason} says how. */
+    default void onAuthFailed(final String client, final String mechanism, final String user, final String reason)
+    {
+    }
+
     SessionEvents NONE = new SessionEvents()
     {
         @Override

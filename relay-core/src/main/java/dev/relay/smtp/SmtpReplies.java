@@ -55,8 +55,39 @@ public final class SmtpReplies
     static final byte[] NUL_DATA = ascii("550 5.6.0 Message refused: NUL byte in message content\r\n");
     static final byte[] TOO_MANY_HOPS = ascii("554 5.4.6 Error: too many hops (mail loop?)\r\n");
 
+    // RFC 3207 STARTTLS
+    static final byte[] READY_FOR_TLS = ascii("220 2.0.0 Ready to start TLS\r\n");
+    static final byte[] TLS_ALREADY_ACTIVE = ascii("554 5.5.1 Error: TLS already active\r\n");
+    static final byte[] TLS_UNAVAILABLE = ascii("454 4.7.0 TLS not available due to local problem\r\n");
+    static final byte[] STARTTLS_SYNTAX = ascii("501 5.5.4 Syntax: STARTTLS\r\n");
+    static final byte[] MUST_STARTTLS = ascii("530 5.7.0 Must issue a STARTTLS command first\r\n");
+
+    // RFC 4954 AUTH
+    static final byte[] AUTH_REQUIRED = ascii("530 5.7.0 Authentication required\r\n");
+    static final byte[] AUTH_NOT_ENABLED = ascii("503 5.5.1 Error: authentication not enabled\r\n");
+    static final byte[] AUTH_NEEDS_TLS =
+        ascii("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+    static final byte[] AUTH_ALREADY = ascii("503 5.5.1 Error: already authenticated\r\n");
+    static final byte[] AUTH_IN_TRANSACTION = ascii("503 5.5.1 Error: MAIL transaction in progress\r\n");
+    static final byte[] AUTH_SYNTAX = ascii("501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+    static final byte[] AUTH_MECHANISM = ascii("504 5.5.4 Unrecognized authentication type\r\n");
+    static final byte[] AUTH_BAD_BASE64 = ascii("501 5.5.2 Cannot decode response\r\n");
+    static final byte[] AUTH_ABORTED = ascii("501 5.7.0 Authentication aborted\r\n");
+    static final byte[] AUTH_OK = ascii("235 2.7.0 Authentication successful\r\n");
+    static final byte[] AUTH_FAILED = ascii("535 5.7.8 Authentication credentials invalid\r\n");
+    static final byte[] AUTH_TEMPORARY = ascii("454 4.7.0 Temporary authentication failure\r\n");
+    static final byte[] AUTH_TOO_MANY_FAILURES =
+        ascii("454 4.7.0 Error: too many failed authentications from your address, try again later\r\n");
+    static final byte[] AUTH_CHALLENGE_EMPTY = ascii("334 \r\n");
+    static final byte[] AUTH_CHALLENGE_USERNAME = ascii("334 VXNlcm5hbWU6\r\n");
+    static final byte[] AUTH_CHALLENGE_PASSWORD = ascii("334 UGFzc3dvcmQ6\r\n");
+
     final byte[] greeting;
+    /** The EHLO reply without STARTTLS or AUTH. */
     final byte[] ehlo;
+    final byte[] ehloStartTls;
+    final byte[] ehloAuth;
+    final byte[] ehloStartTlsAuth;
     final byte[] helo;
     final byte[] timeout;
     final byte[] tooManyErrors;
@@ -65,18 +96,30 @@ public final class SmtpReplies
     public SmtpReplies(final String hostname, final long maxMessageSize)
     {
         greeting = ascii("220 " + hostname + " ESMTP relay\r\n");
-        ehlo = ascii("250-" + hostname + "\r\n" +
+        ehlo = ehlo(hostname, maxMessageSize, false, false);
+        ehloStartTls = ehlo(hostname, maxMessageSize, true, false);
+        ehloAuth = ehlo(hostname, maxMessageSize, false, true);
+        ehloStartTlsAuth = ehlo(hostname, maxMessageSize, true, true);
+        helo = ascii("250 " + hostname + "\r\n");
+        timeout = ascii("421 4.4.2 " + hostname + " Error: timeout exceeded\r\n");
+        tooManyErrors = ascii("421 4.7.0 " + hostname + " Error: too many errors\r\n");
+        shuttingDown = ascii("421 4.3.2 " + hostname + " Service shutting down, closing transmission channel\r\n");
+    }
+
+    /** The EHLO reply, with STARTTLS (RFC 3207) and AUTH (RFC 4954) when they are offered now. */
+    private static byte[] ehlo(final String hostname, final long maxMessageSize, final boolean startTls,
+        final boolean auth)
+    {
+        return ascii("250-" + hostname + "\r\n" +
             "250-PIPELINING\r\n" +
             "250-SIZE " + maxMessageSize + "\r\n" +
+            (startTls ? "250-STARTTLS\r\n" : "") +
+            (auth ? "250-AUTH PLAIN LOGIN\r\n" : "") +
             "250-8BITMIME\r\n" +
             "250-SMTPUTF8\r\n" +
             "250-CHUNKING\r\n" +
             "250-DSN\r\n" +
             "250 ENHANCEDSTATUSCODES\r\n");
-        helo = ascii("250 " + hostname + "\r\n");
-        timeout = ascii("421 4.4.2 " + hostname + " Error: timeout exceeded\r\n");
-        tooManyErrors = ascii("421 4.7.0 " + hostname + " Error: too many errors\r\n");
-        shuttingDown = ascii("421 4.3.2 " + hostname + " Service shutting down, closing transmission channel\r\n");
     }
 
     static byte[] ascii(final String text)

@@ -3,13 +3,27 @@ package dev.relay.smtp;
 import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
 
+import javax.net.ssl.SSLEngine;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.Locale;
 
 /**
  * The server side of one SMTP conversation (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
- * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, DSN RFC 3461, ENHANCEDSTATUSCODES RFC 2034).
+ * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, DSN RFC 3461, ENHANCEDSTATUSCODES RFC 2034, STARTTLS RFC 3207,
+ * AUTH PLAIN and LOGIN RFC 4954).
+ * <p>
+ * Listeners ({@link Connection#listenerTag()}): {@link #SMTP_LISTENER} offers STARTTLS when TLS is configured and,
+ * with {@code smtp.tls.required}, answers 530 5.7.0 to every command but EHLO, HELO, STARTTLS, NOOP and QUIT until
+ * it; {@link #SUBMISSION_LISTENER} (RFC 6409) always does that, and wants AUTH before MAIL;
+ * {@link #SUBMISSIONS_LISTENER} (RFC 8314) starts TLS before the greeting and wants AUTH before MAIL. AUTH is
+ * offered under TLS only (unless {@code smtp.auth.allow_plaintext}); an authenticated client may relay anywhere.
+ * STARTTLS forgets everything the client said before (RFC 3207 §4.2): EHLO, AUTH, the transaction; the connection
+ * drops whatever was pipelined after it. {@code AUTH} states: {@code AUTH} (a response line to a 334 challenge is
+ * awaited) and {@code AUTH_CHECK} (the password is checked off the loop; no input is processed).
  * <p>
  * States: {@code CONNECTED} (greeted, no HELO/EHLO yet) → {@code READY} → {@code MAIL} (sender known) →
  * {@code RCPT} (≥ 1 recipient) → {@code DATA} or {@code BDAT} (body arriving) → {@code COMMITTING} (waiting for
@@ -27,8 +41,19 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
 {
     enum State
     {
-        CONNECTED, READY, MAIL, RCPT, DATA, BDAT, COMMITTING, CLOSING
+        CONNECTED, READY, MAIL, RCPT, DATA, BDAT, COMMITTING, AUTH, AUTH_CHECK, CLOSING
     }
+
+    /** Listener tag of {@code smtp.listen}. */
+    public static final int SMTP_LISTENER = 0;
+    /** Listener tag of {@code submission.listen} (RFC 6409). */
+    public static final int SUBMISSION_LISTENER = 1;
+    /** Listener tag of {@code submissions.listen} (RFC 8314, implicit TLS). */
+    public static final int SUBMISSIONS_LISTENER = 2;
+
+    private static final int AUTH_PLAIN = 1;
+    private static final int AUTH_LOGIN_USER = 2;
+    private static final int AUTH_LOGIN_PASSWORD = 3;
 
     private final SessionContext context;
     private final SmtpSettings settings;
@@ -45,8 +70,23 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     /** Tarpitted: stop consuming input in this read; the connection resumes us after the delay. */
     private boolean holdInput;
     private final String clientIp;
+    /** Commands other than PRE_TLS ones get 530 before STARTTLS (smtp.tls.required, submission). */
+    private final boolean tlsRequiredHere;
+    /** MAIL needs AUTH first (submission listeners). */
+    private final boolean authRequired;
+    private final boolean implicitTls;
+    private final Authenticator.Listener onAuthResult = this::onAuthResult;
 
     private State state = State.CONNECTED;
+    /** STARTTLS was accepted (or the listener is implicit TLS): the conversation is, or is becoming, encrypted. */
+    private boolean tls;
+    private String authUser;
+    private String authMechanism;
+    /** AUTH exchange in progress: which response is awaited. */
+    private int authStep;
+    private String authLoginUser;
+    private int countAuth;
+    private int countStartTls;
     private boolean esmtp;
     private byte[] heloName;
     private int errors;
@@ -93,6 +133,10 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         this.clientMayRelay = settings.relayClient().test(connection.remoteAddressBytes());
         this.rateLimited = context.limiter != null && !context.limiter.isExempt(connection.remoteAddress().getAddress());
         this.clientIp = ipText(connection.remoteAddressBytes());
+        final int listener = connection.listenerTag();
+        this.implicitTls = listener == SUBMISSIONS_LISTENER && context.tlsEngines != null;
+        this.tlsRequiredHere = listener == SUBMISSION_LISTENER || listener == SMTP_LISTENER && context.tlsRequired;
+        this.authRequired = listener == SUBMISSION_LISTENER || listener == SUBMISSIONS_LISTENER;
         message.owner(this);
     }
 
@@ -104,8 +148,28 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     @Override
     public void onOpen()
     {
+        if (implicitTls)
+        {
+            // RFC 8314 §3.3: TLS from the first byte; the greeting leaves encrypted once the handshake is done
+            tls = true;
+            connection.startTls(context.tlsEngines.get(), context.tlsHandshakeTimeoutMs);
+        }
         awaitCommand();
         connection.write(replies.greeting);
+    }
+
+    @Override
+    public void onTlsEstablished()
+    {
+        // the command timeout starts again now: the handshake had its own
+        awaitCommand();
+        context.events.onTlsEstablished(clientDescription(), connection.tlsProtocol(), connection.tlsCipher());
+    }
+
+    @Override
+    public void onTlsFailed(final String reason)
+    {
+        context.events.onTlsFailed(clientDescription(), reason);
     }
 
     @Override
@@ -124,7 +188,15 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
                 case BDAT:
                     next = onBdatBytes(buffer, position, to);
                     break;
+                case AUTH:
+                    if (connection.outputSpace() < SmtpReplies.MAX_REPLY_BYTES)
+                    {
+                        return position;
+                    }
+                    next = onAuthResponseBytes(buffer, position, to);
+                    break;
                 case COMMITTING:
+                case AUTH_CHECK:
                 case CLOSING:
                     return position;
                 default:
@@ -190,6 +262,13 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
 
     private void onCommand(final ByteBuffer buffer)
     {
+        if (tlsRequiredHere && !tls && !command.verb().allowedBeforeTls())
+        {
+            // RFC 3207 §4: a server that requires TLS answers 530 to anything else before STARTTLS
+            countOther++;
+            error(SmtpReplies.MUST_STARTTLS);
+            return;
+        }
         switch (command.verb())
         {
             case EHLO:
@@ -247,9 +326,15 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
                 countOther++;
                 reply(SmtpReplies.HELP);
                 break;
-            case EXPN:
             case STARTTLS:
+                countStartTls++;
+                onStartTls();
+                break;
             case AUTH:
+                countAuth++;
+                onAuth(buffer);
+                break;
+            case EXPN:
                 countOther++;
                 error(SmtpReplies.NOT_IMPLEMENTED);
                 break;
@@ -272,7 +357,326 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         heloName = copy(buffer, command.argStart(), firstTokenEnd(buffer, command.argStart(), command.argEnd()));
         esmtp = extended;
         enter(State.READY);
-        reply(extended ? replies.ehlo : replies.helo);
+        reply(extended ? ehloReply() : replies.helo);
+    }
+
+    /** EHLO's reply as things stand: STARTTLS until TLS is on, AUTH where it is offered (RFC 4954 §3). */
+    private byte[] ehloReply()
+    {
+        final boolean offerStartTls = context.tlsEngines != null && !tls;
+        final boolean offerAuth = authUser == null && authOffered();
+        if (offerStartTls)
+        {
+            return offerAuth ? replies.ehloStartTlsAuth : replies.ehloStartTls;
+        }
+        return offerAuth ? replies.ehloAuth : replies.ehlo;
+    }
+
+    /** AUTH is configured and the channel is private enough for passwords (TLS, or plaintext allowed). */
+    private boolean authOffered()
+    {
+        return context.authenticator != null && (tls || context.authAllowPlaintext);
+    }
+
+    /** RFC 3207: 220, then TLS; everything known about the client is forgotten (§4.2). */
+    private void onStartTls()
+    {
+        if (context.tlsEngines == null || implicitTls)
+        {
+            error(SmtpReplies.NOT_IMPLEMENTED);
+            return;
+        }
+        if (tls)
+        {
+            error(SmtpReplies.TLS_ALREADY_ACTIVE);
+            return;
+        }
+        if (hasArguments())
+        {
+            error(SmtpReplies.STARTTLS_SYNTAX);
+            return;
+        }
+        final SSLEngine engine;
+        try
+        {
+            engine = context.tlsEngines.get();
+        }
+        catch (final RuntimeException ex)
+        {
+            countRejected++;
+            reply(SmtpReplies.TLS_UNAVAILABLE);
+            return;
+        }
+        reply(SmtpReplies.READY_FOR_TLS);
+        resetTransaction();
+        heloName = null;
+        esmtp = false;
+        authUser = null;
+        authMechanism = null;
+        tls = true;
+        enter(State.CONNECTED);
+        // nothing after the STARTTLS line is read as a command: the connection discards it (CVE-2011-0411)
+        holdInput = true;
+        connection.startTls(engine, context.tlsHandshakeTimeoutMs);
+    }
+
+    /** RFC 4954 §4: AUTH mechanism [initial-response]. */
+    private void onAuth(final ByteBuffer buffer)
+    {
+        if (context.authenticator == null)
+        {
+            error(SmtpReplies.AUTH_NOT_ENABLED);
+            return;
+        }
+        if (!authOffered())
+        {
+            error(SmtpReplies.AUTH_NEEDS_TLS);
+            return;
+        }
+        if (state == State.CONNECTED)
+        {
+            error(SmtpReplies.SEND_HELO_FIRST);
+            return;
+        }
+        if (authUser != null)
+        {
+            error(SmtpReplies.AUTH_ALREADY);
+            return;
+        }
+        if (state != State.READY)
+        {
+            error(SmtpReplies.AUTH_IN_TRANSACTION);
+            return;
+        }
+        final int start = command.argStart();
+        final int end = command.argEnd();
+        final int mechanismEnd = firstTokenEnd(buffer, start, end);
+        if (mechanismEnd == start)
+        {
+            error(SmtpReplies.AUTH_SYNTAX);
+            return;
+        }
+        final String mechanism = new String(copy(buffer, start, mechanismEnd), StandardCharsets.US_ASCII)
+            .toUpperCase(Locale.ROOT);
+        int initialStart = mechanismEnd;
+        while (initialStart < end && (buffer.get(initialStart) == ' ' || buffer.get(initialStart) == '\t'))
+        {
+            initialStart++;
+        }
+        final boolean hasInitial = initialStart < end;
+        final int step;
+        if ("PLAIN".equals(mechanism))
+        {
+            step = AUTH_PLAIN;
+        }
+        else if ("LOGIN".equals(mechanism))
+        {
+            step = AUTH_LOGIN_USER;
+        }
+        else
+        {
+            error(SmtpReplies.AUTH_MECHANISM);
+            return;
+        }
+        if (rateLimited && !context.limiter.mayAuthenticate(connection.remoteAddress().getAddress(),
+            connection.nowMs()))
+        {
+            // password guessing: no more checks for this address for a while (Postfix anvil)
+            context.events.onAuthFailed(clientDescription(), mechanism, "", "too many failures from this address");
+            error(SmtpReplies.AUTH_TOO_MANY_FAILURES);
+            return;
+        }
+        authMechanism = mechanism;
+        authStep = step;
+        authLoginUser = null;
+        enter(State.AUTH);
+        if (!hasInitial)
+        {
+            reply(step == AUTH_PLAIN ? SmtpReplies.AUTH_CHALLENGE_EMPTY : SmtpReplies.AUTH_CHALLENGE_USERNAME);
+            return;
+        }
+        // RFC 4954 §4: "=" is an empty initial response
+        onAuthResponse(buffer, initialStart, end);
+    }
+
+    /** A line answering a 334 challenge. */
+    private int onAuthResponseBytes(final ByteBuffer buffer, final int from, final int to)
+    {
+        final int result = parser.parse(buffer, from, to, command);
+        switch (result)
+        {
+            case SmtpCommandParser.COMMAND:
+                onAuthResponse(buffer, command.lineStart(), command.end() - 2);
+                break;
+            case SmtpCommandParser.LINE_TOO_LONG:
+            case SmtpCommandParser.BARE_LF:
+            case SmtpCommandParser.BAD_BYTES:
+                endAuthExchange();
+                error(SmtpReplies.AUTH_BAD_BASE64);
+                break;
+            default:
+                if (connection.nowMs() - commandStartMs >= settings.commandTimeoutMs())
+                {
+                    onTimeout();
+                }
+                return command.end();
+        }
+        commandStartMs = connection.nowMs();
+        return command.end();
+    }
+
+    private void onAuthResponse(final ByteBuffer buffer, final int start, final int end)
+    {
+        final byte[] line = copy(buffer, start, end);
+        if (line.length == 1 && line[0] == '*')
+        {
+            // RFC 4954 §4: the client cancels
+            endAuthExchange();
+            error(SmtpReplies.AUTH_ABORTED);
+            return;
+        }
+        final byte[] decoded;
+        try
+        {
+            decoded = line.length == 1 && line[0] == '=' ? new byte[0] : Base64.getDecoder().decode(line);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            endAuthExchange();
+            error(SmtpReplies.AUTH_BAD_BASE64);
+            return;
+        }
+        switch (authStep)
+        {
+            case AUTH_PLAIN:
+                checkPlain(decoded);
+                break;
+            case AUTH_LOGIN_USER:
+                authLoginUser = new String(decoded, StandardCharsets.UTF_8);
+                Arrays.fill(decoded, (byte)0);
+                authStep = AUTH_LOGIN_PASSWORD;
+                reply(SmtpReplies.AUTH_CHALLENGE_PASSWORD);
+                break;
+            default:
+                check(authLoginUser, decoded);
+                break;
+        }
+    }
+
+    /** RFC 4616: [authzid] NUL authcid NUL passwd; acting for another identity is not supported. */
+    private void checkPlain(final byte[] decoded)
+    {
+        final int first = indexOf(decoded, 0, 0);
+        final int second = first < 0 ? -1 : indexOf(decoded, 0, first + 1);
+        if (second < 0)
+        {
+            endAuthExchange();
+            error(SmtpReplies.AUTH_BAD_BASE64);
+            return;
+        }
+        final String authorize = new String(decoded, 0, first, StandardCharsets.UTF_8);
+        final String user = new String(decoded, first + 1, second - first - 1, StandardCharsets.UTF_8);
+        final byte[] password = Arrays.copyOfRange(decoded, second + 1, decoded.length);
+        Arrays.fill(decoded, (byte)0);
+        if (!authorize.isEmpty() && !authorize.equals(user))
+        {
+            authFailed(user, "authorization identity differs");
+            return;
+        }
+        check(user, password);
+    }
+
+    /** The password is checked off the loop; nothing else happens on this connection until the answer. */
+    private void check(final String user, final byte[] password)
+    {
+        authLoginUser = user;
+        enter(State.AUTH_CHECK);
+        connection.pauseInput();
+        context.authenticator.verify(user, password, onAuthResult);
+    }
+
+    /** The answer of the check, on the loop thread. */
+    private void onAuthResult(final int result)
+    {
+        if (state != State.AUTH_CHECK)
+        {
+            // the connection closed (or drained) meanwhile
+            return;
+        }
+        final String user = authLoginUser;
+        enter(State.READY);
+        connection.resumeInput();
+        if (result == Authenticator.OK)
+        {
+            authUser = user;
+            authStep = 0;
+            authLoginUser = null;
+            reply(SmtpReplies.AUTH_OK);
+            context.events.onAuthenticated(clientDescription(), authMechanism, printable(user));
+        }
+        else if (result == Authenticator.TEMPORARY)
+        {
+            endAuthExchange();
+            countRejected++;
+            reply(SmtpReplies.AUTH_TEMPORARY);
+            context.events.onAuthFailed(clientDescription(), authMechanism, printable(user), "temporary failure");
+        }
+        else
+        {
+            authFailed(user, "authentication failure");
+        }
+        if (draining)
+        {
+            shutDown();
+        }
+    }
+
+    /** 535; the failure counts toward the tarpit, smtp.max_errors and the address's AUTH failure rate. */
+    private void authFailed(final String user, final String reason)
+    {
+        final String mechanism = authMechanism;
+        endAuthExchange();
+        if (rateLimited)
+        {
+            context.limiter.countAuthFailure(connection.remoteAddress().getAddress(), connection.nowMs());
+        }
+        context.events.onAuthFailed(clientDescription(), mechanism, printable(user), reason);
+        error(SmtpReplies.AUTH_FAILED);
+    }
+
+    private void endAuthExchange()
+    {
+        authStep = 0;
+        authLoginUser = null;
+        authMechanism = null;
+        if (state == State.AUTH || state == State.AUTH_CHECK)
+        {
+            enter(State.READY);
+        }
+    }
+
+    /** A user name as the client gave it, fit for a log line: control characters (a forged line) become '?'. */
+    private static String printable(final String user)
+    {
+        final StringBuilder text = new StringBuilder(Math.min(user.length(), 256));
+        for (int i = 0; i < user.length() && i < 256; i++)
+        {
+            final char c = user.charAt(i);
+            text.append(c < 0x20 || c == 0x7f ? '?' : c);
+        }
+        return text.toString();
+    }
+
+    private static int indexOf(final byte[] bytes, final int value, final int from)
+    {
+        for (int i = from; i < bytes.length; i++)
+        {
+            if (bytes[i] == value)
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private void onMail(final ByteBuffer buffer)
@@ -285,6 +689,12 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         if (state != State.READY)
         {
             error(SmtpReplies.NESTED_MAIL);
+            return;
+        }
+        if (authRequired && authUser == null)
+        {
+            // RFC 6409 §4.1 / RFC 8314: submission needs an authenticated client
+            error(SmtpReplies.AUTH_REQUIRED);
             return;
         }
         final int result = arguments.parseMail(buffer, command.argStart(), command.argEnd());
@@ -361,7 +771,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         }
         else
         {
-            if (!clientMayRelay && !settings.relayDomain().test(
+            if (!clientMayRelay && authUser == null && !settings.relayDomain().test(
                 lowerCaseAscii(buffer, arguments.domainStart(), arguments.pathEnd())))
             {
                 error(SmtpReplies.RELAY_DENIED);
@@ -487,7 +897,9 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         message.receivedAtMs(nowMs);
         message.clientAddress(connection.remoteAddressBytes());
         message.heloName(heloName);
-        message.receivedHeader(context.receivedHeader.build(message, esmtp, clientIp));
+        message.authenticated(authMechanism, authUser == null ? null : printable(authUser));
+        message.receivedHeader(context.receivedHeader.build(message, esmtp, clientIp,
+            tls ? connection.tlsProtocol() : null, connection.tlsCipher(), authUser != null));
         bodyFailed = false;
         storageFailed = false;
         tooBig = false;
@@ -728,7 +1140,8 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     public void onDrain()
     {
         draining = true;
-        if (state == State.COMMITTING || state == State.DATA || state == State.BDAT || state == State.CLOSING)
+        if (state == State.COMMITTING || state == State.DATA || state == State.BDAT || state == State.CLOSING ||
+            state == State.AUTH_CHECK)
         {
             return;
         }
@@ -850,11 +1263,13 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         appendCount(text, "data", countData);
         appendCount(text, "bdat", countBdat);
         appendCount(text, "rset", countRset);
+        appendCount(text, "starttls", countStartTls);
+        appendCount(text, "auth", countAuth);
         appendCount(text, "quit", countQuit);
         appendCount(text, "other", countOther);
         appendCount(text, "rejected", countRejected);
-        text.append("commands=").append(
-            countEhlo + countHelo + countMail + countRcpt + countData + countBdat + countRset + countQuit + countOther);
+        text.append("commands=").append(countEhlo + countHelo + countMail + countRcpt + countData + countBdat +
+            countRset + countQuit + countOther + countStartTls + countAuth);
         return text.toString();
     }
 

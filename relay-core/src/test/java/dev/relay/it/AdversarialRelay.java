@@ -335,6 +335,12 @@ final class AdversarialRelay implements AutoCloseable
         return after;
     }
 
+    /** The first {@code lines} lines of the live-object class histogram (after a full GC), for a report. */
+    String histogram(final int lines)
+    {
+        return jcmd("GC.class_histogram").lines().limit(lines).collect(Collectors.joining("\n"));
+    }
+
     /** Live instances of {@code className} (after a full GC: GC.class_histogram collects first). */
     long liveInstances(final String className)
     {

@@ -29,17 +29,69 @@ final class SmtpTestClient implements AutoCloseable
     static final Duration DEFAULT_READ_TIMEOUT = Duration.ofSeconds(15);
     private static final Pattern QUEUED = Pattern.compile("^250 2\\.0\\.0 Ok: queued as ([0-9A-Za-z]+)$");
 
-    private final Socket socket;
-    private final InputStream in;
-    private final OutputStream out;
+    private Socket socket;
+    private InputStream in;
+    private OutputStream out;
     private final Reply greeting;
 
     private SmtpTestClient(final Socket socket, final boolean readGreeting) throws IOException
     {
+        this(socket, readGreeting, null);
+    }
+
+    private SmtpTestClient(final Socket socket, final boolean readGreeting, final javax.net.ssl.SSLContext tls)
+        throws IOException
+    {
         this.socket = socket;
         this.in = new BufferedInputStream(socket.getInputStream(), 64 * 1024);
         this.out = socket.getOutputStream();
+        if (tls != null)
+        {
+            startTls(tls);
+        }
         this.greeting = readGreeting ? read() : null;
+    }
+
+    /** Implicit TLS (RFC 8314, a submissions listener): the handshake, then the greeting under TLS. */
+    static SmtpTestClient connectTls(final int port, final javax.net.ssl.SSLContext tls) throws IOException
+    {
+        final Socket socket = new Socket();
+        try
+        {
+            socket.setTcpNoDelay(true);
+            socket.setSoTimeout((int)DEFAULT_READ_TIMEOUT.toMillis());
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            return new SmtpTestClient(socket, true, tls);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            socket.close();
+            throw ex;
+        }
+    }
+
+    /**
+     * TLS over this connection from now on (after the 220 to STARTTLS, or at once): the JDK's SSLSocket layered on
+     * the plain one, checking the relay's certificate against {@code tls}'s trust and the name relay.test.
+     */
+    void startTls(final javax.net.ssl.SSLContext tls) throws IOException
+    {
+        final javax.net.ssl.SSLSocket secure = (javax.net.ssl.SSLSocket)tls.getSocketFactory().createSocket(socket,
+            dev.relay.testing.TestCertificates.HOST, socket.getPort(), true);
+        final javax.net.ssl.SSLParameters parameters = secure.getSSLParameters();
+        parameters.setEndpointIdentificationAlgorithm("HTTPS");
+        secure.setSSLParameters(parameters);
+        secure.setUseClientMode(true);
+        secure.startHandshake();
+        socket = secure;
+        in = new BufferedInputStream(secure.getInputStream(), 64 * 1024);
+        out = secure.getOutputStream();
+    }
+
+    /** The TLS session, or null before {@link #startTls}. */
+    javax.net.ssl.SSLSession tlsSession()
+    {
+        return socket instanceof javax.net.ssl.SSLSocket ? ((javax.net.ssl.SSLSocket)socket).getSession() : null;
     }
 
     /** Connects and reads the greeting (whatever it is: 220, or 421 when refused). */

@@ -2,10 +2,13 @@ package dev.relay.net;
 
 import dev.relay.Relay;
 
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -29,6 +32,10 @@ import java.util.function.BooleanSupplier;
  * {@code LoopContractTest} runs the same scenarios against this class and against SelectorLoop over loopback
  * sockets, so a difference shows up there.
  * <p>
+ * TLS ({@link Connection#startTls}) runs the real {@link TlsLayer} over the peer's bytes, as NioConnection runs it
+ * over the socket; delegated tasks run in the next pass (as a command: off the handler's call, then back on the
+ * loop), and a peer speaks TLS through {@link Peer#startTls}.
+ * <p>
  * Not modelled: admission ({@link ConnectionLimiter}: a refused client never reaches a handler), several loops, the
  * accept backoff. A handler that throws is closed as the real loop closes it, and the test fails at the end of that
  * pass unless {@link #tolerateHandlerFailures()} was called.
@@ -48,6 +55,7 @@ public final class LoopDouble
     private static final int FLUSH_EMPTY = 0;
     private static final int FLUSH_DRAINED = 1;
     private static final int FLUSH_PENDING = 2;
+    private static final int FLUSH_HELD = 3;
     private static final int OP_READ = 1;
     private static final int OP_WRITE = 4;
     private static final int OP_CONNECT = 8;
@@ -65,6 +73,8 @@ public final class LoopDouble
 
     private final BufferPool readPool;
     private final BufferPool writePool;
+    private final BufferPool tlsPool = new BufferPool(SelectorLoop.TLS_BUFFER_BYTES, 16);
+    private final java.util.concurrent.Executor tlsTasks = this::execute;
     private final DeadlineLists<MemoryConnection> timeouts = new DeadlineLists<>();
     private final DeadlineLists.ExpiryHandler<MemoryConnection> onTimeout = this::onTimeout;
     private final ArrayList<MemoryConnection> connections = new ArrayList<>();
@@ -139,6 +149,12 @@ public final class LoopDouble
         return nowMs;
     }
 
+    /** TLS wire buffers taken from the pool and not given back: 0 when every TLS connection is idle. */
+    public long tlsBuffersInUse()
+    {
+        return tlsPool.allocatedCount() - tlsPool.freeCount();
+    }
+
     /** Exceptions thrown by handlers and hooks so far (each closed its connection, as on the real loop). */
     public List<RuntimeException> handlerFailures()
     {
@@ -159,6 +175,12 @@ public final class LoopDouble
      */
     public Peer accept(final InetSocketAddress remote)
     {
+        return accept(remote, 0);
+    }
+
+    /** {@link #accept(InetSocketAddress)} on the listener tagged {@code listenerTag} ({@link Connection#listenerTag()}). */
+    public Peer accept(final InetSocketAddress remote, final int listenerTag)
+    {
         if (draining || finished)
         {
             throw new IllegalStateException("not listening: the loop is draining or stopped");
@@ -167,7 +189,7 @@ public final class LoopDouble
         {
             throw new IllegalStateException("no handler factory");
         }
-        final MemoryConnection connection = new MemoryConnection(remote, false, Answer.ACCEPT);
+        final MemoryConnection connection = new MemoryConnection(remote, false, Answer.ACCEPT, listenerTag);
         arriving.add(connection);
         return connection.peer;
     }
@@ -194,7 +216,7 @@ public final class LoopDouble
         {
             throw new IllegalArgumentException("connect timeout must be positive: " + connectTimeoutMs);
         }
-        final MemoryConnection connection = new MemoryConnection(remote, true, answer);
+        final MemoryConnection connection = new MemoryConnection(remote, true, answer, 0);
         connection.idleTimeoutMs = connectTimeoutMs;
         connection.connecting = true;
         connection.interestOps = OP_CONNECT;
@@ -446,7 +468,16 @@ public final class LoopDouble
             if (writable)
             {
                 final int flushed = connection.flushOutput();
-                if (flushed != FLUSH_PENDING)
+                if (connection.closed)
+                {
+                    return 1;
+                }
+                if (flushed == FLUSH_HELD && !connection.closing)
+                {
+                    connection.outputPending = false;
+                    updateInterest(connection);
+                }
+                else if (flushed != FLUSH_PENDING)
                 {
                     connection.outputPending = false;
                     if (connection.closing)
@@ -458,7 +489,10 @@ public final class LoopDouble
                     {
                         connection.handler.onOutputDrained();
                     }
-                    connection.deliverInput();
+                    if (connection.tls == null || flushed == FLUSH_DRAINED)
+                    {
+                        connection.deliverInput();
+                    }
                     markDirtyIfOutput(connection);
                     updateInterest(connection);
                 }
@@ -597,6 +631,10 @@ public final class LoopDouble
             try
             {
                 final int flushed = connection.flushOutput();
+                if (connection.closed)
+                {
+                    continue;
+                }
                 if (flushed == FLUSH_PENDING)
                 {
                     connection.outputPending = true;
@@ -604,6 +642,11 @@ public final class LoopDouble
                     continue;
                 }
                 connection.outputPending = false;
+                if (flushed == FLUSH_HELD && !connection.closing)
+                {
+                    updateInterest(connection);
+                    continue;
+                }
                 if (connection.closing)
                 {
                     close(connection);
@@ -617,7 +660,7 @@ public final class LoopDouble
                         continue;
                     }
                 }
-                if (connection.hasBufferedInput())
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == FLUSH_DRAINED))
                 {
                     queueResume(connection);
                 }
@@ -688,7 +731,8 @@ public final class LoopDouble
             return;
         }
         int ops = 0;
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing)
+        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
+            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
         {
             ops |= OP_READ;
         }
@@ -701,10 +745,54 @@ public final class LoopDouble
 
     private void restartTimeout(final MemoryConnection connection)
     {
-        if (!connection.closing && !connection.closed)
+        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
         {
             timeouts.arm(connection, nowMs, connection.idleTimeoutMs);
         }
+    }
+
+    private void startHandshake(final MemoryConnection connection, final long timeoutMs)
+    {
+        if (!connection.closing && !connection.closed)
+        {
+            timeouts.arm(connection, nowMs, timeoutMs);
+        }
+    }
+
+    private void tlsEstablished(final MemoryConnection connection)
+    {
+        restartTimeout(connection);
+        markDirty(connection);
+        if (connection.hasBufferedInput())
+        {
+            queueResume(connection);
+        }
+        try
+        {
+            connection.handler.onTlsEstablished();
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    private void tlsFailed(final MemoryConnection connection, final String reason)
+    {
+        if (connection.closed)
+        {
+            return;
+        }
+        connection.tls.sendAlertQuietly(connection.wire);
+        try
+        {
+            connection.handler.onTlsFailed(reason);
+        }
+        catch (final RuntimeException ex)
+        {
+            failures.add(ex);
+        }
+        close(connection);
     }
 
     private void startCloseGrace(final MemoryConnection connection)
@@ -725,6 +813,11 @@ public final class LoopDouble
         if (connection.connecting)
         {
             connectFailed(connection, "connect timeout");
+            return;
+        }
+        if (connection.tls != null && connection.tls.handshaking)
+        {
+            tlsFailed(connection, "handshake timeout");
             return;
         }
         try
@@ -839,9 +932,41 @@ public final class LoopDouble
         int slot = -1;
         int writesSinceFlush;
         final List<Integer> writesPerFlush = new ArrayList<>();
-
-        MemoryConnection(final InetSocketAddress remoteAddress, final boolean outbound, final Answer answer)
+        final int listenerTag;
+        TlsLayer tls;
+        boolean discardInput;
+        private boolean delivering;
+        /** The peer's end as a channel, for the TLS layer (its reads and writes are the socket's). */
+        final ByteChannel wire = new ByteChannel()
         {
+            @Override
+            public int read(final ByteBuffer dst) throws IOException
+            {
+                return peer.loopReads(dst);
+            }
+
+            @Override
+            public int write(final ByteBuffer src) throws IOException
+            {
+                return peer.loopWrites(src);
+            }
+
+            @Override
+            public boolean isOpen()
+            {
+                return !closed;
+            }
+
+            @Override
+            public void close()
+            {
+            }
+        };
+
+        MemoryConnection(
+            final InetSocketAddress remoteAddress, final boolean outbound, final Answer answer, final int listenerTag)
+        {
+            this.listenerTag = listenerTag;
             this.remoteAddress = remoteAddress;
             this.remoteAddressBytes = remoteAddress.getAddress().getAddress();
             this.outbound = outbound;
@@ -989,6 +1114,11 @@ public final class LoopDouble
                 writePool.release(writeBuffer);
                 writeBuffer = null;
             }
+            if (tls != null)
+            {
+                tls.discardOutput();
+                tls.closeNotifyQueued = true;
+            }
             markDirty(this);
         }
 
@@ -1011,13 +1141,189 @@ public final class LoopDouble
             return 0;
         }
 
+        @Override
+        public int listenerTag()
+        {
+            return listenerTag;
+        }
+
+        @Override
+        public void startTls(final SSLEngine engine, final long handshakeTimeoutMs)
+        {
+            if (tls != null)
+            {
+                throw new IllegalStateException("TLS already started on " + this);
+            }
+            if (closing || closed)
+            {
+                return;
+            }
+            if (readPool.bufferSize() < TlsLayer.plaintextBytesNeeded(engine))
+            {
+                throw new IllegalStateException("read buffers of " + readPool.bufferSize() + " bytes cannot take a " +
+                    "TLS record's plaintext (" + TlsLayer.plaintextBytesNeeded(engine) + ")");
+            }
+            tls = new TlsLayer(engine, tlsPool, tlsTasks, () -> execute(this::onTlsTasksDone));
+            if (writeBuffer != null)
+            {
+                tls.queueRaw(writeBuffer);
+                writePool.release(writeBuffer);
+                writeBuffer = null;
+            }
+            if (delivering)
+            {
+                discardInput = true;
+            }
+            else
+            {
+                discardBufferedInput();
+            }
+            startHandshake(this, handshakeTimeoutMs);
+            try
+            {
+                tls.begin();
+            }
+            catch (final SSLException ex)
+            {
+                tlsFailed(this, NioConnection.describe(ex));
+                return;
+            }
+            markDirty(this);
+            updateInterest(this);
+        }
+
+        @Override
+        public boolean isTls()
+        {
+            return tls != null;
+        }
+
+        @Override
+        public String tlsProtocol()
+        {
+            return tls == null ? null : tls.protocol();
+        }
+
+        @Override
+        public String tlsCipher()
+        {
+            return tls == null ? null : tls.cipher();
+        }
+
         boolean hasBufferedInput()
         {
             return readBuffer != null && readStart < readBuffer.position();
         }
 
+        private boolean readTls() throws IOException
+        {
+            final int read = tls.read(wire);
+            if (tls.moved)
+            {
+                restartTimeout(this);
+            }
+            return unwrapInput() && read >= 0;
+        }
+
+        private boolean unwrapInput()
+        {
+            if (!tls.hasCiphertext() || tls.taskRunning)
+            {
+                return !tls.inboundClosed;
+            }
+            if (readBuffer == null)
+            {
+                readBuffer = readPool.acquire();
+                readStart = 0;
+            }
+            final boolean wasFull = tls.plaintextFull;
+            int result;
+            try
+            {
+                result = tls.unwrap(readBuffer);
+                if (result == TlsLayer.UNWRAP_PLAINTEXT_FULL && readStart > 0)
+                {
+                    compactInput();
+                    result = tls.unwrap(readBuffer);
+                }
+            }
+            catch (final SSLException ex)
+            {
+                tlsFailed(this, NioConnection.describe(ex));
+                return false;
+            }
+            if (readStart >= readBuffer.position())
+            {
+                readPool.release(readBuffer);
+                readBuffer = null;
+                readStart = 0;
+            }
+            afterTlsStep();
+            if (result == TlsLayer.UNWRAP_CLOSED)
+            {
+                close(this);
+                return false;
+            }
+            if (wasFull != tls.plaintextFull)
+            {
+                updateInterest(this);
+            }
+            return true;
+        }
+
+        private void afterTlsStep()
+        {
+            if (tls.wantsWrap())
+            {
+                markDirty(this);
+            }
+            else if (tls.unwrapPending())
+            {
+                queueResume(this);
+            }
+            if (tls.takeEstablished())
+            {
+                tlsEstablished(this);
+            }
+        }
+
+        void onTlsTasksDone()
+        {
+            if (closed)
+            {
+                tls.afterClose();
+                return;
+            }
+            tls.afterTasks();
+            if (!tls.taskRunning && !unwrapInput())
+            {
+                return;
+            }
+            if (!closed)
+            {
+                afterTlsStep();
+                markDirty(this);
+                updateInterest(this);
+                queueResume(this);
+            }
+        }
+
+        private void discardBufferedInput()
+        {
+            if (readBuffer != null)
+            {
+                readPool.release(readBuffer);
+                readBuffer = null;
+                readStart = 0;
+            }
+        }
+
         boolean readFromSocket() throws IOException
         {
+            if (tls != null)
+            {
+                return readTls();
+            }
             if (readBuffer == null)
             {
                 readBuffer = readPool.acquire();
@@ -1045,14 +1351,37 @@ public final class LoopDouble
 
         void deliverInput()
         {
-            while (!inputPaused && !closing && readBuffer != null)
+            while (!inputPaused && !closing)
             {
+                if (tls != null && tls.unwrapPending() && !unwrapInput())
+                {
+                    return;
+                }
+                if (readBuffer == null)
+                {
+                    break;
+                }
                 final int end = readBuffer.position();
                 if (readStart >= end)
                 {
                     break;
                 }
-                final int consumedTo = handler.onInput(readBuffer, readStart, end);
+                delivering = true;
+                final int consumedTo;
+                try
+                {
+                    consumedTo = handler.onInput(readBuffer, readStart, end);
+                }
+                finally
+                {
+                    delivering = false;
+                }
+                if (discardInput)
+                {
+                    discardInput = false;
+                    readStart = end;
+                    break;
+                }
                 if (consumedTo <= readStart)
                 {
                     break;
@@ -1087,6 +1416,10 @@ public final class LoopDouble
 
         int flushOutput() throws IOException
         {
+            if (tls != null)
+            {
+                return flushTls();
+            }
             if (writeBuffer == null)
             {
                 return FLUSH_EMPTY;
@@ -1112,8 +1445,42 @@ public final class LoopDouble
             return FLUSH_PENDING;
         }
 
+        private int flushTls() throws IOException
+        {
+            if (writeBuffer != null && writeBuffer.position() > 0 && writesSinceFlush > 0)
+            {
+                writesPerFlush.add(writesSinceFlush);
+                writesSinceFlush = 0;
+            }
+            final int flushed;
+            try
+            {
+                flushed = tls.flush(wire, writeBuffer, closing);
+            }
+            catch (final SSLException ex)
+            {
+                tlsFailed(this, NioConnection.describe(ex));
+                return FLUSH_EMPTY;
+            }
+            if (tls.moved)
+            {
+                restartTimeout(this);
+            }
+            if (writeBuffer != null && writeBuffer.position() == 0)
+            {
+                writePool.release(writeBuffer);
+                writeBuffer = null;
+            }
+            afterTlsStep();
+            return flushed;
+        }
+
         void releaseBuffers()
         {
+            if (tls != null)
+            {
+                tls.releaseBuffers();
+            }
             if (readBuffer != null)
             {
                 readPool.release(readBuffer);
@@ -1155,19 +1522,57 @@ public final class LoopDouble
         private boolean reading = true;
         int state = OPEN;
         private boolean loopClosed;
+        /** The loop takes at most this many bytes per read (record boundaries split where a test wants them). */
+        private int maxBytesPerRead = Integer.MAX_VALUE;
+        /** The peer's TLS once it started; what it sends and receives goes through it. */
+        private TlsEndpoint tls;
 
         private Peer(final MemoryConnection connection)
         {
             this.connection = connection;
         }
 
-        /** The peer sends {@code bytes}; the loop reads them when it reads this connection. */
+        /** The peer sends {@code bytes} (encrypted once it speaks TLS); the loop reads them when it reads. */
         public Peer send(final byte[] bytes)
+        {
+            if (tls != null)
+            {
+                tls.send(bytes);
+                return sendRaw(tls.pump());
+            }
+            return sendRaw(bytes);
+        }
+
+        /** Sends {@code bytes} as they are, even under TLS (an attacker's injected plaintext, broken records). */
+        public Peer sendRaw(final byte[] bytes)
         {
             if (state == OPEN && !loopClosed)
             {
                 toLoop.add(bytes, 0, bytes.length);
             }
+            return this;
+        }
+
+        /**
+         * The peer speaks TLS from now on with {@code engine} (client mode for an inbound connection): its first
+         * flight goes out at once; what it reads from now on is decrypted into what it received.
+         */
+        public Peer startTls(final SSLEngine engine)
+        {
+            tls = new TlsEndpoint(engine);
+            return sendRaw(tls.pump());
+        }
+
+        /** The peer's TLS (null before {@link #startTls}). */
+        public TlsEndpoint tls()
+        {
+            return tls;
+        }
+
+        /** The loop's reads take at most {@code bytes} each (TLS records split across reads). */
+        public Peer maxBytesPerRead(final int bytes)
+        {
+            maxBytesPerRead = bytes;
             return this;
         }
 
@@ -1298,7 +1703,7 @@ public final class LoopDouble
             return state == OPEN ? Math.max(0, window - inFlight.size()) : Integer.MAX_VALUE;
         }
 
-        /** The peer application reads what reached it; returns the bytes read. */
+        /** The peer application reads what reached it (decrypting it under TLS); returns the bytes read. */
         private int readArrived()
         {
             if (!reading || inFlight.size() == 0)
@@ -1306,8 +1711,19 @@ public final class LoopDouble
                 return 0;
             }
             final int count = inFlight.size();
-            inFlight.drainTo(received);
-            receivedTotal += count;
+            if (tls == null)
+            {
+                inFlight.drainTo(received);
+                receivedTotal += count;
+                return count;
+            }
+            final ByteArrayOutputStream cipher = new ByteArrayOutputStream(count);
+            inFlight.drainTo(cipher);
+            tls.receive(cipher.toByteArray(), 0, count);
+            sendRaw(tls.pump());
+            final byte[] plain = tls.takePlaintext();
+            received.write(plain, 0, plain.length);
+            receivedTotal += plain.length;
             return count;
         }
 
@@ -1316,6 +1732,19 @@ public final class LoopDouble
         {
             if (toLoop.size() > 0)
             {
+                if (dst.remaining() > maxBytesPerRead)
+                {
+                    final int limit = dst.limit();
+                    dst.limit(dst.position() + maxBytesPerRead);
+                    try
+                    {
+                        return toLoop.take(dst);
+                    }
+                    finally
+                    {
+                        dst.limit(limit);
+                    }
+                }
                 return toLoop.take(dst);
             }
             if (state == RESET)

@@ -66,13 +66,23 @@ interface LoopUnderTest extends AutoCloseable
     /** The peer's end of one connection. */
     interface Far
     {
+        /** Sends {@code text} (encrypted once the far end speaks TLS). */
         void send(String text);
+
+        /** Sends {@code bytes} as they are, under TLS too. */
+        void sendRaw(byte[] bytes);
+
+        /** The far end speaks TLS with {@code engine} from now on; {@link #received()} is then decrypted. */
+        void startTls(javax.net.ssl.SSLEngine engine);
+
+        /** The far end's TLS, null before {@link #startTls}. */
+        TlsEndpoint tls();
 
         void stopReading();
 
         void startReading();
 
-        /** Everything the peer has read so far. */
+        /** Everything the peer has read so far (plaintext: decrypted under TLS). */
         byte[] received();
 
         long receivedCount();
@@ -120,6 +130,8 @@ interface LoopUnderTest extends AutoCloseable
         private final List<SocketFar> fars = new ArrayList<>();
         private final List<ServerSocketChannel> servers = new ArrayList<>();
         private final List<SocketChannel> fillers = new ArrayList<>();
+        private final java.util.concurrent.ExecutorService tlsTasks =
+            java.util.concurrent.Executors.newSingleThreadExecutor(task -> new Thread(task, "contract-tls-task"));
 
         OverSockets()
         {
@@ -144,6 +156,7 @@ interface LoopUnderTest extends AutoCloseable
                 return handler.attach(connection);
             });
             loop.addHook(counter);
+            loop.tlsTaskExecutor(tlsTasks);
             thread = new Thread(loop, "contract-loop");
             thread.start();
         }
@@ -370,6 +383,7 @@ interface LoopUnderTest extends AutoCloseable
             {
                 Thread.currentThread().interrupt();
             }
+            tlsTasks.shutdownNow();
             for (final SocketFar far : fars)
             {
                 far.close();
@@ -429,6 +443,7 @@ interface LoopUnderTest extends AutoCloseable
             private final ByteArrayOutputStream received = new ByteArrayOutputStream();
             private volatile boolean reading;
             private boolean ended;
+            private volatile TlsEndpoint tls;
 
             SocketFar(final SocketChannel channel, final boolean reading)
             {
@@ -458,7 +473,16 @@ interface LoopUnderTest extends AutoCloseable
                         {
                             return moved;
                         }
-                        received.write(readBuffer.array(), 0, read);
+                        if (tls == null)
+                        {
+                            received.write(readBuffer.array(), 0, read);
+                        }
+                        else
+                        {
+                            tls.receive(readBuffer.array(), 0, read);
+                            sendRaw(tls.pump());
+                            received.writeBytes(tls.takePlaintext());
+                        }
                         moved = true;
                     }
                 }
@@ -473,7 +497,33 @@ interface LoopUnderTest extends AutoCloseable
             @Override
             public void send(final String text)
             {
-                final ByteBuffer bytes = ByteBuffer.wrap(text.getBytes(StandardCharsets.ISO_8859_1));
+                final byte[] plain = text.getBytes(StandardCharsets.ISO_8859_1);
+                if (tls != null)
+                {
+                    tls.send(plain);
+                    sendRaw(tls.pump());
+                    return;
+                }
+                sendRaw(plain);
+            }
+
+            @Override
+            public void startTls(final javax.net.ssl.SSLEngine engine)
+            {
+                tls = new TlsEndpoint(engine);
+                sendRaw(tls.pump());
+            }
+
+            @Override
+            public TlsEndpoint tls()
+            {
+                return tls;
+            }
+
+            @Override
+            public void sendRaw(final byte[] plain)
+            {
+                final ByteBuffer bytes = ByteBuffer.wrap(plain);
                 try
                 {
                     while (bytes.hasRemaining())
@@ -675,6 +725,24 @@ interface LoopUnderTest extends AutoCloseable
             public void send(final String text)
             {
                 peer.send(text);
+            }
+
+            @Override
+            public void sendRaw(final byte[] bytes)
+            {
+                peer.sendRaw(bytes);
+            }
+
+            @Override
+            public void startTls(final javax.net.ssl.SSLEngine engine)
+            {
+                peer.startTls(engine);
+            }
+
+            @Override
+            public TlsEndpoint tls()
+            {
+                return peer.tls();
             }
 
             @Override

@@ -43,6 +43,7 @@ final class ScriptedHandler implements ConnectionHandler
     volatile InputStep onInput = CONSUME_ALL;
     volatile Step onTimeout = handler -> { };
     volatile Step onDrain = handler -> { };
+    volatile Step onTlsEstablished = handler -> { };
 
     private final OutputFiller filler = this::fill;
     private volatile long streamTotal;
@@ -240,6 +241,19 @@ final class ScriptedHandler implements ConnectionHandler
     {
         record("drained");
         streamMore();
+    }
+
+    @Override
+    public void onTlsEstablished()
+    {
+        record("tlsEstablished", connection.tlsProtocol() + " " + connection.tlsCipher());
+        onTlsEstablished.run(this);
+    }
+
+    @Override
+    public void onTlsFailed(final String reason)
+    {
+        record("tlsFailed", reason);
     }
 
     @Override

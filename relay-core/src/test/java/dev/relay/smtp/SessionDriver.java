@@ -41,12 +41,20 @@ final class SessionDriver
         final MemorySink sink, final Function<MemorySink, SessionContext> context,
         final String clientIp, final LoopDouble loop)
     {
+        this(sink, context, clientIp, loop, SmtpSession.SMTP_LISTENER);
+    }
+
+    /** A client of the listener tagged {@code listenerTag} (submission, submissions). */
+    SessionDriver(
+        final MemorySink sink, final Function<MemorySink, SessionContext> context,
+        final String clientIp, final LoopDouble loop, final int listenerTag)
+    {
         this.sink = sink;
         this.loop = loop;
         final SessionContext shared = context.apply(sink);
         loop.addHook(new Commits(sink));
         loop.handlerFactory(connection -> session = new SmtpSession(shared, connection));
-        client = loop.accept(new InetSocketAddress(clientIp, 40000));
+        client = loop.accept(new InetSocketAddress(clientIp, 40000), listenerTag);
         loop.runUntilIdle();
     }
 

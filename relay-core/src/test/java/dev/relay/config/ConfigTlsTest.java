@@ -1,0 +1,91 @@
+package dev.relay.config;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** DESIGN.md's fine print for the TLS, AUTH and submission keys: what goes together, and files that must exist. */
+class ConfigTlsTest
+{
+    @TempDir
+    Path dir;
+
+    private Map<String, String> files() throws IOException
+    {
+        final Map<String, String> config = new HashMap<>();
+        config.put("smtp.tls.cert", Files.writeString(dir.resolve("c.pem"), "x").toString());
+        config.put("smtp.tls.key", Files.writeString(dir.resolve("k.pem"), "x").toString());
+        config.put("smtp.auth.users", Files.writeString(dir.resolve("users"), "").toString());
+        return config;
+    }
+
+    private static List<String> problems(final Map<String, String> config)
+    {
+        return assertThrows(ConfigException.class, () -> RelayConfig.fromMap(config)).problems();
+    }
+
+    @Test
+    void everythingTogetherLoads() throws Exception
+    {
+        final Map<String, String> config = files();
+        config.put("submission.listen", "127.0.0.1:0");
+        config.put("submissions.listen", "127.0.0.1:0,[::1]:0");
+        config.put("smtp.tls.required", "true");
+        final RelayConfig c = RelayConfig.fromMap(config);
+        assertTrue(c.tlsEnabled());
+        assertEquals(2, c.submissionsListen().size());
+        assertEquals(10, c.smtpRateAuthFailuresPerMinute());
+    }
+
+    @Test
+    void aCertificateWithoutAKeyAndRequiredWithoutTls() throws Exception
+    {
+        final Map<String, String> config = files();
+        config.remove("smtp.tls.key");
+        config.put("smtp.tls.required", "true");
+        assertEquals(List.of("map:0: smtp.tls.cert: set without smtp.tls.key: TLS needs both",
+            "map:0: smtp.tls.required: true needs smtp.tls.cert and smtp.tls.key"), problems(config));
+    }
+
+    @Test
+    void submissionListenersNeedTlsAndUsers() throws Exception
+    {
+        final Map<String, String> config = new HashMap<>();
+        config.put("submission.listen", "127.0.0.1:0");
+        config.put("submissions.listen", "127.0.0.1:0");
+        assertEquals(List.of(
+            "map:0: submission.listen: a TLS listener needs smtp.tls.cert and smtp.tls.key",
+            "map:0: submission.listen: requires AUTH: set smtp.auth.users",
+            "map:0: submissions.listen: a TLS listener needs smtp.tls.cert and smtp.tls.key",
+            "map:0: submissions.listen: requires AUTH: set smtp.auth.users"), problems(config));
+    }
+
+    @Test
+    void missingFilesAndSmallBuffersAndSharedPortsAreRefused() throws Exception
+    {
+        final Map<String, String> config = files();
+        config.put("smtp.auth.users", dir.resolve("missing").toString());
+        config.put("smtp.tls.cert", dir.toString());
+        final List<String> missing = problems(config);
+        assertEquals(2, missing.size(), missing.toString());
+        assertTrue(missing.get(0).contains("smtp.auth.users") && missing.get(0).contains("is not a file"), missing.get(0));
+
+        final Map<String, String> small = files();
+        small.put("smtp.buffer_size", "16k");
+        small.put("smtp.listen", "127.0.0.1:2587");
+        small.put("submission.listen", "127.0.0.1:2587");
+        assertEquals(List.of("map:0: smtp.buffer_size: must be at least 32k with TLS (a TLS record's plaintext is " +
+                "up to 16k and a little)",
+            "map:0: submission.listen: /127.0.0.1:2587 is listed by another listener too"), problems(small));
+    }
+}
