@@ -56,7 +56,7 @@ public final class QueueManager implements Agent
 {
     /** Longest park when idle: retries and housekeeping are due on time even with no other work. */
     static final long MAX_IDLE_MS = 100;
-    private static final int SPOOL_POLL_LIMIT = 512;
+    static final int SPOOL_POLL_LIMIT = 512;
     private static final int RESULTS_PER_PASS = 4096;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
 
@@ -78,8 +78,13 @@ public final class QueueManager implements Agent
     private final JournalRecovery recovery = new JournalRecovery();
     private final SpoolCycles cycles;
     private final RetryQueue retries = new RetryQueue();
-    /** Finished messages whose moved copy was written but not yet read back: the tailer skips that copy. */
-    private final Set<Long> finishedBeforeCopyRead = new HashSet<>();
+    /**
+     * Messages finished since the tailer last reached the end of the spool. A message moved forward has more than
+     * one copy in the spool (after a restart, copies from before it too), and the tailer may meet a later copy after
+     * the message is done: it skips those. Cleared each time the tailer is at the end, as every copy of a finished
+     * message was written before it finished.
+     */
+    private final Set<Long> finishedAhead = new HashSet<>();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
     private final MessagePassingQueue.Consumer<DeliveryJob> onResult = this::onResult;
 
@@ -213,9 +218,14 @@ public final class QueueManager implements Agent
     private int pollSpool()
     {
         final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
-        if (polled == 0 && recovery.replaying())
+        if (polled == 0)
         {
-            recovery.endOfSpool();
+            // at the end of the spool: every copy of a message finished so far has been read
+            finishedAhead.clear();
+            if (recovery.replaying())
+            {
+                recovery.endOfSpool();
+            }
         }
         return polled;
     }
@@ -249,9 +259,9 @@ public final class QueueManager implements Agent
             onNewerCopy(existing, message);
             return;
         }
-        if (finishedBeforeCopyRead.remove(message.queueId()))
+        if (finishedAhead.contains(message.queueId()))
         {
-            // the moved copy of a message that was finished before the tailer reached the copy
+            // a later copy (moved forward, in this run or before a restart) of a message already finished
             return;
         }
         final JournalRecovery.Entry before = recovery.take(message.queueId());
@@ -427,10 +437,7 @@ public final class QueueManager implements Agent
             return;
         }
         queued.finished = true;
-        if (queued.copyPending)
-        {
-            finishedBeforeCopyRead.add(queued.queueId());
-        }
+        finishedAhead.add(queued.queueId());
         outcomes.done(queued);
         retries.remove(queued);
         live.remove(queued.queueId());

@@ -296,6 +296,31 @@ class QueueManagerTest
     }
 
     @Test
+    void aLaterCopyReadAfterTheMessageFinishedIsNotDeliveredAgain() throws Exception
+    {
+        // after a restart the tailer reads a backlog from its start: the first copy of a moved message can be
+        // delivered and finished before the tailer reaches the later copy
+        start(1, "delivery.retry.schedule", "1m");
+        final long id = spool.write(T0, SENDER, "body\r\n", "bob@dest.test");
+        for (int i = 0; i < QueueManager.SPOOL_POLL_LIMIT + 50; i++)
+        {
+            spool.write(T0, SENDER, "body\r\n", "other" + i + "@dest.test");
+        }
+        spool.writeAs(id, T0, SENDER, "body\r\n", "bob@dest.test");
+        manager.doWork();
+        final List<DeliveryJob> first = jobsOfAllLoops();
+        final DeliveryJob job = first.stream().filter(j -> j.message.queueId() == id).findFirst().orElseThrow();
+        handBack(job, reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"));
+        for (int i = 0; i < 5; i++)
+        {
+            manager.doWork();
+        }
+        assertTrue(jobsOfAllLoops().stream().noneMatch(j -> j.message.queueId() == id),
+            "the later copy of the finished message is not delivered again");
+        assertEquals(QueueManager.SPOOL_POLL_LIMIT + 50, manager.queuedMessages());
+    }
+
+    @Test
     void aFlushMakesDeferredMailDueNowAndEndsTheLoopsBackOffsFirst() throws Exception
     {
         start(2, "delivery.retry.schedule", "1h");
