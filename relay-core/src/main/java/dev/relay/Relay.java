@@ -12,6 +12,7 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
+import dev.relay.net.ProxyPolicy;
 import dev.relay.net.ServerTlsContext;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
@@ -183,6 +184,12 @@ public final class Relay implements AutoCloseable
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter, config.smtpSingleAcceptor());
+            if (config.smtpProxyProtocol())
+            {
+                // DESIGN.md: the PROXY protocol is smtp.listen's; submission listeners take clients directly
+                inbound.proxyProtocol(SmtpSession.SMTP_LISTENER,
+                    new ProxyPolicy(config.smtpProxyNetworks()::contains, config.smtpProxyTimeout().toMillis()));
+            }
             for (int i = 0; i < config.deliveryIoThreads(); i++)
             {
                 deliveryLoops.add(new SelectorLoop(DELIVERY_LOOP_INDEX_BASE + i, List.of(),
@@ -317,7 +324,8 @@ public final class Relay implements AutoCloseable
                 (config.submissionsListen().isEmpty() ? "" : ", submissions on " + submissionsAddresses()),
             config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(), deliveryLoops.size(),
             (tls == null ? "" : ", STARTTLS" + (config.smtpTlsRequired() ? " required" : "")) +
-                (passwords == null ? "" : ", AUTH"));
+                (passwords == null ? "" : ", AUTH") +
+                (config.smtpProxyProtocol() ? ", PROXY protocol from " + config.smtpProxyNetworks() : ""));
     }
 
     private void startDelivery()

@@ -69,6 +69,9 @@ public final class RelayConfig
     private final Path smtpAuthUsers;
     private final boolean smtpAuthAllowPlaintext;
     private final int smtpRateAuthFailuresPerMinute;
+    private final boolean smtpProxyProtocol;
+    private final NetworkList smtpProxyNetworks;
+    private final Duration smtpProxyTimeout;
     private final List<InetSocketAddress> submissionListen;
     private final List<InetSocketAddress> submissionsListen;
     private final NetworkList relayNetworks;
@@ -135,6 +138,9 @@ public final class RelayConfig
         smtpAuthUsers = (Path)values.get(ConfigKey.SMTP_AUTH_USERS);
         smtpAuthAllowPlaintext = (Boolean)values.get(ConfigKey.SMTP_AUTH_ALLOW_PLAINTEXT);
         smtpRateAuthFailuresPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_AUTH_FAILURES_PER_MINUTE);
+        smtpProxyProtocol = (Boolean)values.get(ConfigKey.SMTP_PROXY_PROTOCOL);
+        smtpProxyNetworks = (NetworkList)values.get(ConfigKey.SMTP_PROXY_NETWORKS);
+        smtpProxyTimeout = (Duration)values.get(ConfigKey.SMTP_PROXY_TIMEOUT);
         submissionListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSION_LISTEN);
         submissionsListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSIONS_LISTEN);
         relayNetworks = (NetworkList)values.get(ConfigKey.RELAY_NETWORKS);
@@ -706,6 +712,24 @@ public final class RelayConfig
     public int smtpRateAuthFailuresPerMinute()
     {
         return smtpRateAuthFailuresPerMinute;
+    }
+
+    /** @return {@code smtp.proxy_protocol}: connections on {@code smtp.listen} start with a PROXY header. */
+    public boolean smtpProxyProtocol()
+    {
+        return smtpProxyProtocol;
+    }
+
+    /** @return {@code smtp.proxy_networks}: the peers allowed to send a PROXY header. */
+    public NetworkList smtpProxyNetworks()
+    {
+        return smtpProxyNetworks;
+    }
+
+    /** @return {@code smtp.proxy_timeout}: the whole PROXY header's deadline. */
+    public Duration smtpProxyTimeout()
+    {
+        return smtpProxyTimeout;
     }
 
     /** @return {@code submission.listen} (RFC 6409), possibly empty. */

@@ -117,6 +117,28 @@ final class SmtpTestClient implements AutoCloseable
         }
     }
 
+    /**
+     * Connects as a load balancer would for a client: writes {@code proxyHeader} (a PROXY protocol header) first, then
+     * reads the greeting.
+     */
+    static SmtpTestClient connectProxied(final int port, final byte[] proxyHeader) throws IOException
+    {
+        final Socket socket = new Socket();
+        try
+        {
+            socket.setTcpNoDelay(true);
+            socket.setSoTimeout((int)DEFAULT_READ_TIMEOUT.toMillis());
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.getOutputStream().write(proxyHeader);
+            return new SmtpTestClient(socket, true);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            socket.close();
+            throw ex;
+        }
+    }
+
     Reply greeting()
     {
         return greeting;
