@@ -393,6 +393,12 @@ public final class Relay implements AutoCloseable
         return config;
     }
 
+    /** Inbound admission: connections open, per client address. */
+    public ConnectionLimiter connectionLimiter()
+    {
+        return limiter;
+    }
+
     public RelayMetrics metrics()
     {
         return metrics;
