@@ -214,6 +214,14 @@ public enum ConfigKey
         return key.substring(0, key.indexOf('.'));
     }
 
+    /**
+     * @return what a reload does when this key changes ({@link ReloadScope#RESTART} for most).
+     */
+    public ReloadScope reloadScope()
+    {
+        return ReloadScope.of(this);
+    }
+
     Object parse(final String text)
     {
         return parser.parse(text);
