@@ -20,7 +20,8 @@ import java.util.List;
  * file it names, with the same messages), and only when all of it is good, say what changes. A key whose
  * {@link ReloadScope} is {@link ReloadScope#RESTART}, or a file key naming another path, keeps its running value and
  * is named as needing a restart; the others make the configuration in force ({@link RelayConfig#reloadedWith}),
- * which {@link Relay} hands to its stages before it logs what it applied. A configuration that fails leaves everything as it is, and every problem
+ * which {@link Relay} hands to its stages before it logs what it applied. A configuration that fails leaves
+ * everything as it is, and every problem
  * is logged (ERROR) and returned.
  * <p>
  * Runs on whichever thread asked (the signal's, the metrics server's); {@link Relay} serialises reloads.

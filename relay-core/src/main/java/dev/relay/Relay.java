@@ -2,6 +2,7 @@ package dev.relay;
 
 import dev.relay.auth.PasswordVerifier;
 import dev.relay.auth.UsersFile;
+import dev.relay.config.NetworkList;
 import dev.relay.config.RelayConfig;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.metrics.MetricsServer;
@@ -35,7 +36,9 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The running relay: builds the stages from a validated configuration, wires them (smtp hands messages to the
@@ -312,11 +315,11 @@ public final class Relay implements AutoCloseable
             config::isRelayDomain);
     }
 
-    /** Inbound admission from {@code config}: relay.networks are exempt unless smtp.limits_exempt_relay_networks=false. */
+    /** Inbound admission from {@code config}: relay.networks exempt unless smtp.limits_exempt_relay_networks=false. */
     private static ConnectionLimiter.Limits limits(final RelayConfig config)
     {
         final boolean exemptRelayNetworks = config.smtpLimitsExemptRelayNetworks();
-        final dev.relay.config.NetworkList relayNetworks = config.relayNetworks();
+        final NetworkList relayNetworks = config.relayNetworks();
         return new ConnectionLimiter.Limits(config.smtpMaxConnections(), config.smtpMaxConnectionsPerIp(),
             address -> exemptRelayNetworks && relayNetworks.contains(address));
     }
@@ -417,7 +420,7 @@ public final class Relay implements AutoCloseable
         this.configSource = source;
     }
 
-    /** Reads the configuration again from its source and puts in force what a reload may change (see {@link #reload(RelayConfig)}). */
+    /** Reads the configuration again from its source; puts in force what may change ({@link #reload(RelayConfig)}). */
     public synchronized ConfigReload.Result reload()
     {
         final ConfigReload.Source source = configSource;
@@ -483,7 +486,7 @@ public final class Relay implements AutoCloseable
         }
         try
         {
-            if (!loopsDone.await(STAGE_RELOAD_MS, java.util.concurrent.TimeUnit.MILLISECONDS))
+            if (!loopsDone.await(STAGE_RELOAD_MS, TimeUnit.MILLISECONDS))
             {
                 LOG.warn("reload: an inbound loop took more than {} ms to take the new settings", STAGE_RELOAD_MS);
             }
@@ -657,6 +660,20 @@ public final class Relay implements AutoCloseable
     static int runUntilStopped(final RelayConfig config, final ConfigReload.Source source)
     {
         haltOnStageDeath = true;
+        // the JVM's default for SIGHUP is to exit (129): from here on it reloads (once started; ignored before), on
+        // the thread the JVM runs signal handlers on
+        final AtomicReference<Relay> started = new AtomicReference<>();
+        Signal.handle(new Signal("HUP"), signal ->
+        {
+            final Relay running = started.get();
+            if (running == null)
+            {
+                LOG.warn("received SIGHUP while starting: ignored (the configuration being started is the file's)");
+                return;
+            }
+            LOG.info("received SIGHUP: reloading the configuration");
+            running.reload();
+        });
         final Relay relay;
         try
         {
@@ -687,12 +704,7 @@ public final class Relay implements AutoCloseable
         Signal.handle(new Signal("TERM"), onSignal);
         Signal.handle(new Signal("INT"), onSignal);
         relay.configSource(source);
-        // the JVM's default for SIGHUP is to exit (129): here it reloads, on the thread the JVM runs the handler on
-        Signal.handle(new Signal("HUP"), signal ->
-        {
-            LOG.info("received SIGHUP: reloading the configuration");
-            relay.reload();
-        });
+        started.set(relay);
         try
         {
             stop.await();

@@ -24,7 +24,7 @@ public interface Connection
      */
     InetSocketAddress remoteAddress();
 
-    /** The client's IP address ({@link #remoteAddress()}), 4 or 16 bytes in network order; the same array every call. */
+    /** The client's IP address ({@link #remoteAddress()}), 4 or 16 bytes in network order; the same array each call. */
     byte[] remoteAddressBytes();
 
     /** Bytes that can still be written without blocking; a handler replies only when this is at least its reply size. */

@@ -12,7 +12,7 @@ final class IpAddressText
     {
     }
 
-    /** Dotted decimal, four parts of 0..255 without leading zeros (an octal reading would differ), into out[at, at + 4). */
+    /** Dotted decimal: four parts of 0..255, no leading zeros (octal would read them otherwise), into out[at..+4). */
     static boolean parseIpv4(final byte[] s, final int from, final int to, final byte[] out, final int at)
     {
         int part = 0;

@@ -314,7 +314,8 @@ public final class ProxyHeaderParser
     }
 
     /** Parses the text address {@code s[from, to)} of {@code length} bytes (4: dotted decimal; 16: IPv6) into out. */
-    private static boolean parseAddress(final byte[] s, final int from, final int to, final byte[] out, final int length)
+    private static boolean parseAddress(
+        final byte[] s, final int from, final int to, final byte[] out, final int length)
     {
         return length == 4 ? IpAddressText.parseIpv4(s, from, to, out, 0) : IpAddressText.parseIpv6(s, from, to, out);
     }

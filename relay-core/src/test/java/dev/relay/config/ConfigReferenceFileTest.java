@@ -88,7 +88,8 @@ class ConfigReferenceFileTest
                 final String expected = "# " + key.reloadScope().comment();
                 if (!expected.equals(lines.get(i - 1)))
                 {
-                    errors.add(key.key() + ": the line above is \"" + lines.get(i - 1) + "\", not \"" + expected + "\"");
+                    errors.add(key.key() + ": the line above is \"" + lines.get(i - 1) + "\", not \"" + expected +
+                        "\"");
                 }
             }
         }

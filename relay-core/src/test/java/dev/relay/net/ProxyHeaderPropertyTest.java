@@ -43,13 +43,15 @@ class ProxyHeaderPropertyTest
     }
 
     @Property(tries = 1000)
-    void anySplitGivesTheSameResult(@ForAll("proxyish") final byte[] input, @ForAll @Size(max = 8) final List<Integer> cuts)
+    void anySplitGivesTheSameResult(
+        @ForAll("proxyish") final byte[] input, @ForAll @Size(max = 8) final List<Integer> cuts)
     {
         assertEquals(ProxyParsing.whole(input), ProxyParsing.run(input, ProxyParsing.pieceEnds(cuts, input.length)));
     }
 
     @Property(tries = 300)
-    void arbitraryBytesNeverThrow(@ForAll @Size(max = 300) final byte[] input, @ForAll @Size(max = 4) final List<Integer> cuts)
+    void arbitraryBytesNeverThrow(
+        @ForAll @Size(max = 300) final byte[] input, @ForAll @Size(max = 4) final List<Integer> cuts)
     {
         assertEquals(ProxyParsing.whole(input), ProxyParsing.run(input, ProxyParsing.pieceEnds(cuts, input.length)));
     }
