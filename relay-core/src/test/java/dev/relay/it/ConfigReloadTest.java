@@ -283,12 +283,11 @@ class ConfigReloadTest
             }
         }
         assertTrue(problems.isEmpty(), () -> "a client failed across reloads: " + problems);
-        assertTrue(one.messageCount() > 0 && two.messageCount() >= 0, "the routes alternated");
         Await.until(() -> delivered(one, two).keySet().containsAll(acked), Duration.ofSeconds(30),
             () -> acked.size() + " acknowledged, " + delivered(one, two).size() + " delivered");
         final long duplicated = delivered(one, two).values().stream().filter(count -> count > 1).count();
         assertEquals(0, duplicated, "duplicated");
-        assertTrue(two.messageCount() > 0, "the second route was used");
+        assertTrue(one.messageCount() > 0 && two.messageCount() > 0, "both routes were used in turn");
         assertEquals(59, relay.config().smtpMaxConnectionsPerIp());
     }
 

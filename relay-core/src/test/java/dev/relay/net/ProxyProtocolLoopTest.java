@@ -168,17 +168,17 @@ class ProxyProtocolLoopTest
         {
             // a client that speaks first, as SMTP clients do not but HTTP ones do
             smtpClient.getOutputStream().write("EHLO direct\r\n".getBytes(StandardCharsets.US_ASCII));
-            assertEquals(-1, smtpClient.getInputStream().read(), "closed without a greeting");
+            assertEquals(-1, readOrTimeout(smtpClient.getInputStream()), "closed without a greeting");
             garbage.getOutputStream().write("PROXY TCP4 192.0.2.1 192.0.2.2 99999 25\r\n"
                 .getBytes(StandardCharsets.US_ASCII));
-            assertEquals(-1, garbage.getInputStream().read(), "a bad port: closed");
+            assertEquals(-1, readOrTimeout(garbage.getInputStream()), "a bad port: closed");
             quiet.close();
         }
         trustLoopback.set(false);
         try (Socket untrusted = connect())
         {
             untrusted.getOutputStream().write(ProxyHeaders.v1("192.0.2.1", 1));
-            assertEquals(-1, untrusted.getInputStream().read(), "an untrusted peer: closed");
+            assertEquals(-1, readOrTimeout(untrusted.getInputStream()), "an untrusted peer: closed");
         }
         await(() -> loop.proxyRefusedTotal() == 4, () -> "four refused, not " + loop.proxyRefusedTotal());
         assertEquals(List.of(), opened, "no handler was made");
