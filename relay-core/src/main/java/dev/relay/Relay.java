@@ -2,6 +2,7 @@ package dev.relay;
 
 import dev.relay.auth.PasswordVerifier;
 import dev.relay.auth.UsersFile;
+import dev.relay.config.NetworkList;
 import dev.relay.config.RelayConfig;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.metrics.MetricsServer;
@@ -12,6 +13,7 @@ import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
 import dev.relay.net.LoopHook;
+import dev.relay.net.ProxyPolicy;
 import dev.relay.net.ServerTlsContext;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
@@ -34,7 +36,9 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The running relay: builds the stages from a validated configuration, wires them (smtp hands messages to the
@@ -57,8 +61,11 @@ public final class Relay implements AutoCloseable
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
     public static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
     private static final long DELIVERY_DRAIN_MS = 5_000;
+    /** How long a reload waits for a stage thread to take the new configuration (it takes it within a pass). */
+    private static final long STAGE_RELOAD_MS = 5_000;
 
-    private final RelayConfig config;
+    /** What is in force: the start's configuration, then each accepted reload's ({@link #reload()}). */
+    private volatile RelayConfig config;
     private final RelayMetrics metrics = new RelayMetrics();
     private final Spool spool;
     private final OutcomeJournal journal;
@@ -69,6 +76,11 @@ public final class Relay implements AutoCloseable
     private final ServerTlsContext tls;
     private final ExecutorService tlsTasks;
     private final PasswordVerifier passwords;
+    private final UsersFile users;
+    private final ProxyPolicy proxyPolicy;
+    /** Each inbound loop's session context, by loop index: a reload hands each its new settings. */
+    private final List<SessionContext> contexts = new ArrayList<>();
+    private volatile ConfigReload.Source configSource;
     private DeliveryStage delivery;
     private MetricsServer metricsServer;
     private volatile boolean closed;
@@ -76,8 +88,11 @@ public final class Relay implements AutoCloseable
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
         final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock,
-        final ServerTlsContext tls, final ExecutorService tlsTasks, final PasswordVerifier passwords)
+        final ServerTlsContext tls, final ExecutorService tlsTasks, final PasswordVerifier passwords,
+        final UsersFile users, final ProxyPolicy proxyPolicy)
     {
+        this.users = users;
+        this.proxyPolicy = proxyPolicy;
         this.limiter = limiter;
         this.lock = lock;
         this.tls = tls;
@@ -170,19 +185,26 @@ public final class Relay implements AutoCloseable
         final InboundServer inbound;
         final List<SelectorLoop> deliveryLoops = new ArrayList<>();
         final ConnectionLimiter limiter;
+        final ProxyPolicy proxyPolicy;
         try
         {
             final int loops = config.smtpIoThreads();
             final int bufferSize = config.smtpBufferSize();
-            limiter = new ConnectionLimiter(config.smtpMaxConnections(),
-                config.smtpMaxConnectionsPerIp(),
-                address -> config.smtpLimitsExemptRelayNetworks() && config.relayNetworks().contains(address),
+            final ConnectionLimiter.Limits limits = limits(config);
+            limiter = new ConnectionLimiter(limits.maxConnections(), limits.maxPerClient(), limits.exempt(),
                 new ClientRates(config.smtpRateConnectionsPerMinute(), config.smtpRateMessagesPerMinute(),
                     config.smtpRateAuthFailuresPerMinute()));
             inbound = InboundServer.withListeners(listeners(config), loops,
                 ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
                 ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
                 limiter, config.smtpSingleAcceptor());
+            proxyPolicy = config.smtpProxyProtocol() ?
+                new ProxyPolicy(config.smtpProxyNetworks()::contains, config.smtpProxyTimeout().toMillis()) : null;
+            if (proxyPolicy != null)
+            {
+                // DESIGN.md: the PROXY protocol is smtp.listen's; submission listeners take clients directly
+                inbound.proxyProtocol(SmtpSession.SMTP_LISTENER, proxyPolicy);
+            }
             for (int i = 0; i < config.deliveryIoThreads(); i++)
             {
                 deliveryLoops.add(new SelectorLoop(DELIVERY_LOOP_INDEX_BASE + i, List.of(),
@@ -202,7 +224,7 @@ public final class Relay implements AutoCloseable
             new PasswordVerifier(users, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2)),
                 config.smtpTlsReloadInterval());
         final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock, tls, tlsTasks,
-            passwords);
+            passwords, users, proxyPolicy);
         try
         {
             relay.wireAndStart();
@@ -277,9 +299,10 @@ public final class Relay implements AutoCloseable
             });
     }
 
-    private void wireAndStart() throws IOException
+    /** What the SMTP conversation takes from {@code config}. */
+    private static SmtpSettings smtpSettings(final RelayConfig config)
     {
-        final SmtpSettings settings = new SmtpSettings(
+        return new SmtpSettings(
             config.smtpHostname(),
             config.smtpMaxMessageSize(),
             config.smtpMaxRecipients(),
@@ -290,6 +313,20 @@ public final class Relay implements AutoCloseable
             config.smtpDataTimeout().toMillis(),
             config.relayNetworks()::contains,
             config::isRelayDomain);
+    }
+
+    /** Inbound admission from {@code config}: relay.networks exempt unless smtp.limits_exempt_relay_networks=false. */
+    private static ConnectionLimiter.Limits limits(final RelayConfig config)
+    {
+        final boolean exemptRelayNetworks = config.smtpLimitsExemptRelayNetworks();
+        final NetworkList relayNetworks = config.relayNetworks();
+        return new ConnectionLimiter.Limits(config.smtpMaxConnections(), config.smtpMaxConnectionsPerIp(),
+            address -> exemptRelayNetworks && relayNetworks.contains(address));
+    }
+
+    private void wireAndStart() throws IOException
+    {
+        final SmtpSettings settings = smtpSettings(config);
         final InboundEvents events = new InboundEvents(metrics);
         for (final SelectorLoop loop : inbound.loops())
         {
@@ -307,6 +344,7 @@ public final class Relay implements AutoCloseable
             {
                 context.auth(passwords.forLoop(loop::execute), config.smtpAuthAllowPlaintext());
             }
+            contexts.add(context);
             loop.handlerFactory(connection -> new SmtpSession(context, connection));
         }
         startDelivery();
@@ -317,7 +355,8 @@ public final class Relay implements AutoCloseable
                 (config.submissionsListen().isEmpty() ? "" : ", submissions on " + submissionsAddresses()),
             config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(), deliveryLoops.size(),
             (tls == null ? "" : ", STARTTLS" + (config.smtpTlsRequired() ? " required" : "")) +
-                (passwords == null ? "" : ", AUTH"));
+                (passwords == null ? "" : ", AUTH") +
+                (config.smtpProxyProtocol() ? ", PROXY protocol from " + config.smtpProxyNetworks() : ""));
     }
 
     private void startDelivery()
@@ -335,7 +374,11 @@ public final class Relay implements AutoCloseable
         }
         metricsServer = MetricsServer.start(config.metricsListen(), metrics, delivery::queuedMessages,
             inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
-            delivery::flush);
+            delivery::flush, () ->
+            {
+                final ConfigReload.Result result = reload();
+                return new MetricsServer.AdminAnswer(result.accepted(), result.report());
+            });
     }
 
     private static LoopHook writerHook(final SpoolWriter writer)
@@ -368,6 +411,95 @@ public final class Relay implements AutoCloseable
         return delivery.queuedMessages();
     }
 
+    /**
+     * Where {@link #reload()} reads the configuration again: the file this relay started from and the system
+     * properties ({@code RelayMain}); none for a relay built from a map (then a reload is refused).
+     */
+    public void configSource(final ConfigReload.Source source)
+    {
+        this.configSource = source;
+    }
+
+    /** Reads the configuration again from its source; puts in force what may change ({@link #reload(RelayConfig)}). */
+    public synchronized ConfigReload.Result reload()
+    {
+        final ConfigReload.Source source = configSource;
+        if (source == null)
+        {
+            return ConfigReload.prepareRefused(config, "this relay was not started from a configuration file");
+        }
+        return apply(ConfigReload.prepare(config, source));
+    }
+
+    /**
+     * A reload to {@code next} (validated): the keys a reload may change are put in force, stage by stage on each
+     * stage's own thread (inbound loops through {@code execute}, admission through volatile snapshots, the queue
+     * manager through its proxy), the certificate and users files are read again now; changed restart-only keys are
+     * logged and keep their running values. Open connections go on untouched. Any thread; reloads run one at a time.
+     */
+    public synchronized ConfigReload.Result reload(final RelayConfig next)
+    {
+        return apply(ConfigReload.prepare(config, () -> next));
+    }
+
+    private ConfigReload.Result apply(final ConfigReload.Result result)
+    {
+        if (!result.accepted())
+        {
+            return result;
+        }
+        if (closed)
+        {
+            return ConfigReload.prepareRefused(config, "the relay is stopping");
+        }
+        final RelayConfig inForce = result.inForce();
+        final SmtpSettings settings = smtpSettings(inForce);
+        final int softErrorLimit = inForce.smtpSoftErrorLimit();
+        final long errorDelayMs = inForce.smtpErrorDelay().toMillis();
+        // each loop takes its sessions' settings between two passes; the reload returns once all have, so a
+        // connection accepted after it gets them
+        final CountDownLatch loopsDone = new CountDownLatch(contexts.size());
+        for (int i = 0; i < contexts.size(); i++)
+        {
+            final SessionContext context = contexts.get(i);
+            inbound.loops().get(i).execute(() ->
+            {
+                context.reconfigure(settings, softErrorLimit, errorDelayMs);
+                loopsDone.countDown();
+            });
+        }
+        limiter.limits(limits(inForce));
+        limiter.rates().limits(new ClientRates.Limits(inForce.smtpRateConnectionsPerMinute(),
+            inForce.smtpRateMessagesPerMinute(), inForce.smtpRateAuthFailuresPerMinute()));
+        if (proxyPolicy != null)
+        {
+            proxyPolicy.trustedPeers(inForce.smtpProxyNetworks()::contains);
+        }
+        delivery.reconfigure(inForce, STAGE_RELOAD_MS);
+        if (tls != null)
+        {
+            tls.reloadIfChanged();
+        }
+        if (users != null)
+        {
+            users.reloadIfChanged();
+        }
+        try
+        {
+            if (!loopsDone.await(STAGE_RELOAD_MS, TimeUnit.MILLISECONDS))
+            {
+                LOG.warn("reload: an inbound loop took more than {} ms to take the new settings", STAGE_RELOAD_MS);
+            }
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+        config = inForce;
+        ConfigReload.logApplied(result);
+        return result;
+    }
+
     /** Makes deferred mail due now ({@code ops/relay spool flush}). */
     public void flush()
     {
@@ -380,9 +512,16 @@ public final class Relay implements AutoCloseable
         return metricsServer == null ? null : metricsServer.address();
     }
 
+    /** The configuration in force: the start's, or the last accepted reload's. */
     public RelayConfig config()
     {
         return config;
+    }
+
+    /** Inbound admission: connections open, per client address. */
+    public ConnectionLimiter connectionLimiter()
+    {
+        return limiter;
     }
 
     public RelayMetrics metrics()
@@ -514,10 +653,27 @@ public final class Relay implements AutoCloseable
 
     private static volatile boolean haltOnStageDeath;
 
-    /** Runs until SIGTERM or SIGINT, then drains; the process exit code. */
-    static int runUntilStopped(final RelayConfig config)
+    /**
+     * Runs until SIGTERM or SIGINT, then drains; SIGHUP reloads the configuration from {@code source}. Returns the
+     * process exit code.
+     */
+    static int runUntilStopped(final RelayConfig config, final ConfigReload.Source source)
     {
         haltOnStageDeath = true;
+        // the JVM's default for SIGHUP is to exit (129): from here on it reloads (once started; ignored before), on
+        // the thread the JVM runs signal handlers on
+        final AtomicReference<Relay> started = new AtomicReference<>();
+        Signal.handle(new Signal("HUP"), signal ->
+        {
+            final Relay running = started.get();
+            if (running == null)
+            {
+                LOG.warn("received SIGHUP while starting: ignored (the configuration being started is the file's)");
+                return;
+            }
+            LOG.info("received SIGHUP: reloading the configuration");
+            running.reload();
+        });
         final Relay relay;
         try
         {
@@ -547,6 +703,8 @@ public final class Relay implements AutoCloseable
         };
         Signal.handle(new Signal("TERM"), onSignal);
         Signal.handle(new Signal("INT"), onSignal);
+        relay.configSource(source);
+        started.set(relay);
         try
         {
             stop.await();

@@ -48,6 +48,16 @@ public final class UsersFile
         return usersFile;
     }
 
+    /**
+     * Whether the file loads, as {@link #load} would find it (a reload checks it before it changes anything).
+     *
+     * @throws IOException when it cannot be read or a line is malformed: one line per problem, each naming its line.
+     */
+    public static void check(final Path file) throws IOException
+    {
+        parse(file);
+    }
+
     static Map<String, String> parse(final Path file) throws IOException
     {
         final List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);

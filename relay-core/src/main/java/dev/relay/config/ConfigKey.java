@@ -85,6 +85,15 @@ public enum ConfigKey
     SMTP_RATE_AUTH_FAILURES_PER_MINUTE("smtp.rate.auth_failures_per_minute", "10", intRange(0, Integer.MAX_VALUE),
         "failed AUTH attempts per minute from one client address; beyond it AUTH gets 454 4.7.0 without a " +
             "password check (password guessing, as Postfix's anvil limits it); 0 = unlimited"),
+    SMTP_PROXY_PROTOCOL("smtp.proxy_protocol", "false", ValueParsers::parseBoolean,
+        "true: every connection on smtp.listen starts with a HAProxy PROXY v1 or v2 header (auto-detected); the " +
+            "client it names is the client for relay decisions, limits, log lines and Received:"),
+    SMTP_PROXY_NETWORKS("smtp.proxy_networks", "127.0.0.0/8,::1/128", ValueParsers::parseNetworks,
+        "peers allowed to send that header (the load balancers): comma list of CIDR networks; any other peer is " +
+            "closed without a greeting"),
+    SMTP_PROXY_TIMEOUT("smtp.proxy_timeout", "5s", ValueParsers::positiveDuration,
+        "the whole PROXY header must arrive within this of the connection (Postfix smtpd_upstream_proxy_timeout); " +
+            "a missing, malformed or late header closes the connection"),
 
     SUBMISSION_LISTEN("submission.listen", "", ValueParsers::listenListOrEmpty,
         "message submission listeners (RFC 6409, port 587): STARTTLS before AUTH, AUTH before MAIL; needs " +
@@ -203,6 +212,14 @@ public enum ConfigKey
     public String section()
     {
         return key.substring(0, key.indexOf('.'));
+    }
+
+    /**
+     * @return what a reload does when this key changes ({@link ReloadScope#RESTART} for most).
+     */
+    public ReloadScope reloadScope()
+    {
+        return ReloadScope.of(this);
     }
 
     Object parse(final String text)

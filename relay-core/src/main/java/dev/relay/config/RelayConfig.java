@@ -69,6 +69,9 @@ public final class RelayConfig
     private final Path smtpAuthUsers;
     private final boolean smtpAuthAllowPlaintext;
     private final int smtpRateAuthFailuresPerMinute;
+    private final boolean smtpProxyProtocol;
+    private final NetworkList smtpProxyNetworks;
+    private final Duration smtpProxyTimeout;
     private final List<InetSocketAddress> submissionListen;
     private final List<InetSocketAddress> submissionsListen;
     private final NetworkList relayNetworks;
@@ -135,6 +138,9 @@ public final class RelayConfig
         smtpAuthUsers = (Path)values.get(ConfigKey.SMTP_AUTH_USERS);
         smtpAuthAllowPlaintext = (Boolean)values.get(ConfigKey.SMTP_AUTH_ALLOW_PLAINTEXT);
         smtpRateAuthFailuresPerMinute = (Integer)values.get(ConfigKey.SMTP_RATE_AUTH_FAILURES_PER_MINUTE);
+        smtpProxyProtocol = (Boolean)values.get(ConfigKey.SMTP_PROXY_PROTOCOL);
+        smtpProxyNetworks = (NetworkList)values.get(ConfigKey.SMTP_PROXY_NETWORKS);
+        smtpProxyTimeout = (Duration)values.get(ConfigKey.SMTP_PROXY_TIMEOUT);
         submissionListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSION_LISTEN);
         submissionsListen = (List<InetSocketAddress>)values.get(ConfigKey.SUBMISSIONS_LISTEN);
         relayNetworks = (NetworkList)values.get(ConfigKey.RELAY_NETWORKS);
@@ -225,6 +231,42 @@ public final class RelayConfig
         final List<PropertiesReader.Entry> entries = PropertiesReader.read(text, source, problems);
 
         return build(source, entries, systemOverrides, problems);
+    }
+
+    /**
+     * Where the admin endpoint of a relay started from {@code file} listens ({@code metrics.listen}), read leniently:
+     * {@code ops/relay reload} must reach the running relay even when the edited file no longer validates (the relay
+     * then reports why). A system property wins over the file; an unreadable file or value gives the default.
+     *
+     * @return the address, or null when it is {@code off}.
+     */
+    public static InetSocketAddress metricsListenOf(final Path file, final Properties systemOverrides)
+    {
+        String text = ConfigKey.METRICS_LISTEN.defaultText();
+        try
+        {
+            for (final PropertiesReader.Entry entry : PropertiesReader.read(Files.readString(file,
+                StandardCharsets.UTF_8), file.toString(), new ArrayList<>()))
+            {
+                if (ConfigKey.METRICS_LISTEN.key().equals(entry.key()))
+                {
+                    text = entry.value();
+                }
+            }
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            // the default, as a start without this key would have it
+        }
+        text = systemOverrides.getProperty(ConfigKey.METRICS_LISTEN.key(), text).strip();
+        try
+        {
+            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(text);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(ConfigKey.METRICS_LISTEN.defaultText());
+        }
     }
 
     /**
@@ -461,6 +503,44 @@ public final class RelayConfig
         }
 
         return "localhost";
+    }
+
+    /**
+     * What is in force after a reload to {@code next}: this configuration with the keys a reload applies
+     * ({@link ReloadScope#NOW}, {@link ReloadScope#NEW_CONNECTIONS}, {@link ReloadScope#NEXT_ATTEMPT}) taken from
+     * {@code next}; every other key keeps its value here.
+     *
+     * @throws ConfigException never for two valid configurations (the rules between keys involve restart-only keys).
+     */
+    public RelayConfig reloadedWith(final RelayConfig next) throws ConfigException
+    {
+        final Map<String, String> values = new LinkedHashMap<>(effective);
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            final ReloadScope scope = key.reloadScope();
+            if (scope != ReloadScope.RESTART && scope != ReloadScope.FILE)
+            {
+                values.put(key.key(), next.effective.get(key.key()));
+            }
+        }
+        return fromMap(values);
+    }
+
+    /**
+     * @return the keys whose value in {@code next} differs from this one's (as written, or resolved for the keys
+     * {@link #effective()} resolves), in {@link ConfigKey} order.
+     */
+    public List<ConfigKey> changedIn(final RelayConfig next)
+    {
+        final List<ConfigKey> changed = new ArrayList<>();
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            if (!effective.get(key.key()).equals(next.effective.get(key.key())))
+            {
+                changed.add(key);
+            }
+        }
+        return changed;
     }
 
     /**
@@ -706,6 +786,24 @@ public final class RelayConfig
     public int smtpRateAuthFailuresPerMinute()
     {
         return smtpRateAuthFailuresPerMinute;
+    }
+
+    /** @return {@code smtp.proxy_protocol}: connections on {@code smtp.listen} start with a PROXY header. */
+    public boolean smtpProxyProtocol()
+    {
+        return smtpProxyProtocol;
+    }
+
+    /** @return {@code smtp.proxy_networks}: the peers allowed to send a PROXY header. */
+    public NetworkList smtpProxyNetworks()
+    {
+        return smtpProxyNetworks;
+    }
+
+    /** @return {@code smtp.proxy_timeout}: the whole PROXY header's deadline. */
+    public Duration smtpProxyTimeout()
+    {
+        return smtpProxyTimeout;
     }
 
     /** @return {@code submission.listen} (RFC 6409), possibly empty. */

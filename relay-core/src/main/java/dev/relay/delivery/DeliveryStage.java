@@ -127,6 +127,29 @@ public final class DeliveryStage
         proxy.flush();
     }
 
+    /**
+     * A reload: the queue manager routes and retries with {@code config}'s routes and schedule from its next duty
+     * cycle on. Returns once it has taken them (so mail spooled after this is routed by them), or after
+     * {@code timeoutMs}; control thread.
+     */
+    public void reconfigure(final RelayConfig config, final long timeoutMs)
+    {
+        proxy.reconfigure(config);
+        final long deadline = System.currentTimeMillis() + timeoutMs;
+        while (proxy.reconfigurationPending() && System.currentTimeMillis() < deadline && isRunning())
+        {
+            try
+            {
+                Thread.sleep(1);
+            }
+            catch (final InterruptedException ex)
+            {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
     /** Every delivery thread is alive; any thread. */
     public boolean isRunning()
     {

@@ -63,12 +63,13 @@ public final class QueueManager implements Agent
     private final SpoolReader reader;
     private final OutcomeJournal journal;
     private final SpoolInjector injector;
-    private final Router router;
+    /** Replaced by a reload (routes), like the retry schedule. */
+    private Router router;
     private final Bouncer bouncer;
     private final EpochClock clock;
     private final QueueManagerProxy inbox;
     private final DeliveryLoopProxy[] loops;
-    private final long[] retryScheduleMs;
+    private long[] retryScheduleMs;
     private final long maxAgeMs;
     private final int maxRecipientsPerTransaction;
     private final long delayWarningMs;
@@ -121,16 +122,32 @@ public final class QueueManager implements Agent
         this.loops = loops.toArray(new DeliveryLoopProxy[0]);
         this.cycles = new SpoolCycles(spool, journal, reader, injector);
         this.outcomes = new OutcomeRecorder(journal, metrics);
-        final List<Duration> schedule = config.deliveryRetrySchedule();
-        this.retryScheduleMs = new long[schedule.size()];
-        for (int i = 0; i < retryScheduleMs.length; i++)
-        {
-            retryScheduleMs[i] = schedule.get(i).toMillis();
-        }
+        this.retryScheduleMs = retryScheduleMs(config);
         this.maxAgeMs = config.queueMaxAge().toMillis();
         this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
         this.delayWarningMs = config.deliveryDelayWarning().toMillis();
         this.nowMs = clock.time();
+    }
+
+    private static long[] retryScheduleMs(final RelayConfig config)
+    {
+        final List<Duration> schedule = config.deliveryRetrySchedule();
+        final long[] ms = new long[schedule.size()];
+        for (int i = 0; i < ms.length; i++)
+        {
+            ms[i] = schedule.get(i).toMillis();
+        }
+        return ms;
+    }
+
+    /**
+     * A reload's routes and retry schedule: the next round routes with them and the next deferral waits by them;
+     * jobs out and retries already scheduled keep theirs.
+     */
+    private void reconfigure(final RelayConfig config)
+    {
+        router = new Router(config);
+        retryScheduleMs = retryScheduleMs(config);
     }
 
     /** Reads the journal: what was delivered, bounced or deferred before this start. Before the agent runs. */
@@ -173,6 +190,11 @@ public final class QueueManager implements Agent
     public int doWork()
     {
         nowMs = clock.time();
+        final RelayConfig reload = inbox.takeReconfiguration();
+        if (reload != null)
+        {
+            reconfigure(reload);
+        }
         int work = inbox.drainResults(onResult, RESULTS_PER_PASS);
         work += injector.drainCompletions();
         if (!draining && inbox.drainRequested())

@@ -3,7 +3,10 @@ package dev.relay.delivery;
 import org.jctools.queues.MessagePassingQueue;
 import org.jctools.queues.MpscArrayQueue;
 
+import dev.relay.config.RelayConfig;
+
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * How other threads reach the {@link QueueManager} (as Aeron's DriverConductorProxy reaches the conductor): the
@@ -11,8 +14,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * drain, the spool says new mail is committed; each then signals the queue manager's idle strategy, which wakes its
  * thread only if it is parked.
  * <p>
- * Threads: {@link #offerResult}, {@link #flush}, {@link #drain} and {@link #newMail} from any thread; the rest on
- * the queue manager's thread.
+ * Threads: {@link #offerResult}, {@link #flush}, {@link #drain}, {@link #reconfigure} and {@link #newMail} from any
+ * thread; the rest on the queue manager's thread.
  */
 public final class QueueManagerProxy
 {
@@ -23,6 +26,8 @@ public final class QueueManagerProxy
     private final SignalledIdleStrategy idle;
     private final AtomicBoolean flushRequested = new AtomicBoolean();
     private volatile boolean drainRequested;
+    /** A reload's configuration, until the queue manager takes it (the newest wins). */
+    private final AtomicReference<RelayConfig> reconfiguration = new AtomicReference<>();
 
     QueueManagerProxy(final SignalledIdleStrategy idle)
     {
@@ -66,6 +71,22 @@ public final class QueueManagerProxy
         idle.signal();
     }
 
+    /**
+     * A reload: routes ({@code delivery.routes}) and the retry schedule ({@code delivery.retry.schedule}) of
+     * {@code config} are used from the queue manager's next duty cycle on.
+     */
+    public void reconfigure(final RelayConfig config)
+    {
+        reconfiguration.set(config);
+        idle.signal();
+    }
+
+    /** Whether the queue manager has yet to take the last {@link #reconfigure}'s configuration. Any thread. */
+    public boolean reconfigurationPending()
+    {
+        return reconfiguration.get() != null;
+    }
+
     /** The spool committed new mail (its new-mail listener). */
     public void newMail()
     {
@@ -88,5 +109,11 @@ public final class QueueManagerProxy
     boolean drainRequested()
     {
         return drainRequested;
+    }
+
+    /** The configuration a reload handed over, once; null when there is none (a volatile read). */
+    RelayConfig takeReconfiguration()
+    {
+        return reconfiguration.get() == null ? null : reconfiguration.getAndSet(null);
     }
 }

@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * Maps a recipient domain to its {@link NextHop}: {@code delivery.routes} first (exact domain, then the longest
  * {@code .parent} match, then {@code *}), else an MX lookup of the domain itself. Address literals
- * ({@code user@[192.0.2.1]}) go straight to that address. Results are memoised per domain (routes do not change
- * while running). Owned by the delivery thread.
+ * ({@code user@[192.0.2.1]}) go straight to that address. Results are memoised per domain (a reload of
+ * {@code delivery.routes} makes a new Router). Owned by the delivery thread.
  */
 public final class Router
 {

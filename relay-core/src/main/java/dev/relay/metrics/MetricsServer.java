@@ -30,11 +30,13 @@ import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 /**
- * The HTTP endpoint on {@code metrics.listen}: Prometheus scrapes, a health probe and one admin command.
+ * The HTTP endpoint on {@code metrics.listen}: Prometheus scrapes, a health probe and two admin commands.
  * <pre>
  *   GET  /metrics      200, Prometheus text format 0.0.4, read from {@link RelayMetrics} at scrape time
  *   GET  /health       200 "ok\n" while {@code healthy} is true, else 503 "unavailable\n"
  *   POST /admin/flush  200 "flushed\n" after running {@code flush}; 403 unless the peer is a loopback address
+ *   POST /admin/reload 200 and the report of {@code reload} when it was accepted, 422 and its errors when refused;
+ *                      403 unless the peer is a loopback address
  *   anything else      404, or 405 with an Allow header for a known path and the wrong method
  * </pre>
  * Quantiles are HdrHistogram's over all values since start (the highest value equivalent to the recorded one,
@@ -54,6 +56,7 @@ public final class MetricsServer implements AutoCloseable
     static final String METRICS_PATH = "/metrics";
     static final String HEALTH_PATH = "/health";
     static final String FLUSH_PATH = "/admin/flush";
+    static final String RELOAD_PATH = "/admin/reload";
     static final String ADMIN_PREFIX = "/admin/";
 
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
@@ -67,15 +70,25 @@ public final class MetricsServer implements AutoCloseable
     private final PrometheusTextFormatWriter textFormat = PrometheusTextFormatWriter.create();
     private final BooleanSupplier healthy;
     private final Runnable flush;
+    private final Supplier<AdminAnswer> reload;
     private boolean closed;
+
+    /**
+     * What an admin command answers: whether it did what was asked, and text for the operator (one fact a line).
+     */
+    public record AdminAnswer(boolean done, String text)
+    {
+    }
 
     private MetricsServer(
         final HttpServer server,
         final ExecutorService executor,
         final PrometheusRegistry registry,
         final BooleanSupplier healthy,
-        final Runnable flush)
+        final Runnable flush,
+        final Supplier<AdminAnswer> reload)
     {
+        this.reload = reload;
         this.server = server;
         this.executor = executor;
         this.registry = registry;
@@ -103,6 +116,23 @@ public final class MetricsServer implements AutoCloseable
         final BooleanSupplier healthy,
         final Runnable flush) throws IOException
     {
+        return start(listen, metrics, queueMessages, openConnections, healthy, flush,
+            () -> new AdminAnswer(false, "no configuration to reload\n"));
+    }
+
+    /**
+     * Binds {@code listen} and starts serving, with {@code reload} behind {@code POST /admin/reload}: it runs on the
+     * metrics thread and may take a moment (it reads files); it must not touch a selector loop itself.
+     */
+    public static MetricsServer start(
+        final InetSocketAddress listen,
+        final RelayMetrics metrics,
+        final LongSupplier queueMessages,
+        final LongSupplier openConnections,
+        final BooleanSupplier healthy,
+        final Runnable flush,
+        final Supplier<AdminAnswer> reload) throws IOException
+    {
         final PrometheusRegistry registry = newRegistry(metrics, queueMessages, openConnections);
         final HttpServer server = HttpServer.create(listen, 0);
         final ExecutorService executor = Executors.newSingleThreadExecutor(
@@ -112,7 +142,7 @@ public final class MetricsServer implements AutoCloseable
                 thread.setDaemon(true);
                 return thread;
             });
-        final MetricsServer metricsServer = new MetricsServer(server, executor, registry, healthy, flush);
+        final MetricsServer metricsServer = new MetricsServer(server, executor, registry, healthy, flush, reload);
         server.createContext("/", metricsServer::handle);
         server.setExecutor(executor);
         try
@@ -334,6 +364,15 @@ public final class MetricsServer implements AutoCloseable
                 {
                     flush.run();
                     respond(exchange, 200, "flushed\n");
+                }
+                break;
+
+            case RELOAD_PATH:
+                if (allow(exchange, method, "POST"))
+                {
+                    final AdminAnswer answer = reload.get();
+                    // 422: the request was understood, the configuration it points at is not acceptable
+                    respond(exchange, answer.done() ? 200 : 422, answer.text());
                 }
                 break;
 

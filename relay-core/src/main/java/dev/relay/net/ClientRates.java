@@ -17,9 +17,8 @@ public final class ClientRates
     static final int MAX_CLIENTS = 100_000;
     private static final long WINDOW_MS = 60_000;
 
-    private final int connectionsPerMinute;
-    private final int messagesPerMinute;
-    private final int authFailuresPerMinute;
+    /** The limits in force, replaced whole by a reload; each decision reads them once. */
+    private volatile Limits limits;
     private final ConcurrentHashMap<InetAddress, Counter> clients = new ConcurrentHashMap<>();
     private volatile long nextSweepMs;
 
@@ -75,14 +74,31 @@ public final class ClientRates
     /** @param authFailuresPerMinute failed AUTH attempts allowed per minute; 0 = unlimited. */
     public ClientRates(final int connectionsPerMinute, final int messagesPerMinute, final int authFailuresPerMinute)
     {
-        this.connectionsPerMinute = connectionsPerMinute;
-        this.messagesPerMinute = messagesPerMinute;
-        this.authFailuresPerMinute = authFailuresPerMinute;
+        this.limits = new Limits(connectionsPerMinute, messagesPerMinute, authFailuresPerMinute);
+    }
+
+    /**
+     * Events per minute allowed per client address; 0 = unlimited.
+     */
+    public record Limits(int connectionsPerMinute, int messagesPerMinute, int authFailuresPerMinute)
+    {
+    }
+
+    /** New limits from now on (a reload); the counts so far stay. Any thread. */
+    public void limits(final Limits limits)
+    {
+        this.limits = limits;
+    }
+
+    public Limits limits()
+    {
+        return limits;
     }
 
     /** Whether the client may try AUTH now: false once it failed too often in the last minute. Any thread. */
     public boolean mayAuthenticate(final InetAddress client, final long nowMs)
     {
+        final int authFailuresPerMinute = limits.authFailuresPerMinute();
         if (authFailuresPerMinute <= 0)
         {
             return true;
@@ -102,7 +118,7 @@ public final class ClientRates
     /** Counts a failed AUTH attempt (wrong password, unknown user). Any thread. */
     public void countAuthFailure(final InetAddress client, final long nowMs)
     {
-        if (authFailuresPerMinute <= 0)
+        if (limits.authFailuresPerMinute() <= 0)
         {
             return;
         }
@@ -117,6 +133,7 @@ public final class ClientRates
     /** Counts a new connection; false when the client is over its connection rate. Any thread. */
     public boolean tryConnection(final InetAddress client, final long nowMs)
     {
+        final int connectionsPerMinute = limits.connectionsPerMinute();
         if (connectionsPerMinute <= 0)
         {
             return true;
@@ -137,6 +154,7 @@ public final class ClientRates
     /** Counts a new message (MAIL FROM); false when the client is over its message rate. Any thread. */
     public boolean tryMessage(final InetAddress client, final long nowMs)
     {
+        final int messagesPerMinute = limits.messagesPerMinute();
         if (messagesPerMinute <= 0)
         {
             return true;

@@ -18,9 +18,13 @@ import java.net.InetSocketAddress;
  */
 public interface Connection
 {
+    /**
+     * The client's address: the peer's, or on a listener with the PROXY protocol the client its header named (the
+     * peer itself for a LOCAL or UNKNOWN header). Fixed before the handler is made.
+     */
     InetSocketAddress remoteAddress();
 
-    /** The client's IP address in network byte order (4 or 16 bytes); the same array on every call. */
+    /** The client's IP address ({@link #remoteAddress()}), 4 or 16 bytes in network order; the same array each call. */
     byte[] remoteAddressBytes();
 
     /** Bytes that can still be written without blocking; a handler replies only when this is at least its reply size. */

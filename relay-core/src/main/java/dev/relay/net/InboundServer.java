@@ -154,6 +154,18 @@ public final class InboundServer implements AutoCloseable
         }
     }
 
+    /**
+     * Connections on the listeners tagged {@code listenerTag} start with a PROXY protocol header (HAProxy's v1 or
+     * v2): see {@link SelectorLoop#proxyProtocol}. Before {@link #start}.
+     */
+    public void proxyProtocol(final int listenerTag, final ProxyPolicy policy)
+    {
+        for (final SelectorLoop loop : loops)
+        {
+            loop.proxyProtocol(listenerTag, policy);
+        }
+    }
+
     public List<SelectorLoop> loops()
     {
         return loops;

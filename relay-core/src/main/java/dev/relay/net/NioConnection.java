@@ -68,9 +68,20 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     boolean discardInput;
     /** Inside {@link #deliverInput()}: the handler is in {@code onInput}. */
     private boolean delivering;
+    /**
+     * A proxied connection whose PROXY header has not arrived whole yet: no handler exists, input goes to this parser,
+     * and the timer holds the header's deadline, which reads do not move. Null otherwise.
+     */
+    ProxyHeaderParser proxyHeader;
+    /**
+     * The client is counted by the limiter ({@link ConnectionLimiter#tryAdmitClient}); false for a proxied connection
+     * until its header named an admitted client, which then holds only a connection slot.
+     */
+    boolean clientAdmitted;
 
-    private final InetSocketAddress remoteAddress;
-    private final byte[] remoteAddressBytes;
+    /** The client: the peer, or the one a PROXY header named ({@link #clientAddress}). */
+    private InetSocketAddress remoteAddress;
+    private byte[] remoteAddressBytes;
     private final int listenerTag;
 
     NioConnection(
@@ -96,6 +107,13 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     public InetSocketAddress remoteAddress()
     {
         return remoteAddress;
+    }
+
+    /** The PROXY header named the client: it is this connection's remote address from now on (before any handler). */
+    void clientAddress(final InetSocketAddress client)
+    {
+        remoteAddress = client;
+        remoteAddressBytes = client.getAddress().getAddress();
     }
 
     @Override
@@ -531,6 +549,17 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
             {
                 compactInput();
             }
+        }
+    }
+
+    /** Gives the read buffer back when every byte in it was taken (an idle connection holds none). */
+    void releaseReadBufferIfConsumed()
+    {
+        if (readBuffer != null && readStart >= readBuffer.position())
+        {
+            loop.releaseReadBuffer(readBuffer);
+            readBuffer = null;
+            readStart = 0;
         }
     }
 

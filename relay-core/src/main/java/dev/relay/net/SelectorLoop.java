@@ -6,7 +6,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
@@ -41,6 +43,11 @@ import java.util.function.Consumer;
  * Connection states and their timeouts (set by the handler through {@link Connection#idleTimeoutMs(long)}; each read
  * or write that moves bytes restarts it):
  * <ul>
+ *   <li>awaiting the PROXY header (listeners given {@link #proxyProtocol}): no handler yet; the header must arrive
+ *   whole within {@link ProxyPolicy#headerTimeoutMs()} of the accept (reads do not extend it), else the connection is
+ *   closed and logged, as it is when the peer is not a trusted proxy (at accept, without reading) or sends a
+ *   malformed header. Once the header is read, the client it names is the connection's remote address and is
+ *   admitted by the {@link ConnectionLimiter} (over its limits: 421 and close), and the handler opens;</li>
  *   <li>connecting (outbound): the connect timeout ({@code delivery.timeout.connect});</li>
  *   <li>waiting for a command: {@code smtp.timeout.command} (RFC 5321 §4.5.3.2.7, 5 minutes);</li>
  *   <li>in DATA/BDAT, between reads: {@code smtp.timeout.data} (§4.5.3.2.5-6, 3 minutes);</li>
@@ -101,6 +108,10 @@ public final class SelectorLoop implements Runnable
     private final AtomicLong acceptedTotal = new AtomicLong();
     private final AtomicLong refusedTotal = new AtomicLong();
     private final AtomicLong handlerErrors = new AtomicLong();
+    private final AtomicLong proxyRefusedTotal = new AtomicLong();
+    /** Listener tags whose connections start with a PROXY header (bit per tag), and the policy for them. */
+    private int proxiedTags;
+    private ProxyPolicy proxyPolicy;
 
     private ConnectionHandlerFactory factory;
     private List<SelectorLoop> acceptTargets;
@@ -180,6 +191,26 @@ public final class SelectorLoop implements Runnable
     public void acceptFor(final List<SelectorLoop> targets)
     {
         this.acceptTargets = targets;
+    }
+
+    /**
+     * Connections accepted on the listeners tagged {@code listenerTag} start with a PROXY protocol header (v1 or v2):
+     * only peers {@code policy} trusts may connect, and the client the header names is the connection's remote
+     * address for its handler and the limiter. Set before the loop starts.
+     */
+    public void proxyProtocol(final int listenerTag, final ProxyPolicy policy)
+    {
+        if (listenerTag < 0 || listenerTag >= Integer.SIZE)
+        {
+            throw new IllegalArgumentException("listener tag " + listenerTag + " out of 0..31");
+        }
+        proxiedTags |= 1 << listenerTag;
+        proxyPolicy = policy;
+    }
+
+    private boolean isProxied(final int listenerTag)
+    {
+        return listenerTag >= 0 && listenerTag < Integer.SIZE && (proxiedTags & 1 << listenerTag) != 0;
     }
 
     /** Set before the loop starts. */
@@ -279,6 +310,12 @@ public final class SelectorLoop implements Runnable
     public long refusedTotal()
     {
         return refusedTotal.get();
+    }
+
+    /** Proxied connections closed for their peer or their PROXY header (untrusted, missing, malformed, late). */
+    public long proxyRefusedTotal()
+    {
+        return proxyRefusedTotal.get();
     }
 
     @Override
@@ -514,8 +551,17 @@ public final class SelectorLoop implements Runnable
     {
         if (!connection.readFromSocket())
         {
+            if (connection.proxyHeader != null)
+            {
+                proxyHeaderMissing(connection);
+            }
             close(connection);
             return false;
+        }
+        if (connection.proxyHeader != null && !readProxyHeader(connection))
+        {
+            markDirtyIfOutput(connection);
+            return !connection.closed;
         }
         connection.deliverInput();
         markDirtyIfOutput(connection);
@@ -646,12 +692,21 @@ public final class SelectorLoop implements Runnable
             closeQuietly(channel);
             return;
         }
-        final int admission = limiter.tryAcquire(remote.getAddress());
+        final boolean proxied = isProxied(listenerTag);
+        if (proxied && !proxyPolicy.trusts(remote.getAddress()))
+        {
+            // DESIGN.md: a peer outside smtp.proxy_networks is closed without a greeting
+            proxyRefusedTotal.incrementAndGet();
+            LOG.warn("PROXY: connection from {} closed: not a trusted proxy (smtp.proxy_networks)", remote);
+            closeQuietly(channel);
+            return;
+        }
+        // a proxy's connection takes a slot now; its client, known once the header is read, is admitted then
+        final int admission = proxied ? limiter.tryAcquireConnection() : limiter.tryAcquire(remote.getAddress());
         if (admission != ConnectionLimiter.ACCEPTED)
         {
             refusedTotal.incrementAndGet();
-            refuse(channel, admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ? TOO_MANY_CONNECTIONS :
-                admission == ConnectionLimiter.TOO_FAST_FROM_CLIENT ? TOO_FAST_FROM_CLIENT : TOO_MANY_FROM_CLIENT);
+            refuse(channel, refusal(admission));
             return;
         }
         acceptedTotal.incrementAndGet();
@@ -668,10 +723,20 @@ public final class SelectorLoop implements Runnable
         adopt(channel, remote, listenerTag);
     }
 
-    /** Takes ownership of an accepted, admitted connection; loop thread only. */
+    private static byte[] refusal(final int admission)
+    {
+        return admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ? TOO_MANY_CONNECTIONS :
+            admission == ConnectionLimiter.TOO_FAST_FROM_CLIENT ? TOO_FAST_FROM_CLIENT : TOO_MANY_FROM_CLIENT;
+    }
+
+    /**
+     * Takes ownership of an accepted, admitted connection (a proxied one holds a connection slot only); loop thread
+     * only.
+     */
     private void adopt(final SocketChannel channel, final InetSocketAddress remote, final int listenerTag)
     {
         final NioConnection connection = new NioConnection(this, channel, remote, false, listenerTag);
+        final boolean proxied = isProxied(listenerTag);
         connection.idleTimeoutMs = 300_000;
         try
         {
@@ -679,13 +744,105 @@ public final class SelectorLoop implements Runnable
         }
         catch (final IOException ex)
         {
-            limiter.release(remote.getAddress());
+            if (proxied)
+            {
+                limiter.releaseConnection();
+            }
+            else
+            {
+                limiter.release(remote.getAddress());
+            }
             closeQuietly(channel);
             return;
         }
         connection.slot = connections.size();
         connections.add(connection);
+        if (proxied)
+        {
+            // no handler until the header names the client; the whole header within its timeout
+            connection.proxyHeader = new ProxyHeaderParser();
+            timeouts.arm(connection, timeoutNowMs, proxyPolicy.headerTimeoutMs());
+            return;
+        }
+        connection.clientAdmitted = true;
         restartTimeout(connection);
+        open(connection);
+    }
+
+    /**
+     * Input of a proxied connection before its handler exists: the PROXY header. Once it is whole, the client it
+     * names (or the peer, for LOCAL and UNKNOWN) becomes the remote address, is admitted by the limiter (421 and
+     * close when over its limits), and the handler opens; bytes after the header stay buffered for it.
+     *
+     * @return true when the handler is open now.
+     */
+    private boolean readProxyHeader(final NioConnection connection)
+    {
+        final ProxyHeaderParser header = connection.proxyHeader;
+        final int status = header.parse(connection.readBuffer, connection.readStart, connection.readBuffer.position());
+        connection.readStart = header.consumedTo();
+        if (status == ProxyHeaderParser.NEED_MORE)
+        {
+            connection.releaseReadBufferIfConsumed();
+            return false;
+        }
+        if (status == ProxyHeaderParser.MALFORMED)
+        {
+            refuseProxied(connection, header.problem());
+            return false;
+        }
+        connection.proxyHeader = null;
+        if (!header.peerIsClient())
+        {
+            try
+            {
+                connection.clientAddress(
+                    new InetSocketAddress(InetAddress.getByAddress(header.sourceAddress()), header.sourcePort()));
+            }
+            catch (final UnknownHostException ex)
+            {
+                throw new IllegalStateException("a 4- or 16-byte address refused", ex);
+            }
+        }
+        final int admission = limiter.tryAdmitClient(connection.remoteAddress().getAddress());
+        if (admission != ConnectionLimiter.ACCEPTED)
+        {
+            refusedTotal.incrementAndGet();
+            connection.write(refusal(admission));
+            connection.closeAfterFlush();
+            return false;
+        }
+        connection.clientAdmitted = true;
+        restartTimeout(connection);
+        open(connection);
+        return !connection.closed;
+    }
+
+    /** The peer closed before its PROXY header was whole: a proxy's bare TCP health check, if it sent nothing. */
+    private void proxyHeaderMissing(final NioConnection connection)
+    {
+        proxyRefusedTotal.incrementAndGet();
+        if (connection.proxyHeader.version() == 0)
+        {
+            LOG.info("PROXY: connection from {} closed by the peer before its header", connection.remoteAddress());
+        }
+        else
+        {
+            LOG.warn("PROXY: connection from {} closed by the peer in the middle of its header",
+                connection.remoteAddress());
+        }
+    }
+
+    private void refuseProxied(final NioConnection connection, final String why)
+    {
+        proxyRefusedTotal.incrementAndGet();
+        LOG.warn("PROXY: connection from {} closed: {}", connection.remoteAddress(), why);
+        close(connection);
+    }
+
+    /** The handler of an admitted connection is made and opened. */
+    private void open(final NioConnection connection)
+    {
         try
         {
             connection.handler = factory.newHandler(connection);
@@ -947,7 +1104,8 @@ public final class SelectorLoop implements Runnable
      */
     void restartTimeout(final NioConnection connection)
     {
-        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
+        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking) &&
+            connection.proxyHeader == null)
         {
             timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
         }
@@ -1026,6 +1184,11 @@ public final class SelectorLoop implements Runnable
             tlsFailed(connection, "handshake timeout");
             return;
         }
+        if (connection.proxyHeader != null)
+        {
+            refuseProxied(connection, "no whole PROXY header within " + proxyPolicy.headerTimeoutMs() + " ms");
+            return;
+        }
         try
         {
             connection.handler.onTimeout();
@@ -1062,6 +1225,15 @@ public final class SelectorLoop implements Runnable
         for (int i = connections.size() - 1; i >= 0; i--)
         {
             final NioConnection connection = connections.get(i);
+            if (connection.handler == null)
+            {
+                // a proxied connection still waiting for its header: nobody to tell (a 421 being flushed stays)
+                if (!connection.closing)
+                {
+                    close(connection);
+                }
+                continue;
+            }
             try
             {
                 connection.handler.onDrain();
@@ -1113,9 +1285,13 @@ public final class SelectorLoop implements Runnable
             connections.remove(last);
         }
         connection.slot = -1;
-        if (!connection.outbound)
+        if (connection.clientAdmitted)
         {
             limiter.release(connection.remoteAddress().getAddress());
+        }
+        else if (!connection.outbound)
+        {
+            limiter.releaseConnection();
         }
         if (connection.handler != null)
         {

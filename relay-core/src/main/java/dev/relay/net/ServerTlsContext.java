@@ -150,6 +150,15 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
         return context;
     }
 
+    /**
+     * Whether the pair loads (the chain parses, the key is the leaf's), as {@link #load} would find it, without
+     * logging: a reload checks the files before it changes anything.
+     */
+    public static void check(final Path certFile, final Path keyFile) throws IOException, GeneralSecurityException
+    {
+        loadPair(certFile, keyFile, false);
+    }
+
     /** Whether handshakes run on BoringSSL (else the JDK's engine). */
     public boolean isOpenSsl()
     {

@@ -12,8 +12,9 @@ import java.util.function.Supplier;
  */
 public final class SessionContext
 {
-    final SmtpSettings settings;
-    final SmtpReplies replies;
+    /** Replaced by {@link #reconfigure}: a session takes both when it opens and keeps them. */
+    SmtpSettings settings;
+    SmtpReplies replies;
     final MessageSink sink;
     final QueueIds queueIds;
     final ReceivedHeader receivedHeader;
@@ -79,6 +80,25 @@ public final class SessionContext
         this.authenticator = authenticator;
         this.authAllowPlaintext = allowPlaintext;
         return this;
+    }
+
+    /**
+     * A reload: connections opened from now on get {@code settings} (and replies for its size limit); open ones keep
+     * theirs; the tarpit applies to every session from its next error. On the owning loop's thread (through the
+     * loop's {@code execute}). The host name stays: it is in the Received-header builder and needs a restart.
+     */
+    public void reconfigure(final SmtpSettings settings, final int softErrorLimit, final long errorDelayMs)
+    {
+        if (!settings.hostname().equals(this.settings.hostname()))
+        {
+            throw new IllegalArgumentException("the host name needs a restart: " + settings.hostname());
+        }
+        if (settings.maxMessageSize() != this.settings.maxMessageSize())
+        {
+            this.replies = new SmtpReplies(settings.hostname(), settings.maxMessageSize());
+        }
+        this.settings = settings;
+        tarpit(softErrorLimit, errorDelayMs);
     }
 
     public SmtpSettings settings()

@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code ops/relay.properties} documents every key with its default, names no unknown key, and loads.
+ * {@code ops/relay.properties} documents every key with its default and what a reload does with it, names no unknown
+ * key, and loads.
  */
 class ConfigReferenceFileTest
 {
@@ -71,6 +72,29 @@ class ConfigReferenceFileTest
                 assertTrue(i > 0 && lines.get(i - 1).startsWith("# "), "no comment above line " + (i + 1));
             }
         }
+    }
+
+    @Test
+    void everyKeySaysWhatAReloadDoesWithIt() throws Exception
+    {
+        final List<String> lines = Files.readAllLines(REFERENCE);
+        final List<String> errors = new ArrayList<>();
+        for (int i = 1; i < lines.size(); i++)
+        {
+            final Matcher m = SETTING.matcher(lines.get(i));
+            if (m.matches())
+            {
+                final ConfigKey key = ConfigKey.of(m.group(1));
+                final String expected = "# " + key.reloadScope().comment();
+                if (!expected.equals(lines.get(i - 1)))
+                {
+                    errors.add(key.key() + ": the line above is \"" + lines.get(i - 1) + "\", not \"" + expected +
+                        "\"");
+                }
+            }
+        }
+
+        assertEquals(List.of(), errors);
     }
 
     @Test

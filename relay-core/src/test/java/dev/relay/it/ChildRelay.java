@@ -102,7 +102,13 @@ final class ChildRelay implements AutoCloseable
     /** Starts the relay with {@code config} and waits until it listens. */
     static ChildRelay start(final Path workDir, final Map<String, String> config) throws IOException
     {
-        final ChildRelay child = launch(workDir, List.of("--config", writeConfig(workDir, config).toString()));
+        return start(workDir, writeConfig(workDir, config));
+    }
+
+    /** Starts the relay with the properties file {@code configFile} (a test may rewrite it and reload) and waits. */
+    static ChildRelay start(final Path workDir, final Path configFile) throws IOException
+    {
+        final ChildRelay child = launch(workDir, List.of("--config", configFile.toString()));
         try
         {
             child.awaitListening(Duration.ofSeconds(30));
@@ -160,6 +166,17 @@ final class ChildRelay implements AutoCloseable
     boolean isAlive()
     {
         return process.isAlive();
+    }
+
+    /** {@code kill -HUP PID}: the relay reloads its configuration. */
+    void sighup() throws IOException, InterruptedException
+    {
+        final Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(pid())).redirectErrorStream(true).start();
+        if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0)
+        {
+            fail("kill -HUP " + pid() + " failed: " + new String(kill.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8));
+        }
     }
 
     /** SIGTERM: the relay drains and exits. */

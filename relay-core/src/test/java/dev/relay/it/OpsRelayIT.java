@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * {@code ops/relay}, the launcher operators use, against the packaged {@code relay.jar}. An integration test
+ * {@code ops/relay}, the launcher operators use, against the packaged {@code relay.jar} (its exit codes, its
+ * {@code reload} against a running relay). An integration test
  * (failsafe, after {@code package}), so the jar exists and the script never has to build it mid-test. Its
  * rebuild rule (the jar is rebuilt when a file under relay-core/src or a pom.xml it is built from is newer) runs
  * in a copy of the checkout's shape in a temp dir, with a stand-in {@code mvn} that records its calls, so the real
@@ -51,6 +52,59 @@ class OpsRelayIT
             result::toString);
         assertTrue(result.stderr().lines().filter(l -> l.startsWith("relay:") || l.contains("queue.dir")).count() > 0,
             result::toString);
+    }
+
+    @Test
+    void opsRelayReloadPrintsWhatTheRunningRelayDidAndExitsTwoOnABadFile() throws Exception
+    {
+        final Path root = repositoryRoot();
+        final Map<String, String> values = new LinkedHashMap<>(InProcessRelay.config(tmp.resolve("spool"),
+            "metrics.listen", "127.0.0.1:" + freePort()));
+        final Path file = tmp.resolve("relay.properties");
+        writeProperties(file, values, "");
+        final dev.relay.Relay relay = dev.relay.Relay.start(dev.relay.config.RelayConfig.load(file,
+            new java.util.Properties()));
+        final List<String> reload = List.of("bash", root.resolve("ops/relay").toString(), "--config", file.toString(),
+            "reload");
+        try
+        {
+            relay.configSource(() -> dev.relay.config.RelayConfig.load(file, new java.util.Properties()));
+            values.put("relay.domains", "ours.test");
+            writeProperties(file, values, "");
+            final ExternalTool.Result good = ExternalTool.run(reload, tmp, Duration.ofSeconds(110));
+            assertEquals(0, good.exitCode(), good::toString);
+            assertTrue(good.stdout().contains("applied: relay.domains=ours.test"), good::toString);
+
+            writeProperties(file, values, "smtp.max_errors=abc\nsmtp.bogus=1\n");
+            final ExternalTool.Result bad = ExternalTool.run(reload, tmp, Duration.ofSeconds(110));
+            assertEquals(2, bad.exitCode(), bad::toString);
+            assertTrue(bad.stderr().contains("smtp.max_errors: \"abc\"") &&
+                bad.stderr().contains("smtp.bogus: unknown key"), bad::toString);
+        }
+        finally
+        {
+            relay.close();
+        }
+        final ExternalTool.Result nobody = ExternalTool.run(reload, tmp, Duration.ofSeconds(110));
+        assertEquals(1, nobody.exitCode(), nobody::toString);
+        assertTrue(nobody.stderr().contains("no running relay answers"), nobody::toString);
+    }
+
+    private static void writeProperties(final Path file, final Map<String, String> values, final String more)
+        throws java.io.IOException
+    {
+        final StringBuilder text = new StringBuilder();
+        values.forEach((key, value) -> text.append(key).append('=').append(value).append('\n'));
+        Files.writeString(file, text + more, StandardCharsets.UTF_8);
+    }
+
+    private static int freePort() throws java.io.IOException
+    {
+        try (java.net.ServerSocket socket =
+                 new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()))
+        {
+            return socket.getLocalPort();
+        }
     }
 
     @Test

@@ -117,6 +117,50 @@ final class SmtpTestClient implements AutoCloseable
         }
     }
 
+    /**
+     * Connects from the loopback address {@code localAddress} (127.0.0.2, 127.0.0.3...: several clients on one
+     * machine, as a load balancer in front sees them) and reads the greeting.
+     */
+    static SmtpTestClient connectFrom(final String localAddress, final int port) throws IOException
+    {
+        final Socket socket = new Socket();
+        try
+        {
+            socket.setTcpNoDelay(true);
+            socket.setSoTimeout((int)DEFAULT_READ_TIMEOUT.toMillis());
+            socket.bind(new InetSocketAddress(localAddress, 0));
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            return new SmtpTestClient(socket, true);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            socket.close();
+            throw ex;
+        }
+    }
+
+    /**
+     * Connects as a load balancer would for a client: writes {@code proxyHeader} (a PROXY protocol header) first, then
+     * reads the greeting.
+     */
+    static SmtpTestClient connectProxied(final int port, final byte[] proxyHeader) throws IOException
+    {
+        final Socket socket = new Socket();
+        try
+        {
+            socket.setTcpNoDelay(true);
+            socket.setSoTimeout((int)DEFAULT_READ_TIMEOUT.toMillis());
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.getOutputStream().write(proxyHeader);
+            return new SmtpTestClient(socket, true);
+        }
+        catch (final IOException | RuntimeException ex)
+        {
+            socket.close();
+            throw ex;
+        }
+    }
+
     Reply greeting()
     {
         return greeting;

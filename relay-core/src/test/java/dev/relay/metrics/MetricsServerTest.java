@@ -39,6 +39,9 @@ class MetricsServerTest
     private final AtomicBoolean healthy = new AtomicBoolean(true);
     private final AtomicInteger flushes = new AtomicInteger();
     private final AtomicReference<String> flushThread = new AtomicReference<>();
+    private final AtomicInteger reloads = new AtomicInteger();
+    private final AtomicReference<MetricsServer.AdminAnswer> reloadAnswer =
+        new AtomicReference<>(new MetricsServer.AdminAnswer(true, "reloaded\napplied: relay.domains=a.test\n"));
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private MetricsServer server;
 
@@ -58,6 +61,11 @@ class MetricsServerTest
             {
                 flushThread.set(Thread.currentThread().getName());
                 flushes.incrementAndGet();
+            },
+            () ->
+            {
+                reloads.incrementAndGet();
+                return reloadAnswer.get();
             });
         return server;
     }
@@ -210,6 +218,24 @@ class MetricsServerTest
     }
 
     @Test
+    void reloadAnswers200WhenTakenAnd422WithTheErrorsWhenRefused() throws Exception
+    {
+        start(ANY_LOOPBACK_PORT);
+        final HttpResponse<String> taken = send("POST", "/admin/reload");
+        assertEquals(200, taken.statusCode());
+        assertEquals("reloaded\napplied: relay.domains=a.test\n", taken.body());
+
+        reloadAnswer.set(new MetricsServer.AdminAnswer(false, "reload refused; the running configuration stays:\n" +
+            "relay.properties:3: smtp.max_errors: \"abc\" is not a positive integer\n"));
+        final HttpResponse<String> refused = send("POST", "/admin/reload");
+        assertEquals(422, refused.statusCode());
+        assertTrue(refused.body().contains("smtp.max_errors: \"abc\""), refused.body());
+
+        assertEquals(405, send("GET", "/admin/reload").statusCode());
+        assertEquals(2, reloads.get());
+    }
+
+    @Test
     void wrongMethodIs405AndDoesNotFlush() throws Exception
     {
         start(ANY_LOOPBACK_PORT);
@@ -248,6 +274,8 @@ class MetricsServerTest
         assertEquals(403, flush.statusCode());
         assertEquals(0, flushes.get());
         assertEquals(403, send("POST", "/admin/other").statusCode());
+        assertEquals(403, send("POST", "/admin/reload").statusCode());
+        assertEquals(0, reloads.get());
         assertEquals(200, send("GET", "/health").statusCode());
         assertEquals(200, send("GET", "/metrics").statusCode());
     }

@@ -36,7 +36,9 @@ import java.util.function.BooleanSupplier;
  * over the socket; delegated tasks run in the next pass (as a command: off the handler's call, then back on the
  * loop), and a peer speaks TLS through {@link Peer#startTls}.
  * <p>
- * Not modelled: admission ({@link ConnectionLimiter}: a refused client never reaches a handler), several loops, the
+ * Not modelled: admission ({@link ConnectionLimiter}: a refused client never reaches a handler), the PROXY protocol
+ * header (read before a handler exists; the handler sees the client it names as {@link Connection#remoteAddress()},
+ * which is what {@link #accept} takes; {@code ProxyProtocolLoopTest} tests it on the real loop), several loops, the
  * accept backoff. A handler that throws is closed as the real loop closes it, and the test fails at the end of that
  * pass unless {@link #tolerateHandlerFailures()} was called.
  * <p>
