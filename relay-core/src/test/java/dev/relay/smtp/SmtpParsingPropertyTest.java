@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Property tests (jqwik) for the parsing layer; the harness asserts index bounds on every call. */
-class SmtpParsingProperties
+class SmtpParsingPropertyTest
 {
     /** Bytes biased toward the ones the grammar cares about, so lines, terminators and near misses are common. */
     @Provide
