@@ -353,6 +353,34 @@ public final class TestCertificates
         }
     }
 
+    /** A server-mode context serving {@code leaf} (signed by the test CA for the key of {@code type}). */
+    public SSLContext serverContext(final KeyType type, final X509Certificate leaf)
+    {
+        try
+        {
+            final KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("server", privateKey(type), new char[0], new Certificate[]{leaf, ca});
+            final KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, new char[0]);
+            final SSLContext context = SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), null, null);
+            return context;
+        }
+        catch (final GeneralSecurityException | IOException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    /** A server engine serving {@code leaf} (an expired or wrong-host certificate of {@code type}). */
+    public SSLEngine serverEngine(final KeyType type, final X509Certificate leaf)
+    {
+        final SSLEngine engine = serverContext(type, leaf).createSSLEngine();
+        engine.setUseClientMode(false);
+        return engine;
+    }
+
     /** A server engine with a fresh valid certificate of {@code type}. */
     public SSLEngine serverEngine(final KeyType type)
     {
