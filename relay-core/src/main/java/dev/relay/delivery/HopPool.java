@@ -189,8 +189,8 @@ final class HopPool
                 // opportunistic TLS: the address is fine, its TLS is not; plaintext for a while, starting now
                 final long untilMs = nowMs + loop.plaintextFallbackMs();
                 hop.fallBackToPlaintext(connection.address(), untilMs);
-                DeliveryLog.info("{}: {} with {}; delivering to it without TLS until {}", hop, reason,
-                    DeliveryLog.relay(connection.address()), Instant.ofEpochMilli(untilMs));
+                DeliveryLog.info("{}: {}: {}; delivering to it without TLS until {}", hop,
+                    DeliveryLog.relay(connection.address()), reason, Instant.ofEpochMilli(untilMs));
                 hop.closed(connection, null, null, nowMs);
                 loop.markDirty(this);
                 return;
