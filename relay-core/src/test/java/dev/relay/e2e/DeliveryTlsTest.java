@@ -185,6 +185,17 @@ class DeliveryTlsTest
     }
 
     @Test
+    void aCaFileWithoutCertificatesStopsTheStartNamingTheKey() throws Exception
+    {
+        final Path bad = java.nio.file.Files.writeString(dir.resolve("bad-ca.pem"), "not a certificate\n");
+        final Relay.UnusableFileException refused = org.junit.jupiter.api.Assertions.assertThrows(
+            Relay.UnusableFileException.class, () -> E2e.start(E2e.config(dir.resolve("spool"),
+                "delivery.tls.ca_file", bad.toString())));
+        assertTrue(refused.getMessage().startsWith("delivery.tls.ca_file: ") &&
+            refused.getMessage().contains("no PEM CERTIFICATE block"), refused.getMessage());
+    }
+
+    @Test
     void bytesAServerAppendsToIts220AreNeverReadAsAReply() throws Exception
     {
         final TestSmtpSink sink = tlsSink().fault(TestSmtpSink.Step.STARTTLS, TestSmtpSink.Fault.TLS_INJECT);
