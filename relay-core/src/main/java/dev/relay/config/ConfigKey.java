@@ -66,8 +66,8 @@ public enum ConfigKey
     SMTP_TLS_KEY("smtp.tls.key", "", ValueParsers::optionalFile,
         "PEM private key of smtp.tls.cert, unencrypted PKCS#8 (BEGIN PRIVATE KEY), RSA or EC"),
     SMTP_TLS_PROVIDER("smtp.tls.provider", "auto", oneOf("auto", "jdk", "openssl"),
-        "the TLS engine, inbound and outbound: jdk (the JDK's), openssl (BoringSSL through netty-tcnative, linux-x86_64), or auto " +
-            "(openssl where it loads, else jdk)"),
+        "the TLS engine, inbound and outbound: jdk (the JDK's), openssl (BoringSSL through netty-tcnative, " +
+            "linux-x86_64), or auto (openssl where it loads, else jdk)"),
     SMTP_TLS_REQUIRED("smtp.tls.required", "false", ValueParsers::parseBoolean,
         "true: on smtp.listen every command but EHLO, HELO, STARTTLS, NOOP and QUIT gets 530 5.7.0 until " +
             "STARTTLS (Postfix smtpd_tls_security_level=encrypt)"),

@@ -1,10 +1,10 @@
 package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.config.TlsLevel;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.LoopHook;
 import dev.relay.net.SelectorLoop;
-import dev.relay.config.TlsLevel;
 import dev.relay.delivery.client.ClientSettings;
 import dev.relay.delivery.client.ClientTls;
 import dev.relay.delivery.client.ClientTlsContext;

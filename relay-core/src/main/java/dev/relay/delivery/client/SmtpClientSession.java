@@ -14,8 +14,9 @@ import java.nio.charset.StandardCharsets;
 /**
  * The client side of one outbound SMTP connection (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
  * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463, STARTTLS RFC 3207): one state
- * machine ({@code State} below, every change through {@code enter}), which is why it is one long file. Pure: the loop owns the socket and
- * the clock; this class only reacts to {@link ConnectionHandler} callbacks and {@link #send}/{@link #quit()}.
+ * machine ({@code State} below, every change through {@code enter}), which is why it is one long file. Pure: the
+ * loop owns the socket and the clock; this class only reacts to {@link ConnectionHandler} callbacks and
+ * {@link #send}/{@link #quit()}.
  * <p>
  * States and the timeout in force (RFC 5321 §4.5.3.2), set with {@link Connection#idleTimeoutMs} on each change:
  * <ul>
@@ -412,7 +413,8 @@ public final class SmtpClientSession implements ConnectionHandler
             onReply();
             if (state == State.HANDSHAKE)
             {
-                // RFC 3207 §5: what followed the 220 came before TLS; the connection discards it unread
+                // what followed the 220 came in plaintext, maybe from a man in the middle (CVE-2011-0411, seen
+                // from the client): the connection discards it unread
                 parser.reset();
                 return to;
             }
