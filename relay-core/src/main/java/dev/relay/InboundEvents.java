@@ -83,9 +83,9 @@ final class InboundEvents implements SessionEvents
     }
 
     @Override
-    public void onDisconnect(final String client, final String summary, final boolean timedOut)
+    public void onDisconnect(final String client, final String summary, final boolean timedOut, final boolean tls)
     {
-        metrics.onConnectionClosed();
+        metrics.onConnectionClosed(tls);
         if (LOG.isInfoEnabled())
         {
             LOG.info("{} from {} {}", timedOut ? "timeout, disconnect" : "disconnect", client, summary);

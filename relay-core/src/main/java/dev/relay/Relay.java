@@ -4,6 +4,9 @@ import dev.relay.auth.PasswordVerifier;
 import dev.relay.auth.UsersFile;
 import dev.relay.config.NetworkList;
 import dev.relay.config.RelayConfig;
+import dev.relay.config.TlsLevel;
+import dev.relay.config.TlsPolicy;
+import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
@@ -74,6 +77,7 @@ public final class Relay implements AutoCloseable
     private final ConnectionLimiter limiter;
     private final SpoolLock lock;
     private final ServerTlsContext tls;
+    private final ClientTlsContext clientTls;
     private final ExecutorService tlsTasks;
     private final PasswordVerifier passwords;
     private final UsersFile users;
@@ -88,14 +92,15 @@ public final class Relay implements AutoCloseable
     private Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
         final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock,
-        final ServerTlsContext tls, final ExecutorService tlsTasks, final PasswordVerifier passwords,
-        final UsersFile users, final ProxyPolicy proxyPolicy)
+        final ServerTlsContext tls, final ClientTlsContext clientTls, final ExecutorService tlsTasks,
+        final PasswordVerifier passwords, final UsersFile users, final ProxyPolicy proxyPolicy)
     {
         this.users = users;
         this.proxyPolicy = proxyPolicy;
         this.limiter = limiter;
         this.lock = lock;
         this.tls = tls;
+        this.clientTls = clientTls;
         this.tlsTasks = tlsTasks;
         this.passwords = passwords;
         this.config = config;
@@ -150,6 +155,16 @@ public final class Relay implements AutoCloseable
     {
         // the certificate, key and users are read before anything opens: a bad file is a configuration error
         final ServerTlsContext tls = loadTls(config);
+        final ClientTlsContext clientTls;
+        try
+        {
+            clientTls = loadClientTls(config);
+        }
+        catch (final UnusableFileException ex)
+        {
+            closeTls(tls);
+            throw ex;
+        }
         final UsersFile users;
         try
         {
@@ -219,12 +234,13 @@ public final class Relay implements AutoCloseable
             closeTls(tls);
             throw ex;
         }
-        final ExecutorService tlsTasks = tls == null ? null : tlsTaskPool(config.smtpIoThreads());
+        final ExecutorService tlsTasks = tls == null && clientTls == null ? null :
+            tlsTaskPool(Math.max(config.smtpIoThreads(), config.deliveryIoThreads()));
         final PasswordVerifier passwords = users == null ? null :
             new PasswordVerifier(users, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2)),
                 config.smtpTlsReloadInterval());
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock, tls, tlsTasks,
-            passwords, users, proxyPolicy);
+        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock, tls, clientTls,
+            tlsTasks, passwords, users, proxyPolicy);
         try
         {
             relay.wireAndStart();
@@ -272,6 +288,32 @@ public final class Relay implements AutoCloseable
         catch (final IOException | GeneralSecurityException ex)
         {
             throw new UnusableFileException("smtp.tls.cert / smtp.tls.key: " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * The client TLS of delivery (STARTTLS to next hops) with the CAs of {@code delivery.tls.ca_file} or the JDK's;
+     * none when every level is {@code none}.
+     */
+    private static ClientTlsContext loadClientTls(final RelayConfig config) throws UnusableFileException
+    {
+        boolean wanted = config.deliveryTls() != TlsLevel.NONE;
+        for (final TlsPolicy policy : config.deliveryTlsPolicy())
+        {
+            wanted |= policy.level() != TlsLevel.NONE;
+        }
+        if (!wanted)
+        {
+            return null;
+        }
+        try
+        {
+            return ClientTlsContext.load(config.deliveryTlsCaFile(),
+                ServerTlsContext.Provider.valueOf(config.smtpTlsProvider().toUpperCase(java.util.Locale.ROOT)));
+        }
+        catch (final IOException | GeneralSecurityException ex)
+        {
+            throw new UnusableFileException("delivery.tls.ca_file: " + ex.getMessage(), ex);
         }
     }
 
@@ -362,7 +404,15 @@ public final class Relay implements AutoCloseable
     private void startDelivery()
     {
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
-        delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, Relay::onStageDeath);
+        for (final SelectorLoop loop : deliveryLoops)
+        {
+            if (tlsTasks != null)
+            {
+                loop.tlsTaskExecutor(tlsTasks);
+            }
+        }
+        delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, clientTls,
+            Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
     }
 

@@ -66,8 +66,8 @@ public enum ConfigKey
     SMTP_TLS_KEY("smtp.tls.key", "", ValueParsers::optionalFile,
         "PEM private key of smtp.tls.cert, unencrypted PKCS#8 (BEGIN PRIVATE KEY), RSA or EC"),
     SMTP_TLS_PROVIDER("smtp.tls.provider", "auto", oneOf("auto", "jdk", "openssl"),
-        "the TLS engine: jdk (the JDK's), openssl (BoringSSL through netty-tcnative, linux-x86_64), or auto " +
-            "(openssl where it loads, else jdk)"),
+        "the TLS engine, inbound and outbound: jdk (the JDK's), openssl (BoringSSL through netty-tcnative, " +
+            "linux-x86_64), or auto (openssl where it loads, else jdk)"),
     SMTP_TLS_REQUIRED("smtp.tls.required", "false", ValueParsers::parseBoolean,
         "true: on smtp.listen every command but EHLO, HELO, STARTTLS, NOOP and QUIT gets 530 5.7.0 until " +
             "STARTTLS (Postfix smtpd_tls_security_level=encrypt)"),
@@ -123,6 +123,15 @@ public enum ConfigKey
     DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"
             + " [host] or host:port skip the MX lookup; port default 25"),
+    DELIVERY_TLS("delivery.tls", "may", TlsLevel::parse,
+        "outbound TLS (Postfix smtp_tls_security_level): none, may (STARTTLS when offered; a failed handshake falls " +
+            "back to plaintext for an hour), encrypt (TLS or defer 4.7.x), verify (encrypt, and the certificate " +
+            "must chain to delivery.tls.ca_file and name the MX host or the route's host)"),
+    DELIVERY_TLS_POLICY("delivery.tls.policy", "", ValueParsers::parseTlsPolicy,
+        "per recipient domain TLS levels: comma list of domain=level, domains as in delivery.routes (.domain = " +
+            "subdomains, * = everything else); other domains get delivery.tls"),
+    DELIVERY_TLS_CA_FILE("delivery.tls.ca_file", "", ValueParsers::optionalFile,
+        "PEM bundle of the CA certificates verify trusts; empty = the JDK's trust store (cacerts)"),
     DELIVERY_IO_THREADS("delivery.io_threads", "auto",
         intRangeOrAuto(1, 64, Runtime.getRuntime().availableProcessors()),
         "selector loop threads for outbound SMTP (delivery loops), 1..64; each next hop and its connections live on "

@@ -32,7 +32,8 @@ import java.util.TreeSet;
  * durations need a unit ({@code ms}, {@code s}, {@code m}, {@code h}, {@code d}) unless they are {@code 0}.
  * <p>
  * Immutable and safe to share between threads once built. Accessors do not allocate, except
- * {@link #routeFor(String)} and {@link #isRelayDomain(String)} which may create suffix strings.
+ * {@link #routeFor(String)}, {@link #tlsLevelFor(String)} and {@link #isRelayDomain(String)}, which may create
+ * suffix strings.
  */
 public final class RelayConfig
 {
@@ -82,6 +83,9 @@ public final class RelayConfig
     private final String queueRollCycle;
     private final long queueMinFreeBytes;
     private final List<Route> deliveryRoutes;
+    private final TlsLevel deliveryTls;
+    private final List<TlsPolicy> deliveryTlsPolicy;
+    private final Path deliveryTlsCaFile;
     private final List<Duration> deliveryRetrySchedule;
     private final int deliveryIoThreads;
     private final int deliveryMaxConnectionsPerHop;
@@ -102,6 +106,9 @@ public final class RelayConfig
     private final Map<String, Route> exactRoutes = new HashMap<>();
     private final Map<String, Route> suffixRoutes = new HashMap<>();
     private final Route catchAllRoute;
+    private final Map<String, TlsLevel> exactTlsLevels = new HashMap<>();
+    private final Map<String, TlsLevel> suffixTlsLevels = new HashMap<>();
+    private final TlsLevel catchAllTlsLevel;
     private final Map<String, String> effective;
 
     @SuppressWarnings("unchecked")
@@ -151,6 +158,9 @@ public final class RelayConfig
         queueRollCycle = (String)values.get(ConfigKey.QUEUE_ROLL_CYCLE);
         queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
         deliveryRoutes = (List<Route>)values.get(ConfigKey.DELIVERY_ROUTES);
+        deliveryTls = (TlsLevel)values.get(ConfigKey.DELIVERY_TLS);
+        deliveryTlsPolicy = (List<TlsPolicy>)values.get(ConfigKey.DELIVERY_TLS_POLICY);
+        deliveryTlsCaFile = (Path)values.get(ConfigKey.DELIVERY_TLS_CA_FILE);
         deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
         deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
         deliveryMaxConnectionsPerHop = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS_PER_HOP);
@@ -185,6 +195,20 @@ public final class RelayConfig
             }
         }
         catchAllRoute = catchAll;
+        TlsLevel catchAllLevel = deliveryTls;
+        for (final TlsPolicy policy : deliveryTlsPolicy)
+        {
+            if (Route.CATCH_ALL.equals(policy.domain()))
+            {
+                catchAllLevel = policy.level();
+            }
+            else
+            {
+                (policy.domain().startsWith(".") ? suffixTlsLevels : exactTlsLevels).put(policy.domain(),
+                    policy.level());
+            }
+        }
+        catchAllTlsLevel = catchAllLevel;
 
         final Map<String, String> effective = new LinkedHashMap<>();
         for (final ConfigKey key : ConfigKey.values())
@@ -578,24 +602,41 @@ public final class RelayConfig
      */
     public Route routeFor(final String domainLowercase)
     {
-        final Route exact = exactRoutes.get(domainLowercase);
-        if (null != exact)
+        return matchDomain(exactRoutes, suffixRoutes, catchAllRoute, domainLowercase);
+    }
+
+    /**
+     * The outbound TLS level for a recipient domain: {@code delivery.tls.policy} matched as routes are (exact,
+     * longest {@code .suffix}, {@code *}), else {@code delivery.tls}.
+     *
+     * @param domainLowercase a recipient domain, lowercase, without trailing dot.
+     */
+    public TlsLevel tlsLevelFor(final String domainLowercase)
+    {
+        return matchDomain(exactTlsLevels, suffixTlsLevels, catchAllTlsLevel, domainLowercase);
+    }
+
+    private static <T> T matchDomain(
+        final Map<String, T> exact, final Map<String, T> suffixes, final T otherwise, final String domainLowercase)
+    {
+        final T found = exact.get(domainLowercase);
+        if (null != found)
         {
-            return exact;
+            return found;
         }
-        if (!suffixRoutes.isEmpty())
+        if (!suffixes.isEmpty())
         {
             for (int dot = domainLowercase.indexOf('.'); dot >= 0; dot = domainLowercase.indexOf('.', dot + 1))
             {
-                final Route route = suffixRoutes.get(domainLowercase.substring(dot));
-                if (null != route)
+                final T value = suffixes.get(domainLowercase.substring(dot));
+                if (null != value)
                 {
-                    return route;
+                    return value;
                 }
             }
         }
 
-        return catchAllRoute;
+        return otherwise;
     }
 
     /**
@@ -917,6 +958,24 @@ public final class RelayConfig
     public List<Route> deliveryRoutes()
     {
         return deliveryRoutes;
+    }
+
+    /** @return {@code delivery.tls}: the level of domains {@code delivery.tls.policy} does not name. */
+    public TlsLevel deliveryTls()
+    {
+        return deliveryTls;
+    }
+
+    /** @return {@code delivery.tls.policy} in the order written; see {@link #tlsLevelFor(String)}. */
+    public List<TlsPolicy> deliveryTlsPolicy()
+    {
+        return deliveryTlsPolicy;
+    }
+
+    /** @return {@code delivery.tls.ca_file}, or null for the JDK's trust store. */
+    public Path deliveryTlsCaFile()
+    {
+        return deliveryTlsCaFile;
     }
 
     /**

@@ -610,6 +610,47 @@ final class ValueParsers
     }
 
     /**
+     * {@code domain=level}, comma-separated, domains as in routes; see {@link TlsPolicy} and
+     * {@link RelayConfig#tlsLevelFor(String)}.
+     */
+    static List<TlsPolicy> parseTlsPolicy(final String text)
+    {
+        final List<TlsPolicy> policies = new ArrayList<>();
+        final Set<String> seen = new LinkedHashSet<>();
+        for (final String item : splitList(text))
+        {
+            final int equals = item.indexOf('=');
+            if (equals < 0)
+            {
+                throw new IllegalArgumentException("is not a policy list: \"" + item + "\" is not domain=level");
+            }
+            final String domain = item.substring(0, equals).strip().toLowerCase(Locale.ROOT);
+            if (!Route.CATCH_ALL.equals(domain) && !isHostName(domain.startsWith(".") ? domain.substring(1) : domain))
+            {
+                throw new IllegalArgumentException("is not a policy list: \"" + item + "\" has a bad domain \"" +
+                    domain + "\" (a domain, .domain or *)");
+            }
+            final TlsLevel level;
+            try
+            {
+                level = TlsLevel.parse(item.substring(equals + 1).strip().toLowerCase(Locale.ROOT));
+            }
+            catch (final IllegalArgumentException ex)
+            {
+                throw new IllegalArgumentException("is not a policy list: \"" + item + "\": the level " +
+                    ex.getMessage());
+            }
+            if (!seen.add(domain))
+            {
+                throw new IllegalArgumentException("is not a policy list: \"" + domain + "\" is listed twice");
+            }
+            policies.add(new TlsPolicy(domain, level));
+        }
+
+        return List.copyOf(policies);
+    }
+
+    /**
      * Comma-separated items, each trimmed; empty items are dropped, so an empty value is an empty list.
      */
     static List<String> splitList(final String text)

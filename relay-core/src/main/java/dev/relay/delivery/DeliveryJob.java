@@ -40,6 +40,8 @@ final class DeliveryJob implements OutboundMessage, BodySource
     private final String[] statusCode;
     /** How the outcome is named in the log: {@code mx.example[192.0.2.1]:25}, or "none" without a connection. */
     private String relay = "none";
+    /** The TLS protocol the transaction ran under ({@code TLSv1.3}), null for plaintext or no connection. */
+    private String tls;
     /** The host that gave the outcome (RFC 3464 Remote-MTA), null when none did. */
     private String remoteHost;
     private boolean peerOffersDsn;
@@ -66,9 +68,11 @@ final class DeliveryJob implements OutboundMessage, BodySource
     }
 
     /** Delivery loop: every recipient gets the outcome of the transaction's replies. */
-    void recordTransaction(final TransactionResult results, final HopAddress address, final boolean peerOffersDsn)
+    void recordTransaction(
+        final TransactionResult results, final HopAddress address, final boolean peerOffersDsn, final String tls)
     {
         relay = DeliveryLog.relay(address);
+        this.tls = tls;
         remoteHost = address.host();
         this.peerOffersDsn = peerOffersDsn;
         for (int i = 0; i < outcome.length; i++)
@@ -92,9 +96,10 @@ final class DeliveryJob implements OutboundMessage, BodySource
     }
 
     /** Delivery loop: the connection went before the transaction ended; every recipient is deferred. */
-    void recordLostSession(final HopAddress address, final String reason)
+    void recordLostSession(final HopAddress address, final String reason, final String tls)
     {
         relay = DeliveryLog.relay(address);
+        this.tls = tls;
         remoteHost = address.host();
         recordAll(DEFERRED, "4.4.2", reason);
     }
@@ -103,6 +108,7 @@ final class DeliveryJob implements OutboundMessage, BodySource
     void recordNotTried(final boolean permanent, final String code, final String reason)
     {
         relay = "none";
+        tls = null;
         remoteHost = null;
         recordAll(permanent ? BOUNCED : DEFERRED, code, reason);
     }
@@ -138,6 +144,12 @@ final class DeliveryJob implements OutboundMessage, BodySource
     String relay()
     {
         return relay;
+    }
+
+    /** The TLS protocol of the transaction ({@code TLSv1.3}), null when it ran in plaintext or never ran. */
+    String tls()
+    {
+        return tls;
     }
 
     String remoteHost()

@@ -8,7 +8,13 @@ import java.util.Locale;
 /**
  * One log line per recipient per attempt, in the shape operators grep Postfix's smtp(8) logs for:
  * <pre>
- * 6H27MCQFW0000: to=&lt;b@y.test&gt;, relay=mx.y.test[192.0.2.7]:25, delay=0.21, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+ * 6H27MCQFW0000: to=&lt;b@y.test&gt;, relay=mx.y.test[192.0.2.7]:25, tls=TLSv1.3, delay=0.21, dsn=2.0.0,
+ *   status=sent (250 Ok)
+ * </pre>
+ * ({@code tls=none} for a transaction in plaintext or none at all), and one line per connection whose TLS handshake
+ * finished, as Postfix's smtp(8) says it:
+ * <pre>
+ * Verified TLS connection established to mx.y.test[192.0.2.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384
  * </pre>
  * Logged through Logback's asynchronous appender: the delivery loop never waits for the console.
  */
@@ -21,13 +27,13 @@ final class DeliveryLog
     }
 
     static void attempt(
-        final String queueId, final String recipient, final String relay, final long delayMs, final String dsn,
-        final String status, final String reply)
+        final String queueId, final String recipient, final String relay, final String tls, final long delayMs,
+        final String dsn, final String status, final String reply)
     {
         if (LOG.isInfoEnabled())
         {
-            LOG.info("{}: to=<{}>, relay={}, delay={}, dsn={}, status={} ({})", queueId, recipient, relay,
-                String.format(Locale.ROOT, "%.2f", delayMs / 1000.0), dsn, status, reply);
+            LOG.info("{}: to=<{}>, relay={}, tls={}, delay={}, dsn={}, status={} ({})", queueId, recipient, relay,
+                tls == null ? "none" : tls, String.format(Locale.ROOT, "%.2f", delayMs / 1000.0), dsn, status, reply);
         }
     }
 

@@ -1,10 +1,13 @@
 package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.config.TlsLevel;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.LoopHook;
 import dev.relay.net.SelectorLoop;
 import dev.relay.delivery.client.ClientSettings;
+import dev.relay.delivery.client.ClientTls;
+import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.delivery.client.SmtpClientSession;
 import dev.relay.spool.Spool;
 import org.jctools.queues.MessagePassingQueue;
@@ -37,6 +40,7 @@ public final class DeliveryLoop implements LoopHook
     private final HopResolver resolver;
     private final RelayMetrics metrics;
     private final ClientSettings clientSettings;
+    private final ClientTlsContext tls;
     private final int maxConnectionsPerHop;
     private final int maxTransactionsPerConnection;
     private final long idleTimeoutMs;
@@ -45,10 +49,12 @@ public final class DeliveryLoop implements LoopHook
     private final QueueManagerProxy queueManager;
     private final ArrayDeque<DeliveryJob> unsentResults = new ArrayDeque<>();
     private final BodyCursorPool cursors;
-    private final HashMap<String, HopPool> pools = new HashMap<>();
+    /** By next hop: destination and TLS level (domains with different levels never share a connection). */
+    private final HashMap<NextHop, HopPool> pools = new HashMap<>();
     private final ArrayList<HopPool> dirtyPools = new ArrayList<>();
     private final MessagePassingQueue.Consumer<DeliveryJob> onJob = this::onJob;
 
+    private long plaintextFallbackMs = Hop.PLAINTEXT_FALLBACK_MS;
     private long flushesDone;
     private long nowMs;
     private long nextHousekeepingMs;
@@ -57,6 +63,7 @@ public final class DeliveryLoop implements LoopHook
     /**
      * @param jobs         where the queue manager puts this loop's jobs (made with this loop's wakeup).
      * @param queueManager where finished jobs go back (shared by every loop).
+     * @param tls          the relay's client TLS (STARTTLS to next hops).
      */
     public DeliveryLoop(
         final RelayConfig config,
@@ -65,9 +72,11 @@ public final class DeliveryLoop implements LoopHook
         final HopResolver resolver,
         final DeliveryLoopProxy jobs,
         final QueueManagerProxy queueManager,
-        final RelayMetrics metrics)
+        final RelayMetrics metrics,
+        final ClientTlsContext tls)
     {
         this.loop = loop;
+        this.tls = tls;
         this.resolver = resolver;
         this.jobs = jobs;
         this.queueManager = queueManager;
@@ -159,6 +168,30 @@ public final class DeliveryLoop implements LoopHook
         return maxTransactionsPerConnection;
     }
 
+    /** How long an address whose TLS handshake failed at {@code may} gets plaintext. */
+    long plaintextFallbackMs()
+    {
+        return plaintextFallbackMs;
+    }
+
+    /** Tests: a shorter {@link #plaintextFallbackMs()} than the hour. Before the loop starts. */
+    void plaintextFallbackMs(final long ms)
+    {
+        this.plaintextFallbackMs = ms;
+    }
+
+    /** What a connection to {@code address} asks for at {@code level} (not {@code none}). */
+    ClientTls clientTls(final TlsLevel level, final HopAddress address)
+    {
+        return new ClientTls(level, tls, address.host(), address.address().getPort());
+    }
+
+    /** An outbound TLS handshake finished or failed. */
+    void onTlsHandshake(final boolean established)
+    {
+        metrics.onTlsOut(established);
+    }
+
     void markDirty(final HopPool pool)
     {
         if (pool.markDirty())
@@ -171,8 +204,8 @@ public final class DeliveryLoop implements LoopHook
     void connect(final HopAddress address, final HopConnection connection)
     {
         metrics.onConnectionOut();
-        loop.connect(address.address(),
-            socket -> connection.attach(new SmtpClientSession(clientSettings, socket, connection)), connectTimeoutMs);
+        loop.connect(address.address(), socket -> connection.attach(
+            new SmtpClientSession(clientSettings, socket, connection, connection.tls())), connectTimeoutMs);
     }
 
     /** Looks {@code nextHop} up off the loop; the answer comes back to {@code pool} on this loop. */
@@ -205,11 +238,11 @@ public final class DeliveryLoop implements LoopHook
     private void onJob(final DeliveryJob job)
     {
         job.bodyCursors(cursors);
-        HopPool pool = pools.get(job.nextHop.key());
+        HopPool pool = pools.get(job.nextHop);
         if (pool == null)
         {
             pool = new HopPool(job.nextHop, this);
-            pools.put(job.nextHop.key(), pool);
+            pools.put(job.nextHop, pool);
         }
         pool.add(job);
     }

@@ -1,6 +1,7 @@
 package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.SelectorLoop;
 import dev.relay.spool.OutcomeJournal;
@@ -36,7 +37,7 @@ public final class DeliveryStage
 
     private DeliveryStage(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
-        final List<SelectorLoop> selectorLoops, final HopResolver resolver)
+        final List<SelectorLoop> selectorLoops, final HopResolver resolver, final ClientTlsContext tls)
     {
         this.selectorLoops = selectorLoops;
         this.resolver = resolver;
@@ -46,7 +47,8 @@ public final class DeliveryStage
             final SelectorLoop selectorLoop = selectorLoops.get(i);
             final DeliveryLoopProxy loopProxy = new DeliveryLoopProxy(selectorLoop::wakeup);
             proxies.add(loopProxy);
-            final DeliveryLoop loop = new DeliveryLoop(config, selectorLoop, spool, resolver, loopProxy, proxy, metrics);
+            final DeliveryLoop loop =
+                new DeliveryLoop(config, selectorLoop, spool, resolver, loopProxy, proxy, metrics, tls);
             selectorLoop.addHook(loop);
             loops.add(loop);
         }
@@ -59,14 +61,16 @@ public final class DeliveryStage
     /**
      * Builds the stage on {@code selectorLoops} (not yet started), replays the journal, and starts every thread.
      *
+     * @param tls     the client TLS of the delivery loops (STARTTLS to next hops).
      * @param onDeath called when a stage thread dies of an {@code Error}.
      */
     public static DeliveryStage start(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
-        final List<SelectorLoop> selectorLoops, final Thread.UncaughtExceptionHandler onDeath)
+        final List<SelectorLoop> selectorLoops, final ClientTlsContext tls,
+        final Thread.UncaughtExceptionHandler onDeath)
     {
         final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
-        final DeliveryStage stage = new DeliveryStage(config, spool, journal, metrics, selectorLoops, resolver);
+        final DeliveryStage stage = new DeliveryStage(config, spool, journal, metrics, selectorLoops, resolver, tls);
         stage.start(config, spool, metrics, onDeath);
         return stage;
     }

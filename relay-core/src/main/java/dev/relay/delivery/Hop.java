@@ -14,12 +14,18 @@ import java.util.List;
  * and a finished transaction on it makes it healthy again. Only when every address is backed off and no
  * connection is left is the hop's mail deferred ("delivery temporarily suspended") until a back-off ends.
  * <p>
+ * At TLS level {@code may}, an address whose TLS handshake failed gets plaintext for a while
+ * ({@link #fallBackToPlaintext}): the mail goes at once on a plaintext connection instead of failing the same
+ * handshake on every new one, and TLS is tried again once the time is up. A failed handshake is not a back-off.
+ * <p>
  * Owned by the delivery loop the hop belongs to; no allocation except a new address list per lookup.
  */
 final class Hop
 {
     static final long BACKOFF_MIN_MS = 1_000;
     static final long BACKOFF_MAX_MS = 60_000;
+    /** How long an address whose TLS handshake failed (at {@code may}) gets plaintext. */
+    static final long PLAINTEXT_FALLBACK_MS = 3_600_000;
     private static final AddressHealth[] NO_ADDRESSES = new AddressHealth[0];
 
     final NextHop nextHop;
@@ -30,6 +36,8 @@ final class Hop
     /** The one connection testing an address whose back-off ended, until it finishes a transaction or closes. */
     private HopConnection probe;
     private String lastFailure;
+    /** The RFC 3463 code of {@link #lastFailure} (4.4.1 unless TLS's demands failed: 4.7.4, 4.7.5). */
+    private String lastFailureCode = "4.4.1";
     /** Turns among healthy addresses of equal preference (RFC 5321 §5.1: spread the load). */
     private int turn;
 
@@ -39,6 +47,8 @@ final class Hop
         final HopAddress address;
         int failures;
         long retryAtMs;
+        /** Until when connections to it skip STARTTLS (its handshake failed at {@code may}); 0 for never. */
+        long plaintextUntilMs;
 
         AddressHealth(final HopAddress address)
         {
@@ -87,6 +97,7 @@ final class Hop
             {
                 next[i].failures = known.failures;
                 next[i].retryAtMs = known.retryAtMs;
+                next[i].plaintextUntilMs = known.plaintextUntilMs;
             }
         }
         resolving = false;
@@ -167,6 +178,29 @@ final class Hop
         return lastFailure;
     }
 
+    /** The RFC 3463 code for deferring mail with {@link #lastFailure()}: 4.4.1, or 4.7.x when TLS could not be had. */
+    String lastFailureCode()
+    {
+        return lastFailureCode;
+    }
+
+    /** Whether connections to {@code address} skip STARTTLS now (its handshake failed at {@code may} lately). */
+    boolean plaintextOnly(final HopAddress address, final long nowMs)
+    {
+        final AddressHealth known = healthOf(address);
+        return known != null && nowMs < known.plaintextUntilMs;
+    }
+
+    /** The TLS handshake with {@code address} failed at {@code may}: plaintext to it until {@code untilMs}. */
+    void fallBackToPlaintext(final HopAddress address, final long untilMs)
+    {
+        final AddressHealth known = healthOf(address);
+        if (known != null)
+        {
+            known.plaintextUntilMs = untilMs;
+        }
+    }
+
     /** A connection is being opened (from {@link #nextAddress}): to a backed-off address, it is the probe. */
     void opened(final HopConnection connection)
     {
@@ -193,15 +227,17 @@ final class Hop
     }
 
     /**
-     * {@code connection} is gone. With a {@code failure} (refused, timed out, greeting refused, session broken) its
-     * address is backed off, the back-off doubling per failure; connections that fail while it is backed off
-     * (opened before its first failure, and failing with it) count once.
+     * {@code connection} is gone. With a {@code failure} (refused, timed out, greeting refused, session broken, TLS
+     * required and not had; {@code failureCode} its RFC 3463 code) its address is backed off, the back-off doubling
+     * per failure; connections that fail while it is backed off (opened before its first failure, and failing with
+     * it) count once.
      */
-    void closed(final HopConnection connection, final String failure, final long nowMs)
+    void closed(final HopConnection connection, final String failure, final String failureCode, final long nowMs)
     {
         if (failure != null)
         {
             lastFailure = failure;
+            lastFailureCode = failureCode;
             final AddressHealth address = healthOf(connection.address());
             if (address != null && (address.failures == 0 || probe == connection || nowMs >= address.retryAtMs))
             {

@@ -1,14 +1,15 @@
 package dev.relay.delivery;
 
 import dev.relay.delivery.client.ClientListener;
+import dev.relay.delivery.client.ClientTls;
 import dev.relay.delivery.client.OutboundMessage;
 import dev.relay.delivery.client.SmtpClientSession;
 import dev.relay.delivery.client.TransactionResult;
 
 /**
- * One pooled client connection of a {@link HopPool}: the address it went to (one of the hop's MX addresses), its
- * SMTP session, the job in flight, and how much it was used. It is the session's {@link ClientListener}: each
- * callback updates this connection's own state, then tells its pool.
+ * One pooled client connection of a {@link HopPool}: the address it went to (one of the hop's MX addresses), the
+ * TLS it asked for, its SMTP session, the job in flight, and how much it was used. It is the session's
+ * {@link ClientListener}: each callback updates this connection's own state, then tells its pool.
  * <p>
  * Phases: connecting (no session ready yet) → ready: busy with one job, or idle in the pool since a time → closed.
  * Owned by the delivery loop of its hop.
@@ -17,6 +18,7 @@ final class HopConnection implements ClientListener
 {
     private final HopPool pool;
     private final HopAddress address;
+    private final ClientTls tls;
     private SmtpClientSession session;
     private boolean ready;
     private boolean closed;
@@ -26,10 +28,11 @@ final class HopConnection implements ClientListener
     private boolean brokeInFlight;
     private long idleSinceMs;
 
-    HopConnection(final HopPool pool, final HopAddress address)
+    HopConnection(final HopPool pool, final HopAddress address, final ClientTls tls)
     {
         this.pool = pool;
         this.address = address;
+        this.tls = tls;
     }
 
     /** The session the loop made for this connection's socket; set before any callback. */
@@ -42,6 +45,24 @@ final class HopConnection implements ClientListener
     HopAddress address()
     {
         return address;
+    }
+
+    /** The TLS its session asks for. */
+    ClientTls tls()
+    {
+        return tls;
+    }
+
+    /** The session ended in its TLS handshake ({@link SmtpClientSession#tlsHandshakeFailed()}). */
+    boolean tlsHandshakeFailed()
+    {
+        return session != null && session.tlsHandshakeFailed();
+    }
+
+    /** The RFC 3463 code of a session ended by TLS's demands (4.7.4, 4.7.5), else null. */
+    String failureCode()
+    {
+        return session == null ? null : session.failureCode();
     }
 
     /** Greeted and said EHLO (or HELO): a transaction can start on it. */
@@ -125,6 +146,12 @@ final class HopConnection implements ClientListener
     }
 
     @Override
+    public void onTlsEstablished(final SmtpClientSession session)
+    {
+        pool.onTlsEstablished(this, session);
+    }
+
+    @Override
     public void onTransactionDone(
         final SmtpClientSession session, final OutboundMessage message, final TransactionResult results)
     {
@@ -140,7 +167,7 @@ final class HopConnection implements ClientListener
             // a hop failure, counted when onClosed follows
             brokeInFlight = true;
         }
-        done.recordTransaction(results, address, session.capabilities().dsn());
+        done.recordTransaction(results, address, session.capabilities().dsn(), session.tlsProtocol());
         pool.onTransactionDone(this, done, !results.sessionBroke(), session.isClosed());
     }
 
@@ -157,7 +184,7 @@ final class HopConnection implements ClientListener
         if (lost != null)
         {
             lost.close();
-            lost.recordLostSession(address, reason);
+            lost.recordLostSession(address, reason, session.tlsProtocol());
         }
         pool.onClosed(this, lost, reason);
     }

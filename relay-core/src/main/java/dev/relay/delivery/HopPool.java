@@ -1,5 +1,10 @@
 package dev.relay.delivery;
 
+import dev.relay.config.TlsLevel;
+import dev.relay.delivery.client.ClientTls;
+import dev.relay.delivery.client.SmtpClientSession;
+
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 
@@ -14,6 +19,11 @@ import java.util.ArrayList;
  * {@code delivery.max_messages_per_connection} transactions. When every address is backed off and no connection
  * is left, the waiting jobs go back deferred ("delivery temporarily suspended"), as qmgr defers mail for a dead
  * destination; a lookup that found no address sends them back bounced or deferred as it says.
+ * <p>
+ * TLS: each connection asks for the hop's level ({@link NextHop#tls()}) with the address's host as the name to
+ * verify. At {@code may} a failed handshake is logged and its address gets plaintext for a while (the next
+ * connection, opened at once, skips STARTTLS); at {@code encrypt} and {@code verify} a peer that cannot give TLS is
+ * a failed address like one that refuses connections, and the mail waits with 4.7.4 or 4.7.5.
  * <p>
  * Owned by one delivery loop: every method runs on its thread, most from inside the connections' callbacks.
  */
@@ -101,7 +111,7 @@ final class HopPool
         if (!jobs.isEmpty() && connections.isEmpty())
         {
             // every address is backed off: the mail waits for its next retry (Postfix qmgr's dead destination)
-            failAll(false, "4.4.1", "delivery temporarily suspended: " + hop.lastFailure());
+            failAll(false, hop.lastFailureCode(), "delivery temporarily suspended: " + hop.lastFailure());
         }
     }
 
@@ -153,6 +163,14 @@ final class HopPool
         }
     }
 
+    /** A connection's TLS handshake finished: Postfix's log line, and the count. */
+    void onTlsEstablished(final HopConnection connection, final SmtpClientSession session)
+    {
+        loop.onTlsHandshake(true);
+        DeliveryLog.info("{} TLS connection established to {}: {} with cipher {}", session.tlsTrust(),
+            DeliveryLog.relay(connection.address()), session.tlsProtocol(), session.tlsCipher());
+    }
+
     /** {@code connection} is gone; {@code lostJob} (with its outcome) was in flight on it, or null. */
     void onClosed(final HopConnection connection, final DeliveryJob lostJob, final String reason)
     {
@@ -162,21 +180,38 @@ final class HopPool
         {
             loop.complete(lostJob);
         }
+        final long nowMs = loop.nowMs();
+        if (connection.tlsHandshakeFailed())
+        {
+            loop.onTlsHandshake(false);
+            if (connection.tls().level() == TlsLevel.MAY)
+            {
+                // opportunistic TLS: the address is fine, its TLS is not; plaintext for a while, starting now
+                final long untilMs = nowMs + loop.plaintextFallbackMs();
+                hop.fallBackToPlaintext(connection.address(), untilMs);
+                DeliveryLog.info("{}: {}: {}; delivering to it without TLS until {}", hop,
+                    DeliveryLog.relay(connection.address()), reason, Instant.ofEpochMilli(untilMs));
+                hop.closed(connection, null, null, nowMs);
+                loop.markDirty(this);
+                return;
+            }
+        }
         String failure = null;
+        final String failureCode = connection.failureCode() == null ? "4.4.1" : connection.failureCode();
         if (connection.failed(lostJob))
         {
-            // never got as far as a usable session (refused, timed out, greeting or HELO refused), or lost one
-            // mid-transaction (timeout, garbage, drop, 421): this address backs off, the next one is tried at once
+            // never got as far as a usable session (refused, timed out, greeting or HELO refused, TLS required and
+            // not had), or lost one mid-transaction (timeout, garbage, drop, 421): this address backs off, the
+            // next one is tried at once
             failure = (connection.isReady() ? "session with " : "connect to ") +
                 DeliveryLog.relay(connection.address()) + ": " + reason;
             DeliveryLog.info("{}: {}", hop, failure);
         }
-        final long nowMs = loop.nowMs();
-        hop.closed(connection, failure, nowMs);
+        hop.closed(connection, failure, failureCode, nowMs);
         if (failure != null && connections.isEmpty() && hop.allBackedOff(nowMs))
         {
             // the last usable address just failed: the waiting mail is deferred with what it met
-            failAll(false, "4.4.1", failure);
+            failAll(false, failureCode, failure);
         }
         loop.markDirty(this);
     }
@@ -221,7 +256,7 @@ final class HopPool
 
     private void open(final HopAddress address, final long nowMs)
     {
-        final HopConnection connection = new HopConnection(this, address);
+        final HopConnection connection = new HopConnection(this, address, tlsFor(address, nowMs));
         connections.add(connection);
         hop.opened(connection);
         try
@@ -235,8 +270,19 @@ final class HopPool
                 ex.getCause().getMessage();
             DeliveryLog.info("{}: {}", hop, failure);
             connections.remove(connection);
-            hop.closed(connection, failure, nowMs);
+            hop.closed(connection, failure, "4.4.1", nowMs);
         }
+    }
+
+    /** The hop's level, with the address's host as the name to verify; plaintext while a fallback lasts. */
+    private ClientTls tlsFor(final HopAddress address, final long nowMs)
+    {
+        final TlsLevel level = hop.nextHop.tls();
+        if (level == TlsLevel.NONE || level == TlsLevel.MAY && hop.plaintextOnly(address, nowMs))
+        {
+            return ClientTls.NONE;
+        }
+        return loop.clientTls(level, address);
     }
 
     private void send(final HopConnection connection, final DeliveryJob job)

@@ -43,14 +43,14 @@ final class OutcomeRecorder
         }
         journal.recordResult(queued.queueId(), index, OutcomeJournal.DELIVERED, queued.attempts + 1, 0, reply);
         metrics.onDelivered((nowMs - queued.message.receivedAtMs()) * 1_000_000L);
-        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), job.relay(),
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), job.relay(), job.tls(),
             nowMs - queued.message.receivedAtMs(), dsn == null ? "2.0.0" : dsn, "sent", reply);
     }
 
     /** Recipient {@code index} failed for good (5xx, no such domain, the peer cannot take the message). */
     void bounced(
-        final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
-        final String remoteHost, final long nowMs)
+        final QueuedMessage queued, final int index, final String relay, final String tls, final String dsn,
+        final String reply, final String remoteHost, final long nowMs)
     {
         queued.status[index] = QueuedMessage.BOUNCED;
         queued.lastReply[index] = reply;
@@ -58,21 +58,21 @@ final class OutcomeRecorder
         queued.remoteMta[index] = remoteHost;
         journal.recordResult(queued.queueId(), index, OutcomeJournal.BOUNCED, queued.attempts + 1, 0, reply);
         metrics.onBounced();
-        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay, tls,
             nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "bounced", reply);
     }
 
     /** Recipient {@code index} is to be tried again (4xx, timeout, lost connection, no usable address). */
     void deferred(
-        final QueuedMessage queued, final int index, final String relay, final String dsn, final String reply,
-        final String remoteHost, final long nowMs)
+        final QueuedMessage queued, final int index, final String relay, final String tls, final String dsn,
+        final String reply, final String remoteHost, final long nowMs)
     {
         queued.status[index] = QueuedMessage.DEFERRED;
         queued.lastReply[index] = reply;
         queued.lastStatusCode[index] = dsn == null ? "4.0.0" : dsn;
         queued.remoteMta[index] = remoteHost;
         metrics.onDeferred();
-        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay,
+        DeliveryLog.attempt(queued.queueIdText(), recipient(queued, index), relay, tls,
             nowMs - queued.message.receivedAtMs(), queued.lastStatusCode[index], "deferred", reply);
     }
 
@@ -90,8 +90,8 @@ final class OutcomeRecorder
                 queued.lastStatusCode[i] = "4.4.7";
                 journal.recordResult(queued.queueId(), i, OutcomeJournal.BOUNCED, queued.attempts, 0, reply);
                 metrics.onBounced();
-                DeliveryLog.attempt(queued.queueIdText(), recipient(queued, i), "none", ageMs, "4.4.7", "expired",
-                    reply);
+                DeliveryLog.attempt(queued.queueIdText(), recipient(queued, i), "none", null, ageMs, "4.4.7",
+                    "expired", reply);
             }
         }
     }

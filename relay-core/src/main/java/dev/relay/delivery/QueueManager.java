@@ -370,12 +370,12 @@ public final class QueueManager implements Agent
                     outcomes.delivered(job, i, nowMs);
                     break;
                 case DeliveryJob.BOUNCED:
-                    outcomes.bounced(queued, index, job.relay(), job.statusCode(i), job.reply(i), job.remoteHost(),
-                        nowMs);
+                    outcomes.bounced(queued, index, job.relay(), job.tls(), job.statusCode(i), job.reply(i),
+                        job.remoteHost(), nowMs);
                     break;
                 default:
-                    outcomes.deferred(queued, index, job.relay(), job.statusCode(i), job.reply(i), job.remoteHost(),
-                        nowMs);
+                    outcomes.deferred(queued, index, job.relay(), job.tls(), job.statusCode(i), job.reply(i),
+                        job.remoteHost(), nowMs);
                     break;
             }
         }

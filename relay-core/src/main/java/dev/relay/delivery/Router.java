@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.config.Route;
+import dev.relay.config.TlsLevel;
 import dev.relay.smtp.MailAddresses;
 
 import java.util.HashMap;
@@ -10,8 +11,9 @@ import java.util.Map;
 /**
  * Maps a recipient domain to its {@link NextHop}: {@code delivery.routes} first (exact domain, then the longest
  * {@code .parent} match, then {@code *}), else an MX lookup of the domain itself. Address literals
- * ({@code user@[192.0.2.1]}) go straight to that address. Results are memoised per domain (a reload of
- * {@code delivery.routes} makes a new Router). Owned by the delivery thread.
+ * ({@code user@[192.0.2.1]}) go straight to that address. The hop carries the domain's TLS level
+ * ({@code delivery.tls.policy}, matched the same way, else {@code delivery.tls}). Results are memoised per domain
+ * (a reload of {@code delivery.routes} makes a new Router). Owned by the delivery thread.
  */
 public final class Router
 {
@@ -47,12 +49,13 @@ public final class Router
 
     private NextHop resolve(final String domain)
     {
+        final TlsLevel tls = config.tlsLevelFor(domain);
         final Route route = config.routeFor(domain);
         if (route != null)
         {
             // an unbracketed route without a port is looked up like a domain (Postfix relayhost semantics)
-            return route.noMxLookup() ? NextHop.direct(route.host(), route.port()) : NextHop.mx(route.host(),
-                smtpPort);
+            return route.noMxLookup() ? NextHop.direct(route.host(), route.port(), tls) : NextHop.mx(route.host(),
+                smtpPort, tls);
         }
         if (domain.startsWith("[") && domain.endsWith("]"))
         {
@@ -61,8 +64,8 @@ public final class Router
             {
                 literal = literal.substring(5);
             }
-            return NextHop.direct(literal, smtpPort);
+            return NextHop.direct(literal, smtpPort, tls);
         }
-        return NextHop.mx(domain, smtpPort);
+        return NextHop.mx(domain, smtpPort, tls);
     }
 }

@@ -210,7 +210,14 @@ public final class MetricsServer implements AutoCloseable
             "Deferrals: temporary delivery failures left for a later retry.", metrics::messagesDeferred);
         counter(registry, "relay_messages_bounced_total", "Messages bounced.", metrics::messagesBounced);
         counter(registry, "relay_connections_in_total", "Inbound connections closed.", metrics::connectionsClosed);
+        counter(registry, "relay_connections_in_tls_total", "Inbound connections closed that had TLS.",
+            metrics::connectionsInTls);
         counter(registry, "relay_connections_out_total", "Outbound connections opened.", metrics::connectionsOut);
+        counter(registry, "relay_connections_out_tls_total", "Outbound connections on which STARTTLS succeeded.",
+            metrics::connectionsOutTls);
+        counter(registry, "relay_tls_out_failures_total",
+            "Outbound TLS handshakes that failed (refused, broken, timed out, certificate not verified).",
+            metrics::tlsOutFailures);
         counter(registry, "relay_tls_handshakes_total", "Inbound TLS handshakes completed.", metrics::tlsHandshakes);
         counter(registry, "relay_tls_failures_total", "Inbound TLS handshakes (or TLS sessions) that failed.",
             metrics::tlsFailures);

@@ -19,10 +19,13 @@ public final class RelayMetrics
     private final LongAdder messagesReceived = new LongAdder();
     private final LongAdder messagesRejected = new LongAdder();
     private final LongAdder connectionsClosed = new LongAdder();
+    private final LongAdder connectionsClosedTls = new LongAdder();
     private final LongAdder messagesDelivered = new LongAdder();
     private final LongAdder messagesDeferred = new LongAdder();
     private final LongAdder messagesBounced = new LongAdder();
     private final LongAdder connectionsOut = new LongAdder();
+    private final LongAdder connectionsOutTls = new LongAdder();
+    private final LongAdder tlsOutFailures = new LongAdder();
     private final LongAdder tlsHandshakes = new LongAdder();
     private final LongAdder tlsFailures = new LongAdder();
     private final LongAdder authSuccesses = new LongAdder();
@@ -57,9 +60,14 @@ public final class RelayMetrics
         messagesRejected.increment();
     }
 
-    public void onConnectionClosed()
+    /** An inbound connection closed; {@code tls}: TLS was established on it (STARTTLS or implicit TLS). */
+    public void onConnectionClosed(final boolean tls)
     {
         connectionsClosed.increment();
+        if (tls)
+        {
+            connectionsClosedTls.increment();
+        }
     }
 
     public void onDelivered(final long deliveryLatencyNs)
@@ -83,6 +91,15 @@ public final class RelayMetrics
     public void onConnectionOut()
     {
         connectionsOut.increment();
+    }
+
+    /**
+     * An outbound STARTTLS handshake finished ({@code true}: the connection is encrypted) or failed (refused, broken,
+     * timed out, the certificate not verified).
+     */
+    public void onTlsOut(final boolean established)
+    {
+        (established ? connectionsOutTls : tlsOutFailures).increment();
     }
 
     /** An inbound TLS handshake finished ({@code true}) or TLS failed. */
@@ -228,6 +245,24 @@ public final class RelayMetrics
     public long connectionsOut()
     {
         return connectionsOut.sum();
+    }
+
+    /** Inbound connections closed that had TLS. */
+    public long connectionsInTls()
+    {
+        return connectionsClosedTls.sum();
+    }
+
+    /** Outbound connections on which TLS was established. */
+    public long connectionsOutTls()
+    {
+        return connectionsOutTls.sum();
+    }
+
+    /** Outbound TLS handshakes that failed. */
+    public long tlsOutFailures()
+    {
+        return tlsOutFailures.sum();
     }
 
     /** Sum of the recorded (clamped) accept latencies since start, in nanoseconds. */

@@ -635,8 +635,14 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
 
     static String describe(final Exception ex)
     {
-        final String message = ex.getMessage();
-        return message == null ? ex.getClass().getSimpleName() : message;
+        final String message = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
+        final Throwable cause = ex.getCause();
+        if (cause != null && cause.getMessage() != null && !message.contains(cause.getMessage()))
+        {
+            // BoringSSL's "General OpenSslEngine problem" says why only in its cause (a refused certificate)
+            return message + ": " + cause.getMessage();
+        }
+        return message;
     }
 
     void releaseBuffers()

@@ -59,6 +59,8 @@ final class TlsLayer
     boolean plaintextFull;
     /** The last unwrap stopped with ciphertext left because the engine had to wrap first (a handshake step). */
     private boolean stoppedForWrap;
+    /** The last wrap said the engine has more to wrap (see {@link #wrap}). */
+    private boolean wrapPending;
     /** The peer's close_notify was read. */
     boolean inboundClosed;
     /** Our close_notify has been wrapped. */
@@ -142,7 +144,8 @@ final class TlsLayer
     /** Whether the engine has something to send (a handshake message, an alert, close_notify's answer). */
     boolean wantsWrap()
     {
-        return !taskRunning && engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP;
+        return !taskRunning &&
+            (wrapPending || engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP);
     }
 
     /**
@@ -301,7 +304,7 @@ final class TlsLayer
             {
                 break;
             }
-            if (engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP)
+            if (wrapPending || engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP)
             {
                 wrap(EMPTY);
                 continue;
@@ -349,6 +352,11 @@ final class TlsLayer
             netOut = pool.acquire();
         }
         final SSLEngineResult result = engine.wrap(source, netOut);
+        // as Netty's SslHandler, the result's word counts, not only the engine's: BoringSSL wraps a fatal alert
+        // (a client that refused the server's certificate), says NEED_WRAP, and throws its reason at the next wrap
+        // only, while getHandshakeStatus() already says NEED_UNWRAP
+        wrapPending = result.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP &&
+            result.bytesProduced() > 0;
         onHandshakeStatus(result.getHandshakeStatus());
         if (result.getStatus() == SSLEngineResult.Status.BUFFER_OVERFLOW)
         {

@@ -12,8 +12,11 @@ public interface SessionEvents
     /** A message was refused after its data (size, content, loop, storage). */
     void onMessageRejected(InboundMessage message, String client, String reason);
 
-    /** A connection ended; {@code summary} is Postfix-style command counts ("ehlo=1 mail=1 ... commands=5"). */
-    void onDisconnect(String client, String summary, boolean timedOut);
+    /**
+     * A connection ended; {@code summary} is Postfix-style command counts ("ehlo=1 mail=1 ... commands=5"), {@code tls}
+     * whether TLS was established on it.
+     */
+    void onDisconnect(String client, String summary, boolean timedOut, boolean tls);
 
     /** TLS is up: {@code protocol} and {@code cipher} as negotiated. */
     default void onTlsEstablished(final String client, final String protocol, final String cipher)
@@ -48,7 +51,8 @@ public interface SessionEvents
         }
 
         @Override
-        public void onDisconnect(final String client, final String summary, final boolean timedOut)
+        public void onDisconnect(final String client, final String summary, final boolean timedOut,
+            final boolean tls)
         {
         }
     };

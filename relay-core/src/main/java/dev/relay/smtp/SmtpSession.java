@@ -1166,7 +1166,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         {
             enter(State.CLOSING);
         }
-        context.events.onDisconnect(clientDescription(), summary(), timedOut);
+        context.events.onDisconnect(clientDescription(), summary(), timedOut, connection.tlsProtocol() != null);
     }
 
     private void abortIfOpen()

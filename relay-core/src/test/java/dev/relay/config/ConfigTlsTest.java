@@ -88,4 +88,51 @@ class ConfigTlsTest
                 "up to 16k and a little)",
             "map:0: submission.listen: /127.0.0.1:2587 is listed by another listener too"), problems(small));
     }
+
+    @Test
+    void outboundTlsLevelsFollowThePolicyLikeRoutesThenTheDefault() throws Exception
+    {
+        final RelayConfig defaults = RelayConfig.fromMap(Map.of());
+        assertEquals(TlsLevel.MAY, defaults.deliveryTls());
+        assertEquals(TlsLevel.MAY, defaults.tlsLevelFor("example.com"));
+        assertEquals(null, defaults.deliveryTlsCaFile());
+
+        final Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
+        final RelayConfig c = RelayConfig.fromMap(Map.of(
+            "delivery.tls", "none",
+            "delivery.tls.policy", "bank.example=verify, .corp.example=ENCRYPT,deep.corp.example=may",
+            "delivery.tls.ca_file", ca.toString()));
+        assertEquals(TlsLevel.VERIFY, c.tlsLevelFor("bank.example"));
+        assertEquals(TlsLevel.NONE, c.tlsLevelFor("www.bank.example"), "an exact entry is not a suffix");
+        assertEquals(TlsLevel.ENCRYPT, c.tlsLevelFor("a.corp.example"));
+        assertEquals(TlsLevel.NONE, c.tlsLevelFor("corp.example"), ".corp.example is its subdomains only");
+        assertEquals(TlsLevel.MAY, c.tlsLevelFor("deep.corp.example"));
+        assertEquals(TlsLevel.ENCRYPT, c.tlsLevelFor("x.deep.corp.example"));
+        assertEquals(TlsLevel.NONE, c.tlsLevelFor("other.example"));
+        assertEquals(ca, c.deliveryTlsCaFile());
+
+        final RelayConfig star = RelayConfig.fromMap(Map.of("delivery.tls.policy", "*=encrypt,example.com=may"));
+        assertEquals(TlsLevel.ENCRYPT, star.tlsLevelFor("other.example"), "* wins over delivery.tls");
+        assertEquals(TlsLevel.MAY, star.tlsLevelFor("example.com"));
+    }
+
+    @Test
+    void badOutboundTlsValuesNameTheKey()
+    {
+        final List<String> found = problems(Map.of(
+            "delivery.tls", "dane",
+            "delivery.tls.policy", "a.example=verify,a.example=may",
+            "delivery.tls.ca_file", dir.resolve("missing.pem").toString()));
+        assertEquals(3, found.size(), found.toString());
+        final String all = String.join("\n", found);
+        assertTrue(all.contains("delivery.tls: \"dane\" is not one of none, may, encrypt, verify"), all);
+        assertTrue(all.contains("delivery.tls.policy: ") && all.contains("\"a.example\" is listed twice"), all);
+        assertTrue(all.contains("delivery.tls.ca_file: ") && all.contains("is not a file"), all);
+        final List<String> level = problems(Map.of("delivery.tls.policy", "a.example=secure"));
+        assertTrue(level.get(0).contains("the level is not one of none, may, encrypt, verify"), level.toString());
+        final List<String> domain = problems(Map.of("delivery.tls.policy", "[1.2.3.4]=verify"));
+        assertTrue(domain.get(0).contains("bad domain"), domain.toString());
+        final List<String> shape = problems(Map.of("delivery.tls.policy", "verify"));
+        assertTrue(shape.get(0).contains("is not domain=level"), shape.toString());
+    }
 }

@@ -1,12 +1,20 @@
 package dev.relay.delivery;
 
+import dev.relay.Relay;
 import dev.relay.config.RelayConfig;
+import dev.relay.config.TlsLevel;
+import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
 import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
+import dev.relay.net.ServerTlsContext;
 import dev.relay.spool.SpooledMessage;
+import dev.relay.testing.TestCertificates;
+import dev.relay.testing.TestCertificates.KeyType;
 import dev.relay.testing.TestSmtpSink;
+import io.netty.handler.ssl.OpenSsl;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -19,17 +27,23 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The hop pools of one {@link DeliveryLoop} on a real {@link SelectorLoop} thread, over loopback to
  * {@link TestSmtpSink}s: jobs go in through the loop's {@link DeliveryLoopProxy} as the queue manager sends them,
- * and results come back through a {@link QueueManagerProxy}, as they do in the relay. Limits per hop, connection reuse and its limit, back-off of a
- * failing address, the one probe when a back-off ends, and idle connections closed with QUIT.
+ * and results come back through a {@link QueueManagerProxy}, as they do in the relay. Limits per hop, connection
+ * reuse and its limit, back-off of a failing address, the one probe when a back-off ends, and idle connections
+ * closed with QUIT. TLS levels against a sink that offers STARTTLS with a test certificate: may's fallback to
+ * plaintext and its end, encrypt without STARTTLS, verify's checks, and sessions resumed across pooled connections,
+ * on the JDK's engine and BoringSSL's.
  */
 @Timeout(60)
 class HopPoolTest
@@ -49,6 +63,9 @@ class HopPoolTest
     private final QueueManagerProxy queueManager = QueueManagerProxy.create();
     private DeliveryLoopProxy jobs;
     private final List<DeliveryJob> done = new ArrayList<>();
+    private final RelayMetrics metrics = new RelayMetrics();
+    private ServerTlsContext.Provider provider = ServerTlsContext.Provider.JDK;
+    private long plaintextFallbackMs = Hop.PLAINTEXT_FALLBACK_MS;
 
     @AfterEach
     void stopAll() throws Exception
@@ -159,12 +176,111 @@ class HopPoolTest
         }
         sink = TestSmtpSink.start();
         start();
-        offer(job("bob@dest.test", NextHop.direct("127.0.0.1", closedPort)));
+        offer(job("bob@dest.test", NextHop.direct("127.0.0.1", closedPort, TlsLevel.MAY)));
         awaitResults(1);
         assertEquals(DeliveryJob.DEFERRED, done.get(0).outcome(0));
         assertEquals("none", done.get(0).relay());
         assertTrue(done.get(0).reply(0).startsWith("connect to 127.0.0.1[127.0.0.1]:" + closedPort),
             done.get(0).reply(0));
+    }
+
+    @Test
+    void aFailedHandshakeAtMayFallsBackToPlaintextForAWhileThenTlsIsTriedAgain() throws Exception
+    {
+        sink = TestSmtpSink.start().tls(TestCertificates.get().serverContext(KeyType.EC))
+            .fault(TestSmtpSink.Step.STARTTLS, TestSmtpSink.Fault.TLS_BROKEN);
+        plaintextFallbackMs = 2_000;
+        start("delivery.max_messages_per_connection", "1");
+        final long startedMs = System.currentTimeMillis();
+        final DeliveryJob first = deliver(job("bob@dest.test"));
+        assertEquals(DeliveryJob.DELIVERED, first.outcome(0), first.reply(0));
+        assertNull(first.tls(), "delivered in plaintext");
+        final Map<Integer, List<String>> commands = sink.commands();
+        assertEquals(List.of(1, 2), List.copyOf(commands.keySet()), commands.toString());
+        assertTrue(commands.get(1).contains("STARTTLS"), commands.toString());
+        assertFalse(commands.get(2).contains("STARTTLS"), "the next connection at once, without TLS: " + commands);
+        assertEquals(1, metrics.tlsOutFailures());
+
+        // while the fallback lasts, the address gets plaintext, and it was never backed off
+        final DeliveryJob second = deliver(job("carol@dest.test"));
+        assertEquals(DeliveryJob.DELIVERED, second.outcome(0), second.reply(0));
+        assertFalse(sink.commands().get(3).contains("STARTTLS"), sink.commands().toString());
+
+        // the peer is mended and the fallback runs out: TLS again
+        sink.fault(TestSmtpSink.Step.STARTTLS, TestSmtpSink.Fault.NONE);
+        final long waitMs = startedMs + plaintextFallbackMs + 100 - System.currentTimeMillis();
+        if (waitMs > 0)
+        {
+            Thread.sleep(waitMs); // the fallback is an interval of time: let it pass
+        }
+        final DeliveryJob third = deliver(job("dave@dest.test"));
+        assertEquals(DeliveryJob.DELIVERED, third.outcome(0), third.reply(0));
+        assertEquals("TLSv1.3", third.tls());
+        assertEquals(Map.of(4, "TLSv1.3"), sink.tlsProtocols());
+        assertEquals(1, metrics.connectionsOutTls());
+    }
+
+    @Test
+    void encryptDefersWithoutStartTlsAndVerifyWithoutTheRightCertificate() throws Exception
+    {
+        sink = TestSmtpSink.start();
+        start("delivery.max_messages_per_connection", "1");
+        final DeliveryJob plain = deliver(job("bob@dest.test", TlsLevel.ENCRYPT));
+        assertEquals(DeliveryJob.DEFERRED, plain.outcome(0));
+        assertEquals("4.7.4", plain.statusCode(0));
+        assertTrue(plain.reply(0).endsWith("TLS is required, but was not offered by host 127.0.0.1"),
+            plain.reply(0));
+        assertFalse(sink.commands().get(1).contains("MAIL FROM:<" + SENDER + ">"), sink.commands().toString());
+        sink.close();
+
+        final TestCertificates certificates = TestCertificates.get();
+        sink = TestSmtpSink.start().tls(certificates.serverContext(KeyType.EC, certificates.wrongHost(KeyType.EC)));
+        final DeliveryJob wrongHost = deliver(job("carol@dest.test", TlsLevel.VERIFY));
+        assertEquals(DeliveryJob.DEFERRED, wrongHost.outcome(0));
+        assertEquals("4.7.5", wrongHost.statusCode(0));
+        assertTrue(wrongHost.reply(0).contains("Cannot start TLS: handshake failure (server certificate not " +
+            "verified"), wrongHost.reply(0));
+        sink.close();
+
+        sink = TestSmtpSink.start().tls(certificates.serverContext(KeyType.EC, certificates.expired(KeyType.EC)));
+        final DeliveryJob expired = deliver(job("dave@dest.test", TlsLevel.VERIFY));
+        assertEquals("4.7.5", expired.statusCode(0), expired.reply(0));
+        final DeliveryJob encrypted = deliver(job("erin@dest.test", TlsLevel.ENCRYPT));
+        assertEquals(DeliveryJob.DELIVERED, encrypted.outcome(0), "encrypt takes the expired certificate: " +
+            encrypted.reply(0));
+        assertEquals(2, metrics.tlsOutFailures());
+        assertTrue(sink.messages().size() == 1 && !sink.tlsProtocols().isEmpty());
+    }
+
+    @Test
+    void verifiedSessionsAreResumedAcrossPooledConnections() throws Exception
+    {
+        resumesSessions(ServerTlsContext.Provider.JDK);
+    }
+
+    @Test
+    void boringSslResumesSessionsToo() throws Exception
+    {
+        Assumptions.assumeTrue(OpenSsl.isAvailable(), "BoringSSL does not load here");
+        resumesSessions(ServerTlsContext.Provider.OPENSSL);
+    }
+
+    private void resumesSessions(final ServerTlsContext.Provider engines) throws Exception
+    {
+        final AtomicInteger fullHandshakes = new AtomicInteger();
+        sink = TestSmtpSink.start().tls(TestCertificates.get().countingServerContext(KeyType.EC, fullHandshakes));
+        provider = engines;
+        start("delivery.max_messages_per_connection", "1");
+        for (int i = 0; i < 3; i++)
+        {
+            final DeliveryJob job = deliver(job("bob" + i + "@dest.test", TlsLevel.VERIFY));
+            assertEquals(DeliveryJob.DELIVERED, job.outcome(0), job.reply(0));
+            assertEquals("TLSv1.3", job.tls());
+        }
+        assertEquals(3, sink.tlsProtocols().size(), sink.tlsProtocols().toString());
+        assertEquals(3, sink.connectionsAccepted(), "a connection per message");
+        assertEquals(1, fullHandshakes.get(), "the second and third connections resumed the first one's session");
+        assertEquals(3, metrics.connectionsOutTls());
     }
 
     @Test
@@ -193,11 +309,13 @@ class HopPoolTest
             values.put(keyValues[i], keyValues[i + 1]);
         }
         final RelayConfig config = RelayConfig.fromMap(values);
-        selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(16 * 1024, 16), new BufferPool(64 * 1024, 16),
-            new ConnectionLimiter(100, 0, address -> false));
+        selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(Relay.DELIVERY_READ_BUFFER_BYTES, 16),
+            new BufferPool(Relay.DELIVERY_WRITE_BUFFER_BYTES, 16), new ConnectionLimiter(100, 0, address -> false));
         resolver = new SystemHopResolver(MxHopResolver.create(config));
         jobs = new DeliveryLoopProxy(selectorLoop::wakeup);
-        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, new RelayMetrics());
+        final ClientTlsContext tls = ClientTlsContext.load(TestCertificates.get().writeCa(dir), provider);
+        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, metrics, tls);
+        loop.plaintextFallbackMs(plaintextFallbackMs);
         selectorLoop.addHook(loop);
         thread = new Thread(selectorLoop, "smtp-out-test");
         thread.start();
@@ -205,7 +323,12 @@ class HopPoolTest
 
     private DeliveryJob job(final String recipient)
     {
-        return job(recipient, NextHop.direct("127.0.0.1", sink.port()));
+        return job(recipient, TlsLevel.MAY);
+    }
+
+    private DeliveryJob job(final String recipient, final TlsLevel tls)
+    {
+        return job(recipient, NextHop.direct("127.0.0.1", sink.port(), tls));
     }
 
     private DeliveryJob job(final String recipient, final NextHop nextHop)
@@ -218,6 +341,14 @@ class HopPoolTest
     {
         jobs.send(job);
         assertEquals(0, jobs.backlogSize(), "the job queue took it");
+    }
+
+    /** Offers one job and waits for its result: each transaction on a connection of its own, one after another. */
+    private DeliveryJob deliver(final DeliveryJob job)
+    {
+        offer(job);
+        awaitResults(done.size() + 1);
+        return done.get(done.size() - 1);
     }
 
     private void awaitResults(final int count)

@@ -1,6 +1,7 @@
 package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.config.TlsLevel;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.smtp.QueueIds;
 import dev.relay.delivery.client.RecipientResult;
@@ -81,8 +82,8 @@ class QueueManagerTest
         spool.write(T0, SENDER, "body\r\n", "r1@a.test", "r2@b.test", "r3@a.test", "r4@a.test");
         manager.doWork();
 
-        final NextHop a = NextHop.direct("127.0.0.1", 2001);
-        final NextHop b = NextHop.direct("127.0.0.1", 2002);
+        final NextHop a = NextHop.direct("127.0.0.1", 2001, TlsLevel.MAY);
+        final NextHop b = NextHop.direct("127.0.0.1", 2002, TlsLevel.MAY);
         final List<DeliveryJob> onA = jobs(loops.get(Math.floorMod(a.key().hashCode(), 2)));
         final List<DeliveryJob> onB = jobs(loops.get(Math.floorMod(b.key().hashCode(), 2)));
         final Map<String, List<int[]>> byHop = new HashMap<>();
@@ -479,7 +480,7 @@ class QueueManagerTest
         {
             results[i] = replies[Math.min(i, replies.length - 1)];
         }
-        job.recordTransaction(new TransactionResult(results, false), SINK, false);
+        job.recordTransaction(new TransactionResult(results, false), SINK, false, null);
         assertTrue(inbox.offerResult(job));
     }
 

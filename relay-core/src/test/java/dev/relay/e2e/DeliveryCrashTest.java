@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.RelayMain;
+import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -36,7 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the middle of delivery, by SIGKILL and by SIGTERM, and started again on the same spool. Every message that got a
  * 250 must reach the destination (lost = 0); duplicates are counted and must stay below a small bound: only the
  * transactions in flight at the stop (at most {@code max_connections_per_hop}) and the messages being sent to the
- * relay at that moment can repeat.
+ * relay at that moment can repeat. The kill is also made while delivery runs over TLS (STARTTLS at
+ * {@code delivery.tls=verify} to a sink offering it), where every delivered copy must have come encrypted.
  */
 @Tag("slow")
 class DeliveryCrashTest
@@ -68,7 +70,13 @@ class DeliveryCrashTest
         relayPort = freePort();
         config = dir.resolve("relay.properties");
         childLog = dir.resolve("child.log");
-        Files.writeString(config, String.join("\n",
+        writeConfig();
+        senders = Executors.newFixedThreadPool(SENDER_THREADS);
+    }
+
+    private void writeConfig(final String... more) throws IOException
+    {
+        final List<String> lines = new ArrayList<>(List.of(
             "smtp.listen=127.0.0.1:" + relayPort,
             "smtp.hostname=relay.test",
             "smtp.io_threads=1",
@@ -79,9 +87,10 @@ class DeliveryCrashTest
             "delivery.max_connections_per_hop=" + CONNECTIONS_PER_HOP,
             "delivery.retry.schedule=200ms",
             "delivery.timeout.connect=2s",
-            "metrics.listen=off",
-            ""));
-        senders = Executors.newFixedThreadPool(SENDER_THREADS);
+            "metrics.listen=off"));
+        lines.addAll(List.of(more));
+        lines.add("");
+        Files.writeString(config, String.join("\n", lines));
     }
 
     @AfterEach
@@ -107,6 +116,21 @@ class DeliveryCrashTest
     void kill9WhilePartlyDeliveredLosesNothing() throws Exception
     {
         run(true);
+    }
+
+    @Test
+    @Timeout(90)
+    void kill9WhileDeliveringOverTlsLosesNothing() throws Exception
+    {
+        sink.tls(TestCertificates.get().serverContext(TestCertificates.KeyType.EC));
+        writeConfig("delivery.tls=verify",
+            "delivery.tls.ca_file=" + TestCertificates.get().writeCa(dir.resolve("tls")));
+        run(true);
+        final Map<Integer, String> tls = sink.tlsProtocols();
+        for (final TestSmtpSink.Received message : sink.messages())
+        {
+            assertEquals("TLSv1.3", tls.get(message.connectionId()), "every copy came over TLS");
+        }
     }
 
     @Test

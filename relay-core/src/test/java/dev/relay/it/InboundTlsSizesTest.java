@@ -18,10 +18,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A few rungs of the size ladder ({@link MessageSizesTest}'s {@link SizedBody}) sent over TLS, by STARTTLS as DATA
- * and by implicit TLS with AUTH as BDAT, each delivered by the relay to a {@link TestSmtpSink} byte-exact: 0
- * octets, both sides of the 64 KiB read buffer, 1 MiB and 20 MiB. Records and the read buffer's boundaries cross
- * everywhere; with the JDK's engine and BoringSSL's. About 8 s.
+ * A few rungs of the size ladder ({@link MessageSizesTest}'s {@link SizedBody}) over TLS in both directions: sent to
+ * the relay by STARTTLS as DATA and by implicit TLS with AUTH as BDAT, each delivered by the relay over STARTTLS
+ * ({@code delivery.tls=verify} against the test CA) to a {@link TestSmtpSink} that offers it, byte-exact: 0 octets,
+ * both sides of the 64 KiB read buffer, 1 MiB and 20 MiB. Records and the read and write buffers' boundaries cross
+ * everywhere; with the JDK's engine and BoringSSL's (inbound and outbound alike). About 10 s.
  */
 @Timeout(180)
 class InboundTlsSizesTest
@@ -35,9 +36,11 @@ class InboundTlsSizesTest
     {
         final TlsRelay tls = new TlsRelay(tmp.resolve(provider), TestCertificates.KeyType.EC);
         tls.provider = provider;
-        try (TestSmtpSink sink = TestSmtpSink.start();
+        try (TestSmtpSink sink = TestSmtpSink.start().tls(TestCertificates.get().serverContext(
+                 TestCertificates.KeyType.RSA));
              InProcessRelay relay = InProcessRelay.start(tmp.resolve(provider).resolve("spool"), tls.overrides(
-                 "delivery.routes", "*=[127.0.0.1]:" + sink.port(), "delivery.retry.schedule", "1s")))
+                 "delivery.routes", "*=[127.0.0.1]:" + sink.port(), "delivery.retry.schedule", "1s",
+                 "delivery.tls", "verify", "delivery.tls.ca_file", tls.ca.toString())))
         {
             final int submissions = relay.relay().submissionsAddresses().get(0).getPort();
             final int[] sizes = {0, 65_535, 65_536, 65_537, 1 << 20, 20 << 20};
@@ -76,9 +79,15 @@ class InboundTlsSizesTest
                     sink.takeMessages();
                     assertEquals(body.contentSha256, sha256AfterReceived(received.content()),
                         (bdat ? "BDAT " : "DATA ") + size + " octets differ at the sink");
+                    assertEquals("TLSv1.3", sink.tlsProtocols().get(received.connectionId()),
+                        "delivered over TLS: " + sink.tlsProtocols());
                 }
             }
             assertEquals(12, sent);
+            Await.until(() -> relay.relay().metrics().connectionsInTls() == 12, Duration.ofSeconds(10),
+                () -> "inbound TLS connections counted: " + relay.relay().metrics().connectionsInTls());
+            assertEquals(0, relay.relay().metrics().tlsOutFailures());
+            assertTrue(relay.relay().metrics().connectionsOutTls() >= 1);
         }
     }
 

@@ -122,10 +122,14 @@ class MetricsServerTest
         metrics.onDeferred();
         metrics.onDeferred();
         metrics.onBounced();
-        metrics.onConnectionClosed();
+        metrics.onConnectionClosed(false);
+        metrics.onConnectionClosed(true);
         metrics.onConnectionOut();
         metrics.onConnectionOut();
         metrics.onConnectionOut();
+        metrics.onTlsOut(true);
+        metrics.onTlsOut(true);
+        metrics.onTlsOut(false);
         metrics.spoolDamageCounters(() -> 4, () -> 1);
         metrics.diskFullCounters(() -> 6, () -> 2);
         metrics.spoolRoom(() -> 123_456, () -> 1_000_000, () -> 5_000_000_000L, () -> 268_435_456);
@@ -143,8 +147,11 @@ class MetricsServerTest
         assertSample(body, "relay_messages_delivered_total", 1);
         assertSample(body, "relay_messages_deferred_total", 2);
         assertSample(body, "relay_messages_bounced_total", 1);
-        assertSample(body, "relay_connections_in_total", 1);
+        assertSample(body, "relay_connections_in_total", 2);
+        assertSample(body, "relay_connections_in_tls_total", 1);
         assertSample(body, "relay_connections_out_total", 3);
+        assertSample(body, "relay_connections_out_tls_total", 2);
+        assertSample(body, "relay_tls_out_failures_total", 1);
         assertSample(body, "relay_spool_damaged_records_total", 4);
         assertSample(body, "relay_spool_damaged_messages_total", 1);
         assertSample(body, "relay_spool_allocation_failures_total", 6);

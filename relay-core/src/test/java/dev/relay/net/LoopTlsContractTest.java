@@ -282,6 +282,32 @@ class LoopTlsContractTest
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("loops")
+    void aClientThatRefusesTheServersCertificateFailsTheHandshakeSayingWhy(final Supplier<LoopUnderTest> loops)
+    {
+        try (LoopUnderTest loop = loops.get())
+        {
+            final ScriptedHandler handler = new ScriptedHandler();
+            final LoopUnderTest.Far far = loop.outbound(handler, true);
+            // the far end serves a certificate for another host: the loop's client engine (checking relay.test)
+            // refuses it after the server's whole flight, in a delegated task
+            final TestCertificates certificates = TestCertificates.get();
+            far.startTls(certificates.serverEngine(TestCertificates.KeyType.EC,
+                certificates.wrongHost(TestCertificates.KeyType.EC)));
+            loop.onLoop(() -> handler.connection.startTls(loopEngine(LoopContractTest.Direction.OUTBOUND),
+                HANDSHAKE_MS));
+            assertTrue(loop.await(() -> handler.has("close"), 5_000), handler.kinds().toString());
+            assertEquals(1, handler.count("tlsFailed"));
+            final String reason = handler.first("tlsFailed").detail();
+            assertTrue(reason.toLowerCase(java.util.Locale.ROOT).contains("relay.test") ||
+                reason.toLowerCase(java.util.Locale.ROOT).contains("certificate"), reason);
+            assertTrue(handler.indexOf("tlsFailed") < handler.indexOf("close"));
+            assertFalse(handler.has("tlsEstablished"));
+            assertFalse(handler.has("input"));
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("loopsBothWays")
     void theIdleTimeoutRunsOverTlsAsWithoutAndReadsAndWritesRestartIt(

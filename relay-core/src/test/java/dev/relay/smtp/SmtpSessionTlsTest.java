@@ -66,7 +66,8 @@ class SmtpSessionTlsTest
             }
 
             @Override
-            public void onDisconnect(final String client, final String summary, final boolean timedOut)
+            public void onDisconnect(final String client, final String summary, final boolean timedOut,
+                final boolean tls)
             {
                 events.add("disconnect " + summary);
             }

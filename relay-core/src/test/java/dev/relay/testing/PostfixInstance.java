@@ -26,7 +26,10 @@ import java.util.concurrent.TimeUnit;
  * Delivered-To, no {@code >From} quoting. {@code local_header_rewrite_clients} is empty, so cleanup adds no
  * missing From:/Date:/Message-ID: header and rewrites no address. One change remains: cleanup inserts an empty line
  * when a line that is not a header follows the header section directly, so a message must open with a header section
- * or an empty line to arrive unchanged. smtpd offers PIPELINING, SIZE, 8BITMIME, SMTPUTF8 and CHUNKING.
+ * or an empty line to arrive unchanged. smtpd offers PIPELINING, SIZE, 8BITMIME, SMTPUTF8 and CHUNKING, and
+ * STARTTLS when started with a certificate ({@link #start(Path, String, long, TestCertificates.PemPair)}:
+ * {@code smtpd_tls_security_level = may}, its Received: header then says {@code (using TLSv1.3 with cipher ...)}
+ * and {@code ESMTPS}, and its log {@code TLS connection established from ...}).
  * <p>
  * Needs root (the master starts as root, its daemons run as mail_owner {@code postfix}, the pipe as {@code nobody});
  * without root, or without Postfix, the test is skipped (failed under CI=true).
@@ -56,6 +59,14 @@ public final class PostfixInstance implements FileReceiver
      * up to {@code messageSizeLimit} octets. The work directory is opened to other users (mode 755).
      */
     public static PostfixInstance start(final Path workDir, final String domain, final long messageSizeLimit)
+        throws IOException, InterruptedException
+    {
+        return start(workDir, domain, messageSizeLimit, null);
+    }
+
+    /** As {@link #start(Path, String, long)}, offering STARTTLS with {@code tls} (a chain and its key) if not null. */
+    public static PostfixInstance start(
+        final Path workDir, final String domain, final long messageSizeLimit, final TestCertificates.PemPair tls)
         throws IOException, InterruptedException
     {
         if (!Receivers.isRoot())
@@ -89,7 +100,24 @@ public final class PostfixInstance implements FileReceiver
             cat > "$1.tmp" && mv "$1.tmp" "$1"
             """, StandardCharsets.US_ASCII);
         Files.setPosixFilePermissions(deliver, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.writeString(conf.resolve("main.cf"), mainCf(base, domain, messageSizeLimit), StandardCharsets.US_ASCII);
+        String main = mainCf(base, domain, messageSizeLimit);
+        if (tls != null)
+        {
+            // smtpd reads them as its own user: copies it may read, next to the configuration
+            final Path cert = Files.copy(tls.cert(), conf.resolve("smtpd.crt"));
+            final Path key = Files.copy(tls.key(), conf.resolve("smtpd.key"));
+            Files.setPosixFilePermissions(cert, PosixFilePermissions.fromString("rw-r--r--"));
+            Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-r--r--"));
+            main = main.replace("smtpd_tls_security_level = none\n", """
+                smtpd_tls_security_level = may
+                smtpd_tls_cert_file = %s
+                smtpd_tls_key_file = %s
+                smtpd_tls_loglevel = 1
+                smtpd_tls_received_header = yes
+                smtpd_tls_session_cache_database =
+                """.formatted(cert, key));
+        }
+        Files.writeString(conf.resolve("main.cf"), main, StandardCharsets.US_ASCII);
 
         String failure = "";
         for (int attempt = 0; attempt < Receivers.BIND_ATTEMPTS; attempt++)
@@ -168,6 +196,7 @@ public final class PostfixInstance implements FileReceiver
             anvil     unix  -       -       n       -       1       anvil
             scache    unix  -       -       n       -       1       scache
             postlog   unix-dgram n  -       n       -       1       postlogd
+            tlsmgr    unix  -       -       n       1000?   1       tlsmgr
             fileout   unix  -       n       n       -       -       pipe
               flags= user=nobody argv=%2$s/deliver.sh %2$s/out/${sender}.${queue_id}
             """.formatted(port, base);

@@ -353,6 +353,109 @@ public final class TestCertificates
         }
     }
 
+    /** A server-mode context serving {@code leaf} (signed by the test CA for the key of {@code type}). */
+    public SSLContext serverContext(final KeyType type, final X509Certificate leaf)
+    {
+        try
+        {
+            final KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("server", privateKey(type), new char[0], new Certificate[]{leaf, ca});
+            final KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, new char[0]);
+            final SSLContext context = SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), null, null);
+            return context;
+        }
+        catch (final GeneralSecurityException | IOException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    /**
+     * A server-mode context serving a valid certificate of {@code type} whose key is asked for only by full
+     * handshakes: each one counts in {@code fullHandshakes}, a resumed session does not (its proof is the PSK or
+     * the session's master secret, not the certificate's key).
+     */
+    public SSLContext countingServerContext(final KeyType type, final java.util.concurrent.atomic.AtomicInteger
+        fullHandshakes)
+    {
+        try
+        {
+            final KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("server", privateKey(type), new char[0], new Certificate[]{issue(type), ca});
+            final KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, new char[0]);
+            final javax.net.ssl.X509ExtendedKeyManager real =
+                (javax.net.ssl.X509ExtendedKeyManager)keys.getKeyManagers()[0];
+            final javax.net.ssl.X509ExtendedKeyManager counting = new javax.net.ssl.X509ExtendedKeyManager()
+            {
+                @Override
+                public String[] getClientAliases(final String keyType, final java.security.Principal[] issuers)
+                {
+                    return real.getClientAliases(keyType, issuers);
+                }
+
+                @Override
+                public String chooseClientAlias(final String[] keyType, final java.security.Principal[] issuers,
+                    final java.net.Socket socket)
+                {
+                    return real.chooseClientAlias(keyType, issuers, socket);
+                }
+
+                @Override
+                public String[] getServerAliases(final String keyType, final java.security.Principal[] issuers)
+                {
+                    return real.getServerAliases(keyType, issuers);
+                }
+
+                @Override
+                public String chooseServerAlias(final String keyType, final java.security.Principal[] issuers,
+                    final java.net.Socket socket)
+                {
+                    return real.chooseServerAlias(keyType, issuers, socket);
+                }
+
+                @Override
+                public String chooseEngineServerAlias(final String keyType, final java.security.Principal[] issuers,
+                    final SSLEngine engine)
+                {
+                    return real.chooseEngineServerAlias(keyType, issuers, engine);
+                }
+
+                @Override
+                public X509Certificate[] getCertificateChain(final String alias)
+                {
+                    return real.getCertificateChain(alias);
+                }
+
+                @Override
+                public PrivateKey getPrivateKey(final String alias)
+                {
+                    fullHandshakes.incrementAndGet();
+                    return real.getPrivateKey(alias);
+                }
+            };
+            final SSLContext context = SSLContext.getInstance("TLS");
+            context.init(new javax.net.ssl.KeyManager[]{counting}, null, null);
+            return context;
+        }
+        catch (final GeneralSecurityException | IOException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    /** A server engine serving {@code leaf} (an expired or wrong-host certificate of {@code type}). */
+    public SSLEngine serverEngine(final KeyType type, final X509Certificate leaf)
+    {
+        final SSLEngine engine = serverContext(type, leaf).createSSLEngine();
+        engine.setUseClientMode(false);
+        return engine;
+    }
+
     /** A server engine with a fresh valid certificate of {@code type}. */
     public SSLEngine serverEngine(final KeyType type)
     {

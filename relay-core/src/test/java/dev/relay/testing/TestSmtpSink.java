@@ -25,6 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
 
 /**
  * A scriptable SMTP destination on 127.0.0.1 (or another loopback address, {@link #start(InetAddress, int)}) for
@@ -45,6 +47,10 @@ import java.util.function.Function;
  * (553 5.6.7, RFC 6531 3.5), BDAT needs CHUNKING, and the sink's own replies carry
  * enhanced status codes only when ENHANCEDSTATUSCODES was advertised (RFC 2034).
  *
+ * <p>STARTTLS (RFC 3207) with {@link #tls(SSLContext)}: offered in EHLO until TLS is on; after its 220 the socket
+ * becomes a server-mode {@link SSLSocket}, whatever the client sent after the STARTTLS line is dropped, and the
+ * session starts over (EHLO again). {@link #tlsProtocols()} says which connections got TLS.
+ *
  * <p>Knobs, each thread-safe and settable at any time (they act on the next command):
  * <ul>
  *   <li>{@link #greeting(String)}: the greeting line; anything but 2xx is sent and the connection closed.</li>
@@ -59,7 +65,10 @@ import java.util.function.Function;
  *   <li>{@link #fault(Step, Fault)} / {@link #faultOnce(Step, Fault)}: instead of the reply at a step, stay
  *       {@link Fault#SILENT silent} (never greet: {@code fault(Step.CONNECT, Fault.SILENT)}), {@link Fault#DROP drop}
  *       the connection (drop after DATA: {@code fault(Step.DATA_END, Fault.DROP)}), send {@link Fault#GARBAGE
- *       garbage} or a {@link Fault#HUGE_LINE 1 MiB reply line}, or {@link Fault#CLOSE_421 answer 421 and close}.</li>
+ *       garbage} or a {@link Fault#HUGE_LINE 1 MiB reply line}, or {@link Fault#CLOSE_421 answer 421 and close};
+ *       at {@code STARTTLS}, {@link Fault#TLS_REFUSED refuse it}, {@link Fault#TLS_BROKEN answer 220 and then not
+ *       speak TLS}, or {@link Fault#TLS_INJECT append a reply to the 220} (the STARTTLS injection, from the server's
+ *       side).</li>
  * </ul>
  * Scripted reply strings are sent verbatim followed by CRLF (embed CRLF for a multi-line reply).
  *
@@ -73,7 +82,7 @@ public final class TestSmtpSink implements AutoCloseable
     /** Where a {@link Fault} replaces the sink's reply. {@code DATA} is the 354; {@code DATA_END} the final reply. */
     public enum Step
     {
-        CONNECT, EHLO, HELO, MAIL, RCPT, DATA, BDAT, DATA_END, RSET, NOOP, QUIT
+        CONNECT, EHLO, HELO, MAIL, RCPT, DATA, BDAT, DATA_END, RSET, NOOP, QUIT, STARTTLS
     }
 
     /** What the sink does instead of replying. */
@@ -90,7 +99,13 @@ public final class TestSmtpSink implements AutoCloseable
         /** Send a single 1 MiB reply line ({@code 250 xxx...}), then carry on reading commands. */
         HUGE_LINE,
         /** Send {@code 421 4.4.2} and close. */
-        CLOSE_421
+        CLOSE_421,
+        /** STARTTLS: {@code 454 4.7.0}, and the session goes on in plaintext. */
+        TLS_REFUSED,
+        /** STARTTLS: 220, then a line of plaintext where the handshake should be, and close. */
+        TLS_BROKEN,
+        /** STARTTLS: 220 and two more reply lines in the same write, then the handshake as usual. */
+        TLS_INJECT
     }
 
     /**
@@ -172,6 +187,8 @@ public final class TestSmtpSink implements AutoCloseable
     private final Map<Integer, List<String>> commands = new ConcurrentHashMap<>();
     private final Map<Integer, AtomicInteger> transactions = new ConcurrentHashMap<>();
     private final Queue<Throwable> bugs = new ConcurrentLinkedQueue<>();
+    private final Map<Integer, String> tlsProtocols = new ConcurrentHashMap<>();
+    private final AtomicInteger tlsFailures = new AtomicInteger();
 
     // script
     private volatile String greeting = "220 sink.test ESMTP TestSmtpSink";
@@ -179,6 +196,7 @@ public final class TestSmtpSink implements AutoCloseable
     private volatile Function<String, String> rcptReply = address -> null;
     private volatile int maxRecipients = Integer.MAX_VALUE;
     private volatile long replyDelayNs;
+    private volatile SSLContext tlsContext;
     private final Queue<String> mailReplies = new ConcurrentLinkedQueue<>();
     private final Queue<String> dataReplies = new ConcurrentLinkedQueue<>();
     private final Map<Step, ScriptedFault> faults = new ConcurrentHashMap<>();
@@ -320,6 +338,13 @@ public final class TestSmtpSink implements AutoCloseable
     public TestSmtpSink extensions(final String... lines)
     {
         extensions = List.of(lines);
+        return this;
+    }
+
+    /** Offers STARTTLS with {@code context}'s certificate (null: no more). */
+    public TestSmtpSink tls(final SSLContext context)
+    {
+        tlsContext = context;
         return this;
     }
 
@@ -467,6 +492,18 @@ public final class TestSmtpSink implements AutoCloseable
             }
         });
         return copy;
+    }
+
+    /** Connection id to the TLS protocol its STARTTLS negotiated, for the connections that got TLS. */
+    public Map<Integer, String> tlsProtocols()
+    {
+        return new TreeMap<>(tlsProtocols);
+    }
+
+    /** STARTTLS handshakes that failed (the client gave up, or sent no TLS). */
+    public int tlsFailures()
+    {
+        return tlsFailures.get();
     }
 
     /** Connection id to the number of transactions (accepted MAIL commands) on it. */
@@ -700,6 +737,7 @@ public final class TestSmtpSink implements AutoCloseable
         final int id;
         final Socket socket;
         final Thread thread;
+        boolean tlsActive;
         final byte[] line = new byte[MAX_LINE_BYTES];
         Input in;
         OutputStream out;
@@ -827,6 +865,7 @@ public final class TestSmtpSink implements AutoCloseable
                 case "RSET" -> Step.RSET;
                 case "NOOP" -> Step.NOOP;
                 case "QUIT" -> Step.QUIT;
+                case "STARTTLS" -> Step.STARTTLS;
                 default -> null;
             };
             if (step == null)
@@ -863,6 +902,10 @@ public final class TestSmtpSink implements AutoCloseable
                     reply(status("221", "2.0.0", "Bye"));
                     return false;
                 }
+                case STARTTLS ->
+                {
+                    return startTls(arg, "");
+                }
                 default -> throw new IllegalStateException(step.name());
             }
             return true;
@@ -878,6 +921,12 @@ public final class TestSmtpSink implements AutoCloseable
             tx = null;
             greeted = true;
             advertised = ehlo ? extensions : List.of();
+            if (ehlo && tlsContext != null && !tlsActive)
+            {
+                final List<String> withTls = new ArrayList<>(advertised);
+                withTls.add("STARTTLS");
+                advertised = List.copyOf(withTls);
+            }
             final StringBuilder text = new StringBuilder("250");
             text.append(advertised.isEmpty() ? ' ' : '-').append("sink.test Hello ").append(domain);
             for (int i = 0; i < advertised.size(); i++)
@@ -1057,6 +1106,46 @@ public final class TestSmtpSink implements AutoCloseable
             return true;
         }
 
+        /** RFC 3207: 220, then TLS on this socket; false when the session is over. */
+        private boolean startTls(final String arg, final String appended) throws IOException, InterruptedException
+        {
+            final SSLContext context = tlsContext;
+            if (context == null || tlsActive || !hasExtension("STARTTLS"))
+            {
+                reply(status("502", "5.5.1", "STARTTLS not offered"));
+                return true;
+            }
+            if (!arg.isEmpty())
+            {
+                reply(status("501", "5.5.4", "Syntax: STARTTLS"));
+                return true;
+            }
+            reply(status("220", "2.0.0", "Ready to start TLS") + appended);
+            out.flush();
+            final SSLSocket tls = (SSLSocket)context.getSocketFactory().createSocket(socket,
+                socket.getInetAddress().getHostAddress(), socket.getPort(), true);
+            tls.setUseClientMode(false);
+            try
+            {
+                tls.startHandshake();
+            }
+            catch (final IOException ex)
+            {
+                tlsFailures.incrementAndGet();
+                closeQuietly(tls);
+                return false;
+            }
+            // RFC 3207 §4.2: whatever came before is forgotten, anything pipelined after STARTTLS included
+            in = new Input(tls.getInputStream());
+            out = new BufferedOutputStream(tls.getOutputStream(), 64 * 1024);
+            tlsActive = true;
+            tlsProtocols.put(id, tls.getSession().getProtocol());
+            tx = null;
+            greeted = false;
+            advertised = List.of();
+            return true;
+        }
+
         private String refuseBody()
         {
             if (tx == null)
@@ -1135,6 +1224,25 @@ public final class TestSmtpSink implements AutoCloseable
                 {
                     reply(status("421", "4.4.2", "sink.test closing connection"));
                     return false;
+                }
+                case TLS_REFUSED ->
+                {
+                    reply(status("454", "4.7.0", "TLS not available due to local problem"));
+                    return true;
+                }
+                case TLS_BROKEN ->
+                {
+                    reply(status("220", "2.0.0", "Ready to start TLS"));
+                    out.flush();
+                    // what a broken TLS stack (or a middlebox stripping it) leaves the client with
+                    out.write("this is not TLS\r\n".getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                    tlsFailures.incrementAndGet();
+                    return false;
+                }
+                case TLS_INJECT ->
+                {
+                    return startTls("", "\r\n250-injected.test\r\n250 PIPELINING");
                 }
                 default -> throw new IllegalArgumentException(fault.name());
             }

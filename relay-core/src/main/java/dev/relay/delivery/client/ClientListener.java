@@ -10,6 +10,14 @@ public interface ClientListener
     /** Greeting and EHLO/HELO done: the session is idle and takes {@link SmtpClientSession#send}. Called once. */
     void onReady(SmtpClientSession session);
 
+    /**
+     * STARTTLS's handshake finished ({@link SmtpClientSession#tlsProtocol()} and the rest are known); the session
+     * says EHLO again next. For logs and metrics.
+     */
+    default void onTlsEstablished(final SmtpClientSession session)
+    {
+    }
+
     /** The transaction for {@code message} ended; every recipient has a result. The session may be idle again. */
     void onTransactionDone(SmtpClientSession session, OutboundMessage message, TransactionResult result);
 

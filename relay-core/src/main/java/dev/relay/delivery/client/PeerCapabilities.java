@@ -4,8 +4,8 @@ import java.util.Locale;
 
 /**
  * What the peer offered in its EHLO reply (RFC 5321 §4.1.1.1): PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME
- * (RFC 6152), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030), DSN (RFC 3461). All false after a HELO fallback. Owned by
- * one client session; read on its loop thread.
+ * (RFC 6152), SMTPUTF8 (RFC 6531), CHUNKING (RFC 3030), DSN (RFC 3461), STARTTLS (RFC 3207). All false after a
+ * HELO fallback, and forgotten when TLS starts (RFC 3207 §4.2). Owned by one client session; read on its loop thread.
  */
 public final class PeerCapabilities
 {
@@ -17,6 +17,7 @@ public final class PeerCapabilities
     private boolean smtpUtf8;
     private boolean chunking;
     private boolean dsn;
+    private boolean startTls;
 
     public boolean esmtp()
     {
@@ -61,6 +62,12 @@ public final class PeerCapabilities
         return dsn;
     }
 
+    /** STARTTLS was offered (RFC 3207). */
+    public boolean startTls()
+    {
+        return startTls;
+    }
+
     void clear()
     {
         esmtp = false;
@@ -71,6 +78,7 @@ public final class PeerCapabilities
         smtpUtf8 = false;
         chunking = false;
         dsn = false;
+        startTls = false;
     }
 
     /** Reads the keywords of an EHLO reply's text (lines after the first). Allocates: once per connection. */
@@ -107,6 +115,9 @@ public final class PeerCapabilities
                 case "DSN":
                     dsn = true;
                     break;
+                case "STARTTLS":
+                    startTls = true;
+                    break;
                 default:
                     break;
             }
@@ -137,6 +148,6 @@ public final class PeerCapabilities
     {
         return "PeerCapabilities{esmtp=" + esmtp + ", pipelining=" + pipelining + ", size=" + size +
             ", maxSize=" + maxSize + ", 8bitmime=" + eightBitMime + ", smtputf8=" + smtpUtf8 +
-            ", chunking=" + chunking + ", dsn=" + dsn + '}';
+            ", chunking=" + chunking + ", dsn=" + dsn + ", starttls=" + startTls + '}';
     }
 }

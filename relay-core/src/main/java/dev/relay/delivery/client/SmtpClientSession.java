@@ -1,24 +1,31 @@
 package dev.relay.delivery.client;
 
+import dev.relay.config.TlsLevel;
 import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
 import dev.relay.net.OutputFiller;
 import dev.relay.smtp.DotStuffing;
 import dev.relay.smtp.DsnParameters;
 
+import javax.net.ssl.SSLEngine;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
 /**
  * The client side of one outbound SMTP connection (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
- * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463): one state machine ({@code State}
- * below, every change through {@code enter}), which is why it is one long file. Pure: the loop owns the socket and
- * the clock; this class only reacts to {@link ConnectionHandler} callbacks and {@link #send}/{@link #quit()}.
+ * RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030, enhanced status codes RFC 3463, STARTTLS RFC 3207): one state
+ * machine ({@code State} below, every change through {@code enter}), which is why it is one long file. Pure: the
+ * loop owns the socket and the clock; this class only reacts to {@link ConnectionHandler} callbacks and
+ * {@link #send}/{@link #quit()}.
  * <p>
  * States and the timeout in force (RFC 5321 §4.5.3.2), set with {@link Connection#idleTimeoutMs} on each change:
  * <ul>
  * <li>{@code GREETING} waiting for 220 — command timeout;</li>
- * <li>{@code EHLO}, {@code HELO} (EHLO refused) — command timeout; then {@link ClientListener#onReady};</li>
+ * <li>{@code EHLO}, {@code HELO} (EHLO refused) — command timeout; then {@link ClientListener#onReady}, or
+ * STARTTLS first;</li>
+ * <li>{@code STARTTLS} waiting for its 220 — command timeout; {@code HANDSHAKE} the TLS handshake — the command
+ * timeout for all of it, however its bytes trickle in (Postfix's {@code smtp_starttls_timeout}); then
+ * {@code EHLO} again, under TLS, and only what the peer offers now counts (RFC 3207 §4.2);</li>
  * <li>{@code IDLE} between transactions — command timeout, then QUIT;</li>
  * <li>{@code ENVELOPE} replies to [RSET] MAIL, RCPT… [DATA] — command timeout, DATA initiation timeout once only
  * the reply to DATA is due; with PIPELINING all commands leave in one write;</li>
@@ -30,6 +37,13 @@ import java.nio.charset.StandardCharsets;
  * A transaction that did not end with a 2xx after the body is followed by RSET before the next MAIL (pipelined with
  * it when the peer offers PIPELINING). A peer 421, a protocol error, a timeout or a lost connection defers every
  * recipient of the transaction in flight that has no result yet, and ends the session.
+ * <p>
+ * TLS ({@link ClientTls}): at {@code may}, {@code encrypt} and {@code verify} STARTTLS is sent when the peer offers
+ * it. Whatever the peer sent after its 220 to STARTTLS is discarded unread (the connection drops it), so nothing
+ * injected in plaintext is taken for a reply under TLS. At {@code may} a peer without STARTTLS, or one that refuses
+ * it, gets plaintext; a failed handshake ends the session ({@link #tlsHandshakeFailed()}: the pool retries in
+ * plaintext). At {@code encrypt} and {@code verify} the session ends instead, with {@link #failureCode()} 4.7.4
+ * (not offered, refused) or 4.7.5 (the handshake or the certificate check failed), and no transaction starts.
  * <p>
  * The body is read while it is written: a server that gives up on a message mid-body (552, or 4xx/5xx of its own)
  * and closes is heard at once; its reply decides the transaction and the session ends (the stream is out of step).
@@ -47,7 +61,7 @@ public final class SmtpClientSession implements ConnectionHandler
 {
     enum State
     {
-        GREETING, EHLO, HELO, IDLE, ENVELOPE, BODY, DATA_DONE, QUIT, CLOSED
+        GREETING, EHLO, HELO, STARTTLS, HANDSHAKE, IDLE, ENVELOPE, BODY, DATA_DONE, QUIT, CLOSED
     }
 
     private enum Awaiting
@@ -68,6 +82,7 @@ public final class SmtpClientSession implements ConnectionHandler
     private static final byte[] DATA = ascii("DATA\r\n");
     private static final byte[] RSET = ascii("RSET\r\n");
     private static final byte[] QUIT = ascii("QUIT\r\n");
+    private static final byte[] STARTTLS = ascii("STARTTLS\r\n");
     private static final byte[] MAIL_FROM = ascii("MAIL FROM:<");
     private static final byte[] RCPT_TO = ascii("RCPT TO:<");
     private static final byte[] ANGLE_CRLF = ascii(">\r\n");
@@ -85,6 +100,7 @@ public final class SmtpClientSession implements ConnectionHandler
     private final ClientSettings settings;
     private final Connection connection;
     private final ClientListener listener;
+    private final ClientTls tls;
     private final SmtpReplyParser parser = new SmtpReplyParser();
     private final PeerCapabilities peer = new PeerCapabilities();
     private final byte[] ehlo;
@@ -136,11 +152,30 @@ public final class SmtpClientSession implements ConnectionHandler
     /** Why the TCP connection could not be made, for the deferral reason. */
     private String connectFailure;
 
+    // TLS
+    private SSLEngine engine;
+    /** The handshake finished: the conversation is encrypted from the EHLO after it on. */
+    private boolean tlsActive;
+    /** How the peer's certificate was checked ({@link ClientTlsContext#VERIFIED} ...), once TLS is active. */
+    private String tlsTrust;
+    private boolean tlsHandshakeFailed;
+    /** The RFC 3463 code of a session ended by the TLS level's demands (4.7.4, 4.7.5); null otherwise. */
+    private String failureCode;
+
+    /** A plaintext session (no STARTTLS). */
     public SmtpClientSession(final ClientSettings settings, final Connection connection, final ClientListener listener)
+    {
+        this(settings, connection, listener, ClientTls.NONE);
+    }
+
+    public SmtpClientSession(
+        final ClientSettings settings, final Connection connection, final ClientListener listener,
+        final ClientTls tls)
     {
         this.settings = settings;
         this.connection = connection;
         this.listener = listener;
+        this.tls = tls;
         this.ehlo = ascii("EHLO " + settings.heloName() + "\r\n");
         this.helo = ascii("HELO " + settings.heloName() + "\r\n");
         this.accepted = new boolean[settings.maxRecipientsPerTransaction()];
@@ -177,6 +212,54 @@ public final class SmtpClientSession implements ConnectionHandler
     State state()
     {
         return state;
+    }
+
+    /** The TLS this session was asked for. */
+    public ClientTls tls()
+    {
+        return tls;
+    }
+
+    /** The negotiated protocol ({@code TLSv1.3}) once TLS is active, else null. */
+    public String tlsProtocol()
+    {
+        return tlsActive ? connection.tlsProtocol() : null;
+    }
+
+    /** The negotiated cipher suite once TLS is active, else null. */
+    public String tlsCipher()
+    {
+        return tlsActive ? connection.tlsCipher() : null;
+    }
+
+    /** How far the peer's certificate was checked, in Postfix's words ("Verified", ...); null without TLS. */
+    public String tlsTrust()
+    {
+        return tlsTrust;
+    }
+
+    /** The engine of the handshake, once STARTTLS was answered with 220; null before. */
+    public SSLEngine tlsEngine()
+    {
+        return engine;
+    }
+
+    /**
+     * The session ended in the TLS handshake: refused, broken, timed out, the peer gone, or (at {@code verify}) the
+     * certificate not accepted. At {@code may} the pool falls back to plaintext for this address.
+     */
+    public boolean tlsHandshakeFailed()
+    {
+        return tlsHandshakeFailed;
+    }
+
+    /**
+     * The RFC 3463 code of a session the TLS level ended: 4.7.4 (TLS required, not offered or refused), 4.7.5
+     * (TLS required, the handshake or the certificate check failed); null for any other end.
+     */
+    public String failureCode()
+    {
+        return failureCode;
     }
 
     /**
@@ -275,11 +358,12 @@ public final class SmtpClientSession implements ConnectionHandler
         {
             return;
         }
-        final boolean inBody = state == State.BODY;
+        final boolean inBody = state == State.BODY || state == State.HANDSHAKE;
         enter(State.QUIT);
         if (inBody)
         {
-            // half a body cannot be followed by QUIT: the server would take it for message text
+            // half a body cannot be followed by QUIT: the server would take it for message text; nor can half a
+            // handshake
             connection.closeNow();
         }
         else
@@ -327,6 +411,13 @@ public final class SmtpClientSession implements ConnectionHandler
                 return to;
             }
             onReply();
+            if (state == State.HANDSHAKE)
+            {
+                // what followed the 220 came in plaintext, maybe from a man in the middle (CVE-2011-0411, seen
+                // from the client): the connection discards it unread
+                parser.reset();
+                return to;
+            }
         }
         return position;
     }
@@ -415,10 +506,89 @@ public final class SmtpClientSession implements ConnectionHandler
             }
             return;
         }
+        if (state == State.HANDSHAKE)
+        {
+            tlsHandshakeFailed("connection lost during the TLS handshake");
+            return;
+        }
         final String reason = connectFailure != null ? connectFailure : "connection lost " + phase();
         final boolean hopFault = !sendingBody();
         enter(State.CLOSED);
         failInFlight(0, "4.4.2", reason, hopFault);
+        reportClosed(reason);
+    }
+
+    @Override
+    public void onTlsEstablished()
+    {
+        if (state != State.HANDSHAKE)
+        {
+            return;
+        }
+        tlsActive = true;
+        tlsTrust = tls.context().trustOf(engine, tls.level() == TlsLevel.VERIFY);
+        listener.onTlsEstablished(this);
+        if (state != State.HANDSHAKE)
+        {
+            return;
+        }
+        // RFC 3207 §4.2: forget what the peer said before TLS and ask again
+        peer.clear();
+        enter(State.EHLO);
+        startPending(ehlo, ehlo.length);
+    }
+
+    @Override
+    public void onTlsFailed(final String reason)
+    {
+        if (state == State.HANDSHAKE)
+        {
+            tlsHandshakeFailed(reason);
+            return;
+        }
+        if (state == State.QUIT || state == State.CLOSED)
+        {
+            return;
+        }
+        // a broken record later: the session cannot go on (onClose follows at once)
+        final String text = "TLS failure " + phase() + ": " + reason;
+        fatal(0, "4.4.2", text, text, !sendingBody());
+    }
+
+    private void tlsHandshakeFailed(final String reason)
+    {
+        tlsHandshakeFailed = true;
+        final String text;
+        if (tls.level() == TlsLevel.VERIFY)
+        {
+            // Postfix: "Server certificate not verified" covers a bad chain and a wrong name alike
+            text = "Cannot start TLS: handshake failure (server certificate not verified or handshake refused): " +
+                reason;
+        }
+        else
+        {
+            text = "Cannot start TLS: handshake failure: " + reason;
+        }
+        if (tls.level().requiresTls())
+        {
+            failureCode = "4.7.5";
+        }
+        enter(State.CLOSED);
+        connection.closeNow();
+        reportClosed(text);
+    }
+
+    /** The level wants TLS and the peer will not have it: QUIT, and the session ends with 4.7.4. */
+    private void tlsRequired(final String why)
+    {
+        failureCode = "4.7.4";
+        final String reason = "TLS is required, but " + why;
+        enter(State.CLOSED);
+        if (pending == null && connection.outputSpace() >= QUIT.length)
+        {
+            connection.write(QUIT);
+        }
+        connection.closeAfterFlush();
         reportClosed(reason);
     }
 
@@ -442,6 +612,9 @@ public final class SmtpClientSession implements ConnectionHandler
                 break;
             case HELO:
                 onHeloReply(code);
+                break;
+            case STARTTLS:
+                onStartTlsReply(code);
                 break;
             case ENVELOPE:
                 onEnvelopeReply(code);
@@ -476,7 +649,19 @@ public final class SmtpClientSession implements ConnectionHandler
         if (code / 100 == 2)
         {
             peer.parseEhlo(parser.text());
-            becomeReady();
+            if (!tlsActive && tls.level() != TlsLevel.NONE && peer.startTls())
+            {
+                enter(State.STARTTLS);
+                startPending(STARTTLS, STARTTLS.length);
+            }
+            else if (!tlsActive && tls.level().requiresTls())
+            {
+                tlsRequired("was not offered by host " + tls.peerName());
+            }
+            else
+            {
+                becomeReady();
+            }
         }
         else
         {
@@ -488,13 +673,39 @@ public final class SmtpClientSession implements ConnectionHandler
 
     private void onHeloReply(final int code)
     {
-        if (code / 100 == 2)
+        if (code / 100 != 2)
         {
-            becomeReady();
+            refuseSession("HELO refused: ");
+        }
+        else if (!tlsActive && tls.level().requiresTls())
+        {
+            // no EHLO, no STARTTLS (RFC 3207 §4)
+            tlsRequired("host " + tls.peerName() + " refused EHLO, so it offers no STARTTLS");
         }
         else
         {
-            refuseSession("HELO refused: ");
+            becomeReady();
+        }
+    }
+
+    /** RFC 3207 §4: 220 starts the handshake; anything else leaves the session in plaintext, or ends it. */
+    private void onStartTlsReply(final int code)
+    {
+        if (code == 220)
+        {
+            engine = tls.context().newEngine(tls.peerName(), tls.port(), tls.level() == TlsLevel.VERIFY);
+            enter(State.HANDSHAKE);
+            connection.startTls(engine, settings.commandTimeoutMs());
+        }
+        else if (tls.level().requiresTls())
+        {
+            tlsRequired("host " + tls.peerName() + " refused to start TLS: " +
+                replyResult(RecipientResult.Status.DEFERRED).diagnostic());
+        }
+        else
+        {
+            // opportunistic TLS: the session goes on in plaintext with what the first EHLO offered (Postfix's may)
+            becomeReady();
         }
     }
 
@@ -975,6 +1186,10 @@ public final class SmtpClientSession implements ConnectionHandler
                 return "after EHLO";
             case HELO:
                 return "after HELO";
+            case STARTTLS:
+                return "after STARTTLS";
+            case HANDSHAKE:
+                return "during the TLS handshake";
             case ENVELOPE:
                 return "after " + awaiting;
             case BODY:

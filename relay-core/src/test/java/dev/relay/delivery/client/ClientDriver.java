@@ -38,10 +38,21 @@ final class ClientDriver implements ClientListener
     /** On {@code loop} (the fuzz tests share buffer pools between many loops). */
     ClientDriver(final ClientSettings settings, final LoopDouble loop)
     {
+        this(settings, loop, ClientTls.NONE);
+    }
+
+    /** A session asking for {@code tls}, with the relay's buffers. */
+    ClientDriver(final ClientSettings settings, final ClientTls tls)
+    {
+        this(settings, new LoopDouble(Relay.DELIVERY_READ_BUFFER_BYTES, Relay.DELIVERY_WRITE_BUFFER_BYTES), tls);
+    }
+
+    ClientDriver(final ClientSettings settings, final LoopDouble loop, final ClientTls tls)
+    {
         this.loop = loop;
         final LoopDouble.Peer[] connected = new LoopDouble.Peer[1];
         loop.execute(() -> connected[0] = loop.connect(SERVER,
-            connection -> session = new SmtpClientSession(settings, connection, this), CONNECT_TIMEOUT_MS));
+            connection -> session = new SmtpClientSession(settings, connection, this, tls), CONNECT_TIMEOUT_MS));
         loop.runUntilIdle();
         server = connected[0];
     }
@@ -169,6 +180,12 @@ final class ClientDriver implements ClientListener
     public void onReady(final SmtpClientSession session)
     {
         events.add("ready");
+    }
+
+    @Override
+    public void onTlsEstablished(final SmtpClientSession session)
+    {
+        events.add("tls " + session.tlsProtocol() + " " + session.tlsTrust());
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.relay.delivery.client;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.relay.Relay;
+import dev.relay.config.TlsLevel;
 import dev.relay.net.BufferPool;
 import dev.relay.net.LoopDouble;
 import dev.relay.smtp.FuzzChecks;
@@ -29,7 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <li>{@link SmtpClientSession} on the {@link LoopDouble} ({@link ClientDriver}), sending a message whenever idle (at
  * most two): no exception (a write beyond the output space throws); unconsumed input stays under a line while
  * reading; every message gets exactly one result, every recipient DELIVERED, DEFERRED or FAILED; each body opened is
- * closed; a protocol error (or any end but a lost connection) closes the connection; exactly one onClosed.</li>
+ * closed; a protocol error (or any end but a lost connection) closes the connection; exactly one onClosed. The
+ * session is at TLS level {@code may}: a peer offering STARTTLS gets it, and its 220 hands what follows to the TLS
+ * engine (garbage to it: the handshake fails and the session ends like any other).</li>
  * </ul>
  * Modes as in {@code dev.relay.smtp.SmtpParsingFuzzTest}; {@link #boundedRandomPeers()} runs on every build.
  */
@@ -44,8 +47,23 @@ class ClientSessionFuzzTest
         "220 mx ESMTP\r\n", "220-mx\r\n", "250-mx\r\n", "250-PIPELINING\r\n", "250-CHUNKING\r\n", "250-8BITMIME\r\n",
         "250-SIZE 100\r\n", "250 SMTPUTF8\r\n", "250 ok\r\n", "250 2.1.5 ok\r\n", "354 go\r\n", "421 4.3.2 bye\r\n",
         "450 4.2.0 later\r\n", "550 5.1.1 unknown\r\n", "552-5.3.4 big\r\n", "500\r\n", "250\n", "199 x\r\n",
-        "600 x\r\n", "2", "\r\n", "\n", " ", "-", "5.7.1 ",
+        "600 x\r\n", "2", "\r\n", "\n", " ", "-", "5.7.1 ", "250-STARTTLS\r\n", "220 2.0.0 go ahead\r\n",
+        "454 4.7.0 no TLS\r\n",
     };
+    /** May: the JDK's trust store (nothing is verified at may; the handshakes here fail anyway). */
+    private static final ClientTlsContext TLS = loadTls();
+
+    private static ClientTlsContext loadTls()
+    {
+        try
+        {
+            return ClientTlsContext.load(null, dev.relay.net.ServerTlsContext.Provider.JDK);
+        }
+        catch (final java.io.IOException | java.security.GeneralSecurityException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
 
     @FuzzTest(maxDuration = "10s")
     void fuzz(final byte[] data)
@@ -77,6 +95,7 @@ class ClientSessionFuzzTest
                 text.append("220 mx\r\n250-mx\r\n");
                 text.append(random.nextBoolean() ? "250-PIPELINING\r\n" : "");
                 text.append(random.nextBoolean() ? "250-CHUNKING\r\n" : "");
+                text.append(random.nextInt(4) == 0 ? "250-STARTTLS\r\n" : "");
                 text.append("250 8BITMIME\r\n");
             }
             final int parts = random.nextInt(20);
@@ -141,7 +160,8 @@ class ClientSessionFuzzTest
     private static void checkClientSession(final int flags, final byte[] payload, final int[] ends)
     {
         final ClientDriver driver = new ClientDriver(ClientDriver.settings(),
-            new LoopDouble(READ_BUFFERS, (flags & 8) != 0 ? SMALL_WRITE_BUFFERS : WRITE_BUFFERS));
+            new LoopDouble(READ_BUFFERS, (flags & 8) != 0 ? SMALL_WRITE_BUFFERS : WRITE_BUFFERS),
+            new ClientTls(TlsLevel.MAY, TLS, "mx.test", 25));
         final List<TestMessage> sent = new ArrayList<>();
         int start = 0;
         for (final int end : ends)
