@@ -119,6 +119,8 @@ public final class SelectorLoop implements Runnable
     private long nowMs;
     /** Milliseconds since {@link #clockOriginNs}, read with {@link #nowMs}: the clock of the timeouts. */
     private long timeoutNowMs;
+    /** Set before each select: the first ready key (or the pass, if none) reads the clocks again. */
+    private boolean clockStale;
     private long acceptPausedUntilMs;
     private volatile boolean stopRequested;
     private boolean draining;
@@ -358,9 +360,12 @@ public final class SelectorLoop implements Runnable
     /** One pass of the loop; returns how much work it did. */
     int doWork()
     {
+        clockStale = true;
         int work = select();
-        nowMs = System.currentTimeMillis();
-        timeoutNowMs = (System.nanoTime() - clockOriginNs) / 1_000_000;
+        if (clockStale)
+        {
+            readClock();
+        }
         work += drainCommands();
         for (int i = 0, n = hooks.size(); i < n; i++)
         {
@@ -383,6 +388,18 @@ public final class SelectorLoop implements Runnable
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         resumeAcceptingIfDue();
         return work;
+    }
+
+    /**
+     * The clocks this pass arms timeouts and runs hooks on. Read again after the select and before the first ready
+     * key is handled: a deadline armed at accept or read from a clock read before the select would come early by
+     * the time the loop slept or waited for a core (100 ms and more on a loaded machine).
+     */
+    private void readClock()
+    {
+        nowMs = System.currentTimeMillis();
+        timeoutNowMs = (System.nanoTime() - clockOriginNs) / 1_000_000;
+        clockStale = false;
     }
 
     private int runHook(final LoopHook hook)
@@ -453,6 +470,10 @@ public final class SelectorLoop implements Runnable
 
     private void onReady(final SelectionKey key)
     {
+        if (clockStale)
+        {
+            readClock();
+        }
         final Object attachment = key.attachment();
         if (attachment instanceof Listening)
         {
