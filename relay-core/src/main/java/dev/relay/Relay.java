@@ -370,6 +370,7 @@ public final class Relay implements AutoCloseable
     {
         final SmtpSettings settings = smtpSettings(config);
         final InboundEvents events = new InboundEvents(metrics);
+        metrics.proxyRefusedCounter(inbound::proxyRefusedTotal);
         for (final SelectorLoop loop : inbound.loops())
         {
             final SpoolWriter writer = spool.newWriter(loop::wakeup);

@@ -224,6 +224,9 @@ public final class MetricsServer implements AutoCloseable
         counter(registry, "relay_auth_successes_total", "AUTH commands that succeeded.", metrics::authSuccesses);
         counter(registry, "relay_auth_failures_total", "AUTH attempts that failed (bad credentials).",
             metrics::authFailures);
+        counter(registry, "relay_proxy_refused_total",
+            "Connections on a PROXY protocol listener closed for their peer or their header " +
+            "(not in smtp.proxy_networks, no header, a malformed or late one).", metrics::proxyRefused);
         counter(registry, "relay_spool_damaged_records_total",
             "Spool records skipped by delivery because their checksum failed.", metrics::spoolDamagedRecords);
         counter(registry, "relay_spool_damaged_messages_total",

@@ -35,6 +35,7 @@ public final class RelayMetrics
     private volatile LongSupplier spoolDamagedMessages = () -> 0;
     private volatile LongSupplier spoolAllocationFailures = () -> 0;
     private volatile LongSupplier journalSkippedRecords = () -> 0;
+    private volatile LongSupplier proxyRefused = () -> 0;
     // gauges of the spool's room, read from the spool and delivery at scrape time
     private volatile LongSupplier queuedBytes = () -> 0;
     private volatile LongSupplier maxQueuedBytes = () -> 0;
@@ -142,6 +143,18 @@ public final class RelayMetrics
     {
         this.spoolDamagedRecords = records;
         this.spoolDamagedMessages = messages;
+    }
+
+    /** Where the count of proxied connections refused comes from: the inbound loops' (one writer each). */
+    public void proxyRefusedCounter(final LongSupplier refused)
+    {
+        this.proxyRefused = refused;
+    }
+
+    /** Connections on a PROXY protocol listener closed for their peer or their header (untrusted, missing, bad, late). */
+    public long proxyRefused()
+    {
+        return proxyRefused.getAsLong();
     }
 
     /**

@@ -198,6 +198,17 @@ public final class InboundServer implements AutoCloseable
         join(timeoutMs + 5_000);
     }
 
+    /** Proxied connections refused by all loops so far (see {@link SelectorLoop#proxyRefusedTotal}). */
+    public long proxyRefusedTotal()
+    {
+        long total = 0;
+        for (final SelectorLoop loop : loops)
+        {
+            total += loop.proxyRefusedTotal();
+        }
+        return total;
+    }
+
     public int connectionCount()
     {
         int count = 0;

@@ -120,6 +120,7 @@ class InboundProxyProtocolTest
             assertEquals("", readToEnd(silent.getInputStream()), "nothing sent: closed at smtp.proxy_timeout");
             assertTrue(System.nanoTime() - start >= 900_000_000L, "closed before smtp.proxy_timeout");
         }
+        assertEquals(2, relay.relay().metrics().proxyRefused(), "relay_proxy_refused_total: no header, no header in time");
         relay.close();
         relay = null;
         start("smtp.proxy_networks", "10.0.0.0/8");
@@ -128,6 +129,7 @@ class InboundProxyProtocolTest
             untrusted.getOutputStream().write(ProxyHeaders.v1("198.51.100.7", 1));
             assertEquals("", readToEnd(untrusted.getInputStream()), "127.0.0.1 is no trusted proxy here");
         }
+        assertEquals(1, relay.relay().metrics().proxyRefused(), "relay_proxy_refused_total: an untrusted proxy");
     }
 
     @Test
