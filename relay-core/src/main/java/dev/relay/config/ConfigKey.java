@@ -143,6 +143,11 @@ public enum ConfigKey
         "TCP port of next hops found by MX lookup or routed without a port (Postfix smtp_tcp_port)"),
     DELIVERY_DNS_SERVERS("delivery.dns.servers", "", ValueParsers::dnsServerList,
         "DNS servers for MX lookups: comma list of host[:port] (port default 53); empty = the system resolver"),
+    DELIVERY_DNS_MAX_IN_FLIGHT("delivery.dns.max_in_flight", "100", intRange(1, 65_535),
+        "DNS queries outstanding at once for MX lookups; more wait their turn (Postfix: one per smtp process)"),
+    DELIVERY_DNS_CACHE_SIZE("delivery.dns.cache_size", "100000", intRange(0, 10_000_000),
+        "domains whose MX lookup result is kept (by TTL, least recently used out first), about 0.5 KiB each; " +
+            "0 = no cache"),
     DELIVERY_TIMEOUT_CONNECT("delivery.timeout.connect", "30s", ValueParsers::positiveDuration,
         "time allowed to open a TCP connection to a next hop"),
     DELIVERY_TIMEOUT_COMMAND("delivery.timeout.command", "5m", ValueParsers::positiveDuration,

@@ -90,6 +90,8 @@ public final class RelayConfig
     private final int deliveryMaxRecipientsPerTransaction;
     private final int deliverySmtpPort;
     private final List<InetSocketAddress> deliveryDnsServers;
+    private final int deliveryDnsMaxInFlight;
+    private final int deliveryDnsCacheSize;
     private final Duration deliveryConnectTimeout;
     private final Duration deliveryCommandTimeout;
     private final Duration deliveryDataInitTimeout;
@@ -159,6 +161,8 @@ public final class RelayConfig
         deliveryMaxRecipientsPerTransaction = (Integer)values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
         deliverySmtpPort = (Integer)values.get(ConfigKey.DELIVERY_SMTP_PORT);
         deliveryDnsServers = (List<InetSocketAddress>)values.get(ConfigKey.DELIVERY_DNS_SERVERS);
+        deliveryDnsMaxInFlight = (Integer)values.get(ConfigKey.DELIVERY_DNS_MAX_IN_FLIGHT);
+        deliveryDnsCacheSize = (Integer)values.get(ConfigKey.DELIVERY_DNS_CACHE_SIZE);
         deliveryConnectTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_CONNECT);
         deliveryCommandTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_COMMAND);
         deliveryDataInitTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_INIT);
@@ -982,6 +986,22 @@ public final class RelayConfig
     public List<InetSocketAddress> deliveryDnsServers()
     {
         return deliveryDnsServers;
+    }
+
+    /**
+     * @return {@code delivery.dns.max_in_flight}: DNS queries outstanding at once.
+     */
+    public int deliveryDnsMaxInFlight()
+    {
+        return deliveryDnsMaxInFlight;
+    }
+
+    /**
+     * @return {@code delivery.dns.cache_size}: domains whose lookup result is cached; 0 = none.
+     */
+    public int deliveryDnsCacheSize()
+    {
+        return deliveryDnsCacheSize;
     }
 
     /**

@@ -124,6 +124,7 @@ public final class DeliveryStage
     /** Makes deferred mail due now and every back-off end; any thread. */
     public void flush()
     {
+        resolver.flush();
         proxy.flush();
     }
 
