@@ -85,6 +85,7 @@ public final class RelayConfig
     private final List<Duration> deliveryRetrySchedule;
     private final int deliveryIoThreads;
     private final int deliveryMaxConnectionsPerHop;
+    private final int deliveryMaxConnections;
     private final int deliveryMaxMessagesPerConnection;
     private final Duration deliveryIdleTimeout;
     private final int deliveryMaxRecipientsPerTransaction;
@@ -156,6 +157,7 @@ public final class RelayConfig
         deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
         deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
         deliveryMaxConnectionsPerHop = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS_PER_HOP);
+        deliveryMaxConnections = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS);
         deliveryMaxMessagesPerConnection = (Integer)values.get(ConfigKey.DELIVERY_MAX_MESSAGES_PER_CONNECTION);
         deliveryIdleTimeout = (Duration)values.get(ConfigKey.DELIVERY_IDLE_TIMEOUT);
         deliveryMaxRecipientsPerTransaction = (Integer)values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
@@ -946,6 +948,15 @@ public final class RelayConfig
     public int deliveryMaxConnectionsPerHop()
     {
         return deliveryMaxConnectionsPerHop;
+    }
+
+    /**
+     * @return {@code delivery.max_connections}: outbound connections open or opening in all, each delivery loop
+     * taking an even share.
+     */
+    public int deliveryMaxConnections()
+    {
+        return deliveryMaxConnections;
     }
 
     /**

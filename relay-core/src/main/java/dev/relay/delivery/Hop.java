@@ -161,6 +161,26 @@ final class Hop
         return true;
     }
 
+    /**
+     * Nothing here needs keeping: no lookup under way, no probe out, and no address backed off now (a back-off
+     * that ran out is forgotten with the hop, as qmgr forgets a destination once its queue is empty).
+     */
+    boolean isQuiet(final long nowMs)
+    {
+        if (resolving || probe != null)
+        {
+            return false;
+        }
+        for (final AddressHealth address : health)
+        {
+            if (address.failures > 0 && nowMs < address.retryAtMs)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Why the last address failed ("connect to mx.example[192.0.2.1]:25: ..."), for deferrals; null if none did. */
     String lastFailure()
     {
