@@ -227,6 +227,82 @@ class DeliveryManyDomainsTest
             hopsReclaimed);
     }
 
+    @Test
+    void aSlowAndASilentDestinationHoldOnlyTheirOwnConnectionsWhileMailToTheOthersFlows() throws Exception
+    {
+        final int others = 9_998;
+        final int domainsPerMessage = 10;
+        final int stuckMessages = 30;
+        final int perHop = 4;
+        final Duration slowReply = Duration.ofSeconds(20);
+        final InetAddress slowHost = address("127.2.0.1");
+        final InetAddress silentHost = address("127.2.0.2");
+        dns = new TestDnsServer();
+        dns.addMx("slow.test", 10, "mx.slow.test").addA("mx.slow.test", slowHost.getHostAddress())
+            .addMx("silent.test", 10, "mx.silent.test").addA("mx.silent.test", silentHost.getHostAddress());
+        for (int i = 0; i < others; i++)
+        {
+            dns.addMx(domain(i), 10, mxHost(i)).addA(mxHost(i), hostAddress(i));
+        }
+        startRelay("delivery.max_connections_per_hop", Integer.toString(perHop));
+        sink.slow(slowHost, slowReply).silent(silentHost);
+
+        final List<List<String>> stuck = new ArrayList<>();
+        for (int m = 0; m < stuckMessages; m++)
+        {
+            stuck.add(List.of("s" + m + "@slow.test"));
+            stuck.add(List.of("q" + m + "@silent.test"));
+        }
+        send(stuck, 0);
+        E2e.await("the slow and the silent destination at their connection limit", Duration.ofSeconds(30),
+            () -> sink.openConnections(slowHost) == perHop && sink.openConnections(silentHost) == perHop,
+            () -> "slow " + sink.openConnections(slowHost) + ", silent " + sink.openConnections(silentHost));
+
+        final List<List<String>> envelopes = new ArrayList<>();
+        for (int first = 0; first < others; first += domainsPerMessage)
+        {
+            final List<String> to = new ArrayList<>();
+            for (int i = first; i < Math.min(others, first + domainsPerMessage); i++)
+            {
+                to.add("r@" + domain(i));
+            }
+            envelopes.add(to);
+        }
+        final long startNs = System.nanoTime();
+        send(envelopes, stuck.size());
+        E2e.await("mail to the " + others + " other domains delivered", Duration.ofSeconds(120),
+            () -> sink.recipientCount() >= others, this::state);
+        final long elapsedMs = (System.nanoTime() - startNs) / 1_000_000;
+
+        final Map<String, Integer> copies = new HashMap<>();
+        for (final ManyHostsSink.Transaction transaction : sink.transactions())
+        {
+            for (final String rcpt : transaction.recipients())
+            {
+                copies.merge(rcpt, 1, Integer::sum);
+            }
+        }
+        int duplicated = 0;
+        for (final int count : copies.values())
+        {
+            duplicated += count - 1;
+        }
+        assertEquals(others, copies.size(), "lost " + (others - copies.size()));
+        assertEquals(0, duplicated, "duplicated");
+        assertTrue(elapsedMs < slowReply.toMillis(),
+            "the others were all delivered in " + elapsedMs + " ms, before the slow destination answered once");
+        assertEquals(perHop, sink.peakOpenConnections(slowHost), "connections the slow destination held at most");
+        assertEquals(perHop, sink.peakOpenConnections(silentHost), "connections the silent destination held at most");
+        assertEquals(perHop, sink.connectionsAccepted(slowHost), "connections opened to the slow destination");
+        assertEquals(perHop, sink.connectionsAccepted(silentHost), "connections opened to the silent destination");
+        assertEquals(2 * stuckMessages, relay.queuedMessages(), "the stuck mail waits, queued");
+
+        System.out.printf("slow and silent: %d other domains delivered in %d ms (%.0f recipients/s) while the slow " +
+                "and the silent destination held %d and %d connections%n",
+            others, elapsedMs, others * 1000.0 / elapsedMs, sink.openConnections(slowHost),
+            sink.openConnections(silentHost));
+    }
+
     private static boolean isWithoutMx(final int index)
     {
         return index % 100 == 50;
