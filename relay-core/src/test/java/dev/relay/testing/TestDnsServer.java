@@ -57,6 +57,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Sized for many names: the zone is a hash map (10,000 domains with an MX host each is 20,000 names) and one UDP
  * thread reads, answers or schedules each query in microseconds.
  * <p>
+ * Shared with relay-bench through relay-core's test-helpers jar ({@code ops/bench --domains N} answers its MX
+ * lookups with it); never part of the relay.
+ * <p>
  * Thread: configure from any thread (the zone is concurrent); a UDP thread, a TCP accept thread and a timer
  * thread serve queries until {@link #close()}.
  */
@@ -89,13 +92,23 @@ public final class TestDnsServer implements AutoCloseable
     private volatile long negativeTtl = DEFAULT_TTL;
     private volatile boolean closed;
 
+    /** Listens on 127.0.0.1, UDP and TCP on one ephemeral port. */
     public TestDnsServer() throws IOException
+    {
+        this(0);
+    }
+
+    /**
+     * Listens on 127.0.0.1:{@code port}, UDP and TCP (0: an ephemeral port free for both); a process that starts
+     * after the relay (ops/bench) tells it the port in advance.
+     */
+    public TestDnsServer(final int port) throws IOException
     {
         DatagramSocket boundUdp = null;
         ServerSocket boundTcp = null;
-        for (int attempt = 0; attempt < 20 && boundUdp == null; attempt++)
+        for (int attempt = 0; attempt < (port == 0 ? 20 : 1) && boundUdp == null; attempt++)
         {
-            boundTcp = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+            boundTcp = new ServerSocket(port, 50, InetAddress.getLoopbackAddress());
             try
             {
                 boundUdp = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(),
