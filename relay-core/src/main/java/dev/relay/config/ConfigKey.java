@@ -140,11 +140,15 @@ public enum ConfigKey
         "waits between delivery attempts of deferred mail; the last one repeats until queue.max_age"),
     DELIVERY_MAX_CONNECTIONS_PER_HOP("delivery.max_connections_per_hop", "20", intRange(1, Integer.MAX_VALUE),
         "concurrent outbound connections to one next hop"),
+    DELIVERY_MAX_CONNECTIONS("delivery.max_connections", "1000", intRange(1, Integer.MAX_VALUE),
+        "concurrent outbound connections in all, shared evenly by the delivery loops (Postfix's smtp process " +
+            "limit); at the limit an idle connection is closed for a destination with mail waiting"),
     DELIVERY_MAX_MESSAGES_PER_CONNECTION("delivery.max_messages_per_connection", "100",
         intRange(1, Integer.MAX_VALUE),
         "messages sent over one outbound connection before it is closed and replaced"),
     DELIVERY_IDLE_TIMEOUT("delivery.idle_timeout", "30s", ValueParsers::positiveDuration,
-        "an idle pooled outbound connection is closed (QUIT) after this"),
+        "an idle pooled outbound connection is closed (QUIT) after this; a next hop with no mail waiting, no " +
+            "connection and no back-off in force is forgotten after it too"),
     DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION("delivery.max_recipients_per_transaction", "100",
         intRange(1, Integer.MAX_VALUE),
         "RCPT TO per outbound transaction; more recipients are split (RFC 5321 §4.5.3.1.8: servers take 100)"),
@@ -152,6 +156,11 @@ public enum ConfigKey
         "TCP port of next hops found by MX lookup or routed without a port (Postfix smtp_tcp_port)"),
     DELIVERY_DNS_SERVERS("delivery.dns.servers", "", ValueParsers::dnsServerList,
         "DNS servers for MX lookups: comma list of host[:port] (port default 53); empty = the system resolver"),
+    DELIVERY_DNS_MAX_IN_FLIGHT("delivery.dns.max_in_flight", "100", intRange(1, 65_535),
+        "DNS queries outstanding at once for MX lookups; more wait their turn (Postfix: one per smtp process)"),
+    DELIVERY_DNS_CACHE_SIZE("delivery.dns.cache_size", "100000", intRange(0, 10_000_000),
+        "domains whose MX lookup result is kept (by TTL, least recently used out first), about 0.5 KiB each; " +
+            "0 = no cache"),
     DELIVERY_TIMEOUT_CONNECT("delivery.timeout.connect", "30s", ValueParsers::positiveDuration,
         "time allowed to open a TCP connection to a next hop"),
     DELIVERY_TIMEOUT_COMMAND("delivery.timeout.command", "5m", ValueParsers::positiveDuration,

@@ -89,11 +89,14 @@ public final class RelayConfig
     private final List<Duration> deliveryRetrySchedule;
     private final int deliveryIoThreads;
     private final int deliveryMaxConnectionsPerHop;
+    private final int deliveryMaxConnections;
     private final int deliveryMaxMessagesPerConnection;
     private final Duration deliveryIdleTimeout;
     private final int deliveryMaxRecipientsPerTransaction;
     private final int deliverySmtpPort;
     private final List<InetSocketAddress> deliveryDnsServers;
+    private final int deliveryDnsMaxInFlight;
+    private final int deliveryDnsCacheSize;
     private final Duration deliveryConnectTimeout;
     private final Duration deliveryCommandTimeout;
     private final Duration deliveryDataInitTimeout;
@@ -164,11 +167,14 @@ public final class RelayConfig
         deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
         deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
         deliveryMaxConnectionsPerHop = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS_PER_HOP);
+        deliveryMaxConnections = (Integer)values.get(ConfigKey.DELIVERY_MAX_CONNECTIONS);
         deliveryMaxMessagesPerConnection = (Integer)values.get(ConfigKey.DELIVERY_MAX_MESSAGES_PER_CONNECTION);
         deliveryIdleTimeout = (Duration)values.get(ConfigKey.DELIVERY_IDLE_TIMEOUT);
         deliveryMaxRecipientsPerTransaction = (Integer)values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
         deliverySmtpPort = (Integer)values.get(ConfigKey.DELIVERY_SMTP_PORT);
         deliveryDnsServers = (List<InetSocketAddress>)values.get(ConfigKey.DELIVERY_DNS_SERVERS);
+        deliveryDnsMaxInFlight = (Integer)values.get(ConfigKey.DELIVERY_DNS_MAX_IN_FLIGHT);
+        deliveryDnsCacheSize = (Integer)values.get(ConfigKey.DELIVERY_DNS_CACHE_SIZE);
         deliveryConnectTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_CONNECT);
         deliveryCommandTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_COMMAND);
         deliveryDataInitTimeout = (Duration)values.get(ConfigKey.DELIVERY_TIMEOUT_DATA_INIT);
@@ -1004,6 +1010,15 @@ public final class RelayConfig
     }
 
     /**
+     * @return {@code delivery.max_connections}: outbound connections open or opening in all, each delivery loop
+     * taking an even share.
+     */
+    public int deliveryMaxConnections()
+    {
+        return deliveryMaxConnections;
+    }
+
+    /**
      * @return {@code delivery.max_messages_per_connection}.
      */
     public int deliveryMaxMessagesPerConnection()
@@ -1041,6 +1056,22 @@ public final class RelayConfig
     public List<InetSocketAddress> deliveryDnsServers()
     {
         return deliveryDnsServers;
+    }
+
+    /**
+     * @return {@code delivery.dns.max_in_flight}: DNS queries outstanding at once.
+     */
+    public int deliveryDnsMaxInFlight()
+    {
+        return deliveryDnsMaxInFlight;
+    }
+
+    /**
+     * @return {@code delivery.dns.cache_size}: domains whose lookup result is cached; 0 = none.
+     */
+    public int deliveryDnsCacheSize()
+    {
+        return deliveryDnsCacheSize;
     }
 
     /**

@@ -15,6 +15,7 @@ import org.jctools.queues.MessagePassingQueue;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 
 /**
  * One delivery loop (Postfix's smtp processes, as one selector loop): the {@link HopPool}s of the next hops the
@@ -23,7 +24,10 @@ import java.util.HashMap;
  * <p>
  * A pass: take the jobs the queue manager offered through this loop's {@link DeliveryLoopProxy} (a bounded SPSC
  * queue; the queue manager wakes the loop only when it is parked) → a flush or drain it asked for → dispatch the
- * pools that changed → once a second, close idle connections and end transfers past their limit. Each job goes
+ * pools that changed → pools waiting for a connection, while this loop has some of its share of
+ * {@code delivery.max_connections} free (idle connections of other pools are closed for them) → once a second,
+ * close idle connections, end transfers past their limit and drop the pools of hops idle for
+ * {@code delivery.idle_timeout} ({@link HopPool#reclaimable}). Each job goes
  * back, with an outcome for every recipient, through the {@link QueueManagerProxy} as soon as its transaction ends
  * (the queue manager journals them at once: the window for a duplicate after a crash is that hand-off); a result
  * the queue cannot take now waits here and is offered again next pass.
@@ -42,6 +46,8 @@ public final class DeliveryLoop implements LoopHook
     private final ClientSettings clientSettings;
     private final ClientTlsContext tls;
     private final int maxConnectionsPerHop;
+    /** This loop's share of {@code delivery.max_connections}. */
+    private final int maxConnections;
     private final int maxTransactionsPerConnection;
     private final long idleTimeoutMs;
     private final long connectTimeoutMs;
@@ -52,9 +58,17 @@ public final class DeliveryLoop implements LoopHook
     /** By next hop: destination and TLS level (domains with different levels never share a connection). */
     private final HashMap<NextHop, HopPool> pools = new HashMap<>();
     private final ArrayList<HopPool> dirtyPools = new ArrayList<>();
+    /** Pools refused a connection at {@link #maxConnections}, in the order they asked. */
+    private final ArrayDeque<HopPool> waitingForConnection = new ArrayDeque<>();
     private final MessagePassingQueue.Consumer<DeliveryJob> onJob = this::onJob;
 
     private long plaintextFallbackMs = Hop.PLAINTEXT_FALLBACK_MS;
+    private int openConnections;
+    private volatile int peakOpenConnections;
+    private int idleConnections;
+    private boolean closeIdleRequested;
+    private volatile int hopCount;
+    private volatile long hopsReclaimed;
     private long flushesDone;
     private long nowMs;
     private long nextHousekeepingMs;
@@ -91,6 +105,7 @@ public final class DeliveryLoop implements LoopHook
             config.deliveryMaxRecipientsPerTransaction(),
             config.deliveryMinDataRate());
         this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
+        this.maxConnections = shareOf(config.deliveryMaxConnections(), config.deliveryIoThreads());
         this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
         this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
         this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
@@ -101,6 +116,30 @@ public final class DeliveryLoop implements LoopHook
     public int connectionCount()
     {
         return loop.connectionCount();
+    }
+
+    /** Next hops with a pool on this loop now; any thread, racy. */
+    public int hopCount()
+    {
+        return hopCount;
+    }
+
+    /** Pools dropped after their hop was idle for {@code delivery.idle_timeout}, since start; any thread, racy. */
+    public long hopsReclaimed()
+    {
+        return hopsReclaimed;
+    }
+
+    /** The most client connections this loop had open or opening at once; any thread. */
+    int peakOpenConnections()
+    {
+        return peakOpenConnections;
+    }
+
+    /** One loop's share of {@code total}: every loop gets at least one. */
+    static int shareOf(final int total, final int loops)
+    {
+        return Math.max(1, (total + loops - 1) / loops);
     }
 
     @Override
@@ -128,13 +167,16 @@ public final class DeliveryLoop implements LoopHook
             work++;
         }
         dirtyPools.clear();
+        work += serveWaitingPools(nowMs);
+        if (closeIdleRequested)
+        {
+            closeIdleRequested = false;
+            work += closeIdleForWaitingPools();
+        }
         if (nowMs >= nextHousekeepingMs)
         {
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
-            for (final HopPool pool : pools.values())
-            {
-                pool.housekeeping(nowMs, idleTimeoutMs);
-            }
+            housekeeping(nowMs);
         }
         return work;
     }
@@ -143,7 +185,8 @@ public final class DeliveryLoop implements LoopHook
     public boolean hasPendingWork()
     {
         return jobs.hasJobs() || !dirtyPools.isEmpty() || !unsentResults.isEmpty() ||
-            jobs.flushRequests() != flushesDone || (!draining && jobs.drainRequested());
+            jobs.flushRequests() != flushesDone || (!draining && jobs.drainRequested()) || closeIdleRequested ||
+            (!waitingForConnection.isEmpty() && openConnections < maxConnections && !draining);
     }
 
     // ---- for the pools, on the loop thread
@@ -200,12 +243,68 @@ public final class DeliveryLoop implements LoopHook
         }
     }
 
+    /**
+     * May {@code pool} open a connection now? No when this loop is at its share of {@code delivery.max_connections}:
+     * then the pool waits in line for the next free one (and idle connections of other pools are closed for it).
+     */
+    boolean mayOpenConnection(final HopPool pool)
+    {
+        if (openConnections < maxConnections)
+        {
+            return true;
+        }
+        if (!pool.waitingForConnection)
+        {
+            pool.waitingForConnection = true;
+            waitingForConnection.addLast(pool);
+        }
+        closeIdleRequested |= idleConnections > 0;
+        return false;
+    }
+
+    /** Pools wait for a connection: a connection out of work closes rather than wait idle. */
+    boolean connectionsWanted()
+    {
+        return !waitingForConnection.isEmpty();
+    }
+
+    void idleConnectionAdded()
+    {
+        idleConnections++;
+    }
+
+    void idleConnectionGone()
+    {
+        idleConnections--;
+    }
+
+    /** A connection of a pool closed (after {@link #connect}): its place under the limit is free. */
+    void connectionClosed()
+    {
+        openConnections--;
+    }
+
     /** Opens a client connection for {@code connection}; its session reports to it. */
     void connect(final HopAddress address, final HopConnection connection)
     {
         metrics.onConnectionOut();
-        loop.connect(address.address(), socket -> connection.attach(
-            new SmtpClientSession(clientSettings, socket, connection, connection.tls())), connectTimeoutMs);
+        if (++openConnections > peakOpenConnections)
+        {
+            peakOpenConnections = openConnections;
+        }
+        try
+        {
+            loop.connect(address.address(),
+                socket -> connection.attach(new SmtpClientSession(clientSettings, socket, connection,
+                    connection.tls())),
+                connectTimeoutMs);
+        }
+        catch (final RuntimeException ex)
+        {
+            // no socket (its pool is told by the exception): no onClosed will follow
+            openConnections--;
+            throw ex;
+        }
     }
 
     /** Looks {@code nextHop} up off the loop; the answer comes back to {@code pool} on this loop. */
@@ -221,6 +320,55 @@ public final class DeliveryLoop implements LoopHook
         {
             unsentResults.addLast(job);
         }
+    }
+
+    /** Pools that waited for a connection get their turn, in order, while this loop's share has room. */
+    private int serveWaitingPools(final long nowMs)
+    {
+        int served = 0;
+        for (int turns = waitingForConnection.size(); turns > 0 && openConnections < maxConnections && !draining;
+            turns--)
+        {
+            final HopPool pool = waitingForConnection.pollFirst();
+            pool.waitingForConnection = false;
+            // it takes what it needs now, or joins the line again at the end when the share is used up
+            pool.dispatch(nowMs);
+            served++;
+        }
+        return served;
+    }
+
+    /** At the limit with pools waiting: idle connections (of any pool) close, one for each waiting pool. */
+    private int closeIdleForWaitingPools()
+    {
+        final int wanted = Math.min(waitingForConnection.size(), idleConnections);
+        int closed = 0;
+        for (final HopPool pool : pools.values())
+        {
+            if (closed >= wanted)
+            {
+                break;
+            }
+            closed += pool.closeIdle(wanted - closed);
+        }
+        return closed;
+    }
+
+    /** Once a second: idle connections and slow transfers per pool, then the pools nothing needs any more go. */
+    private void housekeeping(final long nowMs)
+    {
+        final Iterator<HopPool> all = pools.values().iterator();
+        while (all.hasNext())
+        {
+            final HopPool pool = all.next();
+            pool.housekeeping(nowMs, idleTimeoutMs);
+            if (pool.reclaimable(nowMs, idleTimeoutMs))
+            {
+                all.remove();
+                hopsReclaimed++;
+            }
+        }
+        hopCount = pools.size();
     }
 
     private int offerUnsentResults()
@@ -243,6 +391,7 @@ public final class DeliveryLoop implements LoopHook
         {
             pool = new HopPool(job.nextHop, this);
             pools.put(job.nextHop, pool);
+            hopCount = pools.size();
         }
         pool.add(job);
     }

@@ -69,8 +69,12 @@ public final class DeliveryStage
         final List<SelectorLoop> selectorLoops, final ClientTlsContext tls,
         final Thread.UncaughtExceptionHandler onDeath)
     {
-        final HopResolver resolver = new SystemHopResolver(MxHopResolver.create(config));
+        final MxHopResolver mx = MxHopResolver.create(config);
+        final HopResolver resolver = new SystemHopResolver(mx);
         final DeliveryStage stage = new DeliveryStage(config, spool, journal, metrics, selectorLoops, resolver, tls);
+        final MxResolver dns = mx.resolver();
+        metrics.destinations(stage::hopCount, stage::hopsReclaimed, dns::lookupsStarted, dns::cacheHits,
+            dns::queriesSent, dns::queriesInFlight, dns::peakQueriesInFlight);
         stage.start(config, spool, metrics, onDeath);
         return stage;
     }
@@ -128,6 +132,7 @@ public final class DeliveryStage
     /** Makes deferred mail due now and every back-off end; any thread. */
     public void flush()
     {
+        resolver.flush();
         proxy.flush();
     }
 
@@ -184,6 +189,28 @@ public final class DeliveryStage
         {
             Thread.sleep(20);
         }
+    }
+
+    /** Next hops with a pool on a delivery loop now; any thread, racy. */
+    public long hopCount()
+    {
+        long count = 0;
+        for (final DeliveryLoop loop : loops)
+        {
+            count += loop.hopCount();
+        }
+        return count;
+    }
+
+    /** Pools dropped after their hop was unused for delivery.idle_timeout; any thread, racy. */
+    public long hopsReclaimed()
+    {
+        long count = 0;
+        for (final DeliveryLoop loop : loops)
+        {
+            count += loop.hopsReclaimed();
+        }
+        return count;
     }
 
     private int connectionCount()

@@ -172,6 +172,27 @@ final class Hop
         return true;
     }
 
+    /**
+     * Nothing here needs keeping: no lookup under way, no probe out, no address backed off now (a back-off
+     * that ran out is forgotten with the hop, as qmgr forgets a destination once its queue is empty) and no address
+     * on plaintext after a failed handshake (forgotten, the next connection would try STARTTLS again at once).
+     */
+    boolean isQuiet(final long nowMs)
+    {
+        if (resolving || probe != null)
+        {
+            return false;
+        }
+        for (final AddressHealth address : health)
+        {
+            if (address.failures > 0 && nowMs < address.retryAtMs || nowMs < address.plaintextUntilMs)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Why the last address failed ("connect to mx.example[192.0.2.1]:25: ..."), for deferrals; null if none did. */
     String lastFailure()
     {

@@ -25,18 +25,36 @@ import java.util.ArrayList;
  * connection, opened at once, skips STARTTLS); at {@code encrypt} and {@code verify} a peer that cannot give TLS is
  * a failed address like one that refuses connections, and the mail waits with 4.7.4 or 4.7.5.
  * <p>
+ * The loop's share of {@code delivery.max_connections} bounds the connections of all its pools together: a pool
+ * refused a new connection waits in the loop's line for the next free one (its jobs wait too: they are not
+ * deferred for it), and while pools wait, a connection that runs out of work is closed rather than kept idle
+ * (Postfix's connection cache is on demand) and idle ones are closed for them.
+ * <p>
+ * A pool with no job, no connection, no lookup under way and no back-off in force, unused for
+ * {@code delivery.idle_timeout}, is dropped by its loop ({@link #reclaimable}); mail for the hop later makes a new one
+ * (its lookup answered from the resolver's cache). Until then an idle pool holds its hop's addresses and small
+ * empty queues (a job queue that grew in a burst is replaced when it empties): about a kilobyte.
+ * <p>
  * Owned by one delivery loop: every method runs on its thread, most from inside the connections' callbacks.
  */
 final class HopPool
 {
+    /** A job queue that grew past this many is replaced by a small one once it is empty. */
+    private static final int JOBS_KEPT_CAPACITY = 16;
+
     private final Hop hop;
     private final DeliveryLoop loop;
-    private final ArrayDeque<DeliveryJob> jobs = new ArrayDeque<>();
+    private ArrayDeque<DeliveryJob> jobs = new ArrayDeque<>();
+    private boolean jobsGrew;
+    /** When the last job came. */
+    private long lastUsedMs;
     private final ArrayList<HopConnection> connections = new ArrayList<>();
     /** Ready connections without a job, most recently used first. */
     private final ArrayDeque<HopConnection> idle = new ArrayDeque<>();
     /** In the loop's list of pools to dispatch this pass. */
     private boolean dirty;
+    /** In the loop's line of pools waiting for a connection under {@code delivery.max_connections}. */
+    boolean waitingForConnection;
 
     HopPool(final NextHop nextHop, final DeliveryLoop loop)
     {
@@ -58,6 +76,8 @@ final class HopPool
     void add(final DeliveryJob job)
     {
         jobs.addLast(job);
+        jobsGrew |= jobs.size() > JOBS_KEPT_CAPACITY;
+        lastUsedMs = loop.nowMs();
         loop.markDirty(this);
     }
 
@@ -89,7 +109,7 @@ final class HopPool
         }
         while (!jobs.isEmpty() && !idle.isEmpty())
         {
-            final HopConnection connection = idle.pollFirst();
+            final HopConnection connection = takeIdle(true);
             if (!connection.isClosed())
             {
                 send(connection, jobs.pollFirst());
@@ -98,6 +118,7 @@ final class HopPool
         // a connect may fail inside open() (onClosed at once): the conditions are read again on every turn, and the
         // turns are bounded in case an address is neither taken nor backed off
         final int max = loop.maxConnectionsPerHop();
+        boolean waitsForConnection = false;
         for (int opened = 0; opened < max && !jobs.isEmpty() && connecting() < jobs.size() &&
             connections.size() < max; opened++)
         {
@@ -106,9 +127,15 @@ final class HopPool
             {
                 break;
             }
+            if (!loop.mayOpenConnection(this))
+            {
+                // the loop is at its share of delivery.max_connections: the jobs wait in line, not deferred
+                waitsForConnection = true;
+                break;
+            }
             open(address, nowMs);
         }
-        if (!jobs.isEmpty() && connections.isEmpty())
+        if (!jobs.isEmpty() && connections.isEmpty() && !waitsForConnection)
         {
             // every address is backed off: the mail waits for its next retry (Postfix qmgr's dead destination)
             failAll(false, hop.lastFailureCode(), "delivery temporarily suspended: " + hop.lastFailure());
@@ -175,7 +202,11 @@ final class HopPool
     void onClosed(final HopConnection connection, final DeliveryJob lostJob, final String reason)
     {
         connections.remove(connection);
-        idle.remove(connection);
+        if (idle.remove(connection))
+        {
+            loop.idleConnectionGone();
+        }
+        loop.connectionClosed();
         if (lostJob != null)
         {
             loop.complete(lostJob);
@@ -232,9 +263,39 @@ final class HopPool
         HopConnection oldest;
         while ((oldest = idle.peekLast()) != null && oldest.idleLongerThan(nowMs, idleTimeoutMs))
         {
-            idle.pollLast();
-            oldest.quit();
+            takeIdle(false).quit();
         }
+        if (jobsGrew && jobs.isEmpty())
+        {
+            jobs = new ArrayDeque<>();
+            jobsGrew = false;
+        }
+    }
+
+    /**
+     * Nothing to keep: no job, no connection, no lookup under way, no back-off in force, not waiting to be
+     * dispatched, and no job for {@code idleTimeoutMs}. The loop may drop it.
+     */
+    boolean reclaimable(final long nowMs, final long idleTimeoutMs)
+    {
+        return jobs.isEmpty() && connections.isEmpty() && !dirty && !waitingForConnection &&
+            nowMs - lastUsedMs >= idleTimeoutMs && hop.isQuiet(nowMs);
+    }
+
+    /**
+     * Closes up to {@code count} idle connections (the longest idle first) for other pools that wait for one.
+     *
+     * @return how many it closed.
+     */
+    int closeIdle(final int count)
+    {
+        int closed = 0;
+        while (closed < count && !idle.isEmpty())
+        {
+            takeIdle(false).quit();
+            closed++;
+        }
+        return closed;
     }
 
     /** An operator's flush: every back-off ends now, a failed lookup is asked again. */
@@ -247,10 +308,9 @@ final class HopPool
     /** Shutting down: idle connections say QUIT; busy ones finish their transaction first. */
     void drain()
     {
-        HopConnection connection;
-        while ((connection = idle.pollFirst()) != null)
+        while (!idle.isEmpty())
         {
-            connection.quit();
+            takeIdle(true).quit();
         }
     }
 
@@ -302,8 +362,22 @@ final class HopPool
             send(connection, jobs.pollFirst());
             return;
         }
+        if (loop.connectionsWanted())
+        {
+            // other destinations wait for a connection: none is kept idle for this one (on demand, as Postfix)
+            connection.quit();
+            return;
+        }
         connection.idleSince(loop.nowMs());
         idle.addFirst(connection);
+        loop.idleConnectionAdded();
+    }
+
+    /** Takes the most ({@code newest}) or least recently used idle connection off the idle list. */
+    private HopConnection takeIdle(final boolean newest)
+    {
+        loop.idleConnectionGone();
+        return newest ? idle.pollFirst() : idle.pollLast();
     }
 
     private void failAll(final boolean permanent, final String statusCode, final String reason)

@@ -10,6 +10,11 @@ public interface HopResolver extends AutoCloseable
 {
     void resolve(NextHop hop, long nowMs, Consumer<HopAddresses> callback);
 
+    /** An operator's flush: cached temporary failures are forgotten, so the next lookup asks again. Any thread. */
+    default void flush()
+    {
+    }
+
     @Override
     default void close()
     {

@@ -1,11 +1,15 @@
 package dev.relay.delivery;
 
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Bounded LRU map from a lowercase domain to the {@link MxResult} last resolved for it, each entry with its own
- * expiry (from the TTLs of the records used, see {@link MxResolver}).
+ * expiry (from the TTLs of the records used, see {@link MxResolver}). An expired entry goes when it is asked for,
+ * when it is the least recently used at a full cache, or when it is among the {@value #PURGE_PER_PUT} least recently
+ * used entries as a new one comes in: a cache that once held many domains shrinks back as their TTLs run out.
  * <p>
  * Thread-safe (one lock; every operation is a map access). {@link #put} allocates an entry; {@link #get} does not.
  */
@@ -22,6 +26,8 @@ final class MxCache
             this.expiresAtNs = expiresAtNs;
         }
     }
+
+    static final int PURGE_PER_PUT = 2;
 
     private final int capacity;
     private final LinkedHashMap<String, Entry> entries;
@@ -77,6 +83,20 @@ final class MxCache
             return;
         }
         entries.put(domain, new Entry(result, nowNs + ttlSeconds * 1_000_000_000L));
+        final Iterator<Entry> eldest = entries.values().iterator();
+        for (int i = 0; i < PURGE_PER_PUT && eldest.hasNext(); i++)
+        {
+            if (nowNs - eldest.next().expiresAtNs >= 0)
+            {
+                eldest.remove();
+            }
+        }
+    }
+
+    /** Removes every entry whose result matches {@code filter}; walks the whole cache. */
+    synchronized void removeIf(final Predicate<MxResult> filter)
+    {
+        entries.values().removeIf((entry) -> filter.test(entry.result));
     }
 
     synchronized int size()

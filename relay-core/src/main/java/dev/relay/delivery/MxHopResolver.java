@@ -13,12 +13,17 @@ import java.util.function.Consumer;
  * MX next hops through {@link MxResolver} (dnsjava, asynchronous): the addresses of every MX host in preference
  * order, each with its host name (what delivery logs and backs off). NXDOMAIN bounces (5.1.2), a null MX bounces
  * (5.1.10, RFC 7505), everything else that yields no address defers (4.4.3), as Postfix does.
+ * <p>
+ * A hop keeps the addresses for what is left of their TTL, at least {@value #MIN_REFRESH_MS} ms and at most
+ * {@value #ADDRESS_REFRESH_MS} ms (then it asks again, answered from the resolver's cache while the TTL lasts); a
+ * failure for {@value #RETRY_LOOKUP_MS} ms. The resolver's cache holds {@code delivery.dns.cache_size} domains,
+ * and {@code delivery.dns.max_in_flight} bounds its queries.
  */
 public final class MxHopResolver implements HopResolver
 {
     private static final Duration DNS_TIMEOUT = Duration.ofSeconds(10);
-    private static final int CACHE_SIZE = 10_000;
     private static final long RETRY_LOOKUP_MS = 10_000;
+    private static final long MIN_REFRESH_MS = 1_000;
     private static final long ADDRESS_REFRESH_MS = 60_000;
 
     private final MxResolver resolver;
@@ -30,7 +35,20 @@ public final class MxHopResolver implements HopResolver
 
     public static MxHopResolver create(final RelayConfig config)
     {
-        return new MxHopResolver(new MxResolver(config.deliveryDnsServers(), DNS_TIMEOUT, CACHE_SIZE));
+        return new MxHopResolver(new MxResolver(config.deliveryDnsServers(), DNS_TIMEOUT,
+            config.deliveryDnsCacheSize(), config.deliveryDnsMaxInFlight()));
+    }
+
+    /** The resolver behind it, for its counters. */
+    public MxResolver resolver()
+    {
+        return resolver;
+    }
+
+    @Override
+    public void flush()
+    {
+        resolver.forgetTemporaryFailures();
     }
 
     @Override
@@ -62,8 +80,10 @@ public final class MxHopResolver implements HopResolver
                     return HopAddresses.failure(false, "4.4.3", "no address for the MX hosts of " + hop.host(),
                         now + RETRY_LOOKUP_MS);
                 }
-                // the resolver caches by TTL itself; the hop asks again after a minute (cheap when cached)
-                return HopAddresses.of(addresses, now + ADDRESS_REFRESH_MS);
+                // the resolver caches by TTL itself: the hop asks again when the TTL ends, or after a minute
+                // (answered from the cache then)
+                final long keepMs = Math.min(ADDRESS_REFRESH_MS, Math.max(MIN_REFRESH_MS, result.validForMs()));
+                return HopAddresses.of(addresses, now + keepMs);
             }
             case NULL_MX:
                 return HopAddresses.failure(true, "5.1.10",

@@ -19,6 +19,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -45,8 +46,17 @@ import java.util.function.LongSupplier;
  * negative answers (NXDOMAIN, NODATA) for the SOA's negative TTL (RFC 2308 §5: min of SOA TTL and MINIMUM), at most
  * {@value #MAX_NEGATIVE_TTL_SECONDS} s, not at all without an SOA; positive ones at most
  * {@value #MAX_TTL_SECONDS} s; a result that skipped a host after a temporary failure at most
- * {@value #PARTIAL_TTL_SECONDS} s. Temporary failures are not cached. Concurrent lookups of one domain share one
- * set of queries. Each caller gets the hosts with equal preferences freshly shuffled.
+ * {@value #PARTIAL_TTL_SECONDS} s; a temporary failure (SERVFAIL, REFUSED, a timeout) for
+ * {@value #TEMP_FAILURE_TTL_SECONDS} s (RFC 2308 §7: never longer than five minutes), so mail for a domain whose
+ * name servers fail does not ask them again with every message ({@link #forgetTemporaryFailures} for an
+ * operator's flush). Concurrent lookups of one domain share one set of queries. Each caller gets the hosts with
+ * equal preferences freshly shuffled, and how long the answer stays valid ({@link MxResult#validForMs()}).
+ * <p>
+ * Queries in flight: at most {@code maxQueriesInFlight} DNS queries are outstanding at once (Postfix's smtp
+ * processes each wait for one answer at a time, so its default of 100 processes puts at most 100 queries in
+ * flight); the rest wait in order, the address queries of lookups already under way before the MX queries of new
+ * ones, so a burst of new domains finishes lookups instead of starting them all. A lookup's time budget starts
+ * when its first query is sent, not while it waits.
  * <p>
  * Timeout: {@code timeout} bounds a whole lookup (MX and address queries together); it is split into at least
  * two attempts over the servers (UDP, TCP when truncated).
@@ -65,6 +75,10 @@ public final class MxResolver implements AutoCloseable
     public static final long MAX_NEGATIVE_TTL_SECONDS = 300;
     /** Longest a result that skipped a host after a temporary failure is cached, in seconds. */
     public static final long PARTIAL_TTL_SECONDS = 60;
+    /** How long a temporary failure (SERVFAIL, REFUSED, a timeout) is cached, in seconds. */
+    public static final long TEMP_FAILURE_TTL_SECONDS = 5;
+    /** Default of {@code delivery.dns.max_in_flight}: DNS queries outstanding at once. */
+    public static final int DEFAULT_MAX_QUERIES_IN_FLIGHT = 100;
     /** MX hosts beyond this many (by preference) are not resolved. */
     public static final int MAX_MX_HOSTS = 16;
     static final int MAX_CNAME_HOPS = 8;
@@ -77,7 +91,19 @@ public final class MxResolver implements AutoCloseable
     private final ThreadPoolExecutor executor;
     private final ConcurrentHashMap<String, Lookup> inflight = new ConcurrentHashMap<>();
     private final AtomicLong queriesSent = new AtomicLong();
+    private final AtomicLong lookupsStarted = new AtomicLong();
+    private final AtomicLong cacheHits = new AtomicLong();
     private final AtomicLong callbackErrors = new AtomicLong();
+
+    private final int maxQueriesInFlight;
+    /** Guards the query slots: the count in flight, its peak and the two waiting lines. */
+    private final Object slots = new Object();
+    private int queriesInFlight;
+    private volatile int peakQueriesInFlight;
+    /** Address queries of lookups under way, waiting for a slot: served first. */
+    private final ArrayDeque<Query> waitingAddressQueries = new ArrayDeque<>();
+    /** MX queries of new lookups, waiting for a slot. */
+    private final ArrayDeque<Query> waitingMxQueries = new ArrayDeque<>();
 
     /**
      * @param servers   DNS servers (recursive resolvers) as host:port, tried in turn; empty: the system's
@@ -87,7 +113,20 @@ public final class MxResolver implements AutoCloseable
      */
     public MxResolver(final List<InetSocketAddress> servers, final Duration timeout, final int cacheSize)
     {
-        this(servers, timeout, cacheSize, System::nanoTime);
+        this(servers, timeout, cacheSize, DEFAULT_MAX_QUERIES_IN_FLIGHT, System::nanoTime);
+    }
+
+    /**
+     * @param servers            as above.
+     * @param timeout            as above.
+     * @param cacheSize          as above.
+     * @param maxQueriesInFlight most DNS queries outstanding at once; more wait their turn.
+     */
+    public MxResolver(
+        final List<InetSocketAddress> servers, final Duration timeout, final int cacheSize,
+        final int maxQueriesInFlight)
+    {
+        this(servers, timeout, cacheSize, maxQueriesInFlight, System::nanoTime);
     }
 
     MxResolver(
@@ -96,10 +135,25 @@ public final class MxResolver implements AutoCloseable
         final int cacheSize,
         final LongSupplier nanoClock)
     {
+        this(servers, timeout, cacheSize, DEFAULT_MAX_QUERIES_IN_FLIGHT, nanoClock);
+    }
+
+    MxResolver(
+        final List<InetSocketAddress> servers,
+        final Duration timeout,
+        final int cacheSize,
+        final int maxQueriesInFlight,
+        final LongSupplier nanoClock)
+    {
         if (timeout.isNegative() || timeout.isZero())
         {
             throw new IllegalArgumentException("timeout must be positive: " + timeout);
         }
+        if (maxQueriesInFlight < 1)
+        {
+            throw new IllegalArgumentException("maxQueriesInFlight must be positive: " + maxQueriesInFlight);
+        }
+        this.maxQueriesInFlight = maxQueriesInFlight;
         this.timeoutNs = timeout.toNanos();
         this.cache = new MxCache(cacheSize);
         this.nanoClock = nanoClock;
@@ -162,6 +216,7 @@ public final class MxResolver implements AutoCloseable
         final MxResult hit = cache.get(key, nanoClock.getAsLong());
         if (hit != null)
         {
+            cacheHits.incrementAndGet();
             deliver(callback, hit);
             return;
         }
@@ -173,6 +228,7 @@ public final class MxResolver implements AutoCloseable
             running.addWaiter(callback);
             return;
         }
+        lookupsStarted.incrementAndGet();
         fresh.addWaiter(callback);
         fresh.start();
     }
@@ -186,7 +242,7 @@ public final class MxResolver implements AutoCloseable
     public MxResult cached(final String domain)
     {
         final MxResult hit = cache.get(normalize(domain), nanoClock.getAsLong());
-        return hit == null ? null : hit.shuffled(ThreadLocalRandom.current());
+        return hit == null ? null : handOut(hit);
     }
 
     /**
@@ -198,11 +254,74 @@ public final class MxResolver implements AutoCloseable
     }
 
     /**
+     * Drops the cached temporary failures, so the next lookup of those domains asks again: an operator's flush
+     * means "try now". Walks the cache (an operator's action, not a hot path).
+     */
+    public void forgetTemporaryFailures()
+    {
+        cache.removeIf((result) -> result.status() == MxResult.Status.TEMP_FAILURE);
+    }
+
+    /**
      * @return DNS queries sent so far (retries inside dnsjava not counted).
      */
     public long queriesSent()
     {
         return queriesSent.get();
+    }
+
+    /**
+     * @return lookups that went to DNS (not answered from the cache nor joined to one under way).
+     */
+    public long lookupsStarted()
+    {
+        return lookupsStarted.get();
+    }
+
+    /**
+     * @return lookups answered from the cache.
+     */
+    public long cacheHits()
+    {
+        return cacheHits.get();
+    }
+
+    /**
+     * @return domains in the cache now (expired ones included until they are asked for or evicted).
+     */
+    public int cacheEntries()
+    {
+        return cache.size();
+    }
+
+    /**
+     * @return DNS queries outstanding now; any thread.
+     */
+    public int queriesInFlight()
+    {
+        synchronized (slots)
+        {
+            return queriesInFlight;
+        }
+    }
+
+    /**
+     * @return the most DNS queries that were ever outstanding at once (never above the limit).
+     */
+    public int peakQueriesInFlight()
+    {
+        return peakQueriesInFlight;
+    }
+
+    /**
+     * @return queries waiting for a slot now; any thread.
+     */
+    public int queriesWaiting()
+    {
+        synchronized (slots)
+        {
+            return waitingAddressQueries.size() + waitingMxQueries.size();
+        }
     }
 
     /**
@@ -283,11 +402,148 @@ public final class MxResolver implements AutoCloseable
     {
         try
         {
-            callback.accept(result.shuffled(ThreadLocalRandom.current()));
+            callback.accept(handOut(result));
         }
         catch (final RuntimeException ex)
         {
             callbackErrors.incrementAndGet();
+        }
+    }
+
+    /** A caller's copy: equal preferences shuffled, with the time its cache entry has left. */
+    private MxResult handOut(final MxResult result)
+    {
+        final long validForMs = result.expiresAtNs() == 0 ? 0 :
+            Math.max(0, TimeUnit.NANOSECONDS.toMillis(result.expiresAtNs() - nanoClock.getAsLong()));
+        return result.shuffled(ThreadLocalRandom.current()).validFor(validForMs);
+    }
+
+    /**
+     * Sends {@code query} now if a slot is free, else queues it (address queries ahead of new lookups' MX
+     * queries). Any thread.
+     */
+    private void submit(final Query query)
+    {
+        synchronized (slots)
+        {
+            if (queriesInFlight >= maxQueriesInFlight)
+            {
+                (query.hostIndex < 0 ? waitingMxQueries : waitingAddressQueries).addLast(query);
+                return;
+            }
+            queriesInFlight++;
+            if (queriesInFlight > peakQueriesInFlight)
+            {
+                peakQueriesInFlight = queriesInFlight;
+            }
+        }
+        send(query);
+    }
+
+    /** {@code query} holds a slot: it goes out (a failure to send is answered off this stack). */
+    private void send(final Query query)
+    {
+        final Lookup lookup = query.lookup;
+        final long nowNs = System.nanoTime();
+        if (query.hostIndex < 0)
+        {
+            // the budget starts with the first query, not while the lookup waited for a slot
+            lookup.deadlineNs = nowNs + timeoutNs;
+        }
+        final long remainingNs = lookup.deadlineNs - nowNs;
+        final long timeoutMs = TimeUnit.NANOSECONDS.toMillis(timeoutNs);
+        if (remainingNs <= 0)
+        {
+            answerLater(query, DnsAnswer.temp("Host not found, try again (lookup deadline passed)"));
+            return;
+        }
+        queriesSent.incrementAndGet();
+        try
+        {
+            final Message request = Message.newQuery(Record.newRecord(query.name, query.type, DClass.IN));
+            resolver.sendAsync(request, executor).toCompletableFuture()
+                .orTimeout(remainingNs, TimeUnit.NANOSECONDS)
+                .handleAsync(
+                    (response, failure) ->
+                    {
+                        DnsAnswer answer;
+                        try
+                        {
+                            answer = failure != null ? DnsAnswer.ofFailure(failure, timeoutMs) :
+                                DnsAnswer.of(response, query.name, query.type);
+                        }
+                        catch (final RuntimeException ex)
+                        {
+                            answer = DnsAnswer.ofFailure(ex, timeoutMs);
+                        }
+                        answered(query, answer);
+                        return null;
+                    },
+                    executor);
+        }
+        catch (final RuntimeException ex)
+        {
+            answerLater(query, DnsAnswer.ofFailure(ex, timeoutMs));
+        }
+    }
+
+    /** Answers on the {@code relay-dns} thread, so a line of queries that fail at once does not recurse. */
+    private void answerLater(final Query query, final DnsAnswer answer)
+    {
+        try
+        {
+            executor.execute(() -> answered(query, answer));
+        }
+        catch (final RejectedExecutionException ex)
+        {
+            // closed: pending lookups are dropped
+        }
+    }
+
+    /** {@code query} has its answer: its slot goes to the next waiting query, then its lookup goes on. */
+    private void answered(final Query query, final DnsAnswer answer)
+    {
+        final Query next;
+        synchronized (slots)
+        {
+            Query waiting = waitingAddressQueries.pollFirst();
+            if (waiting == null)
+            {
+                waiting = waitingMxQueries.pollFirst();
+            }
+            if (waiting == null)
+            {
+                queriesInFlight--;
+            }
+            next = waiting;
+        }
+        try
+        {
+            query.lookup.onAnswer(query.hostIndex, query.type, answer);
+        }
+        finally
+        {
+            if (next != null)
+            {
+                send(next);
+            }
+        }
+    }
+
+    /** One DNS question of a lookup: the MX of its domain ({@code hostIndex} -1), or an address of one host. */
+    private static final class Query
+    {
+        final Lookup lookup;
+        final Name name;
+        final int type;
+        final int hostIndex;
+
+        Query(final Lookup lookup, final Name name, final int type, final int hostIndex)
+        {
+            this.lookup = lookup;
+            this.name = name;
+            this.type = type;
+            this.hostIndex = hostIndex;
         }
     }
 
@@ -298,7 +554,8 @@ public final class MxResolver implements AutoCloseable
     private final class Lookup
     {
         private final String domain;
-        private final long deadlineNs;
+        /** Set when its MX query is sent; any thread may send it. */
+        private volatile long deadlineNs;
         private final List<Consumer<MxResult>> waiters = new ArrayList<>(2);
         private boolean done;
         private MxResult result;
@@ -315,7 +572,6 @@ public final class MxResolver implements AutoCloseable
         Lookup(final String domain)
         {
             this.domain = domain;
-            this.deadlineNs = System.nanoTime() + timeoutNs;
         }
 
         void addWaiter(final Consumer<MxResult> callback)
@@ -355,41 +611,7 @@ public final class MxResolver implements AutoCloseable
 
         private void query(final Name qname, final int type, final int hostIndex)
         {
-            final long remainingNs = deadlineNs - System.nanoTime();
-            if (remainingNs <= 0)
-            {
-                onAnswer(hostIndex, type, DnsAnswer.temp("Host not found, try again (lookup deadline passed)"));
-                return;
-            }
-            final long timeoutMs = TimeUnit.NANOSECONDS.toMillis(timeoutNs);
-            queriesSent.incrementAndGet();
-            try
-            {
-                final Message request = Message.newQuery(Record.newRecord(qname, type, DClass.IN));
-                resolver.sendAsync(request, executor).toCompletableFuture()
-                    .orTimeout(remainingNs, TimeUnit.NANOSECONDS)
-                    .handleAsync(
-                        (response, failure) ->
-                        {
-                            DnsAnswer answer;
-                            try
-                            {
-                                answer = failure != null ?
-                                    DnsAnswer.ofFailure(failure, timeoutMs) : DnsAnswer.of(response, qname, type);
-                            }
-                            catch (final RuntimeException ex)
-                            {
-                                answer = DnsAnswer.ofFailure(ex, timeoutMs);
-                            }
-                            onAnswer(hostIndex, type, answer);
-                            return null;
-                        },
-                        executor);
-            }
-            catch (final RuntimeException ex)
-            {
-                onAnswer(hostIndex, type, DnsAnswer.ofFailure(ex, timeoutMs));
-            }
+            submit(new Query(this, qname, type, hostIndex));
         }
 
         private void onAnswer(final int hostIndex, final int type, final DnsAnswer answer)
@@ -557,12 +779,14 @@ public final class MxResolver implements AutoCloseable
             }
         }
 
-        private void finish(final MxResult finished, final long ttlSeconds)
+        private void finish(final MxResult answer, final long ttlSeconds)
         {
-            if (finished.status() != MxResult.Status.TEMP_FAILURE)
-            {
-                cache.put(domain, finished, ttlSeconds, nanoClock.getAsLong());
-            }
+            final long cacheSeconds = answer.status() == MxResult.Status.TEMP_FAILURE ?
+                TEMP_FAILURE_TTL_SECONDS : ttlSeconds;
+            final long nowNs = nanoClock.getAsLong();
+            final MxResult finished = cacheSeconds > 0 ? answer.expiringAt(nowNs + cacheSeconds * 1_000_000_000L) :
+                answer;
+            cache.put(domain, finished, cacheSeconds, nowNs);
             final Object[] callbacks;
             synchronized (this)
             {

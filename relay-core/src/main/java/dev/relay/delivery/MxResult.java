@@ -15,7 +15,8 @@ import java.util.Random;
  * {@link Status#TEMP_FAILURE} defer (4.4.3 / 4.4.4), as Postfix does.
  * <p>
  * Immutable; any thread. {@link #hosts()} is sorted by preference; the resolver hands each caller a copy with
- * equal preferences shuffled ({@link #shuffled(Random)}).
+ * equal preferences shuffled ({@link #shuffled(Random)}) and the time its cache entry has left
+ * ({@link #validForMs()}).
  */
 public final class MxResult
 {
@@ -39,6 +40,10 @@ public final class MxResult
     private final Status status;
     private final List<MxHost> hosts;
     private final String message;
+    /** When the resolver's cache entry of this result expires ({@code nanoTime} scale); 0 when not cached. */
+    private final long expiresAtNs;
+    /** How long the caller may use this result; 0 when unknown or not cached. */
+    private final long validForMs;
 
     /**
      * @param status  kind of answer.
@@ -47,13 +52,22 @@ public final class MxResult
      */
     public MxResult(final Status status, final List<MxHost> hosts, final String message)
     {
+        this(status, List.copyOf(hosts), message, 0, 0);
         if (status == Status.OK && hosts.isEmpty())
         {
             throw new IllegalArgumentException("OK needs at least one host");
         }
+    }
+
+    private MxResult(
+        final Status status, final List<MxHost> hosts, final String message, final long expiresAtNs,
+        final long validForMs)
+    {
         this.status = status;
-        this.hosts = List.copyOf(hosts);
+        this.hosts = hosts;
         this.message = message;
+        this.expiresAtNs = expiresAtNs;
+        this.validForMs = validForMs;
     }
 
     /**
@@ -90,6 +104,33 @@ public final class MxResult
     public String message()
     {
         return message;
+    }
+
+    /**
+     * @return how long this answer stays valid from when the resolver handed it over (what its cache entry has
+     * left: the TTL of the records used, or the negative TTL); 0 when it was not cached.
+     */
+    public long validForMs()
+    {
+        return validForMs;
+    }
+
+    /** When the resolver's cache entry of this result expires, on its clock; 0 when not cached. */
+    long expiresAtNs()
+    {
+        return expiresAtNs;
+    }
+
+    /** This result as cached until {@code atNs}. */
+    MxResult expiringAt(final long atNs)
+    {
+        return new MxResult(status, hosts, message, atNs, validForMs);
+    }
+
+    /** This result as handed to a caller that may use it for {@code ms}. */
+    MxResult validFor(final long ms)
+    {
+        return ms == validForMs ? this : new MxResult(status, hosts, message, expiresAtNs, ms);
     }
 
     /**
@@ -135,7 +176,7 @@ public final class MxResult
             }
             start = end;
         }
-        return new MxResult(status, copy, message);
+        return new MxResult(status, List.copyOf(copy), message, expiresAtNs, validForMs);
     }
 
     /**

@@ -96,6 +96,12 @@ public final class SystemHopResolver implements HopResolver
     }
 
     @Override
+    public void flush()
+    {
+        mx.flush();
+    }
+
+    @Override
     public void close()
     {
         executor.shutdownNow();

@@ -247,6 +247,17 @@ public final class MetricsServer implements AutoCloseable
             metrics::spoolFreeBytes);
         gauge(registry, "relay_spool_min_free_bytes",
             "queue.min_free_bytes: below it new mail gets 452 4.3.1 (0 = off).", metrics::spoolMinFreeBytes);
+        gauge(registry, "relay_delivery_hops",
+            "Next hops with a connection pool now (dropped after delivery.idle_timeout unused).",
+            metrics::deliveryHops);
+        counter(registry, "relay_delivery_hops_reclaimed_total", "Next-hop pools dropped after being unused.",
+            metrics::deliveryHopsReclaimed);
+        counter(registry, "relay_dns_lookups_total", "MX lookups sent to DNS (not answered from the cache).",
+            metrics::dnsLookups);
+        counter(registry, "relay_dns_cache_hits_total", "MX lookups answered from the cache.", metrics::dnsCacheHits);
+        counter(registry, "relay_dns_queries_total", "DNS queries sent (MX, A, AAAA).", metrics::dnsQueries);
+        gauge(registry, "relay_dns_queries_in_flight",
+            "DNS queries outstanding now (at most delivery.dns.max_in_flight).", metrics::dnsQueriesInFlight);
         summary(registry, "relay_accept_latency_seconds", "End of DATA to 250 queued, since start.",
             metrics::acceptLatency, metrics::acceptLatencySumNs);
         summary(registry, "relay_delivery_latency_seconds", "Received to remote 250, since start.",

@@ -41,6 +41,14 @@ public final class RelayMetrics
     private volatile LongSupplier maxQueuedBytes = () -> 0;
     private volatile LongSupplier spoolFreeBytes = () -> 0;
     private volatile LongSupplier spoolMinFreeBytes = () -> 0;
+    // delivery's destinations and MX lookups, read from the delivery loops and the resolver at scrape time
+    private volatile LongSupplier deliveryHops = () -> 0;
+    private volatile LongSupplier deliveryHopsReclaimed = () -> 0;
+    private volatile LongSupplier dnsLookups = () -> 0;
+    private volatile LongSupplier dnsCacheHits = () -> 0;
+    private volatile LongSupplier dnsQueries = () -> 0;
+    private volatile LongSupplier dnsQueriesInFlight = () -> 0;
+    private volatile LongSupplier dnsPeakQueriesInFlight = () -> 0;
     private final LongAdder acceptLatencySumNs = new LongAdder();
     private final LongAdder deliveryLatencySumNs = new LongAdder();
     private final Recorder acceptLatency = new Recorder(HIGHEST_TRACKABLE_NS, 3);
@@ -182,6 +190,71 @@ public final class RelayMetrics
         this.maxQueuedBytes = maxQueuedBytes;
         this.spoolFreeBytes = spoolFreeBytes;
         this.spoolMinFreeBytes = spoolMinFreeBytes;
+    }
+
+    /**
+     * Where the destination figures come from: next hops with a pool now and pools dropped when idle (the delivery
+     * loops), MX lookups that went to DNS, lookups answered from the cache, DNS queries sent, outstanding now and at
+     * most at once (the resolver). Each supplier must be safe to call from any thread.
+     */
+    public void destinations(
+        final LongSupplier hops,
+        final LongSupplier hopsReclaimed,
+        final LongSupplier lookups,
+        final LongSupplier cacheHits,
+        final LongSupplier queries,
+        final LongSupplier queriesInFlight,
+        final LongSupplier peakQueriesInFlight)
+    {
+        this.deliveryHops = hops;
+        this.deliveryHopsReclaimed = hopsReclaimed;
+        this.dnsLookups = lookups;
+        this.dnsCacheHits = cacheHits;
+        this.dnsQueries = queries;
+        this.dnsQueriesInFlight = queriesInFlight;
+        this.dnsPeakQueriesInFlight = peakQueriesInFlight;
+    }
+
+    /** Next hops with a connection pool on a delivery loop now. */
+    public long deliveryHops()
+    {
+        return deliveryHops.getAsLong();
+    }
+
+    /** Pools dropped after their hop was unused for {@code delivery.idle_timeout}. */
+    public long deliveryHopsReclaimed()
+    {
+        return deliveryHopsReclaimed.getAsLong();
+    }
+
+    /** MX lookups that went to DNS. */
+    public long dnsLookups()
+    {
+        return dnsLookups.getAsLong();
+    }
+
+    /** MX lookups answered from the cache. */
+    public long dnsCacheHits()
+    {
+        return dnsCacheHits.getAsLong();
+    }
+
+    /** DNS queries sent (MX, A, AAAA). */
+    public long dnsQueries()
+    {
+        return dnsQueries.getAsLong();
+    }
+
+    /** DNS queries outstanding now. */
+    public long dnsQueriesInFlight()
+    {
+        return dnsQueriesInFlight.getAsLong();
+    }
+
+    /** The most DNS queries ever outstanding at once (at most {@code delivery.dns.max_in_flight}). */
+    public long dnsPeakQueriesInFlight()
+    {
+        return dnsPeakQueriesInFlight.getAsLong();
     }
 
     public long queuedBytes()

@@ -43,7 +43,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * reuse and its limit, back-off of a failing address, the one probe when a back-off ends, and idle connections
  * closed with QUIT. TLS levels against a sink that offers STARTTLS with a test certificate: may's fallback to
  * plaintext and its end, encrypt without STARTTLS, verify's checks, and sessions resumed across pooled connections,
- * on the JDK's engine and BoringSSL's.
+ * on the JDK's engine and BoringSSL's. The loop's share of {@code delivery.max_connections} over all its hops (idle
+ * connections closed for a hop that waits), and pools of idle hops dropped.
  */
 @Timeout(60)
 class HopPoolTest
@@ -295,6 +296,91 @@ class HopPoolTest
         final List<String> lines = sink.commands().values().iterator().next();
         assertEquals("QUIT", lines.get(lines.size() - 1), lines.toString());
         assertEquals(1, sink.connectionsAccepted());
+    }
+
+    @Test
+    void theLoopsShareOfMaxConnectionsBoundsAllItsHopsAndTheirMailWaitsInsteadOfBeingDeferred() throws Exception
+    {
+        sink = TestSmtpSink.start().replyDelay(Duration.ofMillis(50));
+        start("delivery.io_threads", "1", "delivery.max_connections", "2", "delivery.max_connections_per_hop", "2");
+        for (int i = 0; i < 12; i++)
+        {
+            offer(job("bob" + i + "@dest" + (i % 6) + ".test", hop(i % 6)));
+        }
+        awaitResults(12);
+        assertAll(DeliveryJob.DELIVERED);
+        // counted by the loop: the sink still counts a connection while it answers the QUIT of one already closed
+        assertEquals(2, loop.peakOpenConnections(), "two at once, never more");
+        assertTrue(sink.connectionsAccepted() >= 6, "every hop had its own connection: " + sink.connectionsAccepted());
+    }
+
+    @Test
+    void anIdleConnectionIsClosedForAHopThatWaitsForOne() throws Exception
+    {
+        sink = TestSmtpSink.start();
+        start("delivery.io_threads", "1", "delivery.max_connections", "1", "delivery.idle_timeout", "60s");
+        offer(job("bob@first.test", hop(1)));
+        awaitResults(1);
+        await("the first hop's connection idle", () -> sink.activeConnections() == 1, sink::commands);
+
+        final long startNs = System.nanoTime();
+        offer(job("carol@second.test", hop(2)));
+        awaitResults(2);
+        final long waitedMs = (System.nanoTime() - startNs) / 1_000_000;
+
+        assertAll(DeliveryJob.DELIVERED);
+        assertTrue(waitedMs < 10_000, "the second hop waited " + waitedMs + " ms, not the idle timeout");
+        assertEquals(2, sink.connectionsAccepted());
+        final List<String> first = sink.commands().get(1);
+        assertEquals("QUIT", first.get(first.size() - 1), "the idle connection said QUIT: " + first);
+    }
+
+    @Test
+    void poolsOfHopsIdleForTheIdleTimeoutAreDropped() throws Exception
+    {
+        sink = TestSmtpSink.start();
+        start("delivery.idle_timeout", "1s");
+        for (int i = 0; i < 5; i++)
+        {
+            offer(job("bob@dest" + i + ".test", hop(i)));
+        }
+        awaitResults(5);
+        assertAll(DeliveryJob.DELIVERED);
+        assertEquals(5, loop.hopCount());
+
+        await("the idle hops dropped", () -> loop.hopCount() == 0, () -> "hops " + loop.hopCount());
+        assertEquals(5, loop.hopsReclaimed());
+        assertEquals(0, sink.activeConnections(), "their connections closed first");
+
+        // mail for a dropped hop makes a new pool
+        offer(job("carol@dest0.test", hop(0)));
+        awaitResults(6);
+        assertAll(DeliveryJob.DELIVERED);
+    }
+
+    @Test
+    void aBackedOffHopIsKeptUntilItsBackOffEnds() throws Exception
+    {
+        final int closedPort;
+        try (ServerSocket socket = new ServerSocket(0))
+        {
+            closedPort = socket.getLocalPort();
+        }
+        sink = TestSmtpSink.start();
+        start("delivery.idle_timeout", "1s");
+        offer(job("bob@down.test", NextHop.direct("127.0.0.1", closedPort, TlsLevel.NONE)));
+        awaitResults(1);
+        assertEquals(DeliveryJob.DEFERRED, done.get(0).outcome(0));
+
+        // one failure backs the address off for a second: the pool outlives the idle timeout by that much at most
+        Thread.sleep(1_200);
+        assertTrue(loop.hopCount() <= 1);
+        await("the hop dropped once its back-off ended", () -> loop.hopCount() == 0, () -> "hops " + loop.hopCount());
+    }
+
+    private NextHop hop(final int index)
+    {
+        return new NextHop("dest" + index + ".test", "127.0.0.1", sink.port(), false, TlsLevel.NONE);
     }
 
     private void start(final String... keyValues) throws Exception

@@ -179,7 +179,7 @@ class MxResolverTest
     }
 
     @Test
-    void servfailIsTemporaryAndNotCached() throws Exception
+    void servfailIsTemporaryAndCachedBriefly() throws Exception
     {
         dns.servfail("broken.test");
 
@@ -190,7 +190,124 @@ class MxResolverTest
         assertFalse(first.isPermanentFailure());
         assertTrue(first.message().contains("SERVFAIL"), first.message());
         assertEquals(MxResult.Status.TEMP_FAILURE, second.status());
+        assertEquals(1, dns.queries("broken.test", Type.MX), "the failure is cached for a few seconds");
+
+        advanceSeconds(MxResolver.TEMP_FAILURE_TTL_SECONDS);
+        dns.heal("broken.test").addMx("broken.test", 10, "mx.broken.test").addA("mx.broken.test", "192.0.2.9");
+        assertEquals(MxResult.Status.OK, resolve("broken.test").status());
         assertEquals(2, dns.queries("broken.test", Type.MX));
+    }
+
+    @Test
+    void aFlushForgetsCachedTemporaryFailuresOnly() throws Exception
+    {
+        dns.servfail("flushed.test").addMx("kept.test", 10, "mx.kept.test").addA("mx.kept.test", "192.0.2.8");
+        resolve("flushed.test");
+        resolve("kept.test");
+
+        resolver.forgetTemporaryFailures();
+        resolve("flushed.test");
+        resolve("kept.test");
+
+        assertEquals(2, dns.queries("flushed.test", Type.MX), "asked again after the flush");
+        assertEquals(1, dns.queries("kept.test", Type.MX), "a good answer stays cached");
+    }
+
+    @Test
+    void aCachedAnswerSaysHowLongItStaysValid() throws Exception
+    {
+        dns.addMx("ttl.test", 10, "mx.ttl.test", 60).addA("mx.ttl.test", "192.0.2.7", 120);
+
+        assertEquals(60_000, resolve("ttl.test").validForMs());
+        advanceSeconds(20);
+        assertEquals(40_000, resolve("ttl.test").validForMs());
+        assertEquals(40_000, resolver.cached("ttl.test").validForMs());
+        assertEquals(1, dns.queries("ttl.test", Type.MX));
+    }
+
+    @Test
+    void expiredEntriesLeaveTheCacheAsNewOnesComeIn() throws Exception
+    {
+        dns.addMx("old.test", 10, "mx.old.test", 2).addA("mx.old.test", "192.0.2.6", 2)
+            .addMx("new.test", 10, "mx.new.test").addA("mx.new.test", "192.0.2.5");
+        resolve("old.test");
+        assertEquals(1, resolver.cacheEntries());
+
+        advanceSeconds(3);
+        resolve("new.test");
+
+        assertEquals(1, resolver.cacheEntries(), "the expired entry went when the new one came");
+    }
+
+    @Test
+    void queriesInFlightNeverExceedTheLimitAndEveryLookupFinishes() throws Exception
+    {
+        final int domains = 60;
+        final int limit = 4;
+        dns.answerDelay(20);
+        for (int i = 0; i < domains; i++)
+        {
+            dns.addMx("d" + i + ".many.test", 10, "mx.d" + i + ".many.test")
+                .addA("mx.d" + i + ".many.test", "192.0.2." + (i + 1));
+        }
+        try (MxResolver bounded = new MxResolver(List.of(dns.address()), Duration.ofSeconds(5), 1000, limit))
+        {
+            final CountDownLatch done = new CountDownLatch(domains);
+            final List<MxResult> results = new CopyOnWriteArrayList<>();
+            for (int i = 0; i < domains; i++)
+            {
+                bounded.resolve("d" + i + ".many.test", (result) ->
+                {
+                    results.add(result);
+                    done.countDown();
+                });
+            }
+            assertTrue(bounded.queriesWaiting() > 0, "the burst waits for slots");
+
+            assertTrue(done.await(20, TimeUnit.SECONDS), "finished " + results.size());
+            for (final MxResult result : results)
+            {
+                assertEquals(MxResult.Status.OK, result.status(), result.message());
+            }
+            assertEquals(3L * domains, bounded.queriesSent(), "MX, A and AAAA per domain");
+            assertEquals(limit, bounded.peakQueriesInFlight(), "the limit is used, never passed");
+            assertTrue(dns.peakOutstanding() <= limit, "the server saw " + dns.peakOutstanding() + " at once");
+            assertTrue(dns.peakOutstanding() > 1, "lookups overlap: " + dns.peakOutstanding());
+            assertEquals(0, bounded.queriesInFlight());
+            assertEquals(domains, bounded.lookupsStarted());
+        }
+    }
+
+    @Test
+    void aLookupsBudgetStartsWhenItsFirstQueryIsSent() throws Exception
+    {
+        // one query at a time, 100 ms each: the sixth lookup starts 1.5 s after it was asked for, past the budget
+        dns.answerDelay(100);
+        final int domains = 6;
+        for (int i = 0; i < domains; i++)
+        {
+            dns.addMx("q" + i + ".line.test", 10, "mx.q" + i + ".line.test")
+                .addA("mx.q" + i + ".line.test", "192.0.2." + (i + 1));
+        }
+        try (MxResolver single = new MxResolver(List.of(dns.address()), Duration.ofMillis(1_000), 100, 1))
+        {
+            final CountDownLatch done = new CountDownLatch(domains);
+            final List<MxResult> results = new CopyOnWriteArrayList<>();
+            for (int i = 0; i < domains; i++)
+            {
+                single.resolve("q" + i + ".line.test", (result) ->
+                {
+                    results.add(result);
+                    done.countDown();
+                });
+            }
+            assertTrue(done.await(20, TimeUnit.SECONDS), "finished " + results.size());
+            for (final MxResult result : results)
+            {
+                assertEquals(MxResult.Status.OK, result.status(), result.message());
+            }
+            assertEquals(1, single.peakQueriesInFlight());
+        }
     }
 
     @Test

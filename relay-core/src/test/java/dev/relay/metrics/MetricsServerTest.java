@@ -133,6 +133,7 @@ class MetricsServerTest
         metrics.spoolDamageCounters(() -> 4, () -> 1);
         metrics.diskFullCounters(() -> 6, () -> 2);
         metrics.spoolRoom(() -> 123_456, () -> 1_000_000, () -> 5_000_000_000L, () -> 268_435_456);
+        metrics.destinations(() -> 42, () -> 7, () -> 100, () -> 900, () -> 300, () -> 3, () -> 16);
         queueMessages.set(17);
         openConnections.set(5);
 
@@ -162,6 +163,12 @@ class MetricsServerTest
         assertSample(body, "relay_queue_max_bytes", 1_000_000);
         assertSample(body, "relay_spool_free_bytes", 5_000_000_000L);
         assertSample(body, "relay_spool_min_free_bytes", 268_435_456);
+        assertSample(body, "relay_delivery_hops", 42);
+        assertSample(body, "relay_delivery_hops_reclaimed_total", 7);
+        assertSample(body, "relay_dns_lookups_total", 100);
+        assertSample(body, "relay_dns_cache_hits_total", 900);
+        assertSample(body, "relay_dns_queries_total", 300);
+        assertSample(body, "relay_dns_queries_in_flight", 3);
         assertTrue(body.contains("# TYPE relay_messages_received_total counter\n"), body);
         assertTrue(body.contains("# TYPE relay_queue_messages gauge\n"), body);
         assertTrue(body.contains("# TYPE relay_accept_latency_seconds summary\n"), body);

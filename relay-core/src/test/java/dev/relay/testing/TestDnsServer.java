@@ -50,7 +50,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * type); an unknown name is NXDOMAIN; a {@link #cname} chain is followed inside the zone. Faults per name:
  * {@link #servfail}, {@link #nxdomain}, {@link #delay}, {@link #garbage} (random bytes), {@link #truncate} (UDP
  * answer empty with TC set, the full answer over TCP).
- * Every query is counted per name and type.
+ * Every query is counted per name and type. {@link #answerDelay} holds every answer back a while, so that queries
+ * overlap and {@link #peakOutstanding()} shows how many a client had in flight at once (queries read and not yet
+ * answered: a lower bound of the client's count, exact while the server keeps up with reading).
+ * <p>
+ * Sized for many names: the zone is a hash map (10,000 domains with an MX host each is 20,000 names) and one UDP
+ * thread reads, answers or schedules each query in microseconds.
+ * <p>
+ * Shared with relay-bench through relay-core's test-helpers jar ({@code ops/bench --domains N} answers its MX
+ * lookups with it); never part of the relay.
  * <p>
  * Thread: configure from any thread (the zone is concurrent); a UDP thread, a TCP accept thread and a timer
  * thread serve queries until {@link #close()}.
@@ -78,16 +86,29 @@ public final class TestDnsServer implements AutoCloseable
     private final ScheduledExecutorService timer;
     private final Thread udpThread;
     private final Thread tcpThread;
+    private final AtomicInteger outstanding = new AtomicInteger();
+    private final AtomicInteger peakOutstanding = new AtomicInteger();
+    private volatile long answerDelayMs;
     private volatile long negativeTtl = DEFAULT_TTL;
     private volatile boolean closed;
 
+    /** Listens on 127.0.0.1, UDP and TCP on one ephemeral port. */
     public TestDnsServer() throws IOException
+    {
+        this(0);
+    }
+
+    /**
+     * Listens on 127.0.0.1:{@code port}, UDP and TCP (0: an ephemeral port free for both); a process that starts
+     * after the relay (ops/bench) tells it the port in advance.
+     */
+    public TestDnsServer(final int port) throws IOException
     {
         DatagramSocket boundUdp = null;
         ServerSocket boundTcp = null;
-        for (int attempt = 0; attempt < 20 && boundUdp == null; attempt++)
+        for (int attempt = 0; attempt < (port == 0 ? 20 : 1) && boundUdp == null; attempt++)
         {
-            boundTcp = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+            boundTcp = new ServerSocket(port, 50, InetAddress.getLoopbackAddress());
             try
             {
                 boundUdp = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(),
@@ -210,6 +231,25 @@ public final class TestDnsServer implements AutoCloseable
     {
         node(name).truncate = true;
         return this;
+    }
+
+    /** Every answer waits this long (added to a name's own {@link #delay}); 0 answers at once. */
+    public TestDnsServer answerDelay(final long delayMs)
+    {
+        answerDelayMs = delayMs;
+        return this;
+    }
+
+    /** Queries read and not yet answered, now. */
+    public int outstanding()
+    {
+        return outstanding.get();
+    }
+
+    /** The most queries that were ever read and not yet answered at once. */
+    public int peakOutstanding()
+    {
+        return peakOutstanding.get();
     }
 
     /** TTL and MINIMUM of the SOA sent with NXDOMAIN and NODATA answers. */
@@ -418,8 +458,11 @@ public final class TestDnsServer implements AutoCloseable
             answer = answer(query, question, node, overTcp).toWire();
         }
 
+        peakOutstanding.accumulateAndGet(outstanding.incrementAndGet(), Math::max);
         final Runnable send = () ->
         {
+            // counted out before it leaves: the client may ask its next query before send() returns here
+            outstanding.decrementAndGet();
             try
             {
                 sender.send(answer);
@@ -429,7 +472,7 @@ public final class TestDnsServer implements AutoCloseable
                 // socket closed: the client is gone
             }
         };
-        final long delayMs = node == null ? 0 : node.delayMs;
+        final long delayMs = (node == null ? 0 : node.delayMs) + answerDelayMs;
         if (delayMs > 0)
         {
             timer.schedule(send, delayMs, TimeUnit.MILLISECONDS);

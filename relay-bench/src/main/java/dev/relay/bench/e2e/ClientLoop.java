@@ -50,6 +50,10 @@ final class ClientLoop implements Runnable
     private final byte[] ehlo;
     private final byte[] mailFrom;
     private final byte[][] rcptTo;
+    /** With {@code --domains N}: the one RCPT TO of message {@code seq} is {@code domainRcptTo[seq % N]}; else null. */
+    private final byte[][] domainRcptTo;
+    /** RCPT TO commands per message. */
+    private final int rcptCount;
     private final long timeoutNs;
     private final long highestNs;
     final SingleWriterRecorder acceptRecorder;
@@ -83,6 +87,19 @@ final class ClientLoop implements Runnable
         {
             rcptTo[i] = BenchMessages.ascii("RCPT TO:<" + options.to[i] + ">\r\n");
         }
+        if (options.domains > 0)
+        {
+            this.domainRcptTo = new byte[options.domains][];
+            for (int i = 0; i < options.domains; i++)
+            {
+                domainRcptTo[i] = BenchMessages.ascii("RCPT TO:<b@" + LoadGenerator.domainName(i) + ">\r\n");
+            }
+        }
+        else
+        {
+            this.domainRcptTo = null;
+        }
+        this.rcptCount = domainRcptTo == null ? rcptTo.length : 1;
         this.highestNs = highestNs;
         this.acceptRecorder = new SingleWriterRecorder(highestNs, 3);
         this.txnRecorder = new SingleWriterRecorder(highestNs, 3);
@@ -243,9 +260,9 @@ final class ClientLoop implements Runnable
         c.cmd.put(mailFrom);
         if (c.pipelining)
         {
-            for (final byte[] r : rcptTo)
+            for (int i = 0; i < rcptCount; i++)
             {
-                c.cmd.put(r);
+                c.cmd.put(rcpt(headerSeq, i));
             }
             if (c.chunking)
             {
@@ -255,7 +272,7 @@ final class ClientLoop implements Runnable
             {
                 BenchMessages.put(c.cmd, "DATA\r\n");
             }
-            c.lastSentStep = rcptTo.length + 1;
+            c.lastSentStep = rcptCount + 1;
         }
         else
         {
@@ -263,6 +280,12 @@ final class ClientLoop implements Runnable
         }
         c.cmd.flip();
         flush(c);
+    }
+
+    /** The {@code index}th RCPT TO command of message {@code headerSeq}. */
+    private byte[] rcpt(final long headerSeq, final int index)
+    {
+        return domainRcptTo == null ? rcptTo[index] : domainRcptTo[(int)(headerSeq % domainRcptTo.length)];
     }
 
     /** BDAT n LAST plus headers and raw body (RFC 3030 §2): one write, the end of data is the end of the chunk. */
@@ -286,9 +309,9 @@ final class ClientLoop implements Runnable
         c.cmd.clear();
         c.hdr.clear().flip();
         c.out[2] = c.empty;
-        if (next <= rcptTo.length)
+        if (next <= rcptCount)
         {
-            c.cmd.put(rcptTo[next - 1]);
+            c.cmd.put(rcpt(control.seqOffset() + c.seq, next - 1));
         }
         else if (c.chunking)
         {
@@ -367,7 +390,7 @@ final class ClientLoop implements Runnable
     private void onTransactionReply(final Conn c, final int code, final long now)
     {
         final int step = c.step;
-        final int dataStep = rcptTo.length + 1;
+        final int dataStep = rcptCount + 1;
         final boolean ok = step == dataStep && !c.chunking ? code == 354 : code / 100 == 2;
         if (!ok)
         {

@@ -25,7 +25,8 @@ import org.HdrHistogram.HistogramLogWriter;
  * time, waiting for a free connection included, so a stalled server cannot hide its stall (no coordinated omission).
  *
  * <p>Per message: headers {@code X-Bench-Seq}, {@code X-Bench-Sent} (intended send time, epoch µs) and
- * {@code X-Bench-Sum} for {@link BenchSink}. Latencies in HdrHistogram (ns, 3 digits): accept = end of data written →
+ * {@code X-Bench-Sum} for {@link BenchSink}. With {@code --domains N} each message has one recipient instead of
+ * {@code --to}'s, at the next of N domains in turn ({@link #domainName}), for a relay that finds each by MX lookup. Latencies in HdrHistogram (ns, 3 digits): accept = end of data written →
  * final 250 ({@code accept.hgrm}); transaction = intended start → final 250 ({@code txn.hgrm}). Bounded by N, by
  * {@code --max-seconds} and by {@code --max-conn-errors}; connect and reply timeouts. {@link #run(Options)} is the
  * in-process entry (tests); {@link #main} the CLI. The control thread (caller) prints progress and collects results.
@@ -40,6 +41,15 @@ public final class LoadGenerator
 
     private LoadGenerator()
     {
+    }
+
+    /**
+     * The {@code index}th of {@code --domains N} recipient domains: message {@code seq} goes to
+     * {@code b@domainName(seq % N)}, one domain after another, so N domains each get every Nth message.
+     */
+    public static String domainName(final int index)
+    {
+        return "d" + index + ".bench.test";
     }
 
     /** Settings; public fields with CLI names in comments. Control path only. */
@@ -58,6 +68,7 @@ public final class LoadGenerator
         public int threads = 1;                      // --threads 1|2
         public String from = "a@bench.test";         // --from
         public String[] to = {"b@bench.test"};       // --to x[,y...]
+        public int domains = 0;                      // --domains N: one recipient per message, b@d{seq % N}.bench.test
         public Path out;                             // --out DIR (accept.hgrm, txn.hgrm, result.txt)
         public boolean histogramLog = false;         // --histogram-log (OUT/accept.hlog, 1 s intervals)
         public long maxSeconds = 300;                // --max-seconds
@@ -459,6 +470,7 @@ public final class LoadGenerator
                         case "--threads", "-t" -> o.threads = Integer.parseInt(v);
                         case "--from" -> o.from = v;
                         case "--to" -> o.to = v.split(",");
+                        case "--domains" -> o.domains = Integer.parseInt(v);
                         case "--out", "-o" -> o.out = Path.of(v);
                         case "--max-seconds" -> o.maxSeconds = Long.parseLong(v);
                         case "--timeout" -> o.timeoutMs = TimeUnit.SECONDS.toMillis(Long.parseLong(v));
@@ -468,9 +480,11 @@ public final class LoadGenerator
                 }
             }
         }
-        if (o.connections < 1 || o.messages < 0 || o.perConnection < 0 || o.rate < 0 || o.to.length == 0)
+        if (o.connections < 1 || o.messages < 0 || o.perConnection < 0 || o.rate < 0 || o.to.length == 0 ||
+            o.domains < 0)
         {
-            throw new IllegalArgumentException("need -c >= 1, -n >= 0, --per-connection all|K>=1, --rate >= 0, --to");
+            throw new IllegalArgumentException(
+                "need -c >= 1, -n >= 0, --per-connection all|K>=1, --rate >= 0, --to, --domains >= 0");
         }
         SizeMix.parse(o.sizes);
         return o;
@@ -488,7 +502,7 @@ public final class LoadGenerator
     static final String USAGE = String.join(System.lineSeparator(),
         "usage: LoadGenerator [--host 127.0.0.1] [--port 2525] [-c 50] [-n 20000] [-s 1024|S:W,S:W...|realistic]",
         "         [--per-connection all|K] [--pipelining on|off] [--bdat on|off] [--rate R (0 = closed loop)]",
-        "         [--warmup W] [--threads 1|2] [--from a@bench.test] [--to b@bench.test[,c@...]]",
+        "         [--warmup W] [--threads 1|2] [--from a@bench.test] [--to b@bench.test[,c@...] | --domains N]",
         "         [--out DIR] [--histogram-log] [--max-seconds 300] [--timeout 30] [--max-conn-errors 100] [--quiet]",
         "exit status: 0 all N accepted, 1 errors or unfinished messages, 2 bad usage");
 

@@ -15,6 +15,7 @@ import org.HdrHistogram.Histogram;
 import dev.relay.bench.e2e.BenchSink;
 import dev.relay.bench.e2e.LoadGenerator;
 import dev.relay.bench.e2e.SizeMix;
+import dev.relay.testing.TestDnsServer;
 
 /**
  * The load half of {@code ops/bench}: against a relay already running as its own process (ops/relay, routes to
@@ -27,10 +28,18 @@ import dev.relay.bench.e2e.SizeMix;
  * 1000 messages and per GB (10^9 body bytes accepted: the mix's sizes, generated headers not counted), its peak VmRSS
  * (sampled every 0.5 s) and the size mix ({@code mix}, as given, and {@code mean_size} in bytes). Linux only for the
  * process figures.
+ * <p>
+ * Many destinations ({@code --domains N --dns-port P}): each message goes to one of N domains in turn
+ * ({@link LoadGenerator#domainName}), and a {@link TestDnsServer} on 127.0.0.1:P answers their MX lookups (every
+ * domain its own MX host, each at 127.0.0.1; the relay is configured with {@code delivery.dns.servers} and
+ * {@code delivery.smtp_port} pointing at it and the sink). phase.txt then has a {@code DNS} line: the domains, the
+ * DNS queries the relay sent during the phase and since the DNS server started (the warm-up's included: answers
+ * are cached for their TTL of 300 s, so the lookups happen in the first phase), and the most outstanding at once.
  *
  * <pre>
  * E2eRun --relay-port P --sink-port S --relay-pid PID --out DIR [-c 50] [-n 20000] [--warmup 5000]
  *        [-s 1024|S:W,...|realistic] [--open-seconds 10] [--fractions 0.25,0.5,0.75] [--clk-tck 100]
+ *        [--domains N --dns-port P]
  * E2eRun --free-ports K        (prints K free loopback ports, for the script)
  * E2eRun --mix-mean SPEC       (prints the mean body size of a size mix in bytes, for the script)
  * </pre>
@@ -54,6 +63,8 @@ public final class E2eRun
         double openSeconds = 10;
         String fractions = "0.25,0.5,0.75";
         int clkTck = 100;
+        int domains = 0;
+        int dnsPort = 0;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -89,6 +100,8 @@ public final class E2eRun
                 case "--open-seconds" -> openSeconds = Double.parseDouble(args[++i]);
                 case "--fractions" -> fractions = args[++i];
                 case "--clk-tck" -> clkTck = Integer.parseInt(args[++i]);
+                case "--domains" -> domains = Integer.parseInt(args[++i]);
+                case "--dns-port" -> dnsPort = Integer.parseInt(args[++i]);
                 default ->
                 {
                     System.err.println("E2eRun: unknown option " + args[i]);
@@ -96,18 +109,19 @@ public final class E2eRun
                 }
             }
         }
-        if (relayPort == 0 || sinkPort == 0 || pid == 0)
+        if (relayPort == 0 || sinkPort == 0 || pid == 0 || (domains > 0 && dnsPort == 0))
         {
-            System.err.println("E2eRun: need --relay-port, --sink-port and --relay-pid");
+            System.err.println("E2eRun: need --relay-port, --sink-port and --relay-pid (and --dns-port with --domains)");
             System.exit(2);
         }
         final PrintStream log = System.err;
         final ProcessProbe probe = new ProcessProbe(pid, clkTck);
         probe.start();
         boolean ok = true;
-        try (BenchSink sink = BenchSink.start("127.0.0.1", sinkPort, true, 0, 0))
+        try (BenchSink sink = BenchSink.start("127.0.0.1", sinkPort, true, 0, 0);
+            TestDnsServer dns = domains > 0 ? destinations(dnsPort, domains, log) : null)
         {
-            final Phase phases = new Phase(relayPort, sink, probe, out, connections, size, log);
+            final Phase phases = new Phase(relayPort, sink, dns, domains, probe, out, connections, size, log);
             if (warmup > 0)
             {
                 ok &= phases.run("warmup", warmup, 0, false) != null;
@@ -142,6 +156,8 @@ public final class E2eRun
     {
         private final int relayPort;
         private final BenchSink sink;
+        private final TestDnsServer dns;
+        private final int domains;
         private final ProcessProbe probe;
         private final Path out;
         private final int connections;
@@ -150,11 +166,13 @@ public final class E2eRun
         private final PrintStream log;
         private long sent;
 
-        Phase(final int relayPort, final BenchSink sink, final ProcessProbe probe, final Path out,
-            final int connections, final String size, final PrintStream log)
+        Phase(final int relayPort, final BenchSink sink, final TestDnsServer dns, final int domains,
+            final ProcessProbe probe, final Path out, final int connections, final String size, final PrintStream log)
         {
             this.relayPort = relayPort;
             this.sink = sink;
+            this.dns = dns;
+            this.domains = domains;
             this.probe = probe;
             this.out = out;
             this.connections = connections;
@@ -170,6 +188,7 @@ public final class E2eRun
                 rate > 0 ? String.format(Locale.ROOT, "open loop %.0f msg/s", rate) : "closed loop, c=" + connections);
             final Histogram e2eBefore = sink.e2e();
             final long cpuBefore = probe.cpuTicks();
+            final int dnsBefore = dns == null ? 0 : dns.totalQueries();
             probe.resetPeak();
             final Path dir = out.resolve(name);
             final LoadGenerator.Options o = new LoadGenerator.Options();
@@ -178,6 +197,7 @@ public final class E2eRun
             o.messages = messages;
             o.sizes = size;
             o.rate = rate;
+            o.domains = domains;
             o.progress = false;
             o.maxSeconds = 600;
             o.out = record ? dir : null;
@@ -218,7 +238,16 @@ public final class E2eRun
             {
                 e2e.outputPercentileDistribution(ps, 1e6);
             }
-            Files.writeString(dir.resolve("phase.txt"), String.join(System.lineSeparator(), rLine, sinkLine, process)
+            final List<String> lines = new ArrayList<>(List.of(rLine, sinkLine, process));
+            if (dns != null)
+            {
+                final String dnsLine = String.format(Locale.ROOT,
+                    "DNS domains=%d dns_queries=%d dns_queries_total=%d dns_peak_in_flight=%d", domains,
+                    dns.totalQueries() - dnsBefore, dns.totalQueries(), dns.peakOutstanding());
+                lines.add(dnsLine);
+                log.println("e2e: " + name + ": " + dnsLine);
+            }
+            Files.writeString(dir.resolve("phase.txt"), String.join(System.lineSeparator(), lines)
                 + System.lineSeparator());
             log.println("e2e: " + name + ": " + sinkLine);
             log.println("e2e: " + name + ": " + process);
@@ -327,6 +356,20 @@ public final class E2eRun
                 return 0;
             }
         }
+    }
+
+    /** A DNS server on 127.0.0.1:{@code port} with an MX host for each of {@code domains} domains, all at 127.0.0.1. */
+    private static TestDnsServer destinations(final int port, final int domains, final PrintStream log)
+        throws IOException
+    {
+        final TestDnsServer dns = new TestDnsServer(port);
+        for (int i = 0; i < domains; i++)
+        {
+            final String domain = LoadGenerator.domainName(i);
+            dns.addMx(domain, 10, "mx." + domain).addA("mx." + domain, "127.0.0.1");
+        }
+        log.printf(Locale.ROOT, "e2e: DNS on 127.0.0.1:%d answers MX for %d domains%n", port, domains);
+        return dns;
     }
 
     private static void freePorts(final int count) throws IOException

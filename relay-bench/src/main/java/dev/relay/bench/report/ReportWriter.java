@@ -202,6 +202,24 @@ public final class ReportWriter
         return rows;
     }
 
+    private static final String[] DESTINATIONS_HEADER = {"run", "domains", "throughput msg/s", "DNS queries",
+        "DNS queries since start", "DNS queries in flight at most"};
+
+    /** The runs of a many-destinations bench ({@code --domains N}: phase.txt has a DNS line), or none. */
+    private static List<String[]> destinationRows(final List<Run> runs)
+    {
+        final List<String[]> rows = new ArrayList<>();
+        for (final Run r : runs)
+        {
+            if (r.values().containsKey("dns_queries"))
+            {
+                rows.add(new String[] {r.name(), f0(r.num("domains")), f0(r.num("msgs_per_sec")),
+                    f0(r.num("dns_queries")), f0(r.num("dns_queries_total")), f0(r.num("dns_peak_in_flight"))});
+            }
+        }
+        return rows;
+    }
+
     private static final String[] JMH_HEADER = {"benchmark", "params", "mode", "score", "± error", "unit",
         "p50", "p99", "p99.9"};
 
@@ -289,6 +307,16 @@ public final class ReportWriter
             .append("bytes accepted per second (10^6 bytes; the ~350 bytes of generated headers not counted). CPU and ")
             .append("RSS are the relay process's (/proc); CPU s / GB = relay CPU seconds per 10^9 body bytes.\n\n");
         table(sb, E2E_HEADER, e2eRows(runs));
+        final List<String[]> destinations = destinationRows(runs);
+        if (!destinations.isEmpty())
+        {
+            sb.append("\n## Destinations\n\n")
+                .append("Each message to one of N domains in turn, every domain found by MX lookup (its own MX host) ")
+                .append("against a DNS server on loopback. DNS queries: the queries (MX, A, AAAA) the relay sent during ")
+                .append("the run, and since the start, the unreported warm-up included (answers are cached for their ")
+                .append("TTL of 300 s, so the lookups happen in the first run).\n\n");
+            table(sb, DESTINATIONS_HEADER, destinations);
+        }
         if (!jmh.isEmpty())
         {
             sb.append("\n## JMH (jmh.json)\n\n");
@@ -331,6 +359,13 @@ public final class ReportWriter
             .append("machine. Closed loop, then open loop at fractions of the closed-loop rate. MB/s counts body ")
             .append("bytes (10^6). CPU and RSS are the relay process's; CPU s / GB is per 10^9 body bytes.</p>\n");
         htmlTable(sb, E2E_HEADER, e2eRows(runs));
+        final List<String[]> destinations = destinationRows(runs);
+        if (!destinations.isEmpty())
+        {
+            sb.append("<h2>Destinations</h2>\n<p>Each message to one of N domains in turn, every domain found by MX ")
+                .append("lookup against a DNS server on loopback; DNS queries the relay sent during the run.</p>\n");
+            htmlTable(sb, DESTINATIONS_HEADER, destinations);
+        }
         final String[][] plots = {
             {"accept", "Accept latency (end of data to 250)"},
             {"txn", "Transaction latency (intended send time to 250)"},

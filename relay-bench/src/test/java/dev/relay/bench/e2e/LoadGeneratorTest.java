@@ -3,14 +3,20 @@ package dev.relay.bench.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -125,6 +131,114 @@ class LoadGeneratorTest
         assertEquals(0, result.messages);
         assertTrue(result.connErrors >= 8, "connection errors: " + result.connErrors);
         assertEquals(MESSAGES, result.unfinished);
+    }
+
+    @ParameterizedTest(name = "pipelining={0} bdat={1}")
+    @CsvSource({"true, false", "false, false", "true, true"})
+    @Timeout(value = 10, unit = TimeUnit.SECONDS)
+    void withDomainsEachMessageGoesToTheNextDomainInTurn(final boolean pipelining, final boolean bdat)
+        throws Exception
+    {
+        final int messages = 20;
+        final int domains = 7;
+        final List<String> rcpts = new CopyOnWriteArrayList<>();
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress()))
+        {
+            final Thread peer = new Thread(() -> recordRecipients(server, rcpts), "recording-peer");
+            peer.setDaemon(true);
+            peer.start();
+            final LoadGenerator.Options options = quiet(server.getLocalPort()).set(o ->
+            {
+                o.connections = 1;
+                o.messages = messages;
+                o.domains = domains;
+                o.pipelining = pipelining;
+                o.bdat = bdat;
+            });
+
+            final LoadGenerator.Result result = LoadGenerator.run(options);
+
+            assertEquals(messages, result.messages, () -> "errors: " + result.errorReasons);
+            final List<String> expected = new ArrayList<>();
+            for (int seq = 0; seq < messages; seq++)
+            {
+                expected.add("b@" + LoadGenerator.domainName(seq % domains));
+            }
+            assertEquals(expected, rcpts);
+            assertEquals("d6.bench.test", LoadGenerator.domainName(6));
+        }
+    }
+
+    /** A minimal SMTP peer on one connection: 250 to everything, 354 to DATA; records each RCPT TO path. */
+    private static void recordRecipients(final ServerSocket server, final List<String> rcpts)
+    {
+        try (Socket socket = server.accept())
+        {
+            final BufferedReader in = new BufferedReader(
+                new InputStreamReader(socket.getInputStream(), StandardCharsets.US_ASCII));
+            final OutputStream out = socket.getOutputStream();
+            out.write("220 peer\r\n".getBytes(StandardCharsets.US_ASCII));
+            boolean inData = false;
+            long chunkLeft = 0;
+            String line;
+            while ((line = in.readLine()) != null)
+            {
+                if (chunkLeft > 0)
+                {
+                    chunkLeft -= line.length() + 2;
+                    if (chunkLeft <= 0)
+                    {
+                        out.write("250 ok\r\n".getBytes(StandardCharsets.US_ASCII));
+                    }
+                    continue;
+                }
+                String reply = null;
+                if (inData)
+                {
+                    if (line.equals("."))
+                    {
+                        inData = false;
+                        reply = "250 ok";
+                    }
+                }
+                else if (line.startsWith("EHLO"))
+                {
+                    reply = "250-peer\r\n250-PIPELINING\r\n250 CHUNKING";
+                }
+                else if (line.startsWith("RCPT TO:<"))
+                {
+                    rcpts.add(line.substring("RCPT TO:<".length(), line.indexOf('>')));
+                    reply = "250 ok";
+                }
+                else if (line.equals("DATA"))
+                {
+                    inData = true;
+                    reply = "354 go";
+                }
+                else if (line.startsWith("BDAT "))
+                {
+                    // BDAT n LAST: n octets follow, in CRLF lines here (headers and a text body)
+                    chunkLeft = Long.parseLong(line.split(" ")[1]);
+                }
+                else if (line.equals("QUIT"))
+                {
+                    out.write("221 bye\r\n".getBytes(StandardCharsets.US_ASCII));
+                    return;
+                }
+                else
+                {
+                    reply = "250 ok";
+                }
+                if (reply != null)
+                {
+                    out.write((reply + "\r\n").getBytes(StandardCharsets.US_ASCII));
+                }
+            }
+        }
+        catch (final Exception ex)
+        {
+            // the generator hung up
+        }
     }
 
     private static LoadGenerator.Options quiet(final int port)
