@@ -30,9 +30,13 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * The TLS side of the bench tools: one {@link SSLContext} per tool and run, and a count of its full handshakes.
  *
  * <ul>
- * <li>{@link #client}: trusts any certificate (a benchmark measures cost, not trust). With {@code resume} each engine
- * is made for the peer's host and port, so the JDK's client session cache offers the last session (TLS 1.3 PSK,
- * RFC 8446 §2.2; TLS 1.2 session ID or ticket); without it engines have no peer, and every handshake is full.</li>
+ * <li>{@link #client}: trusts any certificate (a benchmark measures cost, not trust). With {@code resume} each
+ * connection slot of the generator offers the session its previous connection got (TLS 1.3 PSK, RFC 8446 §2.2; TLS
+ * 1.2 session ID or ticket), as many distinct clients each resuming with the server would: the JDK's client cache
+ * keeps one session per host:port and uses a TLS 1.3 ticket once (RFC 8446 §C.4), so with one key for all the slots
+ * concurrent connections would mostly find it used. The slot number stands in for the port in the cache key (the
+ * engine's peer port is only that key; the connection goes where the channel goes, and an IP literal sends no SNI).
+ * Without {@code resume} engines have no peer, so no session is offered and every handshake is full.</li>
  * <li>{@link #server}: the chain and PKCS#8 key of two PEM files (what {@code openssl req -x509 -nodes} writes).</li>
  * </ul>
  * A handshake is full when the server sends its certificate, so the trust manager (client) and the key manager's
@@ -101,10 +105,10 @@ public final class BenchTls
         }
     }
 
-    /** A client engine for one connection to {@code host:port}. */
-    SSLEngine clientEngine(final String host, final int port)
+    /** A client engine for one connection of connection slot {@code slot} to {@code host}. */
+    SSLEngine clientEngine(final String host, final int slot)
     {
-        final SSLEngine engine = resume ? context.createSSLEngine(host, port) : context.createSSLEngine();
+        final SSLEngine engine = resume ? context.createSSLEngine(host, 1 + slot) : context.createSSLEngine();
         engine.setUseClientMode(true);
         return engine;
     }

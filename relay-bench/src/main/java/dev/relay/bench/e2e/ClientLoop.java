@@ -73,7 +73,8 @@ final class ClientLoop implements Runnable
         final BenchMessages messages,
         final int connections,
         final long highestNs,
-        final BenchTls tls) throws IOException
+        final BenchTls tls,
+        final int firstSlot) throws IOException
     {
         this.tlsContext = tls;
         this.startTls = BenchMessages.ascii("STARTTLS\r\n");
@@ -96,7 +97,7 @@ final class ClientLoop implements Runnable
         conns = new Conn[connections];
         for (int i = 0; i < connections; i++)
         {
-            conns[i] = new Conn();
+            conns[i] = new Conn(firstSlot + i);
         }
     }
 
@@ -401,7 +402,7 @@ final class ClientLoop implements Runnable
     {
         try
         {
-            c.tls = new TlsTransport(tlsContext.clientEngine(options.host, options.port));
+            c.tls = new TlsTransport(tlsContext.clientEngine(options.host, c.slot));
         }
         catch (final IOException ex)
         {
@@ -813,8 +814,12 @@ final class ClientLoop implements Runnable
         int lastSentStep;
         int messagesOnConn;
 
-        Conn()
+        /** Which of the run's connection slots this is: with {@code --tls-resume} it keys the slot's session. */
+        final int slot;
+
+        Conn(final int slot)
         {
+            this.slot = slot;
             cmd.flip();
             hdr.flip();
             for (int i = 0; i < stuffed.length; i++)

@@ -32,7 +32,7 @@ import org.HdrHistogram.HistogramLogWriter;
  *
  * <p>With {@code --tls} every connection says STARTTLS after EHLO, completes the handshake ({@link TlsTransport},
  * any certificate accepted) and says EHLO again (RFC 3207 §4.2) before its first message; {@code --tls-resume} also
- * offers the last session of the same host:port. The result counts handshakes, full and resumed ({@link BenchTls}).
+ * offers the session the connection slot's previous connection got (see {@link BenchTls}). The result counts handshakes, full and resumed ({@link BenchTls}).
  * The plaintext path is unchanged: one branch per write and read.
  *
  * <p>Open-loop start times are as precise as {@code Selector.select(ms)}: a due message may start up to ~1 ms late,
@@ -69,7 +69,7 @@ public final class LoadGenerator
         public long timeoutMs = 30_000;              // --timeout SECONDS (connect and each reply)
         public long maxConnErrors = 100;             // --max-conn-errors
         public boolean tls = false;                  // --tls: STARTTLS (RFC 3207) on every connection, any certificate
-        public boolean tlsResume = false;            // --tls-resume: also offer the last session (implies --tls)
+        public boolean tlsResume = false;            // --tls-resume: offer the slot's last session (implies --tls)
         public boolean progress = true;              // --quiet turns it off
         public PrintStream log = System.err;
 
@@ -285,10 +285,12 @@ public final class LoadGenerator
         final RunControl control = new RunControl(n, seqOffset, options.rate, startNs);
         final ClientLoop[] loops = new ClientLoop[threads];
         final Thread[] workers = new Thread[threads];
+        int slots = 0;
         for (int t = 0; t < threads; t++)
         {
             final int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
-            loops[t] = new ClientLoop(options, control, messages, share, HIGHEST_NS, tls);
+            loops[t] = new ClientLoop(options, control, messages, share, HIGHEST_NS, tls, slots);
+            slots += share;
             workers[t] = new Thread(loops[t], "load-" + name + "-" + t);
             workers[t].setDaemon(true);
         }

@@ -29,6 +29,7 @@ final class TlsTransport
     private final ByteBuffer netOut;
     private final int packetSize;
     private boolean established;
+    private boolean peerClosed;
 
     TlsTransport(final SSLEngine engine) throws SSLException
     {
@@ -113,14 +114,19 @@ final class TlsTransport
 
     /**
      * Reads what the socket has and unwraps it into {@code app}; returns the plaintext bytes produced, or -1 at the
-     * peer's end of stream with nothing left to unwrap. Post-handshake messages (TLS 1.3 session tickets) are taken
-     * on the way.
+     * peer's end of stream or close_notify with nothing left to unwrap. Post-handshake messages (TLS 1.3 session
+     * tickets) are taken on the way. A close_notify right behind the last reply (a server's 221 to QUIT) does not
+     * hide that reply: it is returned first, the end on the next call.
      */
     int read(final SocketChannel channel, final ByteBuffer app) throws IOException
     {
+        if (peerClosed)
+        {
+            return -1;
+        }
         final int n = channel.read(netIn);
         final int produced = unwrapBuffered(channel, app);
-        return n < 0 && produced == 0 ? -1 : produced;
+        return (n < 0 || peerClosed) && produced == 0 ? -1 : produced;
     }
 
     /** Unwraps ciphertext already read (left over when {@code app} was full); returns the plaintext bytes. */
@@ -136,11 +142,8 @@ final class TlsTransport
                 produced += r.bytesProduced();
                 if (r.getStatus() != SSLEngineResult.Status.OK)
                 {
-                    if (r.getStatus() == SSLEngineResult.Status.CLOSED)
-                    {
-                        throw new EOFException("peer closed TLS");
-                    }
-                    break; // underflow: a partial record; overflow: app is full, the caller makes room
+                    peerClosed |= r.getStatus() == SSLEngineResult.Status.CLOSED;
+                    break; // closed: close_notify; underflow: a partial record; overflow: app is full, the caller makes room
                 }
                 if (r.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_TASK)
                 {
