@@ -26,6 +26,9 @@ import org.HdrHistogram.SingleWriterRecorder;
  * (§4.5.2); BDAT chunks are read by count. Per message it reads {@code X-Bench-Sent} (records now − sent in an
  * HdrHistogram, ns) and with {@code verify} recomputes CRC32C of the un-stuffed body against {@code X-Bench-Sum}
  * (missing or different: a mismatch). Replies are fixed: 250 to every envelope command in order, no policy.
+ * With a {@link BenchTls} server context it also offers STARTTLS (RFC 3207): the 220 goes out in plaintext, anything
+ * the client pipelined after the command is dropped (§4.2), the handshake runs on the loop (tasks inline), and the
+ * session starts over (EHLO again); it counts handshakes, and the context counts the full ones.
  *
  * <p>Sessions have one state, {@code COMMAND}, {@code DATA} or {@code BDAT}, and no timeout: the sink stops as a
  * whole after {@code --expect N} messages (plus a short linger for the last replies) or {@code --max-seconds}.
@@ -41,6 +44,9 @@ public final class BenchSink implements AutoCloseable
     private static final byte[] GREETING = BenchMessages.ascii("220 bench-sink ESMTP\r\n");
     private static final byte[] EHLO = BenchMessages.ascii(
         "250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n");
+    private static final byte[] EHLO_STARTTLS = BenchMessages.ascii("250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+        + "250-SIZE\r\n250-CHUNKING\r\n250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n");
+    private static final byte[] TLS_READY = BenchMessages.ascii("220 2.0.0 Ready to start TLS\r\n");
     private static final byte[] HELO = BenchMessages.ascii("250 bench-sink\r\n");
     private static final byte[] MAIL_OK = BenchMessages.ascii("250 2.1.0 Ok\r\n");
     private static final byte[] RCPT_OK = BenchMessages.ascii("250 2.1.5 Ok\r\n");
@@ -62,6 +68,8 @@ public final class BenchSink implements AutoCloseable
     private final boolean verify;
     private final long expect;
     private final long skip;
+    private final BenchTls tls;
+    private volatile long tlsHandshakes;
     private final SingleWriterRecorder e2eRecorder = new SingleWriterRecorder(HIGHEST_NS, 3);
     private final Histogram e2eTotal = new Histogram(HIGHEST_NS, 3);
     private Histogram e2eInterval;
@@ -74,9 +82,10 @@ public final class BenchSink implements AutoCloseable
     private volatile long expectReachedNs;
     private int open;
 
-    private BenchSink(final String host, final int port, final boolean verify, final long expect, final long skip)
-        throws IOException
+    private BenchSink(final String host, final int port, final boolean verify, final long expect, final long skip,
+        final BenchTls tls) throws IOException
     {
+        this.tls = tls;
         this.verify = verify;
         this.expect = expect;
         this.skip = skip;
@@ -99,7 +108,14 @@ public final class BenchSink implements AutoCloseable
     public static BenchSink start(final String host, final int port, final boolean verify, final long expect,
         final long skip) throws IOException
     {
-        final BenchSink sink = new BenchSink(host, port, verify, expect, skip);
+        return start(host, port, verify, expect, skip, null);
+    }
+
+    /** As {@link #start(String, int, boolean, long, long)}, offering STARTTLS with {@code tls} if not null. */
+    public static BenchSink start(final String host, final int port, final boolean verify, final long expect,
+        final long skip, final BenchTls tls) throws IOException
+    {
+        final BenchSink sink = new BenchSink(host, port, verify, expect, skip, tls);
         sink.thread.start();
         return sink;
     }
@@ -127,6 +143,18 @@ public final class BenchSink implements AutoCloseable
     public long connections()
     {
         return connections;
+    }
+
+    /** TLS handshakes completed (full and resumed). */
+    public long tlsHandshakes()
+    {
+        return tlsHandshakes;
+    }
+
+    /** TLS handshakes in which the sink sent its certificate (not resumed). */
+    public long tlsFullHandshakes()
+    {
+        return tls == null ? 0 : tls.fullHandshakes();
     }
 
     /** True once {@code expect} messages arrived and every client left, or 2 s after that. */
@@ -208,20 +236,40 @@ public final class BenchSink implements AutoCloseable
                 return;
             }
             final Session s = (Session)key.attachment();
-            if (key.isWritable() && !flush(s))
+            if (s.tls != null && !s.tls.established())
             {
-                return;
-            }
-            if (key.isReadable())
-            {
-                final int n = s.channel.read(s.in);
-                if (n < 0)
+                if (!s.tls.handshake(s.channel, s.in))
                 {
-                    close(key);
+                    key.interestOps(SelectionKey.OP_READ | (s.tls.wantsWrite() ? SelectionKey.OP_WRITE : 0));
                     return;
+                }
+                tlsHandshakes = tlsHandshakes + 1;
+                key.interestOps(SelectionKey.OP_READ);
+                s.tls.unwrapBuffered(s.channel, s.in); // the client's first command may have come with its Finished
+            }
+            else
+            {
+                if (key.isWritable() && !flush(s))
+                {
+                    return;
+                }
+                if (key.isReadable())
+                {
+                    final int n = s.tls == null ? s.channel.read(s.in) : s.tls.read(s.channel, s.in);
+                    if (n < 0)
+                    {
+                        close(key);
+                        return;
+                    }
                 }
             }
             process(s);
+            // records left when the input buffer was full: nothing on the socket will wake us for them
+            while (s.tls != null && key.isValid() && s.tls.hasBufferedInput()
+                && s.tls.unwrapBuffered(s.channel, s.in) > 0)
+            {
+                process(s);
+            }
         }
         catch (final IOException | RuntimeException ex)
         {
@@ -252,7 +300,7 @@ public final class BenchSink implements AutoCloseable
         final byte[] b = in.array();
         final int end = in.position();
         int p = 0;
-        while (p < end && !s.quit)
+        while (p < end && !s.quit && !s.startTls)
         {
             if (s.out.remaining() < 512 && !flush(s))
             {
@@ -317,7 +365,27 @@ public final class BenchSink implements AutoCloseable
         }
         in.position(p).limit(end);
         in.compact();
+        if (s.startTls)
+        {
+            startTls(s);
+            return;
+        }
         flush(s);
+    }
+
+    /** RFC 3207 §4.2: the 220 in plaintext, then the handshake; bytes pipelined after STARTTLS are dropped. */
+    private void startTls(final Session s) throws IOException
+    {
+        s.startTls = false;
+        if (!flush(s) || s.out.position() > 0)
+        {
+            close(s.key);
+            return;
+        }
+        s.in.clear();
+        s.reset();
+        s.tls = new TlsTransport(tls.serverEngine());
+        s.key.interestOps(SelectionKey.OP_READ);
     }
 
     private void command(final Session s, final byte[] b, final int from, final int to)
@@ -329,7 +397,19 @@ public final class BenchSink implements AutoCloseable
             case 0x45484C4F -> // EHLO
             {
                 s.reset();
-                s.out.put(EHLO);
+                s.out.put(tls != null && s.tls == null ? EHLO_STARTTLS : EHLO);
+            }
+            case 0x53544152 -> // STARTTLS
+            {
+                if (tls == null || s.tls != null)
+                {
+                    s.out.put(UNKNOWN);
+                }
+                else
+                {
+                    s.out.put(TLS_READY);
+                    s.startTls = true;
+                }
             }
             case 0x48454C4F -> // HELO
             {
@@ -581,13 +661,25 @@ public final class BenchSink implements AutoCloseable
     private boolean flush(final Session s) throws IOException
     {
         s.out.flip();
-        while (s.out.hasRemaining())
+        if (s.tls != null)
         {
-            if (s.channel.write(s.out) == 0)
+            if (!s.tls.write(s.channel, s.out))
             {
                 s.out.compact();
                 s.key.interestOps(SelectionKey.OP_WRITE);
                 return false;
+            }
+        }
+        else
+        {
+            while (s.out.hasRemaining())
+            {
+                if (s.channel.write(s.out) == 0)
+                {
+                    s.out.compact();
+                    s.key.interestOps(SelectionKey.OP_WRITE);
+                    return false;
+                }
             }
         }
         s.out.clear();
@@ -631,6 +723,8 @@ public final class BenchSink implements AutoCloseable
         final byte[] header = new byte[1000];
         final CRC32C crc = new CRC32C();
         SelectionKey key;
+        TlsTransport tls;
+        boolean startTls;
         int mode = COMMAND;
         boolean mail;
         int rcpts;
@@ -681,7 +775,7 @@ public final class BenchSink implements AutoCloseable
 
     static final String USAGE = String.join(System.lineSeparator(),
         "usage: BenchSink [--host 127.0.0.1] [--port 2526] [--expect N] [--skip W] [--verify]",
-        "         [--max-seconds 300] [--out DIR] [--quiet]");
+        "         [--max-seconds 300] [--out DIR] [--quiet] [--tls-cert CHAIN.pem --tls-key KEY.pem (offer STARTTLS)]");
 
     public static void main(final String[] args) throws Exception
     {
@@ -693,6 +787,8 @@ public final class BenchSink implements AutoCloseable
         boolean quiet = false;
         long maxSeconds = 300;
         Path out = Path.of("bench-report", "sink");
+        Path tlsCert = null;
+        Path tlsKey = null;
         try
         {
             for (int i = 0; i < args.length; i++)
@@ -707,6 +803,8 @@ public final class BenchSink implements AutoCloseable
                     case "--skip" -> skip = Long.parseLong(args[++i]);
                     case "--max-seconds" -> maxSeconds = Long.parseLong(args[++i]);
                     case "--out", "-o" -> out = Path.of(args[++i]);
+                    case "--tls-cert" -> tlsCert = Path.of(args[++i]);
+                    case "--tls-key" -> tlsKey = Path.of(args[++i]);
                     default -> throw new IllegalArgumentException("unknown option " + args[i]);
                 }
             }
@@ -716,9 +814,16 @@ public final class BenchSink implements AutoCloseable
             System.err.println(ex.getMessage() + System.lineSeparator() + USAGE);
             System.exit(2);
         }
+        if ((tlsCert == null) != (tlsKey == null))
+        {
+            System.err.println("--tls-cert and --tls-key go together" + System.lineSeparator() + USAGE);
+            System.exit(2);
+        }
         final PrintStream log = System.err;
-        final BenchSink sink = start(host, port, verify, expect, skip);
-        log.printf("bench-sink listening on %s:%d%s%n", host, sink.port(), verify ? " (verifying)" : "");
+        final BenchSink sink = start(host, port, verify, expect, skip,
+            tlsCert == null ? null : BenchTls.server(tlsCert, tlsKey));
+        log.printf("bench-sink listening on %s:%d%s%s%n", host, sink.port(), verify ? " (verifying)" : "",
+            tlsCert == null ? "" : " (STARTTLS)");
         final long startNs = System.nanoTime();
         final long deadlineNs = startNs + TimeUnit.SECONDS.toNanos(maxSeconds);
         long firstNs = 0;
@@ -748,10 +853,10 @@ public final class BenchSink implements AutoCloseable
         LoadGenerator.writeDistribution(out.resolve("e2e.hgrm"), e2e);
         final String result = String.format(Locale.ROOT,
             "RESULT messages=%d bytes=%d mismatches=%d connections=%d e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f "
-                + "e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f",
+                + "e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f tls_handshakes=%d tls_full=%d",
             sink.messages(), sink.bytes(), sink.mismatches(), sink.connections(), e2e.getTotalCount(),
             e2e.getValueAtPercentile(50) / 1e6, e2e.getValueAtPercentile(90) / 1e6, e2e.getValueAtPercentile(99) / 1e6,
-            e2e.getValueAtPercentile(99.9) / 1e6, e2e.getMaxValue() / 1e6);
+            e2e.getValueAtPercentile(99.9) / 1e6, e2e.getMaxValue() / 1e6, sink.tlsHandshakes(), sink.tlsFullHandshakes());
         Files.writeString(out.resolve("result.txt"), result + System.lineSeparator());
         System.out.println(result);
         System.exit(expect > 0 && sink.messages() < expect || sink.mismatches() > 0 ? 1 : 0);

@@ -19,8 +19,9 @@ import org.HdrHistogram.SingleWriterRecorder;
  *
  * <p>Connection states and their timeout ({@code --timeout}, default 30 s, checked every 100 ms):
  * <ul>
- * <li>{@code CONNECTING}, {@code GREETING}, {@code EHLO}: timeout; failure counts as a connection error, the slot
- * backs off 100 ms and reconnects while messages remain;</li>
+ * <li>{@code CONNECTING}, {@code GREETING}, {@code EHLO}, and with TLS {@code STARTTLS} (waiting for its 220) and
+ * {@code HANDSHAKE} (then EHLO again, RFC 3207 §4.2): timeout; failure counts as a connection error, the slot backs off
+ * 100 ms and reconnects while messages remain;</li>
  * <li>{@code IDLE}: greeted, no transaction; no timeout (open loop waits here for the schedule); EOF is not an error;</li>
  * <li>{@code TXN}: a transaction in flight (MAIL, RCPT..., DATA/354, body, 250 or BDAT LAST, 250); timeout; any non
  * 2xx/354 reply, EOF or I/O error fails the message, the connection is dropped and replaced;</li>
@@ -37,7 +38,7 @@ final class ClientLoop implements Runnable
 
     enum State
     {
-        CONNECTING, GREETING, EHLO, IDLE, TXN, QUIT, BACKOFF, CLOSED
+        CONNECTING, GREETING, EHLO, STARTTLS, HANDSHAKE, IDLE, TXN, QUIT, BACKOFF, CLOSED
     }
 
     private final LoadGenerator.Options options;
@@ -48,6 +49,8 @@ final class ClientLoop implements Runnable
     private final Selector selector;
     private final Consumer<SelectionKey> onReady = this::onReady;
     private final byte[] ehlo;
+    private final byte[] startTls;
+    private final BenchTls tlsContext;
     private final byte[] mailFrom;
     private final byte[][] rcptTo;
     /** With {@code --domains N}: the one RCPT TO of message {@code seq} is {@code domainRcptTo[seq % N]}; else null. */
@@ -65,6 +68,7 @@ final class ClientLoop implements Runnable
     private volatile long msgErrors;
     private volatile long connErrors;
     private volatile long lastCompletionNs;
+    private volatile long tlsHandshakes;
     private long nextScanNs;
 
     ClientLoop(
@@ -72,8 +76,12 @@ final class ClientLoop implements Runnable
         final LoadGenerator.RunControl control,
         final BenchMessages messages,
         final int connections,
-        final long highestNs) throws IOException
+        final long highestNs,
+        final BenchTls tls,
+        final int firstSlot) throws IOException
     {
+        this.tlsContext = tls;
+        this.startTls = BenchMessages.ascii("STARTTLS\r\n");
         this.options = options;
         this.control = control;
         this.messages = messages;
@@ -106,7 +114,7 @@ final class ClientLoop implements Runnable
         conns = new Conn[connections];
         for (int i = 0; i < connections; i++)
         {
-            conns[i] = new Conn();
+            conns[i] = new Conn(firstSlot + i);
         }
     }
 
@@ -134,6 +142,12 @@ final class ClientLoop implements Runnable
     long lastCompletionNs()
     {
         return lastCompletionNs;
+    }
+
+    /** TLS handshakes completed (full and resumed). */
+    long tlsHandshakes()
+    {
+        return tlsHandshakes;
     }
 
     /** Wakes the loop after {@link LoadGenerator.RunControl#stop} so that it notices at once. */
@@ -368,11 +382,30 @@ final class ClientLoop implements Runnable
                     failConnection(c, "EHLO " + code, now);
                     return;
                 }
+                if (tlsContext != null && c.tls == null)
+                {
+                    c.state = State.STARTTLS;
+                    c.deadlineNs = now + timeoutNs;
+                    c.cmd.clear();
+                    c.cmd.put(startTls).flip();
+                    c.hdr.clear().flip();
+                    c.out[2] = c.empty;
+                    flush(c);
+                    return;
+                }
                 c.pipelining &= options.pipelining;
                 c.chunking &= options.bdat;
                 c.state = State.IDLE;
                 c.messagesOnConn = 0;
                 tryStart(c, now);
+                break;
+            case STARTTLS:
+                if (code != 220)
+                {
+                    failConnection(c, "STARTTLS " + code, now);
+                    return;
+                }
+                startHandshake(c, now);
                 break;
             case TXN:
                 onTransactionReply(c, code, now);
@@ -385,6 +418,52 @@ final class ClientLoop implements Runnable
                 failConnection(c, "unexpected reply " + code + " in " + c.state, now);
                 break;
         }
+    }
+
+    /** RFC 3207 §4: after the 220 the next bytes are the handshake's; nothing the server sent after it is kept. */
+    private void startHandshake(final Conn c, final long now)
+    {
+        try
+        {
+            c.tls = new TlsTransport(tlsContext.clientEngine(options.host, c.slot));
+        }
+        catch (final IOException ex)
+        {
+            failConnection(c, "TLS: " + ex.getMessage(), now);
+            return;
+        }
+        c.state = State.HANDSHAKE;
+        c.deadlineNs = now + timeoutNs;
+        c.in.clear();
+        c.cmd.clear().flip();
+        c.hdr.clear().flip();
+        c.out[2] = c.empty;
+        driveHandshake(c, now);
+    }
+
+    private void driveHandshake(final Conn c, final long now)
+    {
+        try
+        {
+            if (!c.tls.handshake(c.channel, c.in))
+            {
+                c.key.interestOps(SelectionKey.OP_READ | (c.tls.wantsWrite() ? SelectionKey.OP_WRITE : 0));
+                return;
+            }
+        }
+        catch (final IOException ex)
+        {
+            failConnection(c, "TLS handshake: " + ex.getMessage(), now);
+            return;
+        }
+        tlsHandshakes = tlsHandshakes + 1;
+        c.state = State.EHLO;
+        c.deadlineNs = now + timeoutNs;
+        c.pipelining = false;
+        c.chunking = false;
+        c.cmd.clear();
+        c.cmd.put(ehlo).flip();
+        flush(c);
     }
 
     private void onTransactionReply(final Conn c, final int code, final long now)
@@ -500,6 +579,7 @@ final class ClientLoop implements Runnable
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
             c.state = State.CONNECTING;
             c.deadlineNs = now + timeoutNs;
+            c.tls = null;
             c.in.clear();
             c.cmd.clear().flip();
             c.hdr.clear().flip();
@@ -540,6 +620,11 @@ final class ClientLoop implements Runnable
                 key.interestOps(SelectionKey.OP_READ);
                 return;
             }
+            if (c.state == State.HANDSHAKE)
+            {
+                driveHandshake(c, now);
+                return;
+            }
             if (key.isWritable())
             {
                 flush(c);
@@ -557,7 +642,7 @@ final class ClientLoop implements Runnable
 
     private void read(final Conn c, final long now) throws IOException
     {
-        final int n = c.channel.read(c.in);
+        final int n = c.tls == null ? c.channel.read(c.in) : c.tls.read(c.channel, c.in);
         if (n < 0)
         {
             failConnection(c, "server closed the connection in " + c.state, now);
@@ -588,10 +673,15 @@ final class ClientLoop implements Runnable
             if (!more)
             {
                 final SocketChannel before = c.channel;
+                final TlsTransport tlsBefore = c.tls;
                 onReply(c, code, now);
                 if (c.channel != before || c.state == State.CLOSED || c.state == State.BACKOFF)
                 {
                     return; // connection was replaced: the rest of this buffer belonged to the old one
+                }
+                if (c.tls != tlsBefore)
+                {
+                    return; // STARTTLS: the buffer was cleared for the handshake
                 }
             }
         }
@@ -643,12 +733,23 @@ final class ClientLoop implements Runnable
         try
         {
             final SocketChannel ch = c.channel;
-            while (c.out[0].hasRemaining() || c.out[1].hasRemaining() || c.out[2].hasRemaining())
+            if (c.tls != null)
             {
-                if (ch.write(c.out) == 0)
+                if (!c.tls.write(ch, c.out))
                 {
                     c.key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
                     return;
+                }
+            }
+            else
+            {
+                while (c.out[0].hasRemaining() || c.out[1].hasRemaining() || c.out[2].hasRemaining())
+                {
+                    if (ch.write(c.out) == 0)
+                    {
+                        c.key.interestOps(SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+                        return;
+                    }
                 }
             }
             if (c.bodyInFlight)
@@ -705,6 +806,7 @@ final class ClientLoop implements Runnable
             c.channel = null;
             c.key = null;
         }
+        c.tls = null;
         c.bodyInFlight = false;
         c.deadlineNs = Long.MAX_VALUE;
     }
@@ -712,7 +814,8 @@ final class ClientLoop implements Runnable
     /** One client connection's state and buffers; owned by this loop's thread. */
     private final class Conn
     {
-        final ByteBuffer in = ByteBuffer.allocate(8192);
+        /** Replies; with TLS room for a whole record's plaintext, so that unwrap never waits for space. */
+        final ByteBuffer in = ByteBuffer.allocate(tlsContext == null ? 8192 : 17 * 1024);
         final ByteBuffer cmd = ByteBuffer.allocateDirect(4096);
         final ByteBuffer hdr = ByteBuffer.allocateDirect(BenchMessages.MAX_HEADER_BYTES);
         final ByteBuffer empty = ByteBuffer.allocateDirect(0);
@@ -722,6 +825,7 @@ final class ClientLoop implements Runnable
         State state = State.CLOSED;
         SocketChannel channel;
         SelectionKey key;
+        TlsTransport tls;
         boolean pipelining;
         boolean chunking;
         boolean bodyInFlight;
@@ -733,8 +837,12 @@ final class ClientLoop implements Runnable
         int lastSentStep;
         int messagesOnConn;
 
-        Conn()
+        /** Which of the run's connection slots this is: with {@code --tls-resume} it keys the slot's session. */
+        final int slot;
+
+        Conn(final int slot)
         {
+            this.slot = slot;
             cmd.flip();
             hdr.flip();
             for (int i = 0; i < stuffed.length; i++)

@@ -31,6 +31,11 @@ import org.HdrHistogram.HistogramLogWriter;
  * {@code --max-seconds} and by {@code --max-conn-errors}; connect and reply timeouts. {@link #run(Options)} is the
  * in-process entry (tests); {@link #main} the CLI. The control thread (caller) prints progress and collects results.
  *
+ * <p>With {@code --tls} every connection says STARTTLS after EHLO, completes the handshake ({@link TlsTransport},
+ * any certificate accepted) and says EHLO again (RFC 3207 §4.2) before its first message; {@code --tls-resume} also
+ * offers the session the connection slot's previous connection got (see {@link BenchTls}). The result counts handshakes, full and resumed ({@link BenchTls}).
+ * The plaintext path is unchanged: one branch per write and read.
+ *
  * <p>Open-loop start times are as precise as {@code Selector.select(ms)}: a due message may start up to ~1 ms late,
  * and that delay is in the transaction latency (it is the generator's, not the server's); accept latency is not
  * affected. Connections are opened ahead of need, so connect and EHLO are not in either latency, also with K=1.
@@ -74,6 +79,8 @@ public final class LoadGenerator
         public long maxSeconds = 300;                // --max-seconds
         public long timeoutMs = 30_000;              // --timeout SECONDS (connect and each reply)
         public long maxConnErrors = 100;             // --max-conn-errors
+        public boolean tls = false;                  // --tls: STARTTLS (RFC 3207) on every connection, any certificate
+        public boolean tlsResume = false;            // --tls-resume: offer the slot's last session (implies --tls)
         public boolean progress = true;              // --quiet turns it off
         public PrintStream log = System.err;
 
@@ -97,11 +104,16 @@ public final class LoadGenerator
         public final Histogram accept;
         public final Histogram txn;
         public final Map<String, Long> errorReasons;
+        /** TLS handshakes completed in this phase, and how many of them were full (the server sent its certificate). */
+        public final long tlsHandshakes;
+        public final long tlsFullHandshakes;
 
         Result(final long messages, final long bodyBytes, final long msgErrors, final long connErrors,
             final long unfinished, final double seconds, final Histogram accept, final Histogram txn,
-            final Map<String, Long> errorReasons)
+            final Map<String, Long> errorReasons, final long tlsHandshakes, final long tlsFullHandshakes)
         {
+            this.tlsHandshakes = tlsHandshakes;
+            this.tlsFullHandshakes = tlsFullHandshakes;
             this.messages = messages;
             this.bodyBytes = bodyBytes;
             this.msgErrors = msgErrors;
@@ -129,7 +141,27 @@ public final class LoadGenerator
             return seconds > 0 ? bodyBytes / seconds / 1e6 : 0;
         }
 
+        /** Handshakes not full: the server accepted the session the client offered. */
+        public long tlsResumedHandshakes()
+        {
+            return tlsHandshakes - tlsFullHandshakes;
+        }
+
         public String resultLine()
+        {
+            final String tls = tlsHandshakes == 0 ? "" : String.format(Locale.ROOT,
+                " tls_handshakes=%d tls_full=%d tls_resumed=%d tls_full_per_sec=%.1f tls_resumed_per_sec=%.1f",
+                tlsHandshakes, tlsFullHandshakes, tlsResumedHandshakes(), perSecond(tlsFullHandshakes),
+                perSecond(tlsResumedHandshakes()));
+            return plainResultLine() + tls;
+        }
+
+        private double perSecond(final long count)
+        {
+            return seconds > 0 ? count / seconds : 0;
+        }
+
+        private String plainResultLine()
         {
             return String.format(Locale.ROOT,
                 "RESULT messages=%d errors=%d msg_errors=%d conn_errors=%d unfinished=%d seconds=%.3f msgs_per_sec=%.1f "
@@ -237,16 +269,17 @@ public final class LoadGenerator
         final SizeMix mix = SizeMix.parse(options.sizes);
         final BenchMessages messages = new BenchMessages(mix, options.from, options.to,
             ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+        final BenchTls tls = options.tls || options.tlsResume ? BenchTls.client(options.tlsResume) : null;
         if (options.warmup > 0)
         {
-            final Result w = phase(options, messages, options.warmup, options.messages, "warmup");
+            final Result w = phase(options, messages, options.warmup, options.messages, "warmup", tls);
             if (options.progress)
             {
                 options.log.printf(Locale.ROOT, "warmup: %d messages, %d errors, %.1f msg/s%n",
                     w.messages, w.errors(), w.messagesPerSecond());
             }
         }
-        final Result result = phase(options, messages, options.messages, 0, "measure");
+        final Result result = phase(options, messages, options.messages, 0, "measure", tls);
         if (options.out != null)
         {
             writeOutputs(options.out, result);
@@ -255,17 +288,20 @@ public final class LoadGenerator
     }
 
     private static Result phase(final Options options, final BenchMessages messages, final long n,
-        final long seqOffset, final String name) throws IOException, InterruptedException
+        final long seqOffset, final String name, final BenchTls tls) throws IOException, InterruptedException
     {
+        final long fullBefore = tls == null ? 0 : tls.fullHandshakes();
         final int threads = Math.max(1, Math.min(options.threads, options.connections));
         final long startNs = System.nanoTime();
         final RunControl control = new RunControl(n, seqOffset, options.rate, startNs);
         final ClientLoop[] loops = new ClientLoop[threads];
         final Thread[] workers = new Thread[threads];
+        int slots = 0;
         for (int t = 0; t < threads; t++)
         {
             final int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
-            loops[t] = new ClientLoop(options, control, messages, share, HIGHEST_NS);
+            loops[t] = new ClientLoop(options, control, messages, share, HIGHEST_NS, tls, slots);
+            slots += share;
             workers[t] = new Thread(loops[t], "load-" + name + "-" + t);
             workers[t].setDaemon(true);
         }
@@ -350,8 +386,10 @@ public final class LoadGenerator
         long msgErrors = 0;
         long connErrors = 0;
         long lastNs = startNs;
+        long handshakes = 0;
         for (final ClientLoop l : loops)
         {
+            handshakes += l.tlsHandshakes();
             done += l.accepted();
             bodyBytes += l.acceptedBodyBytes();
             msgErrors += l.msgErrors();
@@ -361,7 +399,7 @@ public final class LoadGenerator
         final Map<String, Long> reasons = new java.util.TreeMap<>();
         control.errors.forEach((k, v) -> reasons.put(k, v.sum()));
         return new Result(done, bodyBytes, msgErrors, connErrors, n - done - msgErrors, (lastNs - startNs) / 1e9,
-            accept, txn, reasons);
+            accept, txn, reasons, handshakes, tls == null ? 0 : Math.min(handshakes, tls.fullHandshakes() - fullBefore));
     }
 
     private static long epochMs(final long nanoTime)
@@ -423,6 +461,12 @@ public final class LoadGenerator
             o.host, o.port, o.connections, o.messages, o.sizes, o.perConnection == 0 ? "all" : o.perConnection,
             o.pipelining ? "on" : "off", o.bdat ? "on" : "off",
             o.rate > 0 ? "open loop " + o.rate + " msg/s" : "closed loop");
+        if (r.tlsHandshakes > 0)
+        {
+            out.printf(Locale.ROOT, "tls        %d handshakes: %d full (%.1f/s), %d resumed (%.1f/s)%n", r.tlsHandshakes,
+                r.tlsFullHandshakes, r.perSecond(r.tlsFullHandshakes), r.tlsResumedHandshakes(),
+                r.perSecond(r.tlsResumedHandshakes()));
+        }
         out.printf(Locale.ROOT, "messages   %d accepted, %d errors (%d message, %d connection), %d unfinished%n",
             r.messages, r.errors(), r.msgErrors, r.connErrors, r.unfinished);
         out.printf(Locale.ROOT, "elapsed    %.3f s, %.1f msg/s, %.2f MB/s of body (mean %.0f bytes)%n", r.seconds,
@@ -447,6 +491,12 @@ public final class LoadGenerator
             {
                 case "--quiet" -> o.progress = false;
                 case "--histogram-log" -> o.histogramLog = true;
+                case "--tls" -> o.tls = true;
+                case "--tls-resume" ->
+                {
+                    o.tls = true;
+                    o.tlsResume = true;
+                }
                 case "-h", "--help" -> throw new IllegalArgumentException("help");
                 default ->
                 {
@@ -504,6 +554,7 @@ public final class LoadGenerator
         "         [--per-connection all|K] [--pipelining on|off] [--bdat on|off] [--rate R (0 = closed loop)]",
         "         [--warmup W] [--threads 1|2] [--from a@bench.test] [--to b@bench.test[,c@...] | --domains N]",
         "         [--out DIR] [--histogram-log] [--max-seconds 300] [--timeout 30] [--max-conn-errors 100] [--quiet]",
+        "         [--tls (STARTTLS, any certificate) | --tls-resume (STARTTLS, offering the last session)]",
         "exit status: 0 all N accepted, 1 errors or unfinished messages, 2 bad usage");
 
     public static void main(final String[] args) throws Exception

@@ -13,6 +13,8 @@
  * {@code accept.hgrm}, {@code txn.hgrm}, {@code result.txt} (and {@code accept.hlog} with {@code --histogram-log})
  * to {@code --out}; {@link dev.relay.bench.e2e.BenchSink} prints {@code RESULT messages=... e2e_p99_ms=...} and writes
  * {@code e2e.hgrm}. Messages carry {@code X-Bench-Seq}, {@code X-Bench-Sent} (epoch µs) and {@code X-Bench-Sum}
- * (CRC32C/length of the un-stuffed body), built by {@link dev.relay.bench.e2e.BenchMessages}.
+ * (CRC32C/length of the un-stuffed body), built by {@link dev.relay.bench.e2e.BenchMessages}. With
+ * {@code --tls} / {@code --tls-resume} the generator speaks STARTTLS, and with {@code --tls-cert}/{@code --tls-key}
+ * (PEM) the sink offers it; both count handshakes, full and resumed ({@link dev.relay.bench.e2e.BenchTls}).
  */
 package dev.relay.bench.e2e;

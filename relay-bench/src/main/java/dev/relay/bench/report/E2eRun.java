@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
 
 import dev.relay.bench.e2e.BenchSink;
+import dev.relay.bench.e2e.BenchTls;
 import dev.relay.bench.e2e.LoadGenerator;
 import dev.relay.bench.e2e.SizeMix;
 import dev.relay.testing.TestDnsServer;
@@ -26,10 +27,18 @@ import dev.relay.testing.TestDnsServer;
  * arrival, this phase's messages only) and {@code phase.txt}: the generator's {@code RESULT} line, the sink's
  * {@code SINK} line and a {@code PROCESS} line with the relay's CPU seconds (utime+stime from /proc/PID/stat) per
  * 1000 messages and per GB (10^9 body bytes accepted: the mix's sizes, generated headers not counted), its peak VmRSS
- * (sampled every 0.5 s) and the size mix ({@code mix}, as given, and {@code mean_size} in bytes). Linux only for the
- * process figures.
- * <p>
- * Many destinations ({@code --domains N --dns-port P}): each message goes to one of N domains in turn
+ * (sampled every 0.5 s) and the size mix ({@code mix}, as given, and {@code mean_size} in bytes), and
+ * {@code e2e_msgs_per_sec}: messages over the time from the phase's start until the sink had the last of them. Linux
+ * only for the process figures.
+ *
+ * <p>TLS ({@code ops/bench --tls}): {@code --tls} makes the generator say STARTTLS, {@code --sink-tls-cert}/{@code -key}
+ * make the sink offer it; {@code --handshake-phases H} adds, after the closed loop, {@code conn-full} and
+ * {@code conn-resumed}: H messages at one per connection (a handshake each), without and with session resumption.
+ * The SINK line then counts the server's outbound handshakes of the phase ({@code out_tls_full},
+ * {@code out_tls_resumed}). {@code --tree} measures the process and all its descendants (utime + stime + cutime +
+ * cstime, so children that exited during a phase count too; RSS summed): for Postfix's master and its daemons.
+ *
+ * <p>Many destinations ({@code --domains N --dns-port P}): each message goes to one of N domains in turn
  * ({@link LoadGenerator#domainName}), and a {@link TestDnsServer} on 127.0.0.1:P answers their MX lookups (every
  * domain its own MX host, each at 127.0.0.1; the relay is configured with {@code delivery.dns.servers} and
  * {@code delivery.smtp_port} pointing at it and the sink). phase.txt then has a {@code DNS} line: the domains, the
@@ -38,7 +47,8 @@ import dev.relay.testing.TestDnsServer;
  *
  * <pre>
  * E2eRun --relay-port P --sink-port S --relay-pid PID --out DIR [-c 50] [-n 20000] [--warmup 5000]
- *        [-s 1024|S:W,...|realistic] [--open-seconds 10] [--fractions 0.25,0.5,0.75] [--clk-tck 100]
+ *        [-s 1024|S:W,...|realistic] [--open-seconds 10] [--fractions 0.25,0.5,0.75|none] [--clk-tck 100]
+ *        [--tls] [--sink-tls-cert CHAIN.pem --sink-tls-key KEY.pem] [--handshake-phases H] [--tree]
  *        [--domains N --dns-port P]
  * E2eRun --free-ports K        (prints K free loopback ports, for the script)
  * E2eRun --mix-mean SPEC       (prints the mean body size of a size mix in bytes, for the script)
@@ -63,6 +73,11 @@ public final class E2eRun
         double openSeconds = 10;
         String fractions = "0.25,0.5,0.75";
         int clkTck = 100;
+        boolean tls = false;
+        Path sinkCert = null;
+        Path sinkKey = null;
+        long handshakePhases = 0;
+        boolean tree = false;
         int domains = 0;
         int dnsPort = 0;
         for (int i = 0; i < args.length; i++)
@@ -100,6 +115,11 @@ public final class E2eRun
                 case "--open-seconds" -> openSeconds = Double.parseDouble(args[++i]);
                 case "--fractions" -> fractions = args[++i];
                 case "--clk-tck" -> clkTck = Integer.parseInt(args[++i]);
+                case "--tls" -> tls = true;
+                case "--sink-tls-cert" -> sinkCert = Path.of(args[++i]);
+                case "--sink-tls-key" -> sinkKey = Path.of(args[++i]);
+                case "--handshake-phases" -> handshakePhases = Long.parseLong(args[++i]);
+                case "--tree" -> tree = true;
                 case "--domains" -> domains = Integer.parseInt(args[++i]);
                 case "--dns-port" -> dnsPort = Integer.parseInt(args[++i]);
                 default ->
@@ -115,21 +135,34 @@ public final class E2eRun
             System.exit(2);
         }
         final PrintStream log = System.err;
-        final ProcessProbe probe = new ProcessProbe(pid, clkTck);
+        if ((sinkCert == null) != (sinkKey == null))
+        {
+            System.err.println("E2eRun: --sink-tls-cert and --sink-tls-key go together");
+            System.exit(2);
+        }
+        final ProcessProbe probe = new ProcessProbe(pid, clkTck, tree);
         probe.start();
         boolean ok = true;
-        try (BenchSink sink = BenchSink.start("127.0.0.1", sinkPort, true, 0, 0);
+        try (BenchSink sink = BenchSink.start("127.0.0.1", sinkPort, true, 0, 0,
+            sinkCert == null ? null : BenchTls.server(sinkCert, sinkKey));
             TestDnsServer dns = domains > 0 ? destinations(dnsPort, domains, log) : null)
         {
-            final Phase phases = new Phase(relayPort, sink, dns, domains, probe, out, connections, size, log);
+            final Phase phases = new Phase(relayPort, sink, dns, domains, probe, out, connections, size, log, tls);
             if (warmup > 0)
             {
                 ok &= phases.run("warmup", warmup, 0, false) != null;
             }
             final LoadGenerator.Result closed = phases.run("closed", messages, 0, true);
             ok &= closed != null && closed.errors() == 0;
+            if (handshakePhases > 0)
+            {
+                final LoadGenerator.Result full = phases.run("conn-full", handshakePhases, 0, true, 1, false);
+                ok &= full != null && full.errors() == 0;
+                final LoadGenerator.Result resumed = phases.run("conn-resumed", handshakePhases, 0, true, 1, true);
+                ok &= resumed != null && resumed.errors() == 0;
+            }
             final double rate = closed == null ? 0 : closed.messagesPerSecond();
-            for (final String f : fractions.split(","))
+            for (final String f : "none".equals(fractions) ? new String[0] : fractions.split(","))
             {
                 final double fraction = Double.parseDouble(f.strip());
                 final double r = Math.max(1, Math.round(rate * fraction));
@@ -164,11 +197,14 @@ public final class E2eRun
         private final String size;
         private final SizeMix mix;
         private final PrintStream log;
+        private final boolean tls;
         private long sent;
 
         Phase(final int relayPort, final BenchSink sink, final TestDnsServer dns, final int domains,
-            final ProcessProbe probe, final Path out, final int connections, final String size, final PrintStream log)
+            final ProcessProbe probe, final Path out, final int connections, final String size, final PrintStream log,
+            final boolean tls)
         {
+            this.tls = tls;
             this.relayPort = relayPort;
             this.sink = sink;
             this.dns = dns;
@@ -184,9 +220,21 @@ public final class E2eRun
         LoadGenerator.Result run(final String name, final long messages, final double rate, final boolean record)
             throws IOException, InterruptedException
         {
-            log.printf(Locale.ROOT, "e2e: %s: %d messages, %s%n", name, messages,
-                rate > 0 ? String.format(Locale.ROOT, "open loop %.0f msg/s", rate) : "closed loop, c=" + connections);
+            return run(name, messages, rate, record, 0, false);
+        }
+
+        /** {@code perConnection}: messages per connection, 0 = all on kept connections. */
+        LoadGenerator.Result run(final String name, final long messages, final double rate, final boolean record,
+            final int perConnection, final boolean resume) throws IOException, InterruptedException
+        {
+            log.printf(Locale.ROOT, "e2e: %s: %d messages, %s%s%s%n", name, messages,
+                rate > 0 ? String.format(Locale.ROOT, "open loop %.0f msg/s", rate) : "closed loop, c=" + connections,
+                perConnection > 0 ? ", " + perConnection + " per connection" : "",
+                tls ? resume ? ", STARTTLS resuming sessions" : ", STARTTLS" : "");
             final Histogram e2eBefore = sink.e2e();
+            final long outHandshakesBefore = sink.tlsHandshakes();
+            final long outFullBefore = sink.tlsFullHandshakes();
+            final long startNs = System.nanoTime();
             final long cpuBefore = probe.cpuTicks();
             final int dnsBefore = dns == null ? 0 : dns.totalQueries();
             probe.resetPeak();
@@ -201,6 +249,9 @@ public final class E2eRun
             o.progress = false;
             o.maxSeconds = 600;
             o.out = record ? dir : null;
+            o.perConnection = perConnection;
+            o.tls = tls;
+            o.tlsResume = tls && resume;
             final LoadGenerator.Result r = LoadGenerator.run(o);
             sent += r.messages;
             // Delivery trails acceptance: wait for the sink to have every accepted message, or give up after 60 s
@@ -211,6 +262,9 @@ public final class E2eRun
                 Thread.sleep(20);
             }
             final long cpuTicks = probe.cpuTicks() - cpuBefore;
+            final double e2eSeconds = (System.nanoTime() - startNs) / 1e9;
+            final long outHandshakes = sink.tlsHandshakes() - outHandshakesBefore;
+            final long outFull = sink.tlsFullHandshakes() - outFullBefore;
             final long peakRssKb = probe.peakRssKb();
             final Histogram e2e = sink.e2e();
             e2e.subtract(e2eBefore);
@@ -223,16 +277,17 @@ public final class E2eRun
             final double cpuSeconds = cpuTicks / (double)probe.clkTck();
             final String process = String.format(Locale.ROOT,
                 "PROCESS phase=%s rate=%.1f cpu_s=%.3f cpu_s_per_1k=%.4f cpu_s_per_gb=%.4f peak_rss_kb=%d delivered=%d "
-                    + "undelivered=%d mix=%s mean_size=%.0f",
+                    + "undelivered=%d mix=%s mean_size=%.0f e2e_seconds=%.3f e2e_msgs_per_sec=%.1f per_connection=%d",
                 name, rate, cpuSeconds, r.messages > 0 ? cpuSeconds * 1000 / r.messages : 0,
                 r.bodyBytes > 0 ? cpuSeconds * 1e9 / r.bodyBytes : 0, peakRssKb, e2e.getTotalCount(),
-                Math.max(0, sent - sink.messages()), size.replace(" ", ""), mix.meanSize());
+                Math.max(0, sent - sink.messages()), size.replace(" ", ""), mix.meanSize(), e2eSeconds,
+                e2eSeconds > 0 ? e2e.getTotalCount() / e2eSeconds : 0, perConnection);
             final String sinkLine = String.format(Locale.ROOT,
                 "SINK e2e_count=%d e2e_p50_ms=%.3f e2e_p90_ms=%.3f e2e_p99_ms=%.3f e2e_p999_ms=%.3f e2e_max_ms=%.3f "
-                    + "mismatches=%d",
+                    + "mismatches=%d out_tls_full=%d out_tls_resumed=%d",
                 e2e.getTotalCount(), e2e.getValueAtPercentile(50) / 1e6, e2e.getValueAtPercentile(90) / 1e6,
                 e2e.getValueAtPercentile(99) / 1e6, e2e.getValueAtPercentile(99.9) / 1e6, e2e.getMaxValue() / 1e6,
-                sink.mismatches());
+                sink.mismatches(), outFull, outHandshakes - outFull);
             Files.createDirectories(dir);
             try (PrintStream ps = new PrintStream(dir.resolve("e2e.hgrm").toFile()))
             {
@@ -260,15 +315,17 @@ public final class E2eRun
     {
         private final long pid;
         private final int clkTck;
+        private final boolean tree;
         private final Thread thread;
         private volatile boolean stop;
         private volatile long peakKb;
         private volatile long overallPeakKb;
 
-        ProcessProbe(final long pid, final int clkTck)
+        ProcessProbe(final long pid, final int clkTck, final boolean tree)
         {
             this.pid = pid;
             this.clkTck = clkTck;
+            this.tree = tree;
             thread = new Thread(this::sample, "rss-sampler");
             thread.setDaemon(true);
         }
@@ -323,7 +380,22 @@ public final class E2eRun
             }
         }
 
+        /** VmRSS of the process, or with {@code tree} the sum over it and its descendants (shared pages counted in each). */
         long rssKb()
+        {
+            if (!tree)
+            {
+                return rssKb(pid);
+            }
+            long kb = 0;
+            for (final long p : treePids())
+            {
+                kb += rssKb(p);
+            }
+            return kb;
+        }
+
+        private static long rssKb(final long pid)
         {
             try
             {
@@ -342,19 +414,74 @@ public final class E2eRun
             return 0;
         }
 
-        /** utime + stime of the process (all threads), in clock ticks; fields 14 and 15 of /proc/PID/stat. */
+        /**
+         * utime + stime of the process (all threads), in clock ticks; fields 14 and 15 of /proc/PID/stat. With
+         * {@code tree}: utime + stime + cutime + cstime (fields 16, 17: children that exited and were waited for) of
+         * the process and every descendant, so a daemon that exits within a phase is counted in its parent.
+         */
         long cpuTicks()
+        {
+            if (!tree)
+            {
+                final String[] f = stat(pid);
+                return f == null ? 0 : Long.parseLong(f[11]) + Long.parseLong(f[12]);     // field 3 is f[0]
+            }
+            long ticks = 0;
+            for (final long p : treePids())
+            {
+                final String[] f = stat(p);
+                if (f != null)
+                {
+                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]) + Long.parseLong(f[13]) + Long.parseLong(f[14]);
+                }
+            }
+            return ticks;
+        }
+
+        /** /proc/PID/stat from field 3 on (f[0] is the state), or null when the process is gone. */
+        private static String[] stat(final long pid)
         {
             try
             {
                 final String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-                final String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                return Long.parseLong(f[11]) + Long.parseLong(f[12]);     // field 3 is f[0]
+                return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
             }
             catch (final IOException | RuntimeException ex)
             {
-                return 0;
+                return null;
             }
+        }
+
+        /** The process and its descendants now (parent links, field 4, read once over /proc). */
+        private List<Long> treePids()
+        {
+            final java.util.Map<Long, List<Long>> children = new java.util.HashMap<>();
+            try (java.util.stream.Stream<Path> procs = Files.list(Path.of("/proc")))
+            {
+                procs.forEach(p ->
+                {
+                    final String name = p.getFileName().toString();
+                    if (!name.isEmpty() && Character.isDigit(name.charAt(0)))
+                    {
+                        final String[] f = stat(Long.parseLong(name));
+                        if (f != null)
+                        {
+                            children.computeIfAbsent(Long.parseLong(f[1]), k -> new ArrayList<>()).add(Long.parseLong(name));
+                        }
+                    }
+                });
+            }
+            catch (final IOException ex)
+            {
+                return List.of(pid);
+            }
+            final List<Long> pids = new ArrayList<>();
+            pids.add(pid);
+            for (int i = 0; i < pids.size(); i++)
+            {
+                pids.addAll(children.getOrDefault(pids.get(i), List.of()));
+            }
+            return pids;
         }
     }
 

@@ -190,7 +190,9 @@ public final class ReportWriter
         final List<String[]> rows = new ArrayList<>();
         for (final Run r : runs)
         {
-            rows.add(new String[] {r.name(), r.num("rate") > 0 ? f0(r.num("rate")) : "closed, c=50",
+            rows.add(new String[] {r.name(), r.num("rate") > 0 ? f0(r.num("rate"))
+                : r.num("per_connection") > 0 ? "closed, c=50, " + f0(r.num("per_connection")) + " per connection"
+                : "closed, c=50",
                 f0(r.num("msgs_per_sec")), sig3(r.num("mb_per_sec")), f3(r.num("p50_ms")), f3(r.num("p90_ms")),
                 f3(r.num("p99_ms")), f3(r.num("p999_ms")), f3(r.num("max_ms")), f3(r.num("txn_p99_ms")),
                 f3(r.num("e2e_p50_ms")), f3(r.num("e2e_p90_ms")), f3(r.num("e2e_p99_ms")), f3(r.num("e2e_p999_ms")),
