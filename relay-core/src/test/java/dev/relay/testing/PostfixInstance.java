@@ -3,6 +3,7 @@ package dev.relay.testing;
 import dev.relay.it.ExternalTool;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,6 +70,31 @@ public final class PostfixInstance implements FileReceiver
         final Path workDir, final String domain, final long messageSizeLimit, final TestCertificates.PemPair tls)
         throws IOException, InterruptedException
     {
+        return start(workDir, domain, messageSizeLimit, tls, null);
+    }
+
+    /**
+     * A Postfix that takes mail for {@code domain} from loopback clients and relays it to {@code nextHop} over SMTP
+     * with {@code smtp_tls_security_level = encrypt} (STARTTLS or nothing: mail waits in its queue rather than going
+     * in plaintext) and {@code smtp_tls_CAfile = caFile} — Postfix as a TLS client of the relay. Nothing is written
+     * to {@link #files()}; its {@link #log()} has the {@code TLS connection established} and {@code status=} lines.
+     */
+    public static PostfixInstance startRelayingTo(
+        final Path workDir, final String domain, final InetSocketAddress nextHop, final Path caFile)
+        throws IOException, InterruptedException
+    {
+        return start(workDir, domain, 0, null, new TlsClient(nextHop, caFile));
+    }
+
+    private record TlsClient(InetSocketAddress nextHop, Path caFile)
+    {
+    }
+
+    private static PostfixInstance start(
+        final Path workDir, final String domain, final long messageSizeLimit, final TestCertificates.PemPair tls,
+        final TlsClient relayTo)
+        throws IOException, InterruptedException
+    {
         if (!Receivers.isRoot())
         {
             ExternalTool.missing("a private Postfix instance needs root (its master starts as root); run as root " +
@@ -116,6 +142,20 @@ public final class PostfixInstance implements FileReceiver
                 smtpd_tls_received_header = yes
                 smtpd_tls_session_cache_database =
                 """.formatted(cert, key));
+        }
+        if (relayTo != null)
+        {
+            // smtp(8) reads the CA file as postfix: a copy it may read, next to the configuration
+            final Path ca = Files.copy(relayTo.caFile(), conf.resolve("relay-ca.crt"));
+            Files.setPosixFilePermissions(ca, PosixFilePermissions.fromString("rw-r--r--"));
+            main = main.replace("relay_transport = fileout\n", "relay_transport = smtp:[" +
+                relayTo.nextHop().getAddress().getHostAddress() + "]:" + relayTo.nextHop().getPort() + "\n");
+            main = main.replace("smtp_tls_security_level = none\n", """
+                smtp_tls_security_level = encrypt
+                smtp_tls_CAfile = %s
+                smtp_tls_loglevel = 1
+                smtp_tls_session_cache_database =
+                """.formatted(ca));
         }
         Files.writeString(conf.resolve("main.cf"), main, StandardCharsets.US_ASCII);
 
@@ -197,6 +237,7 @@ public final class PostfixInstance implements FileReceiver
             scache    unix  -       -       n       -       1       scache
             postlog   unix-dgram n  -       n       -       1       postlogd
             tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+            smtp      unix  -       -       n       -       -       smtp
             fileout   unix  -       n       n       -       -       pipe
               flags= user=nobody argv=%2$s/deliver.sh %2$s/out/${sender}.${queue_id}
             """.formatted(port, base);
