@@ -463,6 +463,7 @@ public final class SelectorLoop implements Runnable
             return;
         }
         final NioConnection connection = (NioConnection)attachment;
+        final boolean pausedBefore = connection.inputPaused;
         try
         {
             if (!key.isValid())
@@ -534,6 +535,13 @@ public final class SelectorLoop implements Runnable
                 !connection.outputPending)
             {
                 readAndDeliver(connection);
+            }
+            else if (pausedBefore && connection.inputPaused && !connection.closed && key.isValid() &&
+                key.isReadable())
+            {
+                // the peer sent while paused: now the read interest goes (see updateInterest), or this would spin
+                connection.readableWhilePaused = true;
+                updateInterest(connection);
             }
         }
         catch (final IOException ex)
@@ -1082,8 +1090,12 @@ public final class SelectorLoop implements Runnable
         }
         int ops = 0;
         // an inbound client that does not read its replies is not read from (it could pipeline without end); an
-        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
+        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking.
+        // Pausing input keeps the read interest until the socket turns readable while paused: a client waiting for
+        // its reply (the 250 after the spool commit) sends nothing meanwhile, and dropping the interest and taking it
+        // again would cost two epoll_ctl calls per message (the JDK removes a key with no interest from the epoll set).
+        if ((!connection.inputPaused || !connection.readableWhilePaused) &&
+            (!connection.outputPending || connection.outbound) && !connection.closing &&
             (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
         {
             ops |= SelectionKey.OP_READ;
