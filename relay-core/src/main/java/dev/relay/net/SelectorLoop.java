@@ -101,6 +101,14 @@ public final class SelectorLoop implements Runnable
     /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
     private ArrayList<NioConnection> dirty = new ArrayList<>();
     private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
+    /**
+     * Sockets of connections closed in this pass: their keys are cancelled, and they are closed after the next select
+     * has deregistered the keys. A registered non-blocking socket that is closed at once costs two more syscalls
+     * (the JDK reads SO_LINGER and calls shutdown, since it must defer the close itself); a deregistered one is
+     * simply closed. Swapped with the spare before each select.
+     */
+    private ArrayList<SocketChannel> closeAfterSelect = new ArrayList<>();
+    private ArrayList<SocketChannel> closeAfterSelectSpare = new ArrayList<>();
     /** Tarpitted connections and when each may read again (few; scanned each pass). */
     private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
@@ -351,6 +359,8 @@ public final class SelectorLoop implements Runnable
             {
                 LOG.warn("closing selector of loop {}", index, ex);
             }
+            closeSockets(closeAfterSelectSpare);
+            closeSockets(closeAfterSelect);
             finished = true;
         }
     }
@@ -358,7 +368,12 @@ public final class SelectorLoop implements Runnable
     /** One pass of the loop; returns how much work it did. */
     int doWork()
     {
+        final ArrayList<SocketChannel> deregistering = closeAfterSelect;
+        closeAfterSelect = closeAfterSelectSpare;
+        closeAfterSelectSpare = deregistering;
         int work = select();
+        // the select deregistered the keys cancelled before it: their sockets close without a shutdown
+        work += closeSockets(deregistering);
         nowMs = System.currentTimeMillis();
         timeoutNowMs = (System.nanoTime() - clockOriginNs) / 1_000_000;
         work += drainCommands();
@@ -437,7 +452,7 @@ public final class SelectorLoop implements Runnable
 
     private boolean hasPendingWork()
     {
-        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty())
+        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
         {
             return true;
         }
@@ -1283,8 +1298,12 @@ public final class SelectorLoop implements Runnable
         if (connection.key != null)
         {
             connection.key.cancel();
+            closeAfterSelect.add(connection.channel);
         }
-        closeQuietly(connection.channel);
+        else
+        {
+            closeQuietly(connection.channel);
+        }
         connection.releaseBuffers();
         timeouts.cancel(connection);
         final int slot = connection.slot;
@@ -1316,6 +1335,17 @@ public final class SelectorLoop implements Runnable
                 LOG.error("handler failed while closing {}", connection, ex);
             }
         }
+    }
+
+    private static int closeSockets(final ArrayList<SocketChannel> sockets)
+    {
+        final int count = sockets.size();
+        for (int i = 0; i < count; i++)
+        {
+            closeQuietly(sockets.get(i));
+        }
+        sockets.clear();
+        return count;
     }
 
     private void closeAll()
