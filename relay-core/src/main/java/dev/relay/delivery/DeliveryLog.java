@@ -36,8 +36,9 @@ final class DeliveryLog
     }
 
     /**
-     * {@code delay=} as Postfix writes it, seconds with two decimals rounded half up: what {@code String.format("%.2f")}
-     * gave, without the Formatter and the DecimalFormatSymbols it builds per call (one line per message).
+     * {@code delay=} as Postfix writes it, seconds with two decimals rounded half up: what
+     * {@code String.format("%.2f")} gave, without the Formatter and the DecimalFormatSymbols it builds per call (one
+     * line per message).
      */
     static String seconds(final long ms)
     {
