@@ -10,7 +10,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Logs one line per accepted message and one per connection (Postfix's smtpd/cleanup shape, so the same greps
- * work), and feeds the inbound metrics. Runs on loop threads: logging goes through Logback's async appender.
+ * work), and feeds the inbound metrics. Runs on loop threads: logging goes through the relay's asynchronous appender
+ * ({@link AsyncConsoleAppender}), which only queues the line on this thread.
  */
 final class InboundEvents implements SessionEvents
 {

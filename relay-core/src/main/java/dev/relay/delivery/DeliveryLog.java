@@ -3,8 +3,6 @@ package dev.relay.delivery;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Locale;
-
 /**
  * One log line per recipient per attempt, in the shape operators grep Postfix's smtp(8) logs for:
  * <pre>
@@ -16,7 +14,7 @@ import java.util.Locale;
  * <pre>
  * Verified TLS connection established to mx.y.test[192.0.2.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384
  * </pre>
- * Logged through Logback's asynchronous appender: the delivery loop never waits for the console.
+ * Logged through the relay's asynchronous appender: the delivery loop never waits for the console.
  */
 final class DeliveryLog
 {
@@ -33,8 +31,30 @@ final class DeliveryLog
         if (LOG.isInfoEnabled())
         {
             LOG.info("{}: to=<{}>, relay={}, tls={}, delay={}, dsn={}, status={} ({})", queueId, recipient, relay,
-                tls == null ? "none" : tls, String.format(Locale.ROOT, "%.2f", delayMs / 1000.0), dsn, status, reply);
+                tls == null ? "none" : tls, seconds(delayMs), dsn, status, reply);
         }
+    }
+
+    /**
+     * {@code delay=} as Postfix writes it, seconds with two decimals rounded half up: what
+     * {@code String.format("%.2f")} gave, without the Formatter and the DecimalFormatSymbols it builds per call (one
+     * line per message).
+     */
+    static String seconds(final long ms)
+    {
+        final long hundredths = (Math.abs(ms) + 5) / 10;
+        final StringBuilder text = new StringBuilder(12);
+        if (ms < 0)
+        {
+            text.append('-');
+        }
+        text.append(hundredths / 100).append('.');
+        final long fraction = hundredths % 100;
+        if (fraction < 10)
+        {
+            text.append('0');
+        }
+        return text.append(fraction).toString();
     }
 
     /** The host and address tried, as Postfix names them: {@code mx2.example[192.0.2.3]:25}; "none" for none. */

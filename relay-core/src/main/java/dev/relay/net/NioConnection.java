@@ -17,7 +17,9 @@ import java.nio.channels.SocketChannel;
  * Write buffer: taken when the first reply is written, given back once flushed.
  * <p>
  * Interest ops follow from the state: reading stops while input is paused (waiting for a spool commit), while
- * output is pending (a client that does not read its replies is not read from), and once closing.
+ * output is pending (a client that does not read its replies is not read from), and once closing. A pause takes the
+ * read interest away only once the socket turns readable while paused, so a pause that sees no input costs no
+ * {@code epoll_ctl}.
  * <p>
  * The connection is its own timer in the loop's {@link DeadlineLists}: the links live in this object, so arming,
  * moving and cancelling its timeout allocates nothing.
@@ -48,6 +50,8 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     /** Outbound, TCP handshake not finished yet. */
     boolean connecting;
     boolean inputPaused;
+    /** The socket was readable while input was paused: the read interest is off until input resumes. */
+    boolean readableWhilePaused;
     boolean closing;
     boolean closed;
     boolean outputPending;
@@ -217,6 +221,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         if (inputPaused)
         {
             inputPaused = false;
+            readableWhilePaused = false;
             loop.queueResume(this);
         }
     }

@@ -101,6 +101,14 @@ public final class SelectorLoop implements Runnable
     /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
     private ArrayList<NioConnection> dirty = new ArrayList<>();
     private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
+    /**
+     * Sockets of connections closed in this pass: their keys are cancelled, and they are closed after the next select
+     * has deregistered the keys. A registered non-blocking socket that is closed at once costs two more syscalls
+     * (the JDK reads SO_LINGER and calls shutdown, since it must defer the close itself); a deregistered one is
+     * simply closed. Swapped with the spare before each select.
+     */
+    private ArrayList<SocketChannel> closeAfterSelect = new ArrayList<>();
+    private ArrayList<SocketChannel> closeAfterSelectSpare = new ArrayList<>();
     /** Tarpitted connections and when each may read again (few; scanned each pass). */
     private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
@@ -353,6 +361,8 @@ public final class SelectorLoop implements Runnable
             {
                 LOG.warn("closing selector of loop {}", index, ex);
             }
+            closeSockets(closeAfterSelectSpare);
+            closeSockets(closeAfterSelect);
             finished = true;
         }
     }
@@ -360,12 +370,17 @@ public final class SelectorLoop implements Runnable
     /** One pass of the loop; returns how much work it did. */
     int doWork()
     {
+        final ArrayList<SocketChannel> deregistering = closeAfterSelect;
+        closeAfterSelect = closeAfterSelectSpare;
+        closeAfterSelectSpare = deregistering;
         clockStale = true;
         int work = select();
         if (clockStale)
         {
             readClock();
         }
+        // the select deregistered the keys cancelled before it: their sockets close without a shutdown
+        work += closeSockets(deregistering);
         work += drainCommands();
         for (int i = 0, n = hooks.size(); i < n; i++)
         {
@@ -454,7 +469,7 @@ public final class SelectorLoop implements Runnable
 
     private boolean hasPendingWork()
     {
-        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty())
+        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
         {
             return true;
         }
@@ -484,6 +499,7 @@ public final class SelectorLoop implements Runnable
             return;
         }
         final NioConnection connection = (NioConnection)attachment;
+        final boolean pausedBefore = connection.inputPaused;
         try
         {
             if (!key.isValid())
@@ -555,6 +571,13 @@ public final class SelectorLoop implements Runnable
                 !connection.outputPending)
             {
                 readAndDeliver(connection);
+            }
+            else if (pausedBefore && connection.inputPaused && !connection.closed && key.isValid() &&
+                key.isReadable())
+            {
+                // the peer sent while paused: now the read interest goes (see updateInterest), or this would spin
+                connection.readableWhilePaused = true;
+                updateInterest(connection);
             }
         }
         catch (final IOException ex)
@@ -1103,8 +1126,12 @@ public final class SelectorLoop implements Runnable
         }
         int ops = 0;
         // an inbound client that does not read its replies is not read from (it could pipeline without end); an
-        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
+        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking.
+        // Pausing input keeps the read interest until the socket turns readable while paused: a client waiting for
+        // its reply (the 250 after the spool commit) sends nothing meanwhile, and dropping the interest and taking it
+        // again would cost two epoll_ctl calls per message (the JDK removes a key with no interest from the epoll set).
+        if ((!connection.inputPaused || !connection.readableWhilePaused) &&
+            (!connection.outputPending || connection.outbound) && !connection.closing &&
             (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
         {
             ops |= SelectionKey.OP_READ;
@@ -1292,8 +1319,12 @@ public final class SelectorLoop implements Runnable
         if (connection.key != null)
         {
             connection.key.cancel();
+            closeAfterSelect.add(connection.channel);
         }
-        closeQuietly(connection.channel);
+        else
+        {
+            closeQuietly(connection.channel);
+        }
         connection.releaseBuffers();
         timeouts.cancel(connection);
         final int slot = connection.slot;
@@ -1325,6 +1356,17 @@ public final class SelectorLoop implements Runnable
                 LOG.error("handler failed while closing {}", connection, ex);
             }
         }
+    }
+
+    private static int closeSockets(final ArrayList<SocketChannel> sockets)
+    {
+        final int count = sockets.size();
+        for (int i = 0; i < count; i++)
+        {
+            closeQuietly(sockets.get(i));
+        }
+        sockets.clear();
+        return count;
     }
 
     private void closeAll()
