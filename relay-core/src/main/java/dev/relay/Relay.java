@@ -213,6 +213,7 @@ public final class Relay implements AutoCloseable
         metrics.diskFullCounters(spool::allocationFailures, journal::skippedRecords);
         delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
+        metrics.queueState(delivery::activeMessages, delivery::deferredMessages, delivery::oldestMessageAgeSeconds);
     }
 
     private void startMetrics() throws IOException
@@ -221,8 +222,7 @@ public final class Relay implements AutoCloseable
         {
             return;
         }
-        metricsServer = MetricsServer.start(config.metricsListen(), metrics, delivery::queuedMessages,
-            inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
+        metricsServer = MetricsServer.start(config.metricsListen(), metrics, inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
             delivery::flush);
     }
 

@@ -77,6 +77,9 @@ public enum ConfigKey
         "undelivered mail the spool may hold before new mail gets 452 4.3.1; auto = 90% of the free space at start"),
     QUEUE_MIN_FREE_BYTES("queue.min_free_bytes", "268435456", size(0, Long.MAX_VALUE),
         "free disk space under the spool below which new mail gets 452 4.3.1; bytes, suffixes k, M, G; 0 = off"),
+    QUEUE_ACTIVE_LIMIT("queue.active_limit", "20000", intRange(16, 10_000_000),
+        "messages delivery keeps in memory (and five times as many recipients), as Postfix's "
+            + "qmgr_message_active_limit: the rest waits on disk; a quarter is kept for new mail"),
 
     DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"

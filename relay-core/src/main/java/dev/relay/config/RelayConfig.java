@@ -67,6 +67,7 @@ public final class RelayConfig
     private final Duration queueMaxAge;
     private final String queueRollCycle;
     private final long queueMinFreeBytes;
+    private final int queueActiveLimit;
     private final List<Route> deliveryRoutes;
     private final List<Duration> deliveryRetrySchedule;
     private final int deliveryIoThreads;
@@ -122,6 +123,7 @@ public final class RelayConfig
         queueMaxAge = (Duration)values.get(ConfigKey.QUEUE_MAX_AGE);
         queueRollCycle = (String)values.get(ConfigKey.QUEUE_ROLL_CYCLE);
         queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
+        queueActiveLimit = (Integer)values.get(ConfigKey.QUEUE_ACTIVE_LIMIT);
         deliveryRoutes = (List<Route>)values.get(ConfigKey.DELIVERY_ROUTES);
         deliveryRetrySchedule = (List<Duration>)values.get(ConfigKey.DELIVERY_RETRY_SCHEDULE);
         deliveryIoThreads = (Integer)values.get(ConfigKey.DELIVERY_IO_THREADS);
@@ -650,6 +652,12 @@ public final class RelayConfig
     public long queueMinFreeBytes()
     {
         return queueMinFreeBytes;
+    }
+
+    /** @return {@code queue.active_limit}: messages delivery keeps in memory; the rest waits on disk. */
+    public int queueActiveLimit()
+    {
+        return queueActiveLimit;
     }
 
     /**

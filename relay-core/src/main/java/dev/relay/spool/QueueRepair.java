@@ -43,7 +43,10 @@ import java.util.function.Function;
  * carried over are deleted. A record a killed writer left unfinished at the very end is cleared in place instead
  * (it never finished, so no reader saw it and nobody was told 250). What was done is logged and returned.
  * <p>
- * Cost: one sequential read of the queue at every start (delivery reads it from the start after a restart anyway).
+ * Cost: one sequential read of the cycle files written since the queue manager's last checkpoint: the older ones
+ * were synced once finished ({@link QueueCheckpoint#syncedBeforeCycle}), so a power cut cannot have touched them
+ * (a disk fault in them is still caught, record by record, by the checksums readers verify). Without a checkpoint,
+ * every file is read.
  * <p>
  * Thread: the opening thread, before any appender or tailer of the queue exists.
  */
@@ -82,6 +85,13 @@ final class QueueRepair
     static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check)
         throws IOException
     {
+        return repair(dir, open, check, Integer.MIN_VALUE);
+    }
+
+    /** As {@link #repair(Path, Function, RecordCheck)}, checking only the cycles from {@code fromCycle} on. */
+    static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check,
+        final int fromCycle) throws IOException
+    {
         final Damage damage;
         try (SingleChronicleQueue queue = open.apply(dir))
         {
@@ -89,7 +99,7 @@ final class QueueRepair
             {
                 queue.refreshDirectoryListing();
             }
-            damage = inspect(queue, check);
+            damage = inspect(queue, check, fromCycle);
         }
         if (damage == null)
         {
@@ -244,7 +254,8 @@ final class QueueRepair
     {
     }
 
-    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check) throws IOException
+    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check, final int fromCycle)
+        throws IOException
     {
         final int last = queue.lastCycle();
         if (last == Integer.MIN_VALUE)
@@ -252,6 +263,15 @@ final class QueueRepair
             return null;
         }
         int cycle = queue.firstCycle();
+        while (cycle < fromCycle && cycle < last)
+        {
+            final int next = nextCycle(queue, cycle);
+            if (next == -1 || next == Integer.MIN_VALUE)
+            {
+                break;
+            }
+            cycle = next;
+        }
         while (true)
         {
             final String reason = inspectCycle(queue, cycle, check);
