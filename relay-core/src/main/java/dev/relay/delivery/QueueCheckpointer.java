@@ -32,7 +32,9 @@ final class QueueCheckpointer
     private final SpoolReader reader;
     private final CheckpointWriter writer;
     private final QueueEntry scratch = new QueueEntry();
-    private int syncedBeforeCycle;
+    /** What the last checkpoint written says was synced (records before these indexes). */
+    private long spoolSynced;
+    private long journalSynced;
     private long lastJournalIndex = Long.MIN_VALUE;
     private long lastReadIndex = Long.MIN_VALUE;
     private long nextMs;
@@ -42,7 +44,8 @@ final class QueueCheckpointer
     private final List<Long> pendingBucketDeletes = new ArrayList<>();
     private int pendingSpoolKeep;
     private int pendingJournalKeep;
-    private int pendingSynced;
+    private long pendingSpoolSynced;
+    private long pendingJournalSynced;
     // what the last durable one allows
     private int spoolKeepFrom = Integer.MIN_VALUE;
     private int journalKeepFrom = Integer.MIN_VALUE;
@@ -55,7 +58,9 @@ final class QueueCheckpointer
         this.spool = spool;
         this.reader = reader;
         this.writer = writer;
-        this.syncedBeforeCycle = QueueCheckpoint.syncedBeforeCycle(index.dir());
+        final long[] synced = QueueCheckpoint.syncedIndexes(index.dir());
+        this.spoolSynced = synced[0];
+        this.journalSynced = synced[1];
     }
 
     /**
@@ -143,17 +148,16 @@ final class QueueCheckpointer
             spoolKeep = Math.min(spoolKeep, cycle);
         }
         checkpoint.kills.addAll(index.pendingKills());
-        // cycle files a later one exists for are finished: synced once now, a start need not check them again
-        final int newest = Math.min(spool.currentCycle(), Math.min(newestKey(spool.cycleFiles()),
-            newestKey(journal.cycleFiles())));
+        // the spool and journal records written so far are synced with it: a start checks only the later ones
         final List<Path> sync = new ArrayList<>(index.takeDirtyFiles());
-        if (newest > syncedBeforeCycle)
-        {
-            sync.addAll(spool.cycleFiles().subMap(syncedBeforeCycle, newest).values());
-            sync.addAll(journal.cycleFiles().subMap(syncedBeforeCycle, newest).values());
-        }
-        checkpoint.syncedBeforeCycle = Math.max(syncedBeforeCycle, newest);
-        pendingSynced = checkpoint.syncedBeforeCycle;
+        final long spoolLast = spool.lastIndex();
+        checkpoint.spoolSyncedIndex = filesToSync(spool.cycleFiles(), spoolLast, spoolSynced,
+            spoolLast < 0 ? 0 : spool.cycleOf(spoolLast), spoolSynced < 0 ? 0 : spool.cycleOf(spoolSynced), sync);
+        checkpoint.journalSyncedIndex = filesToSync(journal.cycleFiles(), checkpoint.journalIndex, journalSynced,
+            checkpoint.journalIndex < 0 ? 0 : journal.cycleOf(checkpoint.journalIndex),
+            journalSynced < 0 ? 0 : journal.cycleOf(journalSynced), sync);
+        pendingSpoolSynced = checkpoint.spoolSyncedIndex;
+        pendingJournalSynced = checkpoint.journalSyncedIndex;
         pendingKills = checkpoint.kills.size();
         pendingSpoolKeep = spoolKeep;
         pendingJournalKeep = checkpoint.journalIndex >= 0 ? journal.cycleOf(checkpoint.journalIndex) :
@@ -184,9 +188,24 @@ final class QueueCheckpointer
         return false;
     }
 
-    private static int newestKey(final Map<Integer, Path> files)
+    /**
+     * Adds to {@code sync} the cycle files holding records after {@code synced} up to {@code last} (from the cycle of
+     * the one, to the other's); returns the index every record before which will then be synced.
+     */
+    private static long filesToSync(final java.util.TreeMap<Integer, Path> files, final long last, final long synced,
+        final int lastCycle, final int syncedCycle, final List<Path> sync)
     {
-        return files.isEmpty() ? Integer.MAX_VALUE : ((java.util.TreeMap<Integer, Path>)files).lastKey();
+        if (last < 0)
+        {
+            return synced;
+        }
+        if (last + 1 == synced)
+        {
+            return synced;
+        }
+        sync.addAll((synced < 0 ? files.headMap(lastCycle, true) : files.subMap(syncedCycle, true, lastCycle, true))
+            .values());
+        return last + 1;
     }
 
     /** After the checkpoint being written is durable: kills, bucket deletions, the new cycle bounds. */
@@ -215,7 +234,8 @@ final class QueueCheckpointer
         pendingBucketDeletes.clear();
         spoolKeepFrom = pendingSpoolKeep;
         journalKeepFrom = pendingJournalKeep;
-        syncedBeforeCycle = pendingSynced;
+        spoolSynced = pendingSpoolSynced;
+        journalSynced = pendingJournalSynced;
         return true;
     }
 }

@@ -115,7 +115,7 @@ public final class OutcomeJournal implements AutoCloseable
             try
             {
                 repaired = QueueRepair.repair(dir, open, OutcomeJournal::intact,
-                    QueueCheckpoint.syncedBeforeCycle(dir.toAbsolutePath().getParent().resolve("deferred"))) != null;
+                    QueueCheckpoint.syncedIndexes(dir.toAbsolutePath().getParent().resolve("deferred"))[1]) != null;
             }
             catch (final java.io.IOException ex)
             {

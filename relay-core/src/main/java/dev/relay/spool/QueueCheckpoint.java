@@ -26,15 +26,15 @@ import java.util.zip.CRC32C;
  * handed over), and the journal's last record then ({@code J}). A start loads it and replays only the journal after
  * {@code J} and the spool after {@code P} ({@link QueueRecovery}).
  * <pre>
- * magic i32 | version i32 | writtenAtMs i64 | P i64 | Q i64 | J i64 | syncedBeforeCycle i32 |
+ * magic i32 | version i32 | writtenAtMs i64 | P i64 | Q i64 | J i64 | spool synced i64 | journal synced i64 |
  * buckets i32, each: slot i64 | read i64 | write i64 | live i64 | liveBytes i64 | minReceivedAtMs i64 |
  * cycles i32, each: cycle i32 | live deferred i64 | their bytes i64 | spool bytes i64 |
  * active i32, each: a QueueEntry |
  * kills i32, each: slot i64 | position i64      (index entries taken, to be killed once this file is durable) |
  * CRC32C i32 of everything before it
  * </pre>
- * {@code syncedBeforeCycle}: every spool and journal cycle file before it was synced before this file was written
- * (and none is written again), so a start checks only the later ones for damage ({@link QueueRepair}).
+ * The synced indexes: every spool (journal) record before it was synced before this file was written, so a start
+ * checks only the records after them for damage ({@link QueueRepair}); -1 when unknown.
  * <p>
  * Written as {@code checkpoint.tmp}, synced, renamed over {@code checkpoint} and the directory synced: a crash leaves
  * the old one or the new one whole. The files it names (the index buckets) are synced before. Encoded on the queue
@@ -45,7 +45,7 @@ public final class QueueCheckpoint
     public static final String FILE = "checkpoint";
     private static final int MAGIC = 0x51434b50;
     private static final int VERSION = 1;
-    private static final int HEADER_LENGTH = 44;
+    private static final int HEADER_LENGTH = 56;
     private static final Logger LOG = LoggerFactory.getLogger(QueueCheckpoint.class);
 
     public long writtenAtMs;
@@ -55,7 +55,10 @@ public final class QueueCheckpoint
     public long spoolReadIndex = -1;
     /** The journal's last record when written; -1 when it had none. */
     public long journalIndex = -1;
-    public int syncedBeforeCycle = Integer.MIN_VALUE;
+    /** Every spool record before this index was synced when the checkpoint was written; -1 when unknown. */
+    public long spoolSyncedIndex = -1;
+    /** Every journal record before this index was synced; -1 when unknown. */
+    public long journalSyncedIndex = -1;
     public final List<BucketState> buckets = new ArrayList<>();
     /** Per spool cycle: {live deferred entries, their body bytes, spool bytes read}. */
     public final TreeMap<Integer, long[]> cycles = new TreeMap<>();
@@ -100,11 +103,12 @@ public final class QueueCheckpoint
     }
 
     /**
-     * Only the cycle before which every spool and journal file was synced, from the checkpoint in {@code dir}, or
-     * {@link Integer#MIN_VALUE} when there is none (then every file is checked).
+     * Only the synced indexes of the checkpoint in {@code dir}: {spool, journal}, each -1 when unknown (then every
+     * record is checked).
      */
-    public static int syncedBeforeCycle(final Path dir)
+    public static long[] syncedIndexes(final Path dir)
     {
+        final long[] none = {-1, -1};
         try (FileChannel channel = FileChannel.open(dir.resolve(FILE), StandardOpenOption.READ))
         {
             final ByteBuffer header = ByteBuffer.allocate(HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
@@ -114,13 +118,13 @@ public final class QueueCheckpoint
             }
             if (header.hasRemaining() || header.getInt(0) != MAGIC || header.getInt(4) != VERSION)
             {
-                return Integer.MIN_VALUE;
+                return none;
             }
-            return header.getInt(40);
+            return new long[] {header.getLong(40), header.getLong(48)};
         }
         catch (final IOException ex)
         {
-            return Integer.MIN_VALUE;
+            return none;
         }
     }
 
@@ -139,7 +143,8 @@ public final class QueueCheckpoint
         buffer.putLong(spoolResumeIndex);
         buffer.putLong(spoolReadIndex);
         buffer.putLong(journalIndex);
-        buffer.putInt(syncedBeforeCycle);
+        buffer.putLong(spoolSyncedIndex);
+        buffer.putLong(journalSyncedIndex);
         buffer.putInt(buckets.size());
         for (final BucketState bucket : buckets)
         {
@@ -194,7 +199,8 @@ public final class QueueCheckpoint
         checkpoint.spoolResumeIndex = buffer.getLong();
         checkpoint.spoolReadIndex = buffer.getLong();
         checkpoint.journalIndex = buffer.getLong();
-        checkpoint.syncedBeforeCycle = buffer.getInt();
+        checkpoint.spoolSyncedIndex = buffer.getLong();
+        checkpoint.journalSyncedIndex = buffer.getLong();
         final int bucketCount = buffer.getInt();
         for (int i = 0; i < bucketCount; i++)
         {

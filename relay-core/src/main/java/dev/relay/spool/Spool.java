@@ -126,7 +126,7 @@ public final class Spool implements AutoCloseable
         try
         {
             repaired = QueueRepair.repair(absolute, open, new RecordChecksum()::intact,
-                QueueCheckpoint.syncedBeforeCycle(absolute.resolve("deferred")));
+                QueueCheckpoint.syncedIndexes(absolute.resolve("deferred"))[0]);
             queue = open.apply(absolute);
         }
         catch (final RuntimeException ex)
@@ -314,6 +314,13 @@ public final class Spool implements AutoCloseable
     public int repairedFromCycle()
     {
         return repairedFromCycle;
+    }
+
+    /** The index of the last record; -1 when the spool is empty. Any thread. */
+    public long lastIndex()
+    {
+        final long last = queue.lastIndex();
+        return last < 0 ? -1 : last;
     }
 
     /** The spool's cycle files by cycle. */
