@@ -1,5 +1,6 @@
 package dev.relay.delivery;
 
+import dev.relay.spool.DeferredBucket;
 import dev.relay.spool.DeferredIndex;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueCheckpoint;
@@ -119,9 +120,9 @@ final class QueueCheckpointer
         checkpoint.journalIndex = journal.lastIndex();
         int spoolKeep = checkpoint.spoolResumeIndex >= 0 ? spool.cycleOf(checkpoint.spoolResumeIndex) :
             Integer.MIN_VALUE;
-        spoolKeep = Math.min(spoolKeep, index.minLiveCycle());
+        spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
         pendingBucketDeletes.clear();
-        for (final DeferredIndex.Bucket bucket : index.buckets())
+        for (final DeferredBucket bucket : index.buckets())
         {
             if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
             {
@@ -131,7 +132,7 @@ final class QueueCheckpointer
             checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
                 bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
         }
-        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().entrySet())
+        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
         {
             checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
         }
@@ -178,7 +179,7 @@ final class QueueCheckpointer
 
     private boolean anyBucketToDelete(final long nowMs)
     {
-        for (final DeferredIndex.Bucket bucket : index.buckets())
+        for (final DeferredBucket bucket : index.buckets())
         {
             if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
             {
@@ -225,7 +226,7 @@ final class QueueCheckpointer
         index.applyKills(pendingKills);
         for (final long slot : pendingBucketDeletes)
         {
-            final DeferredIndex.Bucket bucket = index.existingBucket(slot);
+            final DeferredBucket bucket = index.existingBucket(slot);
             if (bucket != null && bucket.liveCount() <= 0)
             {
                 index.delete(slot);

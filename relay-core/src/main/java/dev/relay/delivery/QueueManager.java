@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
+import dev.relay.spool.DeferredBucket;
 import dev.relay.spool.DeferredIndex;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueEntry;
@@ -115,6 +116,7 @@ public final class QueueManager implements Agent
     private volatile int activeMessages;
     private volatile long deferredMessages;
     private volatile long queuedBytes;
+    private volatile long indexFileBytes;
     private volatile long oldestReceivedAtMs = Long.MAX_VALUE;
 
     /**
@@ -190,6 +192,7 @@ public final class QueueManager implements Agent
         cycles.restoreSpooled(recovered.spoolBytesByCycle);
         deferredMessages = index.liveCount();
         queuedBytes = index.liveBytes();
+        indexFileBytes = index.fileBytes();
         return recovered.journalRecords;
     }
 
@@ -233,6 +236,15 @@ public final class QueueManager implements Agent
     public long queuedBytes()
     {
         return queuedBytes;
+    }
+
+    /**
+     * Bytes of the deferred index's files (dead entries too, until their file goes), as of the last housekeeping:
+     * disk the backlog takes beside its spool records, counted against {@code queue.max_bytes}; any thread.
+     */
+    public long deferredIndexBytes()
+    {
+        return indexFileBytes;
     }
 
     @Override
@@ -692,7 +704,7 @@ public final class QueueManager implements Agent
             startRound(queued);
         }
         long onDisk = 0;
-        for (final DeferredIndex.Bucket bucket : index.buckets())
+        for (final DeferredBucket bucket : index.buckets())
         {
             if (bucket.liveCount() > 0)
             {
@@ -729,6 +741,7 @@ public final class QueueManager implements Agent
             oldest = Math.min(oldest, queued.message.receivedAtMs());
         }
         oldestReceivedAtMs = oldest;
+        indexFileBytes = index.fileBytes();
         return work;
     }
 

@@ -149,7 +149,7 @@ final class SpoolCycles
         {
             return false;
         }
-        long live = index.liveBytesIn(cycle) + index.liveCountIn(cycle) * MESSAGE_OVERHEAD_BYTES;
+        long live = index.liveByCycle().bytesIn(cycle) + index.liveByCycle().countIn(cycle) * MESSAGE_OVERHEAD_BYTES;
         final Set<QueuedMessage> active = activeByCycle.get(cycle);
         if (active != null)
         {
@@ -167,7 +167,7 @@ final class SpoolCycles
         final Set<Integer> sparse = new HashSet<>();
         for (final int cycle : spooledBytes.headMap(spool.currentCycle() - 1).keySet())
         {
-            if (index.liveBytesIn(cycle) > 0 && isSparse(cycle))
+            if (index.liveByCycle().bytesIn(cycle) > 0 && isSparse(cycle))
             {
                 sparse.add(cycle);
             }
@@ -247,7 +247,7 @@ final class SpoolCycles
     {
         int spoolKeep = Math.min(keepFrom, spool.currentCycle());
         spoolKeep = Math.min(spoolKeep, minActiveCycle());
-        spoolKeep = Math.min(spoolKeep, index.minLiveCycle());
+        spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
         final int deleted = spool.deleteCyclesBefore(spoolKeep);
         final int deletedJournal = journal.deleteCyclesBefore(Math.min(spoolKeep, journalKeepFrom));
         spooledBytes.headMap(spoolKeep).clear();

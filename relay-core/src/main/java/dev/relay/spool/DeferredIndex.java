@@ -5,18 +5,11 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -25,7 +18,7 @@ import java.util.TreeMap;
  * Deferred mail on disk, found by next-attempt time (Postfix's deferred queue, with the due time as the index): one
  * append-only file per {@link #SLOT_MS} of due time ({@code queue.dir/deferred/<slot start ms>.due}), each a run of
  * {@link QueueEntry}s. A deferred message costs its entry on disk (~100 bytes with one recipient) and nothing on the
- * heap; the heap holds one small {@link Bucket} per file (a few thousand at most: the longest retry wait divided by
+ * heap; the heap holds one small {@link DeferredBucket} per file (a few thousand at most: the longest retry wait divided by
  * the slot) and the live count and bytes per spool cycle.
  * <p>
  * An entry is written once ({@link #append}) and later killed in place ({@link #kill}: one byte) when its message
@@ -43,76 +36,18 @@ public final class DeferredIndex implements AutoCloseable
 {
     /** The due time one file covers. */
     public static final long SLOT_MS = 10_000;
-    static final String SUFFIX = ".due";
-    private static final int MAX_OPEN_FILES = 32;
-    private static final int READ_AHEAD_BYTES = 256 * 1024;
+    static final String SUFFIX = DeferredFiles.SUFFIX;
     private static final Logger LOG = LoggerFactory.getLogger(DeferredIndex.class);
 
-    private final Path dir;
+    private final DeferredFiles files;
     private final boolean readOnly;
-    private final TreeMap<Long, Bucket> buckets = new TreeMap<>();
-    /** Live entries by the spool cycle their records are in: {count, body bytes}. */
-    private final TreeMap<Integer, long[]> liveByCycle = new TreeMap<>();
-    private final LinkedHashMap<Long, FileChannel> open = new LinkedHashMap<>(64, 0.75f, true);
-    private final ByteBuffer deadByte = ByteBuffer.allocateDirect(1).put(0, QueueEntry.DEAD);
-    private final java.util.ArrayDeque<Kill> pendingKills = new java.util.ArrayDeque<>();
-    /** Taken entries by slot, when some were taken ahead of their bucket's read position (pulled, recovered). */
-    private final Map<Long, java.util.Set<Long>> takenAhead = new java.util.HashMap<>();
-    private ByteBuffer writeBuffer = ByteBuffer.allocateDirect(4096).order(ByteOrder.LITTLE_ENDIAN);
-    private ByteBuffer readBuffer = ByteBuffer.allocateDirect(READ_AHEAD_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    private long readSlot = -1;
-    private long readStart;
-    private int readLength;
+    private final TreeMap<Long, DeferredBucket> buckets = new TreeMap<>();
+    private final LiveByCycle liveByCycle = new LiveByCycle();
+    private final TakenEntries taken = new TakenEntries();
+    private final TakenEntries.Killer killOnDisk = this::killOnDisk;
     private long liveCount;
     private long liveBytes;
     private long writeFailures;
-
-    /** One file: the entries due in one slot. */
-    public static final class Bucket
-    {
-        final long slot;
-        long readPosition;
-        long writePosition;
-        long liveCount;
-        long liveBytes;
-        long minReceivedAtMs = Long.MAX_VALUE;
-        boolean dirty;
-
-        Bucket(final long slot)
-        {
-            this.slot = slot;
-        }
-
-        public long slot()
-        {
-            return slot;
-        }
-
-        public long readPosition()
-        {
-            return readPosition;
-        }
-
-        public long writePosition()
-        {
-            return writePosition;
-        }
-
-        public long liveCount()
-        {
-            return liveCount;
-        }
-
-        public long liveBytes()
-        {
-            return liveBytes;
-        }
-
-        public long minReceivedAtMs()
-        {
-            return minReceivedAtMs;
-        }
-    }
 
     /** Where a scan of every live entry ({@link #scanNext}) is. */
     public static final class ScanCursor
@@ -123,7 +58,7 @@ public final class DeferredIndex implements AutoCloseable
 
     private DeferredIndex(final Path dir, final boolean readOnly)
     {
-        this.dir = dir;
+        this.files = new DeferredFiles(dir, readOnly);
         this.readOnly = readOnly;
     }
 
@@ -155,46 +90,21 @@ public final class DeferredIndex implements AutoCloseable
 
     public Path dir()
     {
-        return dir;
+        return files.dir();
     }
 
     /** The slots that have a file, ascending. */
     public List<Long> slotsOnDisk()
     {
-        final List<Long> slots = new ArrayList<>();
-        if (!Files.isDirectory(dir))
-        {
-            return slots;
-        }
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*" + SUFFIX))
-        {
-            for (final Path file : files)
-            {
-                final String name = file.getFileName().toString();
-                try
-                {
-                    slots.add(Long.parseLong(name.substring(0, name.length() - SUFFIX.length())));
-                }
-                catch (final NumberFormatException ignored)
-                {
-                    // not ours
-                }
-            }
-        }
-        catch (final IOException ex)
-        {
-            throw new UncheckedIOException("cannot list " + dir + ": " + ex, ex);
-        }
-        slots.sort(null);
-        return slots;
+        return files.slotsOnDisk();
     }
 
     /** A bucket as a checkpoint recorded it (recovery, before anything else). */
-    public Bucket restoreBucket(
+    public DeferredBucket restoreBucket(
         final long slot, final long readPosition, final long writePosition, final long live, final long bytes,
         final long minReceivedAtMs)
     {
-        final Bucket bucket = bucket(slot);
+        final DeferredBucket bucket = bucket(slot);
         bucket.readPosition = readPosition;
         bucket.writePosition = writePosition;
         bucket.liveCount = live;
@@ -208,31 +118,28 @@ public final class DeferredIndex implements AutoCloseable
     /** Live entries in a spool cycle as a checkpoint recorded them (recovery). */
     public void restoreCycle(final int cycle, final long count, final long bytes)
     {
-        if (count != 0 || bytes != 0)
-        {
-            liveByCycle.put(cycle, new long[] {count, bytes});
-        }
+        liveByCycle.restore(cycle, count, bytes);
     }
 
     /** The bucket of {@code slot}, made (empty, no file yet) when there is none. */
-    public Bucket bucket(final long slot)
+    public DeferredBucket bucket(final long slot)
     {
-        Bucket bucket = buckets.get(slot);
+        DeferredBucket bucket = buckets.get(slot);
         if (bucket == null)
         {
-            bucket = new Bucket(slot);
+            bucket = new DeferredBucket(slot);
             buckets.put(slot, bucket);
         }
         return bucket;
     }
 
-    public Bucket existingBucket(final long slot)
+    public DeferredBucket existingBucket(final long slot)
     {
         return buckets.get(slot);
     }
 
     /** Every bucket, by slot. */
-    public Collection<Bucket> buckets()
+    public Collection<DeferredBucket> buckets()
     {
         return buckets.values();
     }
@@ -246,24 +153,12 @@ public final class DeferredIndex implements AutoCloseable
     public boolean append(final QueueEntry entry)
     {
         final long slot = slotOf(entry.dueMs);
-        final Bucket bucket = bucket(slot);
-        final int length = entry.encodedLength();
-        if (writeBuffer.capacity() < length)
-        {
-            writeBuffer = ByteBuffer.allocateDirect(Integer.highestOneBit(length) << 1).order(ByteOrder.LITTLE_ENDIAN);
-        }
-        writeBuffer.clear();
-        entry.encode(writeBuffer);
-        writeBuffer.flip();
+        final DeferredBucket bucket = bucket(slot);
         final long position = bucket.writePosition;
+        final int length;
         try
         {
-            final FileChannel channel = channel(slot);
-            long at = position;
-            while (writeBuffer.hasRemaining())
-            {
-                at += channel.write(writeBuffer, at);
-            }
+            length = files.write(slot, position, entry);
         }
         catch (final IOException | UncheckedIOException ex)
         {
@@ -315,7 +210,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void take(final QueueEntry entry, final boolean counted)
     {
-        final Bucket bucket = buckets.get(entry.slot);
+        final DeferredBucket bucket = buckets.get(entry.slot);
         if (bucket == null)
         {
             return;
@@ -325,27 +220,13 @@ public final class DeferredIndex implements AutoCloseable
             count(bucket, entry, -1);
         }
         entry.live = false;
-        pendingKills.addLast(new Kill(entry.slot, entry.position));
-        if (entry.position >= bucket.readPosition)
-        {
-            takenAhead.computeIfAbsent(entry.slot, ignored -> new java.util.HashSet<>()).add(entry.position);
-        }
-    }
-
-    private boolean takenAhead(final long slot, final long position)
-    {
-        if (takenAhead.isEmpty())
-        {
-            return false;
-        }
-        final java.util.Set<Long> taken = takenAhead.get(slot);
-        return taken != null && taken.contains(position);
+        taken.add(entry.slot, entry.position, entry.position >= bucket.readPosition);
     }
 
     /** The entries taken and not yet killed on disk, oldest first (a checkpoint lists them). */
     public java.util.Collection<Kill> pendingKills()
     {
-        return pendingKills;
+        return taken.pending();
     }
 
     /**
@@ -354,18 +235,14 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void applyKills(final int count)
     {
-        for (int i = 0; i < count && !pendingKills.isEmpty(); i++)
+        taken.kill(count, killOnDisk);
+    }
+
+    private void killOnDisk(final long slot, final long position)
+    {
+        if (!readOnly && buckets.containsKey(slot))
         {
-            final Kill kill = pendingKills.pollFirst();
-            if (!readOnly && buckets.containsKey(kill.slot()))
-            {
-                writeDead(kill.slot(), kill.position());
-            }
-            final java.util.Set<Long> taken = takenAhead.get(kill.slot());
-            if (taken != null && taken.remove(kill.position()) && taken.isEmpty())
-            {
-                takenAhead.remove(kill.slot());
-            }
+            writeDead(slot, position);
         }
     }
 
@@ -375,32 +252,20 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void restoreKill(final long slot, final long position)
     {
-        final Bucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.get(slot);
         if (bucket == null)
         {
             return;
         }
-        pendingKills.addLast(new Kill(slot, position));
-        if (position >= bucket.readPosition)
-        {
-            takenAhead.computeIfAbsent(slot, ignored -> new java.util.HashSet<>()).add(position);
-        }
-    }
-
-    /** Whether the entry at {@code slot}, {@code position} was taken and is not yet killed on disk. */
-    public boolean isPendingKill(final long slot, final long position)
-    {
-        return pendingKills.contains(new Kill(slot, position));
+        taken.add(slot, position, position >= bucket.readPosition);
     }
 
     /** Forgets every count (recovery, before counting the live entries afresh). */
     public void resetCounts()
     {
-        for (final Bucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.values())
         {
-            bucket.liveCount = 0;
-            bucket.liveBytes = 0;
-            bucket.minReceivedAtMs = Long.MAX_VALUE;
+            bucket.resetCounts();
         }
         liveByCycle.clear();
         liveCount = 0;
@@ -418,7 +283,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void kill(final QueueEntry entry, final boolean counted)
     {
-        final Bucket bucket = buckets.get(entry.slot);
+        final DeferredBucket bucket = buckets.get(entry.slot);
         if (bucket == null)
         {
             return;
@@ -436,43 +301,20 @@ public final class DeferredIndex implements AutoCloseable
 
     private void writeDead(final long slot, final long position)
     {
-        try
+        files.markDead(slot, position);
+        final DeferredBucket bucket = buckets.get(slot);
+        if (bucket != null)
         {
-            deadByte.clear();
-            channel(slot).write(deadByte, position + QueueEntry.STATE_OFFSET);
-            final Bucket bucket = buckets.get(slot);
-            if (bucket != null)
-            {
-                bucket.dirty = true;
-            }
-        }
-        catch (final IOException | UncheckedIOException ex)
-        {
-            LOG.warn("deferred index: cannot mark an entry of {} taken: {}", file(slot), ex.toString());
-        }
-        if (readSlot == slot && position >= readStart && position + QueueEntry.HEADER_LENGTH <= readStart + readLength)
-        {
-            readBuffer.put((int)(position - readStart) + QueueEntry.STATE_OFFSET, QueueEntry.DEAD);
+            bucket.dirty = true;
         }
     }
 
-    private void count(final Bucket bucket, final QueueEntry entry, final int sign)
+    private void count(final DeferredBucket bucket, final QueueEntry entry, final int sign)
     {
-        bucket.liveCount += sign;
-        bucket.liveBytes += sign * entry.bodyBytes;
+        bucket.count(entry, sign);
         liveCount += sign;
         liveBytes += sign * entry.bodyBytes;
-        if (sign > 0)
-        {
-            bucket.minReceivedAtMs = Math.min(bucket.minReceivedAtMs, entry.receivedAtMs);
-        }
-        final long[] usage = liveByCycle.computeIfAbsent(entry.cycle, ignored -> new long[2]);
-        usage[0] += sign;
-        usage[1] += sign * entry.bodyBytes;
-        if (usage[0] <= 0)
-        {
-            liveByCycle.remove(entry.cycle);
-        }
+        liveByCycle.count(entry.cycle, entry.bodyBytes, sign);
     }
 
     /**
@@ -484,7 +326,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean next(final long horizonMs, final QueueEntry into)
     {
-        for (final Bucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.values())
         {
             if (bucket.slot > horizonMs)
             {
@@ -505,7 +347,7 @@ public final class DeferredIndex implements AutoCloseable
                     continue;
                 }
                 bucket.readPosition = at + length;
-                if (into.live && !takenAhead(bucket.slot, at))
+                if (into.live && !taken.isTakenAhead(bucket.slot, at))
                 {
                     return true;
                 }
@@ -522,10 +364,10 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean scanNext(final ScanCursor cursor, final QueueEntry into)
     {
-        final Iterator<Bucket> it = buckets.tailMap(cursor.slot, true).values().iterator();
+        final Iterator<DeferredBucket> it = buckets.tailMap(cursor.slot, true).values().iterator();
         while (it.hasNext())
         {
-            final Bucket bucket = it.next();
+            final DeferredBucket bucket = it.next();
             if (bucket.slot != cursor.slot)
             {
                 cursor.slot = bucket.slot;
@@ -542,7 +384,7 @@ public final class DeferredIndex implements AutoCloseable
                     continue;
                 }
                 cursor.position = at + length;
-                if (into.live && !takenAhead(bucket.slot, at))
+                if (into.live && !taken.isTakenAhead(bucket.slot, at))
                 {
                     return true;
                 }
@@ -561,7 +403,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean read(final long slot, final long position, final QueueEntry into)
     {
-        final Bucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.get(slot);
         if (bucket == null || position < 0 || position >= Math.max(bucket.writePosition, fileLength(slot)))
         {
             return false;
@@ -576,7 +418,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void recoverWritten(final long slot, final long from, final EntryVisitor visitor)
     {
-        final Bucket bucket = bucket(slot);
+        final DeferredBucket bucket = bucket(slot);
         final long end = fileLength(slot);
         final QueueEntry entry = new QueueEntry();
         long at = Math.max(0, from);
@@ -590,7 +432,7 @@ public final class DeferredIndex implements AutoCloseable
                     + " cut off", file(slot), end - at);
                 if (!readOnly)
                 {
-                    truncate(slot, at);
+                    files.truncate(slot, at);
                 }
                 break;
             }
@@ -623,7 +465,7 @@ public final class DeferredIndex implements AutoCloseable
     public long oldestReceivedAtMs()
     {
         long oldest = Long.MAX_VALUE;
-        for (final Bucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.values())
         {
             if (bucket.liveCount > 0)
             {
@@ -633,37 +475,28 @@ public final class DeferredIndex implements AutoCloseable
         return oldest;
     }
 
-    /** The earliest spool cycle a live entry's records are in; {@link Integer#MAX_VALUE} when none. */
-    public int minLiveCycle()
+    /** Bytes of the index's files: every entry written to a file still there, live or dead. */
+    public long fileBytes()
     {
-        return liveByCycle.isEmpty() ? Integer.MAX_VALUE : liveByCycle.firstKey();
+        long bytes = 0;
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            bytes += bucket.writePosition;
+        }
+        return bytes;
     }
 
-    /** Live entries by spool cycle: {count, body bytes}, read only. */
-    public Map<Integer, long[]> liveByCycle()
+    /** The live entries per spool cycle. */
+    public LiveByCycle liveByCycle()
     {
         return liveByCycle;
-    }
-
-    /** Live entries whose records are in {@code cycle}. */
-    public long liveCountIn(final int cycle)
-    {
-        final long[] usage = liveByCycle.get(cycle);
-        return usage == null ? 0 : usage[0];
-    }
-
-    /** Body bytes of the live entries whose records are in {@code cycle}. */
-    public long liveBytesIn(final int cycle)
-    {
-        final long[] usage = liveByCycle.get(cycle);
-        return usage == null ? 0 : usage[1];
     }
 
     /** The files written since the last call (the checkpoint syncs them), as paths. */
     public List<Path> takeDirtyFiles()
     {
         final List<Path> dirty = new ArrayList<>();
-        for (final Bucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.values())
         {
             if (bucket.dirty)
             {
@@ -677,32 +510,19 @@ public final class DeferredIndex implements AutoCloseable
     /** Deletes the file of {@code slot} (its entries all dead) and forgets the bucket. */
     public void delete(final long slot)
     {
-        takenAhead.remove(slot);
-        final Bucket bucket = buckets.remove(slot);
+        taken.forgetSlot(slot);
+        final DeferredBucket bucket = buckets.remove(slot);
         if (bucket != null && bucket.liveCount > 0)
         {
             LOG.error("deferred index: deleting {} with {} live entries", file(slot), bucket.liveCount);
         }
-        final FileChannel channel = open.remove(slot);
-        closeQuietly(channel);
-        if (readSlot == slot)
-        {
-            readSlot = -1;
-        }
-        try
-        {
-            Files.deleteIfExists(file(slot));
-        }
-        catch (final IOException ex)
-        {
-            LOG.warn("deferred index: cannot delete {}: {}", file(slot), ex.toString());
-        }
+        files.delete(slot);
     }
 
     /** Forgets a bucket whose file is gone (recovery). */
     public void forget(final long slot)
     {
-        final Bucket bucket = buckets.remove(slot);
+        final DeferredBucket bucket = buckets.remove(slot);
         if (bucket != null)
         {
             liveCount -= bucket.liveCount;
@@ -712,95 +532,22 @@ public final class DeferredIndex implements AutoCloseable
 
     public Path file(final long slot)
     {
-        return dir.resolve(slot + SUFFIX);
+        return files.file(slot);
     }
 
     public long fileLength(final long slot)
     {
-        try
-        {
-            return Files.size(file(slot));
-        }
-        catch (final NoSuchFileException ex)
-        {
-            return 0;
-        }
-        catch (final IOException ex)
-        {
-            throw new UncheckedIOException(ex);
-        }
+        return files.length(slot);
     }
 
-    private int readAt(final Bucket bucket, final long position, final QueueEntry into)
+    private int readAt(final DeferredBucket bucket, final long position, final QueueEntry into)
     {
-        return readAt(bucket, position, into, bucket.writePosition);
+        return files.read(bucket.slot, position, bucket.writePosition, into);
     }
 
-    /** Reads the entry at {@code position} (at most up to {@code end}); its length, or 0/-1 when none is there. */
-    private int readAt(final Bucket bucket, final long position, final QueueEntry into, final long end)
+    private int readAt(final DeferredBucket bucket, final long position, final QueueEntry into, final long end)
     {
-        if (!fill(bucket.slot, position, QueueEntry.HEADER_LENGTH, end))
-        {
-            return -1;
-        }
-        final int length = QueueEntry.lengthAt(readBuffer, (int)(position - readStart), readLength -
-            (int)(position - readStart));
-        if (length <= 0 || position + length > end || !fill(bucket.slot, position, length, end))
-        {
-            return -1;
-        }
-        final int decoded = into.decode(readBuffer, (int)(position - readStart), readLength -
-            (int)(position - readStart));
-        if (decoded <= 0)
-        {
-            return -1;
-        }
-        into.slot = bucket.slot;
-        into.position = position;
-        return decoded;
-    }
-
-    /** Makes {@code [position, position + length)} of the slot's file readable in the read buffer. */
-    private boolean fill(final long slot, final long position, final int length, final long end)
-    {
-        if (readSlot == slot && position >= readStart && position + length <= readStart + readLength)
-        {
-            return true;
-        }
-        if (position + length > end)
-        {
-            return false;
-        }
-        if (readBuffer.capacity() < length)
-        {
-            readBuffer = ByteBuffer.allocateDirect(Integer.highestOneBit(length) << 1).order(ByteOrder.LITTLE_ENDIAN);
-        }
-        readSlot = -1;
-        try
-        {
-            final FileChannel channel = channel(slot);
-            readBuffer.clear();
-            readBuffer.limit((int)Math.min(readBuffer.capacity(), end - position));
-            long at = position;
-            while (readBuffer.hasRemaining())
-            {
-                final int read = channel.read(readBuffer, at);
-                if (read < 0)
-                {
-                    break;
-                }
-                at += read;
-            }
-        }
-        catch (final IOException | UncheckedIOException ex)
-        {
-            LOG.warn("deferred index: cannot read {}: {}", file(slot), ex.toString());
-            return false;
-        }
-        readSlot = slot;
-        readStart = position;
-        readLength = readBuffer.position();
-        return readLength >= length;
+        return files.read(bucket.slot, position, end, into);
     }
 
     /**
@@ -808,7 +555,7 @@ public final class DeferredIndex implements AutoCloseable
      * them): the next position holding a whole entry, or the end. The skipped bytes are reported; what they held is
      * lost, as a damaged spool record is.
      */
-    private long resync(final Bucket bucket, final long from)
+    private long resync(final DeferredBucket bucket, final long from)
     {
         final QueueEntry probe = new QueueEntry();
         for (long at = from + 1; at + QueueEntry.HEADER_LENGTH <= bucket.writePosition; at++)
@@ -825,71 +572,9 @@ public final class DeferredIndex implements AutoCloseable
         return bucket.writePosition;
     }
 
-    private void truncate(final long slot, final long at)
-    {
-        try
-        {
-            channel(slot).truncate(at);
-            if (readSlot == slot)
-            {
-                readSlot = -1;
-            }
-        }
-        catch (final IOException ex)
-        {
-            LOG.warn("deferred index: cannot cut {} at {}: {}", file(slot), at, ex.toString());
-        }
-    }
-
-    private FileChannel channel(final long slot)
-    {
-        FileChannel channel = open.get(slot);
-        if (channel != null)
-        {
-            return channel;
-        }
-        try
-        {
-            channel = readOnly ? FileChannel.open(file(slot), StandardOpenOption.READ) :
-                FileChannel.open(file(slot), StandardOpenOption.READ, StandardOpenOption.WRITE,
-                    StandardOpenOption.CREATE);
-        }
-        catch (final IOException ex)
-        {
-            throw new UncheckedIOException(ex);
-        }
-        open.put(slot, channel);
-        if (open.size() > MAX_OPEN_FILES)
-        {
-            final Iterator<Map.Entry<Long, FileChannel>> eldest = open.entrySet().iterator();
-            closeQuietly(eldest.next().getValue());
-            eldest.remove();
-        }
-        return channel;
-    }
-
-    private static void closeQuietly(final FileChannel channel)
-    {
-        if (channel != null)
-        {
-            try
-            {
-                channel.close();
-            }
-            catch (final IOException ignored)
-            {
-                // closing a file we only read and wrote positionally
-            }
-        }
-    }
-
     @Override
     public void close()
     {
-        for (final FileChannel channel : open.values())
-        {
-            closeQuietly(channel);
-        }
-        open.clear();
+        files.close();
     }
 }

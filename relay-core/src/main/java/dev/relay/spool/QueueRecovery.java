@@ -267,7 +267,7 @@ public final class QueueRecovery
                 killedAtCheckpoint.add(kill);
             }
         }
-        for (final DeferredIndex.Bucket bucket : new ArrayList<>(index.buckets()))
+        for (final DeferredBucket bucket : new ArrayList<>(index.buckets()))
         {
             if (index.fileLength(bucket.slot()) < bucket.writePosition())
             {

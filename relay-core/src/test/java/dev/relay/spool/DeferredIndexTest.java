@@ -70,15 +70,15 @@ class DeferredIndexTest
             assertTrue(index.append(entry(4, T0 + 1_000, 8)));
             assertEquals(4, index.liveCount());
             assertEquals(4 * 1000 + 10, index.liveBytes());
-            assertEquals(2, index.liveCountIn(7));
-            assertEquals(7, index.minLiveCycle());
+            assertEquals(2, index.liveByCycle().countIn(7));
+            assertEquals(7, index.liveByCycle().minCycle());
 
             assertEquals(List.of(), drain(index, T0 - 1), "nothing before its slot");
             assertEquals(List.of(4L), drain(index, T0));
             assertEquals(List.of(1L, 2L), drain(index, T0 + 10_000), "a slot in the order written");
             assertEquals(List.of(3L), drain(index, Long.MAX_VALUE));
             assertEquals(0, index.liveCount());
-            assertEquals(Integer.MAX_VALUE, index.minLiveCycle());
+            assertEquals(Integer.MAX_VALUE, index.liveByCycle().minCycle());
         }
     }
 
@@ -94,6 +94,12 @@ class DeferredIndexTest
             }
             final List<Long> slots = index.slotsOnDisk();
             assertEquals(10, slots.size());
+            long onDisk = 0;
+            for (final long slot : slots)
+            {
+                onDisk += Files.size(dir.resolve(slot + ".due"));
+            }
+            assertEquals(onDisk, index.fileBytes(), "what queue.max_bytes counts for the index");
             for (int s = 0; s < 10; s++)
             {
                 final long slot = T0 + s * DeferredIndex.SLOT_MS;

@@ -55,12 +55,12 @@ class QueueRecoveryTest
         final QueueCheckpoint checkpoint = new QueueCheckpoint();
         checkpoint.writtenAtMs = T0;
         checkpoint.journalIndex = journal.lastIndex();
-        for (final DeferredIndex.Bucket bucket : index.buckets())
+        for (final DeferredBucket bucket : index.buckets())
         {
             checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
                 bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
         }
-        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().entrySet())
+        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
         {
             checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
         }
