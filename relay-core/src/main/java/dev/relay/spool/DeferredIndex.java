@@ -45,6 +45,7 @@ public final class DeferredIndex implements AutoCloseable
     private final LiveByCycle liveByCycle = new LiveByCycle();
     private final TakenEntries taken = new TakenEntries();
     private final TakenEntries.Killer killOnDisk = this::killOnDisk;
+    private final BucketReader reader;
     private long liveCount;
     private long liveBytes;
     private long writeFailures;
@@ -60,6 +61,7 @@ public final class DeferredIndex implements AutoCloseable
     {
         this.files = new DeferredFiles(dir, readOnly);
         this.readOnly = readOnly;
+        this.reader = new BucketReader(files, taken);
     }
 
     /** Opens (creating the directory) the index in {@code dir} to write. */
@@ -337,20 +339,11 @@ public final class DeferredIndex implements AutoCloseable
                 bucket.readPosition = bucket.writePosition;
                 continue;
             }
-            while (bucket.readPosition < bucket.writePosition)
+            final long after = reader.nextLive(bucket, bucket.readPosition, into);
+            bucket.readPosition = after < 0 ? bucket.writePosition : after;
+            if (after >= 0)
             {
-                final long at = bucket.readPosition;
-                final int length = readAt(bucket, at, into);
-                if (length <= 0)
-                {
-                    bucket.readPosition = resync(bucket, at);
-                    continue;
-                }
-                bucket.readPosition = at + length;
-                if (into.live && !taken.isTakenAhead(bucket.slot, at))
-                {
-                    return true;
-                }
+                return true;
             }
         }
         return false;
@@ -374,20 +367,11 @@ public final class DeferredIndex implements AutoCloseable
                 cursor.position = bucket.readPosition;
             }
             cursor.position = Math.max(cursor.position, bucket.readPosition);
-            while (bucket.liveCount > 0 && cursor.position < bucket.writePosition)
+            final long after = bucket.liveCount > 0 ? reader.nextLive(bucket, cursor.position, into) : -1;
+            if (after >= 0)
             {
-                final long at = cursor.position;
-                final int length = readAt(bucket, at, into);
-                if (length <= 0)
-                {
-                    cursor.position = resync(bucket, at);
-                    continue;
-                }
-                cursor.position = at + length;
-                if (into.live && !taken.isTakenAhead(bucket.slot, at))
-                {
-                    return true;
-                }
+                cursor.position = after;
+                return true;
             }
             cursor.position = Long.MAX_VALUE;
         }
@@ -408,7 +392,7 @@ public final class DeferredIndex implements AutoCloseable
         {
             return false;
         }
-        return readAt(bucket, position, into) > 0;
+        return files.read(slot, position, bucket.writePosition, into) > 0;
     }
 
     /**
@@ -418,28 +402,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void recoverWritten(final long slot, final long from, final EntryVisitor visitor)
     {
-        final DeferredBucket bucket = bucket(slot);
-        final long end = fileLength(slot);
-        final QueueEntry entry = new QueueEntry();
-        long at = Math.max(0, from);
-        bucket.writePosition = at;
-        while (at < end)
-        {
-            final int length = readAt(bucket, at, entry, end);
-            if (length <= 0)
-            {
-                LOG.warn("deferred index: {} ends in {} bytes that are no whole entry (a write a crash cut short);"
-                    + " cut off", file(slot), end - at);
-                if (!readOnly)
-                {
-                    files.truncate(slot, at);
-                }
-                break;
-            }
-            at += length;
-            bucket.writePosition = at;
-            visitor.onEntry(entry);
-        }
+        reader.recover(bucket(slot), from, readOnly, visitor::onEntry);
     }
 
     /** What {@link #recoverWritten} hands over. */
@@ -538,38 +501,6 @@ public final class DeferredIndex implements AutoCloseable
     public long fileLength(final long slot)
     {
         return files.length(slot);
-    }
-
-    private int readAt(final DeferredBucket bucket, final long position, final QueueEntry into)
-    {
-        return files.read(bucket.slot, position, bucket.writePosition, into);
-    }
-
-    private int readAt(final DeferredBucket bucket, final long position, final QueueEntry into, final long end)
-    {
-        return files.read(bucket.slot, position, end, into);
-    }
-
-    /**
-     * After bytes at {@code from} that are no entry (a disk fault: entries are synced before a checkpoint names
-     * them): the next position holding a whole entry, or the end. The skipped bytes are reported; what they held is
-     * lost, as a damaged spool record is.
-     */
-    private long resync(final DeferredBucket bucket, final long from)
-    {
-        final QueueEntry probe = new QueueEntry();
-        for (long at = from + 1; at + QueueEntry.HEADER_LENGTH <= bucket.writePosition; at++)
-        {
-            if (readAt(bucket, at, probe) > 0)
-            {
-                LOG.error("deferred index: {} bytes of {} at {} are damaged and skipped", at - from,
-                    file(bucket.slot), from);
-                return at;
-            }
-        }
-        LOG.error("deferred index: the last {} bytes of {} at {} are damaged and skipped", bucket.writePosition -
-            from, file(bucket.slot), from);
-        return bucket.writePosition;
     }
 
     @Override

@@ -248,6 +248,15 @@ class DeferredIndexTest
             }
             assertEquals(List.of(0L, 2L), drain(index, T0));
         }
+        // a start reading the file again (no checkpoint) keeps the entries after the damage too
+        try (DeferredIndex index = DeferredIndex.open(dir))
+        {
+            final List<Long> seen = new ArrayList<>();
+            index.recoverWritten(slot, 0, entry -> seen.add(entry.queueId));
+            assertEquals(List.of(0L, 2L), seen);
+            assertEquals(positions[2] + entry(2, T0 + 2, 1).encodedLength(), Files.size(dir.resolve(slot + ".due")),
+                "nothing cut");
+        }
     }
 
     @Test
