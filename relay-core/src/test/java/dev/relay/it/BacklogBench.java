@@ -37,6 +37,8 @@ import java.util.regex.Pattern;
  * hour from a minute after the build and {@code delivery.retry.schedule=1h} (each message retried once an hour,
  * refused, parked again), the bytes the relay process writes to storage ({@code /proc/PID/io} write_bytes) in M
  * minutes, and that times 60 / M for an hour;</li>
+ * <li>without {@code --drain}: {@code ops/relay spool list} on the stopped relay's spool, the time to its first line
+ * and to its end;</li>
  * <li>{@code --drain}: the destination comes up and the backlog is flushed: seconds until the sink has all of it,
  * then F fresh messages from 16 SMTP connections to another destination, seconds until delivered; lost and
  * duplicated counted by Message-ID at the sinks.</li>
@@ -162,6 +164,10 @@ public final class BacklogBench
                 drain(messages, downPort, smtpPort, metricsPort, freshSink, fresh);
             }
             stopRelay();
+            if (!drain)
+            {
+                spoolList();
+            }
         }
         finally
         {
@@ -236,6 +242,34 @@ public final class BacklogBench
         {
             down.close();
         }
+    }
+
+    /** {@code ops/relay spool list} on the stopped relay's spool: time to its first line and to its end. */
+    private void spoolList() throws Exception
+    {
+        final long startNs = System.nanoTime();
+        final Process list = new ProcessBuilder(root.resolve("ops/relay").toString(), "--config",
+            work.resolve("relay.properties").toString(), "spool", "list")
+            .redirectError(work.resolve("list.err").toFile()).start();
+        long firstNs = -1;
+        long lines = 0;
+        String last = "";
+        try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(
+            list.getInputStream(), StandardCharsets.UTF_8), 1 << 16))
+        {
+            for (String line = out.readLine(); line != null; line = out.readLine())
+            {
+                if (firstNs < 0)
+                {
+                    firstNs = System.nanoTime() - startNs;
+                }
+                lines++;
+                last = line;
+            }
+        }
+        final int exit = list.waitFor();
+        System.out.printf("spool list: first line after %d ms, %d lines in %.1f s, exit %d (%s)%n",
+            firstNs / 1_000_000, lines, (System.nanoTime() - startNs) / 1e9, exit, last);
     }
 
     /** {@code count} messages to someone@fresh.test, Message-ID {@code <prefix-i@client.test>} (or prefix alone). */
