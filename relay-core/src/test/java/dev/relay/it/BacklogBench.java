@@ -28,10 +28,11 @@ import java.util.regex.Pattern;
  * messages (1 KiB bodies, due in an hour, destination refusing connections) and prints one line per figure:
  * <pre>
  * java -cp relay-core/target/relay.jar:relay-core/target/test-classes dev.relay.it.BacklogBench \
- *     --messages N [--work DIR] [--drain] [--standing-minutes M] [--fresh F]
+ *     --messages N [--work DIR] [--drain] [--standing-minutes M] [--fresh F] [--restarts K]
  * </pre>
  * <ul>
  * <li>start: ms from starting {@code ops/relay} to a fresh message delivered to a healthy destination;</li>
+ * <li>{@code --restarts K}: then K more starts, after SIGTERM and kill -9 in turn, each timed the same way;</li>
  * <li>heap: used heap after a full GC ({@code jcmd GC.run}, then {@code GC.heap_info}), and the deferred count;</li>
  * <li>{@code --standing-minutes M}: with {@code queue.roll_cycle=minutely}, the backlog's due times spread over an
  * hour from a minute after the build and {@code delivery.retry.schedule=1h} (each message retried once an hour,
@@ -71,6 +72,7 @@ public final class BacklogBench
         boolean drain = false;
         int standingMinutes = 0;
         int fresh = 100_000;
+        int restarts = 0;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -80,6 +82,7 @@ public final class BacklogBench
                 case "--drain" -> drain = true;
                 case "--standing-minutes" -> standingMinutes = Integer.parseInt(args[++i]);
                 case "--fresh" -> fresh = Integer.parseInt(args[++i]);
+                case "--restarts" -> restarts = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -96,7 +99,7 @@ public final class BacklogBench
         final BacklogBench bench = new BacklogBench(root, dir);
         try
         {
-            bench.run(messages, drain, standingMinutes, fresh);
+            bench.run(messages, drain, standingMinutes, fresh, restarts);
         }
         finally
         {
@@ -105,8 +108,8 @@ public final class BacklogBench
         }
     }
 
-    private void run(final long messages, final boolean drain, final int standingMinutes, final int fresh)
-        throws Exception
+    private void run(final long messages, final boolean drain, final int standingMinutes, final int fresh,
+        final int restarts) throws Exception
     {
         final Path spool = work.resolve("spool");
         final String rollCycle = standingMinutes > 0 ? "minutely" : "hourly";
@@ -146,6 +149,30 @@ public final class BacklogBench
                 + " deferred %d), RSS %d MiB%n", heapAfterFullGc(), messages,
                 sample(metricsPort, "relay_queue_messages{state=\"active\"}"),
                 sample(metricsPort, "relay_queue_messages{state=\"deferred\"}"), rssKiB() >> 10);
+            for (int r = 1; r <= restarts; r++)
+            {
+                // again after a stop: SIGTERM on odd rounds, kill -9 on even ones
+                final boolean kill = r % 2 == 0;
+                if (kill)
+                {
+                    relay.destroyForcibly();
+                    relay.waitFor();
+                }
+                else
+                {
+                    stopRelay();
+                }
+                final long againNs = System.nanoTime();
+                startRelay(config);
+                sendFresh(smtpPort, 1, "fresh-start-" + r);
+                final String id = "fresh-start-" + r;
+                await(() -> !freshSink.received(id).isEmpty(), "the fresh message after restart " + r);
+                System.out.printf("restart %d (after %s): fresh mail delivered %d ms after ops/relay started, %d"
+                        + " deferred%n", r, kill ? "kill -9" : "SIGTERM", (System.nanoTime() - againNs) / 1_000_000,
+                    messages);
+            }
+            await(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == messages,
+                "the deferred count after the restarts");
             if (standingMinutes > 0)
             {
                 final long before = writeBytes();
