@@ -178,8 +178,19 @@ public final class BacklogBench
                 final long before = writeBytes();
                 final long t0 = System.nanoTime();
                 final long deferredBefore = sample(metricsPort, "relay_messages_deferred_total");
+                final long[] areasBefore = {du(spool.resolve("journal")), du(spool.resolve("deferred")),
+                    Files.size(work.resolve("relay.out")), du(spool) - du(spool.resolve("journal")) -
+                    du(spool.resolve("deferred"))};
                 Thread.sleep(standingMinutes * 60_000L);
                 final long written = writeBytes() - before;
+                final long[] areasAfter = {du(spool.resolve("journal")), du(spool.resolve("deferred")),
+                    Files.size(work.resolve("relay.out")), du(spool) - du(spool.resolve("journal")) -
+                    du(spool.resolve("deferred"))};
+                System.out.printf("standing: grew in the window: journal %d KiB, deferred index %d KiB, log %d KiB,"
+                        + " spool cycle files %d KiB (allocated blocks); checkpoint now %d bytes%n",
+                    (areasAfter[0] - areasBefore[0]) >> 10, (areasAfter[1] - areasBefore[1]) >> 10,
+                    (areasAfter[2] - areasBefore[2]) >> 10, (areasAfter[3] - areasBefore[3]) >> 10,
+                    Files.size(spool.resolve("deferred/checkpoint")));
                 final double minutes = (System.nanoTime() - t0) / 60e9;
                 final long retried = sample(metricsPort, "relay_messages_deferred_total") - deferredBefore;
                 System.out.printf("standing: %d bytes written in %.1f min (%d retries refused and parked again,"
@@ -475,6 +486,16 @@ public final class BacklogBench
         {
             return -1;
         }
+    }
+
+    /** Allocated bytes under {@code dir} ({@code du -sB1}). */
+    private static long du(final Path dir) throws Exception
+    {
+        final Process du = new ProcessBuilder("du", "-sB1", dir.toString())
+            .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        final String out = new String(du.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        du.waitFor();
+        return Long.parseLong(out.trim().split("\\s+")[0]);
     }
 
     private static long treeBytes(final Path dir) throws IOException
