@@ -82,7 +82,7 @@ public final class DeliveryStage
             (System.nanoTime() - startNs) / 1_000_000, replayed, queueManager.deferredMessages());
         // a committed message wakes the queue manager at once (it would otherwise see it at its next 100 ms park)
         spool.newMailListener(proxy::newMail);
-        // the deferred index is disk the backlog takes too (~100 bytes a message; as much as a small body)
+        // the deferred index is disk the backlog takes too (~150 bytes a message; as much as a small body)
         spool.limitQueuedBytes(() -> queueManager.queuedBytes() + queueManager.deferredIndexBytes(),
             config.queueMaxBytes());
         for (int i = 0; i < selectorLoops.size(); i++)

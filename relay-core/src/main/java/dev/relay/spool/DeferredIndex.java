@@ -17,9 +17,9 @@ import java.util.TreeMap;
 /**
  * Deferred mail on disk, found by next-attempt time (Postfix's deferred queue, with the due time as the index): one
  * append-only file per {@link #SLOT_MS} of due time ({@code queue.dir/deferred/<slot start ms>.due}), each a run of
- * {@link QueueEntry}s. A deferred message costs its entry on disk (~100 bytes with one recipient) and nothing on the
- * heap; the heap holds one small {@link DeferredBucket} per file (a few thousand at most: the longest retry wait divided by
- * the slot) and the live count and bytes per spool cycle.
+ * {@link QueueEntry}s. A deferred message costs its entry on disk (~150 bytes with one recipient and its last
+ * reply) and nothing on the heap; the heap holds one small {@link DeferredBucket} per file (a few thousand at most:
+ * the longest retry wait divided by the slot) and the live count and bytes per spool cycle.
  * <p>
  * An entry is written once ({@link #append}) and later killed in place ({@link #kill}: one byte) when its message
  * becomes active again; a bucket is read in order from its read position ({@link #next}) once its slot has begun

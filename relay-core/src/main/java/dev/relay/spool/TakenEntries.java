@@ -27,7 +27,7 @@ final class TakenEntries
     private final ArrayDeque<DeferredIndex.Kill> pending = new ArrayDeque<>();
     private final Map<Long, Set<Long>> ahead = new HashMap<>();
 
-    /** The entry at {@code slot}, {@code position} was taken; {@code aheadOfRead}: not yet passed by its bucket's reader. */
+    /** The entry at {@code slot}, {@code position} was taken; {@code aheadOfRead}: its bucket's reader is before it. */
     void add(final long slot, final long position, final boolean aheadOfRead)
     {
         pending.addLast(new DeferredIndex.Kill(slot, position));

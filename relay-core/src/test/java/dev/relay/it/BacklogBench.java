@@ -195,7 +195,8 @@ public final class BacklogBench
                 final long retried = sample(metricsPort, "relay_messages_deferred_total") - deferredBefore;
                 System.out.printf("standing: %d bytes written in %.1f min (%d retries refused and parked again,"
                         + " roll minutely); per hour: %.0f MiB; deferred now %d%n", written, minutes, retried,
-                    written / minutes * 60 / (1 << 20), sample(metricsPort, "relay_queue_messages{state=\"deferred\"}"));
+                    written / minutes * 60 / (1 << 20),
+                    sample(metricsPort, "relay_queue_messages{state=\"deferred\"}"));
             }
             if (drain)
             {
@@ -250,7 +251,8 @@ public final class BacklogBench
                     .redirectErrorStream(true).redirectOutput(work.resolve("load.out").toFile()).start();
                 if (load.waitFor() != 0)
                 {
-                    throw new IllegalStateException("LoadGenerator failed:\n" + Files.readString(work.resolve("load.out")));
+                    throw new IllegalStateException("LoadGenerator failed:\n" +
+                        Files.readString(work.resolve("load.out")));
                 }
             }
             else
