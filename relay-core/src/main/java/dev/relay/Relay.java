@@ -415,6 +415,7 @@ public final class Relay implements AutoCloseable
         delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, clientTls,
             Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
+        metrics.queueState(delivery::activeMessages, delivery::deferredMessages, delivery::oldestMessageAgeSeconds);
     }
 
     private void startMetrics() throws IOException
@@ -423,9 +424,8 @@ public final class Relay implements AutoCloseable
         {
             return;
         }
-        metricsServer = MetricsServer.start(config.metricsListen(), metrics, delivery::queuedMessages,
-            inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
-            delivery::flush, () ->
+        metricsServer = MetricsServer.start(config.metricsListen(), metrics, inbound::connectionCount,
+            () -> !closed && inbound.isRunning() && delivery.isRunning(), delivery::flush, () ->
             {
                 final ConfigReload.Result result = reload();
                 return new MetricsServer.AdminAnswer(result.accepted(), result.report());

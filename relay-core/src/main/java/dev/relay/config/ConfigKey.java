@@ -116,9 +116,13 @@ public enum ConfigKey
     QUEUE_ROLL_CYCLE("queue.roll_cycle", "hourly", oneOf("secondly", "minutely", "hourly", "daily"),
         "length of a spool file cycle; finished cycles are deleted; secondly is for tests"),
     QUEUE_MAX_BYTES("queue.max_bytes", "auto", ValueParsers.sizeOrAuto(0, Long.MAX_VALUE),
-        "undelivered mail the spool may hold before new mail gets 452 4.3.1; auto = 90% of the free space at start"),
+        "undelivered mail the spool may hold before new mail gets 452 4.3.1 (bodies and the deferred index's files);"
+            + " auto = 90% of the free space at start"),
     QUEUE_MIN_FREE_BYTES("queue.min_free_bytes", "268435456", size(0, Long.MAX_VALUE),
         "free disk space under the spool below which new mail gets 452 4.3.1; bytes, suffixes k, M, G; 0 = off"),
+    QUEUE_ACTIVE_LIMIT("queue.active_limit", "20000", intRange(16, 10_000_000),
+        "messages delivery keeps in memory (and five times as many recipients), as Postfix's "
+            + "qmgr_message_active_limit: the rest waits on disk; a quarter is kept for new mail"),
 
     DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"

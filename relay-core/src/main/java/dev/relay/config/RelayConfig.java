@@ -82,6 +82,7 @@ public final class RelayConfig
     private final Duration queueMaxAge;
     private final String queueRollCycle;
     private final long queueMinFreeBytes;
+    private final int queueActiveLimit;
     private final List<Route> deliveryRoutes;
     private final TlsLevel deliveryTls;
     private final List<TlsPolicy> deliveryTlsPolicy;
@@ -160,6 +161,7 @@ public final class RelayConfig
         queueMaxAge = (Duration)values.get(ConfigKey.QUEUE_MAX_AGE);
         queueRollCycle = (String)values.get(ConfigKey.QUEUE_ROLL_CYCLE);
         queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
+        queueActiveLimit = (Integer)values.get(ConfigKey.QUEUE_ACTIVE_LIMIT);
         deliveryRoutes = (List<Route>)values.get(ConfigKey.DELIVERY_ROUTES);
         deliveryTls = (TlsLevel)values.get(ConfigKey.DELIVERY_TLS);
         deliveryTlsPolicy = (List<TlsPolicy>)values.get(ConfigKey.DELIVERY_TLS_POLICY);
@@ -956,6 +958,12 @@ public final class RelayConfig
     public long queueMinFreeBytes()
     {
         return queueMinFreeBytes;
+    }
+
+    /** @return {@code queue.active_limit}: messages delivery keeps in memory; the rest waits on disk. */
+    public int queueActiveLimit()
+    {
+        return queueActiveLimit;
     }
 
     /**

@@ -77,4 +77,9 @@ final class DeliveryLog
     {
         LOG.warn(format, args);
     }
+
+    static void error(final String format, final Object... args)
+    {
+        LOG.error(format, args);
+    }
 }

@@ -55,7 +55,7 @@ public final class DeliveryStage
         final Bouncer bouncer = new Bouncer(config.smtpHostname(), spool.newInjector(proxy::newMail,
             config.smtpHostname()), spool);
         this.queueManager = new QueueManager(config, spool, journal, bouncer, proxy, proxies, metrics,
-            SystemEpochClock.INSTANCE);
+            SystemEpochClock.INSTANCE, CheckpointWriter.threaded());
     }
 
     /**
@@ -84,14 +84,15 @@ public final class DeliveryStage
         final Thread.UncaughtExceptionHandler onDeath)
     {
         metrics.spoolDamageCounters(queueManager::spoolDamagedRecords, queueManager::spoolDamagedMessages);
+        final long startNs = System.nanoTime();
         final long replayed = queueManager.recover();
-        if (replayed > 0)
-        {
-            LOG.info("delivery: replayed {} journal records", replayed);
-        }
+        LOG.info("delivery: queue state read in {} ms ({} journal records; {} messages deferred on disk)",
+            (System.nanoTime() - startNs) / 1_000_000, replayed, queueManager.deferredMessages());
         // a committed message wakes the queue manager at once (it would otherwise see it at its next 100 ms park)
         spool.newMailListener(proxy::newMail);
-        spool.limitQueuedBytes(queueManager::queuedBytes, config.queueMaxBytes());
+        // the deferred index is disk the backlog takes too (~150 bytes a message; as much as a small body)
+        spool.limitQueuedBytes(() -> queueManager.queuedBytes() + queueManager.deferredIndexBytes(),
+            config.queueMaxBytes());
         for (int i = 0; i < selectorLoops.size(); i++)
         {
             final Thread thread = new Thread(selectorLoops.get(i), "smtp-out-" + i);
@@ -121,6 +122,25 @@ public final class DeliveryStage
     public int queuedMessages()
     {
         return queueManager.queuedMessages();
+    }
+
+    /** Messages in the active set (in memory); any thread. */
+    public int activeMessages()
+    {
+        return queueManager.activeMessages();
+    }
+
+    /** Messages waiting on disk for their next attempt; any thread. */
+    public long deferredMessages()
+    {
+        return queueManager.deferredMessages();
+    }
+
+    /** Seconds since the oldest queued message was received; 0 when none is queued. Any thread. */
+    public long oldestMessageAgeSeconds()
+    {
+        final long oldest = queueManager.oldestReceivedAtMs();
+        return oldest == Long.MAX_VALUE ? 0 : Math.max(0, (System.currentTimeMillis() - oldest) / 1000);
     }
 
     /** Body bytes of the messages not finished yet ({@code queue.max_bytes}, the disk headroom gauges); any thread. */

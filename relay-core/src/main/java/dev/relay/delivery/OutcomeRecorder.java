@@ -11,7 +11,8 @@ import java.time.Duration;
  * Records what happened to one recipient, everywhere it must be known: on the {@link QueuedMessage} (for the round's
  * end and the DSN), in the {@link OutcomeJournal} (final outcomes, at once: a crash between a remote 250 and this
  * write is the only source of duplicates), in the metrics, and in the delivery log, one line per recipient per
- * attempt in Postfix's shape. Deferrals are journaled when the round ends, with the next attempt's time.
+ * attempt in Postfix's shape. A deferral is not journaled per recipient: the message's state goes to the deferred
+ * index with its next attempt's time when the round ends ({@link DeferredQueue#park}).
  * <p>
  * Owned by the queue manager's thread. Allocates the log line's strings.
  */
@@ -92,19 +93,6 @@ final class OutcomeRecorder
                 metrics.onBounced();
                 DeliveryLog.attempt(queued.queueIdText(), recipient(queued, i), "none", null, ageMs, "4.4.7",
                     "expired", reply);
-            }
-        }
-    }
-
-    /** Every deferred recipient of {@code queued} waits for the attempt at {@code dueMs}. */
-    void scheduled(final QueuedMessage queued, final long dueMs)
-    {
-        for (int i = 0; i < queued.recipientCount(); i++)
-        {
-            if (queued.status[i] == QueuedMessage.DEFERRED)
-            {
-                journal.recordResult(queued.queueId(), i, OutcomeJournal.DEFERRED, queued.attempts, dueMs,
-                    queued.lastReply[i]);
             }
         }
     }

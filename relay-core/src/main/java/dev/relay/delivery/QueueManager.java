@@ -2,10 +2,15 @@ package dev.relay.delivery;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.metrics.RelayMetrics;
+import dev.relay.spool.DeferredBucket;
+import dev.relay.spool.DeferredIndex;
 import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.QueueEntry;
+import dev.relay.spool.QueueRecovery;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolInjector;
 import dev.relay.spool.SpoolReader;
+import dev.relay.spool.SpoolRecords;
 import dev.relay.spool.SpooledMessage;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.EpochClock;
@@ -14,28 +19,35 @@ import org.jctools.queues.MessagePassingQueue;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
 
 /**
  * The queue manager (Postfix's qmgr): a duty-cycle agent on its own thread ("queue-manager") that owns the spool
- * tail, what the outcome journal says, the retry schedule, expiry, the DSN triggers and disk clean-up, and hands
- * {@link DeliveryJob}s to the {@link DeliveryLoop}s — each next hop to one loop, by a stable hash of its key — taking
- * them back with an outcome for every recipient.
+ * tail, the active set, the deferred queue on disk, the journal, retries, expiry, the DSN triggers and disk clean-up,
+ * and hands {@link DeliveryJob}s to the {@link DeliveryLoop}s — each next hop to one loop, by a stable hash of its
+ * key — taking them back with an outcome for every recipient.
+ * <p>
+ * Where mail waits, as in Postfix: the active set in memory holds at most {@code queue.active_limit} messages (and
+ * five times as many recipients) — those being delivered, due within {@link #KEEP_IN_MEMORY_MS}, or being moved
+ * forward. A message deferred for longer is written to the {@link DeferredQueue} on disk and leaves the heap; it
+ * comes back when its time has come, as long as the active set has room: a quarter of it is kept for new mail, so
+ * a backlog being retried never holds up fresh mail. New mail waits in the spool itself (the incoming queue) while
+ * the active set is full; accepting does not slow down. The heap thus holds a bounded active set and one small
+ * object per index file, whatever the backlog.
  * <p>
  * A duty cycle ({@link #doWork()}), reading the injected clock once: outcomes that came back (journaled at once) →
- * DSNs and moved copies the spool made durable → newly spooled messages (the tailer; also the replay after a
- * restart) → a flush asked for → retries that came due → a slice of moving deferred mail forward → jobs a loop's
- * queue could not take yet → housekeeping once a second (what to move forward, cycle files to delete).
+ * DSNs and moved copies the spool made durable → newly spooled messages (the tailer, while there is room) → a
+ * flush asked for → active messages that came due → deferred ones whose slot has begun → a slice of moving mail
+ * forward → jobs a loop's queue could not take yet → housekeeping once a second (moves, a checkpoint, deletions).
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
  * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
- * goes to the {@link OutcomeJournal} as soon as it is known; a restart replays the journal ({@link #recover()}) and
- * then the spool, so nothing delivered is sent again except transactions in flight at the crash, and nothing
- * pending is forgotten. A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is
+ * goes to the {@link OutcomeJournal} as soon as it is known. A restart reads the last checkpoint and what the journal
+ * says since ({@link #recover()}, {@link QueueRecovery}): bounded work whatever the backlog, so new mail is served at
+ * once; nothing delivered is sent again except transactions in flight at the crash, and nothing pending is
+ * forgotten. A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is
  * {@code <>}.
  * <p>
  * DSN requests (RFC 3461) are honoured per recipient: a next hop that offers DSN gets them with the message and the
@@ -43,23 +55,24 @@ import java.util.function.Consumer;
  * bounced recipient out of the DSN, NOTIFY without DELAY leaves a deferred one out of the delay warning, and
  * NOTIFY with SUCCESS, relayed to a next hop without DSN, gets a "relayed" DSN at the end of that round.
  * <p>
- * Where mail waits: messages in a round (jobs out) are counted on them; deferred ones are reached only through the
- * {@link RetryQueue} (by next-attempt time) and new ones only through {@link #onSpooled}. Today every live message
- * is in memory; a bounded active set (Postfix's 20,000) replaces that queue with one kept on disk by next-attempt
- * time and loads a message's envelope when it becomes due, without changing the rounds, outcomes or clean-up.
- * <p>
- * Threads: {@link #recover()} on the control thread before the agent starts; the rest on the agent's thread;
- * {@link #queuedMessages()} and {@link #queuedBytes()} from any thread. Other threads reach it only through its
+ * Threads: {@link #recover()} on the control thread before the agent starts; the rest on the agent's thread; the
+ * counters ({@link #queuedMessages()} ...) from any thread. Other threads reach it only through its
  * {@link QueueManagerProxy}. Allocates per message and per round, not per pass.
  */
 public final class QueueManager implements Agent
 {
     /** Longest park when idle: retries and housekeeping are due on time even with no other work. */
     static final long MAX_IDLE_MS = 100;
+    /** A message due again within this stays in memory; one due later waits on disk. */
+    static final long KEEP_IN_MEMORY_MS = 10_000;
     static final int SPOOL_POLL_LIMIT = 512;
+    private static final int TAKE_PER_PASS = 512;
+    private static final int PULL_SCAN_PER_PASS = 4096;
     private static final int RESULTS_PER_PASS = 4096;
+    private static final int RECIPIENTS_PER_MESSAGE_LIMIT = 5;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
 
+    private final Spool spool;
     private final SpoolReader reader;
     private final OutcomeJournal journal;
     private final SpoolInjector injector;
@@ -73,27 +86,39 @@ public final class QueueManager implements Agent
     private final long maxAgeMs;
     private final int maxRecipientsPerTransaction;
     private final long delayWarningMs;
+    private final int activeLimit;
+    private final int recipientLimit;
 
     private final OutcomeRecorder outcomes;
     private final Map<Long, QueuedMessage> live = new HashMap<>();
-    private final JournalRecovery recovery = new JournalRecovery();
+    private final DeferredIndex index;
+    private final DeferredQueue deferred;
     private final SpoolCycles cycles;
+    private final QueueCheckpointer checkpoints;
+    private final CheckpointWriter checkpointWriter;
     private final RetryQueue retries = new RetryQueue();
-    /**
-     * Messages finished since the tailer last reached the end of the spool. A message moved forward has more than
-     * one copy in the spool (after a restart, copies from before it too), and the tailer may meet a later copy after
-     * the message is done: it skips those. Cleared each time the tailer is at the end, as every copy of a finished
-     * message was written before it finished.
-     */
-    private final Set<Long> finishedAhead = new HashSet<>();
+    private final QueueEntry scratch = new QueueEntry();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
     private final MessagePassingQueue.Consumer<DeliveryJob> onResult = this::onResult;
 
+    private QueueRecovery.Result recovered;
+    private boolean started;
+    /** Messages the journal names since the checkpoint, while the tailer reads again what it read before a stop. */
+    private Map<Long, QueueRecovery.Tail> rereading;
+    private long rereadFrom;
+    private long rereadEnd;
+    /** A flush makes every slot up to this due now; {@link Long#MIN_VALUE} when none is running. */
+    private long flushUpToSlot = Long.MIN_VALUE;
+    private int activeRecipients;
+    private long activeBytes;
     private long nowMs;
     private long nextHousekeepingMs;
     private boolean draining;
-    private volatile int queuedMessages;
+    private volatile int activeMessages;
+    private volatile long deferredMessages;
     private volatile long queuedBytes;
+    private volatile long indexFileBytes;
+    private volatile long oldestReceivedAtMs = Long.MAX_VALUE;
 
     /**
      * @param bouncer where DSNs are made; its spool injector is used on this agent's thread (also to move mail
@@ -112,6 +137,21 @@ public final class QueueManager implements Agent
         final RelayMetrics metrics,
         final EpochClock clock)
     {
+        this(config, spool, journal, bouncer, inbox, loops, metrics, clock, CheckpointWriter.direct());
+    }
+
+    QueueManager(
+        final RelayConfig config,
+        final Spool spool,
+        final OutcomeJournal journal,
+        final Bouncer bouncer,
+        final QueueManagerProxy inbox,
+        final List<DeliveryLoopProxy> loops,
+        final RelayMetrics metrics,
+        final EpochClock clock,
+        final CheckpointWriter checkpointWriter)
+    {
+        this.spool = spool;
         this.reader = spool.newReader(null);
         this.journal = journal;
         this.injector = bouncer.injector();
@@ -120,12 +160,18 @@ public final class QueueManager implements Agent
         this.clock = clock;
         this.inbox = inbox;
         this.loops = loops.toArray(new DeliveryLoopProxy[0]);
-        this.cycles = new SpoolCycles(spool, journal, reader, injector);
+        this.index = DeferredIndex.open(spool.dir().resolve("deferred"));
+        this.deferred = new DeferredQueue(index, journal, reader, spool);
+        this.cycles = new SpoolCycles(spool, journal, index, injector, this::onMoved);
+        this.checkpointWriter = checkpointWriter;
+        this.checkpoints = new QueueCheckpointer(index, journal, spool, reader, checkpointWriter);
         this.outcomes = new OutcomeRecorder(journal, metrics);
         this.retryScheduleMs = retryScheduleMs(config);
         this.maxAgeMs = config.queueMaxAge().toMillis();
         this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
         this.delayWarningMs = config.deliveryDelayWarning().toMillis();
+        this.activeLimit = config.queueActiveLimit();
+        this.recipientLimit = activeLimit * RECIPIENTS_PER_MESSAGE_LIMIT;
         this.nowMs = clock.time();
     }
 
@@ -150,10 +196,21 @@ public final class QueueManager implements Agent
         retryScheduleMs = retryScheduleMs(config);
     }
 
-    /** Reads the journal: what was delivered, bounced or deferred before this start. Before the agent runs. */
+    /**
+     * Reads where the queue stood at the last stop: the checkpoint, the journal since, the index entries written
+     * since (bounded by the checkpoint interval, not the backlog). Before the agent runs; the agent's first pass
+     * takes the active set back.
+     *
+     * @return journal records read.
+     */
     public long recover()
     {
-        return recovery.replay(journal);
+        recovered = QueueRecovery.recover(index, journal, spool.repairedFromCycle());
+        cycles.restoreSpooled(recovered.spoolBytesByCycle);
+        deferredMessages = index.liveCount();
+        queuedBytes = index.liveBytes();
+        indexFileBytes = index.fileBytes();
+        return recovered.journalRecords;
     }
 
     /** Spool records the reader skipped as damaged (metrics); any thread, racy read. */
@@ -168,16 +225,43 @@ public final class QueueManager implements Agent
         return reader.damagedMessages();
     }
 
-    /** Messages not yet finished (for metrics and {@code /health}); any thread. */
+    /** Messages not yet finished, active or deferred (for metrics and {@code /health}); any thread. */
     public int queuedMessages()
     {
-        return queuedMessages;
+        return (int)Math.min(Integer.MAX_VALUE, activeMessages + deferredMessages);
+    }
+
+    /** Messages in the active set; any thread. */
+    public int activeMessages()
+    {
+        return activeMessages;
+    }
+
+    /** Messages waiting on disk; any thread. */
+    public long deferredMessages()
+    {
+        return deferredMessages;
+    }
+
+    /** When the oldest queued message was received; {@link Long#MAX_VALUE} when none is queued. Any thread. */
+    public long oldestReceivedAtMs()
+    {
+        return oldestReceivedAtMs;
     }
 
     /** Body bytes of the messages not yet finished ({@code queue.max_bytes}); any thread. */
     public long queuedBytes()
     {
         return queuedBytes;
+    }
+
+    /**
+     * Bytes of the deferred index's files (dead entries too, until their file goes), as of the last housekeeping:
+     * disk the backlog takes beside its spool records, counted against {@code queue.max_bytes}; any thread.
+     */
+    public long deferredIndexBytes()
+    {
+        return indexFileBytes;
     }
 
     @Override
@@ -195,6 +279,10 @@ public final class QueueManager implements Agent
         {
             reconfigure(reload);
         }
+        if (!started)
+        {
+            startRecovered();
+        }
         int work = inbox.drainResults(onResult, RESULTS_PER_PASS);
         work += injector.drainCompletions();
         if (!draining && inbox.drainRequested())
@@ -209,6 +297,7 @@ public final class QueueManager implements Agent
                 work += flush();
             }
             work += startDueRounds();
+            work += takeDeferred();
             work += injector.doWork();
         }
         for (final DeliveryLoopProxy loop : loops)
@@ -218,38 +307,164 @@ public final class QueueManager implements Agent
         if (nowMs >= nextHousekeepingMs)
         {
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
-            if (!draining)
-            {
-                cycles.moveForward();
-            }
-            cycles.deleteFinished(recovery.replaying());
+            work += housekeeping();
         }
         injector.endOfPass();
-        queuedMessages = live.size();
+        activeMessages = live.size();
+        deferredMessages = index.liveCount();
+        queuedBytes = activeBytes + index.liveBytes();
         return work;
     }
 
-    /** On the agent's thread as it stops (after the delivery loops stopped): the last outcomes are journaled. */
+    /** On the agent's thread as it stops (after the delivery loops stopped): the last outcomes, a last checkpoint. */
     @Override
     public void onClose()
     {
         inbox.drainResults(onResult, Integer.MAX_VALUE);
+        if (started && rereading == null)
+        {
+            checkpoints.takeNow(clock.time(), live.values(), cycles.spooledBytes(), cycles);
+        }
+        checkpointWriter.close();
+        index.close();
         reader.close();
+    }
+
+    /** The first pass: the tailer goes where the checkpoint says, and the recovered active set is taken back. */
+    private void startRecovered()
+    {
+        started = true;
+        if (recovered == null)
+        {
+            return;
+        }
+        if (recovered.spoolResumeIndex >= 0)
+        {
+            reader.startAt(recovered.spoolResumeIndex);
+        }
+        rereading = recovered.filter;
+        rereadFrom = recovered.spoolReadIndex;
+        rereadEnd = reader.lastIndex();
+        int taken = 0;
+        for (final QueueEntry entry : recovered.active)
+        {
+            final SpooledMessage message = reader.readMessage(entry.queueId, entry.startIndex, entry.endIndex,
+                entry.bodyBytes, entry.chunkCount);
+            if (message == null)
+            {
+                DeliveryLog.error("{}: active at the stop, but its records are no longer in the spool (damaged); not"
+                    + " delivered", dev.relay.smtp.QueueIds.format(entry.queueId));
+                continue;
+            }
+            final QueuedMessage queued = QueuedMessage.fromEntry(entry, message);
+            addActive(queued);
+            taken++;
+            resume(queued, entry.dueMs);
+        }
+        DeliveryLog.info("queue: {} active and {} deferred messages after the start ({} journal records read{})",
+            taken, index.liveCount(), recovered.journalRecords, recovered.fromCheckpoint ? "" :
+                "; no checkpoint: the spool is read from its start");
+        recovered = null;
+    }
+
+    /** A message known before this start goes on: finished, waits for its time, or a round starts. */
+    private void resume(final QueuedMessage queued, final long dueMs)
+    {
+        if (queued.allFinal())
+        {
+            finish(queued);
+        }
+        else if (dueMs > nowMs && queued.anyDeferred())
+        {
+            waitUntil(queued, dueMs);
+        }
+        else
+        {
+            startRound(queued);
+        }
+    }
+
+    private boolean roomForNew()
+    {
+        return live.size() < activeLimit && activeRecipients < recipientLimit;
+    }
+
+    private boolean roomForDeferred()
+    {
+        return live.size() < activeLimit - activeLimit / 4 && activeRecipients < recipientLimit - recipientLimit / 4;
+    }
+
+    private void addActive(final QueuedMessage queued)
+    {
+        live.put(queued.queueId(), queued);
+        activeRecipients += queued.recipientCount();
+        activeBytes += queued.message.bodyBytes();
+        cycles.pin(queued);
+    }
+
+    private void removeActive(final QueuedMessage queued)
+    {
+        if (live.remove(queued.queueId()) == queued)
+        {
+            activeRecipients -= queued.recipientCount();
+            activeBytes -= queued.message.bodyBytes();
+        }
+        retries.remove(queued);
+        cycles.unpin(queued);
     }
 
     private int pollSpool()
     {
-        final int polled = reader.poll(onSpooled, SPOOL_POLL_LIMIT);
-        if (polled == 0)
+        if (!roomForNew())
         {
-            // at the end of the spool: every copy of a message finished so far has been read
-            finishedAhead.clear();
-            if (recovery.replaying())
-            {
-                recovery.endOfSpool();
-            }
+            return 0;
+        }
+        final int room = Math.min(SPOOL_POLL_LIMIT, activeLimit - live.size());
+        final int polled = reader.poll(onSpooled, room);
+        if (rereading != null && (polled < room || reader.readIndex() > rereadEnd))
+        {
+            DeliveryLog.info("queue: the spool written before the start is read again; checkpoints resume");
+            rereading = null;
         }
         return polled;
+    }
+
+    private void onSpooled(final SpooledMessage message)
+    {
+        QueueRecovery.Tail before = null;
+        if (rereading != null)
+        {
+            if (message.endIndex() < rereadFrom)
+            {
+                return;
+            }
+            before = rereading.get(message.queueId());
+            if (before != null && !before.takeOnce())
+            {
+                return;
+            }
+        }
+        if (before == null && message.origin() == SpoolRecords.ORIGIN_REQUEUE)
+        {
+            // a moved copy: the message reads from it since the copy was committed (or the copy is an orphan)
+            return;
+        }
+        if (live.containsKey(message.queueId()))
+        {
+            return;
+        }
+        cycles.addSpooled(message);
+        final QueuedMessage queued = new QueuedMessage(message);
+        addActive(queued);
+        if (before != null)
+        {
+            queued.toEntry(scratch, 0, 0);
+            before.applyTo(scratch, -1);
+            queued.applyEntry(scratch);
+            resume(queued, before.legacyDueMs());
+            return;
+        }
+        startRound(queued);
     }
 
     private int startDueRounds()
@@ -264,6 +479,35 @@ public final class QueueManager implements Agent
         return started;
     }
 
+    /** Deferred messages whose slot has begun (all, during a flush) come back while there is room. */
+    private int takeDeferred()
+    {
+        int taken = 0;
+        final long horizon = Math.max(nowMs, flushUpToSlot);
+        while (taken < TAKE_PER_PASS && roomForDeferred())
+        {
+            final QueuedMessage queued = deferred.takeDue(horizon);
+            if (queued == null)
+            {
+                flushUpToSlot = Long.MIN_VALUE;
+                break;
+            }
+            taken++;
+            addActive(queued);
+            final long dueMs = flushUpToSlot >= DeferredIndex.slotOf(queued.nextAttemptMs) ? nowMs :
+                queued.nextAttemptMs;
+            if (dueMs <= nowMs)
+            {
+                startRound(queued);
+            }
+            else
+            {
+                retries.schedule(queued, dueMs);
+            }
+        }
+        return taken;
+    }
+
     private void startDrain()
     {
         draining = true;
@@ -273,49 +517,12 @@ public final class QueueManager implements Agent
         }
     }
 
-    private void onSpooled(final SpooledMessage message)
-    {
-        final QueuedMessage existing = live.get(message.queueId());
-        if (existing != null)
-        {
-            onNewerCopy(existing, message);
-            return;
-        }
-        if (finishedAhead.contains(message.queueId()))
-        {
-            // a later copy (moved forward, in this run or before a restart) of a message already finished
-            return;
-        }
-        final JournalRecovery.Entry before = recovery.take(message.queueId());
-        if (before != null && before.done())
-        {
-            return;
-        }
-        final QueuedMessage queued = new QueuedMessage(message);
-        live.put(message.queueId(), queued);
-        queuedBytes += message.bodyBytes();
-        cycles.pin(queued);
-        if (before != null)
-        {
-            before.applyTo(queued);
-            if (queued.allFinal())
-            {
-                finish(queued);
-                return;
-            }
-            if (before.nextAttemptMs() > nowMs && queued.anyDeferred())
-            {
-                retries.schedule(queued, before.nextAttemptMs());
-                return;
-            }
-        }
-        startRound(queued);
-    }
-
     /** Routes every recipient that is not final into per-hop jobs, each to the loop that owns its hop. */
     private void startRound(final QueuedMessage queued)
     {
         cycles.stopMoving(queued);
+        queued.parkWhenMoved = false;
+        retries.remove(queued);
         final List<byte[]> recipients = queued.message.recipients();
         final Map<NextHop, List<Integer>> byHop = new HashMap<>();
         for (int i = 0; i < recipients.size(); i++)
@@ -388,10 +595,6 @@ public final class QueueManager implements Agent
     /** Every job of this round came back: finish, or schedule the next attempt, or expire. */
     private void endRound(final QueuedMessage queued)
     {
-        if (queued.newerCopy != null)
-        {
-            takeNewerCopy(queued, queued.newerCopy);
-        }
         if (queued.anySuccessToReport())
         {
             bouncer.reportRelayed(queued, nowMs);
@@ -410,15 +613,55 @@ public final class QueueManager implements Agent
             return;
         }
         final long delayMs = retryScheduleMs[Math.min(queued.attempts - 1, retryScheduleMs.length - 1)];
-        final long dueMs = nowMs + delayMs;
-        outcomes.scheduled(queued, dueMs);
-        retries.schedule(queued, dueMs);
         if (delayWarningMs > 0 && !queued.warned && ageMs >= delayWarningMs && queued.message.reversePath().length > 0)
         {
             // delivery.delay_warning: tell the sender once that the message is still being retried (Postfix
             // delay_warning_time)
             queued.warned = true;
             bouncer.warnDelayed(queued, nowMs);
+        }
+        waitUntil(queued, nowMs + delayMs);
+    }
+
+    /**
+     * {@code queued} waits for its next attempt at {@code dueMs}: in memory when that is soon (and there is room),
+     * else on disk — moved forward first when its spool cycle holds little live mail.
+     */
+    private void waitUntil(final QueuedMessage queued, final long dueMs)
+    {
+        retries.schedule(queued, dueMs);
+        if (dueMs - nowMs <= KEEP_IN_MEMORY_MS && roomForDeferred())
+        {
+            return;
+        }
+        if (!queued.moving && cycles.isSparse(cycles.cycleOf(queued)) && cycles.move(queued))
+        {
+            queued.parkWhenMoved = true;
+            return;
+        }
+        if (!queued.moving)
+        {
+            park(queued);
+        }
+    }
+
+    /** Writes a waiting message to the deferred queue and drops it from the active set. */
+    private void park(final QueuedMessage queued)
+    {
+        if (deferred.park(queued, queued.nextAttemptMs))
+        {
+            removeActive(queued);
+        }
+    }
+
+    /** The copy of a message moved forward is committed: one taken from disk for that goes back to wait. */
+    private void onMoved(final QueuedMessage queued, final SpooledMessage copy)
+    {
+        outcomes.restated(queued);
+        if (queued.parkWhenMoved && queued.jobsOut == 0 && queued.heapIndex >= 0)
+        {
+            queued.parkWhenMoved = false;
+            park(queued);
         }
     }
 
@@ -459,19 +702,16 @@ public final class QueueManager implements Agent
             return;
         }
         queued.finished = true;
-        finishedAhead.add(queued.queueId());
+        cycles.stopMoving(queued);
         outcomes.done(queued);
-        retries.remove(queued);
-        live.remove(queued.queueId());
-        queuedBytes -= queued.message.bodyBytes();
-        cycles.unpin(queued);
+        removeActive(queued);
     }
 
     /** Every deferred message is due now; every loop ends its hops' back-offs before it sees their jobs. */
     private int flush()
     {
-        QueuedMessage due;
         final List<QueuedMessage> all = new ArrayList<>();
+        QueuedMessage due;
         while ((due = retries.pollDue(Long.MAX_VALUE)) != null)
         {
             all.add(due);
@@ -485,33 +725,69 @@ public final class QueueManager implements Agent
         {
             startRound(queued);
         }
-        DeliveryLog.info("flush: {} deferred messages made ready", all.size());
+        long onDisk = 0;
+        for (final DeferredBucket bucket : index.buckets())
+        {
+            if (bucket.liveCount() > 0)
+            {
+                flushUpToSlot = Math.max(flushUpToSlot, bucket.slot());
+                onDisk += bucket.liveCount();
+            }
+        }
+        DeliveryLog.info("flush: {} deferred messages made ready", all.size() + onDisk);
         return 1 + all.size();
     }
 
-    /** The tailer met a second copy of a live message (moved forward, or both copies seen again after a restart). */
-    private void onNewerCopy(final QueuedMessage queued, final SpooledMessage copy)
+    /** Moves, a checkpoint when due, deletions, the oldest message's age. */
+    private int housekeeping()
     {
-        if (copy.startIndex() <= queued.message.startIndex())
+        int work = 0;
+        if (!draining && rereading == null)
         {
-            return;
+            cycles.moveActive();
+            work += pullSparse();
         }
-        if (queued.jobsOut > 0)
+        if (rereading == null && started)
         {
-            queued.newerCopy = copy;
-            return;
+            if (checkpoints.maybeTake(nowMs, live.values(), cycles.spooledBytes(), cycles))
+            {
+                work++;
+            }
+            final long resume = reader.resumeIndex();
+            cycles.deleteBefore(Math.min(checkpoints.spoolKeepFrom(), resume >= 0 ? spool.cycleOf(resume) :
+                Integer.MIN_VALUE), checkpoints.journalKeepFrom());
         }
-        takeNewerCopy(queued, copy);
+        long oldest = index.oldestReceivedAtMs();
+        for (final QueuedMessage queued : live.values())
+        {
+            oldest = Math.min(oldest, queued.message.receivedAtMs());
+        }
+        oldestReceivedAtMs = oldest;
+        indexFileBytes = index.fileBytes();
+        return work;
     }
 
-    private void takeNewerCopy(final QueuedMessage queued, final SpooledMessage copy)
+    /** Deferred messages in sparse cycles are taken from disk to be moved forward, then wait on disk again. */
+    private int pullSparse()
     {
-        cycles.unpin(queued);
-        queued.message = copy;
-        queued.newerCopy = null;
-        queued.moving = false;
-        queued.copyPending = false;
-        cycles.pin(queued);
-        outcomes.restated(queued);
+        final java.util.Set<Integer> sparse = cycles.sparseCycles();
+        final int[] budget = {PULL_SCAN_PER_PASS};
+        int pulled = 0;
+        while (cycles.canMove() && roomForDeferred())
+        {
+            final QueuedMessage queued = deferred.pullNext(sparse::contains, budget);
+            if (queued == null)
+            {
+                break;
+            }
+            addActive(queued);
+            retries.schedule(queued, Math.max(queued.nextAttemptMs, nowMs));
+            if (cycles.move(queued))
+            {
+                queued.parkWhenMoved = true;
+            }
+            pulled++;
+        }
+        return pulled;
     }
 }

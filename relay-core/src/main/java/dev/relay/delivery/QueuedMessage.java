@@ -1,10 +1,12 @@
 package dev.relay.delivery;
 
+import dev.relay.spool.QueueEntry;
 import dev.relay.spool.SpooledMessage;
 
 /**
- * Delivery's view of one spooled message: where each recipient stands, the attempts so far and when the next is
- * due. Owned by the delivery thread.
+ * Delivery's view of one active message (in memory: being delivered, due soon, or being moved forward): where each
+ * recipient stands, the attempts so far and when the next is due. A deferred message is not one of these but a
+ * {@link QueueEntry} on disk; {@link #toEntry} and {@link #fromEntry} convert. Owned by the queue manager's thread.
  */
 final class QueuedMessage
 {
@@ -16,12 +18,10 @@ final class QueuedMessage
 
     /** The spool copy delivery reads; replaced when the message is moved forward to a newer cycle. */
     SpooledMessage message;
-    /** A newer copy seen while jobs were out: it takes over when the round ends. */
-    SpooledMessage newerCopy;
     /** Queued for, or being copied into, the current cycle by the spool ({@code SpoolInjector#requeue}). */
     boolean moving;
-    /** The copy was written (END appended) and the tailer has not read it back yet. */
-    boolean copyPending;
+    /** Taken from disk only to be moved forward: once moved it goes back to wait there. */
+    boolean parkWhenMoved;
     final byte[] status;
     final String[] lastReply;
     final String[] lastStatusCode;
@@ -51,6 +51,63 @@ final class QueuedMessage
         this.lastReply = new String[count];
         this.lastStatusCode = new String[count];
         this.remoteMta = new String[count];
+    }
+
+    /** A message read back from disk: {@code entry}'s state, {@code message} its envelope. */
+    static QueuedMessage fromEntry(final QueueEntry entry, final SpooledMessage message)
+    {
+        final QueuedMessage queued = new QueuedMessage(message);
+        final int count = Math.min(queued.status.length, entry.recipientCount());
+        for (int i = 0; i < count; i++)
+        {
+            queued.status[i] = entry.status[i];
+            queued.lastReply[i] = entry.reply[i];
+            queued.lastStatusCode[i] = entry.statusCode[i];
+            queued.remoteMta[i] = entry.remoteMta[i];
+        }
+        queued.attempts = entry.attempts;
+        queued.nextAttemptMs = entry.dueMs;
+        queued.warned = (entry.flags & QueueEntry.FLAG_WARNED) != 0;
+        return queued;
+    }
+
+    /** Writes this message's state into {@code entry} (a recipient in flight as ready), due at {@code dueMs}. */
+    void toEntry(final QueueEntry entry, final long dueMs, final int cycle)
+    {
+        entry.queueId = message.queueId();
+        entry.dueMs = dueMs;
+        entry.receivedAtMs = message.receivedAtMs();
+        entry.startIndex = message.startIndex();
+        entry.endIndex = message.endIndex();
+        entry.bodyBytes = message.bodyBytes();
+        entry.chunkCount = message.chunkCount();
+        entry.attempts = attempts;
+        entry.cycle = cycle;
+        entry.flags = warned ? QueueEntry.FLAG_WARNED : 0;
+        entry.recipients(status.length);
+        for (int i = 0; i < status.length; i++)
+        {
+            final byte s = status[i];
+            entry.status[i] = s == IN_FLIGHT ? READY : s;
+            entry.reply[i] = lastReply[i];
+            entry.statusCode[i] = lastStatusCode[i];
+            entry.remoteMta[i] = remoteMta[i];
+        }
+    }
+
+    /** Takes the recipients' outcomes and attempts of {@code entry} (the journal's word after a restart). */
+    void applyEntry(final QueueEntry entry)
+    {
+        final int count = Math.min(status.length, entry.recipientCount());
+        for (int i = 0; i < count; i++)
+        {
+            if (entry.status[i] != READY)
+            {
+                status[i] = entry.status[i];
+                lastReply[i] = entry.reply[i];
+            }
+        }
+        attempts = Math.max(attempts, entry.attempts);
     }
 
     long queueId()

@@ -101,7 +101,6 @@ public final class MetricsServer implements AutoCloseable
      *
      * @param listen          address to bind; port 0 picks a free port, see {@link #address()}.
      * @param metrics         counters and latency recorders, read at scrape time.
-     * @param queueMessages   messages in the queue, for {@code relay_queue_messages}.
      * @param openConnections inbound connections open now, for {@code relay_connections_in_open}.
      * @param healthy         answers {@code /health}.
      * @param flush           makes deferred mail ready now; runs on the metrics thread, so it must not block.
@@ -111,12 +110,11 @@ public final class MetricsServer implements AutoCloseable
     public static MetricsServer start(
         final InetSocketAddress listen,
         final RelayMetrics metrics,
-        final LongSupplier queueMessages,
         final LongSupplier openConnections,
         final BooleanSupplier healthy,
         final Runnable flush) throws IOException
     {
-        return start(listen, metrics, queueMessages, openConnections, healthy, flush,
+        return start(listen, metrics, openConnections, healthy, flush,
             () -> new AdminAnswer(false, "no configuration to reload\n"));
     }
 
@@ -127,13 +125,12 @@ public final class MetricsServer implements AutoCloseable
     public static MetricsServer start(
         final InetSocketAddress listen,
         final RelayMetrics metrics,
-        final LongSupplier queueMessages,
         final LongSupplier openConnections,
         final BooleanSupplier healthy,
         final Runnable flush,
         final Supplier<AdminAnswer> reload) throws IOException
     {
-        final PrometheusRegistry registry = newRegistry(metrics, queueMessages, openConnections);
+        final PrometheusRegistry registry = newRegistry(metrics, openConnections);
         final HttpServer server = HttpServer.create(listen, 0);
         final ExecutorService executor = Executors.newSingleThreadExecutor(
             (runnable) ->
@@ -197,8 +194,7 @@ public final class MetricsServer implements AutoCloseable
         }
     }
 
-    static PrometheusRegistry newRegistry(
-        final RelayMetrics metrics, final LongSupplier queueMessages, final LongSupplier openConnections)
+    static PrometheusRegistry newRegistry(final RelayMetrics metrics, final LongSupplier openConnections)
     {
         final PrometheusRegistry registry = new PrometheusRegistry();
         counter(registry, "relay_messages_received_total", "Messages accepted (250 after DATA).",
@@ -237,7 +233,19 @@ public final class MetricsServer implements AutoCloseable
         counter(registry, "relay_journal_skipped_records_total",
             "Delivery outcomes not journaled for want of disk space (a restart may redeliver).",
             metrics::journalSkippedRecords);
-        gauge(registry, "relay_queue_messages", "Messages in the queue.", queueMessages);
+        GaugeWithCallback.builder()
+            .name("relay_queue_messages")
+            .help("Messages in the queue: active (in memory: being delivered or due soon), deferred (waiting on disk"
+                + " for their next attempt).")
+            .labelNames("state")
+            .callback((callback) ->
+            {
+                callback.call(metrics.activeMessages(), "active");
+                callback.call(metrics.deferredMessages(), "deferred");
+            })
+            .register(registry);
+        gauge(registry, "relay_queue_oldest_message_age_seconds",
+            "Age of the oldest message in the queue (0 when it is empty).", metrics::oldestMessageAgeSeconds);
         gauge(registry, "relay_connections_in_open", "Inbound connections open.", openConnections);
         gauge(registry, "relay_queue_bytes", "Body bytes of the mail in the queue (bounded by queue.max_bytes).",
             metrics::queuedBytes);

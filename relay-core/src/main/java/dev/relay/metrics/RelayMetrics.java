@@ -36,6 +36,10 @@ public final class RelayMetrics
     private volatile LongSupplier spoolAllocationFailures = () -> 0;
     private volatile LongSupplier journalSkippedRecords = () -> 0;
     private volatile LongSupplier proxyRefused = () -> 0;
+    // gauges of the queue, read from delivery at scrape time
+    private volatile LongSupplier activeMessages = () -> 0;
+    private volatile LongSupplier deferredMessages = () -> 0;
+    private volatile LongSupplier oldestMessageAgeSeconds = () -> 0;
     // gauges of the spool's room, read from the spool and delivery at scrape time
     private volatile LongSupplier queuedBytes = () -> 0;
     private volatile LongSupplier maxQueuedBytes = () -> 0;
@@ -255,6 +259,34 @@ public final class RelayMetrics
     public long dnsPeakQueriesInFlight()
     {
         return dnsPeakQueriesInFlight.getAsLong();
+    }
+
+    /**
+     * Where the queue gauges come from: messages in the active set (in memory), messages deferred on disk, and the
+     * age of the oldest queued message in seconds. Each supplier must be safe to call from the metrics thread.
+     */
+    public void queueState(
+        final LongSupplier activeMessages, final LongSupplier deferredMessages,
+        final LongSupplier oldestMessageAgeSeconds)
+    {
+        this.activeMessages = activeMessages;
+        this.deferredMessages = deferredMessages;
+        this.oldestMessageAgeSeconds = oldestMessageAgeSeconds;
+    }
+
+    public long activeMessages()
+    {
+        return activeMessages.getAsLong();
+    }
+
+    public long deferredMessages()
+    {
+        return deferredMessages.getAsLong();
+    }
+
+    public long oldestMessageAgeSeconds()
+    {
+        return oldestMessageAgeSeconds.getAsLong();
     }
 
     public long queuedBytes()

@@ -20,7 +20,13 @@ import java.util.concurrent.TimeUnit;
  * RESULT  | type=1 u8 | status u8 | reserved u16 | queueId i64 | recipient i32 | attempts i32 |
  *         | nextAttemptMs i64 | textLength i32 | text (UTF-8: the remote reply or the reason) |
  * DONE    | type=2 u8 | reserved u8 u16 | queueId i64 |      every recipient is final; the message is finished
+ * SCHEDULED | type=3 u8 | reserved u8 u16 | queueId i64 | attempts i32 | dueMs i64 | slot i64 | position i64 |
+ *           the message waits on disk: its state is the {@link DeferredIndex} entry at slot, position
+ * ACTIVATED | type=4 u8 | reserved u8 u16 | queueId i64 | slot i64 | position i64 |
+ *           the entry at slot, position was taken back into the active set (and is killed)
  * </pre>
+ * SCHEDULED and ACTIVATED are what a start needs beyond the queue manager's checkpoint to know where each message
+ * the journal names since then stands ({@link QueueRecovery}): waiting on disk, active, or finished.
  * A RESULT is appended right after the remote reply is read, so the only duplicates a crash can cause are the
  * transactions between a remote 250 and this append. Appends are not fsynced: a process crash keeps them (page
  * cache); a power cut can lose the newest, which then means a redelivery, never a loss.
@@ -40,9 +46,13 @@ public final class OutcomeJournal implements AutoCloseable
 
     private static final byte RESULT = 1;
     private static final byte DONE = 2;
+    private static final byte SCHEDULED = 3;
+    private static final byte ACTIVATED = 4;
     private static final int MAX_TEXT_BYTES = 2048;
     private static final int RESULT_FIXED_LENGTH = 32;
     private static final int DONE_LENGTH = 12;
+    private static final int SCHEDULED_LENGTH = 40;
+    private static final int ACTIVATED_LENGTH = 28;
 
     private static final long PREPARE_INTERVAL_NS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final Logger LOG = LoggerFactory.getLogger(OutcomeJournal.class);
@@ -53,6 +63,8 @@ public final class OutcomeJournal implements AutoCloseable
     private final CycleFileAllocator allocator;
     private ExcerptAppender appender;
     private long nextPrepareNs;
+    /** A repair at open carried records over (they have other indexes now). */
+    private boolean repaired;
     private long skippedRecords;
     private boolean skipping;
 
@@ -62,6 +74,16 @@ public final class OutcomeJournal implements AutoCloseable
         void onResult(long queueId, int recipient, byte status, int attempts, long nextAttemptMs, String text);
 
         void onDone(long queueId);
+
+        /** The message waits on disk: its state is the index entry at {@code slot}, {@code position}. */
+        default void onScheduled(long queueId, int attempts, long dueMs, long slot, long position)
+        {
+        }
+
+        /** The index entry at {@code slot}, {@code position} was taken back into the active set. */
+        default void onActivated(long queueId, long slot, long position)
+        {
+        }
     }
 
     private OutcomeJournal(final Path dir, final SingleChronicleQueue queue, final CycleFileAllocator allocator)
@@ -87,11 +109,13 @@ public final class OutcomeJournal implements AutoCloseable
             }
             return builder.build();
         };
+        boolean repaired = false;
         if (rollCycle != null)
         {
             try
             {
-                QueueRepair.repair(dir, open, OutcomeJournal::intact);
+                repaired = QueueRepair.repair(dir, open, OutcomeJournal::intact,
+                    QueueCheckpoint.syncedIndexes(dir.toAbsolutePath().getParent().resolve("deferred"))[1]) != null;
             }
             catch (final java.io.IOException ex)
             {
@@ -113,7 +137,9 @@ public final class OutcomeJournal implements AutoCloseable
                 throw ex;
             }
         }
-        return new OutcomeJournal(dir, queue, allocator);
+        final OutcomeJournal journal = new OutcomeJournal(dir, queue, allocator);
+        journal.repaired = repaired;
+        return journal;
     }
 
     /**
@@ -133,6 +159,14 @@ public final class OutcomeJournal implements AutoCloseable
         {
             return length == DONE_LENGTH;
         }
+        if (type == SCHEDULED)
+        {
+            return length == SCHEDULED_LENGTH;
+        }
+        if (type == ACTIVATED)
+        {
+            return length == ACTIVATED_LENGTH;
+        }
         if (type != RESULT || length < RESULT_FIXED_LENGTH)
         {
             return false;
@@ -146,10 +180,35 @@ public final class OutcomeJournal implements AutoCloseable
     /** Reads every record from the start. */
     public long replay(final Visitor visitor)
     {
+        return replayAfter(-1, visitor);
+    }
+
+    /**
+     * Reads every record after the one at {@code index} ({@link #lastIndex()} when a checkpoint was written); from the
+     * start when {@code index} is negative.
+     *
+     * @return records read; -1 when the record at {@code index} is not there (then nothing was read).
+     */
+    public long replayAfter(final long index, final Visitor visitor)
+    {
         long count = 0;
         long damaged = 0;
         try (ExcerptTailer tailer = queue.createTailer())
         {
+            if (index >= 0)
+            {
+                if (!tailer.moveToIndex(index))
+                {
+                    return -1;
+                }
+                try (DocumentContext dc = tailer.readingDocument())
+                {
+                    if (!dc.isPresent() || dc.index() != index)
+                    {
+                        return -1;
+                    }
+                }
+            }
             while (true)
             {
                 try (DocumentContext dc = tailer.readingDocument())
@@ -182,6 +241,15 @@ public final class OutcomeJournal implements AutoCloseable
                     else if (type == DONE)
                     {
                         visitor.onDone(bytes.readLong(at + 4));
+                    }
+                    else if (type == SCHEDULED)
+                    {
+                        visitor.onScheduled(bytes.readLong(at + 4), bytes.readInt(at + 12), bytes.readLong(at + 16),
+                            bytes.readLong(at + 24), bytes.readLong(at + 32));
+                    }
+                    else if (type == ACTIVATED)
+                    {
+                        visitor.onActivated(bytes.readLong(at + 4), bytes.readLong(at + 12), bytes.readLong(at + 20));
                     }
                     count++;
                 }
@@ -241,6 +309,92 @@ public final class OutcomeJournal implements AutoCloseable
             bytes.writeShort((short)0);
             bytes.writeLong(queueId);
         }
+    }
+
+    /** The message now waits on disk as the index entry at {@code slot}, {@code position}. */
+    public void recordScheduled(
+        final long queueId, final int attempts, final long dueMs, final long slot, final long position)
+    {
+        if (!cycleReady())
+        {
+            return;
+        }
+        try (DocumentContext dc = appender().writingDocument())
+        {
+            final Bytes<?> bytes = dc.wire().bytes();
+            if (!allocated(dc, bytes.writePosition(), SCHEDULED_LENGTH))
+            {
+                return;
+            }
+            bytes.writeByte(SCHEDULED);
+            bytes.writeByte((byte)0);
+            bytes.writeShort((short)0);
+            bytes.writeLong(queueId);
+            bytes.writeInt(attempts);
+            bytes.writeLong(dueMs);
+            bytes.writeLong(slot);
+            bytes.writeLong(position);
+        }
+    }
+
+    /** The index entry at {@code slot}, {@code position} was taken back into the active set. */
+    public void recordActivated(final long queueId, final long slot, final long position)
+    {
+        if (!cycleReady())
+        {
+            return;
+        }
+        try (DocumentContext dc = appender().writingDocument())
+        {
+            final Bytes<?> bytes = dc.wire().bytes();
+            if (!allocated(dc, bytes.writePosition(), ACTIVATED_LENGTH))
+            {
+                return;
+            }
+            bytes.writeByte(ACTIVATED);
+            bytes.writeByte((byte)0);
+            bytes.writeShort((short)0);
+            bytes.writeLong(queueId);
+            bytes.writeLong(slot);
+            bytes.writeLong(position);
+        }
+    }
+
+    /** The index of the last record written; -1 when there is none. The writing thread. */
+    public long lastIndex()
+    {
+        final long last = queue.lastIndex();
+        return last < 0 ? -1 : last;
+    }
+
+    /** The journal's roll cycle of {@code index}. */
+    public int cycleOf(final long index)
+    {
+        return queue.rollCycle().toCycle(index);
+    }
+
+    /** The cycle being written now (by the wall clock). */
+    public int currentCycle()
+    {
+        return queue.cycle();
+    }
+
+    /** The journal's cycle files by cycle. */
+    public java.util.TreeMap<Integer, Path> cycleFiles()
+    {
+        return Spool.cycleFiles(dir, queue.rollCycle());
+    }
+
+    /** Whether a repair at open carried records over into new cycle files (indexes changed). */
+    public boolean repaired()
+    {
+        return repaired;
+    }
+
+    /** The journal's directory. */
+    public Path dir()
+    {
+        return dir;
     }
 
     /** Deletes journal cycles before {@code cycle}: no live message has records in them. */

@@ -43,7 +43,10 @@ import java.util.function.Function;
  * carried over are deleted. A record a killed writer left unfinished at the very end is cleared in place instead
  * (it never finished, so no reader saw it and nobody was told 250). What was done is logged and returned.
  * <p>
- * Cost: one sequential read of the queue at every start (delivery reads it from the start after a restart anyway).
+ * Cost: one sequential read of the records written since the queue manager's last checkpoint: the ones before were
+ * synced when it was written ({@link QueueCheckpoint#spoolSyncedIndex}), so a power cut cannot have touched them (a
+ * disk fault in them is still caught, record by record, by the checksums readers verify). Without a checkpoint,
+ * every record is read.
  * <p>
  * Thread: the opening thread, before any appender or tailer of the queue exists.
  */
@@ -82,6 +85,16 @@ final class QueueRepair
     static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check)
         throws IOException
     {
+        return repair(dir, open, check, -1);
+    }
+
+    /**
+     * As {@link #repair(Path, Function, RecordCheck)}, checking only the records from {@code syncedIndex} on (the
+     * one before it too, to know where the last intact record ends); every record when it is negative.
+     */
+    static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check,
+        final long syncedIndex) throws IOException
+    {
         final Damage damage;
         try (SingleChronicleQueue queue = open.apply(dir))
         {
@@ -89,7 +102,7 @@ final class QueueRepair
             {
                 queue.refreshDirectoryListing();
             }
-            damage = inspect(queue, check);
+            damage = inspect(queue, check, syncedIndex);
         }
         if (damage == null)
         {
@@ -244,17 +257,28 @@ final class QueueRepair
     {
     }
 
-    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check) throws IOException
+    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check, final long syncedIndex)
+        throws IOException
     {
+        final int fromCycle = syncedIndex < 0 ? Integer.MIN_VALUE : queue.rollCycle().toCycle(syncedIndex);
         final int last = queue.lastCycle();
         if (last == Integer.MIN_VALUE)
         {
             return null;
         }
         int cycle = queue.firstCycle();
+        while (cycle < fromCycle && cycle < last)
+        {
+            final int next = nextCycle(queue, cycle);
+            if (next == -1 || next == Integer.MIN_VALUE)
+            {
+                break;
+            }
+            cycle = next;
+        }
         while (true)
         {
-            final String reason = inspectCycle(queue, cycle, check);
+            final String reason = inspectCycle(queue, cycle, check, cycle == fromCycle ? syncedIndex : -1);
             if (reason != null)
             {
                 final java.util.List<File> files = new java.util.ArrayList<>();
@@ -312,8 +336,8 @@ final class QueueRepair
     }
 
     /** Why the file of {@code cycle} is damaged; null when it is intact. */
-    private static String inspectCycle(final SingleChronicleQueue queue, final int cycle, final RecordCheck check)
-        throws IOException
+    private static String inspectCycle(final SingleChronicleQueue queue, final int cycle, final RecordCheck check,
+        final long syncedIndex) throws IOException
     {
         final SingleChronicleQueueStore store = queue.storeForCycle(cycle, queue.epoch(), false, null);
         if (store == null)
@@ -329,7 +353,10 @@ final class QueueRepair
             long records = 0;
             try (ExcerptTailer tailer = queue.createTailer())
             {
-                if (!tailer.moveToIndex(queue.rollCycle().toIndex(cycle, 0)))
+                // from the last record known synced: what came after it is what a power cut can have damaged
+                final long sequence = syncedIndex < 0 ? 0 : queue.rollCycle().toSequenceNumber(syncedIndex);
+                if ((sequence == 0 || !tailer.moveToIndex(syncedIndex - 1)) &&
+                    !tailer.moveToIndex(queue.rollCycle().toIndex(cycle, 0)))
                 {
                     return null; // no record in this cycle
                 }

@@ -17,6 +17,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The durable spool: one Chronicle Queue in one directory, the {@code spool-syncer} thread, and the factory for
@@ -59,6 +61,8 @@ public final class Spool implements AutoCloseable
     private volatile java.util.function.LongSupplier queuedBytes = () -> 0;
     private volatile long maxQueuedBytes = Long.MAX_VALUE;
     private volatile boolean closed;
+    /** The first cycle whose records a repair at open carried over (new indexes); MAX_VALUE when none. */
+    private int repairedFromCycle = Integer.MAX_VALUE;
 
     private Spool(final Path dir, final SyncMode syncMode, final long minFreeBytes, final SingleChronicleQueue queue)
     {
@@ -118,16 +122,23 @@ public final class Spool implements AutoCloseable
             .blockSize(BLOCK_SIZE)
             .build();
         final SingleChronicleQueue queue;
+        final QueueRepair.Outcome repaired;
         try
         {
-            QueueRepair.repair(absolute, open, new RecordChecksum()::intact);
+            repaired = QueueRepair.repair(absolute, open, new RecordChecksum()::intact,
+                QueueCheckpoint.syncedIndexes(absolute.resolve("deferred"))[0]);
             queue = open.apply(absolute);
         }
         catch (final RuntimeException ex)
         {
             throw new IOException("cannot open spool at " + absolute + ": " + ex, ex);
         }
-        return new Spool(absolute, syncMode, minFreeBytes, queue);
+        final Spool spool = new Spool(absolute, syncMode, minFreeBytes, queue);
+        if (repaired != null)
+        {
+            spool.repairedFromCycle = cycleOfFile(repaired.damagedFile().getName(), cycle);
+        }
+        return spool;
     }
 
     /** Maps a {@code queue.roll_cycle} name to Chronicle's roll cycle; {@link IllegalArgumentException} if unknown. */
@@ -236,30 +247,10 @@ public final class Spool implements AutoCloseable
 
     static int deleteCycleFiles(final Path dir, final RollCycle rollCycle, final int beforeCycle, final Runnable refresh)
     {
-        final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
-            .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
-        final long lengthMs = rollCycle.lengthInMillis();
         int deleted = 0;
-        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
-        if (files == null)
+        for (final Map.Entry<Integer, Path> file : cycleFiles(dir, rollCycle).headMap(beforeCycle).entrySet())
         {
-            return 0;
-        }
-        for (final java.io.File file : files)
-        {
-            final String name = file.getName();
-            final String stamp = name.substring(0, name.length() - ".cq4".length());
-            final long cycle;
-            try
-            {
-                final java.time.temporal.TemporalAccessor parsed = format.parse(stamp);
-                cycle = epochMillis(parsed) / lengthMs;
-            }
-            catch (final RuntimeException ex)
-            {
-                continue;
-            }
-            if (cycle < beforeCycle && file.delete())
+            if (file.getValue().toFile().delete())
             {
                 deleted++;
             }
@@ -269,6 +260,73 @@ public final class Spool implements AutoCloseable
             refresh.run();
         }
         return deleted;
+    }
+
+    /** The cycle files in {@code dir} by cycle (names Chronicle gave them with {@code rollCycle}'s format). */
+    static TreeMap<Integer, Path> cycleFiles(final Path dir, final RollCycle rollCycle)
+    {
+        final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
+            .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
+        final long lengthMs = rollCycle.lengthInMillis();
+        final TreeMap<Integer, Path> cycles = new TreeMap<>();
+        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
+        if (files == null)
+        {
+            return cycles;
+        }
+        for (final java.io.File file : files)
+        {
+            final String name = file.getName();
+            final String stamp = name.substring(0, name.length() - ".cq4".length());
+            try
+            {
+                final java.time.temporal.TemporalAccessor parsed = format.parse(stamp);
+                cycles.put((int)(epochMillis(parsed) / lengthMs), file.toPath());
+            }
+            catch (final RuntimeException ex)
+            {
+                // not a cycle file of this roll cycle
+            }
+        }
+        return cycles;
+    }
+
+    /** The cycle of a cycle file's name; {@link Integer#MIN_VALUE} when it is not one. */
+    static int cycleOfFile(final String name, final RollCycle rollCycle)
+    {
+        try
+        {
+            final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
+                .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
+            return (int)(epochMillis(format.parse(name.substring(0, name.length() - ".cq4".length()))) /
+                rollCycle.lengthInMillis());
+        }
+        catch (final RuntimeException ex)
+        {
+            return Integer.MIN_VALUE;
+        }
+    }
+
+    /**
+     * The first cycle a repair at open moved aside and carried over (its records and every later one's now have
+     * other indexes); {@link Integer#MAX_VALUE} when no repair did.
+     */
+    public int repairedFromCycle()
+    {
+        return repairedFromCycle;
+    }
+
+    /** The index of the last record; -1 when the spool is empty. Any thread. */
+    public long lastIndex()
+    {
+        final long last = queue.lastIndex();
+        return last < 0 ? -1 : last;
+    }
+
+    /** The spool's cycle files by cycle. */
+    public TreeMap<Integer, Path> cycleFiles()
+    {
+        return cycleFiles(dir, queue.rollCycle());
     }
 
     private static long epochMillis(final java.time.temporal.TemporalAccessor parsed)

@@ -86,40 +86,29 @@ public final class SpoolCommand
 
     private static int shape(final SpoolReader reader, final Path spoolDir, final boolean bySender, final PrintStream out)
     {
-        final Map<Long, JournalEntry> journal = readJournal(spoolDir);
         final SpoolShape shape = new SpoolShape(bySender, System.currentTimeMillis());
-        while (reader.poll(m -> shape.add(m, journal.get(m.queueId())), 1024) > 0)
-        {
-            // until the end of what is there now
-        }
+        QueueListing.forEach(spoolDir, reader, (message, state, kind) -> shape.add(message, state));
         shape.print(out);
         return 0;
     }
 
+    /**
+     * One line per queued message, streamed (at 10 million messages the first lines come at once, in bounded
+     * memory): the active set, then deferred mail by next attempt, then mail the queue manager has not read yet.
+     */
     private static int list(final SpoolReader reader, final Path spoolDir, final PrintStream out)
     {
         final long nowMs = System.currentTimeMillis();
-        final Map<Long, JournalEntry> journal = readJournal(spoolDir);
-        final long[] totals = new long[3];
-        while (reader.poll(m ->
+        final long[] totals = new long[2];
+        QueueListing.forEach(spoolDir, reader, (m, state, kind) ->
         {
-            final JournalEntry entry = journal.get(m.queueId());
-            if (entry != null && entry.done)
-            {
-                totals[2]++;
-                return;
-            }
             totals[0]++;
             totals[1] += m.bodyBytes();
             out.printf("%-13s %6s %9d  <%s>%s  %s  %s%n",
                 m.queueIdText(), age(nowMs - m.receivedAtMs()), m.bodyBytes(), text(m.reversePath()),
-                mailDsn(m), pendingRecipients(m, entry), state(entry, nowMs));
-        }, 1024) > 0)
-        {
-            // until the end of what is there now
-        }
-        out.println("-- " + totals[0] + (totals[0] == 1 ? " message, " : " messages, ") + totals[1] + " bytes" +
-            (totals[2] > 0 ? " (" + totals[2] + " finished, awaiting cleanup)" : ""));
+                mailDsn(m), pendingRecipients(m, state), state(state, kind, nowMs));
+        });
+        out.println("-- " + totals[0] + (totals[0] == 1 ? " message, " : " messages, ") + totals[1] + " bytes");
         return 0;
     }
 
@@ -133,7 +122,8 @@ public final class SpoolCommand
         boolean done;
     }
 
-    private static Map<Long, JournalEntry> readJournal(final Path spoolDir)
+    /** A spool from before the deferred index: what the whole journal says, per message (see {@link QueueListing}). */
+    static Map<Long, JournalEntry> readJournal(final Path spoolDir)
     {
         final Map<Long, JournalEntry> entries = new HashMap<>();
         final Path dir = spoolDir.resolve("journal");
@@ -174,14 +164,14 @@ public final class SpoolCommand
         return entries;
     }
 
-    private static String pendingRecipients(final SpooledMessage m, final JournalEntry entry)
+    private static String pendingRecipients(final SpooledMessage m, final QueueEntry state)
     {
         final List<byte[]> recipients = m.recipients();
         final StringBuilder text = new StringBuilder();
         for (int i = 0; i < recipients.size(); i++)
         {
-            final Byte status = entry == null ? null : entry.status.get(i);
-            if (status != null && status != OutcomeJournal.DEFERRED)
+            final byte status = i < state.recipientCount() ? state.status[i] : QueueEntry.READY;
+            if (status == QueueEntry.DELIVERED || status == QueueEntry.BOUNCED)
             {
                 continue;
             }
@@ -205,16 +195,28 @@ public final class SpoolCommand
             (m.envelopeId() == null ? "" : " ENVID=" + text(m.envelopeId()));
     }
 
-    private static String state(final JournalEntry entry, final long nowMs)
+    private static String state(final QueueEntry state, final QueueListing.Kind kind, final long nowMs)
     {
-        if (entry == null || entry.nextAttemptMs == 0)
+        if (kind == QueueListing.Kind.ACTIVE && state.dueMs <= nowMs)
+        {
+            return "active" + (state.attempts > 0 ? ", attempts=" + state.attempts : "");
+        }
+        if (state.dueMs == 0)
         {
             return "ready";
         }
-        final String when = entry.nextAttemptMs <= nowMs ? "due now" :
-            "deferred until " + java.time.Instant.ofEpochMilli(entry.nextAttemptMs).truncatedTo(
+        String lastError = null;
+        for (int i = 0; i < state.recipientCount() && lastError == null; i++)
+        {
+            if (state.status[i] == QueueEntry.DEFERRED)
+            {
+                lastError = state.reply[i];
+            }
+        }
+        final String when = state.dueMs <= nowMs ? "due now" :
+            "deferred until " + java.time.Instant.ofEpochMilli(state.dueMs).truncatedTo(
                 java.time.temporal.ChronoUnit.SECONDS);
-        return when + ", attempts=" + entry.attempts + (entry.lastError == null ? "" : " (" + entry.lastError + ")");
+        return when + ", attempts=" + state.attempts + (lastError == null ? "" : " (" + lastError + ")");
     }
 
     private static int show(final SpoolReader reader, final String idText, final PrintStream out)

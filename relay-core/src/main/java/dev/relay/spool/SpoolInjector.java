@@ -47,8 +47,11 @@ public final class SpoolInjector
     /** Told how a requeue ended; on the owning thread, from inside {@link #doWork()}. */
     public interface Requeued
     {
-        /** The copy's END is written: a reader will meet the copy. */
-        void onCopied(long queueId);
+        /**
+         * The copy is committed (durable as {@code queue.sync} says): {@code copy} is it, with the same envelope
+         * and where its records are.
+         */
+        void onCopied(long queueId, SpooledMessage copy);
 
         /** No copy (no room, the records are gone, a write failed); the message stays where it was. */
         void onFailed(long queueId, String why);
@@ -267,14 +270,59 @@ public final class SpoolInjector
         final InboundMessage written = copy;
         current = null;
         copy = null;
-        if (writer.complete(written, (message, durable) -> { }))
+        final SpooledMessage original = moved.message();
+        final SpooledMessage[] made = new SpooledMessage[1];
+        final boolean[] committed = new boolean[1];
+        if (writer.complete(written, (message, durable) ->
         {
-            moved.listener().onCopied(moved.message().queueId());
+            // with queue.sync=none this runs inside complete(), before the copy's indexes are known
+            committed[0] = true;
+            if (made[0] != null)
+            {
+                moved.listener().onCopied(original.queueId(), made[0]);
+            }
+        }))
+        {
+            made[0] = copyOf(original, writer.lastStartIndex, writer.lastEndIndex, writer.lastChunkCount,
+                written.bodyBytes());
+            if (committed[0])
+            {
+                moved.listener().onCopied(original.queueId(), made[0]);
+            }
         }
         else
         {
-            moved.listener().onFailed(moved.message().queueId(), "the spool refused the copy's end");
+            moved.listener().onFailed(original.queueId(), "the spool refused the copy's end");
         }
+    }
+
+    /** The copy of {@code original} at {@code startIndex}..{@code endIndex}: the same envelope, origin requeue. */
+    private static SpooledMessage copyOf(
+        final SpooledMessage original, final long startIndex, final long endIndex, final int chunkCount,
+        final long bodyBytes)
+    {
+        final SpooledMessage copy = new SpooledMessage();
+        copy.queueId = original.queueId;
+        copy.origin = SpoolRecords.ORIGIN_REQUEUE;
+        copy.receivedAtMs = original.receivedAtMs;
+        copy.flags = original.flags;
+        copy.clientAddress = original.clientAddress;
+        copy.heloName = original.heloName;
+        copy.reversePath = original.reversePath;
+        copy.recipientArray = original.recipientArray;
+        copy.recipients = original.recipients;
+        copy.receivedHeader = original.receivedHeader;
+        copy.dsnRet = original.dsnRet;
+        copy.envelopeId = original.envelopeId;
+        copy.notify = original.notify;
+        copy.originalRecipients = original.originalRecipients;
+        copy.bodyBytes = bodyBytes;
+        copy.chunkCount = chunkCount;
+        copy.startIndex = startIndex;
+        copy.endIndex = endIndex;
+        copy.intactChunks = chunkCount;
+        copy.intactBodyBytes = bodyBytes;
+        return copy;
     }
 
     private void fail(final String why)

@@ -55,6 +55,7 @@ public final class SpoolReader implements AutoCloseable
     private final LinkedHashMap<Long, SpooledMessage> pending = new LinkedHashMap<>();
     private ExcerptTailer tailer;
     private ExcerptTailer bodyTailer;
+    private ExcerptTailer envelopeTailer;
     private int maxPending = DEFAULT_MAX_PENDING;
     private long maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS;
     private long newestReceivedAtMs;
@@ -95,6 +96,88 @@ public final class SpoolReader implements AutoCloseable
             throw new IOException("cannot read spool at " + absolute + ": " + ex, ex);
         }
         return new SpoolReader(queue, null, true);
+    }
+
+    /**
+     * Starts reading at {@code index} (a {@link #resumeIndex()} saved earlier) instead of the start; before the first
+     * {@link #poll}. An index past the last record of its cycle is where the next cycle's records follow; an index
+     * whose cycle is gone starts at the beginning.
+     */
+    public void startAt(final long index)
+    {
+        final ExcerptTailer tailer = tailer();
+        if (index < 0 || tailer.moveToIndex(index) || tailer.index() == index)
+        {
+            return;
+        }
+        LOG.warn("spool: index {} to resume from is not there; reading from the start", Long.toHexString(index));
+        tailer.toStart();
+    }
+
+    /** The index of the last record in the spool; -1 when it is empty. */
+    public long lastIndex()
+    {
+        final long last = queue.lastIndex();
+        return last < 0 ? -1 : last;
+    }
+
+    /** The index the tailer reads next. */
+    public long readIndex()
+    {
+        return tailer().index();
+    }
+
+    /**
+     * The message {@code queueId} whose envelope record is at {@code startIndex} and whose commit record is at
+     * {@code endIndex}, read back (envelope only; the body stays in the file): what a message waiting on disk needs
+     * to be delivered again.
+     *
+     * @return null when its records are no longer in the spool, or the record there is not its envelope (damaged).
+     */
+    public SpooledMessage readMessage(
+        final long queueId, final long startIndex, final long endIndex, final long bodyBytes, final int chunkCount)
+    {
+        ExcerptTailer tailer = this.envelopeTailer;
+        if (tailer == null)
+        {
+            tailer = queue.createTailer();
+            this.envelopeTailer = tailer;
+        }
+        if (!tailer.moveToIndex(startIndex))
+        {
+            return null;
+        }
+        try (DocumentContext dc = tailer.readingDocument())
+        {
+            if (!dc.isPresent() || dc.index() != startIndex)
+            {
+                return null;
+            }
+            final Bytes<?> bytes = dc.wire().bytes();
+            final long start = bytes.readPosition();
+            if (!checksum.intact(bytes, start, bytes.readLimit()) || SpoolRecords.queueId(bytes, start) != queueId)
+            {
+                return null;
+            }
+            final byte type = SpoolRecords.type(bytes, start);
+            if (type != SpoolRecords.START && type != SpoolRecords.START_BODY && type != SpoolRecords.WHOLE)
+            {
+                return null;
+            }
+            final SpooledMessage message = new SpooledMessage();
+            SpoolRecords.readEnvelope(bytes, start, message);
+            message.startIndex = startIndex;
+            message.endIndex = endIndex;
+            message.bodyBytes = bodyBytes;
+            message.chunkCount = chunkCount;
+            message.intactChunks = chunkCount;
+            message.intactBodyBytes = bodyBytes;
+            return message;
+        }
+        catch (final RuntimeException ex)
+        {
+            return null;
+        }
     }
 
     /** Changes the bounds on pending (started, not yet ended) messages; see the class comment. */
@@ -426,6 +509,10 @@ public final class SpoolReader implements AutoCloseable
         {
             bodyTailer.close();
         }
+        if (envelopeTailer != null)
+        {
+            envelopeTailer.close();
+        }
         if (ownsQueue)
         {
             queue.close();
@@ -441,6 +528,10 @@ public final class SpoolReader implements AutoCloseable
         if (bodyTailer != null)
         {
             bodyTailer.singleThreadedCheckReset();
+        }
+        if (envelopeTailer != null)
+        {
+            envelopeTailer.singleThreadedCheckReset();
         }
         close();
     }

@@ -38,19 +38,15 @@ final class SpoolShape
         this.nowMs = nowMs;
     }
 
-    /** Counts the recipients of {@code message} still to be delivered; {@code entry} is its journal state or null. */
-    void add(final SpooledMessage message, final SpoolCommand.JournalEntry entry)
+    /** Counts the recipients of {@code message} still to be delivered; {@code state} says where each stands. */
+    void add(final SpooledMessage message, final QueueEntry state)
     {
-        if (entry != null && entry.done)
-        {
-            return;
-        }
         final int column = column(nowMs - message.receivedAtMs());
         final List<byte[]> recipients = message.recipients();
         for (int i = 0; i < recipients.size(); i++)
         {
-            final Byte status = entry == null ? null : entry.status.get(i);
-            if (status != null && status != OutcomeJournal.DEFERRED)
+            final byte status = i < state.recipientCount() ? state.status[i] : QueueEntry.READY;
+            if (status == QueueEntry.DELIVERED || status == QueueEntry.BOUNCED)
             {
                 continue;
             }

@@ -76,6 +76,10 @@ public final class SpoolWriter implements MessageSink
     private long writeErrors;
     /** Written by the syncer thread only. */
     long wakeRound;
+    /** Where the last message {@link #complete}d was written: its first record, its commit record, its chunks. */
+    long lastStartIndex = -1;
+    long lastEndIndex = -1;
+    int lastChunkCount;
 
     SpoolWriter(
         final Spool spool,
@@ -98,6 +102,7 @@ public final class SpoolWriter implements MessageSink
         boolean failed;
         int chunkCount;
         long bodyBytes;
+        long startIndex = -1;
 
         void reset()
         {
@@ -105,6 +110,7 @@ public final class SpoolWriter implements MessageSink
             failed = false;
             chunkCount = 0;
             bodyBytes = 0;
+            startIndex = -1;
         }
     }
 
@@ -210,6 +216,12 @@ public final class SpoolWriter implements MessageSink
             {
                 written = writeEnd(message.queueId(), tx);
             }
+        }
+        if (written)
+        {
+            lastStartIndex = tx.startIndex;
+            lastEndIndex = appender().lastIndexAppended();
+            lastChunkCount = tx.chunkCount;
         }
         release(message, tx);
         if (!written)
@@ -455,6 +467,7 @@ public final class SpoolWriter implements MessageSink
             return failed(tx);
         }
         tx.started = true;
+        tx.startIndex = appender.lastIndexAppended();
         tx.bodyBytes += bodyLength;
         if (bodyLength > 0)
         {

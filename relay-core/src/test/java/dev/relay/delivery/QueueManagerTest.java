@@ -125,7 +125,8 @@ class QueueManagerTest
         handBack(onlyJob(), reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"),
             reply(RecipientResult.Status.DEFERRED, 451, "4.3.0", "try later"));
         manager.doWork();
-        assertEquals(List.of("DELIVERED 0", "DEFERRED 1 attempts=1 next=" + (T0 + 60_000)), journalLog().of(id));
+        assertEquals(List.of("DELIVERED 0", "SCHEDULED attempts=1 next=" + (T0 + 60_000)), journalLog().of(id),
+            "a minute away: it waits on disk, and the journal says where and until when");
         assertNull(loops.get(0).pollJob());
 
         clock.update(T0 + 59_999);
@@ -138,7 +139,7 @@ class QueueManagerTest
 
         handBack(retry, reply(RecipientResult.Status.DEFERRED, 451, "4.3.0", "still later"));
         manager.doWork();
-        assertTrue(journalLog().of(id).contains("DEFERRED 1 attempts=2 next=" + (T0 + 60_000 + 300_000)),
+        assertTrue(journalLog().of(id).contains("SCHEDULED attempts=2 next=" + (T0 + 60_000 + 300_000)),
             journalLog().of(id).toString());
         clock.update(T0 + 60_000 + 300_000);
         manager.doWork();
@@ -359,47 +360,90 @@ class QueueManagerTest
     }
 
     @Test
-    void finishedCyclesAreDeletedAndAnOldDeferredMessageIsMovedForwardFirst() throws Exception
+    void aCycleLeftWithLittleLiveMailIsMovedOutOfAndDeletedWhileAFullOneStays() throws Exception
     {
         spool = TestSpool.open(dir.resolve("spool"), "secondly");
         journal = OutcomeJournal.open(dir.resolve("spool").resolve("journal"), "secondly");
         startManager(1, "delivery.retry.schedule", "1h", "queue.roll_cycle", "secondly");
+        // one cycle: one message deferred, four delivered (a fifth of it stays live); the next: two, both deferred
+        awaitStartOfSecond();
         final long deferred = spool.write(T0, SENDER, "body\r\n", "bob@dest.test");
-        final long delivered = spool.write(T0, SENDER, "body\r\n", "carol@dest.test");
+        final List<Long> delivered = new ArrayList<>();
+        for (int i = 0; i < 4; i++)
+        {
+            delivered.add(spool.write(T0, SENDER, "body\r\n", "carol@dest.test"));
+        }
         manager.doWork();
         final List<DeliveryJob> jobs = jobs(loops.get(0));
-        final int firstCycle = spool.spool().cycleOf(jobs.get(0).message.startIndex());
+        final int sparseCycle = spool.spool().cycleOf(jobs.get(0).message.startIndex());
         for (final DeliveryJob job : jobs)
         {
+            assertEquals(sparseCycle, spool.spool().cycleOf(job.message.startIndex()), "written within a second");
             handBack(job, reply(job.message.queueId() == deferred ? RecipientResult.Status.DEFERRED :
                 RecipientResult.Status.DELIVERED, 451, null, "later"));
         }
         manager.doWork();
-        assertEquals(1, manager.queuedMessages());
-        assertTrue(cycleFiles().contains(firstCycle));
-        assertTrue(journalLog().of(delivered).contains("DONE"));
+        awaitStartOfSecond();
+        final long fullA = spool.write(T0, SENDER, "body\r\n", "dave@dest.test");
+        final long fullB = spool.write(T0, SENDER, "body\r\n", "erin@dest.test");
+        manager.doWork();
+        final List<DeliveryJob> fullJobs = jobs(loops.get(0));
+        final int fullCycle = spool.spool().cycleOf(fullJobs.get(0).message.startIndex());
+        for (final DeliveryJob job : fullJobs)
+        {
+            assertEquals(fullCycle, spool.spool().cycleOf(job.message.startIndex()), "written within a second");
+            handBack(job, reply(RecipientResult.Status.DEFERRED, 451, null, "later"));
+        }
+        manager.doWork();
+        assertEquals(3, manager.queuedMessages());
+        assertEquals(3, manager.deferredMessages(), "an hour away: on disk");
+        assertTrue(journalLog().of(delivered.get(0)).contains("DONE"));
 
         // the wall clock (Chronicle's cycles) moves two cycles on; the fake clock brings the housekeeping
-        while (spool.spool().currentCycle() < firstCycle + 2)
+        while (spool.spool().currentCycle() < fullCycle + 2)
         {
             Thread.sleep(50);
         }
         long now = T0;
-        for (int pass = 0; pass < 20 && cycleFiles().contains(firstCycle); pass++)
+        for (int pass = 0; pass < 20 && cycleFiles().contains(sparseCycle); pass++)
         {
             now += 1_000;
             clock.update(now);
             manager.doWork();
         }
-        assertFalse(cycleFiles().contains(firstCycle), "the first cycle was deleted once its message moved");
-        assertEquals(1, manager.queuedMessages(), "the deferred message lives on in its copy");
+        assertFalse(cycleFiles().contains(sparseCycle), "the sparse cycle was deleted once its message moved");
+        assertTrue(cycleFiles().contains(fullCycle), "a cycle whose mail is all live stays: nothing to gain");
+        assertEquals(3, manager.queuedMessages(), "the moved message lives on in its copy");
+        assertEquals(3, manager.deferredMessages(), "back on disk after the move");
+        assertTrue(journalLog().of(deferred).contains("ACTIVATED"), "taken from disk to be moved");
 
         inbox.flush();
         manager.doWork();
-        final DeliveryJob moved = onlyJob();
-        assertEquals(deferred, moved.message.queueId());
-        assertTrue(spool.spool().cycleOf(moved.message.startIndex()) > firstCycle, "delivered from the copy");
-        assertEquals(SpoolRecords.ORIGIN_REQUEUE, moved.message.origin());
+        final List<DeliveryJob> flushed = jobsOfAllLoops();
+        assertEquals(3, flushed.size());
+        for (final DeliveryJob job : flushed)
+        {
+            if (job.message.queueId() == deferred)
+            {
+                assertTrue(spool.spool().cycleOf(job.message.startIndex()) > fullCycle, "delivered from the copy");
+                assertEquals(SpoolRecords.ORIGIN_REQUEUE, job.message.origin());
+            }
+            else
+            {
+                assertTrue(job.message.queueId() == fullA || job.message.queueId() == fullB);
+                assertEquals(fullCycle, spool.spool().cycleOf(job.message.startIndex()), "never moved");
+            }
+        }
+    }
+
+    /** Waits until the wall clock is early in a second, so that a few writes land in one secondly cycle. */
+    private static void awaitStartOfSecond() throws InterruptedException
+    {
+        final long second = System.currentTimeMillis() / 1000;
+        while (System.currentTimeMillis() / 1000 == second)
+        {
+            Thread.sleep(5);
+        }
     }
 
     // ---- the test's side of the proxies
@@ -547,6 +591,20 @@ class QueueManagerTest
         public void onDone(final long queueId)
         {
             records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("DONE");
+        }
+
+        @Override
+        public void onScheduled(final long queueId, final int attempts, final long dueMs, final long slot,
+            final long position)
+        {
+            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("SCHEDULED attempts=" + attempts +
+                " next=" + dueMs);
+        }
+
+        @Override
+        public void onActivated(final long queueId, final long slot, final long position)
+        {
+            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("ACTIVATED");
         }
 
         List<String> of(final long queueId)

@@ -21,17 +21,23 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Big deferred messages are moved forward into newer spool cycles (one-second cycles here) a slice per loop pass,
- * so the delivery loop keeps serving other mail while MiBs are copied, the old cycle files go, and once the
- * destination is back every message arrives once, byte-exact.
+ * A cycle whose mail was mostly delivered is moved out of: its big deferred messages are copied into the current
+ * spool cycle (one-second cycles here) a slice per loop pass, so the delivery loop keeps serving other mail while
+ * MiBs are copied, and the old cycle file goes. A cycle that holds nothing but deferred mail (a standing backlog)
+ * stays where it is: nothing is copied for it. Once the destination is back every message arrives once, byte-exact.
  */
 @Timeout(90)
 class DeliveryMoveForwardTest
 {
     private static final Duration WAIT = Duration.ofSeconds(30);
     private static final String SENDER = "alice@client.test";
-    private static final int BIG = 4;
-    private static final int BIG_BYTES = 6 << 20;
+    /** Deferred messages in the mostly delivered cycle, and in the cycle of deferred mail only. */
+    private static final int SPARSE_DEFERRED = 2;
+    private static final int DENSE_DEFERRED = 2;
+    private static final int DEFERRED_BYTES = 1 << 20;
+    /** Delivered beside them: four times their bytes, so under a quarter of the cycle stays live. */
+    private static final int DELIVERED = 5;
+    private static final int DELIVERED_BYTES = 2 << 20;
 
     @TempDir
     Path spool;
@@ -57,7 +63,7 @@ class DeliveryMoveForwardTest
     }
 
     @Test
-    void bigDeferredMessagesMoveForwardWithoutHoldingTheLoopThenArriveOnce() throws Exception
+    void aMostlyDeliveredCycleIsMovedOutOfWithoutHoldingTheLoopAndAFullOneStays() throws Exception
     {
         log = new E2e.DeliveryLogCapture();
         down = TestSmtpSink.start();
@@ -70,48 +76,70 @@ class DeliveryMoveForwardTest
 
         final Map<String, String> sent = new HashMap<>();
         final Map<String, Integer> sizes = new HashMap<>();
+        final List<Path> before = E2e.cycleFiles(spool);
         try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
         {
-            for (int i = 0; i < BIG; i++)
+            // one cycle: the deferred ones, then four times their bytes to the healthy hop
+            awaitStartOfSecond();
+            final long second = System.currentTimeMillis() / 1000;
+            for (int i = 0; i < SPARSE_DEFERRED; i++)
             {
-                final byte[] body = big("big-" + i, BIG_BYTES);
-                client.send(SENDER, List.of("bob@dest.test"), body);
-                sent.put("big-" + i, sha256(body));
-                sizes.put("big-" + i, body.length);
+                send(client, "sparse-" + i, "bob@dest.test", DEFERRED_BYTES, sent, sizes);
+            }
+            for (int i = 0; i < DELIVERED; i++)
+            {
+                send(client, "delivered-" + i, "carol@healthy.test", DELIVERED_BYTES, sent, sizes);
+            }
+            assertEquals(second, System.currentTimeMillis() / 1000, "the first burst fits in one second");
+            // the next: deferred mail only
+            awaitStartOfSecond();
+            for (int i = 0; i < DENSE_DEFERRED; i++)
+            {
+                send(client, "dense-" + i, "dave@dest.test", DEFERRED_BYTES, sent, sizes);
             }
         }
-        final List<Path> firstFiles = E2e.cycleFiles(spool);
-        E2e.await("the big messages deferred", WAIT, () -> relay.metrics().messagesDeferred() >= BIG, this::state);
+        final List<Path> firstFiles = E2e.cycleFiles(spool).stream().filter(path -> !before.contains(path)).sorted()
+            .toList();
+        E2e.await("the big messages deferred and delivered", WAIT,
+            () -> relay.metrics().messagesDeferred() >= SPARSE_DEFERRED + DENSE_DEFERRED &&
+                healthy.messageCount() >= DELIVERED, this::state);
 
-        // while the spool rolls each second and the mover copies 24 MiB forward, small mail to a healthy hop flows
+        // while the spool rolls each second and the mover copies the sparse cycle's MiBs, small mail flows
         long worstMs = 0;
-        int moved = 0;
-        final long deadline = System.nanoTime() + WAIT.toNanos();
         int small = 0;
-        while ((moved = moves()) < 2 * BIG && System.nanoTime() < deadline)
+        final long deadline = System.nanoTime() + WAIT.toNanos();
+        while (moves() < SPARSE_DEFERRED && System.nanoTime() < deadline)
         {
             final long start = System.nanoTime();
             try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
             {
-                client.send(SENDER, List.of("carol@healthy.test"), E2e.message(SENDER, "carol", "small-" + small));
+                client.send(SENDER, List.of("erin@healthy.test"), E2e.message(SENDER, "erin", "small-" + small));
             }
             small++;
-            final int expected = small;
+            final int expected = DELIVERED + small;
             E2e.await("small message " + small, WAIT, () -> healthy.messageCount() >= expected, this::state);
             worstMs = Math.max(worstMs, (System.nanoTime() - start) / 1_000_000);
         }
-        System.out.printf("move forward: %d moves of %d x %d MiB, %d small messages meanwhile, worst %d ms%n", moved,
-            BIG, BIG_BYTES >> 20, small, worstMs);
-        assertTrue(moved >= 2 * BIG, "each big message moved forward at least twice; " + state());
+        System.out.printf("move forward: %d moves of %d MiB, %d small messages meanwhile, worst %d ms%n", moves(),
+            DEFERRED_BYTES >> 20, small, worstMs);
+        assertEquals(SPARSE_DEFERRED, moves(), "the sparse cycle's deferred messages moved; " + state());
         assertTrue(worstMs < 2_000, "a small message took " + worstMs + " ms while big ones were moved");
-        E2e.await("the cycle files the big messages were received in deleted", WAIT,
-            () -> firstFiles.stream().noneMatch(java.nio.file.Files::exists), this::state);
+        final Path sparseFile = firstFiles.get(0);
+        final Path denseFile = firstFiles.get(1);
+        E2e.await("the mostly delivered cycle's file deleted", WAIT, () -> !java.nio.file.Files.exists(sparseFile),
+            this::state);
+        // a few more rolls: the cycle of deferred mail only is never copied
+        final long rolls = System.currentTimeMillis() / 1000 + 3;
+        E2e.await("three more rolls", WAIT, () -> System.currentTimeMillis() / 1000 > rolls, this::state);
+        assertEquals(SPARSE_DEFERRED, moves(), "nothing else moved: a full cycle stays; " + state());
+        assertTrue(java.nio.file.Files.exists(denseFile), "the cycle of deferred mail only is kept; " + state());
 
         down.restart();
         relay.flush();
-        final List<TestSmtpSink.Received> got = down.awaitMessages(BIG, WAIT);
+        final int deferred = SPARSE_DEFERRED + DENSE_DEFERRED;
+        final List<TestSmtpSink.Received> got = down.awaitMessages(deferred, WAIT);
         E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
-        assertEquals(BIG, down.messageCount(), "each big message once");
+        assertEquals(deferred, down.messageCount(), "each deferred message once");
         for (final TestSmtpSink.Received message : got)
         {
             final byte[] raw = message.raw();
@@ -119,6 +147,25 @@ class DeliveryMoveForwardTest
             final String name = id.substring(0, id.indexOf('@'));
             final byte[] body = Arrays.copyOfRange(raw, raw.length - sizes.get(name), raw.length);
             assertEquals(sent.get(name), sha256(body), "content of " + id);
+        }
+    }
+
+    private static void send(final SmtpTestClient client, final String id, final String to, final int size,
+        final Map<String, String> sent, final Map<String, Integer> sizes) throws Exception
+    {
+        final byte[] body = big(id, size);
+        client.send(SENDER, List.of(to), body);
+        sent.put(id, sha256(body));
+        sizes.put(id, body.length);
+    }
+
+    /** Waits until the wall clock is early in a second, so that a burst lands in one secondly cycle. */
+    private static void awaitStartOfSecond() throws InterruptedException
+    {
+        final long second = System.currentTimeMillis() / 1000;
+        while (System.currentTimeMillis() / 1000 == second)
+        {
+            Thread.sleep(2);
         }
     }
 
@@ -157,7 +204,8 @@ class DeliveryMoveForwardTest
 
     private String state()
     {
-        return "queued " + relay.queuedMessages() + ", deferred " + relay.metrics().messagesDeferred() + ", moves " +
-            moves() + ", healthy " + healthy.messageCount() + ", cycle " + relay.spool().currentCycle();
+        return "queued " + relay.queuedMessages() + ", deferrals " + relay.metrics().messagesDeferred() + ", moves " +
+            moves() + ", healthy " + healthy.messageCount() + ", cycle " + relay.spool().currentCycle() + ", files " +
+            relay.spool().cycleFiles().keySet();
     }
 }

@@ -106,9 +106,10 @@ class RollRestartProcessTest
                 sink.restart();
             }
             relay = start(config);
-            // the newest file of each may lose a record a killed writer left unfinished; older ones are untouched
-            assertNothingRepaired("after kill -9 at " + offsetMs + " ms", relay, spool,
-                spoolFiles.headMap(spoolFiles.lastKey()), journalFiles.headMap(journalFiles.lastKey()));
+            // the newest file of each may lose a record a killed writer left unfinished; older ones are untouched (the
+            // journal may have none yet: mail retried within seconds waits in memory and is journaled when delivered)
+            assertNothingRepaired("after kill -9 at " + offsetMs + " ms", relay, spool, allButNewest(spoolFiles),
+                allButNewest(journalFiles));
             relay.stdout().lines().filter(line -> line.contains(" WARN ") && line.contains("QueueRepair"))
                 .forEach(cleared::add);
         }
@@ -159,6 +160,11 @@ class RollRestartProcessTest
         assertEquals(List.of(), damagedDirs(journal), when);
         final List<String> errors = relay.stdout().lines().filter(line -> line.contains(" ERROR ")).toList();
         assertEquals(List.of(), errors, () -> when + ": no ERROR\n" + relay.output());
+    }
+
+    private static Map<String, CycleFiles.State> allButNewest(final TreeMap<String, CycleFiles.State> files)
+    {
+        return files.isEmpty() ? files : files.headMap(files.lastKey());
     }
 
     /** Lets the wall clock pass {@code rolls} whole seconds (secondly cycles begin at each). */

@@ -37,7 +37,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 final class SizeRun
 {
     private static final Duration DELIVERY_TIMEOUT = Duration.ofSeconds(120);
-    private static final Pattern METRIC = Pattern.compile("^(relay_[a-z_]+) ([0-9.eE+]+)$", Pattern.MULTILINE);
+    /** A sample: its name, then its labels (summed over: relay_queue_messages is one series per state), its value. */
+    private static final Pattern METRIC = Pattern.compile("^(relay_[a-z_]+)(?:\\{[^}]*})? ([0-9.eE+]+)$",
+        Pattern.MULTILINE);
     private static final byte[] CRLF = {'\r', '\n'};
 
     private final ChildRelay relay;
@@ -274,7 +276,7 @@ final class SizeRun
         final Matcher m = METRIC.matcher(response.body());
         while (m.find())
         {
-            values.put(m.group(1), Double.parseDouble(m.group(2)));
+            values.merge(m.group(1), Double.parseDouble(m.group(2)), Double::sum);
         }
         for (final String name : List.of("relay_messages_delivered_total", "relay_messages_deferred_total",
             "relay_messages_bounced_total", "relay_queue_messages"))

@@ -56,7 +56,8 @@ class MetricsServerTest
 
     private MetricsServer start(final InetSocketAddress listen) throws IOException
     {
-        server = MetricsServer.start(listen, metrics, queueMessages::get, openConnections::get, healthy::get,
+        metrics.queueState(() -> queueMessages.get() - 5, () -> 5, () -> 42);
+        server = MetricsServer.start(listen, metrics, openConnections::get, healthy::get,
             () ->
             {
                 flushThread.set(Thread.currentThread().getName());
@@ -157,7 +158,9 @@ class MetricsServerTest
         assertSample(body, "relay_spool_damaged_messages_total", 1);
         assertSample(body, "relay_spool_allocation_failures_total", 6);
         assertSample(body, "relay_journal_skipped_records_total", 2);
-        assertSample(body, "relay_queue_messages", 17);
+        assertSample(body, "relay_queue_messages{state=\"active\"}", 12);
+        assertSample(body, "relay_queue_messages{state=\"deferred\"}", 5);
+        assertSample(body, "relay_queue_oldest_message_age_seconds", 42);
         assertSample(body, "relay_connections_in_open", 5);
         assertSample(body, "relay_queue_bytes", 123_456);
         assertSample(body, "relay_queue_max_bytes", 1_000_000);

@@ -104,12 +104,14 @@ class SpoolInjectorTest
             assertEquals(1, read.size());
             final SpoolInjector injector = spool.newInjector(() -> { }, "relay.test");
             final List<String> outcome = new ArrayList<>();
+            final List<SpooledMessage> reported = new ArrayList<>();
             assertTrue(injector.requeue(read.get(0), new SpoolInjector.Requeued()
             {
                 @Override
-                public void onCopied(final long queueId)
+                public void onCopied(final long queueId, final SpooledMessage copy)
                 {
                     outcome.add("copied " + queueId);
+                    reported.add(copy);
                 }
 
                 @Override
@@ -143,6 +145,10 @@ class SpoolInjectorTest
             assertEquals(0, copy.notify(1));
             assertNull(copy.originalRecipient(1));
             assertArrayEquals(body, reader.readBodyToArray(copy));
+            assertEquals(copy.startIndex(), reported.get(0).startIndex(), "the copy is reported where it is");
+            assertEquals(copy.endIndex(), reported.get(0).endIndex());
+            assertEquals(copy.chunkCount(), reported.get(0).chunkCount());
+            assertArrayEquals(body, reader.readBodyToArray(reported.get(0)));
             reader.close();
         }
     }
@@ -173,7 +179,7 @@ class SpoolInjectorTest
             injector.requeue(read.get(0), new SpoolInjector.Requeued()
             {
                 @Override
-                public void onCopied(final long queueId)
+                public void onCopied(final long queueId, final SpooledMessage copy)
                 {
                     outcome.add("copied");
                 }

@@ -1,0 +1,242 @@
+package dev.relay.delivery;
+
+import dev.relay.spool.DeferredBucket;
+import dev.relay.spool.DeferredIndex;
+import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.QueueCheckpoint;
+import dev.relay.spool.QueueEntry;
+import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolReader;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Takes the queue manager's {@link QueueCheckpoint}s (every {@link #INTERVAL_MS} when something changed, and at
+ * stop) and does what may only follow a durable one: index entries taken since the one before are killed on disk,
+ * buckets with nothing live left and their slot over are deleted, and spool and journal cycles the checkpoint no
+ * longer needs may go ({@link #spoolKeepFrom}, {@link #journalKeepFrom}).
+ * <p>
+ * Owned by the queue manager's thread; the writing itself is the {@link CheckpointWriter}'s.
+ */
+final class QueueCheckpointer
+{
+    /** How often a checkpoint is taken while the queue changes: also the journal a start reads at most. */
+    static final long INTERVAL_MS = 2_000;
+
+    private final DeferredIndex index;
+    private final OutcomeJournal journal;
+    private final Spool spool;
+    private final SpoolReader reader;
+    private final CheckpointWriter writer;
+    private final QueueEntry scratch = new QueueEntry();
+    /** What the last checkpoint written says was synced (records before these indexes). */
+    private long spoolSynced;
+    private long journalSynced;
+    private long lastJournalIndex = Long.MIN_VALUE;
+    private long lastReadIndex = Long.MIN_VALUE;
+    private long nextMs;
+    // what the checkpoint being written allows once durable
+    private boolean pending;
+    private int pendingKills;
+    private final List<Long> pendingBucketDeletes = new ArrayList<>();
+    private int pendingSpoolKeep;
+    private int pendingJournalKeep;
+    private long pendingSpoolSynced;
+    private long pendingJournalSynced;
+    // what the last durable one allows
+    private int spoolKeepFrom = Integer.MIN_VALUE;
+    private int journalKeepFrom = Integer.MIN_VALUE;
+
+    QueueCheckpointer(final DeferredIndex index, final OutcomeJournal journal, final Spool spool,
+        final SpoolReader reader, final CheckpointWriter writer)
+    {
+        this.index = index;
+        this.journal = journal;
+        this.spool = spool;
+        this.reader = reader;
+        this.writer = writer;
+        final long[] synced = QueueCheckpoint.syncedIndexes(index.dir());
+        this.spoolSynced = synced[0];
+        this.journalSynced = synced[1];
+    }
+
+    /**
+     * Takes a checkpoint when one is due ({@link #INTERVAL_MS} since the last, and the journal or the tailer moved)
+     * and the last one is written; first finishes what the last durable one allows.
+     *
+     * @return whether anything was done.
+     */
+    boolean maybeTake(final long nowMs, final Collection<QueuedMessage> active, final Map<Integer, Long> spooled,
+        final SpoolCycles cycles)
+    {
+        boolean work = afterDurable(cycles);
+        if (nowMs < nextMs || !writer.idle())
+        {
+            return work;
+        }
+        final long journalIndex = journal.lastIndex();
+        final long readIndex = reader.readIndex();
+        if (journalIndex == lastJournalIndex && readIndex == lastReadIndex && index.pendingKills().isEmpty() &&
+            !anyBucketToDelete(nowMs))
+        {
+            return work;
+        }
+        nextMs = nowMs + INTERVAL_MS;
+        take(nowMs, active, spooled, cycles, false);
+        return true;
+    }
+
+    /** The last checkpoint, at stop: written before this returns. */
+    void takeNow(final long nowMs, final Collection<QueuedMessage> active, final Map<Integer, Long> spooled,
+        final SpoolCycles cycles)
+    {
+        take(nowMs, active, spooled, cycles, true);
+        afterDurable(cycles);
+    }
+
+    /** Spool cycles before this are needed by no durable checkpoint. */
+    int spoolKeepFrom()
+    {
+        return spoolKeepFrom;
+    }
+
+    /** Journal cycles before this are needed by no durable checkpoint (it reads after its record). */
+    int journalKeepFrom()
+    {
+        return journalKeepFrom;
+    }
+
+    private void take(final long nowMs, final Collection<QueuedMessage> active, final Map<Integer, Long> spooled,
+        final SpoolCycles cycles, final boolean wait)
+    {
+        final QueueCheckpoint checkpoint = new QueueCheckpoint();
+        checkpoint.writtenAtMs = nowMs;
+        checkpoint.spoolResumeIndex = reader.resumeIndex();
+        checkpoint.spoolReadIndex = reader.readIndex();
+        checkpoint.journalIndex = journal.lastIndex();
+        int spoolKeep = checkpoint.spoolResumeIndex >= 0 ? spool.cycleOf(checkpoint.spoolResumeIndex) :
+            Integer.MIN_VALUE;
+        spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
+        pendingBucketDeletes.clear();
+        for (final DeferredBucket bucket : index.buckets())
+        {
+            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            {
+                pendingBucketDeletes.add(bucket.slot());
+                continue;
+            }
+            checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
+                bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
+        }
+        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
+        {
+            checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
+        }
+        for (final Map.Entry<Integer, Long> cycle : spooled.entrySet())
+        {
+            checkpoint.cycles.computeIfAbsent(cycle.getKey(), ignored -> new long[3])[2] = cycle.getValue();
+        }
+        for (final QueuedMessage queued : active)
+        {
+            final QueueEntry entry = new QueueEntry();
+            final int cycle = cycles.cycleOf(queued);
+            queued.toEntry(entry, queued.heapIndex >= 0 ? queued.nextAttemptMs : 0, cycle);
+            checkpoint.active.add(entry);
+            spoolKeep = Math.min(spoolKeep, cycle);
+        }
+        checkpoint.kills.addAll(index.pendingKills());
+        // the spool and journal records written so far are synced with it: a start checks only the later ones
+        final List<Path> sync = new ArrayList<>(index.takeDirtyFiles());
+        final long spoolLast = spool.lastIndex();
+        checkpoint.spoolSyncedIndex = filesToSync(spool.cycleFiles(), spoolLast, spoolSynced,
+            spoolLast < 0 ? 0 : spool.cycleOf(spoolLast), spoolSynced < 0 ? 0 : spool.cycleOf(spoolSynced), sync);
+        checkpoint.journalSyncedIndex = filesToSync(journal.cycleFiles(), checkpoint.journalIndex, journalSynced,
+            checkpoint.journalIndex < 0 ? 0 : journal.cycleOf(checkpoint.journalIndex),
+            journalSynced < 0 ? 0 : journal.cycleOf(journalSynced), sync);
+        pendingSpoolSynced = checkpoint.spoolSyncedIndex;
+        pendingJournalSynced = checkpoint.journalSyncedIndex;
+        pendingKills = checkpoint.kills.size();
+        pendingSpoolKeep = spoolKeep;
+        pendingJournalKeep = checkpoint.journalIndex >= 0 ? journal.cycleOf(checkpoint.journalIndex) :
+            Integer.MAX_VALUE;
+        lastJournalIndex = checkpoint.journalIndex;
+        lastReadIndex = checkpoint.spoolReadIndex;
+        pending = true;
+        final byte[] bytes = checkpoint.encode();
+        if (wait)
+        {
+            writer.submitAndWait(index.dir(), bytes, sync);
+        }
+        else
+        {
+            writer.submit(index.dir(), bytes, sync);
+        }
+    }
+
+    private boolean anyBucketToDelete(final long nowMs)
+    {
+        for (final DeferredBucket bucket : index.buckets())
+        {
+            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Adds to {@code sync} the cycle files holding records after {@code synced} up to {@code last} (from the cycle of
+     * the one, to the other's); returns the index every record before which will then be synced.
+     */
+    private static long filesToSync(final java.util.TreeMap<Integer, Path> files, final long last, final long synced,
+        final int lastCycle, final int syncedCycle, final List<Path> sync)
+    {
+        if (last < 0)
+        {
+            return synced;
+        }
+        if (last + 1 == synced)
+        {
+            return synced;
+        }
+        sync.addAll((synced < 0 ? files.headMap(lastCycle, true) : files.subMap(syncedCycle, true, lastCycle, true))
+            .values());
+        return last + 1;
+    }
+
+    /** After the checkpoint being written is durable: kills, bucket deletions, the new cycle bounds. */
+    private boolean afterDurable(final SpoolCycles cycles)
+    {
+        if (!pending || !writer.idle())
+        {
+            return false;
+        }
+        pending = false;
+        if (!writer.durable())
+        {
+            // failed: nothing it would allow is done; the next one tries again
+            lastJournalIndex = Long.MIN_VALUE;
+            return false;
+        }
+        index.applyKills(pendingKills);
+        for (final long slot : pendingBucketDeletes)
+        {
+            final DeferredBucket bucket = index.existingBucket(slot);
+            if (bucket != null && bucket.liveCount() <= 0)
+            {
+                index.delete(slot);
+            }
+        }
+        pendingBucketDeletes.clear();
+        spoolKeepFrom = pendingSpoolKeep;
+        journalKeepFrom = pendingJournalKeep;
+        spoolSynced = pendingSpoolSynced;
+        journalSynced = pendingJournalSynced;
+        return true;
+    }
+}

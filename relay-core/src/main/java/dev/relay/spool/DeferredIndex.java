@@ -1,0 +1,511 @@
+package dev.relay.spool;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Deferred mail on disk, found by next-attempt time (Postfix's deferred queue, with the due time as the index): one
+ * append-only file per {@link #SLOT_MS} of due time ({@code queue.dir/deferred/<slot start ms>.due}), each a run of
+ * {@link QueueEntry}s. A deferred message costs its entry on disk (~150 bytes with one recipient and its last
+ * reply) and nothing on the heap; the heap holds one small {@link DeferredBucket} per file (a few thousand at most:
+ * the longest retry wait divided by the slot) and the live count and bytes per spool cycle.
+ * <p>
+ * An entry is written once ({@link #append}) and later killed in place ({@link #kill}: one byte) when its message
+ * becomes active again; a bucket is read in order from its read position ({@link #next}) once its slot has begun
+ * (or at once, after a flush), and deleted by its owner when every entry in it is dead and its slot is over. So
+ * nothing is ever rewritten: a standing backlog costs one entry per message per retry, not a copy of the backlog.
+ * <p>
+ * What the index cannot know by itself after a crash (which entries written since the last checkpoint count, which
+ * were taken) is settled by {@link QueueRecovery} from the journal; see there.
+ * <p>
+ * Owned by one thread (the queue manager's), or opened read-only by a tool ({@code spool list}). Allocates per
+ * bucket, and per entry read.
+ */
+public final class DeferredIndex implements AutoCloseable
+{
+    /** The due time one file covers. */
+    public static final long SLOT_MS = 10_000;
+    static final String SUFFIX = DeferredFiles.SUFFIX;
+    private static final Logger LOG = LoggerFactory.getLogger(DeferredIndex.class);
+
+    private final DeferredFiles files;
+    private final boolean readOnly;
+    private final TreeMap<Long, DeferredBucket> buckets = new TreeMap<>();
+    private final LiveByCycle liveByCycle = new LiveByCycle();
+    private final TakenEntries taken = new TakenEntries();
+    private final TakenEntries.Killer killOnDisk = this::killOnDisk;
+    private final BucketReader reader;
+    private long liveCount;
+    private long liveBytes;
+    private long writeFailures;
+
+    /** Where a scan of every live entry ({@link #scanNext}) is. */
+    public static final class ScanCursor
+    {
+        long slot = Long.MIN_VALUE;
+        long position;
+    }
+
+    private DeferredIndex(final Path dir, final boolean readOnly)
+    {
+        this.files = new DeferredFiles(dir, readOnly);
+        this.readOnly = readOnly;
+        this.reader = new BucketReader(files, taken);
+    }
+
+    /** Opens (creating the directory) the index in {@code dir} to write. */
+    public static DeferredIndex open(final Path dir)
+    {
+        try
+        {
+            Files.createDirectories(dir);
+        }
+        catch (final IOException ex)
+        {
+            throw new UncheckedIOException("cannot create " + dir + ": " + ex, ex);
+        }
+        return new DeferredIndex(dir, false);
+    }
+
+    /** Opens the index in {@code dir} to read only (it may not exist). */
+    public static DeferredIndex openReadOnly(final Path dir)
+    {
+        return new DeferredIndex(dir, true);
+    }
+
+    /** The slot (its start, ms) an entry due at {@code dueMs} goes to. */
+    public static long slotOf(final long dueMs)
+    {
+        return Math.floorDiv(dueMs, SLOT_MS) * SLOT_MS;
+    }
+
+    public Path dir()
+    {
+        return files.dir();
+    }
+
+    /** The slots that have a file, ascending. */
+    public List<Long> slotsOnDisk()
+    {
+        return files.slotsOnDisk();
+    }
+
+    /** A bucket as a checkpoint recorded it (recovery, before anything else). */
+    public DeferredBucket restoreBucket(
+        final long slot, final long readPosition, final long writePosition, final long live, final long bytes,
+        final long minReceivedAtMs)
+    {
+        final DeferredBucket bucket = bucket(slot);
+        bucket.readPosition = readPosition;
+        bucket.writePosition = writePosition;
+        bucket.liveCount = live;
+        bucket.liveBytes = bytes;
+        bucket.minReceivedAtMs = minReceivedAtMs;
+        liveCount += live;
+        liveBytes += bytes;
+        return bucket;
+    }
+
+    /** Live entries in a spool cycle as a checkpoint recorded them (recovery). */
+    public void restoreCycle(final int cycle, final long count, final long bytes)
+    {
+        liveByCycle.restore(cycle, count, bytes);
+    }
+
+    /** The bucket of {@code slot}, made (empty, no file yet) when there is none. */
+    public DeferredBucket bucket(final long slot)
+    {
+        DeferredBucket bucket = buckets.get(slot);
+        if (bucket == null)
+        {
+            bucket = new DeferredBucket(slot);
+            buckets.put(slot, bucket);
+        }
+        return bucket;
+    }
+
+    public DeferredBucket existingBucket(final long slot)
+    {
+        return buckets.get(slot);
+    }
+
+    /** Every bucket, by slot. */
+    public Collection<DeferredBucket> buckets()
+    {
+        return buckets.values();
+    }
+
+    /**
+     * Writes {@code entry} (live) into the bucket of its due time; sets its slot and position.
+     *
+     * @return false when the write failed (the file system is full, or a fault): nothing counts, the caller keeps
+     * the message.
+     */
+    public boolean append(final QueueEntry entry)
+    {
+        final long slot = slotOf(entry.dueMs);
+        final DeferredBucket bucket = bucket(slot);
+        final long position = bucket.writePosition;
+        final int length;
+        try
+        {
+            length = files.write(slot, position, entry);
+        }
+        catch (final IOException | UncheckedIOException ex)
+        {
+            if (writeFailures++ == 0 || writeFailures % 10_000 == 0)
+            {
+                LOG.warn("deferred index: cannot write to {} ({} failures so far): {}", file(slot), writeFailures,
+                    ex.toString());
+            }
+            return false;
+        }
+        bucket.writePosition = position + length;
+        bucket.dirty = true;
+        entry.slot = slot;
+        entry.position = position;
+        entry.live = true;
+        count(bucket, entry, 1);
+        return true;
+    }
+
+    /** Writes that failed since start (metrics, logs). */
+    public long writeFailures()
+    {
+        return writeFailures;
+    }
+
+    /**
+     * Counts {@code entry} (live, already on disk at its slot and position) in its bucket and cycle: recovery, for an
+     * entry written after the checkpoint that the journal confirms.
+     */
+    public void countLive(final QueueEntry entry)
+    {
+        count(bucket(entry.slot), entry, 1);
+    }
+
+    /**
+     * Takes the entry {@code entry} was read from (its slot and position) out of the live counts at once; on disk it
+     * is killed only once a checkpoint written after this names it ({@link #pendingKills}, {@link #applyKills}): a
+     * power cut can then never leave an entry dead whose message the journal and the checkpoint do not know to be
+     * active. Until then {@link #next} and {@link #scanNext} skip it.
+     */
+    public void take(final QueueEntry entry)
+    {
+        take(entry, entry.live);
+    }
+
+    /**
+     * As {@link #take(QueueEntry)}; {@code counted} says whether the entry is in the live counts (recovery: one
+     * written after the checkpoint and not confirmed never was).
+     */
+    public void take(final QueueEntry entry, final boolean counted)
+    {
+        final DeferredBucket bucket = buckets.get(entry.slot);
+        if (bucket == null)
+        {
+            return;
+        }
+        if (counted)
+        {
+            count(bucket, entry, -1);
+        }
+        entry.live = false;
+        taken.add(entry.slot, entry.position, entry.position >= bucket.readPosition);
+    }
+
+    /** The entries taken and not yet killed on disk, oldest first (a checkpoint lists them). */
+    public java.util.Collection<Kill> pendingKills()
+    {
+        return taken.pending();
+    }
+
+    /**
+     * Kills on disk the first {@code count} entries of {@link #pendingKills}: a checkpoint naming them is durable.
+     * Read-only: nothing.
+     */
+    public void applyKills(final int count)
+    {
+        taken.kill(count, killOnDisk);
+    }
+
+    private void killOnDisk(final long slot, final long position)
+    {
+        if (!readOnly && buckets.containsKey(slot))
+        {
+            writeDead(slot, position);
+        }
+    }
+
+    /**
+     * Recovery: an entry a checkpoint listed as taken (not in its counts) is taken again, to be killed on disk after
+     * the next checkpoint.
+     */
+    public void restoreKill(final long slot, final long position)
+    {
+        final DeferredBucket bucket = buckets.get(slot);
+        if (bucket == null)
+        {
+            return;
+        }
+        taken.add(slot, position, position >= bucket.readPosition);
+    }
+
+    /** Forgets every count (recovery, before counting the live entries afresh). */
+    public void resetCounts()
+    {
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            bucket.resetCounts();
+        }
+        liveByCycle.clear();
+        liveCount = 0;
+        liveBytes = 0;
+    }
+
+    /** An entry taken, to be killed on disk after the next checkpoint. */
+    public record Kill(long slot, long position)
+    {
+    }
+
+    /**
+     * Kills the entry {@code entry} was read from, on disk at once (recovery: an entry the journal does not confirm,
+     * or one a checkpoint listed as taken); when {@code counted}, it also leaves the live counts.
+     */
+    public void kill(final QueueEntry entry, final boolean counted)
+    {
+        final DeferredBucket bucket = buckets.get(entry.slot);
+        if (bucket == null)
+        {
+            return;
+        }
+        if (!readOnly)
+        {
+            writeDead(entry.slot, entry.position);
+        }
+        if (counted && entry.live)
+        {
+            count(bucket, entry, -1);
+        }
+        entry.live = false;
+    }
+
+    private void writeDead(final long slot, final long position)
+    {
+        files.markDead(slot, position);
+        final DeferredBucket bucket = buckets.get(slot);
+        if (bucket != null)
+        {
+            bucket.dirty = true;
+        }
+    }
+
+    private void count(final DeferredBucket bucket, final QueueEntry entry, final int sign)
+    {
+        bucket.count(entry, sign);
+        liveCount += sign;
+        liveBytes += sign * entry.bodyBytes;
+        liveByCycle.count(entry.cycle, entry.bodyBytes, sign);
+    }
+
+    /**
+     * The next live entry of the earliest bucket whose slot has begun by {@code horizonMs}, read into {@code into};
+     * the bucket's read position moves past it (and past the dead entries before it). The caller takes it (and
+     * {@link #kill}s it).
+     *
+     * @return false when no bucket that is due has a live entry left.
+     */
+    public boolean next(final long horizonMs, final QueueEntry into)
+    {
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            if (bucket.slot > horizonMs)
+            {
+                return false;
+            }
+            if (bucket.liveCount <= 0)
+            {
+                bucket.readPosition = bucket.writePosition;
+                continue;
+            }
+            final long after = reader.nextLive(bucket, bucket.readPosition, into);
+            bucket.readPosition = after < 0 ? bucket.writePosition : after;
+            if (after >= 0)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The next live entry after {@code cursor} in any bucket, due or not, read into {@code into}; the cursor moves
+     * past it. Read positions do not move: what is taken this way is killed in the middle of its bucket.
+     *
+     * @return false at the end of the index (the cursor then starts over).
+     */
+    public boolean scanNext(final ScanCursor cursor, final QueueEntry into)
+    {
+        final Iterator<DeferredBucket> it = buckets.tailMap(cursor.slot, true).values().iterator();
+        while (it.hasNext())
+        {
+            final DeferredBucket bucket = it.next();
+            if (bucket.slot != cursor.slot)
+            {
+                cursor.slot = bucket.slot;
+                cursor.position = bucket.readPosition;
+            }
+            cursor.position = Math.max(cursor.position, bucket.readPosition);
+            final long after = bucket.liveCount > 0 ? reader.nextLive(bucket, cursor.position, into) : -1;
+            if (after >= 0)
+            {
+                cursor.position = after;
+                return true;
+            }
+            cursor.position = Long.MAX_VALUE;
+        }
+        cursor.slot = Long.MIN_VALUE;
+        cursor.position = 0;
+        return false;
+    }
+
+    /**
+     * Reads the entry at {@code position} of {@code slot}'s file into {@code into}, live or dead.
+     *
+     * @return false when there is none (no such file, or no whole entry there).
+     */
+    public boolean read(final long slot, final long position, final QueueEntry into)
+    {
+        final DeferredBucket bucket = buckets.get(slot);
+        if (bucket == null || position < 0 || position >= Math.max(bucket.writePosition, fileLength(slot)))
+        {
+            return false;
+        }
+        return files.read(slot, position, bucket.writePosition, into) > 0;
+    }
+
+    /**
+     * Recovery: reads the entries of {@code slot}'s file from {@code from} to its end, handing each whole one to
+     * {@code visitor}; the bucket's write position becomes the end of the last whole entry, and (unless read-only)
+     * the file is cut there, so whatever a crash left half written is gone.
+     */
+    public void recoverWritten(final long slot, final long from, final EntryVisitor visitor)
+    {
+        reader.recover(bucket(slot), from, readOnly, visitor::onEntry);
+    }
+
+    /** What {@link #recoverWritten} hands over. */
+    @FunctionalInterface
+    public interface EntryVisitor
+    {
+        void onEntry(QueueEntry entry);
+    }
+
+    /** Live entries in all buckets. */
+    public long liveCount()
+    {
+        return liveCount;
+    }
+
+    /** Body bytes of the live entries. */
+    public long liveBytes()
+    {
+        return liveBytes;
+    }
+
+    /** The earliest receive time of a bucket with live entries (a bucket's minimum is of every entry written). */
+    public long oldestReceivedAtMs()
+    {
+        long oldest = Long.MAX_VALUE;
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            if (bucket.liveCount > 0)
+            {
+                oldest = Math.min(oldest, bucket.minReceivedAtMs);
+            }
+        }
+        return oldest;
+    }
+
+    /** Bytes of the index's files: every entry written to a file still there, live or dead. */
+    public long fileBytes()
+    {
+        long bytes = 0;
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            bytes += bucket.writePosition;
+        }
+        return bytes;
+    }
+
+    /** The live entries per spool cycle. */
+    public LiveByCycle liveByCycle()
+    {
+        return liveByCycle;
+    }
+
+    /** The files written since the last call (the checkpoint syncs them), as paths. */
+    public List<Path> takeDirtyFiles()
+    {
+        final List<Path> dirty = new ArrayList<>();
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            if (bucket.dirty)
+            {
+                bucket.dirty = false;
+                dirty.add(file(bucket.slot));
+            }
+        }
+        return dirty;
+    }
+
+    /** Deletes the file of {@code slot} (its entries all dead) and forgets the bucket. */
+    public void delete(final long slot)
+    {
+        taken.forgetSlot(slot);
+        final DeferredBucket bucket = buckets.remove(slot);
+        if (bucket != null && bucket.liveCount > 0)
+        {
+            LOG.error("deferred index: deleting {} with {} live entries", file(slot), bucket.liveCount);
+        }
+        files.delete(slot);
+    }
+
+    /** Forgets a bucket whose file is gone (recovery). */
+    public void forget(final long slot)
+    {
+        final DeferredBucket bucket = buckets.remove(slot);
+        if (bucket != null)
+        {
+            liveCount -= bucket.liveCount;
+            liveBytes -= bucket.liveBytes;
+        }
+    }
+
+    public Path file(final long slot)
+    {
+        return files.file(slot);
+    }
+
+    public long fileLength(final long slot)
+    {
+        return files.length(slot);
+    }
+
+    @Override
+    public void close()
+    {
+        files.close();
+    }
+}
