@@ -2,6 +2,7 @@ package dev.relay;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.delivery.DeliveryStage;
+import dev.relay.delivery.QueueCommand;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
@@ -47,6 +48,8 @@ public final class Relay implements AutoCloseable
     /** Output buffer of an outbound (delivery) connection: commands and the message body streamed through it. */
     public static final int DELIVERY_WRITE_BUFFER_BYTES = 64 * 1024;
     private static final long DELIVERY_DRAIN_MS = 5_000;
+    /** How long the admin endpoint waits for the queue manager to run a queue command (one pass over the queue). */
+    private static final long QUEUE_COMMAND_TIMEOUT_MS = 120_000;
 
     private final RelayConfig config;
     private final RelayMetrics metrics = new RelayMetrics();
@@ -223,7 +226,33 @@ public final class Relay implements AutoCloseable
             return;
         }
         metricsServer = MetricsServer.start(config.metricsListen(), metrics, inbound::connectionCount, () -> !closed && inbound.isRunning() && delivery.isRunning(),
-            delivery::flush);
+            delivery::flush, config.metricsAdminToken(), this::queueCommand);
+    }
+
+    /** {@code POST /admin/queue/VERB} ({@code ops/relay spool hold ...}): run by the queue manager, answered here. */
+    private MetricsServer.AdminReply queueCommand(final String verb, final String body) throws InterruptedException
+    {
+        final QueueCommand command;
+        try
+        {
+            command = QueueCommand.parse(verb, body);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            return new MetricsServer.AdminReply(400, ex.getMessage());
+        }
+        if (!delivery.submit(command))
+        {
+            return new MetricsServer.AdminReply(503, "too many queue commands at once; try again");
+        }
+        try
+        {
+            return new MetricsServer.AdminReply(200, command.awaitReply(QUEUE_COMMAND_TIMEOUT_MS));
+        }
+        catch (final IllegalStateException ex)
+        {
+            return new MetricsServer.AdminReply(503, ex.getMessage());
+        }
     }
 
     private static LoopHook writerHook(final SpoolWriter writer)

@@ -18,6 +18,8 @@ import java.util.Map;
  * <pre>
  * relay [--config FILE]                  run the relay in the foreground (SIGTERM drains and exits 0)
  * relay [--config FILE] spool list|show ID|shape [--sender]|flush
+ * relay [--config FILE] spool hold|release|delete|requeue ID...|-|--all|[--sender ADDR] [--recipient-domain DOMAIN]
+ *                                        queue surgery on the running relay (AdminClient)
  * relay [--config FILE] spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run]
  *                                        a stopped relay's queued mail to another relay (TransferCommand)
  * relay [--config FILE] check-config     validate and print the effective configuration
@@ -91,7 +93,12 @@ public final class RelayMain
             case "spool":
                 if (rest.size() > 1 && "flush".equals(rest.get(1)))
                 {
-                    return flush(config);
+                    return AdminClient.flush(config, System.out, System.err);
+                }
+                if (rest.size() > 1 && AdminClient.QUEUE_VERBS.contains(rest.get(1)))
+                {
+                    return AdminClient.queue(config, rest.get(1), rest.subList(2, rest.size()), System.in, System.out,
+                        System.err);
                 }
                 if (rest.size() > 1 && "transfer".equals(rest.get(1)))
                 {
@@ -113,45 +120,6 @@ public final class RelayMain
         }
     }
 
-    /** {@code spool flush}: asks the running relay (admin endpoint on metrics.listen) to retry deferred mail now. */
-    private static int flush(final RelayConfig config)
-    {
-        final java.net.InetSocketAddress address = config.metricsListen();
-        if (address == null)
-        {
-            System.err.println("relay: spool flush needs metrics.listen (the admin endpoint); it is off");
-            return EXIT_FAILURE;
-        }
-        final String host = address.getAddress().isAnyLocalAddress() ? "127.0.0.1" :
-            address.getAddress().getHostAddress();
-        final java.net.URI uri = java.net.URI.create("http://" + (host.contains(":") ? "[" + host + "]" : host) +
-            ":" + address.getPort() + "/admin/flush");
-        try
-        {
-            final java.net.http.HttpResponse<String> response = java.net.http.HttpClient.newHttpClient().send(
-                java.net.http.HttpRequest.newBuilder(uri).timeout(java.time.Duration.ofSeconds(10))
-                    .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString());
-            if (response.statusCode() == 200)
-            {
-                System.out.println("relay: deferred mail flushed");
-                return EXIT_OK;
-            }
-            System.err.println("relay: flush refused: HTTP " + response.statusCode() + " " + response.body().trim());
-            return EXIT_FAILURE;
-        }
-        catch (final java.io.IOException ex)
-        {
-            System.err.println("relay: no running relay answers at " + uri + ": " + ex.getMessage());
-            return EXIT_FAILURE;
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-            return EXIT_FAILURE;
-        }
-    }
-
     /** Without a file: defaults plus the relay's keys given as JVM system properties. */
     private static Map<String, String> systemOverrides()
     {
@@ -169,6 +137,7 @@ public final class RelayMain
     private static void usage()
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] " +
-            "| spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
+            "| spool flush | spool hold|release|delete|requeue ID...|-|--all|[--sender ADDR] " +
+            "[--recipient-domain DOMAIN] | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
     }
 }

@@ -85,6 +85,7 @@ public final class RelayConfig
     private final long deliveryMinDataRate;
     private final Duration deliveryDelayWarning;
     private final InetSocketAddress metricsListen;
+    private final String metricsAdminToken;
 
     private final Map<String, Route> exactRoutes = new HashMap<>();
     private final Map<String, Route> suffixRoutes = new HashMap<>();
@@ -141,6 +142,7 @@ public final class RelayConfig
         deliveryMinDataRate = (Long)values.get(ConfigKey.DELIVERY_MIN_DATA_RATE);
         deliveryDelayWarning = (Duration)values.get(ConfigKey.DELIVERY_DELAY_WARNING);
         metricsListen = (InetSocketAddress)values.get(ConfigKey.METRICS_LISTEN);
+        metricsAdminToken = (String)values.get(ConfigKey.METRICS_ADMIN_TOKEN);
 
         Route catchAll = null;
         for (final Route route : deliveryRoutes)
@@ -168,6 +170,11 @@ public final class RelayConfig
         effective.put(ConfigKey.SMTP_HOSTNAME.key(), smtpHostname);
         effective.put(ConfigKey.SMTP_IO_THREADS.key(), Integer.toString(smtpIoThreads));
         effective.put(ConfigKey.DELIVERY_IO_THREADS.key(), Integer.toString(deliveryIoThreads));
+        if (!metricsAdminToken.isEmpty())
+        {
+            // check-config prints this: the secret stays in the file
+            effective.put(ConfigKey.METRICS_ADMIN_TOKEN.key(), "(set, not shown)");
+        }
         this.effective = Collections.unmodifiableMap(effective);
     }
 
@@ -795,6 +802,14 @@ public final class RelayConfig
     public InetSocketAddress metricsListen()
     {
         return metricsListen;
+    }
+
+    /**
+     * @return {@code metrics.admin_token}: the bearer token /admin/ requests must carry; empty when none is asked for.
+     */
+    public String metricsAdminToken()
+    {
+        return metricsAdminToken;
     }
 
     /**

@@ -145,6 +145,16 @@ public final class DeliveryStage
         proxy.flush();
     }
 
+    /**
+     * Hands an operator's queue command to the queue manager, which completes its reply; any thread.
+     *
+     * @return false when too many commands wait already.
+     */
+    public boolean submit(final QueueCommand command)
+    {
+        return proxy.submit(command);
+    }
+
     /** Every delivery thread is alive; any thread. */
     public boolean isRunning()
     {

@@ -123,7 +123,7 @@ final class QueueCheckpointer
         pendingBucketDeletes.clear();
         for (final DeferredIndex.Bucket bucket : index.buckets())
         {
-            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
                 pendingBucketDeletes.add(bucket.slot());
                 continue;
@@ -180,7 +180,7 @@ final class QueueCheckpointer
     {
         for (final DeferredIndex.Bucket bucket : index.buckets())
         {
-            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
                 return true;
             }

@@ -38,7 +38,7 @@ import java.util.function.Consumer;
  * <p>
  * A duty cycle ({@link #doWork()}), reading the injected clock once: outcomes that came back (journaled at once) →
  * DSNs and moved copies the spool made durable → newly spooled messages (the tailer, while there is room) → a
- * flush asked for → active messages that came due → deferred ones whose slot has begun → a slice of moving mail
+ * flush asked for → operators' queue commands → active messages that came due → deferred ones whose slot has begun → a slice of moving mail
  * forward → jobs a loop's queue could not take yet → housekeeping once a second (moves, a checkpoint, deletions).
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
@@ -48,6 +48,15 @@ import java.util.function.Consumer;
  * once; nothing delivered is sent again except transactions in flight at the crash, and nothing pending is
  * forgotten. A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is
  * {@code <>}.
+ * <p>
+ * Queue surgery (Postfix's postsuper verbs, {@link QueueCommand}): an operator's hold, release, delete or requeue
+ * arrives through the proxy and runs here, whole, in one pass: over the active set, then over the deferred index up
+ * to where each bucket ended when it began. A held message waits in the index's hold bucket
+ * ({@link DeferredIndex#HOLD_SLOT}): no round starts for it, it is not flushed and does not expire; its age keeps
+ * counting (as Postfix's), so one released after {@code queue.max_age} gets one attempt and then bounces. Release
+ * and requeue make a message due now and end the delivery loops' back-offs, as a flush does; delete finishes its
+ * recipients as deleted in the journal, without a DSN. A message with a round out is held, deleted or released
+ * when that round ends. Each message touched is logged with the operator's command.
  * <p>
  * DSN requests (RFC 3461) are honoured per recipient: a next hop that offers DSN gets them with the message and the
  * duty to act on them; otherwise the relay acts. NOTIFY without FAILURE (NEVER, or SUCCESS/DELAY alone) leaves a
@@ -262,6 +271,10 @@ public final class QueueManager implements Agent
             {
                 work += flush();
             }
+        }
+        work += runCommands();
+        if (!draining)
+        {
             work += startDueRounds();
             work += takeDeferred();
             work += injector.doWork();
@@ -339,6 +352,10 @@ public final class QueueManager implements Agent
         if (queued.allFinal())
         {
             finish(queued);
+        }
+        else if (queued.held)
+        {
+            park(queued);
         }
         else if (dueMs > nowMs && queued.anyDeferred())
         {
@@ -460,6 +477,12 @@ public final class QueueManager implements Agent
             }
             taken++;
             addActive(queued);
+            if (queued.held)
+            {
+                // held mail is never due; should an entry of it be met here, it goes back to wait
+                park(queued);
+                continue;
+            }
             final long dueMs = flushUpToSlot >= DeferredIndex.slotOf(queued.nextAttemptMs) ? nowMs :
                 queued.nextAttemptMs;
             if (dueMs <= nowMs)
@@ -565,12 +588,23 @@ public final class QueueManager implements Agent
         {
             bouncer.reportRelayed(queued, nowMs);
         }
+        if (queued.deleteAfterRound)
+        {
+            delete(queued);
+            return;
+        }
         if (!queued.anyDeferred())
         {
             finish(queued);
             return;
         }
         queued.attempts++;
+        if (queued.held)
+        {
+            // held while the round was out: it waits in the hold bucket, and does not expire while it is there
+            park(queued);
+            return;
+        }
         final long ageMs = nowMs - queued.message.receivedAtMs();
         if (ageMs >= maxAgeMs)
         {
@@ -611,10 +645,10 @@ public final class QueueManager implements Agent
         }
     }
 
-    /** Writes a waiting message to the deferred queue and drops it from the active set. */
+    /** Writes a waiting message to the deferred queue (a held one to its hold bucket) and drops it from the active set. */
     private void park(final QueuedMessage queued)
     {
-        if (deferred.park(queued, queued.nextAttemptMs))
+        if (deferred.park(queued, queued.held ? DeferredIndex.HOLD_SLOT : queued.nextAttemptMs))
         {
             removeActive(queued);
         }
@@ -624,7 +658,7 @@ public final class QueueManager implements Agent
     private void onMoved(final QueuedMessage queued, final SpooledMessage copy)
     {
         outcomes.restated(queued);
-        if (queued.parkWhenMoved && queued.jobsOut == 0 && queued.heapIndex >= 0)
+        if (queued.parkWhenMoved && queued.jobsOut == 0 && (queued.heapIndex >= 0 || queued.held))
         {
             queued.parkWhenMoved = false;
             park(queued);
@@ -694,7 +728,7 @@ public final class QueueManager implements Agent
         long onDisk = 0;
         for (final DeferredIndex.Bucket bucket : index.buckets())
         {
-            if (bucket.liveCount() > 0)
+            if (bucket.liveCount() > 0 && bucket.slot() != DeferredIndex.HOLD_SLOT)
             {
                 flushUpToSlot = Math.max(flushUpToSlot, bucket.slot());
                 onDisk += bucket.liveCount();
@@ -746,13 +780,187 @@ public final class QueueManager implements Agent
                 break;
             }
             addActive(queued);
-            retries.schedule(queued, Math.max(queued.nextAttemptMs, nowMs));
+            if (!queued.held)
+            {
+                retries.schedule(queued, Math.max(queued.nextAttemptMs, nowMs));
+            }
             if (cycles.move(queued))
             {
                 queued.parkWhenMoved = true;
             }
+            else if (queued.held)
+            {
+                park(queued);
+            }
             pulled++;
         }
         return pulled;
+    }
+
+    /** Operators' queue commands, each run whole; while draining, each is refused. */
+    private int runCommands()
+    {
+        int work = 0;
+        QueueCommand command;
+        while ((command = inbox.pollCommand()) != null)
+        {
+            work++;
+            if (draining)
+            {
+                command.fail("the relay is stopping");
+                continue;
+            }
+            try
+            {
+                command.complete(runCommand(command));
+            }
+            catch (final RuntimeException ex)
+            {
+                DeliveryLog.error("queue command {} ({}) failed: {}", command, command.operator, ex.toString());
+                command.fail(ex.toString());
+            }
+        }
+        return work;
+    }
+
+    /**
+     * One command over the active set, then over the deferred index up to where each bucket ended before it began
+     * (so what it writes itself is not met again).
+     *
+     * @return messages touched.
+     */
+    private int runCommand(final QueueCommand command)
+    {
+        final java.util.TreeMap<Long, Long> ends = index.liveWriteEnds();
+        final List<QueuedMessage> dueNow = new ArrayList<>();
+        int touched = 0;
+        for (final QueuedMessage queued : new ArrayList<>(live.values()))
+        {
+            if (!queued.finished && !queued.bouncing && selects(command, queued) && applyActive(command, queued,
+                dueNow))
+            {
+                touched++;
+                logTouched(command, queued.queueId());
+            }
+        }
+        touched += deferred.apply(command, ends, nowMs, this::logTouched);
+        if (!dueNow.isEmpty() || (touched > 0 && (command.verb == QueueCommand.Verb.RELEASE ||
+            command.verb == QueueCommand.Verb.REQUEUE)))
+        {
+            // due now means tried now: back-offs end, as for a flush, before the loops see the jobs
+            for (final DeliveryLoopProxy loop : loops)
+            {
+                loop.flush();
+            }
+        }
+        for (final QueuedMessage queued : dueNow)
+        {
+            queued.nextAttemptMs = nowMs;
+            startRound(queued);
+        }
+        DeliveryLog.info("queue command {}: {} messages ({})", command, touched, command.operator);
+        return touched;
+    }
+
+    private boolean selects(final QueueCommand command, final QueuedMessage queued)
+    {
+        if (command.selects(queued.queueId()))
+        {
+            return true;
+        }
+        if (!command.needsEnvelope())
+        {
+            return false;
+        }
+        final boolean[] pending = new boolean[queued.recipientCount()];
+        for (int i = 0; i < pending.length; i++)
+        {
+            final byte status = queued.status[i];
+            pending[i] = status != QueuedMessage.DELIVERED && status != QueuedMessage.BOUNCED &&
+                status != QueuedMessage.DELETED;
+        }
+        return command.selects(queued.message.reversePath(), queued.message.recipients(), pending);
+    }
+
+    /** {@code command} on one active message; whether it changed anything. */
+    private boolean applyActive(final QueueCommand command, final QueuedMessage queued,
+        final List<QueuedMessage> dueNow)
+    {
+        switch (command.verb)
+        {
+            case HOLD:
+                if (queued.held)
+                {
+                    return false;
+                }
+                queued.held = true;
+                journal.recordHeld(queued.queueId(), true);
+                retries.remove(queued);
+                if (queued.jobsOut == 0 && queued.moving)
+                {
+                    queued.parkWhenMoved = true;
+                }
+                else if (queued.jobsOut == 0)
+                {
+                    park(queued);
+                }
+                return true;
+            case RELEASE:
+                if (!queued.held)
+                {
+                    return false;
+                }
+                queued.held = false;
+                journal.recordHeld(queued.queueId(), false);
+                if (queued.jobsOut == 0)
+                {
+                    dueNow.add(queued);
+                }
+                return true;
+            case REQUEUE:
+                if (queued.held)
+                {
+                    return false;
+                }
+                if (queued.jobsOut == 0)
+                {
+                    dueNow.add(queued);
+                }
+                return true;
+            default:
+                if (queued.jobsOut > 0)
+                {
+                    queued.deleteAfterRound = true;
+                }
+                else
+                {
+                    delete(queued);
+                }
+                return true;
+        }
+    }
+
+    /** An operator deleted the message: every recipient not yet final is finished as deleted, no DSN. */
+    private void delete(final QueuedMessage queued)
+    {
+        for (int i = 0; i < queued.recipientCount(); i++)
+        {
+            final byte status = queued.status[i];
+            if (status != QueuedMessage.DELIVERED && status != QueuedMessage.BOUNCED &&
+                status != QueuedMessage.DELETED)
+            {
+                queued.status[i] = QueuedMessage.DELETED;
+                journal.recordResult(queued.queueId(), i, OutcomeJournal.DELETED, queued.attempts, 0,
+                    DeferredQueue.DELETED_TEXT);
+            }
+        }
+        done(queued);
+    }
+
+    /** Postfix's postsuper line: {@code 6H27MCQFW0000: placed on hold (spool hold ID, by alice)}. */
+    private void logTouched(final QueueCommand command, final long queueId)
+    {
+        DeliveryLog.info("{}: {} ({})", dev.relay.smtp.QueueIds.format(queueId), command.verb.logged,
+            command.operator);
     }
 }

@@ -18,7 +18,7 @@ import java.util.Map;
  * reader, so it works on a running relay and on a stopped one, and never creates anything.
  * <pre>
  * list     one line per complete message: queue id, age, body size, sender (with RET= and ENVID= when given),
- *          recipients (with NOTIFY= when given); then a count line
+ *          recipients (with NOTIFY= when given), state (ready, deferred until, held); then a count line
  * show ID  the envelope (DSN parameters too: RET, ENVID, NOTIFY, ORCPT), then the message as it will be
  *          delivered (Received header + body, wire form)
  * shape    recipients still to deliver by destination domain and age, as Postfix's qshape ({@link SpoolShape});
@@ -131,6 +131,8 @@ public final class SpoolCommand
         int attempts;
         long nextAttemptMs;
         boolean done;
+        /** An operator put it on hold ({@code spool hold}) and has not released it. */
+        boolean held;
     }
 
     private static Map<Long, JournalEntry> readJournal(final Path spoolDir)
@@ -164,6 +166,12 @@ public final class SpoolCommand
                 public void onDone(final long queueId)
                 {
                     entries.computeIfAbsent(queueId, ignored -> new JournalEntry()).done = true;
+                }
+
+                @Override
+                public void onHeld(final long queueId, final boolean held)
+                {
+                    entries.computeIfAbsent(queueId, ignored -> new JournalEntry()).held = held;
                 }
             });
         }
@@ -207,6 +215,10 @@ public final class SpoolCommand
 
     private static String state(final JournalEntry entry, final long nowMs)
     {
+        if (entry != null && entry.held)
+        {
+            return "held" + (entry.attempts == 0 ? "" : ", attempts=" + entry.attempts);
+        }
         if (entry == null || entry.nextAttemptMs == 0)
         {
             return "ready";
