@@ -217,6 +217,7 @@ public final class Relay implements AutoCloseable
         delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
         metrics.queueState(delivery::activeMessages, delivery::deferredMessages, delivery::oldestMessageAgeSeconds);
+        metrics.heldState(delivery::heldMessages);
     }
 
     private void startMetrics() throws IOException

@@ -126,6 +126,12 @@ public final class DeliveryStage
         return queueManager.deferredMessages();
     }
 
+    /** Messages on hold (an operator's {@code spool hold}); any thread. */
+    public long heldMessages()
+    {
+        return queueManager.heldMessages();
+    }
+
     /** Seconds since the oldest queued message was received; 0 when none is queued. Any thread. */
     public long oldestMessageAgeSeconds()
     {

@@ -123,6 +123,7 @@ public final class QueueManager implements Agent
     private boolean draining;
     private volatile int activeMessages;
     private volatile long deferredMessages;
+    private volatile long heldMessages;
     private volatile long queuedBytes;
     private volatile long oldestReceivedAtMs = Long.MAX_VALUE;
 
@@ -197,7 +198,7 @@ public final class QueueManager implements Agent
     {
         recovered = QueueRecovery.recover(index, journal, spool.repairedFromCycle());
         cycles.restoreSpooled(recovered.spoolBytesByCycle);
-        deferredMessages = index.liveCount();
+        countDeferred();
         queuedBytes = index.liveBytes();
         return recovered.journalRecords;
     }
@@ -214,10 +215,16 @@ public final class QueueManager implements Agent
         return reader.damagedMessages();
     }
 
-    /** Messages not yet finished, active or deferred (for metrics and {@code /health}); any thread. */
+    /** Messages not yet finished, active, deferred or held (for metrics and {@code /health}); any thread. */
     public int queuedMessages()
     {
-        return (int)Math.min(Integer.MAX_VALUE, activeMessages + deferredMessages);
+        return (int)Math.min(Integer.MAX_VALUE, activeMessages + deferredMessages + heldMessages);
+    }
+
+    /** Messages on hold, waiting on disk until an operator releases them; any thread. */
+    public long heldMessages()
+    {
+        return heldMessages;
     }
 
     /** Messages in the active set; any thread. */
@@ -226,7 +233,7 @@ public final class QueueManager implements Agent
         return activeMessages;
     }
 
-    /** Messages waiting on disk; any thread. */
+    /** Messages waiting on disk for their next attempt (not the held ones); any thread. */
     public long deferredMessages()
     {
         return deferredMessages;
@@ -290,7 +297,7 @@ public final class QueueManager implements Agent
         }
         injector.endOfPass();
         activeMessages = live.size();
-        deferredMessages = index.liveCount();
+        countDeferred();
         queuedBytes = activeBytes + index.liveBytes();
         return work;
     }
@@ -795,6 +802,14 @@ public final class QueueManager implements Agent
             pulled++;
         }
         return pulled;
+    }
+
+    private void countDeferred()
+    {
+        final DeferredIndex.Bucket hold = index.existingBucket(DeferredIndex.HOLD_SLOT);
+        final long held = hold == null ? 0 : hold.liveCount();
+        heldMessages = held;
+        deferredMessages = index.liveCount() - held;
     }
 
     /** Operators' queue commands, each run whole; while draining, each is refused. */

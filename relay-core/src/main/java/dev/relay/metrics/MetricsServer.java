@@ -239,12 +239,13 @@ public final class MetricsServer implements AutoCloseable
         GaugeWithCallback.builder()
             .name("relay_queue_messages")
             .help("Messages in the queue: active (in memory: being delivered or due soon), deferred (waiting on disk"
-                + " for their next attempt).")
+                + " for their next attempt), held (on hold by an operator until released).")
             .labelNames("state")
             .callback((callback) ->
             {
                 callback.call(metrics.activeMessages(), "active");
                 callback.call(metrics.deferredMessages(), "deferred");
+                callback.call(metrics.heldMessages(), "held");
             })
             .register(registry);
         gauge(registry, "relay_queue_oldest_message_age_seconds",
