@@ -133,7 +133,7 @@ final class DeferredQueue
     /** {@code command} on the entry in {@link #scratch}; whether it changed anything. */
     private boolean applyToEntry(final QueueCommand command, final long nowMs)
     {
-        final boolean held = (scratch.flags & QueueEntry.FLAG_HELD) != 0;
+        final boolean held = scratch.held();
         final QueueCommand.Verb verb = command.verb;
         if (held ? verb == QueueCommand.Verb.HOLD || verb == QueueCommand.Verb.REQUEUE :
             verb == QueueCommand.Verb.RELEASE)

@@ -22,7 +22,8 @@ import java.util.concurrent.TimeoutException;
  * <pre>
  * id=6H27MCQFW0000       a queue id; repeated for more
  * all=yes                every queued message
- * sender=a@b.example     messages from this sender (the whole address, case-insensitive); "&lt;&gt;" the null sender
+ * sender=a@b.example     messages from this sender (the whole address, case-insensitive, angle brackets optional);
+ *                        "&lt;&gt;" the null sender
  * recipient-domain=d.example   messages with a recipient still to deliver in this domain (subdomains not included)
  * operator=TEXT          who ran which command, for the log
  * </pre>
@@ -125,7 +126,10 @@ public final class QueueCommand
                     all = true;
                     break;
                 case "sender":
-                    sender = "<>".equals(value) ? "" : value.toLowerCase(Locale.ROOT);
+                    // as written in MAIL FROM or bare; <> is the null sender
+                    final String bare = value.startsWith("<") && value.endsWith(">") ?
+                        value.substring(1, value.length() - 1) : value;
+                    sender = bare.toLowerCase(Locale.ROOT);
                     break;
                 case "recipient-domain":
                     recipientDomain = MailAddresses.domain(value.getBytes(StandardCharsets.UTF_8), 0,

@@ -91,6 +91,12 @@ public final class QueueEntry
         return status.length;
     }
 
+    /** Whether an operator put the message on hold ({@link #FLAG_HELD}: it waits in the hold bucket). */
+    public boolean held()
+    {
+        return (flags & FLAG_HELD) != 0;
+    }
+
     /** Whether some recipient is neither delivered nor bounced. */
     public boolean anyPending()
     {

@@ -242,6 +242,7 @@ class QueueSurgeryTest
         assertEquals(1, run("hold", "recipient-domain=b.test"), "m2; m3 is held already");
         assertEquals(0, run("hold", "recipient-domain=a.test"), "m1 held; m3's a.test recipient is delivered");
         assertEquals(1, run("hold", "sender=<>"), "m4, from the null sender");
+        assertEquals(0, run("hold", "sender=<" + BOB + ">"), "m2 held already; brackets are optional");
         assertEquals(0, run("requeue", "all=yes"), "held mail is not requeued");
         assertEquals(1, run("release", "sender=" + BOB, "recipient-domain=b.test"), "both must match: m2");
         assertEquals(3, run("release", "all=yes"));
