@@ -50,8 +50,8 @@ import java.util.function.Consumer;
  * {@code <>}.
  * <p>
  * Queue surgery (Postfix's postsuper verbs, {@link QueueCommand}): an operator's hold, release, delete or requeue
- * arrives through the proxy and runs here, whole, in one pass: over the active set, then over the deferred index up
- * to where each bucket ended when it began. A held message waits in the index's hold bucket
+ * arrives through the proxy and runs here, whole, in one pass ({@link QueueSurgery}): over the active set, then over
+ * the deferred index up to where each bucket ended when it began. A held message waits in the index's hold bucket
  * ({@link DeferredIndex#HOLD_SLOT}): no round starts for it, it is not flushed and does not expire; its age keeps
  * counting (as Postfix's), so one released after {@code queue.max_age} gets one attempt and then bounces. Release
  * and requeue make a message due now and end the delivery loops' back-offs, as a flush does; delete finishes its
@@ -103,6 +103,7 @@ public final class QueueManager implements Agent
     private final SpoolCycles cycles;
     private final QueueCheckpointer checkpoints;
     private final CheckpointWriter checkpointWriter;
+    private final QueueSurgery surgery;
     private final RetryQueue retries = new RetryQueue();
     private final QueueEntry scratch = new QueueEntry();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
@@ -173,6 +174,38 @@ public final class QueueManager implements Agent
         this.checkpointWriter = checkpointWriter;
         this.checkpoints = new QueueCheckpointer(index, journal, spool, reader, checkpointWriter);
         this.outcomes = new OutcomeRecorder(journal, metrics);
+        this.surgery = new QueueSurgery(journal, deferred, index, this.loops, new QueueSurgery.ActiveSet()
+        {
+            @Override
+            public java.util.Collection<QueuedMessage> messages()
+            {
+                return live.values();
+            }
+
+            @Override
+            public void unschedule(final QueuedMessage queued)
+            {
+                retries.remove(queued);
+            }
+
+            @Override
+            public void park(final QueuedMessage queued)
+            {
+                QueueManager.this.park(queued);
+            }
+
+            @Override
+            public void startRound(final QueuedMessage queued)
+            {
+                QueueManager.this.startRound(queued);
+            }
+
+            @Override
+            public void done(final QueuedMessage queued)
+            {
+                QueueManager.this.done(queued);
+            }
+        });
         final List<Duration> schedule = config.deliveryRetrySchedule();
         this.retryScheduleMs = new long[schedule.size()];
         for (int i = 0; i < retryScheduleMs.length; i++)
@@ -597,7 +630,7 @@ public final class QueueManager implements Agent
         }
         if (queued.deleteAfterRound)
         {
-            delete(queued);
+            surgery.delete(queued);
             return;
         }
         if (!queued.anyDeferred())
@@ -827,7 +860,7 @@ public final class QueueManager implements Agent
             }
             try
             {
-                command.complete(runCommand(command));
+                command.complete(surgery.run(command, nowMs));
             }
             catch (final RuntimeException ex)
             {
@@ -836,146 +869,5 @@ public final class QueueManager implements Agent
             }
         }
         return work;
-    }
-
-    /**
-     * One command over the active set, then over the deferred index up to where each bucket ended before it began
-     * (so what it writes itself is not met again).
-     *
-     * @return messages touched.
-     */
-    private int runCommand(final QueueCommand command)
-    {
-        final java.util.TreeMap<Long, Long> ends = index.liveWriteEnds();
-        final List<QueuedMessage> dueNow = new ArrayList<>();
-        int touched = 0;
-        for (final QueuedMessage queued : new ArrayList<>(live.values()))
-        {
-            if (!queued.finished && !queued.bouncing && selects(command, queued) && applyActive(command, queued,
-                dueNow))
-            {
-                touched++;
-                logTouched(command, queued.queueId());
-            }
-        }
-        touched += deferred.apply(command, ends, nowMs, this::logTouched);
-        if (!dueNow.isEmpty() || (touched > 0 && (command.verb == QueueCommand.Verb.RELEASE ||
-            command.verb == QueueCommand.Verb.REQUEUE)))
-        {
-            // due now means tried now: back-offs end, as for a flush, before the loops see the jobs
-            for (final DeliveryLoopProxy loop : loops)
-            {
-                loop.flush();
-            }
-        }
-        for (final QueuedMessage queued : dueNow)
-        {
-            queued.nextAttemptMs = nowMs;
-            startRound(queued);
-        }
-        DeliveryLog.info("queue command {}: {} messages ({})", command, touched, command.operator);
-        return touched;
-    }
-
-    private boolean selects(final QueueCommand command, final QueuedMessage queued)
-    {
-        if (command.selects(queued.queueId()))
-        {
-            return true;
-        }
-        if (!command.needsEnvelope())
-        {
-            return false;
-        }
-        final boolean[] pending = new boolean[queued.recipientCount()];
-        for (int i = 0; i < pending.length; i++)
-        {
-            final byte status = queued.status[i];
-            pending[i] = status != QueuedMessage.DELIVERED && status != QueuedMessage.BOUNCED &&
-                status != QueuedMessage.DELETED;
-        }
-        return command.selects(queued.message.reversePath(), queued.message.recipients(), pending);
-    }
-
-    /** {@code command} on one active message; whether it changed anything. */
-    private boolean applyActive(final QueueCommand command, final QueuedMessage queued,
-        final List<QueuedMessage> dueNow)
-    {
-        switch (command.verb)
-        {
-            case HOLD:
-                if (queued.held)
-                {
-                    return false;
-                }
-                queued.held = true;
-                journal.recordHeld(queued.queueId(), true);
-                retries.remove(queued);
-                if (queued.jobsOut == 0 && queued.moving)
-                {
-                    queued.parkWhenMoved = true;
-                }
-                else if (queued.jobsOut == 0)
-                {
-                    park(queued);
-                }
-                return true;
-            case RELEASE:
-                if (!queued.held)
-                {
-                    return false;
-                }
-                queued.held = false;
-                journal.recordHeld(queued.queueId(), false);
-                if (queued.jobsOut == 0)
-                {
-                    dueNow.add(queued);
-                }
-                return true;
-            case REQUEUE:
-                if (queued.held)
-                {
-                    return false;
-                }
-                if (queued.jobsOut == 0)
-                {
-                    dueNow.add(queued);
-                }
-                return true;
-            default:
-                if (queued.jobsOut > 0)
-                {
-                    queued.deleteAfterRound = true;
-                }
-                else
-                {
-                    delete(queued);
-                }
-                return true;
-        }
-    }
-
-    /** An operator deleted the message: every recipient not yet final is finished as deleted, no DSN. */
-    private void delete(final QueuedMessage queued)
-    {
-        for (int i = 0; i < queued.recipientCount(); i++)
-        {
-            final byte status = queued.status[i];
-            if (status != QueuedMessage.DELIVERED && status != QueuedMessage.BOUNCED &&
-                status != QueuedMessage.DELETED)
-            {
-                queued.status[i] = QueuedMessage.DELETED;
-                journal.recordResult(queued.queueId(), i, OutcomeJournal.DELETED, queued.attempts, 0,
-                    DeferredQueue.DELETED_TEXT);
-            }
-        }
-        done(queued);
-    }
-
-    /** Postfix's postsuper line: {@code 6H27MCQFW0000: placed on hold (spool hold ID, by alice)}. */
-    private void logTouched(final QueueCommand command, final long queueId)
-    {
-        DeliveryLog.info("{}: {} ({})", dev.relay.smtp.QueueIds.format(queueId), command.verb.logged,
-            command.operator);
     }
 }
