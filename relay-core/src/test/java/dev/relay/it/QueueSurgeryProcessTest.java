@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Queue surgery on a running relay, as an operator does it: the relay as a child JVM with delivery running and its
  * destination down, so mail queues; then {@code relay spool hold|release|delete|requeue} (each a child JVM of its
  * own, RelayMain as {@code ops/relay} runs it, talking to the admin endpoint with the token from the same properties
- * file), and the destination comes up. The sink counts by Message-ID: every message not deleted arrives exactly
+ * file), a {@code kill -9} and a start again, and the destination comes up. The sink counts by Message-ID: every message not deleted arrives exactly
  * once (lost 0, duplicated 0), the deleted ones never, the held ones only after their release.
  */
 @Timeout(180)
@@ -66,12 +66,12 @@ class QueueSurgeryProcessTest
             "metrics.listen", "127.0.0.1:" + metricsPort, "metrics.admin_token", TOKEN,
             "delivery.routes", "*=[127.0.0.1]:" + sinkPort, "delivery.retry.schedule", "1h");
         final Path configFile = ChildRelay.writeConfig(tmp, config);
-        final ChildRelay relay = ChildRelay.start(tmp, config);
-        started.add(relay);
+        final ChildRelay first = ChildRelay.start(tmp, config);
+        started.add(first);
 
         // 10 from alice to a.test, 10 from bob to b.test; the destination is down, so each is deferred for an hour
         final List<String> ids = new ArrayList<>();
-        try (SmtpTestClient client = SmtpTestClient.connectEhlo(relay.port()))
+        try (SmtpTestClient client = SmtpTestClient.connectEhlo(first.port()))
         {
             for (int i = 0; i < 20; i++)
             {
@@ -81,7 +81,7 @@ class QueueSurgeryProcessTest
             }
         }
         Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 20, WAIT,
-            () -> "20 deferred\n" + relay.output());
+            () -> "20 deferred\n" + first.output());
 
         // the token is required: without it (a properties file without the key) nothing is done
         final Map<String, String> noToken = new java.util.LinkedHashMap<>(config);
@@ -103,9 +103,17 @@ class QueueSurgeryProcessTest
         final Cli list = cli(configFile, "spool", "list");
         assertEquals(0, list.exit, list.output);
         assertEquals(13, count(list.out, "  held"), list.out);
-        assertTrue(relay.stdout().contains(ids.get(0) + ": placed on hold (" + System.getProperty("user.name") +
-            ": relay spool hold --sender " + ALICE + ")"), relay.stdout());
-        assertTrue(relay.stdout().contains(ids.get(16) + ": removed by the operator ("), relay.stdout());
+        assertTrue(first.stdout().contains(ids.get(0) + ": placed on hold (" + System.getProperty("user.name") +
+            ": relay spool hold --sender " + ALICE + ")"), first.stdout());
+        assertTrue(first.stdout().contains(ids.get(16) + ": removed by the operator ("), first.stdout());
+
+        // kill -9 and a start again: what is held stays held, what is deleted stays deleted
+        first.kill9();
+        final ChildRelay relay = ChildRelay.start(tmp, config);
+        started.add(relay);
+        Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"held\"}") == 13 &&
+            sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 4, WAIT,
+            () -> "13 held and 4 deferred after kill -9\n" + relay.output());
 
         // the destination comes up: a requeue sends what is not held (m12..m15) and nothing else
         final DigestingSink sink = DigestingSink.start(sinkPort);
