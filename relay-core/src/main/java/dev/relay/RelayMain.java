@@ -138,6 +138,7 @@ public final class RelayMain
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] " +
             "| spool flush | spool hold|release|delete|requeue ID...|-|--all|[--sender ADDR] " +
-            "[--recipient-domain DOMAIN] | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config]");
+            "[--recipient-domain DOMAIN] | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] " +
+            "| check-config]");
     }
 }

@@ -38,8 +38,9 @@ import java.util.function.Consumer;
  * <p>
  * A duty cycle ({@link #doWork()}), reading the injected clock once: outcomes that came back (journaled at once) →
  * DSNs and moved copies the spool made durable → newly spooled messages (the tailer, while there is room) → a
- * flush asked for → operators' queue commands → active messages that came due → deferred ones whose slot has begun → a slice of moving mail
- * forward → jobs a loop's queue could not take yet → housekeeping once a second (moves, a checkpoint, deletions).
+ * flush asked for → operators' queue commands → active messages that came due → deferred ones whose slot has
+ * begun → a slice of moving mail forward → jobs a loop's queue could not take yet → housekeeping once a second
+ * (moves, a checkpoint, deletions).
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
  * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
@@ -642,7 +643,14 @@ public final class QueueManager implements Agent
         if (queued.held)
         {
             // held while the round was out: it waits in the hold bucket, and does not expire while it is there
-            park(queued);
+            if (queued.moving)
+            {
+                queued.parkWhenMoved = true;
+            }
+            else
+            {
+                park(queued);
+            }
             return;
         }
         final long ageMs = nowMs - queued.message.receivedAtMs();
@@ -685,7 +693,7 @@ public final class QueueManager implements Agent
         }
     }
 
-    /** Writes a waiting message to the deferred queue (a held one to its hold bucket) and drops it from the active set. */
+    /** Writes a waiting message to the deferred queue (a held one to the hold bucket); drops it from the active set. */
     private void park(final QueuedMessage queued)
     {
         if (deferred.park(queued, queued.held ? DeferredIndex.HOLD_SLOT : queued.nextAttemptMs))

@@ -20,9 +20,9 @@ import java.util.zip.CRC32C;
  *     CRC32C i32 of every byte before it, the state byte taken as 0
  * </pre>
  * Flags: bit 0, a delay warning went to the sender; bit 1, an operator put the message on hold (it waits in the
- * index's hold bucket, {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's: {@link #READY},
- * {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready: after a crash
- * it is tried again).
+ * index's hold bucket, {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's:
+ * {@link #READY}, {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready:
+ * after a crash it is tried again).
  * <p>
  * A plain mutable carrier, reused by its owner's thread; the fields are the state, as encoded.
  */

@@ -30,8 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Queue surgery on a running relay, as an operator does it: the relay as a child JVM with delivery running and its
  * destination down, so mail queues; then {@code relay spool hold|release|delete|requeue} (each a child JVM of its
  * own, RelayMain as {@code ops/relay} runs it, talking to the admin endpoint with the token from the same properties
- * file), a {@code kill -9} and a start again, and the destination comes up. The sink counts by Message-ID: every message not deleted arrives exactly
- * once (lost 0, duplicated 0), the deleted ones never, the held ones only after their release.
+ * file), a {@code kill -9} and a start again, and the destination comes up. The sink counts by Message-ID: every
+ * message not deleted arrives exactly once (lost 0, duplicated 0), the deleted ones never, the held ones only after
+ * their release.
  */
 @Timeout(180)
 class QueueSurgeryProcessTest
