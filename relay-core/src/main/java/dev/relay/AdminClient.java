@@ -15,7 +15,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The commands that act on a running relay through its admin endpoint on {@code metrics.listen} (loopback only):
@@ -27,13 +30,20 @@ import java.util.List;
  * </pre>
  * Each sends {@code Authorization: Bearer} with {@code metrics.admin_token} when the file sets one, and the
  * operator's user name and command line, which the relay logs beside every queue id it touches. Prints the
- * relay's answer ({@code Placed on hold: 3 messages}). Exit codes: 0 done, 1 refused or no relay answers, 2 usage.
+ * relay's answer ({@code Placed on hold: 3 messages}); many queue ids go in batches of {@value #IDS_PER_REQUEST}, and
+ * the counts are added up. Exit codes: 0 done, 1 refused or no relay answers, 2 usage.
  * <p>
  * Control thread; a tool, allocates freely.
  */
 final class AdminClient
 {
     static final List<String> QUEUE_VERBS = List.of("hold", "release", "delete", "requeue");
+    /** Queue ids per request: well under the endpoint's body limit. */
+    static final int IDS_PER_REQUEST = 10_000;
+    /** The operator's command as sent for the log, at most (with "operator=" and the user name). */
+    private static final int MAX_OPERATOR_CHARS = 300;
+    /** The relay's answer to a queue command: {@code Placed on hold: 3 messages}. */
+    private static final Pattern TOUCHED = Pattern.compile("([A-Za-z ]+): (\\d+) messages?");
 
     private AdminClient()
     {
@@ -61,21 +71,18 @@ final class AdminClient
         final RelayConfig config, final String verb, final List<String> args, final InputStream in,
         final PrintStream out, final PrintStream err)
     {
-        final StringBuilder body = new StringBuilder();
-        boolean byId = false;
-        boolean selected = false;
+        final StringBuilder selection = new StringBuilder();
+        final List<String> ids = new ArrayList<>();
         for (int i = 0; i < args.size(); i++)
         {
             final String arg = args.get(i);
             if ("--all".equals(arg))
             {
-                body.append("all=yes\n");
-                selected = true;
+                selection.append("all=yes\n");
             }
             else if (("--sender".equals(arg) || "--recipient-domain".equals(arg)) && i + 1 < args.size())
             {
-                body.append(arg.substring(2)).append('=').append(args.get(++i).replace("\n", "")).append('\n');
-                selected = true;
+                selection.append(arg.substring(2)).append('=').append(args.get(++i).replace("\n", "")).append('\n');
             }
             else if ("-".equals(arg))
             {
@@ -85,11 +92,10 @@ final class AdminClient
                     String line;
                     while ((line = lines.readLine()) != null)
                     {
-                        if (!line.isBlank() && !id(line.trim(), body, err))
+                        if (!line.isBlank() && !id(line.trim(), ids, err))
                         {
                             return RelayMain.EXIT_CONFIG;
                         }
-                        byId = true;
                     }
                 }
                 catch (final IOException ex)
@@ -98,47 +104,71 @@ final class AdminClient
                     return RelayMain.EXIT_FAILURE;
                 }
             }
-            else if (arg.startsWith("-") || !id(arg, body, err))
+            else if (arg.startsWith("-") || !id(arg, ids, err))
             {
                 return usage(err);
             }
-            else
-            {
-                byId = true;
-            }
         }
-        if (byId == selected)
+        if (ids.isEmpty() == (selection.length() == 0))
         {
             return usage(err);
         }
-        body.append("operator=").append(System.getProperty("user.name", "?")).append(": relay spool ").append(verb);
+        final StringBuilder operator = new StringBuilder("operator=").append(System.getProperty("user.name", "?"))
+            .append(": relay spool ").append(verb);
         for (final String arg : args)
         {
-            body.append(' ').append(arg.replace("\n", ""));
+            operator.append(' ').append(arg.replace("\n", ""));
         }
-        body.append('\n');
-        final HttpResponse<String> response = post(config, "/admin/queue/" + verb, body.toString(), err);
-        if (response == null)
+        if (operator.length() > MAX_OPERATOR_CHARS)
         {
-            return RelayMain.EXIT_FAILURE;
+            // a long list of ids on the command line: the log names the command, each id is logged anyway
+            operator.setLength(MAX_OPERATOR_CHARS);
+            operator.append("...");
         }
-        if (response.statusCode() == 200)
+        operator.append('\n');
+
+        // many ids go in batches: each a command of its own, so delivery never waits long for one
+        String replied = null;
+        long touched = 0;
+        int from = 0;
+        do
         {
-            out.println("relay: " + response.body().trim());
-            return RelayMain.EXIT_OK;
+            final StringBuilder body = new StringBuilder(selection);
+            final int to = Math.min(ids.size(), from + IDS_PER_REQUEST);
+            for (final String id : ids.subList(from, to))
+            {
+                body.append("id=").append(id).append('\n');
+            }
+            from = to;
+            body.append(operator);
+            final HttpResponse<String> response = post(config, "/admin/queue/" + verb, body.toString(), err);
+            if (response == null)
+            {
+                return RelayMain.EXIT_FAILURE;
+            }
+            final Matcher count = TOUCHED.matcher(response.body().trim());
+            if (response.statusCode() != 200 || !count.matches())
+            {
+                err.println("relay: spool " + verb + " refused: HTTP " + response.statusCode() + " " +
+                    response.body().trim() + (replied == null ? "" : " (" + touched + " messages done before)"));
+                return RelayMain.EXIT_FAILURE;
+            }
+            replied = count.group(1);
+            touched += Long.parseLong(count.group(2));
         }
-        err.println("relay: spool " + verb + " refused: HTTP " + response.statusCode() + " " + response.body().trim());
-        return RelayMain.EXIT_FAILURE;
+        while (from < ids.size());
+        out.println("relay: " + replied + ": " + touched + (touched == 1 ? " message" : " messages"));
+        return RelayMain.EXIT_OK;
     }
 
-    private static boolean id(final String text, final StringBuilder body, final PrintStream err)
+    private static boolean id(final String text, final List<String> ids, final PrintStream err)
     {
         if (QueueIds.parse(text) < 0)
         {
             err.println("relay: not a queue id: " + text);
             return false;
         }
-        body.append("id=").append(text).append('\n');
+        ids.add(text);
         return true;
     }
 
