@@ -140,7 +140,8 @@ public final class QueueCommand
                     }
                     break;
                 case "operator":
-                    operator = value;
+                    // goes into log lines: no control characters
+                    operator = value.replaceAll("\\p{Cntrl}", "?");
                     break;
                 default:
                     throw new IllegalArgumentException("unknown selection " + key);
