@@ -8,6 +8,7 @@ import dev.relay.config.TlsLevel;
 import dev.relay.config.TlsPolicy;
 import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.delivery.DeliveryStage;
+import dev.relay.delivery.QueueCommand;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.BufferPool;
@@ -66,6 +67,8 @@ public final class Relay implements AutoCloseable
     private static final long DELIVERY_DRAIN_MS = 5_000;
     /** How long a reload waits for a stage thread to take the new configuration (it takes it within a pass). */
     private static final long STAGE_RELOAD_MS = 5_000;
+    /** How long the admin endpoint waits for the queue manager to run a queue command (one pass over the queue). */
+    private static final long QUEUE_COMMAND_TIMEOUT_MS = 120_000;
 
     /** What is in force: the start's configuration, then each accepted reload's ({@link #reload()}). */
     private volatile RelayConfig config;
@@ -416,6 +419,7 @@ public final class Relay implements AutoCloseable
             Relay::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
         metrics.queueState(delivery::activeMessages, delivery::deferredMessages, delivery::oldestMessageAgeSeconds);
+        metrics.heldState(delivery::heldMessages);
     }
 
     private void startMetrics() throws IOException
@@ -425,11 +429,38 @@ public final class Relay implements AutoCloseable
             return;
         }
         metricsServer = MetricsServer.start(config.metricsListen(), metrics, inbound::connectionCount,
-            () -> !closed && inbound.isRunning() && delivery.isRunning(), delivery::flush, () ->
+            () -> !closed && inbound.isRunning() && delivery.isRunning(), delivery::flush, config.metricsAdminToken(),
+            this::queueCommand, () ->
             {
                 final ConfigReload.Result result = reload();
                 return new MetricsServer.AdminAnswer(result.accepted(), result.report());
             });
+    }
+
+    /** {@code POST /admin/queue/VERB} ({@code ops/relay spool hold ...}): run by the queue manager, answered here. */
+    private MetricsServer.AdminReply queueCommand(final String verb, final String body) throws InterruptedException
+    {
+        final QueueCommand command;
+        try
+        {
+            command = QueueCommand.parse(verb, body);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            return new MetricsServer.AdminReply(400, ex.getMessage());
+        }
+        if (!delivery.submit(command))
+        {
+            return new MetricsServer.AdminReply(503, "too many queue commands at once; try again");
+        }
+        try
+        {
+            return new MetricsServer.AdminReply(200, command.awaitReply(QUEUE_COMMAND_TIMEOUT_MS));
+        }
+        catch (final IllegalStateException ex)
+        {
+            return new MetricsServer.AdminReply(503, ex.getMessage());
+        }
     }
 
     private static LoopHook writerHook(final SpoolWriter writer)

@@ -18,6 +18,8 @@ import java.util.Map;
  * <pre>
  * relay [--config FILE]                  run the relay in the foreground (SIGTERM drains and exits 0)
  * relay [--config FILE] spool list|show ID|shape [--sender]|flush
+ * relay [--config FILE] spool hold|release|delete|requeue ID...|-|--all|[--sender ADDR] [--recipient-domain DOMAIN]
+ *                                        queue surgery on the running relay (AdminClient)
  * relay [--config FILE] spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run]
  *                                        a stopped relay's queued mail to another relay (TransferCommand)
  * relay [--config FILE] reload           the running relay re-reads its configuration (as SIGHUP does), through
@@ -77,8 +79,10 @@ public final class RelayMain
         if (rest.size() == 1 && "reload".equals(rest.get(0)))
         {
             // not validated here: the running relay reads the file again and says what is wrong with it
-            return reload(configFile == null ? RelayConfig.defaults().metricsListen() :
-                RelayConfig.metricsListenOf(configFile, System.getProperties()));
+            return configFile == null ?
+                AdminClient.reload(RelayConfig.defaults().metricsListen(), "", System.out, System.err) :
+                AdminClient.reload(RelayConfig.metricsListenOf(configFile, System.getProperties()),
+                    RelayConfig.metricsAdminTokenOf(configFile, System.getProperties()), System.out, System.err);
         }
         final RelayConfig config;
         try
@@ -108,7 +112,12 @@ public final class RelayMain
             case "spool":
                 if (rest.size() > 1 && "flush".equals(rest.get(1)))
                 {
-                    return flush(config);
+                    return AdminClient.flush(config, System.out, System.err);
+                }
+                if (rest.size() > 1 && AdminClient.QUEUE_VERBS.contains(rest.get(1)))
+                {
+                    return AdminClient.queue(config, rest.get(1), rest.subList(2, rest.size()), System.in, System.out,
+                        System.err);
                 }
                 if (rest.size() > 1 && "transfer".equals(rest.get(1)))
                 {
@@ -127,82 +136,6 @@ public final class RelayMain
                 System.err.println("relay: unknown command " + Arrays.toString(rest.toArray()));
                 usage();
                 return EXIT_CONFIG;
-        }
-    }
-
-    /** {@code spool flush}: asks the running relay (admin endpoint on metrics.listen) to retry deferred mail now. */
-    private static int flush(final RelayConfig config)
-    {
-        final java.net.http.HttpResponse<String> response = adminPost(config.metricsListen(), "/admin/flush",
-            "spool flush");
-        if (response == null)
-        {
-            return EXIT_FAILURE;
-        }
-        if (response.statusCode() == 200)
-        {
-            System.out.println("relay: deferred mail flushed");
-            return EXIT_OK;
-        }
-        System.err.println("relay: flush refused: HTTP " + response.statusCode() + " " + response.body().trim());
-        return EXIT_FAILURE;
-    }
-
-    /**
-     * {@code reload}: the running relay (admin endpoint on {@code address}) reads its configuration again. Exit 0
-     * when it took it (what it applied and what needs a restart on stdout), 2 when it refused it (every error on
-     * stderr), 1 when no relay answers.
-     */
-    private static int reload(final java.net.InetSocketAddress address)
-    {
-        final java.net.http.HttpResponse<String> response = adminPost(address, "/admin/reload", "reload");
-        if (response == null)
-        {
-            return EXIT_FAILURE;
-        }
-        if (response.statusCode() == 200)
-        {
-            System.out.print(response.body());
-            return EXIT_OK;
-        }
-        System.err.print(response.body());
-        if (response.statusCode() == 422)
-        {
-            return EXIT_CONFIG;
-        }
-        System.err.println("relay: reload failed: HTTP " + response.statusCode());
-        return EXIT_FAILURE;
-    }
-
-    /** POSTs to {@code path} of the admin endpoint; null (having said why on stderr) when nobody answers. */
-    private static java.net.http.HttpResponse<String> adminPost(final java.net.InetSocketAddress address,
-        final String path, final String command)
-    {
-        if (address == null)
-        {
-            System.err.println("relay: " + command + " needs metrics.listen (the admin endpoint); it is off");
-            return null;
-        }
-        final String host = address.getAddress().isAnyLocalAddress() ? "127.0.0.1" :
-            address.getAddress().getHostAddress();
-        final java.net.URI uri = java.net.URI.create("http://" + (host.contains(":") ? "[" + host + "]" : host) +
-            ":" + address.getPort() + path);
-        try
-        {
-            return java.net.http.HttpClient.newHttpClient().send(
-                java.net.http.HttpRequest.newBuilder(uri).timeout(java.time.Duration.ofSeconds(30))
-                    .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString());
-        }
-        catch (final java.io.IOException ex)
-        {
-            System.err.println("relay: no running relay answers at " + uri + ": " + ex.getMessage());
-            return null;
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-            return null;
         }
     }
 
@@ -309,8 +242,9 @@ public final class RelayMain
     private static void usage()
     {
         System.out.println("usage: relay [--config FILE] [run | spool list | spool show ID | spool shape [--sender] " +
-            "| spool flush | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] | check-config " +
-            "| reload]\n" +
+            "| spool flush | spool hold|release|delete|requeue ID...|-|--all|[--sender ADDR] " +
+            "[--recipient-domain DOMAIN] | spool transfer --to HOST:PORT [--helo NAME] [--limit N] [--dry-run] " +
+            "| check-config | reload]\n" +
             "       relay passwd USER [--rounds N]");
     }
 }

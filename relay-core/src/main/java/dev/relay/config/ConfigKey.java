@@ -183,7 +183,10 @@ public enum ConfigKey
             "whose NOTIFY allows it (none given, or with DELAY; RFC 3461); off or 0 = never"),
 
     METRICS_LISTEN("metrics.listen", "127.0.0.1:9025", ValueParsers::listenOrOff,
-        "HTTP address for /metrics (Prometheus) and /health: host:port, or off");
+        "HTTP address for /metrics (Prometheus), /health and the loopback-only /admin/ commands: host:port, or off"),
+    METRICS_ADMIN_TOKEN("metrics.admin_token", "", ValueParsers::parseToken,
+        "bearer token every /admin/ request (spool flush, hold, release, delete, requeue) must carry; ops/relay "
+            + "sends it from this file; empty = none (loopback peers only, either way)");
 
     /**
      * The prefixes under which every JVM system property is taken as a configuration key (unknown ones are errors).

@@ -106,6 +106,7 @@ public final class RelayConfig
     private final long deliveryMinDataRate;
     private final Duration deliveryDelayWarning;
     private final InetSocketAddress metricsListen;
+    private final String metricsAdminToken;
 
     private final Map<String, Route> exactRoutes = new HashMap<>();
     private final Map<String, Route> suffixRoutes = new HashMap<>();
@@ -185,6 +186,7 @@ public final class RelayConfig
         deliveryMinDataRate = (Long)values.get(ConfigKey.DELIVERY_MIN_DATA_RATE);
         deliveryDelayWarning = (Duration)values.get(ConfigKey.DELIVERY_DELAY_WARNING);
         metricsListen = (InetSocketAddress)values.get(ConfigKey.METRICS_LISTEN);
+        metricsAdminToken = (String)values.get(ConfigKey.METRICS_ADMIN_TOKEN);
 
         Route catchAll = null;
         for (final Route route : deliveryRoutes)
@@ -226,6 +228,11 @@ public final class RelayConfig
         effective.put(ConfigKey.SMTP_HOSTNAME.key(), smtpHostname);
         effective.put(ConfigKey.SMTP_IO_THREADS.key(), Integer.toString(smtpIoThreads));
         effective.put(ConfigKey.DELIVERY_IO_THREADS.key(), Integer.toString(deliveryIoThreads));
+        if (!metricsAdminToken.isEmpty())
+        {
+            // check-config prints this: the secret stays in the file
+            effective.put(ConfigKey.METRICS_ADMIN_TOKEN.key(), "(set, not shown)");
+        }
         this.effective = Collections.unmodifiableMap(effective);
     }
 
@@ -274,13 +281,41 @@ public final class RelayConfig
      */
     public static InetSocketAddress metricsListenOf(final Path file, final Properties systemOverrides)
     {
-        String text = ConfigKey.METRICS_LISTEN.defaultText();
+        final String text = leniently(ConfigKey.METRICS_LISTEN, file, systemOverrides);
+        try
+        {
+            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(text);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(ConfigKey.METRICS_LISTEN.defaultText());
+        }
+    }
+
+    /** {@code metrics.admin_token} of {@code file}, read as leniently as {@link #metricsListenOf}; empty if none. */
+    public static String metricsAdminTokenOf(final Path file, final Properties systemOverrides)
+    {
+        final String text = leniently(ConfigKey.METRICS_ADMIN_TOKEN, file, systemOverrides);
+        try
+        {
+            return (String)ConfigKey.METRICS_ADMIN_TOKEN.parse(text);
+        }
+        catch (final IllegalArgumentException ex)
+        {
+            return "";
+        }
+    }
+
+    /** The last value of {@code key} in {@code file} (a system property wins), its default if none or unreadable. */
+    private static String leniently(final ConfigKey key, final Path file, final Properties systemOverrides)
+    {
+        String text = key.defaultText();
         try
         {
             for (final PropertiesReader.Entry entry : PropertiesReader.read(Files.readString(file,
                 StandardCharsets.UTF_8), file.toString(), new ArrayList<>()))
             {
-                if (ConfigKey.METRICS_LISTEN.key().equals(entry.key()))
+                if (key.key().equals(entry.key()))
                 {
                     text = entry.value();
                 }
@@ -290,15 +325,7 @@ public final class RelayConfig
         {
             // the default, as a start without this key would have it
         }
-        text = systemOverrides.getProperty(ConfigKey.METRICS_LISTEN.key(), text).strip();
-        try
-        {
-            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(text);
-        }
-        catch (final IllegalArgumentException ex)
-        {
-            return (InetSocketAddress)ConfigKey.METRICS_LISTEN.parse(ConfigKey.METRICS_LISTEN.defaultText());
-        }
+        return systemOverrides.getProperty(key.key(), text).strip();
     }
 
     /**
@@ -1144,6 +1171,14 @@ public final class RelayConfig
     public InetSocketAddress metricsListen()
     {
         return metricsListen;
+    }
+
+    /**
+     * @return {@code metrics.admin_token}: the bearer token /admin/ requests must carry; empty when none is asked for.
+     */
+    public String metricsAdminToken()
+    {
+        return metricsAdminToken;
     }
 
     /**

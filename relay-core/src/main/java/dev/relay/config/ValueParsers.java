@@ -306,6 +306,16 @@ final class ValueParsers
     /**
      * Empty means "use the machine name": the caller resolves it.
      */
+    /** A bearer token as RFC 6750 §2.1 writes one (b64token: letters, digits, -._~+/ then '=' padding); "" = none. */
+    static String parseToken(final String text)
+    {
+        if (!text.matches("[A-Za-z0-9._~+/-]*=*"))
+        {
+            throw new IllegalArgumentException("is not a bearer token (letters, digits and -._~+/ then '=' only)");
+        }
+        return text;
+    }
+
     static String parseHostname(final String text)
     {
         if (text.isEmpty())

@@ -136,6 +136,12 @@ public final class DeliveryStage
         return queueManager.deferredMessages();
     }
 
+    /** Messages on hold (an operator's {@code spool hold}); any thread. */
+    public long heldMessages()
+    {
+        return queueManager.heldMessages();
+    }
+
     /** Seconds since the oldest queued message was received; 0 when none is queued. Any thread. */
     public long oldestMessageAgeSeconds()
     {
@@ -177,6 +183,16 @@ public final class DeliveryStage
                 return;
             }
         }
+    }
+
+    /**
+     * Hands an operator's queue command to the queue manager, which completes its reply; any thread.
+     *
+     * @return false when too many commands wait already.
+     */
+    public boolean submit(final QueueCommand command)
+    {
+        return proxy.submit(command);
     }
 
     /** Every delivery thread is alive; any thread. */

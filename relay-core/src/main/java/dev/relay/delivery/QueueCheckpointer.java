@@ -124,7 +124,7 @@ final class QueueCheckpointer
         pendingBucketDeletes.clear();
         for (final DeferredBucket bucket : index.buckets())
         {
-            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
                 pendingBucketDeletes.add(bucket.slot());
                 continue;
@@ -181,7 +181,7 @@ final class QueueCheckpointer
     {
         for (final DeferredBucket bucket : index.buckets())
         {
-            if (bucket.liveCount() <= 0 && bucket.slot() + DeferredIndex.SLOT_MS <= nowMs)
+            if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
                 return true;
             }

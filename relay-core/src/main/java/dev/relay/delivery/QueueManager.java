@@ -39,8 +39,9 @@ import java.util.function.Consumer;
  * <p>
  * A duty cycle ({@link #doWork()}), reading the injected clock once: outcomes that came back (journaled at once) →
  * DSNs and moved copies the spool made durable → newly spooled messages (the tailer, while there is room) → a
- * flush asked for → active messages that came due → deferred ones whose slot has begun → a slice of moving mail
- * forward → jobs a loop's queue could not take yet → housekeeping once a second (moves, a checkpoint, deletions).
+ * flush asked for → operators' queue commands → active messages that came due → deferred ones whose slot has
+ * begun → a slice of moving mail forward → jobs a loop's queue could not take yet → housekeeping once a second
+ * (moves, a checkpoint, deletions).
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
  * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
@@ -49,6 +50,15 @@ import java.util.function.Consumer;
  * once; nothing delivered is sent again except transactions in flight at the crash, and nothing pending is
  * forgotten. A message with bounced recipients gets one RFC 3464 DSN to its sender, unless the sender is
  * {@code <>}.
+ * <p>
+ * Queue surgery (Postfix's postsuper verbs, {@link QueueCommand}): an operator's hold, release, delete or requeue
+ * arrives through the proxy and runs here, whole, in one pass ({@link QueueSurgery}): over the active set, then over
+ * the deferred index up to where each bucket ended when it began. A held message waits in the index's hold bucket
+ * ({@link DeferredIndex#HOLD_SLOT}): no round starts for it, it is not flushed and does not expire; its age keeps
+ * counting (as Postfix's), so one released after {@code queue.max_age} gets one attempt and then bounces. Release
+ * and requeue make a message due now and end the delivery loops' back-offs, as a flush does; delete finishes its
+ * recipients as deleted in the journal, without a DSN. A message with a round out is held, deleted or released
+ * when that round ends. Each message touched is logged with the operator's command.
  * <p>
  * DSN requests (RFC 3461) are honoured per recipient: a next hop that offers DSN gets them with the message and the
  * duty to act on them; otherwise the relay acts. NOTIFY without FAILURE (NEVER, or SUCCESS/DELAY alone) leaves a
@@ -96,6 +106,7 @@ public final class QueueManager implements Agent
     private final SpoolCycles cycles;
     private final QueueCheckpointer checkpoints;
     private final CheckpointWriter checkpointWriter;
+    private final QueueSurgery surgery;
     private final RetryQueue retries = new RetryQueue();
     private final QueueEntry scratch = new QueueEntry();
     private final Consumer<SpooledMessage> onSpooled = this::onSpooled;
@@ -116,6 +127,7 @@ public final class QueueManager implements Agent
     private boolean draining;
     private volatile int activeMessages;
     private volatile long deferredMessages;
+    private volatile long heldMessages;
     private volatile long queuedBytes;
     private volatile long indexFileBytes;
     private volatile long oldestReceivedAtMs = Long.MAX_VALUE;
@@ -167,6 +179,38 @@ public final class QueueManager implements Agent
         this.checkpoints = new QueueCheckpointer(index, journal, spool, reader, checkpointWriter);
         this.outcomes = new OutcomeRecorder(journal, metrics);
         this.retryScheduleMs = retryScheduleMs(config);
+        this.surgery = new QueueSurgery(journal, deferred, index, this.loops, new QueueSurgery.ActiveSet()
+        {
+            @Override
+            public java.util.Collection<QueuedMessage> messages()
+            {
+                return live.values();
+            }
+
+            @Override
+            public void unschedule(final QueuedMessage queued)
+            {
+                retries.remove(queued);
+            }
+
+            @Override
+            public void park(final QueuedMessage queued)
+            {
+                QueueManager.this.park(queued);
+            }
+
+            @Override
+            public void startRound(final QueuedMessage queued)
+            {
+                QueueManager.this.startRound(queued);
+            }
+
+            @Override
+            public void done(final QueuedMessage queued)
+            {
+                QueueManager.this.done(queued);
+            }
+        });
         this.maxAgeMs = config.queueMaxAge().toMillis();
         this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
         this.delayWarningMs = config.deliveryDelayWarning().toMillis();
@@ -207,7 +251,7 @@ public final class QueueManager implements Agent
     {
         recovered = QueueRecovery.recover(index, journal, spool.repairedFromCycle());
         cycles.restoreSpooled(recovered.spoolBytesByCycle);
-        deferredMessages = index.liveCount();
+        countDeferred();
         queuedBytes = index.liveBytes();
         indexFileBytes = index.fileBytes();
         return recovered.journalRecords;
@@ -225,10 +269,16 @@ public final class QueueManager implements Agent
         return reader.damagedMessages();
     }
 
-    /** Messages not yet finished, active or deferred (for metrics and {@code /health}); any thread. */
+    /** Messages not yet finished, active, deferred or held (for metrics and {@code /health}); any thread. */
     public int queuedMessages()
     {
-        return (int)Math.min(Integer.MAX_VALUE, activeMessages + deferredMessages);
+        return (int)Math.min(Integer.MAX_VALUE, activeMessages + deferredMessages + heldMessages);
+    }
+
+    /** Messages on hold, waiting on disk until an operator releases them; any thread. */
+    public long heldMessages()
+    {
+        return heldMessages;
     }
 
     /** Messages in the active set; any thread. */
@@ -237,7 +287,7 @@ public final class QueueManager implements Agent
         return activeMessages;
     }
 
-    /** Messages waiting on disk; any thread. */
+    /** Messages waiting on disk for their next attempt (not the held ones); any thread. */
     public long deferredMessages()
     {
         return deferredMessages;
@@ -296,6 +346,10 @@ public final class QueueManager implements Agent
             {
                 work += flush();
             }
+        }
+        work += runCommands();
+        if (!draining)
+        {
             work += startDueRounds();
             work += takeDeferred();
             work += injector.doWork();
@@ -311,7 +365,7 @@ public final class QueueManager implements Agent
         }
         injector.endOfPass();
         activeMessages = live.size();
-        deferredMessages = index.liveCount();
+        countDeferred();
         queuedBytes = activeBytes + index.liveBytes();
         return work;
     }
@@ -373,6 +427,10 @@ public final class QueueManager implements Agent
         if (queued.allFinal())
         {
             finish(queued);
+        }
+        else if (queued.held)
+        {
+            park(queued);
         }
         else if (dueMs > nowMs && queued.anyDeferred())
         {
@@ -494,6 +552,12 @@ public final class QueueManager implements Agent
             }
             taken++;
             addActive(queued);
+            if (queued.held)
+            {
+                // held mail is never due; should an entry of it be met here, it goes back to wait
+                park(queued);
+                continue;
+            }
             final long dueMs = flushUpToSlot >= DeferredIndex.slotOf(queued.nextAttemptMs) ? nowMs :
                 queued.nextAttemptMs;
             if (dueMs <= nowMs)
@@ -599,12 +663,30 @@ public final class QueueManager implements Agent
         {
             bouncer.reportRelayed(queued, nowMs);
         }
+        if (queued.deleteAfterRound)
+        {
+            surgery.delete(queued);
+            return;
+        }
         if (!queued.anyDeferred())
         {
             finish(queued);
             return;
         }
         queued.attempts++;
+        if (queued.held)
+        {
+            // held while the round was out: it waits in the hold bucket, and does not expire while it is there
+            if (queued.moving)
+            {
+                queued.parkWhenMoved = true;
+            }
+            else
+            {
+                park(queued);
+            }
+            return;
+        }
         final long ageMs = nowMs - queued.message.receivedAtMs();
         if (ageMs >= maxAgeMs)
         {
@@ -645,10 +727,10 @@ public final class QueueManager implements Agent
         }
     }
 
-    /** Writes a waiting message to the deferred queue and drops it from the active set. */
+    /** Writes a waiting message to the deferred queue (a held one to the hold bucket); drops it from the active set. */
     private void park(final QueuedMessage queued)
     {
-        if (deferred.park(queued, queued.nextAttemptMs))
+        if (deferred.park(queued, queued.held ? DeferredIndex.HOLD_SLOT : queued.nextAttemptMs))
         {
             removeActive(queued);
         }
@@ -658,7 +740,7 @@ public final class QueueManager implements Agent
     private void onMoved(final QueuedMessage queued, final SpooledMessage copy)
     {
         outcomes.restated(queued);
-        if (queued.parkWhenMoved && queued.jobsOut == 0 && queued.heapIndex >= 0)
+        if (queued.parkWhenMoved && queued.jobsOut == 0 && (queued.heapIndex >= 0 || queued.held))
         {
             queued.parkWhenMoved = false;
             park(queued);
@@ -728,7 +810,7 @@ public final class QueueManager implements Agent
         long onDisk = 0;
         for (final DeferredBucket bucket : index.buckets())
         {
-            if (bucket.liveCount() > 0)
+            if (bucket.liveCount() > 0 && bucket.slot() != DeferredIndex.HOLD_SLOT)
             {
                 flushUpToSlot = Math.max(flushUpToSlot, bucket.slot());
                 onDisk += bucket.liveCount();
@@ -781,13 +863,54 @@ public final class QueueManager implements Agent
                 break;
             }
             addActive(queued);
-            retries.schedule(queued, Math.max(queued.nextAttemptMs, nowMs));
+            if (!queued.held)
+            {
+                retries.schedule(queued, Math.max(queued.nextAttemptMs, nowMs));
+            }
             if (cycles.move(queued))
             {
                 queued.parkWhenMoved = true;
             }
+            else if (queued.held)
+            {
+                park(queued);
+            }
             pulled++;
         }
         return pulled;
+    }
+
+    private void countDeferred()
+    {
+        final DeferredBucket hold = index.existingBucket(DeferredIndex.HOLD_SLOT);
+        final long held = hold == null ? 0 : hold.liveCount();
+        heldMessages = held;
+        deferredMessages = index.liveCount() - held;
+    }
+
+    /** Operators' queue commands, each run whole; while draining, each is refused. */
+    private int runCommands()
+    {
+        int work = 0;
+        QueueCommand command;
+        while ((command = inbox.pollCommand()) != null)
+        {
+            work++;
+            if (draining)
+            {
+                command.fail("the relay is stopping");
+                continue;
+            }
+            try
+            {
+                command.complete(surgery.run(command, nowMs));
+            }
+            catch (final RuntimeException ex)
+            {
+                DeliveryLog.error("queue command {} ({}) failed: {}", command, command.operator, ex.toString());
+                command.fail(ex.toString());
+            }
+        }
+        return work;
     }
 }

@@ -14,16 +14,22 @@ import java.util.concurrent.atomic.AtomicReference;
  * drain, the spool says new mail is committed; each then signals the queue manager's idle strategy, which wakes its
  * thread only if it is parked.
  * <p>
- * Threads: {@link #offerResult}, {@link #flush}, {@link #drain}, {@link #reconfigure} and {@link #newMail} from any
+ * Operators' queue commands ({@link #submit}: hold, release, delete, requeue) come the same way, over a small MPSC
+ * queue the queue manager drains in its duty cycle; it completes each command's reply.
+ * <p>
+ * Threads: {@link #offerResult}, {@link #flush}, {@link #submit}, {@link #drain}, {@link #reconfigure} and {@link #newMail} from any
  * thread; the rest on the queue manager's thread.
  */
 public final class QueueManagerProxy
 {
     /** Finished jobs not yet taken by the queue manager; a loop keeps what does not fit and offers it again. */
     static final int RESULT_QUEUE_CAPACITY = 16 * 1024;
+    /** Operators' commands waiting: more at once are refused (the admin endpoint answers 503). */
+    static final int COMMAND_QUEUE_CAPACITY = 64;
 
     private final MpscArrayQueue<DeliveryJob> results = new MpscArrayQueue<>(RESULT_QUEUE_CAPACITY);
     private final SignalledIdleStrategy idle;
+    private final MpscArrayQueue<QueueCommand> commands = new MpscArrayQueue<>(COMMAND_QUEUE_CAPACITY);
     private final AtomicBoolean flushRequested = new AtomicBoolean();
     private volatile boolean drainRequested;
     /** A reload's configuration, until the queue manager takes it (the newest wins). */
@@ -64,6 +70,21 @@ public final class QueueManagerProxy
         idle.signal();
     }
 
+    /**
+     * An operator's queue command, run on the queue manager's thread, which completes its reply.
+     *
+     * @return false when too many wait already (nothing is done).
+     */
+    public boolean submit(final QueueCommand command)
+    {
+        if (!commands.offer(command))
+        {
+            return false;
+        }
+        idle.signal();
+        return true;
+    }
+
     /** Shutting down: no new rounds start; the delivery loops finish what is in flight and QUIT. */
     public void drain()
     {
@@ -98,6 +119,12 @@ public final class QueueManagerProxy
     int drainResults(final MessagePassingQueue.Consumer<DeliveryJob> onResult, final int limit)
     {
         return results.drain(onResult, limit);
+    }
+
+    /** The next operator's command; null when none waits. */
+    QueueCommand pollCommand()
+    {
+        return commands.poll();
     }
 
     /** True once per flush request. */

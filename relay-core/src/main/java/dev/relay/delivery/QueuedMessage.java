@@ -15,6 +15,8 @@ final class QueuedMessage
     static final byte DEFERRED = 2;
     static final byte DELIVERED = 3;
     static final byte BOUNCED = 4;
+    /** Deleted by an operator: final, no DSN. */
+    static final byte DELETED = 5;
 
     /** The spool copy delivery reads; replaced when the message is moved forward to a newer cycle. */
     SpooledMessage message;
@@ -37,6 +39,10 @@ final class QueuedMessage
     boolean finished;
     /** A delay warning went to the sender. */
     boolean warned;
+    /** An operator put it on hold: no round starts, it waits in the hold bucket on disk until released. */
+    boolean held;
+    /** An operator deleted it while a round was out: deleted when the round ends. */
+    boolean deleteAfterRound;
     /**
      * Recipients relayed to a next hop without DSN whose NOTIFY asked for SUCCESS, not yet reported to the sender
      * (RFC 3461 §6.2.3); null until the first one.
@@ -68,6 +74,7 @@ final class QueuedMessage
         queued.attempts = entry.attempts;
         queued.nextAttemptMs = entry.dueMs;
         queued.warned = (entry.flags & QueueEntry.FLAG_WARNED) != 0;
+        queued.held = (entry.flags & QueueEntry.FLAG_HELD) != 0;
         return queued;
     }
 
@@ -83,7 +90,7 @@ final class QueuedMessage
         entry.chunkCount = message.chunkCount();
         entry.attempts = attempts;
         entry.cycle = cycle;
-        entry.flags = warned ? QueueEntry.FLAG_WARNED : 0;
+        entry.flags = (warned ? QueueEntry.FLAG_WARNED : 0) | (held ? QueueEntry.FLAG_HELD : 0);
         entry.recipients(status.length);
         for (int i = 0; i < status.length; i++)
         {
@@ -95,7 +102,7 @@ final class QueuedMessage
         }
     }
 
-    /** Takes the recipients' outcomes and attempts of {@code entry} (the journal's word after a restart). */
+    /** Takes the recipients' outcomes, attempts and hold of {@code entry} (the journal's word after a restart). */
     void applyEntry(final QueueEntry entry)
     {
         final int count = Math.min(status.length, entry.recipientCount());
@@ -108,6 +115,7 @@ final class QueuedMessage
             }
         }
         attempts = Math.max(attempts, entry.attempts);
+        held = (entry.flags & QueueEntry.FLAG_HELD) != 0;
     }
 
     long queueId()
@@ -129,7 +137,7 @@ final class QueuedMessage
     {
         for (final byte s : status)
         {
-            if (s != DELIVERED && s != BOUNCED)
+            if (s != DELIVERED && s != BOUNCED && s != DELETED)
             {
                 return false;
             }

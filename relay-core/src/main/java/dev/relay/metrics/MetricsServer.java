@@ -30,15 +30,19 @@ import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 /**
- * The HTTP endpoint on {@code metrics.listen}: Prometheus scrapes, a health probe and two admin commands.
+ * The HTTP endpoint on {@code metrics.listen}: Prometheus scrapes, a health probe and the operator's commands.
  * <pre>
  *   GET  /metrics      200, Prometheus text format 0.0.4, read from {@link RelayMetrics} at scrape time
  *   GET  /health       200 "ok\n" while {@code healthy} is true, else 503 "unavailable\n"
- *   POST /admin/flush  200 "flushed\n" after running {@code flush}; 403 unless the peer is a loopback address
- *   POST /admin/reload 200 and the report of {@code reload} when it was accepted, 422 and its errors when refused;
- *                      403 unless the peer is a loopback address
+ *   POST /admin/flush  200 "flushed\n" after running {@code flush}
+ *   POST /admin/reload 200 and the report of {@code reload} when it was accepted, 422 and its errors when refused
+ *   POST /admin/queue/VERB   an operator's queue command (hold, release, delete, requeue; the selection in the
+ *                      body): the {@link QueueAdmin}'s reply, e.g. 200 "Placed on hold: 3 messages\n"
  *   anything else      404, or 405 with an Allow header for a known path and the wrong method
  * </pre>
+ * Every {@code /admin/} request gets 403 unless its peer is a loopback address (whatever {@code metrics.listen}
+ * binds), and, when {@code metrics.admin_token} is set, 401 unless it carries {@code Authorization: Bearer TOKEN}
+ * (compared in constant time, RFC 6750 §2.1).
  * Quantiles are HdrHistogram's over all values since start (the highest value equivalent to the recorded one,
  * within 0.1%); {@code _sum} is exact.
  * <p>
@@ -58,11 +62,15 @@ public final class MetricsServer implements AutoCloseable
     static final String FLUSH_PATH = "/admin/flush";
     static final String RELOAD_PATH = "/admin/reload";
     static final String ADMIN_PREFIX = "/admin/";
+    static final String QUEUE_PREFIX = "/admin/queue/";
 
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
     private static final String TEXT_PLAIN = "text/plain; charset=utf-8";
+    private static final Supplier<AdminAnswer> NO_RELOAD = () -> new AdminAnswer(false, "no configuration to reload\n");
     private static final double[] QUANTILES = { 0.5, 0.9, 0.99, 0.999 };
     private static final double NANOS_PER_SECOND = 1e9;
+    /** Largest queue command body: about 60,000 queue ids. */
+    private static final int MAX_ADMIN_BODY_BYTES = 1 << 20;
 
     private final HttpServer server;
     private final ExecutorService executor;
@@ -71,10 +79,29 @@ public final class MetricsServer implements AutoCloseable
     private final BooleanSupplier healthy;
     private final Runnable flush;
     private final Supplier<AdminAnswer> reload;
+    /** SHA-256 of {@code metrics.admin_token}; null when no token is asked for. */
+    private final byte[] adminTokenHash;
+    private final QueueAdmin queueAdmin;
     private boolean closed;
 
+    /** Runs an operator's queue command; on the metrics thread, so it may wait for the stage that runs it. */
+    @FunctionalInterface
+    public interface QueueAdmin
+    {
+        /**
+         * @param verb the last part of the path ({@code hold}, ...).
+         * @param body the request body: the selection.
+         */
+        AdminReply run(String verb, String body) throws InterruptedException;
+    }
+
+    /** An admin command's HTTP status and text (one line). */
+    public record AdminReply(int status, String text)
+    {
+    }
+
     /**
-     * What an admin command answers: whether it did what was asked, and text for the operator (one fact a line).
+     * What a reload answers: whether it did what was asked, and text for the operator (one fact a line).
      */
     public record AdminAnswer(boolean done, String text)
     {
@@ -86,6 +113,8 @@ public final class MetricsServer implements AutoCloseable
         final PrometheusRegistry registry,
         final BooleanSupplier healthy,
         final Runnable flush,
+        final String adminToken,
+        final QueueAdmin queueAdmin,
         final Supplier<AdminAnswer> reload)
     {
         this.reload = reload;
@@ -94,6 +123,44 @@ public final class MetricsServer implements AutoCloseable
         this.registry = registry;
         this.healthy = healthy;
         this.flush = flush;
+        this.adminTokenHash = adminToken == null || adminToken.isEmpty() ? null : sha256(adminToken);
+        this.queueAdmin = queueAdmin;
+    }
+
+    /** As the full {@code start}, without a token or queue commands (they answer 404). */
+    public static MetricsServer start(
+        final InetSocketAddress listen,
+        final RelayMetrics metrics,
+        final LongSupplier openConnections,
+        final BooleanSupplier healthy,
+        final Runnable flush) throws IOException
+    {
+        return start(listen, metrics, openConnections, healthy, flush, null, null, NO_RELOAD);
+    }
+
+    /** As the full {@code start}, without a token or queue commands, with {@code reload}. */
+    public static MetricsServer start(
+        final InetSocketAddress listen,
+        final RelayMetrics metrics,
+        final LongSupplier openConnections,
+        final BooleanSupplier healthy,
+        final Runnable flush,
+        final Supplier<AdminAnswer> reload) throws IOException
+    {
+        return start(listen, metrics, openConnections, healthy, flush, null, null, reload);
+    }
+
+    /** As the full {@code start}, without a reload. */
+    public static MetricsServer start(
+        final InetSocketAddress listen,
+        final RelayMetrics metrics,
+        final LongSupplier openConnections,
+        final BooleanSupplier healthy,
+        final Runnable flush,
+        final String adminToken,
+        final QueueAdmin queueAdmin) throws IOException
+    {
+        return start(listen, metrics, openConnections, healthy, flush, adminToken, queueAdmin, NO_RELOAD);
     }
 
     /**
@@ -104,6 +171,11 @@ public final class MetricsServer implements AutoCloseable
      * @param openConnections inbound connections open now, for {@code relay_connections_in_open}.
      * @param healthy         answers {@code /health}.
      * @param flush           makes deferred mail ready now; runs on the metrics thread, so it must not block.
+     * @param adminToken      {@code metrics.admin_token}: the bearer token every /admin/ request needs; null or
+     *                        empty for none.
+     * @param queueAdmin      runs queue commands; null when there are none.
+     * @param reload          behind {@code POST /admin/reload}: runs on the metrics thread and may take a moment (it
+     *                        reads files); it must not touch a selector loop itself.
      * @return the running server; {@link #close()} it.
      * @throws IOException when the address cannot be bound.
      */
@@ -112,22 +184,9 @@ public final class MetricsServer implements AutoCloseable
         final RelayMetrics metrics,
         final LongSupplier openConnections,
         final BooleanSupplier healthy,
-        final Runnable flush) throws IOException
-    {
-        return start(listen, metrics, openConnections, healthy, flush,
-            () -> new AdminAnswer(false, "no configuration to reload\n"));
-    }
-
-    /**
-     * Binds {@code listen} and starts serving, with {@code reload} behind {@code POST /admin/reload}: it runs on the
-     * metrics thread and may take a moment (it reads files); it must not touch a selector loop itself.
-     */
-    public static MetricsServer start(
-        final InetSocketAddress listen,
-        final RelayMetrics metrics,
-        final LongSupplier openConnections,
-        final BooleanSupplier healthy,
         final Runnable flush,
+        final String adminToken,
+        final QueueAdmin queueAdmin,
         final Supplier<AdminAnswer> reload) throws IOException
     {
         final PrometheusRegistry registry = newRegistry(metrics, openConnections);
@@ -139,7 +198,8 @@ public final class MetricsServer implements AutoCloseable
                 thread.setDaemon(true);
                 return thread;
             });
-        final MetricsServer metricsServer = new MetricsServer(server, executor, registry, healthy, flush, reload);
+        final MetricsServer metricsServer = new MetricsServer(server, executor, registry, healthy, flush, adminToken,
+            queueAdmin, reload);
         server.createContext("/", metricsServer::handle);
         server.setExecutor(executor);
         try
@@ -236,12 +296,13 @@ public final class MetricsServer implements AutoCloseable
         GaugeWithCallback.builder()
             .name("relay_queue_messages")
             .help("Messages in the queue: active (in memory: being delivered or due soon), deferred (waiting on disk"
-                + " for their next attempt).")
+                + " for their next attempt), held (on hold by an operator until released).")
             .labelNames("state")
             .callback((callback) ->
             {
                 callback.call(metrics.activeMessages(), "active");
                 callback.call(metrics.deferredMessages(), "deferred");
+                callback.call(metrics.heldMessages(), "held");
             })
             .register(registry);
         gauge(registry, "relay_queue_oldest_message_age_seconds",
@@ -370,6 +431,22 @@ public final class MetricsServer implements AutoCloseable
             respond(exchange, 403, "forbidden\n");
             return;
         }
+        if (path.startsWith(ADMIN_PREFIX) && !authorized(exchange))
+        {
+            exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"relay admin\"");
+            respond(exchange, 401, "unauthorized\n");
+            LOG.warn("admin request {} {} from {} refused: no valid bearer token", method, path,
+                exchange.getRemoteAddress());
+            return;
+        }
+        if (path.startsWith(QUEUE_PREFIX) && queueAdmin != null)
+        {
+            if (allow(exchange, method, "POST"))
+            {
+                queueCommand(exchange, path.substring(QUEUE_PREFIX.length()));
+            }
+            return;
+        }
 
         switch (path)
         {
@@ -408,6 +485,60 @@ public final class MetricsServer implements AutoCloseable
             default:
                 respond(exchange, 404, "not found\n");
                 break;
+        }
+    }
+
+    private void queueCommand(final HttpExchange exchange, final String verb) throws IOException
+    {
+        final byte[] body;
+        try (java.io.InputStream in = exchange.getRequestBody())
+        {
+            body = in.readNBytes(MAX_ADMIN_BODY_BYTES + 1);
+        }
+        if (body.length > MAX_ADMIN_BODY_BYTES)
+        {
+            respond(exchange, 413, "too many queue ids in one request\n");
+            return;
+        }
+        try
+        {
+            final AdminReply reply = queueAdmin.run(verb, new String(body, StandardCharsets.UTF_8));
+            respond(exchange, reply.status(), reply.text().endsWith("\n") ? reply.text() : reply.text() + "\n");
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+            respond(exchange, 503, "interrupted\n");
+        }
+    }
+
+    /** Whether no token is asked for, or the request carries it: SHA-256 of both, compared in constant time. */
+    private boolean authorized(final HttpExchange exchange)
+    {
+        if (adminTokenHash == null)
+        {
+            return true;
+        }
+        final String header = exchange.getRequestHeaders().getFirst("Authorization");
+        final String scheme = "Bearer ";
+        if (header == null || header.length() < scheme.length() ||
+            !header.regionMatches(true, 0, scheme, 0, scheme.length()))
+        {
+            return false;
+        }
+        // hashing first makes the comparison's time independent of the length of either
+        return java.security.MessageDigest.isEqual(adminTokenHash, sha256(header.substring(scheme.length()).trim()));
+    }
+
+    private static byte[] sha256(final String text)
+    {
+        try
+        {
+            return java.security.MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
+        }
+        catch (final java.security.NoSuchAlgorithmException ex)
+        {
+            throw new IllegalStateException("every Java runtime has SHA-256", ex);
         }
     }
 

@@ -39,6 +39,7 @@ public final class RelayMetrics
     // gauges of the queue, read from delivery at scrape time
     private volatile LongSupplier activeMessages = () -> 0;
     private volatile LongSupplier deferredMessages = () -> 0;
+    private volatile LongSupplier heldMessages = () -> 0;
     private volatile LongSupplier oldestMessageAgeSeconds = () -> 0;
     // gauges of the spool's room, read from the spool and delivery at scrape time
     private volatile LongSupplier queuedBytes = () -> 0;
@@ -272,6 +273,17 @@ public final class RelayMetrics
         this.activeMessages = activeMessages;
         this.deferredMessages = deferredMessages;
         this.oldestMessageAgeSeconds = oldestMessageAgeSeconds;
+    }
+
+    /** Messages an operator put on hold ({@code spool hold}). */
+    public void heldState(final LongSupplier heldMessages)
+    {
+        this.heldMessages = heldMessages;
+    }
+
+    public long heldMessages()
+    {
+        return heldMessages.getAsLong();
     }
 
     public long activeMessages()

@@ -38,8 +38,14 @@ final class BucketReader
      */
     long nextLive(final DeferredBucket bucket, final long from, final QueueEntry into)
     {
+        return nextLive(bucket, from, bucket.writePosition, into);
+    }
+
+    /** As {@link #nextLive(DeferredBucket, long, QueueEntry)}, for entries that start before {@code end}. */
+    long nextLive(final DeferredBucket bucket, final long from, final long end, final QueueEntry into)
+    {
         long at = from;
-        while (at < bucket.writePosition)
+        while (at < end)
         {
             final int length = files.read(bucket.slot, at, bucket.writePosition, into);
             if (length <= 0)

@@ -26,6 +26,10 @@ import java.util.TreeMap;
  * (or at once, after a flush), and deleted by its owner when every entry in it is dead and its slot is over. So
  * nothing is ever rewritten: a standing backlog costs one entry per message per retry, not a copy of the backlog.
  * <p>
+ * Held mail (an operator's {@code spool hold}, Postfix's hold queue) waits in one more bucket, {@link #HOLD_SLOT},
+ * whose slot never begins: nothing takes it by time, and a flush leaves it alone; {@code spool release} writes its
+ * entry again into the bucket of now. The hold bucket is deleted like any other once no entry in it is live.
+ * <p>
  * What the index cannot know by itself after a crash (which entries written since the last checkpoint count, which
  * were taken) is settled by {@link QueueRecovery} from the journal; see there.
  * <p>
@@ -37,6 +41,11 @@ public final class DeferredIndex implements AutoCloseable
     /** The due time one file covers. */
     public static final long SLOT_MS = 10_000;
     static final String SUFFIX = DeferredFiles.SUFFIX;
+    /**
+     * The bucket of held mail: due at the start of the year 10000, so never due (its entries carry
+     * {@link QueueEntry#FLAG_HELD} too).
+     */
+    public static final long HOLD_SLOT = 253_402_300_800_000L;
     private static final Logger LOG = LoggerFactory.getLogger(DeferredIndex.class);
 
     private final DeferredFiles files;
@@ -93,6 +102,12 @@ public final class DeferredIndex implements AutoCloseable
     public Path dir()
     {
         return files.dir();
+    }
+
+    /** Whether the slot is over at {@code nowMs}, so its bucket may go once empty (the hold bucket counts as over). */
+    public static boolean slotOver(final long slot, final long nowMs)
+    {
+        return slot == HOLD_SLOT || slot + SLOT_MS <= nowMs;
     }
 
     /** The slots that have a file, ascending. */
@@ -378,6 +393,39 @@ public final class DeferredIndex implements AutoCloseable
         cursor.slot = Long.MIN_VALUE;
         cursor.position = 0;
         return false;
+    }
+
+    /**
+     * Where each bucket with live entries ends now, by slot: an operator's command walks the index up to these ends
+     * ({@link #nextLive}), so what it writes on its way is not met again.
+     */
+    public TreeMap<Long, Long> liveWriteEnds()
+    {
+        final TreeMap<Long, Long> ends = new TreeMap<>();
+        for (final DeferredBucket bucket : buckets.values())
+        {
+            if (bucket.liveCount > 0)
+            {
+                ends.put(bucket.slot, bucket.writePosition);
+            }
+        }
+        return ends;
+    }
+
+    /**
+     * The next live entry of {@code slot}'s bucket at or after {@code from} and before {@code end}, read into
+     * {@code into}. Read positions do not move.
+     *
+     * @return the position after it; -1 when there is none.
+     */
+    public long nextLive(final long slot, final long from, final long end, final QueueEntry into)
+    {
+        final DeferredBucket bucket = buckets.get(slot);
+        if (bucket == null || bucket.liveCount == 0)
+        {
+            return -1;
+        }
+        return reader.nextLive(bucket, Math.max(from, bucket.readPosition), Math.min(end, bucket.writePosition), into);
     }
 
     /**

@@ -24,7 +24,13 @@ import java.util.concurrent.TimeUnit;
  *           the message waits on disk: its state is the {@link DeferredIndex} entry at slot, position
  * ACTIVATED | type=4 u8 | reserved u8 u16 | queueId i64 | slot i64 | position i64 |
  *           the entry at slot, position was taken back into the active set (and is killed)
+ * HELD    | type=5 u8 | reserved u8 u16 | queueId i64 |      an operator put the message on hold
+ * RELEASED | type=6 u8 | reserved u8 u16 | queueId i64 |     an operator released it from hold
  * </pre>
+ * A RESULT's status is DELIVERED, BOUNCED, DEFERRED or DELETED (an operator deleted the message: final, no DSN;
+ * a DONE follows). HELD and RELEASED say what the queue manager's checkpoint and the deferred index entries written
+ * after them say too (a held entry carries {@link QueueEntry#FLAG_HELD}); a start after a crash applies the last of
+ * them to a message it takes back into the active set, and {@code spool list} shows it.
  * SCHEDULED and ACTIVATED are what a start needs beyond the queue manager's checkpoint to know where each message
  * the journal names since then stands ({@link QueueRecovery}): waiting on disk, active, or finished.
  * A RESULT is appended right after the remote reply is read, so the only duplicates a crash can cause are the
@@ -43,11 +49,15 @@ public final class OutcomeJournal implements AutoCloseable
     public static final byte DELIVERED = 1;
     public static final byte BOUNCED = 2;
     public static final byte DEFERRED = 3;
+    /** Deleted by an operator ({@code spool delete}): final, without a DSN. */
+    public static final byte DELETED = 4;
 
     private static final byte RESULT = 1;
     private static final byte DONE = 2;
     private static final byte SCHEDULED = 3;
     private static final byte ACTIVATED = 4;
+    private static final byte HELD = 5;
+    private static final byte RELEASED = 6;
     private static final int MAX_TEXT_BYTES = 2048;
     private static final int RESULT_FIXED_LENGTH = 32;
     private static final int DONE_LENGTH = 12;
@@ -82,6 +92,11 @@ public final class OutcomeJournal implements AutoCloseable
 
         /** The index entry at {@code slot}, {@code position} was taken back into the active set. */
         default void onActivated(long queueId, long slot, long position)
+        {
+        }
+
+        /** An operator put the message on hold ({@code held}) or released it from hold. */
+        default void onHeld(long queueId, boolean held)
         {
         }
     }
@@ -155,7 +170,7 @@ public final class OutcomeJournal implements AutoCloseable
             return false;
         }
         final byte type = bytes.readByte(start);
-        if (type == DONE)
+        if (type == DONE || type == HELD || type == RELEASED)
         {
             return length == DONE_LENGTH;
         }
@@ -173,7 +188,7 @@ public final class OutcomeJournal implements AutoCloseable
         }
         final byte status = bytes.readByte(start + 1);
         final int textLength = bytes.readInt(start + 28);
-        return status >= DELIVERED && status <= DEFERRED && textLength >= 0 && textLength <= MAX_TEXT_BYTES
+        return status >= DELIVERED && status <= DELETED && textLength >= 0 && textLength <= MAX_TEXT_BYTES
             && length == RESULT_FIXED_LENGTH + textLength;
     }
 
@@ -242,6 +257,10 @@ public final class OutcomeJournal implements AutoCloseable
                     {
                         visitor.onDone(bytes.readLong(at + 4));
                     }
+                    else if (type == HELD || type == RELEASED)
+                    {
+                        visitor.onHeld(bytes.readLong(at + 4), type == HELD);
+                    }
                     else if (type == SCHEDULED)
                     {
                         visitor.onScheduled(bytes.readLong(at + 4), bytes.readInt(at + 12), bytes.readLong(at + 16),
@@ -293,6 +312,17 @@ public final class OutcomeJournal implements AutoCloseable
 
     public void recordDone(final long queueId)
     {
+        recordShort(DONE, queueId);
+    }
+
+    /** An operator put the message on hold ({@code held}), or released it. */
+    public void recordHeld(final long queueId, final boolean held)
+    {
+        recordShort(held ? HELD : RELEASED, queueId);
+    }
+
+    private void recordShort(final byte type, final long queueId)
+    {
         if (!cycleReady())
         {
             return;
@@ -304,7 +334,7 @@ public final class OutcomeJournal implements AutoCloseable
             {
                 return;
             }
-            bytes.writeByte(DONE);
+            bytes.writeByte(type);
             bytes.writeByte((byte)0);
             bytes.writeShort((short)0);
             bytes.writeLong(queueId);

@@ -19,9 +19,10 @@ import java.util.zip.CRC32C;
  *     remote MTA (u8 + ASCII) |
  *     CRC32C i32 of every byte before it, the state byte taken as 0
  * </pre>
- * Flags: bit 0, a delay warning went to the sender. Recipient statuses are delivery's: {@link #READY},
- * {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready: after a crash
- * it is tried again).
+ * Flags: bit 0, a delay warning went to the sender; bit 1, an operator put the message on hold (it waits in the
+ * index's hold bucket, {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's:
+ * {@link #READY}, {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready:
+ * after a crash it is tried again).
  * <p>
  * A plain mutable carrier, reused by its owner's thread; the fields are the state, as encoded.
  */
@@ -32,6 +33,7 @@ public final class QueueEntry
     public static final byte DELIVERED = 3;
     public static final byte BOUNCED = 4;
     public static final int FLAG_WARNED = 1;
+    public static final int FLAG_HELD = 2;
 
     static final int MAGIC = 0x51454e54;
     static final byte LIVE = 1;
@@ -87,6 +89,12 @@ public final class QueueEntry
     public int recipientCount()
     {
         return status.length;
+    }
+
+    /** Whether an operator put the message on hold ({@link #FLAG_HELD}: it waits in the hold bucket). */
+    public boolean held()
+    {
+        return (flags & FLAG_HELD) != 0;
     }
 
     /** Whether some recipient is neither delivered nor bounced. */

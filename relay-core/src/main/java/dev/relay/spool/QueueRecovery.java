@@ -51,6 +51,8 @@ public final class QueueRecovery
         long activatedSlot;
         long activatedPosition;
         int attempts;
+        /** The last HELD (1) or RELEASED (2) record; 0 when none. */
+        byte held;
         /** The latest next-attempt time of a DEFERRED outcome (journals from before the index). */
         long legacyDueMs;
         byte[] status = new byte[0];
@@ -91,12 +93,24 @@ public final class QueueRecovery
             {
                 if (status[i] != 0 && seq[i] > afterSeq)
                 {
-                    entry.status[i] = status[i] == OutcomeJournal.DELIVERED ? QueueEntry.DELIVERED :
-                        status[i] == OutcomeJournal.BOUNCED ? QueueEntry.BOUNCED : QueueEntry.DEFERRED;
+                    // DELETED (an operator's, a DONE follows unless a crash came first) is final without a DSN,
+                    // as a delivered recipient is
+                    entry.status[i] = status[i] == OutcomeJournal.DELIVERED || status[i] == OutcomeJournal.DELETED ?
+                        QueueEntry.DELIVERED : status[i] == OutcomeJournal.BOUNCED ? QueueEntry.BOUNCED :
+                        QueueEntry.DEFERRED;
                     entry.reply[i] = text[i];
                 }
             }
             entry.attempts = Math.max(entry.attempts, attempts);
+            // every entry written after a HELD or RELEASED record says the same, so the last one can be applied to any
+            if (held == 1)
+            {
+                entry.flags |= QueueEntry.FLAG_HELD;
+            }
+            else if (held == 2)
+            {
+                entry.flags &= ~QueueEntry.FLAG_HELD;
+            }
         }
 
         void result(final int recipient, final byte result, final String reply, final int attempts, final long dueMs,
@@ -209,6 +223,12 @@ public final class QueueRecovery
             public void onDone(final long queueId)
             {
                 tail(queueId).done = true;
+            }
+
+            @Override
+            public void onHeld(final long queueId, final boolean held)
+            {
+                tail(queueId).held = held ? (byte)1 : (byte)2;
             }
 
             @Override

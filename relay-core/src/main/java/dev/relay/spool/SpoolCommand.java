@@ -18,7 +18,7 @@ import java.util.Map;
  * reader, so it works on a running relay and on a stopped one, and never creates anything.
  * <pre>
  * list     one line per complete message: queue id, age, body size, sender (with RET= and ENVID= when given),
- *          recipients (with NOTIFY= when given); then a count line
+ *          recipients (with NOTIFY= when given), state (ready, deferred until, held); then a count line
  * show ID  the envelope (DSN parameters too: RET, ENVID, NOTIFY, ORCPT), then the message as it will be
  *          delivered (Received header + body, wire form)
  * shape    recipients still to deliver by destination domain and age, as Postfix's qshape ({@link SpoolShape});
@@ -120,6 +120,8 @@ public final class SpoolCommand
         int attempts;
         long nextAttemptMs;
         boolean done;
+        /** An operator put it on hold ({@code spool hold}) and has not released it. */
+        boolean held;
     }
 
     /** A spool from before the deferred index: what the whole journal says, per message (see {@link QueueListing}). */
@@ -154,6 +156,12 @@ public final class SpoolCommand
                 public void onDone(final long queueId)
                 {
                     entries.computeIfAbsent(queueId, ignored -> new JournalEntry()).done = true;
+                }
+
+                @Override
+                public void onHeld(final long queueId, final boolean held)
+                {
+                    entries.computeIfAbsent(queueId, ignored -> new JournalEntry()).held = held;
                 }
             });
         }
@@ -197,6 +205,10 @@ public final class SpoolCommand
 
     private static String state(final QueueEntry state, final QueueListing.Kind kind, final long nowMs)
     {
+        if (state.held())
+        {
+            return "held" + (state.attempts == 0 ? "" : ", attempts=" + state.attempts);
+        }
         if (kind == QueueListing.Kind.ACTIVE && state.dueMs <= nowMs)
         {
             return "active" + (state.attempts > 0 ? ", attempts=" + state.attempts : "");

@@ -29,11 +29,12 @@ final class JournalState
         /** This run has sent (or listed) the message already: a second copy of it in the spool is skipped. */
         boolean handled;
 
-        /** Whether recipient {@code index} is delivered or bounced. */
+        /** Whether recipient {@code index} is delivered, bounced or deleted by an operator. */
         boolean isFinal(final int index)
         {
             final byte last = index < status.length ? status[index] : 0;
-            return last == OutcomeJournal.DELIVERED || last == OutcomeJournal.BOUNCED;
+            return last == OutcomeJournal.DELIVERED || last == OutcomeJournal.BOUNCED ||
+                last == OutcomeJournal.DELETED;
         }
 
         boolean isBounced(final int index)

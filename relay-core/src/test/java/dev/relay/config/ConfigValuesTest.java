@@ -104,6 +104,17 @@ class ConfigValuesTest
     }
 
     @Test
+    void adminTokenIsABearerTokenAndCheckConfigDoesNotShowIt() throws Exception
+    {
+        assertEquals("", RelayConfig.defaults().metricsAdminToken());
+        final RelayConfig c = with("metrics.admin_token", "abc-DEF_1.2~3+4/5==");
+        assertEquals("abc-DEF_1.2~3+4/5==", c.metricsAdminToken());
+        assertFalse(c.effective().get("metrics.admin_token").contains("abc"), "check-config prints the effective map");
+        assertTrue(problemFor("metrics.admin_token", "has space").contains("metrics.admin_token"));
+        assertTrue(problemFor("metrics.admin_token", "quote\"d").contains("bearer token"));
+    }
+
+    @Test
     void listen() throws Exception
     {
         final RelayConfig c = with("smtp.listen", "127.0.0.1:0, [::1]:25 ,localhost:2526");

@@ -298,17 +298,17 @@ class QueueManagerTest
     }
 
     @Test
-    void aLaterCopyReadAfterTheMessageFinishedIsNotDeliveredAgain() throws Exception
+    void aMovedCopyReadAfterTheMessageFinishedIsNotDeliveredAgain() throws Exception
     {
-        // after a restart the tailer reads a backlog from its start: the first copy of a moved message can be
-        // delivered and finished before the tailer reaches the later copy
+        // the tailer may meet a moved copy of a message (written by a move forward, ORIGIN_REQUEUE) after the
+        // message finished: the message reads from that copy only when it was moved, never starts again from it
         start(1, "delivery.retry.schedule", "1m");
         final long id = spool.write(T0, SENDER, "body\r\n", "bob@dest.test");
         for (int i = 0; i < QueueManager.SPOOL_POLL_LIMIT + 50; i++)
         {
             spool.write(T0, SENDER, "body\r\n", "other" + i + "@dest.test");
         }
-        spool.writeAs(id, T0, SENDER, "body\r\n", "bob@dest.test");
+        spool.writeMovedCopy(id, T0, SENDER, "body\r\n", "bob@dest.test");
         manager.doWork();
         final List<DeliveryJob> first = jobsOfAllLoops();
         final DeliveryJob job = first.stream().filter(j -> j.message.queueId() == id).findFirst().orElseThrow();

@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import dev.relay.smtp.InboundMessage;
 import dev.relay.spool.Spool;
+import dev.relay.spool.SpoolRecords;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpoolWriter;
 import dev.relay.spool.SpooledMessage;
@@ -58,8 +59,23 @@ final class TestSpool implements AutoCloseable
     long writeAs(
         final long queueId, final long receivedAtMs, final String from, final String body, final String... recipients)
     {
+        return writeAs((byte)0, queueId, receivedAtMs, from, body, recipients);
+    }
+
+    /** A copy of message {@code queueId} as a move forward writes it ({@link SpoolRecords#ORIGIN_REQUEUE}). */
+    long writeMovedCopy(
+        final long queueId, final long receivedAtMs, final String from, final String body, final String... recipients)
+    {
+        return writeAs(SpoolRecords.ORIGIN_REQUEUE, queueId, receivedAtMs, from, body, recipients);
+    }
+
+    private long writeAs(
+        final byte origin, final long queueId, final long receivedAtMs, final String from, final String body,
+        final String... recipients)
+    {
         final InboundMessage message = new InboundMessage();
         message.queueId(queueId);
+        message.origin(origin);
         message.receivedAtMs(receivedAtMs);
         message.clientAddress(new byte[] {127, 0, 0, 1});
         message.heloName(ascii("client.test"));

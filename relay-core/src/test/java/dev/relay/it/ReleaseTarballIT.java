@@ -218,6 +218,17 @@ class ReleaseTarballIT
             Await.until(() -> deferrals(read(out), deferredLine) >= 2, Duration.ofSeconds(30),
                 () -> "a second attempt of " + waiting + " after spool flush\n" + output(out, err));
 
+            // queue surgery through the tarball's launcher and the admin endpoint
+            final ExternalTool.Result hold = run(env, "--config", "conf/relay.properties", "spool", "hold", waiting);
+            assertEquals(0, hold.exitCode(), hold::toString);
+            assertTrue(hold.stdout().contains("Placed on hold: 1 message"), hold::toString);
+            final ExternalTool.Result release = run(env, "--config", "conf/relay.properties", "spool", "release",
+                "--all");
+            assertEquals(0, release.exitCode(), release::toString);
+            assertTrue(release.stdout().contains("Released from hold: 1 message"), release::toString);
+            Await.until(() -> read(out).contains(waiting + ": released from hold ("), Duration.ofSeconds(30),
+                () -> "the release logged\n" + output(out, err));
+
             final ExternalTool.Result check = run(env, "--config", "conf/relay.properties", "check-config");
             assertEquals(0, check.exitCode(), check::toString);
             assertTrue(check.stdout().contains("smtp.listen=127.0.0.1:0\n") &&

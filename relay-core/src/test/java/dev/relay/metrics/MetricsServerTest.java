@@ -298,6 +298,72 @@ class MetricsServerTest
     }
 
     @Test
+    void withATokenEveryAdminRequestNeedsItAndTheRestDoesNot() throws Exception
+    {
+        final AtomicReference<String> ran = new AtomicReference<>();
+        startWithToken(ANY_LOOPBACK_PORT, "s3cret-Token_1", ran);
+
+        assertEquals(401, send("POST", "/admin/flush").statusCode());
+        final HttpResponse<String> noToken = sendWith("/admin/queue/hold", null, "all=yes");
+        assertEquals(401, noToken.statusCode());
+        assertTrue(noToken.headers().firstValue("WWW-Authenticate").orElse("").startsWith("Bearer"));
+        assertEquals(401, sendWith("/admin/queue/hold", "Bearer s3cret-Token_2", "all=yes").statusCode());
+        assertEquals(401, sendWith("/admin/queue/hold", "Bearer s3cret-Token_1x", "all=yes").statusCode());
+        assertEquals(401, sendWith("/admin/queue/hold", "Basic s3cret-Token_1", "all=yes").statusCode());
+        assertEquals(0, flushes.get());
+        assertEquals(null, ran.get(), "nothing ran without the token");
+
+        final HttpResponse<String> held = sendWith("/admin/queue/hold", "Bearer s3cret-Token_1", "all=yes");
+        assertEquals(200, held.statusCode());
+        assertEquals("Placed on hold: 0 messages\n", held.body());
+        assertEquals("hold all=yes", ran.get());
+        assertEquals(200, sendWith("/admin/flush", "bearer s3cret-Token_1", "").statusCode());
+        assertEquals(1, flushes.get());
+        assertEquals(200, send("GET", "/metrics").statusCode(), "scrapes need no token");
+        assertEquals(200, send("GET", "/health").statusCode());
+    }
+
+    @Test
+    void aNonLoopbackPeerIsRefusedEvenWithTheToken() throws Exception
+    {
+        final InetAddress external = firstNonLoopbackIpv4();
+        assumeTrue(external != null, "no non-loopback IPv4 address on this host");
+        final AtomicReference<String> ran = new AtomicReference<>();
+        startWithToken(new InetSocketAddress(external, 0), "t0ken", ran);
+
+        assertEquals(403, sendWith("/admin/queue/delete", "Bearer t0ken", "all=yes").statusCode());
+        assertEquals(403, sendWith("/admin/flush", "Bearer t0ken", "").statusCode());
+        assertEquals(null, ran.get());
+        assertEquals(0, flushes.get());
+    }
+
+    private void startWithToken(final InetSocketAddress listen, final String token,
+        final AtomicReference<String> ran) throws IOException
+    {
+        server = MetricsServer.start(listen, metrics, openConnections::get, healthy::get, flushes::incrementAndGet,
+            token, (verb, body) ->
+            {
+                ran.set(verb + " " + body);
+                return new MetricsServer.AdminReply(200, "Placed on hold: 0 messages");
+            });
+    }
+
+    private HttpResponse<String> sendWith(final String path, final String authorization, final String body)
+        throws Exception
+    {
+        final InetSocketAddress address = server.address();
+        final URI uri = URI.create("http://" + address.getAddress().getHostAddress() + ":" + address.getPort() + path);
+        final HttpRequest.Builder request = HttpRequest.newBuilder(uri)
+            .timeout(Duration.ofSeconds(10))
+            .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (authorization != null)
+        {
+            request.header("Authorization", authorization);
+        }
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
     void loopbackCheck()
     {
         assertTrue(MetricsServer.isLoopback(new InetSocketAddress("127.0.0.1", 1)));
