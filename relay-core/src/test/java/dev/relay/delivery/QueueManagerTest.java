@@ -1,28 +1,19 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
 import dev.relay.config.TlsLevel;
-import dev.relay.metrics.RelayMetrics;
 import dev.relay.smtp.QueueIds;
 import dev.relay.delivery.client.RecipientResult;
-import dev.relay.delivery.client.TransactionResult;
 import dev.relay.spool.OutcomeJournal;
-import dev.relay.spool.SpoolInjector;
 import dev.relay.spool.SpoolRecords;
 import dev.relay.spool.SpooledMessage;
-import org.agrona.concurrent.CachedEpochClock;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -40,39 +31,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link QueueManagerProxy} — over a real spool and a real outcome journal in a temporary directory.
  */
 @Timeout(60)
-class QueueManagerTest
+class QueueManagerTest extends SteppedQueueManager
 {
-    private static final long T0 = 1_800_000_000_000L;
     private static final String SENDER = "alice@client.test";
-    private static final HopAddress SINK = new HopAddress("mx.dest.test", 10, new InetSocketAddress("127.0.0.1", 2525));
 
-    @TempDir
-    Path dir;
-
-    private final CachedEpochClock clock = new CachedEpochClock();
-    private final List<DeliveryLoopProxy> loops = new ArrayList<>();
-    private TestSpool spool;
-    private OutcomeJournal journal;
-    private QueueManagerProxy inbox;
-    private QueueManager manager;
-    private SpoolInjector injector;
-
-    @AfterEach
-    void close()
-    {
-        if (manager != null)
-        {
-            manager.onClose();
-        }
-        if (journal != null)
-        {
-            journal.close();
-        }
-        if (spool != null)
-        {
-            spool.close();
-        }
-    }
 
     @Test
     void newMailBecomesOneJobPerHopAndTransactionOnTheLoopThatOwnsTheHop() throws Exception
@@ -450,88 +412,13 @@ class QueueManagerTest
 
     private void start(final int loopCount, final String... keyValues) throws Exception
     {
-        spool = TestSpool.open(dir.resolve("spool"));
-        journal = OutcomeJournal.open(dir.resolve("spool").resolve("journal"), "daily");
+        openSpool();
         startManager(loopCount, keyValues);
-    }
-
-    private void startManager(final int loopCount, final String... keyValues) throws Exception
-    {
-        final Map<String, String> values = new LinkedHashMap<>();
-        values.put("smtp.hostname", "relay.test");
-        values.put("queue.dir", dir.resolve("spool").toString());
-        values.put("delivery.routes", "*=[127.0.0.1]:2525");
-        for (int i = 0; i + 1 < keyValues.length; i += 2)
-        {
-            values.put(keyValues[i], keyValues[i + 1]);
-        }
-        final RelayConfig config = RelayConfig.fromMap(values);
-        if (clock.time() == 0)
-        {
-            clock.update(T0);
-        }
-        for (int i = 0; i < loopCount; i++)
-        {
-            loops.add(new DeliveryLoopProxy(() -> { }));
-        }
-        inbox = QueueManagerProxy.create();
-        if (injector == null)
-        {
-            injector = spool.spool().newInjector(() -> { }, "relay.test");
-        }
-        final Bouncer bouncer = new Bouncer("relay.test", injector, spool.spool());
-        manager = new QueueManager(config, spool.spool(), journal, bouncer, inbox, loops, new RelayMetrics(), clock);
     }
 
     private int step()
     {
         return manager.doWork();
-    }
-
-    private static List<DeliveryJob> jobs(final DeliveryLoopProxy loop)
-    {
-        final List<DeliveryJob> jobs = new ArrayList<>();
-        DeliveryJob job;
-        while ((job = loop.pollJob()) != null)
-        {
-            jobs.add(job);
-        }
-        return jobs;
-    }
-
-    private List<DeliveryJob> jobsOfAllLoops()
-    {
-        final List<DeliveryJob> all = new ArrayList<>();
-        for (final DeliveryLoopProxy loop : loops)
-        {
-            all.addAll(jobs(loop));
-        }
-        return all;
-    }
-
-    private DeliveryJob onlyJob()
-    {
-        final List<DeliveryJob> jobs = jobsOfAllLoops();
-        assertEquals(1, jobs.size(), "one job");
-        return jobs.get(0);
-    }
-
-    /** Writes the outcome into {@code job} as its delivery loop does, one reply per recipient (the last repeats). */
-    private void handBack(final DeliveryJob job, final RecipientResult... replies)
-    {
-        final RecipientResult[] results = new RecipientResult[job.recipientCount()];
-        for (int i = 0; i < results.length; i++)
-        {
-            results[i] = replies[Math.min(i, replies.length - 1)];
-        }
-        job.recordTransaction(new TransactionResult(results, false), SINK, false, null);
-        assertTrue(inbox.offerResult(job));
-    }
-
-    private static RecipientResult reply(
-        final RecipientResult.Status status, final int code, final String enhanced, final String text)
-    {
-        return new RecipientResult(status, code, enhanced, text);
     }
 
     /** The one message from the null sender that the relay itself wrote to the spool since the last look. */
@@ -562,55 +449,6 @@ class QueueManagerTest
                     .getEpochSecond()));
         }
         return cycles;
-    }
-
-    private JournalLog journalLog()
-    {
-        final JournalLog log = new JournalLog();
-        journal.replay(log);
-        return log;
-    }
-
-    /** The journal's records per message, as short strings. */
-    private static final class JournalLog implements OutcomeJournal.Visitor
-    {
-        private final Map<Long, List<String>> records = new HashMap<>();
-
-        @Override
-        public void onResult(
-            final long queueId, final int recipient, final byte status, final int attempts, final long nextAttemptMs,
-            final String text)
-        {
-            final String name = status == OutcomeJournal.DELIVERED ? "DELIVERED" :
-                status == OutcomeJournal.BOUNCED ? "BOUNCED" : "DEFERRED";
-            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add(status == OutcomeJournal.DEFERRED ?
-                name + " " + recipient + " attempts=" + attempts + " next=" + nextAttemptMs : name + " " + recipient);
-        }
-
-        @Override
-        public void onDone(final long queueId)
-        {
-            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("DONE");
-        }
-
-        @Override
-        public void onScheduled(final long queueId, final int attempts, final long dueMs, final long slot,
-            final long position)
-        {
-            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("SCHEDULED attempts=" + attempts +
-                " next=" + dueMs);
-        }
-
-        @Override
-        public void onActivated(final long queueId, final long slot, final long position)
-        {
-            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add("ACTIVATED");
-        }
-
-        List<String> of(final long queueId)
-        {
-            return records.getOrDefault(queueId, List.of());
-        }
     }
 
     private static <T> List<T> concat(final List<T> first, final List<T> second)

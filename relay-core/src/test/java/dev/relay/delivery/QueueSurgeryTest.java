@@ -1,26 +1,12 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
 import dev.relay.delivery.client.RecipientResult;
-import dev.relay.delivery.client.TransactionResult;
-import dev.relay.metrics.RelayMetrics;
 import dev.relay.smtp.QueueIds;
-import dev.relay.spool.OutcomeJournal;
-import dev.relay.spool.SpoolInjector;
-import org.agrona.concurrent.CachedEpochClock;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetSocketAddress;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,41 +20,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * journal, the test playing the delivery loops. Each command goes through the proxy, as the admin endpoint sends it.
  */
 @Timeout(60)
-class QueueSurgeryTest
+class QueueSurgeryTest extends SteppedQueueManager
 {
-    private static final long T0 = 1_800_000_000_000L;
     private static final String ALICE = "alice@client.test";
     private static final String BOB = "bob@client.test";
-    private static final HopAddress SINK = new HopAddress("mx.dest.test", 10, new InetSocketAddress("127.0.0.1", 2525));
 
-    @TempDir
-    Path dir;
-
-    private final CachedEpochClock clock = new CachedEpochClock();
-    private final List<DeliveryLoopProxy> loops = new ArrayList<>();
-    private TestSpool spool;
-    private OutcomeJournal journal;
-    private QueueManagerProxy inbox;
-    private QueueManager manager;
-    private SpoolInjector injector;
     private String[] configuration;
-
-    @AfterEach
-    void close()
-    {
-        if (manager != null)
-        {
-            manager.onClose();
-        }
-        if (journal != null)
-        {
-            journal.close();
-        }
-        if (spool != null)
-        {
-            spool.close();
-        }
-    }
 
     @Test
     void holdKeepsADueMessageFromBeingHandedOutFlushedOrExpiredAndReleaseTriesItOnceMore() throws Exception
@@ -329,67 +286,15 @@ class QueueSurgeryTest
 
     private void start(final String... keyValues) throws Exception
     {
-        spool = TestSpool.open(dir.resolve("spool"));
-        journal = OutcomeJournal.open(dir.resolve("spool").resolve("journal"), "daily");
+        openSpool();
         configuration = keyValues;
         startManager();
     }
 
+    /** A queue manager (again, after a "restart") with one more delivery loop and the configuration of start(). */
     private void startManager() throws Exception
     {
-        final Map<String, String> values = new LinkedHashMap<>();
-        values.put("smtp.hostname", "relay.test");
-        values.put("queue.dir", dir.resolve("spool").toString());
-        values.put("delivery.routes", "*=[127.0.0.1]:2525");
-        for (int i = 0; i + 1 < configuration.length; i += 2)
-        {
-            values.put(configuration[i], configuration[i + 1]);
-        }
-        final RelayConfig config = RelayConfig.fromMap(values);
-        if (clock.time() == 0)
-        {
-            clock.update(T0);
-        }
-        loops.add(new DeliveryLoopProxy(() -> { }));
-        inbox = QueueManagerProxy.create();
-        if (injector == null)
-        {
-            injector = spool.spool().newInjector(() -> { }, "relay.test");
-        }
-        final Bouncer bouncer = new Bouncer("relay.test", injector, spool.spool());
-        manager = new QueueManager(config, spool.spool(), journal, bouncer, inbox, loops, new RelayMetrics(), clock);
-    }
-
-    private List<DeliveryJob> jobsOfAllLoops()
-    {
-        final List<DeliveryJob> all = new ArrayList<>();
-        for (final DeliveryLoopProxy loop : loops)
-        {
-            DeliveryJob job;
-            while ((job = loop.pollJob()) != null)
-            {
-                all.add(job);
-            }
-        }
-        return all;
-    }
-
-    private DeliveryJob onlyJob()
-    {
-        final List<DeliveryJob> jobs = jobsOfAllLoops();
-        assertEquals(1, jobs.size(), "one job");
-        return jobs.get(0);
-    }
-
-    private void handBack(final DeliveryJob job, final RecipientResult... replies)
-    {
-        final RecipientResult[] results = new RecipientResult[job.recipientCount()];
-        for (int i = 0; i < results.length; i++)
-        {
-            results[i] = replies[Math.min(i, replies.length - 1)];
-        }
-        job.recordTransaction(new TransactionResult(results, false), SINK, false, null);
-        assertTrue(inbox.offerResult(job));
+        startManager(1, configuration);
     }
 
     private static RecipientResult delivered()
@@ -402,73 +307,4 @@ class QueueSurgeryTest
         return reply(RecipientResult.Status.DEFERRED, 451, "4.3.0", "try later");
     }
 
-    private static RecipientResult reply(
-        final RecipientResult.Status status, final int code, final String enhanced, final String text)
-    {
-        return new RecipientResult(status, code, enhanced, text);
-    }
-
-    private JournalLog journalLog()
-    {
-        final JournalLog log = new JournalLog();
-        journal.replay(log);
-        return log;
-    }
-
-    /** The journal's records per message, as short strings. */
-    private static final class JournalLog implements OutcomeJournal.Visitor
-    {
-        private final Map<Long, List<String>> records = new HashMap<>();
-
-        @Override
-        public void onResult(
-            final long queueId, final int recipient, final byte status, final int attempts, final long nextAttemptMs,
-            final String text)
-        {
-            final String name = status == OutcomeJournal.DELIVERED ? "DELIVERED" :
-                status == OutcomeJournal.BOUNCED ? "BOUNCED" : status == OutcomeJournal.DELETED ? "DELETED" :
-                    "DEFERRED";
-            add(queueId, name + " " + recipient);
-        }
-
-        @Override
-        public void onDone(final long queueId)
-        {
-            add(queueId, "DONE");
-        }
-
-        @Override
-        public void onHeld(final long queueId, final boolean held)
-        {
-            add(queueId, held ? "HELD" : "RELEASED");
-        }
-
-        private void add(final long queueId, final String record)
-        {
-            records.computeIfAbsent(queueId, ignored -> new ArrayList<>()).add(record);
-        }
-
-        List<String> of(final long queueId)
-        {
-            return records.getOrDefault(queueId, List.of());
-        }
-
-        /** The records of {@code queueId} that start with one of {@code kinds}, in order. */
-        List<String> kinds(final long queueId, final String... kinds)
-        {
-            final List<String> matching = new ArrayList<>();
-            for (final String record : of(queueId))
-            {
-                for (final String kind : kinds)
-                {
-                    if (record.startsWith(kind))
-                    {
-                        matching.add(record);
-                        break;
-                    }
-                }
-            }
-            return matching;
-        }
-    }
 }
