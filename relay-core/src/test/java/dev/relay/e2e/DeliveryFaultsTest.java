@@ -2,15 +2,9 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,51 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The sender's domain {@code client.test} routes to its own sink, where bounces arrive.
  */
 @Timeout(40)
-class DeliveryFaultsTest
+class DeliveryFaultsTest extends RelayWithSenderSink
 {
-    private static final Duration WAIT = Duration.ofSeconds(20);
-    private static final String SENDER = "alice@client.test";
-
-    @TempDir
-    Path spool;
-
-    private TestSmtpSink dest;
-    private TestSmtpSink senderSink;
-    private Relay relay;
-    private E2e.DeliveryLogCapture log;
-
-    @BeforeEach
-    void sinks() throws Exception
-    {
-        log = new E2e.DeliveryLogCapture();
-        dest = TestSmtpSink.start();
-        senderSink = TestSmtpSink.start();
-    }
-
-    @AfterEach
-    void closeAll()
-    {
-        try
-        {
-            E2e.closeQuietly(relay);
-        }
-        finally
-        {
-            E2e.closeQuietly(dest);
-            E2e.closeQuietly(senderSink);
-            log.close();
-        }
-    }
-
-    private Relay start(final String... extra) throws Exception
-    {
-        final List<String> keys = new ArrayList<>(List.of("delivery.routes",
-            "example.test=127.0.0.1:" + dest.port() + ",client.test=127.0.0.1:" + senderSink.port()));
-        keys.addAll(List.of(extra));
-        relay = E2e.start(E2e.config(spool, keys.toArray(new String[0])));
-        return relay;
-    }
-
     private String send(final String from, final List<String> to, final String id) throws Exception
     {
         try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
