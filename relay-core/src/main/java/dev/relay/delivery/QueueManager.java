@@ -29,6 +29,16 @@ import java.util.function.Consumer;
  * and hands {@link DeliveryJob}s to the {@link DeliveryLoop}s — each next hop to one loop, by a stable hash of its
  * key — taking them back with an outcome for every recipient.
  * <p>
+ * One state machine, over every queued message (why it is one file past 500 lines): <i>incoming</i> (in the spool,
+ * not read yet) → {@link #onSpooled} → <i>active</i>, a round out ({@link #startRound}: jobs to the loops) → the
+ * round's outcomes ({@link #endRound}) → <i>finished</i> ({@link #finish}: journaled, DSN queued) → <i>done</i>
+ * ({@link #done}); or <i>waiting</i> in memory until due within {@link #KEEP_IN_MEMORY_MS} ({@link #waitUntil}), or
+ * <i>deferred</i> on disk ({@link #park}) and back to active when due ({@link #takeDeferred}); or <i>held</i> by an
+ * operator until released ({@link QueueSurgery}). The parts with a job of their own are apart: routing
+ * ({@code Router}), the retry timer ({@code RetryQueue}), the on-disk queue ({@link DeferredQueue}), outcomes
+ * ({@code OutcomeRecorder}), DSNs ({@code Bouncer}), cycles and moves ({@code SpoolCycles}), checkpoints
+ * ({@code QueueCheckpointer}) and operator commands ({@link QueueSurgery}).
+ * <p>
  * Where mail waits, as in Postfix: the active set in memory holds at most {@code queue.active_limit} messages (and
  * five times as many recipients) — those being delivered, due within {@link #KEEP_IN_MEMORY_MS}, or being moved
  * forward. A message deferred for longer is written to the {@link DeferredQueue} on disk and leaves the heap; it
