@@ -237,6 +237,32 @@ public final class QueueCheckpoint
     }
 
     /**
+     * Removes {@code dir}'s checkpoint (durably, before the caller writes to the journal): the next start reads the
+     * whole journal and counts the deferred index afresh, as after a damaged checkpoint. For a tool that finishes
+     * messages on a stopped relay ({@code spool transfer}): a message deferred on disk before the checkpoint is
+     * known to a start only through the checkpoint's counts, so a DONE the journal gained after it would not reach
+     * its entry, and the next start would deliver it again.
+     *
+     * @return whether there was one.
+     */
+    public static boolean discard(final Path dir) throws IOException
+    {
+        final boolean existed = Files.deleteIfExists(dir.resolve(FILE));
+        if (existed)
+        {
+            try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ))
+            {
+                directory.force(true);
+            }
+            catch (final IOException ignored)
+            {
+                // some file systems cannot sync a directory; the deletion is then as durable as they make it
+            }
+        }
+        return existed;
+    }
+
+    /**
      * Syncs {@code syncFirst} (files the checkpoint relies on), then writes {@code encoded} as {@code dir}'s
      * checkpoint, replacing the old one only once the new one is synced. Any thread (the checkpoint thread).
      */

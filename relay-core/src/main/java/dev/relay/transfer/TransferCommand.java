@@ -2,6 +2,7 @@ package dev.relay.transfer;
 
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.OutcomeJournal;
+import dev.relay.spool.QueueCheckpoint;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpoolLock;
@@ -142,6 +143,11 @@ public final class TransferCommand
         {
             final SpoolReader reader = spool.newReader(null);
             final JournalState state = JournalState.replay(journal);
+            if (QueueCheckpoint.discard(dir.resolve("deferred")))
+            {
+                err.println("transfer: the queue checkpoint is removed: the relay's next start on this spool reads"
+                    + " the whole journal, so it knows every message this transfer finishes");
+            }
             err.println("transfer: sending the mail queued in " + dir + " to " + options.targetText() + " as " +
                 options.helo());
             final SpoolTransfer transfer = new SpoolTransfer(config.smtpHostname(), options.target(), options.helo(),
