@@ -756,6 +756,9 @@ public final class Relay implements AutoCloseable
             LOG.info("received SIGHUP: reloading the configuration");
             running.reload();
         });
+        final long preloadStartNs = System.nanoTime();
+        final int preloaded = ClassPreloader.loadAll();
+        LOG.debug("{} classes preloaded in {} ms", preloaded, (System.nanoTime() - preloadStartNs) / 1_000_000);
         final Relay relay;
         try
         {

@@ -95,7 +95,9 @@ class AdversarialEmfileTest
             }
             final long recoverNs = System.nanoTime();
             Await.until(() -> relay.fds() <= baseline.fds() + 4, Duration.ofSeconds(15), () -> "fds back to baseline");
-            relay.assertRecovered(baseline, "EMFILE");
+            // a checkpoint due while out of descriptors cannot be written (a WARN naming the FileSystemException):
+            // it is written at the next one
+            relay.assertRecovered(baseline, "EMFILE", 8L * 1024 * 1024, "Too many open files");
             System.out.printf("[adversarial] EMFILE: recovered %d ms after the connections closed%n",
                 (System.nanoTime() - recoverNs) / 1_000_000);
         }

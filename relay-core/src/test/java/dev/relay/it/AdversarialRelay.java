@@ -312,6 +312,16 @@ final class AdversarialRelay implements AutoCloseable
     Resources assertRecovered(final Resources baseline, final String scenario, final long heapAllowance)
         throws IOException
     {
+        return assertRecovered(baseline, scenario, heapAllowance, new String[0]);
+    }
+
+    /**
+     * As {@link #assertRecovered(Resources, String, long)}, log lines naming an exception allowed when they contain
+     * one of {@code expectedExceptions} (what the scenario itself causes, e.g. EMFILE's "Too many open files").
+     */
+    Resources assertRecovered(final Resources baseline, final String scenario, final long heapAllowance,
+        final String... expectedExceptions) throws IOException
+    {
         assertTrue(isAlive(), () -> scenario + ": the relay died\n" + output());
         sendOneMessage(Duration.ofSeconds(5));
         final long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -324,7 +334,7 @@ final class AdversarialRelay implements AutoCloseable
             }
             Await.pause();
         }
-        final List<String> exceptions = unexpectedExceptions();
+        final List<String> exceptions = unexpectedExceptions(expectedExceptions);
         assertTrue(exceptions.isEmpty(), () -> scenario + ": exceptions in the relay's log:\n" +
             String.join("\n", exceptions.subList(0, Math.min(40, exceptions.size()))));
         final Resources after = resources();
