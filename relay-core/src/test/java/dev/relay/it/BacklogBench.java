@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  * messages (1 KiB bodies, due in an hour, destination refusing connections) and prints one line per figure:
  * <pre>
  * java -cp relay-core/target/relay.jar:relay-core/target/test-classes dev.relay.it.BacklogBench \
- *     --messages N [--work DIR] [--drain] [--standing-minutes M] [--fresh F] [--restarts K]
+ *     --messages N [--work DIR] [--drain] [--probe-rate R] [--standing-minutes M] [--fresh F] [--restarts K]
  * </pre>
  * <ul>
  * <li>start: ms from starting {@code ops/relay} to a fresh message delivered to a healthy destination;</li>
@@ -42,7 +42,11 @@ import java.util.regex.Pattern;
  * and to its end;</li>
  * <li>{@code --drain}: the destination comes up and the backlog is flushed: seconds until the sink has all of it,
  * then F fresh messages from 16 SMTP connections to another destination, seconds until delivered; lost and
- * duplicated counted by Message-ID at the sinks.</li>
+ * duplicated counted by Message-ID at the sinks. Around the flush a {@link LatencyProbe} sends R (default 50, 0 for
+ * none) messages a second over one kept connection to a third destination with its own sink: first on the idle relay
+ * (warmed up by 5,000 messages, the backlog not yet due) for {@value #IDLE_PROBE_SECONDS} s, then from the flush
+ * until the backlog is delivered, then idle again; the end-to-end p50, p99, max of each, and the ratio of the
+ * p99s.</li>
  * </ul>
  * Everything it starts (the relay, sinks) it stops; the work directory (default: a new one under
  * {@code java.io.tmpdir}) is deleted at the end.
@@ -53,6 +57,7 @@ public final class BacklogBench
         "(?m)^\\s*(?:garbage-first heap|def new generation|tenured generation)\\s+total \\d+K, used (\\d+)K");
     private static final Pattern SAMPLE = Pattern.compile("(?m)^(relay_[a-z_]+(?:\\{[^}]*})?) ([0-9.eE+]+)$");
     private static final Duration WAIT = Duration.ofMinutes(30);
+    private static final int IDLE_PROBE_SECONDS = 20;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Path root;
@@ -73,6 +78,7 @@ public final class BacklogBench
         int standingMinutes = 0;
         int fresh = 100_000;
         int restarts = 0;
+        int probeRate = 50;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -83,6 +89,7 @@ public final class BacklogBench
                 case "--standing-minutes" -> standingMinutes = Integer.parseInt(args[++i]);
                 case "--fresh" -> fresh = Integer.parseInt(args[++i]);
                 case "--restarts" -> restarts = Integer.parseInt(args[++i]);
+                case "--probe-rate" -> probeRate = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -99,7 +106,7 @@ public final class BacklogBench
         final BacklogBench bench = new BacklogBench(root, dir);
         try
         {
-            bench.run(messages, drain, standingMinutes, fresh, restarts);
+            bench.run(messages, drain, standingMinutes, fresh, restarts, probeRate);
         }
         finally
         {
@@ -109,7 +116,7 @@ public final class BacklogBench
     }
 
     private void run(final long messages, final boolean drain, final int standingMinutes, final int fresh,
-        final int restarts) throws Exception
+        final int restarts, final int probeRate) throws Exception
     {
         final Path spool = work.resolve("spool");
         final String rollCycle = standingMinutes > 0 ? "minutely" : "hourly";
@@ -126,6 +133,9 @@ public final class BacklogBench
         final DigestingSink freshSink = DigestingSink.start();
         final int downPort = freePort();
         final int smtpPort = freePort();
+        final LatencyProbe probe = drain && probeRate > 0 ?
+            new LatencyProbe(smtpPort, "someone@probe.test", probeRate) : null;
+        final DigestingSink probeSink = probe == null ? null : DigestingSink.start(probe::onArrival);
         final int metricsPort = freePort();
         final List<String> config = new ArrayList<>(List.of(
             "smtp.listen=127.0.0.1:" + smtpPort,
@@ -133,7 +143,8 @@ public final class BacklogBench
             "queue.dir=" + spool,
             "queue.roll_cycle=" + rollCycle,
             "metrics.listen=127.0.0.1:" + metricsPort,
-            "delivery.routes=backlog.test=127.0.0.1:" + downPort + ",fresh.test=127.0.0.1:" + freshSink.port(),
+            "delivery.routes=backlog.test=127.0.0.1:" + downPort + ",fresh.test=127.0.0.1:" + freshSink.port() +
+                (probeSink == null ? "" : ",probe.test=127.0.0.1:" + probeSink.port()),
             "delivery.retry.schedule=" + (standingMinutes > 0 ? "1h" : "1m,5m,1h")));
         try
         {
@@ -200,7 +211,7 @@ public final class BacklogBench
             }
             if (drain)
             {
-                drain(messages, downPort, smtpPort, metricsPort, freshSink, fresh);
+                drain(messages, downPort, smtpPort, metricsPort, freshSink, fresh, probe);
             }
             stopRelay();
             if (!drain)
@@ -211,19 +222,45 @@ public final class BacklogBench
         finally
         {
             freshSink.close();
+            if (probeSink != null)
+            {
+                probeSink.close();
+            }
         }
     }
 
     private void drain(final long messages, final int downPort, final int smtpPort, final int metricsPort,
-        final DigestingSink freshSink, final int fresh) throws Exception
+        final DigestingSink freshSink, final int fresh, final LatencyProbe probe) throws Exception
     {
+        double idleP99Ms = 0;
+        if (probe != null)
+        {
+            // a relay that has been serving is warm: 5,000 messages through the probe's route before its reference
+            sendFresh(smtpPort, 5_000, "warm", "someone@probe.test");
+            probeIdle(probe, "idle", "idle (backlog not due)");
+            idleP99Ms = probe.p99Ms();
+        }
         final DigestingSink down = DigestingSink.start(downPort);
         try
         {
+            if (probe != null)
+            {
+                probe.start("drain");
+            }
             final long flushNs = System.nanoTime();
             post(metricsPort, "/admin/flush");
             await(() -> down.messageCount() >= messages, "the backlog delivered");
             final double drainSeconds = (System.nanoTime() - flushNs) / 1e9;
+            if (probe != null)
+            {
+                probe.stop();
+                await(probe::allArrived, "the probe's messages sent during the drain");
+                System.out.println(probe.report("during the drain"));
+                final double drainP99Ms = probe.p99Ms();
+                probeIdle(probe, "idle-after", "idle again (after the drain)");
+                System.out.printf("probe: p99 during the drain / idle p99 before it = %.1f / %.1f ms = %.2f%n",
+                    drainP99Ms, idleP99Ms, drainP99Ms / idleP99Ms);
+            }
             final Map<String, List<DigestingSink.Digest>> got = down.all();
             long lost = 0;
             long duplicated = 0;
@@ -312,8 +349,25 @@ public final class BacklogBench
             firstNs / 1_000_000, lines, (System.nanoTime() - startNs) / 1e9, exit, last);
     }
 
+    /** The probe for {@value #IDLE_PROBE_SECONDS} s on a relay with nothing due, then its report. */
+    private void probeIdle(final LatencyProbe probe, final String phase, final String what) throws Exception
+    {
+        probe.start(phase);
+        Thread.sleep(IDLE_PROBE_SECONDS * 1000L);
+        probe.stop();
+        await(probe::allArrived, "the probe's messages on the idle relay");
+        System.out.println(probe.report(what));
+    }
+
     /** {@code count} messages to someone@fresh.test, Message-ID {@code <prefix-i@client.test>} (or prefix alone). */
     private static void sendFresh(final int port, final int count, final String prefix) throws Exception
+    {
+        sendFresh(port, count, prefix, "someone@fresh.test");
+    }
+
+    /** {@code count} messages to {@code recipient} over 16 connections, Message-ID as above. */
+    private static void sendFresh(final int port, final int count, final String prefix, final String recipient)
+        throws Exception
     {
         final int connections = Math.min(16, count);
         final AtomicLong next = new AtomicLong();
@@ -328,7 +382,7 @@ public final class BacklogBench
                     for (long i = next.getAndIncrement(); i < count; i = next.getAndIncrement())
                     {
                         final String id = count == 1 ? prefix : prefix + "-" + i;
-                        client.sendMessage("fresh@client.test", List.of("someone@fresh.test"), ("Message-ID: <" + id
+                        client.sendMessage("fresh@client.test", List.of(recipient), ("Message-ID: <" + id
                             + "@client.test>\r\nSubject: fresh\r\n\r\nnew mail\r\n")
                             .getBytes(StandardCharsets.US_ASCII));
                     }

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ObjLongConsumer;
 
 /**
  * An SMTP destination for many big messages at once: it keeps no body, only the SHA-256 of each message's content
@@ -24,7 +25,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * offers PIPELINING, 8BITMIME and SIZE; no CHUNKING, so every body arrives in DATA form.
  * <p>
  * One thread per connection (at most {@link #MAX_CONNECTIONS}), one acceptor; {@link #close()} closes every
- * socket and joins the threads.
+ * socket and joins the threads. A sink started with an arrival listener calls it on the connection's thread with
+ * each message's Message-ID and {@link System#nanoTime()} when the lone dot was read, before the 250 goes back.
  */
 public final class DigestingSink implements AutoCloseable
 {
@@ -44,10 +46,12 @@ public final class DigestingSink implements AutoCloseable
     private final AtomicInteger active = new AtomicInteger();
     private final AtomicInteger maxActive = new AtomicInteger();
     private final AtomicInteger messages = new AtomicInteger();
+    private final ObjLongConsumer<String> onArrival;
     private volatile boolean closed;
 
-    private DigestingSink(final int port) throws IOException
+    private DigestingSink(final int port, final ObjLongConsumer<String> onArrival) throws IOException
     {
+        this.onArrival = onArrival;
         server = new ServerSocket();
         server.setReuseAddress(true);
         server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 256);
@@ -58,13 +62,19 @@ public final class DigestingSink implements AutoCloseable
 
     public static DigestingSink start() throws IOException
     {
-        return new DigestingSink(0);
+        return new DigestingSink(0, null);
+    }
+
+    /** On a free port, telling {@code onArrival} (Message-ID local part, nanoTime) of each message as it ends. */
+    public static DigestingSink start(final ObjLongConsumer<String> onArrival) throws IOException
+    {
+        return new DigestingSink(0, onArrival);
     }
 
     /** On {@code port} of the loopback address: a destination that was down (a refused port) comes up. */
     public static DigestingSink start(final int port) throws IOException
     {
-        return new DigestingSink(port);
+        return new DigestingSink(port, null);
     }
 
     public int port()
@@ -181,6 +191,10 @@ public final class DigestingSink implements AutoCloseable
                     case "DATA":
                         reply(out, "354 go ahead");
                         final Digest digest = readBody(in, recipients);
+                        if (onArrival != null)
+                        {
+                            onArrival.accept(digest.messageId(), System.nanoTime());
+                        }
                         received.computeIfAbsent(digest.messageId(), id -> new CopyOnWriteArrayList<>()).add(digest);
                         messages.incrementAndGet();
                         reply(out, "250 2.0.0 digested");
