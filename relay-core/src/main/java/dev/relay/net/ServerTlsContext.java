@@ -74,7 +74,31 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
         /** BoringSSL where it loads, else the JDK's. */
         AUTO,
         JDK,
-        OPENSSL
+        OPENSSL;
+
+        /**
+         * Whether engines come from BoringSSL: {@code AUTO} where it loads, {@code OPENSSL} always (and it must
+         * load), {@code JDK} never.
+         *
+         * @throws GeneralSecurityException when {@code OPENSSL} is asked for and its native library does not load.
+         */
+        public boolean usesOpenSsl() throws GeneralSecurityException
+        {
+            switch (this)
+            {
+                case OPENSSL:
+                    if (!OpenSsl.isAvailable())
+                    {
+                        throw new GeneralSecurityException("smtp.tls.provider=openssl but BoringSSL (netty-tcnative) " +
+                            "does not load here: " + OpenSsl.unavailabilityCause());
+                    }
+                    return true;
+                case AUTO:
+                    return OpenSsl.isAvailable();
+                default:
+                    return false;
+            }
+        }
     }
 
     private final Path certFile;
@@ -121,24 +145,7 @@ public final class ServerTlsContext implements Supplier<SSLEngine>, AutoCloseabl
     public static ServerTlsContext load(final Path certFile, final Path keyFile, final Provider provider)
         throws IOException, GeneralSecurityException
     {
-        final boolean openssl;
-        switch (provider)
-        {
-            case OPENSSL:
-                if (!OpenSsl.isAvailable())
-                {
-                    throw new GeneralSecurityException("smtp.tls.provider=openssl but BoringSSL (netty-tcnative) " +
-                        "does not load here: " + OpenSsl.unavailabilityCause());
-                }
-                openssl = true;
-                break;
-            case AUTO:
-                openssl = OpenSsl.isAvailable();
-                break;
-            default:
-                openssl = false;
-                break;
-        }
+        final boolean openssl = provider.usesOpenSsl();
         final Object certStamp = stamp(certFile);
         final Object keyStamp = stamp(keyFile);
         final Loaded loaded = loadPair(certFile, keyFile, openssl);

@@ -89,24 +89,7 @@ public final class ClientTlsContext
     public static ClientTlsContext load(final Path caFile, final ServerTlsContext.Provider provider)
         throws IOException, GeneralSecurityException
     {
-        final boolean openssl;
-        switch (provider)
-        {
-            case OPENSSL:
-                if (!OpenSsl.isAvailable())
-                {
-                    throw new GeneralSecurityException("smtp.tls.provider=openssl but BoringSSL (netty-tcnative) " +
-                        "does not load here: " + OpenSsl.unavailabilityCause());
-                }
-                openssl = true;
-                break;
-            case AUTO:
-                openssl = OpenSsl.isAvailable();
-                break;
-            default:
-                openssl = false;
-                break;
-        }
+        final boolean openssl = provider.usesOpenSsl();
         final TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         if (caFile == null)
         {
