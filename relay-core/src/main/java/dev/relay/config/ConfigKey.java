@@ -117,7 +117,7 @@ public enum ConfigKey
         "length of a spool file cycle; finished cycles are deleted; secondly is for tests"),
     QUEUE_MAX_BYTES("queue.max_bytes", "auto", ValueParsers.sizeOrAuto(0, Long.MAX_VALUE),
         "undelivered mail the spool may hold before new mail gets 452 4.3.1 (bodies and the deferred index's files);"
-            + " auto = 90% of the free space at start"),
+            + " auto = 90% of the free space at start plus what the spool already holds"),
     QUEUE_MIN_FREE_BYTES("queue.min_free_bytes", "268435456", size(0, Long.MAX_VALUE),
         "free disk space under the spool below which new mail gets 452 4.3.1; bytes, suffixes k, M, G; 0 = off"),
     QUEUE_ACTIVE_LIMIT("queue.active_limit", "20000", intRange(16, 10_000_000),

@@ -976,7 +976,7 @@ public final class RelayConfig
         return smtpRateMessagesPerMinute;
     }
 
-    /** @return {@code queue.max_bytes}: -1 for auto (90% of the free space when the spool opens). */
+    /** @return {@code queue.max_bytes}: -1 for auto (90% of the free space plus the spool's files when the spool opens). */
     public long queueMaxBytes()
     {
         return queueMaxBytes;

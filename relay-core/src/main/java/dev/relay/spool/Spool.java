@@ -424,12 +424,39 @@ public final class Spool implements AutoCloseable
 
     /**
      * Bounds the undelivered mail the spool may hold ({@code queue.max_bytes}): {@code queuedBytes} says how much
-     * there is (delivery's count; any thread), {@code maxBytes} -1 means 90% of the usable space now.
+     * there is (delivery's count; any thread), {@code maxBytes} -1 means 90% of the space the spool can have: the
+     * usable space now plus what the spool's own files already take. Counting only the free space would shrink the
+     * limit by the backlog at every restart: a relay stopped with 40 MiB queued on a disk with 40 MiB left would
+     * come back refusing all mail.
      */
     public void limitQueuedBytes(final java.util.function.LongSupplier queuedBytes, final long maxBytes)
     {
         this.queuedBytes = queuedBytes;
-        this.maxQueuedBytes = maxBytes < 0 ? (long)(dir.toFile().getUsableSpace() * 0.9) : maxBytes;
+        this.maxQueuedBytes = maxBytes < 0 ? (long)((dir.toFile().getUsableSpace() + filesBytes(dir)) * 0.9)
+            : maxBytes;
+    }
+
+    /** The length of every regular file under {@code root}; files that vanish meanwhile count 0. */
+    static long filesBytes(final Path root)
+    {
+        try (java.util.stream.Stream<Path> files = Files.walk(root))
+        {
+            return files.mapToLong(file ->
+            {
+                try
+                {
+                    return Files.isRegularFile(file) ? Files.size(file) : 0;
+                }
+                catch (final IOException ex)
+                {
+                    return 0;
+                }
+            }).sum();
+        }
+        catch (final IOException | java.io.UncheckedIOException ex)
+        {
+            return 0;
+        }
     }
 
     public long maxQueuedBytes()

@@ -44,4 +44,23 @@ class SpoolAdmissionTest
                 spool.maxQueuedBytes() + " of " + free);
         }
     }
+
+    /** A restart with a backlog computes the same limit: the spool's own files count as space it may use. */
+    @Test
+    @Timeout(30)
+    void autoLimitCountsTheSpoolsOwnFiles(@TempDir final Path dir) throws Exception
+    {
+        final long backlog = 8L * 1024 * 1024;
+        java.nio.file.Files.write(dir.resolve("backlog.bin"), new byte[(int) backlog]);
+        try (Spool spool = Spool.open(dir, SyncMode.NONE, "hourly", 0))
+        {
+            spool.limitQueuedBytes(() -> 0, -1);
+            final long free = dir.toFile().getUsableSpace();
+            final long spoolFiles = Spool.filesBytes(dir);
+            assertTrue(spoolFiles >= backlog, spoolFiles + " bytes of files");
+            assertTrue(spool.maxQueuedBytes() >= (free + spoolFiles) * 0.85
+                    && spool.maxQueuedBytes() <= free + spoolFiles,
+                spool.maxQueuedBytes() + " of " + free + " free + " + spoolFiles + " in the spool");
+        }
+    }
 }
