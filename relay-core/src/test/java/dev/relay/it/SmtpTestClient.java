@@ -325,6 +325,37 @@ final class SmtpTestClient implements AutoCloseable
         return read().queueId();
     }
 
+    /**
+     * Pipelined transactions back to back until {@code stop}: the envelope ({@code MAIL}, one {@code RCPT},
+     * {@code DATA}) in one write, then the body with its terminator; the queue id of every 250 goes to {@code acked}
+     * as soon as it is read. For load while the relay is killed: a broken connection throws, and the message in
+     * flight, which got no 250, is not counted.
+     *
+     * @return null once stopped, else the first replies that were not a transaction's.
+     */
+    String sendUntil(final java.util.concurrent.atomic.AtomicBoolean stop, final byte[] envelope,
+        final byte[] bodyWithTerminator, final java.util.Set<String> acked) throws IOException
+    {
+        while (!stop.get())
+        {
+            write(envelope);
+            final List<Reply> replies = read(3);
+            if (replies.get(0).code() != 250 || replies.get(1).code() != 250 || replies.get(2).code() != 354)
+            {
+                return replies.toString();
+            }
+            write(bodyWithTerminator);
+            final Reply reply = read();
+            final Matcher queued = QUEUED.matcher(reply.last());
+            if (!queued.matches())
+            {
+                return reply.toString();
+            }
+            acked.add(queued.group(1));
+        }
+        return null;
+    }
+
     @Override
     public void close() throws IOException
     {

@@ -180,23 +180,10 @@ class TlsProcessTest
                 client.startTls(TestCertificates.get().clientContext());
                 client.command("EHLO load.test").expect(250);
             }
-            while (!stopLoad.get())
+            final String problem = client.sendUntil(stopLoad, envelope, body, acked);
+            if (problem != null)
             {
-                client.write(envelope);
-                final List<SmtpTestClient.Reply> replies = client.read(3);
-                if (replies.get(0).code() != 250 || replies.get(1).code() != 250 || replies.get(2).code() != 354)
-                {
-                    problems.add("connection " + connection + ": " + replies);
-                    return;
-                }
-                client.write(body);
-                final SmtpTestClient.Reply reply = client.read();
-                if (!reply.last().startsWith("250 2.0.0 Ok: queued as "))
-                {
-                    problems.add("connection " + connection + ": " + reply);
-                    return;
-                }
-                acked.add(reply.last().substring("250 2.0.0 Ok: queued as ".length()));
+                problems.add("connection " + connection + ": " + problem);
             }
         }
         catch (final IOException killed)
