@@ -7,10 +7,6 @@ import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +17,9 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
+import static dev.relay.it.MetricsEndpoint.sample;
+import static dev.relay.it.MetricsEndpoint.sampleQuietly;
 
 /**
  * The backlog benchmark of the README ("Backlogs"): not a test. Runs the relay as a user does ({@code ops/relay},
@@ -41,7 +40,8 @@ import java.util.regex.Pattern;
  * <li>without {@code --drain}: {@code ops/relay spool list} on the stopped relay's spool, the time to its first line
  * and to its end;</li>
  * <li>{@code --drain}: the destination comes up and the backlog is flushed: seconds until the sink has all of it,
- * then F fresh messages from 16 SMTP connections to another destination, seconds until delivered; lost and
+ * then F fresh messages (relay-bench's LoadGenerator, 50 connections; 16 plain ones where it is not built) to another
+ * destination, seconds until delivered; lost and
  * duplicated counted by Message-ID at the sinks. Around the flush a {@link LatencyProbe} sends R (default 50, 0 for
  * none) messages a second over one kept connection to a third destination with its own sink: first on the idle relay
  * (warmed up by 5,000 messages, the backlog not yet due) for {@value #IDLE_PROBE_SECONDS} s, then from the flush
@@ -55,11 +55,9 @@ public final class BacklogBench
 {
     private static final Pattern HEAP_USED = Pattern.compile(
         "(?m)^\\s*(?:garbage-first heap|def new generation|tenured generation)\\s+total \\d+K, used (\\d+)K");
-    private static final Pattern SAMPLE = Pattern.compile("(?m)^(relay_[a-z_]+(?:\\{[^}]*})?) ([0-9.eE+]+)$");
     private static final Duration WAIT = Duration.ofMinutes(30);
     private static final int IDLE_PROBE_SECONDS = 20;
 
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Path root;
     private final Path work;
     private Process relay;
@@ -248,7 +246,7 @@ public final class BacklogBench
                 probe.start("drain");
             }
             final long flushNs = System.nanoTime();
-            post(metricsPort, "/admin/flush");
+            MetricsEndpoint.post(metricsPort, "/admin/flush", "", null);
             await(() -> down.messageCount() >= messages, "the backlog delivered");
             final double drainSeconds = (System.nanoTime() - flushNs) / 1e9;
             if (probe != null)
@@ -507,41 +505,6 @@ public final class BacklogBench
             }
         }
         throw new IOException("no " + name + " in " + file);
-    }
-
-    private void post(final int metricsPort, final String path) throws Exception
-    {
-        http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + path))
-            .POST(HttpRequest.BodyPublishers.noBody()).timeout(Duration.ofSeconds(30)).build(),
-            HttpResponse.BodyHandlers.ofString());
-    }
-
-    private long sample(final int metricsPort, final String series) throws Exception
-    {
-        final HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(30)).build(),
-            HttpResponse.BodyHandlers.ofString());
-        final Matcher m = SAMPLE.matcher(response.body());
-        while (m.find())
-        {
-            if (m.group(1).equals(series))
-            {
-                return (long)Double.parseDouble(m.group(2));
-            }
-        }
-        throw new IllegalStateException("no " + series + " in /metrics");
-    }
-
-    private long sampleQuietly(final int metricsPort, final String series)
-    {
-        try
-        {
-            return sample(metricsPort, series);
-        }
-        catch (final Exception ex)
-        {
-            return -1;
-        }
     }
 
     /** Allocated bytes under {@code dir} ({@code du -sB1}). */

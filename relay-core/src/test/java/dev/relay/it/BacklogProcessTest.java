@@ -11,10 +11,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +24,9 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import static dev.relay.it.MetricsEndpoint.sample;
+import static dev.relay.it.MetricsEndpoint.sampleQuietly;
 
 /**
  * A backlog costs disk, not memory: the relay as a child JVM, as {@code ops/relay} runs it (here with a 256 MiB
@@ -45,14 +44,12 @@ class BacklogProcessTest
     private static final Pattern HEAP_USED = Pattern.compile(
         "(?m)^\\s*(?:def new generation|tenured generation|garbage-first heap|PSYoungGen|ParOldGen)\\s+total \\d+K,"
             + " used (\\d+)K");
-    private static final Pattern SAMPLE = Pattern.compile("(?m)^(relay_[a-z_]+(?:\\{[^}]*})?) ([0-9.eE+]+)$");
 
     @TempDir
     Path tmp;
 
     private final List<ChildRelay> children = new ArrayList<>();
     private final List<DigestingSink> sinks = new ArrayList<>();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @AfterEach
     void cleanUp() throws Exception
@@ -95,7 +92,7 @@ class BacklogProcessTest
         // the destination comes up: the backlog drains, each message once
         final DigestingSink down = sink(downPort);
         final long flushNs = System.nanoTime();
-        flush(metricsPort);
+        MetricsEndpoint.flush(metricsPort);
         final ChildRelay draining = relay;
         Await.until(() -> down.messageCount() >= BACKLOG, WAIT, () -> "the backlog delivered: " + down.messageCount()
             + "\n" + tail(draining.stdout(), 40));
@@ -146,7 +143,7 @@ class BacklogProcessTest
         assertTrue(written < 16L << 20, "bytes written over four rolls with " + backlog + " deferred: " + written);
 
         final DigestingSink down = sink(downPort);
-        flush(metricsPort);
+        MetricsEndpoint.flush(metricsPort);
         Await.until(() -> down.messageCount() >= backlog, WAIT, () -> "the backlog delivered: " + down.messageCount());
         Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 0, WAIT,
             () -> "nothing deferred");
@@ -240,43 +237,6 @@ class BacklogProcessTest
             }
         }
         throw new IOException("no write_bytes in /proc/" + pid + "/io");
-    }
-
-    private void flush(final int metricsPort) throws Exception
-    {
-        final HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + metricsPort + "/admin/flush"))
-            .POST(HttpRequest.BodyPublishers.noBody()).timeout(Duration.ofSeconds(10)).build(),
-            HttpResponse.BodyHandlers.ofString());
-        assertEquals(200, response.statusCode(), response.body());
-    }
-
-    private long sample(final int metricsPort, final String series) throws Exception
-    {
-        final HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
-            HttpResponse.BodyHandlers.ofString());
-        final Matcher m = SAMPLE.matcher(response.body());
-        while (m.find())
-        {
-            if (m.group(1).equals(series))
-            {
-                return (long)Double.parseDouble(m.group(2));
-            }
-        }
-        throw new AssertionError("no " + series + " in\n" + response.body());
-    }
-
-    private long sampleQuietly(final int metricsPort, final String series)
-    {
-        try
-        {
-            return sample(metricsPort, series);
-        }
-        catch (final Exception | AssertionError ex)
-        {
-            return -1;
-        }
     }
 
     private static int freePort() throws IOException

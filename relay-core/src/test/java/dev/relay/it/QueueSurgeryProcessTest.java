@@ -9,10 +9,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,11 +16,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import static dev.relay.it.MetricsEndpoint.sample;
+import static dev.relay.it.MetricsEndpoint.sampleQuietly;
 
 /**
  * Queue surgery on a running relay, as an operator does it: the relay as a child JVM with delivery running and its
@@ -41,13 +38,11 @@ class QueueSurgeryProcessTest
     private static final String TOKEN = "surgery-T0ken";
     private static final String ALICE = "alice@client.test";
     private static final String BOB = "bob@client.test";
-    private static final Pattern SAMPLE = Pattern.compile("(?m)^(relay_[a-z_]+(?:\\{[^}]*})?) ([0-9.eE+]+)$");
 
     @TempDir
     Path tmp;
 
     private final List<AutoCloseable> started = new ArrayList<>();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @AfterEach
     void cleanUp() throws Exception
@@ -90,8 +85,8 @@ class QueueSurgeryProcessTest
         final Cli refused = cli(ChildRelay.writeConfig(tmp, noToken), "spool", "hold", "--all");
         assertEquals(1, refused.exit, refused.output);
         assertTrue(refused.err.contains("HTTP 401"), refused.output);
-        assertEquals(401, post(metricsPort, "/admin/queue/hold", "all=yes", null));
-        assertEquals(401, post(metricsPort, "/admin/queue/hold", "all=yes", "Bearer wrong"));
+        assertEquals(401, MetricsEndpoint.post(metricsPort, "/admin/queue/hold", "all=yes", null).statusCode());
+        assertEquals(401, MetricsEndpoint.post(metricsPort, "/admin/queue/hold", "all=yes", "Bearer wrong").statusCode());
         assertEquals(0, sample(metricsPort, "relay_queue_messages{state=\"held\"}"));
 
         assertCli("Placed on hold: 10 messages", configFile, "spool", "hold", "--sender", ALICE);
@@ -179,46 +174,6 @@ class QueueSurgeryProcessTest
         final Cli run = cli(configFile, args);
         assertEquals(0, run.exit, run.output);
         assertEquals("relay: " + expected, run.out.trim(), run.output);
-    }
-
-    private int post(final int metricsPort, final String path, final String body, final String authorization)
-        throws Exception
-    {
-        final HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + path))
-            .POST(HttpRequest.BodyPublishers.ofString(body)).timeout(Duration.ofSeconds(10));
-        if (authorization != null)
-        {
-            request.header("Authorization", authorization);
-        }
-        return http.send(request.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
-    }
-
-    private long sample(final int metricsPort, final String series) throws Exception
-    {
-        final HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + metricsPort + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
-            HttpResponse.BodyHandlers.ofString());
-        final Matcher m = SAMPLE.matcher(response.body());
-        while (m.find())
-        {
-            if (m.group(1).equals(series))
-            {
-                return (long)Double.parseDouble(m.group(2));
-            }
-        }
-        throw new AssertionError("no " + series + " in\n" + response.body());
-    }
-
-    private long sampleQuietly(final int metricsPort, final String series)
-    {
-        try
-        {
-            return sample(metricsPort, series);
-        }
-        catch (final Exception | AssertionError ex)
-        {
-            return -1;
-        }
     }
 
     private static TreeSet<String> messageIds(final int... numbers)
