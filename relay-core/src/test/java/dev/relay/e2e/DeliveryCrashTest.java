@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.RelayMain;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
@@ -107,7 +108,7 @@ class DeliveryCrashTest
         }
         finally
         {
-            E2e.closeQuietly(sink);
+            Await.closeQuietly(sink);
         }
     }
 
@@ -152,13 +153,13 @@ class DeliveryCrashTest
         final List<Future<Integer>> sending = sendAll(ids);
         if (kill9)
         {
-            E2e.await(DELIVERED_BEFORE_STOP + " deliveries before the kill", Duration.ofSeconds(30),
+            Await.until(DELIVERED_BEFORE_STOP + " deliveries before the kill", Duration.ofSeconds(30),
                 () -> sink.messageCount() >= DELIVERED_BEFORE_STOP, this::state);
         }
         else
         {
             // SIGTERM while the senders are still busy and delivery is partway
-            E2e.await(ACKED_BEFORE_TERM + " acked before SIGTERM", Duration.ofSeconds(30),
+            Await.until(ACKED_BEFORE_TERM + " acked before SIGTERM", Duration.ofSeconds(30),
                 () -> acked.size() >= ACKED_BEFORE_TERM && sink.messageCount() > 0, this::state);
         }
         final int deliveredAtStop = sink.messageCount();
@@ -197,7 +198,7 @@ class DeliveryCrashTest
             future.get(30, TimeUnit.SECONDS);
         }
         assertEquals(MESSAGES, acked.size(), () -> "every message acked in the end; " + state());
-        E2e.await("every acked message at the destination", Duration.ofSeconds(30),
+        Await.until("every acked message at the destination", Duration.ofSeconds(30),
             () -> distinctDelivered().keySet().containsAll(acked.keySet()), this::state);
         // a clean stop: what was in flight finishes, so the duplicate count below is final
         child.destroy();
@@ -285,7 +286,7 @@ class DeliveryCrashTest
             .redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(childLog.toFile()))
             .start();
-        E2e.await("the child relay to listen on " + relayPort, Duration.ofSeconds(20), () ->
+        Await.until("the child relay to listen on " + relayPort, Duration.ofSeconds(20), () ->
         {
             if (!process.isAlive())
             {

@@ -1,5 +1,6 @@
 package dev.relay.e2e;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -46,13 +47,13 @@ class DeliveryDsnTest extends RelayWithSenderSink
     /** Proves no DSN is still on its way: a marker message to the sender's sink arrives after anything queued. */
     private void assertOnlyMarkerReachesSender(final String why) throws Exception
     {
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
         {
             client.send(SENDER, List.of("carol@client.test"), E2e.message(SENDER, "carol@client.test", "marker"));
         }
         senderSink.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, senderSink.messageCount(), () -> why + ": " + senderSink.messages());
         assertEquals("marker@client.test", E2e.messageId(senderSink.messages().get(0).content()));
     }
@@ -73,7 +74,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
 
         final TestSmtpSink.Received delivered = dest.awaitMessages(1, WAIT).get(0);
         assertEquals(List.of("bob@example.test"), delivered.recipients());
-        E2e.await("both bounces logged with the reason there is no DSN", WAIT, () ->
+        Await.until("both bounces logged with the reason there is no DSN", WAIT, () ->
             log.any(queueId, "<nobody1@example.test>", "NOTIFY=NEVER", "no non-delivery notification") &&
             log.any(queueId, "<nobody2@example.test>", "NOTIFY=SUCCESS,DELAY", "no non-delivery notification"),
             this::state);
@@ -110,7 +111,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
         assertTrue(text.contains("Content-Type: text/rfc822-headers"), text);
         assertTrue(text.contains("Message-ID: <relayed@client.test>"), text);
         assertFalse(text.contains("body of relayed"), "headers only: " + text);
-        E2e.await("the success notification in the log", WAIT,
+        Await.until("the success notification in the log", WAIT,
             () -> log.any(queueId, "sender success notification"), this::state);
         assertOnlyMarkerReachesSenderAfter(1);
     }
@@ -153,7 +154,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
         assertTrue(enclosed.contains("\r\nSubject: e2e hdrs\r\n"), enclosed);
         assertTrue(enclosed.contains("\r\nMessage-ID: <hdrs@client.test>\r\n"), enclosed);
         assertFalse(text.contains("body of hdrs"), "RET=HDRS: headers only: " + text);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, senderSink.messageCount(), "one DSN");
         assertTrue(log.any(queueId, "sender non-delivery notification"), this::state);
     }
@@ -223,19 +224,19 @@ class DeliveryDsnTest extends RelayWithSenderSink
         }
         assertEquals("", enclosed[enclosed.length - 1]);
         assertTrue(text.length() < 80 * 1024, "bounded: " + text.length());
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertTrue(log.any(queueId, "sender non-delivery notification"), this::state);
     }
 
     private void assertOnlyMarkerReachesSenderAfter(final int before) throws Exception
     {
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
         {
             client.send(SENDER, List.of("carol@client.test"), E2e.message(SENDER, "carol@client.test", "marker"));
         }
         senderSink.awaitMessages(before + 1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(before + 1, senderSink.messageCount(), () -> "one DSN, then the marker: " + senderSink.messages());
         assertEquals("marker@client.test", E2e.messageId(senderSink.messages().get(before).content()));
     }

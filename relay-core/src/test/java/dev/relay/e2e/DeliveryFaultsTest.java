@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -40,7 +41,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         dest.stop();
         start();
         final String queueId = send(SENDER, List.of("bob@example.test"), "down-up");
-        E2e.await("a deferral while the destination is down", WAIT,
+        Await.until("a deferral while the destination is down", WAIT,
             () -> log.any(queueId, "status=deferred"), this::state);
         assertEquals(0, dest.messageCount());
 
@@ -48,7 +49,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         relay.flush();
         final TestSmtpSink.Received got = dest.awaitMessages(1, WAIT).get(0);
         assertEquals(List.of("bob@example.test"), got.recipients());
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, dest.messageCount());
         assertEquals(0, senderSink.messageCount(), "no bounce");
         assertTrue(log.any(queueId, "to=<bob@example.test>", "relay=127.0.0.1[127.0.0.1]:" + dest.port(),
@@ -62,7 +63,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         start();
         final String queueId = send(SENDER, List.of("bob@example.test"), "451-twice");
         dest.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, dest.messageCount(), "delivered exactly once");
         assertEquals(2, log.lines().stream().filter(l -> l.contains(queueId) && l.contains("status=deferred") &&
             l.contains("451 4.3.0")).count(), this::state);
@@ -94,7 +95,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         assertTrue(text.contains("Subject: e2e dsn-550\r\n"), text);
         assertTrue(text.contains("Message-ID: <dsn-550@client.test>\r\n"), text);
         assertTrue(text.contains("X-Relay-Queue-ID: " + queueId), text);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, senderSink.messageCount(), "one DSN");
         assertTrue(log.any(queueId, "to=<nobody@example.test>", "dsn=5.1.1", "status=bounced"), this::state);
     }
@@ -105,13 +106,13 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         dest.rcptReply(address -> "550 5.1.1 <" + address + ">: user unknown");
         start();
         final String queueId = send("", List.of("nobody@example.test"), "null-sender");
-        E2e.await("the bounce and the no-DSN note in the log", WAIT,
+        Await.until("the bounce and the no-DSN note in the log", WAIT,
             () -> log.any(queueId, "status=bounced") && log.any(queueId, "null sender") &&
                 relay.queuedMessages() == 0, this::state);
         // give a DSN, were one queued, every chance to arrive: another message to the same sink goes through after it
         send(SENDER, List.of("carol@client.test"), "after-null-sender");
         senderSink.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, senderSink.messageCount(), () -> "only the marker message: " + senderSink.messages());
         assertEquals("after-null-sender@client.test", E2e.messageId(senderSink.messages().get(0).content()));
         assertEquals(0, dest.messageCount());
@@ -133,7 +134,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         dest.restart();
         relay.flush();
         dest.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, senderSink.messageCount(), "one warning, no bounce");
         assertEquals(1, dest.messageCount());
     }
@@ -152,7 +153,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         assertTrue(text.contains("expired"), text);
         assertTrue(text.contains("Message-ID: <expire@client.test>"), text);
         assertTrue(log.any(queueId, "to=<bob@example.test>", "status=expired"), this::state);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(0, dest.messageCount());
     }
 
@@ -162,13 +163,13 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         dest.greeting("421 4.3.2 sink.test busy, come back later");
         start();
         final String queueId = send(SENDER, List.of("bob@example.test"), "greet-421");
-        E2e.await("a deferral at the greeting", WAIT, () -> log.any(queueId, "status=deferred"), this::state);
+        Await.until("a deferral at the greeting", WAIT, () -> log.any(queueId, "status=deferred"), this::state);
         assertEquals(0, dest.messageCount());
 
         dest.greeting("220 sink.test ESMTP ready again");
         relay.flush();
         dest.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, dest.messageCount());
         assertEquals(0, senderSink.messageCount(), "no bounce");
     }
@@ -179,14 +180,14 @@ class DeliveryFaultsTest extends RelayWithSenderSink
         dest.fault(TestSmtpSink.Step.CONNECT, TestSmtpSink.Fault.SILENT);
         start("delivery.timeout.command", "1s");
         final String queueId = send(SENDER, List.of("bob@example.test"), "silent");
-        E2e.await("a deferral after the greeting timeout", WAIT, () -> log.any(queueId, "status=deferred"),
+        Await.until("a deferral after the greeting timeout", WAIT, () -> log.any(queueId, "status=deferred"),
             this::state);
         assertEquals(0, dest.messageCount());
 
         dest.fault(TestSmtpSink.Step.CONNECT, TestSmtpSink.Fault.NONE);
         relay.flush();
         dest.awaitMessages(1, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(1, dest.messageCount());
         assertEquals(0, senderSink.messageCount(), "no bounce");
     }

@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -49,11 +50,11 @@ class DeliveryLoadTest
             {
                 senders.shutdownNow();
             }
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            E2e.closeQuietly(sink);
+            Await.closeQuietly(sink);
         }
     }
 
@@ -97,7 +98,7 @@ class DeliveryLoadTest
             future.get(40, TimeUnit.SECONDS);
         }
         final List<TestSmtpSink.Received> got = sink.awaitMessages(total, Duration.ofSeconds(30));
-        E2e.await("queue empty", Duration.ofSeconds(10), () -> relay.queuedMessages() == 0,
+        Await.until("queue empty", Duration.ofSeconds(10), () -> relay.queuedMessages() == 0,
             () -> "queued " + relay.queuedMessages());
 
         final Set<String> ids = new HashSet<>();
@@ -137,7 +138,7 @@ class DeliveryLoadTest
             {
                 // each batch in its own one-second cycle, so the spool grows several files
                 final int cycle = relay.spool().currentCycle();
-                E2e.await("the next spool cycle", Duration.ofSeconds(3),
+                Await.until("the next spool cycle", Duration.ofSeconds(3),
                     () -> relay.spool().currentCycle() > cycle, () -> "cycle " + cycle);
                 for (int i = 0; i < total / batches; i++)
                 {
@@ -158,14 +159,14 @@ class DeliveryLoadTest
         sink.restart();
         relay.flush();
         sink.awaitMessages(total, Duration.ofSeconds(20));
-        E2e.await("queue empty", Duration.ofSeconds(10), () -> relay.queuedMessages() == 0,
+        Await.until("queue empty", Duration.ofSeconds(10), () -> relay.queuedMessages() == 0,
             () -> "queued " + relay.queuedMessages());
         final List<Path> atDelivery = E2e.cycleFiles(spool);
         maxFiles = Math.max(maxFiles, atDelivery.size());
         maxBytes = Math.max(maxBytes, E2e.bytes(atDelivery));
         final long deliveredNs = System.nanoTime();
 
-        E2e.await("the spool to shrink to at most 2 cycle files", Duration.ofSeconds(5),
+        Await.until("the spool to shrink to at most 2 cycle files", Duration.ofSeconds(5),
             () -> count(spool) <= 2, () -> "files " + list(spool));
         final List<Path> after = E2e.cycleFiles(spool);
         System.out.printf("disk: %d messages; cycle files before %d (%d bytes), after %d (%d bytes), " +

@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.ManyHostsSink;
 import dev.relay.testing.TestDnsServer;
 import org.junit.jupiter.api.AfterEach;
@@ -72,12 +73,12 @@ class DeliveryManyDomainsTest
         {
             try
             {
-                E2e.closeQuietly(relay);
+                Await.closeQuietly(relay);
             }
             finally
             {
-                E2e.closeQuietly(sink);
-                E2e.closeQuietly(dns);
+                Await.closeQuietly(sink);
+                Await.closeQuietly(dns);
             }
         }
     }
@@ -130,7 +131,7 @@ class DeliveryManyDomainsTest
         send(envelopes, 0);
         final long acceptedNs = System.nanoTime();
         final int bounces = withNx;
-        E2e.await("every recipient delivered and every bounce sent", Duration.ofSeconds(120),
+        Await.until("every recipient delivered and every bounce sent", Duration.ofSeconds(120),
             () -> sink.recipientCount() >= recipients + bounces && relay.queuedMessages() == 0, this::state);
         final long deliveredNs = System.nanoTime();
 
@@ -197,7 +198,7 @@ class DeliveryManyDomainsTest
         }
 
         // the hop state of idle destinations goes; mail for them later is served from the DNS cache
-        E2e.await("idle hops dropped", Duration.ofSeconds(60), () -> relay.metrics().deliveryHops() == 0,
+        Await.until("idle hops dropped", Duration.ofSeconds(60), () -> relay.metrics().deliveryHops() == 0,
             () -> "hops " + relay.metrics().deliveryHops() + ", reclaimed " +
                 relay.metrics().deliveryHopsReclaimed());
         final long hopsReclaimed = relay.metrics().deliveryHopsReclaimed();
@@ -213,7 +214,7 @@ class DeliveryManyDomainsTest
         assertTrue(isWithoutMx(50));
         final int recipientsBefore = sink.recipientCount();
         send(List.of(again), messages);
-        E2e.await("the second round delivered and its bounce sent", Duration.ofSeconds(60),
+        Await.until("the second round delivered and its bounce sent", Duration.ofSeconds(60),
             () -> sink.recipientCount() >= recipientsBefore + 2 * nxDomains + 1 && relay.queuedMessages() == 0,
             this::state);
         assertEquals(queriesBefore, dns.totalQueries(), "every lookup of the second round answered from the cache");
@@ -254,7 +255,7 @@ class DeliveryManyDomainsTest
             stuck.add(List.of("q" + m + "@silent.test"));
         }
         send(stuck, 0);
-        E2e.await("the slow and the silent destination at their connection limit", Duration.ofSeconds(30),
+        Await.until("the slow and the silent destination at their connection limit", Duration.ofSeconds(30),
             () -> sink.openConnections(slowHost) == perHop && sink.openConnections(silentHost) == perHop,
             () -> "slow " + sink.openConnections(slowHost) + ", silent " + sink.openConnections(silentHost));
 
@@ -270,7 +271,7 @@ class DeliveryManyDomainsTest
         }
         final long startNs = System.nanoTime();
         send(envelopes, stuck.size());
-        E2e.await("mail to the " + others + " other domains delivered", Duration.ofSeconds(120),
+        Await.until("mail to the " + others + " other domains delivered", Duration.ofSeconds(120),
             () -> sink.recipientCount() >= others, this::state);
         final long elapsedMs = (System.nanoTime() - startNs) / 1_000_000;
 

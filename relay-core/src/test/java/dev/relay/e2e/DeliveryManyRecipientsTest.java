@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -38,7 +39,7 @@ class DeliveryManyRecipientsTest
     {
         for (int i = open.size() - 1; i >= 0; i--)
         {
-            E2e.closeQuietly(open.get(i));
+            Await.closeQuietly(open.get(i));
         }
     }
 
@@ -91,7 +92,7 @@ class DeliveryManyRecipientsTest
             assertEquals(want, got, "recipients at " + domain);
             assertEquals(transactions, sink.messageCount(), "transactions at " + domain);
         }
-        E2e.await("every recipient delivered", WAIT,
+        Await.until("every recipient delivered", WAIT,
             () -> relay.metrics().messagesDelivered() == 100 && relay.queuedMessages() == 0,
             () -> "delivered " + relay.metrics().messagesDelivered());
     }

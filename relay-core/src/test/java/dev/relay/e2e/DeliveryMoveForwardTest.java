@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -52,13 +53,13 @@ class DeliveryMoveForwardTest
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            E2e.closeQuietly(down);
-            E2e.closeQuietly(healthy);
-            E2e.closeQuietly(log);
+            Await.closeQuietly(down);
+            Await.closeQuietly(healthy);
+            Await.closeQuietly(log);
         }
     }
 
@@ -100,7 +101,7 @@ class DeliveryMoveForwardTest
         }
         final List<Path> firstFiles = E2e.cycleFiles(spool).stream().filter(path -> !before.contains(path)).sorted()
             .toList();
-        E2e.await("the big messages deferred and delivered", WAIT,
+        Await.until("the big messages deferred and delivered", WAIT,
             () -> relay.metrics().messagesDeferred() >= SPARSE_DEFERRED + DENSE_DEFERRED &&
                 healthy.messageCount() >= DELIVERED, this::state);
 
@@ -117,7 +118,7 @@ class DeliveryMoveForwardTest
             }
             small++;
             final int expected = DELIVERED + small;
-            E2e.await("small message " + small, WAIT, () -> healthy.messageCount() >= expected, this::state);
+            Await.until("small message " + small, WAIT, () -> healthy.messageCount() >= expected, this::state);
             worstMs = Math.max(worstMs, (System.nanoTime() - start) / 1_000_000);
         }
         System.out.printf("move forward: %d moves of %d MiB, %d small messages meanwhile, worst %d ms%n", moves(),
@@ -126,11 +127,11 @@ class DeliveryMoveForwardTest
         assertTrue(worstMs < 2_000, "a small message took " + worstMs + " ms while big ones were moved");
         final Path sparseFile = firstFiles.get(0);
         final Path denseFile = firstFiles.get(1);
-        E2e.await("the mostly delivered cycle's file deleted", WAIT, () -> !java.nio.file.Files.exists(sparseFile),
+        Await.until("the mostly delivered cycle's file deleted", WAIT, () -> !java.nio.file.Files.exists(sparseFile),
             this::state);
         // a few more rolls: the cycle of deferred mail only is never copied
         final long rolls = System.currentTimeMillis() / 1000 + 3;
-        E2e.await("three more rolls", WAIT, () -> System.currentTimeMillis() / 1000 > rolls, this::state);
+        Await.until("three more rolls", WAIT, () -> System.currentTimeMillis() / 1000 > rolls, this::state);
         assertEquals(SPARSE_DEFERRED, moves(), "nothing else moved: a full cycle stays; " + state());
         assertTrue(java.nio.file.Files.exists(denseFile), "the cycle of deferred mail only is kept; " + state());
 
@@ -138,7 +139,7 @@ class DeliveryMoveForwardTest
         relay.flush();
         final int deferred = SPARSE_DEFERRED + DENSE_DEFERRED;
         final List<TestSmtpSink.Received> got = down.awaitMessages(deferred, WAIT);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(deferred, down.messageCount(), "each deferred message once");
         for (final TestSmtpSink.Received message : got)
         {

@@ -1,5 +1,6 @@
 package dev.relay.e2e;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -62,7 +63,7 @@ class DeliveryMxFallbackTest
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
@@ -70,13 +71,13 @@ class DeliveryMxFallbackTest
             {
                 for (final TestSmtpSink sink : sinks)
                 {
-                    E2e.closeQuietly(sink);
+                    Await.closeQuietly(sink);
                 }
             }
             finally
             {
-                E2e.closeQuietly(dns);
-                E2e.closeQuietly(log);
+                Await.closeQuietly(dns);
+                Await.closeQuietly(log);
             }
         }
     }
@@ -93,7 +94,7 @@ class DeliveryMxFallbackTest
         final String queueId = send("bob@fallback.test", "one", 1).get(0);
         backup.awaitMessages(1, FALLBACK_BUDGET);
         final long ms = (System.nanoTime() - start) / 1_000_000;
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertTrue(log.any(queueId, "relay=mx2.fallback.test[" + IP2 + "]:" + port, "status=sent"), this::state);
         assertTrue(log.any("connect to mx1.fallback.test[" + IP1 + "]:" + port), this::state);
         assertEquals(0, relay.metrics().messagesDeferred(), this::state);
@@ -112,9 +113,9 @@ class DeliveryMxFallbackTest
         final long start = System.nanoTime();
         send("bob@burst.test", "burst", count);
         final long sentMs = (System.nanoTime() - start) / 1_000_000;
-        E2e.await("100 messages at the backup", FALLBACK_BUDGET, () -> backup.messageCount() >= count, this::state);
+        Await.until("100 messages at the backup", FALLBACK_BUDGET, () -> backup.messageCount() >= count, this::state);
         final long ms = (System.nanoTime() - start) / 1_000_000;
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertExactlyOnce(count, "burst", backup);
         assertEquals(0, relay.metrics().messagesDeferred(), () -> "no message waited for a retry; " + state());
         assertTrue(log.any("relay=mx2.burst.test[" + IP2 + "]:" + port, "status=sent"), this::state);
@@ -128,7 +129,7 @@ class DeliveryMxFallbackTest
         final TestSmtpSink last = allDown("down.test");
         final String queueId = send("bob@down.test", "down", 1).get(0);
         // the first attempt tries all three; after the back-offs the probes must reach the last host again too
-        E2e.await("the last MX tried twice", WAIT, () -> connectFailures("down.test", "mx3") >= 2, this::state);
+        Await.until("the last MX tried twice", WAIT, () -> connectFailures("down.test", "mx3") >= 2, this::state);
         assertEquals(1, relay.queuedMessages(), this::state);
         assertEquals(0, relay.metrics().messagesBounced(), this::state);
 
@@ -137,7 +138,7 @@ class DeliveryMxFallbackTest
         final long backAt = System.nanoTime();
         last.awaitMessages(1, WAIT);
         final long ms = (System.nanoTime() - backAt) / 1_000_000;
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertExactlyOnce(1, "down", last);
         assertTrue(log.any(queueId, "relay=mx3.down.test[" + IP3 + "]:" + port, "status=sent"), this::state);
         assertEveryHostTried("down.test");
@@ -151,13 +152,13 @@ class DeliveryMxFallbackTest
         final TestSmtpSink last = allDown("flush.test");
         send("bob@flush.test", "flush", 1);
         // let the back-offs grow (2 s after the second failure): a flush must not wait for them
-        E2e.await("the last MX tried twice", WAIT, () -> connectFailures("flush.test", "mx3") >= 2, this::state);
+        Await.until("the last MX tried twice", WAIT, () -> connectFailures("flush.test", "mx3") >= 2, this::state);
         last.restart();
         final long backAt = System.nanoTime();
         relay.flush();
         last.awaitMessages(1, WAIT);
         final long ms = (System.nanoTime() - backAt) / 1_000_000;
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertExactlyOnce(1, "flush", last);
         assertEveryHostTried("flush.test");
         System.out.printf("MX-FALLBACK all down: delivered to the last MX %d ms after it came back (flush)%n", ms);
@@ -175,9 +176,9 @@ class DeliveryMxFallbackTest
         final int count = 20;
         final long start = System.nanoTime();
         send("bob@busy.test", "busy", count);
-        E2e.await("20 messages at the second MX", FALLBACK_BUDGET, () -> next.messageCount() >= count, this::state);
+        Await.until("20 messages at the second MX", FALLBACK_BUDGET, () -> next.messageCount() >= count, this::state);
         final long ms = (System.nanoTime() - start) / 1_000_000;
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertExactlyOnce(count, "busy", next);
         assertEquals(0, busy.messageCount(), this::state);
         assertTrue(busy.connectionsAccepted() >= 1, "the preferred MX was tried; " + state());
@@ -199,8 +200,8 @@ class DeliveryMxFallbackTest
 
         final int count = 100;
         send("bob@equal.test", "equal", count);
-        E2e.await("100 messages delivered", WAIT, () -> a.messageCount() + b.messageCount() >= count, this::state);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("100 messages delivered", WAIT, () -> a.messageCount() + b.messageCount() >= count, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertExactlyOnce(count, "equal", a, b);
         assertTrue(a.messageCount() >= count / 10 && b.messageCount() >= count / 10,
             "both hosts get a share: " + a.messageCount() + " / " + b.messageCount());
@@ -219,7 +220,7 @@ class DeliveryMxFallbackTest
 
         final String queueId = send("bob@partial.test", "partial", 1).get(0);
         third.awaitMessages(1, FALLBACK_BUDGET);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertTrue(log.any(queueId, "relay=mx3.partial.test[" + IP3 + "]:" + port, "status=sent"), this::state);
         assertEquals(0, relay.metrics().messagesDeferred(), this::state);
     }
@@ -233,7 +234,7 @@ class DeliveryMxFallbackTest
         startRelay();
 
         final String queueId = send("bob@bare.test", "bare", 1).get(0);
-        E2e.await("a 4.4.3 deferral", WAIT,
+        Await.until("a 4.4.3 deferral", WAIT,
             () -> log.any(queueId, "to=<bob@bare.test>", "relay=none", "dsn=4.4.3", "status=deferred"), this::state);
         assertEquals(1, relay.queuedMessages(), this::state);
         assertEquals(0, relay.metrics().messagesBounced(), this::state);

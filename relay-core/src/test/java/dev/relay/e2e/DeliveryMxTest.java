@@ -1,5 +1,6 @@
 package dev.relay.e2e;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -61,14 +62,14 @@ class DeliveryMxTest
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            E2e.closeQuietly(mx);
-            E2e.closeQuietly(senderSink);
-            E2e.closeQuietly(dns);
-            E2e.closeQuietly(log);
+            Await.closeQuietly(mx);
+            Await.closeQuietly(senderSink);
+            Await.closeQuietly(dns);
+            Await.closeQuietly(log);
         }
     }
 
@@ -92,7 +93,7 @@ class DeliveryMxTest
         send("bob@mx.test", "mx-1");
         final TestSmtpSink.Received got = mx.awaitMessages(1, WAIT).get(0);
         assertEquals(List.of("bob@mx.test"), got.recipients());
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertTrue(dns.queries("mx.test") > 0, "the MX was looked up");
         assertEquals(0, senderSink.messageCount(), "no bounce");
     }
@@ -103,7 +104,7 @@ class DeliveryMxTest
         send("bob@a-only.test", "a-1");
         final TestSmtpSink.Received got = mx.awaitMessages(1, WAIT).get(0);
         assertEquals(List.of("bob@a-only.test"), got.recipients());
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(0, senderSink.messageCount(), "no bounce");
     }
 

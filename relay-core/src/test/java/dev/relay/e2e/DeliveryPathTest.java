@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -39,7 +40,7 @@ class DeliveryPathTest
         // relays first (they hold connections to the sinks), then the sinks
         for (int i = open.size() - 1; i >= 0; i--)
         {
-            E2e.closeQuietly(open.get(i));
+            Await.closeQuietly(open.get(i));
         }
     }
 
@@ -104,7 +105,7 @@ class DeliveryPathTest
         assertEquals(1, commands.stream().filter(c -> c.startsWith("MAIL FROM:")).count(), commands::toString);
         assertEquals(3, commands.stream().filter(c -> c.startsWith("RCPT TO:")).count(), commands::toString);
         assertEquals(1, sink.messageCount());
-        E2e.await("delivered count", WAIT, () -> relay.metrics().messagesDelivered() == 3 &&
+        Await.until("delivered count", WAIT, () -> relay.metrics().messagesDelivered() == 3 &&
             relay.queuedMessages() == 0, () -> "delivered " + relay.metrics().messagesDelivered());
     }
 
@@ -126,7 +127,7 @@ class DeliveryPathTest
             client.send("s@client.test", List.of("u@sub.test"), E2e.message("s@client.test", "u", "r4"));
             client.send("s@client.test", List.of("u@x.example.test"), E2e.message("s@client.test", "u", "r5"));
         }
-        E2e.await("all five delivered", WAIT,
+        Await.until("all five delivered", WAIT,
             () -> exact.messageCount() + sub.messageCount() + any.messageCount() >= 5,
             () -> "exact " + exact.messages().size() + ", sub " + sub.messageCount() + ", * " + any.messageCount());
         assertEquals(List.of("r1"), ids(exact));
@@ -165,9 +166,9 @@ class DeliveryPathTest
                 }
             }
         }
-        E2e.await("every message at its hop", WAIT, () -> sinks.stream().mapToInt(TestSmtpSink::messageCount).sum()
+        Await.until("every message at its hop", WAIT, () -> sinks.stream().mapToInt(TestSmtpSink::messageCount).sum()
             >= hops * 6, () -> "delivered " + sinks.stream().mapToInt(TestSmtpSink::messageCount).sum());
-        E2e.await("all finished", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " + relay.queuedMessages());
+        Await.until("all finished", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " + relay.queuedMessages());
         for (int i = 0; i < hops; i++)
         {
             final List<String> expected = new ArrayList<>(List.of("all"));

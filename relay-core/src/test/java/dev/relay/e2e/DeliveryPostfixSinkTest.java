@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -45,7 +46,7 @@ class DeliveryPostfixSinkTest
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
@@ -79,7 +80,7 @@ class DeliveryPostfixSinkTest
         command.addAll(List.of("127.0.0.1:" + port, "100"));
         smtpSink = new ProcessBuilder(command).redirectErrorStream(true)
             .redirectOutput(out.toFile()).start();
-        E2e.await("smtp-sink to listen", Duration.ofSeconds(10), () -> listening(port),
+        Await.until("smtp-sink to listen", Duration.ofSeconds(10), () -> listening(port),
             () -> "smtp-sink alive " + smtpSink.isAlive() + ", output " + read(out));
 
         relay = E2e.start(E2e.config(dir.resolve("spool"), "delivery.routes", "*=127.0.0.1:" + port));
@@ -92,7 +93,7 @@ class DeliveryPostfixSinkTest
                     E2e.message(sender, "r@example.test", "pf-" + i));
             }
         }
-        E2e.await("all delivered to smtp-sink", Duration.ofSeconds(30),
+        Await.until("all delivered to smtp-sink", Duration.ofSeconds(30),
             () -> relay.metrics().messagesDelivered() >= MESSAGES && relay.queuedMessages() == 0,
             () -> "delivered " + relay.metrics().messagesDelivered() + ", deferred " +
                 relay.metrics().messagesDeferred() + ", bounced " + relay.metrics().messagesBounced());
@@ -100,7 +101,7 @@ class DeliveryPostfixSinkTest
         assertEquals(0, relay.metrics().messagesBounced());
 
         // smtp-sink's own counter, written when it exits (SIGTERM)
-        E2e.closeQuietly(relay);
+        Await.closeQuietly(relay);
         relay = null;
         smtpSink.destroy();
         smtpSink.waitFor(5, TimeUnit.SECONDS);

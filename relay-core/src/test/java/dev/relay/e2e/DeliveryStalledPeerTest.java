@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.e2e.StallingSmtpPeer.Mode;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -54,12 +55,12 @@ class DeliveryStalledPeerTest
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            E2e.closeQuietly(peer);
-            E2e.closeQuietly(senderSink);
+            Await.closeQuietly(peer);
+            Await.closeQuietly(senderSink);
             log.close();
         }
     }
@@ -92,14 +93,14 @@ class DeliveryStalledPeerTest
 
         // before the session is ready the hop's queue is deferred (4.4.1, "connect to ...: timeout waiting for
         // the greeting"); after, the transaction (4.4.2 "timeout after RCPT")
-        E2e.await("the timeout's deferral", WAIT,
+        Await.until("the timeout's deferral", WAIT,
             () -> log.any("to=<bob@dest.test>", "dsn=4.4.", "status=deferred (", "timeout"), this::state);
-        E2e.await("the relay to hang up", WAIT, () -> peer.closedByRelay() >= 1, this::state);
+        Await.until("the relay to hang up", WAIT, () -> peer.closedByRelay() >= 1, this::state);
 
         // the one slot of the hop is free again: the retry gets a connection and goes through
         peer.mode(Mode.NORMAL);
         relay.flush();
-        E2e.await("delivery after the peer recovers", WAIT, () -> peer.messages() == 1 && relay.queuedMessages() == 0,
+        Await.until("delivery after the peer recovers", WAIT, () -> peer.messages() == 1 && relay.queuedMessages() == 0,
             this::state);
         assertEquals(List.of("stall-" + mode), peer.messageIds());
     }
@@ -112,7 +113,7 @@ class DeliveryStalledPeerTest
         final long started = System.nanoTime();
         send("big-stalled", big("big-stalled", 8 << 20));
 
-        E2e.await("the data block timeout", WAIT,
+        Await.until("the data block timeout", WAIT,
             () -> log.any("dsn=4.4.2", "status=deferred (", "timeout while sending the message body"), this::state);
         final long tookMs = (System.nanoTime() - started) / 1_000_000;
         assertTrue(tookMs < 4_000, "deferred after " + tookMs + " ms: the 1 s timeout, restarted by progress");
@@ -120,12 +121,12 @@ class DeliveryStalledPeerTest
         // a small message to the same hop right away: the hop is not backed off for one big message
         peer.mode(Mode.NORMAL);
         send("small-after", E2e.message(SENDER, "carol@dest.test", "small-after"));
-        E2e.await("the small message", WAIT, () -> peer.messageIds().contains("small-after"), this::state);
+        Await.until("the small message", WAIT, () -> peer.messageIds().contains("small-after"), this::state);
         assertFalse(log.any("delivery temporarily suspended"), this::state);
-        E2e.await("the stalled connection closed", WAIT, () -> peer.closedByRelay() >= 1, this::state);
+        Await.until("the stalled connection closed", WAIT, () -> peer.closedByRelay() >= 1, this::state);
 
         relay.flush();
-        E2e.await("the big one on retry", WAIT, () -> peer.messages() == 2 && relay.queuedMessages() == 0,
+        Await.until("the big one on retry", WAIT, () -> peer.messages() == 2 && relay.queuedMessages() == 0,
             this::state);
     }
 
@@ -138,7 +139,7 @@ class DeliveryStalledPeerTest
         final long started = System.nanoTime();
         send("trickled", big("trickled", 16 << 20));
 
-        E2e.await("the transfer limit", WAIT,
+        Await.until("the transfer limit", WAIT,
             () -> log.any("dsn=4.4.2", "status=deferred (", "message transfer of", "minimum data rate"), this::state);
         final long tookMs = (System.nanoTime() - started) / 1_000_000;
         assertTrue(tookMs < 12_000, "cut off after " + tookMs + " ms");
@@ -153,7 +154,7 @@ class DeliveryStalledPeerTest
         final long started = System.nanoTime();
         send("too-big", big("too-big", 8 << 20));
 
-        E2e.await("the bounce", WAIT,
+        Await.until("the bounce", WAIT,
             () -> log.any("to=<bob@dest.test>", "dsn=5.3.4", "status=bounced (552 5.3.4 message too big"),
             this::state);
         final long tookMs = (System.nanoTime() - started) / 1_000_000;
@@ -163,9 +164,9 @@ class DeliveryStalledPeerTest
 
         // the hop is healthy: a small message goes straight through on a new connection
         send("small", E2e.message(SENDER, "carol@dest.test", "small"));
-        E2e.await("the small message", WAIT, () -> peer.messageIds().contains("small"), this::state);
+        Await.until("the small message", WAIT, () -> peer.messageIds().contains("small"), this::state);
         assertFalse(log.any("delivery temporarily suspended"), this::state);
-        E2e.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
     }
 
     private void send(final String id, final byte[] body) throws Exception

@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.CapturedMail;
 import dev.relay.testing.PostfixInstance;
 import dev.relay.testing.TestCertificates;
@@ -68,7 +69,7 @@ class DeliveryTlsPostfixTest
                     client.send("alice" + i + "@client.test", List.of("bob@far.test"), wire);
                 }
             }
-            E2e.await("two messages at Postfix", WAIT, () -> filesOf(postfix).size() == 2,
+            Await.until("two messages at Postfix", WAIT, () -> filesOf(postfix).size() == 2,
                 () -> postfix.log() + "\n" + String.join("\n", log.lines()));
             for (final Path file : filesOf(postfix))
             {
@@ -84,7 +85,7 @@ class DeliveryTlsPostfixTest
             assertTrue(postfix.log().contains("TLS connection established from"), postfix.log());
             assertTrue(log.any("Verified TLS connection established to 127.0.0.1[127.0.0.1]:" + postfix.port() +
                 ": TLSv1.3 with cipher"), String.join("\n", log.lines()));
-            E2e.await("delivered", WAIT, () -> relay.queuedMessages() == 0 && log.any("status=sent"),
+            Await.until("delivered", WAIT, () -> relay.queuedMessages() == 0 && log.any("status=sent"),
                 () -> String.join("\n", log.lines()));
             assertEquals(0, relay.metrics().tlsOutFailures());
             assertTrue(relay.metrics().connectionsOutTls() >= 1);

@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestCertificates.KeyType;
 import dev.relay.testing.TestSmtpSink;
@@ -43,7 +44,7 @@ class DeliveryTlsTest
     {
         for (int i = open.size() - 1; i >= 0; i--)
         {
-            E2e.closeQuietly(open.get(i));
+            Await.closeQuietly(open.get(i));
         }
     }
 
@@ -79,7 +80,7 @@ class DeliveryTlsTest
 
     private void awaitLog(final String... parts)
     {
-        E2e.await("a log line with " + List.of(parts), WAIT, () -> log.any(parts), () -> String.join("\n",
+        Await.until("a log line with " + List.of(parts), WAIT, () -> log.any(parts), () -> String.join("\n",
             log.lines()));
     }
 
@@ -115,7 +116,7 @@ class DeliveryTlsTest
         awaitLog("to=<u@other.test>, ", "tls=TLSv1.3, ", "status=sent");
         awaitLog("to=<u@a.plain.test>, ", "tls=none, ", "status=sent");
         // the counters agree with the sink: connections out, and those of them with TLS
-        E2e.await("connections counted", WAIT, () -> relay.metrics().connectionsOut() == sink.connectionsAccepted(),
+        Await.until("connections counted", WAIT, () -> relay.metrics().connectionsOut() == sink.connectionsAccepted(),
             () -> relay.metrics().connectionsOut() + " out, the sink accepted " + sink.connectionsAccepted());
         assertEquals(sink.tlsProtocols().size(), relay.metrics().connectionsOutTls());
         assertTrue(sink.tlsProtocols().size() >= 2 && sink.connectionsAccepted() > sink.tlsProtocols().size());

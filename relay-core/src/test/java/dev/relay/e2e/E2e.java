@@ -13,13 +13,10 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BooleanSupplier;
-import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /** Shared pieces of the delivery end-to-end tests: relay config and start, polling with a deadline, messages, logs. */
@@ -58,45 +55,6 @@ final class E2e
     static InetSocketAddress smtp(final Relay relay)
     {
         return relay.smtpAddresses().get(0);
-    }
-
-    static void closeQuietly(final AutoCloseable closeable)
-    {
-        if (closeable == null)
-        {
-            return;
-        }
-        try
-        {
-            closeable.close();
-        }
-        catch (final Exception ex)
-        {
-            throw new AssertionError("close failed: " + closeable, ex);
-        }
-    }
-
-    /** Polls every 10 ms until {@code condition} holds; {@link AssertionError} with {@code state} at the deadline. */
-    static void await(final String what, final Duration timeout, final BooleanSupplier condition,
-        final Supplier<String> state)
-    {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        while (!condition.getAsBoolean())
-        {
-            if (System.nanoTime() - deadline > 0)
-            {
-                throw new AssertionError("timed out after " + timeout + " waiting for " + what + "; " + state.get());
-            }
-            try
-            {
-                Thread.sleep(10);
-            }
-            catch (final InterruptedException ex)
-            {
-                Thread.currentThread().interrupt();
-                throw new AssertionError("interrupted waiting for " + what, ex);
-            }
-        }
     }
 
     /** A small message in wire form (CRLF, dot-stuffed, no final {@code .CRLF}) with a unique Message-ID. */

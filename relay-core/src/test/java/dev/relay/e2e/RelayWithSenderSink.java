@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -43,12 +44,12 @@ abstract class RelayWithSenderSink
     {
         try
         {
-            E2e.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            E2e.closeQuietly(dest);
-            E2e.closeQuietly(senderSink);
+            Await.closeQuietly(dest);
+            Await.closeQuietly(senderSink);
             log.close();
         }
     }

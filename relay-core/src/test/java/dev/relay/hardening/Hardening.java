@@ -2,6 +2,7 @@ package dev.relay.hardening;
 
 import dev.relay.Relay;
 import dev.relay.config.RelayConfig;
+import dev.relay.testing.Await;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
@@ -16,8 +17,6 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BooleanSupplier;
-import java.util.function.Supplier;
 
 /** Shared pieces of the hardening tests: relay config, polling with a deadline, a blocking SMTP client, DNS. */
 final class Hardening
@@ -54,57 +53,13 @@ final class Hardening
         return Relay.start(RelayConfig.fromMap(config));
     }
 
-    static void closeQuietly(final AutoCloseable closeable)
-    {
-        if (closeable == null)
-        {
-            return;
-        }
-        try
-        {
-            closeable.close();
-        }
-        catch (final Exception ex)
-        {
-            throw new AssertionError("close failed: " + closeable, ex);
-        }
-    }
-
-    /** Polls every 10 ms until {@code condition} holds; {@link AssertionError} with {@code state} at the deadline. */
-    static void await(final String what, final Duration timeout, final BooleanSupplier condition,
-        final Supplier<String> state)
-    {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        while (!condition.getAsBoolean())
-        {
-            if (System.nanoTime() - deadline > 0)
-            {
-                throw new AssertionError("timed out after " + timeout + " waiting for " + what + "; " + state.get());
-            }
-            pause(10);
-        }
-    }
-
     /** Lets {@code window} of wall time pass (a measurement window, not a wait for a condition). */
     static void window(final Duration window)
     {
         final long end = System.nanoTime() + window.toNanos();
         while (System.nanoTime() - end < 0)
         {
-            pause(20);
-        }
-    }
-
-    private static void pause(final long ms)
-    {
-        try
-        {
-            Thread.sleep(ms);
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted", ex);
+            Await.pause();
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.relay.hardening;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -57,18 +58,18 @@ class HardeningPeersTest
     {
         try
         {
-            Hardening.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
             try
             {
-                Hardening.closeQuietly(bad);
-                Hardening.closeQuietly(good);
+                Await.closeQuietly(bad);
+                Await.closeQuietly(good);
             }
             finally
             {
-                Hardening.closeQuietly(dns);
+                Await.closeQuietly(dns);
             }
         }
     }
@@ -168,7 +169,7 @@ class HardeningPeersTest
     {
         final String queueId = send("bob@bad.test", name.replace('/', '-').replace(' ', '-'));
 
-        Hardening.await("a deferral", WAIT, () -> relay.metrics().messagesDeferred() >= 1, this::state);
+        Await.until("a deferral", WAIT, () -> relay.metrics().messagesDeferred() >= 1, this::state);
         assertEquals(0, bad.messageCount(), this::state);
         assertEquals(0, relay.metrics().messagesBounced(), this::state);
         assertEquals(1, relay.queuedMessages(), this::state);
@@ -197,7 +198,7 @@ class HardeningPeersTest
         relay.flush();
         final TestSmtpSink.Received got = bad.awaitMessages(1, WAIT).get(0);
         final long resumeMs = (System.nanoTime() - fixedAt) / 1_000_000;
-        Hardening.await("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
+        Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
         assertEquals(List.of("bob@bad.test"), got.recipients());
         assertEquals(name.replace('/', '-').replace(' ', '-') + "@client.test", Hardening.messageId(got.content()));
         // anything still in flight would have arrived by now (the pool's idle connections are the only ones left)

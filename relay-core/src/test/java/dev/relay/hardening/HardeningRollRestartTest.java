@@ -5,6 +5,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.CycleFiles;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
@@ -74,7 +75,7 @@ class HardeningRollRestartTest
     {
         try
         {
-            Hardening.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
@@ -83,8 +84,8 @@ class HardeningRollRestartTest
             deliveryLog.setLevel(deliveryLogLevel);
             root.detachAppender(logs);
             logs.stop();
-            Hardening.closeQuietly(down);
-            Hardening.closeQuietly(up);
+            Await.closeQuietly(down);
+            Await.closeQuietly(up);
         }
     }
 
@@ -108,7 +109,7 @@ class HardeningRollRestartTest
             final int before = sent.size();
             sendAcrossRolls("run" + run, "down.test", 2, sent);
             final int expected = sent.size() - before;
-            Hardening.await("the run's messages deferred", WAIT, () -> relay.metrics().messagesDeferred() >= expected,
+            Await.until("the run's messages deferred", WAIT, () -> relay.metrics().messagesDeferred() >= expected,
                 () -> "deferred " + relay.metrics().messagesDeferred() + " of " + expected);
             relay.close();
             relay = null;
@@ -119,7 +120,7 @@ class HardeningRollRestartTest
         down.restart();
         startAndCheckNothingRepaired("delivery run", spoolFiles, journalFiles);
         relay.flush();
-        Hardening.await("every message delivered", WAIT, () -> down.messageCount() >= sent.size(),
+        Await.until("every message delivered", WAIT, () -> down.messageCount() >= sent.size(),
             () -> "delivered " + down.messageCount() + " of " + sent.size());
         Hardening.window(Duration.ofMillis(500));
         assertDeliveredOnce(down, sent);
@@ -139,16 +140,16 @@ class HardeningRollRestartTest
         {
             deferred.add(send("deferred-" + i, "down.test"));
         }
-        Hardening.await("the messages to down.test deferred", WAIT,
+        Await.until("the messages to down.test deferred", WAIT,
             () -> relay.metrics().messagesDeferred() >= deferred.size(), () -> "deferred "
                 + relay.metrics().messagesDeferred());
         // traffic to the destination that is up, for a few cycles: the deferred mail ends up in old cycles and is
         // moved forward
         sendAcrossRolls("live0", "up.test", 3, delivered);
-        Hardening.await("moved forward", WAIT, () -> movedForward() > 0, () -> "delivery log " + deliveryLines());
+        Await.until("moved forward", WAIT, () -> movedForward() > 0, () -> "delivery log " + deliveryLines());
         for (int run = 1; run < 3; run++)
         {
-            Hardening.await("the live messages delivered", WAIT, () -> up.messageCount() >= delivered.size(),
+            Await.until("the live messages delivered", WAIT, () -> up.messageCount() >= delivered.size(),
                 () -> "delivered " + up.messageCount() + " of " + delivered.size());
             relay.close();
             relay = null;
@@ -156,13 +157,13 @@ class HardeningRollRestartTest
                 CycleFiles.snapshot(spool.resolve("journal")));
             sendAcrossRolls("live" + run, "up.test", 2, delivered);
         }
-        Hardening.await("the live messages delivered", WAIT, () -> up.messageCount() >= delivered.size(),
+        Await.until("the live messages delivered", WAIT, () -> up.messageCount() >= delivered.size(),
             () -> "delivered " + up.messageCount() + " of " + delivered.size());
         assertEquals(0, down.messageCount());
 
         down.restart();
         relay.flush();
-        Hardening.await("the deferred messages delivered", WAIT, () -> down.messageCount() >= deferred.size(),
+        Await.until("the deferred messages delivered", WAIT, () -> down.messageCount() >= deferred.size(),
             () -> "delivered " + down.messageCount() + " of " + deferred.size());
         Hardening.window(Duration.ofMillis(500));
         assertDeliveredOnce(down, deferred);
@@ -207,7 +208,7 @@ class HardeningRollRestartTest
                 ids.add(send(prefix + "-" + i++, domain));
             }
             final int current = cycle;
-            Hardening.await("the next cycle", WAIT, () -> relay.spool().currentCycle() != current, () -> "");
+            Await.until("the next cycle", WAIT, () -> relay.spool().currentCycle() != current, () -> "");
         }
         ids.add(send(prefix + "-" + i, domain));
     }

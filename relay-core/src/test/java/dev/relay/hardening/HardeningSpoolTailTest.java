@@ -5,6 +5,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.relay.Relay;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -74,11 +75,11 @@ class HardeningSpoolTailTest
     {
         try
         {
-            Hardening.closeQuietly(relay);
+            Await.closeQuietly(relay);
         }
         finally
         {
-            Hardening.closeQuietly(dest);
+            Await.closeQuietly(dest);
             root.detachAppender(logs);
             logs.stop();
         }
@@ -143,7 +144,7 @@ class HardeningSpoolTailTest
         {
             ids.add(send("tail-" + damage + "-" + i));
         }
-        Hardening.await("every message deferred once", WAIT,
+        Await.until("every message deferred once", WAIT,
             () -> relay.metrics().messagesDeferred() >= MESSAGES, () -> "deferred " + relay.metrics().messagesDeferred());
         relay.close();
         relay = null;
@@ -159,7 +160,7 @@ class HardeningSpoolTailTest
         relay.flush(); // the journal says: next attempt in 1h
         // the relay takes and delivers new mail: the repaired tail has no hole for new records to vanish behind
         send("tail-" + damage + "-after");
-        Hardening.await("the message sent after the restart", WAIT,
+        Await.until("the message sent after the restart", WAIT,
             () -> seen(dest, "tail-" + damage + "-after@client.test"), () -> "got " + dest.messageCount());
         final long deliveredMs = (System.nanoTime() - restartNs) / 1_000_000;
         relay.flush();

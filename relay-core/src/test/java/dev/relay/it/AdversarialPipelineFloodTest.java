@@ -1,5 +1,7 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
+
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

@@ -2,6 +2,7 @@ package dev.relay.it;
 
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
+import dev.relay.testing.Await;
 
 import java.io.File;
 import java.io.IOException;

@@ -1,6 +1,7 @@
 package dev.relay.it;
 
 import dev.relay.spool.BacklogBuilder;
+import dev.relay.testing.Await;
 import dev.relay.testing.CycleFiles;
 import dev.relay.testing.DigestingSink;
 import org.junit.jupiter.api.AfterEach;

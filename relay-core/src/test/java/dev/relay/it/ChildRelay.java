@@ -1,5 +1,7 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -3,6 +3,7 @@ package dev.relay.it;
 import dev.relay.ConfigReload;
 import dev.relay.Relay;
 import dev.relay.config.RelayConfig;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -1,5 +1,6 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.Timeout;

@@ -1,5 +1,6 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.DigestingSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

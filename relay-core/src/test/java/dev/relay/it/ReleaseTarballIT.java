@@ -1,6 +1,7 @@
 package dev.relay.it;
 
 import dev.relay.config.RelayConfig;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

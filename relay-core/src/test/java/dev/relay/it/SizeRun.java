@@ -1,5 +1,6 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.CapturedMail;
 
 import java.io.IOException;

@@ -5,6 +5,7 @@ import dev.relay.Relay;
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.SpoolCommand;
 import dev.relay.spool.SpoolLock;
+import dev.relay.testing.Await;
 import dev.relay.testing.TestSmtpSink;
 import dev.relay.transfer.TransferCommand;
 import org.junit.jupiter.api.AfterEach;
