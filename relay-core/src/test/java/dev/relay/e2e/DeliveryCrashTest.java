@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.RelayMain;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
@@ -231,7 +232,7 @@ class DeliveryCrashTest
             futures.add(senders.submit(() ->
             {
                 int sent = 0;
-                try (SmtpTestClient client = new SmtpTestClient(relay))
+                try (BlockingSmtpClient client = new BlockingSmtpClient(relay))
                 {
                     for (int i = thread; i < ids.size(); i += SENDER_THREADS)
                     {

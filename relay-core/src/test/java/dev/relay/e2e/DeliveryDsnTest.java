@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -29,7 +30,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
     /** One message with the MAIL parameters {@code mailParams} and RCPT lines {@code "address params..."}. */
     private String send(final String mailParams, final String id, final String... rcpts) throws Exception
     {
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.command("MAIL FROM:<" + SENDER + ">" + mailParams, "250");
             final List<String> to = new ArrayList<>();
@@ -48,7 +49,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
     private void assertOnlyMarkerReachesSender(final String why) throws Exception
     {
         Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send(SENDER, List.of("carol@client.test"), E2e.message(SENDER, "carol@client.test", "marker"));
         }
@@ -196,7 +197,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
             body.append("X-Filler-").append(body.length()).append(": ").append("f".repeat(70)).append("\r\n");
         }
         final String queueId;
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.command("MAIL FROM:<" + SENDER + ">", "250");
             client.command("RCPT TO:<nobody@example.test>", "250");
@@ -231,7 +232,7 @@ class DeliveryDsnTest extends RelayWithSenderSink
     private void assertOnlyMarkerReachesSenderAfter(final int before) throws Exception
     {
         Await.until("queue empty", WAIT, () -> relay.queuedMessages() == 0, this::state);
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send(SENDER, List.of("carol@client.test"), E2e.message(SENDER, "carol@client.test", "marker"));
         }

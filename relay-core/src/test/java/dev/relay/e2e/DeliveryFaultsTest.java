@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -22,7 +23,7 @@ class DeliveryFaultsTest extends RelayWithSenderSink
 {
     private String send(final String from, final List<String> to, final String id) throws Exception
     {
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             return client.send(from, to, E2e.message(from, String.join(", ", to), id));
         }

@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -81,7 +82,7 @@ class DeliveryLoadTest
             final int thread = t;
             done.add(senders.submit(() ->
             {
-                try (SmtpTestClient client = new SmtpTestClient(smtp))
+                try (BlockingSmtpClient client = new BlockingSmtpClient(smtp))
                 {
                     for (int i = 0; i < perThread; i++)
                     {
@@ -132,7 +133,7 @@ class DeliveryLoadTest
         sink.stop();
         int maxFiles = 0;
         long maxBytes = 0;
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             for (int b = 0; b < batches; b++)
             {

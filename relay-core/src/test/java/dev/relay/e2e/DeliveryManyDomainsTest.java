@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.ManyHostsSink;
 import dev.relay.testing.TestDnsServer;
 import org.junit.jupiter.api.AfterEach;
@@ -335,7 +336,7 @@ class DeliveryManyDomainsTest
             done.add(senders.submit(() ->
             {
                 int sent = 0;
-                try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+                try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
                 {
                     for (int m = first; m < envelopes.size(); m += SENDERS)
                     {

@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -67,7 +68,7 @@ class DeliveryManyRecipientsTest
             recipients.add("user" + i + "@" + domains[i % domains.length]);
         }
         final byte[] wire = body(300 * 1024);
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send("alice@client.test", recipients, wire);
         }

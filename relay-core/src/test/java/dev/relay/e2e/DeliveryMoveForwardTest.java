@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -78,7 +79,7 @@ class DeliveryMoveForwardTest
         final Map<String, String> sent = new HashMap<>();
         final Map<String, Integer> sizes = new HashMap<>();
         final List<Path> before = E2e.cycleFiles(spool);
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             // one cycle: the deferred ones, then four times their bytes to the healthy hop
             awaitStartOfSecond();
@@ -112,7 +113,7 @@ class DeliveryMoveForwardTest
         while (moves() < SPARSE_DEFERRED && System.nanoTime() < deadline)
         {
             final long start = System.nanoTime();
-            try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+            try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
             {
                 client.send(SENDER, List.of("erin@healthy.test"), E2e.message(SENDER, "erin", "small-" + small));
             }
@@ -151,7 +152,7 @@ class DeliveryMoveForwardTest
         }
     }
 
-    private static void send(final SmtpTestClient client, final String id, final String to, final int size,
+    private static void send(final BlockingSmtpClient client, final String id, final String to, final int size,
         final Map<String, String> sent, final Map<String, Integer> sizes) throws Exception
     {
         final byte[] body = big(id, size);

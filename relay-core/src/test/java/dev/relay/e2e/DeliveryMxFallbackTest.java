@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -290,7 +291,7 @@ class DeliveryMxFallbackTest
     private List<String> send(final String to, final String id, final int count) throws Exception
     {
         final List<String> queueIds = new ArrayList<>();
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             for (int i = 0; i < count; i++)
             {

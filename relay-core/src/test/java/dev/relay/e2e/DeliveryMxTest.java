@@ -1,6 +1,7 @@
 package dev.relay.e2e;
 
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -75,7 +76,7 @@ class DeliveryMxTest
 
     private String send(final String to, final String id) throws Exception
     {
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             return client.send(SENDER, List.of(to), E2e.message(SENDER, to, id));
         }

@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -77,7 +78,7 @@ class DeliveryPathTest
             .append("\r\n")
             .append("last line\r\n");
         final byte[] wire = body.toString().getBytes(StandardCharsets.US_ASCII);
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send("alice@client.test", List.of("a@example.test", "b@example.test", "c@example.test"), wire);
         }
@@ -118,7 +119,7 @@ class DeliveryPathTest
         final Relay relay = relay(E2e.config(spool, "delivery.routes",
             "example.test=127.0.0.1:" + exact.port() + ",.sub.test=127.0.0.1:" + sub.port() +
                 ",*=127.0.0.1:" + any.port()));
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send("s@client.test", List.of("u@example.test"), E2e.message("s@client.test", "u", "r1"));
             client.send("s@client.test", List.of("u@a.sub.test"), E2e.message("s@client.test", "u", "r2"));
@@ -154,7 +155,7 @@ class DeliveryPathTest
         {
             everyHop.add("u@d" + i + ".test");
         }
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             client.send("s@client.test", everyHop, E2e.message("s@client.test", "u", "all"));
             for (int m = 0; m < 5; m++)

@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -85,7 +86,7 @@ class DeliveryPostfixSinkTest
 
         relay = E2e.start(E2e.config(dir.resolve("spool"), "delivery.routes", "*=127.0.0.1:" + port));
         final String sender = "postfix@client.test";
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             for (int i = 0; i < MESSAGES; i++)
             {

@@ -3,6 +3,7 @@ package dev.relay.e2e;
 import dev.relay.Relay;
 import dev.relay.e2e.StallingSmtpPeer.Mode;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestSmtpSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -171,7 +172,7 @@ class DeliveryStalledPeerTest
 
     private void send(final String id, final byte[] body) throws Exception
     {
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             final String to = id.startsWith("small") ? "carol@dest.test" : "bob@dest.test";
             client.send(SENDER, List.of(to), body);

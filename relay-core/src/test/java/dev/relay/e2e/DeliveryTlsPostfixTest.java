@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.CapturedMail;
 import dev.relay.testing.PostfixInstance;
 import dev.relay.testing.TestCertificates;
@@ -59,7 +60,7 @@ class DeliveryTlsPostfixTest
                 big.append("line ").append(big.length()).append(" of a long message over TLS\r\n");
             }
             final List<String> bodies = List.of("short one\r\n", big.toString());
-            try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+            try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
             {
                 for (int i = 0; i < bodies.size(); i++)
                 {

@@ -2,6 +2,7 @@ package dev.relay.e2e;
 
 import dev.relay.Relay;
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestCertificates;
 import dev.relay.testing.TestCertificates.KeyType;
 import dev.relay.testing.TestSmtpSink;
@@ -69,7 +70,7 @@ class DeliveryTlsTest
 
     private static void send(final Relay relay, final String... recipients) throws Exception
     {
-        try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(E2e.smtp(relay)))
         {
             for (final String to : recipients)
             {

@@ -2,6 +2,7 @@ package dev.relay.hardening;
 
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
+import dev.relay.testing.BlockingSmtpClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -164,9 +165,9 @@ class HardeningDiskFullTest
             final int[] counts = raceRound(port, filler, accepted, round);
             refusedTotal += counts[1];
             assertTrue(child.isAlive(), "relay died in round " + round);
-            try (Hardening.Client client = client(port))
+            try (BlockingSmtpClient client = client(port))
             {
-                Hardening.Client.expect("250", client.command("NOOP"));
+                BlockingSmtpClient.expect("250", client.command("NOOP"));
             }
             Files.delete(filler);
             final long recoveredMs = awaitAccepted(port, accepted, "race-recover-" + round);
@@ -220,11 +221,11 @@ class HardeningDiskFullTest
                 results.add(pool.submit(() ->
                 {
                     final List<String> replies = new ArrayList<>();
-                    try (Hardening.Client client = client(port))
+                    try (BlockingSmtpClient client = client(port))
                     {
-                        Hardening.Client.expect("250", client.command("MAIL FROM:<" + SENDER + ">"));
-                        Hardening.Client.expect("250", client.command("RCPT TO:<" + RCPT + ">"));
-                        Hardening.Client.expect("354", client.command("DATA"));
+                        BlockingSmtpClient.expect("250", client.command("MAIL FROM:<" + SENDER + ">"));
+                        BlockingSmtpClient.expect("250", client.command("RCPT TO:<" + RCPT + ">"));
+                        BlockingSmtpClient.expect("354", client.command("DATA"));
                         admitted.countDown();
                         go.await();
                         String reply = client.sendBody(bigBody(id, (256 + sizes.nextInt(256)) * 1024));
@@ -254,7 +255,7 @@ class HardeningDiskFullTest
                 {
                     if (reply.startsWith("250"))
                     {
-                        accepted.add(Hardening.Client.queueId(reply));
+                        accepted.add(BlockingSmtpClient.queueId(reply));
                         ok++;
                     }
                     else if (reply.startsWith("452 4.3.1") || reply.startsWith("END:452 4.3.1")
@@ -350,13 +351,11 @@ class HardeningDiskFullTest
         note("relay up on a %d MiB tmpfs; usable %s", total(mount) / MIB, mib(usable(mount)));
 
         // 1. baseline
-        try (Hardening.Client client = client(port))
+        try (BlockingSmtpClient client = client(port))
         {
             for (int i = 0; i < 10; i++)
             {
-                final String reply = client.send(SENDER, List.of(RCPT), body("base-" + i));
-                Hardening.Client.expect("250", reply);
-                accepted.add(Hardening.Client.queueId(reply));
+                accepted.add(client.send(SENDER, List.of(RCPT), body("base-" + i)));
             }
         }
         note("baseline: 10 x 250; usable %s; spool files %s", mib(usable(mount)), spoolFiles(spool));
@@ -367,7 +366,7 @@ class HardeningDiskFullTest
         String firstRefusal = null;
         int consecutiveRefusals = 0;
         int sent = 0;
-        try (Hardening.Client client = client(port))
+        try (BlockingSmtpClient client = client(port))
         {
             // stop below smtp.soft_error_limit (10): every 452 counts as a session error, more would be delayed
             // and, at smtp.max_errors, disconnected
@@ -377,7 +376,7 @@ class HardeningDiskFullTest
                 sent++;
                 if (reply.startsWith("250"))
                 {
-                    accepted.add(Hardening.Client.queueId(reply));
+                    accepted.add(BlockingSmtpClient.queueId(reply));
                     consecutiveRefusals = 0;
                 }
                 else if (reply.startsWith("DATA:452 4.3.1"))
@@ -406,12 +405,12 @@ class HardeningDiskFullTest
             assertTrue(refusedAtData + refusedAtEnd > 0, "no 452 while the disk filled: " + events);
             assertEquals(0, other, "only 250 or 452 4.3.1: " + events);
             // 3. the loops survive: the same connection and a new one are answered
-            Hardening.Client.expect("250", client.command("NOOP"));
-            Hardening.Client.expect("250", client.command("EHLO client.test"));
+            BlockingSmtpClient.expect("250", client.command("NOOP"));
+            BlockingSmtpClient.expect("250", client.command("EHLO client.test"));
         }
-        try (Hardening.Client client = client(port))
+        try (BlockingSmtpClient client = client(port))
         {
-            Hardening.Client.expect("250", client.command("NOOP"));
+            BlockingSmtpClient.expect("250", client.command("NOOP"));
         }
         assertTrue(child.isAlive(), "relay died\n" + output());
         note("after refusals: NOOP/EHLO answered; usable %s; spool files %s", mib(usable(mount)), spoolFiles(spool));
@@ -469,11 +468,11 @@ class HardeningDiskFullTest
         final StringBuilder out = new StringBuilder();
         for (int round = 0; round < 2; round++)
         {
-            try (Hardening.Client client = client(port))
+            try (BlockingSmtpClient client = client(port))
             {
-                Hardening.Client.expect("250", client.command("MAIL FROM:<" + SENDER + ">"));
-                Hardening.Client.expect("250", client.command("RCPT TO:<" + RCPT + ">"));
-                Hardening.Client.expect("354", client.command("DATA"));
+                BlockingSmtpClient.expect("250", client.command("MAIL FROM:<" + SENDER + ">"));
+                BlockingSmtpClient.expect("250", client.command("RCPT TO:<" + RCPT + ">"));
+                BlockingSmtpClient.expect("354", client.command("DATA"));
                 final long left = fillTo(filler, 0);
                 Thread.sleep(NOTICE_MS);
                 final byte[] body = round == 0 ? body("probe-" + round) : bigBody("probe-" + round, 512 * 1024);
@@ -490,7 +489,7 @@ class HardeningDiskFullTest
                 }
                 if (reply.startsWith("250"))
                 {
-                    accepted.add(Hardening.Client.queueId(reply));
+                    accepted.add(BlockingSmtpClient.queueId(reply));
                 }
                 else if (reply.startsWith("452 4.3.1"))
                 {
@@ -498,7 +497,7 @@ class HardeningDiskFullTest
                 }
                 out.append("round ").append(round).append(" (").append(body.length / 1024).append(" KiB): usable ")
                     .append(left).append(" B -> ").append(reply).append("; ");
-                Hardening.Client.expect("250", client.command("NOOP"));
+                BlockingSmtpClient.expect("250", client.command("NOOP"));
             }
             Files.deleteIfExists(filler);
             Thread.sleep(NOTICE_MS); // the relay sees the space again
@@ -515,12 +514,12 @@ class HardeningDiskFullTest
         int attempt = 0;
         while (System.nanoTime() - deadline < 0)
         {
-            try (Hardening.Client client = client(port))
+            try (BlockingSmtpClient client = client(port))
             {
                 last = sendOnce(client, body(id + "-" + attempt++));
                 if (last.startsWith("250"))
                 {
-                    accepted.add(Hardening.Client.queueId(last));
+                    accepted.add(BlockingSmtpClient.queueId(last));
                     return (System.nanoTime() - start) / 1_000_000;
                 }
             }
@@ -531,7 +530,7 @@ class HardeningDiskFullTest
     }
 
     /** One transaction; 250... or DATA:reply / END:reply / MAIL:... for a refusal. */
-    private static String sendOnce(final Hardening.Client client, final byte[] body) throws IOException
+    private static String sendOnce(final BlockingSmtpClient client, final byte[] body) throws IOException
     {
         String reply = client.command("MAIL FROM:<" + SENDER + ">");
         if (!reply.startsWith("250"))
@@ -582,9 +581,9 @@ class HardeningDiskFullTest
         return Arrays.copyOf(out, at);
     }
 
-    private static Hardening.Client client(final int port) throws IOException
+    private static BlockingSmtpClient client(final int port) throws IOException
     {
-        return new Hardening.Client(new InetSocketAddress("127.0.0.1", port), Duration.ofSeconds(10));
+        return new BlockingSmtpClient(new InetSocketAddress("127.0.0.1", port), Duration.ofSeconds(10));
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.relay.hardening;
 
 import dev.relay.testing.Await;
+import dev.relay.testing.BlockingSmtpClient;
 import dev.relay.testing.TestDnsServer;
 import dev.relay.Relay;
 import dev.relay.testing.TestSmtpSink;
@@ -212,11 +213,9 @@ class HardeningPeersTest
 
     private String send(final String to, final String id) throws Exception
     {
-        try (Hardening.Client client = new Hardening.Client(relay.smtpAddresses().get(0), Duration.ofSeconds(5)))
+        try (BlockingSmtpClient client = new BlockingSmtpClient(relay.smtpAddresses().get(0), Duration.ofSeconds(5)))
         {
-            final String reply = client.send(SENDER, List.of(to), Hardening.message(SENDER, to, id));
-            Hardening.Client.expect("250", reply);
-            return Hardening.Client.queueId(reply);
+            return client.send(SENDER, List.of(to), Hardening.message(SENDER, to, id));
         }
     }
 
