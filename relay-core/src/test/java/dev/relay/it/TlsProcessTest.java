@@ -1,6 +1,5 @@
 package dev.relay.it;
 
-import dev.relay.testing.Await;
 import dev.relay.testing.TestCertificates;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -15,13 +14,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -47,20 +42,15 @@ class TlsProcessTest
     @TempDir
     Path tmp;
     private final List<ChildRelay> children = new ArrayList<>();
-    private final List<Thread> threads = new ArrayList<>();
-    private final AtomicBoolean stopLoad = new AtomicBoolean();
+    private final KillNineLoad load = new KillNineLoad();
 
     @AfterEach
     void cleanUp() throws InterruptedException
     {
-        stopLoad.set(true);
+        load.close();
         for (final ChildRelay child : children)
         {
             child.close();
-        }
-        for (final Thread thread : threads)
-        {
-            thread.join(10_000);
         }
     }
 
@@ -81,44 +71,14 @@ class TlsProcessTest
         children.add(relay);
         final int submissions = submissionsPort(relay);
 
-        final Set<String> acked = ConcurrentHashMap.newKeySet();
-        final ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
-        for (int i = 0; i < CONNECTIONS; i++)
-        {
-            final int connection = i;
-            final Thread thread = new Thread(() -> load(relay.port(), submissions, connection, acked, problems),
-                "tls-load-" + i);
-            thread.setDaemon(true);
-            threads.add(thread);
-            thread.start();
-        }
-        final long startNs = System.nanoTime();
-        final long deadline = startNs + MAX_LOAD.toNanos();
-        while (acked.size() < KILL_AFTER_ACKS && System.nanoTime() < deadline && problems.isEmpty())
-        {
-            Await.pause();
-        }
-        relay.kill9();
-        final int ackedAtKill = acked.size();
-        final Duration loadTime = Duration.ofNanos(System.nanoTime() - startNs);
-        for (final Thread thread : threads)
-        {
-            thread.join(10_000);
-            assertTrue(!thread.isAlive(), thread.getName() + " still running after the kill");
-        }
-        assertTrue(problems.isEmpty(), () -> "load failed before the kill: " + problems + "\n" + relay.output());
-        assertTrue(ackedAtKill > 100, "only " + ackedAtKill + " acks in " + loadTime + "\n" + relay.output());
-
-        final Set<String> spooled = new HashSet<>();
-        for (final SpoolContents.Stored stored : SpoolContents.read(spool))
-        {
-            spooled.add(stored.queueId());
-        }
-        final Set<String> lost = new HashSet<>(acked);
-        lost.removeAll(spooled);
+        // half the connections implicit TLS with AUTH, half STARTTLS
+        final KillNineLoad.Result result = load.run(relay, spool, CONNECTIONS, KILL_AFTER_ACKS, MAX_LOAD, 1024,
+            connection -> connection % 2 == 1 ? submitter(submissions) : startTls(relay.port()));
+        final Set<String> acked = result.acked();
+        final Set<String> spooled = result.spooled();
         System.out.printf("TLS load: acked %d in %d ms over %d TLS connections, spooled %d, lost %d%n",
-            acked.size(), loadTime.toMillis(), CONNECTIONS, spooled.size(), lost.size());
-        assertEquals(Set.of(), lost, "acknowledged messages missing from the spool after kill -9");
+            acked.size(), result.loadTime().toMillis(), CONNECTIONS, spooled.size(), result.lost().size());
+        assertEquals(Set.of(), result.lost(), "acknowledged messages missing from the spool after kill -9");
 
         // restarted on the same spool: real TLS clients
         final ChildRelay restarted = ChildRelay.start(tmp, config);
@@ -145,56 +105,31 @@ class TlsProcessTest
         assertEquals(0, pythonResult.exitCode(), pythonResult.toString());
         restarted.sigterm();
         assertEquals(0, restarted.awaitExit(Duration.ofSeconds(15)), restarted::output);
-        final Set<String> after = new HashSet<>();
-        for (final SpoolContents.Stored stored : SpoolContents.read(spool))
-        {
-            after.add(stored.queueId());
-        }
+        final Set<String> after = KillNineLoad.spooledIds(spool);
         assertTrue(after.containsAll(acked), "spool after restart lost messages");
         assertEquals(spooled.size() + 2, after.size());
         assertTrue(restarted.stdout().contains("sasl_method=PLAIN, sasl_username=alice"), restarted.stdout());
     }
 
-    /** One TLS connection sending back to back until the relay dies; records the id of every 250. */
-    private void load(final int smtpPort, final int submissionsPort, final int connection, final Set<String> acked,
-        final ConcurrentLinkedQueue<String> problems)
+    /** Implicit TLS on the submissions port, EHLO and AUTH PLAIN as alice: ready for MAIL. */
+    private static SmtpTestClient submitter(final int submissionsPort) throws IOException
     {
-        final byte[] body = ("Subject: tls load " + connection + "\r\n\r\n" + "0123456789abcdef".repeat(64) +
-            "\r\n.\r\n").getBytes(StandardCharsets.US_ASCII);
-        final byte[] envelope = ("MAIL FROM:<load" + connection + "@client.test>\r\nRCPT TO:<r@ours.test>\r\nDATA\r\n")
-            .getBytes(StandardCharsets.US_ASCII);
-        final boolean implicit = connection % 2 == 1;
-        try (SmtpTestClient client = implicit ?
-            SmtpTestClient.connectTls(submissionsPort, TestCertificates.get().clientContext()) :
-            SmtpTestClient.connectEhlo(smtpPort))
-        {
-            if (implicit)
-            {
-                client.greeting().expect(220);
-                client.command("EHLO load.test").expect(250);
-                client.command("AUTH PLAIN " + Base64.getEncoder().encodeToString(("\0" + TlsRelay.ALICE + "\0" +
-                    TlsRelay.ALICE_PASSWORD).getBytes(StandardCharsets.UTF_8))).expect(235);
-            }
-            else
-            {
-                client.command("STARTTLS").expect(220);
-                client.startTls(TestCertificates.get().clientContext());
-                client.command("EHLO load.test").expect(250);
-            }
-            final String problem = client.sendUntil(stopLoad, envelope, body, acked);
-            if (problem != null)
-            {
-                problems.add("connection " + connection + ": " + problem);
-            }
-        }
-        catch (final IOException killed)
-        {
-            // the relay was killed: the message in flight got no 250, so it is not counted
-        }
-        catch (final RuntimeException | AssertionError ex)
-        {
-            problems.add("connection " + connection + ": " + ex);
-        }
+        final SmtpTestClient client = SmtpTestClient.connectTls(submissionsPort, TestCertificates.get().clientContext());
+        client.greeting().expect(220);
+        client.command("EHLO load.test").expect(250);
+        client.command("AUTH PLAIN " + Base64.getEncoder().encodeToString(("\0" + TlsRelay.ALICE + "\0" +
+            TlsRelay.ALICE_PASSWORD).getBytes(StandardCharsets.UTF_8))).expect(235);
+        return client;
+    }
+
+    /** The plain port, STARTTLS and EHLO again: ready for MAIL. */
+    private static SmtpTestClient startTls(final int smtpPort) throws IOException
+    {
+        final SmtpTestClient client = SmtpTestClient.connectEhlo(smtpPort);
+        client.command("STARTTLS").expect(220);
+        client.startTls(TestCertificates.get().clientContext());
+        client.command("EHLO load.test").expect(250);
+        return client;
     }
 
     @Test
