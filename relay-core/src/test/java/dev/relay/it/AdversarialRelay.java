@@ -4,16 +4,13 @@ import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
 import dev.relay.testing.Await;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -37,107 +34,47 @@ final class AdversarialRelay implements AutoCloseable
     private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*(?:def new|tenured) generation\\s+total \\d+K, used (\\d+)K");
     private static final long CLK_TCK = 100;
 
-    private final Process process;
+    private final ChildRelay child;
     private final Path spoolDir;
-    private final Path stdout;
-    private final Path stderr;
-    private int port = -1;
 
-    private AdversarialRelay(final Process process, final Path spoolDir, final Path stdout, final Path stderr)
+    private AdversarialRelay(final ChildRelay child, final Path spoolDir)
     {
-        this.process = process;
+        this.child = child;
         this.spoolDir = spoolDir;
-        this.stdout = stdout;
-        this.stderr = stderr;
     }
 
-    /** Test defaults for an attacked relay; {@code overrides} as key, value pairs win. */
-    static Map<String, String> config(final Path spoolDir, final String... overrides) throws IOException
+    /**
+     * Test defaults for an attacked relay ({@link InProcessRelay#config}: mail stays in the spool, delivery to a
+     * closed port with a one-hour retry); {@code overrides} as key, value pairs win.
+     */
+    static Map<String, String> config(final Path spoolDir, final String... overrides)
     {
-        final Map<String, String> config = new LinkedHashMap<>();
-        config.put("smtp.listen", "127.0.0.1:0");
-        config.put("smtp.hostname", "relay.test");
-        config.put("smtp.io_threads", "2");
-        config.put("queue.dir", spoolDir.toString());
-        config.put("queue.sync", "batch");
-        config.put("queue.roll_cycle", "hourly");
-        config.put("queue.min_free_bytes", "0");
-        config.put("metrics.listen", "off");
-        config.put("delivery.routes", "*=[127.0.0.1]:" + closedPort());
-        config.put("delivery.retry.schedule", "1h");
-        for (int i = 0; i + 1 < overrides.length; i += 2)
-        {
-            config.put(overrides[i], overrides[i + 1]);
-        }
-        return config;
-    }
-
-    /** A port nothing listens on (bound then released; nothing else in the test binds it). */
-    private static int closedPort() throws IOException
-    {
-        try (ServerSocket s = new ServerSocket(0))
-        {
-            return s.getLocalPort();
-        }
+        return InProcessRelay.config(spoolDir, overrides);
     }
 
     /** Starts the relay with {@code config}, under {@code ulimit -n fdLimit} when it is positive, and waits for it. */
     static AdversarialRelay start(final Path workDir, final Map<String, String> config, final int fdLimit)
         throws IOException
     {
-        final Path file = ChildRelay.writeConfig(workDir, config);
-        final List<String> java = ChildRelay.javaCommand();
         // heap after GC must mean live objects: the serial collector's full GC otherwise leaves up to 5% of the old
         // generation (~8 MiB here) as uncompacted dead space, filled with int[] and counted as used
-        java.add(1, "-XX:MarkSweepDeadRatio=0");
-        java.add("--config");
-        java.add(file.toString());
-        final List<String> command = new ArrayList<>();
-        if (fdLimit > 0)
-        {
-            // exec: the pid of the Process is the JVM's own
-            command.addAll(List.of("bash", "-c", "ulimit -n " + fdLimit + " && exec \"$@\"", "relay"));
-        }
-        command.addAll(java);
-        final Path out = Files.createTempFile(workDir, "child", ".out");
-        final Path err = Files.createTempFile(workDir, "child", ".err");
-        final Process process = new ProcessBuilder(command)
-            .directory(workDir.toFile())
-            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-            .redirectOutput(out.toFile())
-            .redirectError(err.toFile())
-            .start();
-        final AdversarialRelay relay = new AdversarialRelay(process, Path.of(config.get("queue.dir")), out, err);
-        try
-        {
-            relay.awaitListening(Duration.ofSeconds(30));
-            return relay;
-        }
-        catch (final RuntimeException | AssertionError ex)
-        {
-            relay.close();
-            throw ex;
-        }
-    }
-
-    private void awaitListening(final Duration timeout)
-    {
-        port = ChildRelay.awaitPort(process, this::stdout, this::output, timeout);
+        final ChildRelay child = ChildRelay.start(workDir, config, List.of("-XX:MarkSweepDeadRatio=0"), fdLimit);
+        return new AdversarialRelay(child, Path.of(config.get("queue.dir")));
     }
 
     int port()
     {
-        return port;
+        return child.port();
     }
 
     long pid()
     {
-        return process.pid();
+        return child.pid();
     }
 
     boolean isAlive()
     {
-        return process.isAlive();
+        return child.isAlive();
     }
 
     Path spoolDir()
@@ -289,7 +226,7 @@ final class AdversarialRelay implements AutoCloseable
     {
         final long start = System.nanoTime();
         final String id;
-        try (SmtpTestClient client = SmtpTestClient.connectEhlo(port))
+        try (SmtpTestClient client = SmtpTestClient.connectEhlo(port()))
         {
             id = client.sendMessage("normal@client.test", List.of("r@ours.test"),
                 "Subject: normal\r\n\r\nnormal client\r\n".getBytes(StandardCharsets.US_ASCII));
@@ -416,12 +353,7 @@ final class AdversarialRelay implements AutoCloseable
     /** SIGTERM and wait for the exit (SIGKILL after 20 s). */
     void stop() throws InterruptedException
     {
-        process.destroy();
-        if (!process.waitFor(20, TimeUnit.SECONDS))
-        {
-            process.destroyForcibly();
-            process.waitFor(10, TimeUnit.SECONDS);
-        }
+        child.stop();
     }
 
     /** One complete message in the spool. */
@@ -465,29 +397,17 @@ final class AdversarialRelay implements AutoCloseable
 
     String stdout()
     {
-        return read(stdout);
+        return child.stdout();
     }
 
     String stderr()
     {
-        return read(stderr);
-    }
-
-    private static String read(final Path file)
-    {
-        try
-        {
-            return Files.readString(file, StandardCharsets.ISO_8859_1);
-        }
-        catch (final IOException ex)
-        {
-            throw new UncheckedIOException(ex);
-        }
+        return child.stderr();
     }
 
     String output()
     {
-        return "--- child stdout:\n" + stdout() + "\n--- child stderr:\n" + stderr();
+        return child.output();
     }
 
     private String tail()
@@ -499,17 +419,6 @@ final class AdversarialRelay implements AutoCloseable
     @Override
     public void close()
     {
-        if (process.isAlive())
-        {
-            process.destroyForcibly();
-            try
-            {
-                process.waitFor(10, TimeUnit.SECONDS);
-            }
-            catch (final InterruptedException ex)
-            {
-                Thread.currentThread().interrupt();
-            }
-        }
+        child.close();
     }
 }

@@ -88,7 +88,24 @@ final class ChildRelay implements AutoCloseable
     /** Starts RelayMain with {@code args} (no waiting). */
     static ChildRelay launch(final Path workDir, final List<String> args) throws IOException
     {
-        final List<String> command = javaCommand();
+        return launch(workDir, List.of(), args, 0);
+    }
+
+    /**
+     * Starts RelayMain with {@code args} (no waiting): {@code jvmFlags} go before the class path, and a positive
+     * {@code fdLimit} runs it under {@code ulimit -n fdLimit} (exec'd, so the process is the JVM itself).
+     */
+    static ChildRelay launch(final Path workDir, final List<String> jvmFlags, final List<String> args,
+        final int fdLimit) throws IOException
+    {
+        final List<String> command = new ArrayList<>();
+        if (fdLimit > 0)
+        {
+            command.addAll(List.of("bash", "-c", "ulimit -n " + fdLimit + " && exec \"$@\"", "relay"));
+        }
+        final List<String> java = javaCommand();
+        java.addAll(1, jvmFlags);
+        command.addAll(java);
         command.addAll(args);
         final Path out = Files.createTempFile(workDir, "child", ".out");
         final Path err = Files.createTempFile(workDir, "child", ".err");
@@ -110,7 +127,19 @@ final class ChildRelay implements AutoCloseable
     /** Starts the relay with the properties file {@code configFile} (a test may rewrite it and reload) and waits. */
     static ChildRelay start(final Path workDir, final Path configFile) throws IOException
     {
-        final ChildRelay child = launch(workDir, List.of("--config", configFile.toString()));
+        return started(launch(workDir, List.of("--config", configFile.toString())));
+    }
+
+    /** Starts the relay with {@code config}, {@code jvmFlags} and {@code fdLimit} as in {@link #launch}, and waits. */
+    static ChildRelay start(final Path workDir, final Map<String, String> config, final List<String> jvmFlags,
+        final int fdLimit) throws IOException
+    {
+        return started(launch(workDir, jvmFlags, List.of("--config", writeConfig(workDir, config).toString()),
+            fdLimit));
+    }
+
+    private static ChildRelay started(final ChildRelay child)
+    {
         try
         {
             child.awaitListening(Duration.ofSeconds(30));
@@ -185,6 +214,17 @@ final class ChildRelay implements AutoCloseable
     void sigterm()
     {
         process.destroy();
+    }
+
+    /** SIGTERM and wait for the exit; SIGKILL after 20 s. */
+    void stop() throws InterruptedException
+    {
+        process.destroy();
+        if (!process.waitFor(20, TimeUnit.SECONDS))
+        {
+            process.destroyForcibly();
+            process.waitFor(10, TimeUnit.SECONDS);
+        }
     }
 
     /** SIGKILL ({@code kill -9}), then waits for the process to be gone. */
