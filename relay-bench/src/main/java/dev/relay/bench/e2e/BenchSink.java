@@ -490,7 +490,7 @@ public final class BenchSink implements AutoCloseable
         {
             p++;
         }
-        s.bdatLast = ClientLoop.startsWithIgnoreCase(b, p, to, "LAST");
+        s.bdatLast = AsciiBytes.startsWithIgnoreCase(b, p, to, "LAST");
         s.bdatRemaining = size;
         s.bdatReject = s.rcpts == 0;
         if (!s.inMessage && !s.bdatReject)
@@ -580,11 +580,11 @@ public final class BenchSink implements AutoCloseable
             s.inHeaders = false;
             return;
         }
-        if (ClientLoop.startsWithIgnoreCase(h, 0, len, "X-BENCH-SENT:"))
+        if (AsciiBytes.startsWithIgnoreCase(h, 0, len, "X-BENCH-SENT:"))
         {
             s.sentMicros = parseLong(h, 13, len);
         }
-        else if (ClientLoop.startsWithIgnoreCase(h, 0, len, "X-BENCH-SUM:"))
+        else if (AsciiBytes.startsWithIgnoreCase(h, 0, len, "X-BENCH-SUM:"))
         {
             int p = 12;
             while (p < len && h[p] == ' ')
