@@ -18,7 +18,7 @@ import static dev.relay.bench.e2e.AsciiBytes.startsWithIgnoreCase;
 /**
  * One selector thread of {@link LoadGenerator}: owns its share of the client connections, their buffers and its own
  * two latency recorders (accept: end of data written → final 250; transaction: intended start → final 250). Messages
- * are claimed from the shared {@link LoadGenerator.RunControl}; nothing else is shared with other threads.
+ * are claimed from the shared {@link RunControl}; nothing else is shared with other threads.
  *
  * <p>Connection states and their timeout ({@code --timeout}, default 30 s, checked every 100 ms):
  * <ul>
@@ -48,7 +48,7 @@ final class ClientLoop implements Runnable
     }
 
     private final LoadGenerator.Options options;
-    private final LoadGenerator.RunControl control;
+    private final RunControl control;
     private final BenchMessages messages;
     private final InetSocketAddress address;
     private final ClientConnection[] conns;
@@ -79,7 +79,7 @@ final class ClientLoop implements Runnable
 
     ClientLoop(
         final LoadGenerator.Options options,
-        final LoadGenerator.RunControl control,
+        final RunControl control,
         final BenchMessages messages,
         final int connections,
         final long highestNs,
@@ -156,7 +156,7 @@ final class ClientLoop implements Runnable
         return tlsHandshakes;
     }
 
-    /** Wakes the loop after {@link LoadGenerator.RunControl#stop} so that it notices at once. */
+    /** Wakes the loop after {@link RunControl#stop} so that it notices at once. */
     void wakeup()
     {
         selector.wakeup();
@@ -251,7 +251,7 @@ final class ClientLoop implements Runnable
             return 0;
         }
         final long seq = control.claim(now);
-        if (seq == LoadGenerator.RunControl.EXHAUSTED)
+        if (seq == RunControl.EXHAUSTED)
         {
             quit(c, now);
             return 0;
