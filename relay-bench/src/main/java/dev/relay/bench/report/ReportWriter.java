@@ -14,7 +14,7 @@ import java.util.stream.Stream;
 
 import dev.relay.bench.e2e.SizeMix;
 import dev.relay.bench.guard.Json;
-import dev.relay.bench.guard.LatencyGuard;
+import dev.relay.bench.guard.MachineInfo;
 
 /**
  * Writes {@code summary.md} and a self-contained {@code report.html} (inline CSS and SVG, nothing fetched) for an
@@ -68,7 +68,7 @@ public final class ReportWriter
         }
         final List<Run> runs = readRuns(dir);
         final List<Map<String, Object>> jmh = readJmh(dir.resolve("jmh.json"));
-        final Map<String, String> about = about(command, commit == null ? LatencyGuard.gitCommit() : commit, settings);
+        final Map<String, String> about = about(command, commit == null ? MachineInfo.gitCommit() : commit, settings);
         Files.writeString(dir.resolve("summary.md"), markdown(about, runs, jmh));
         Files.writeString(dir.resolve("report.html"), html(about, runs, jmh));
         System.err.println("report: " + dir.resolve("summary.md") + ", " + dir.resolve("report.html"));
@@ -171,7 +171,7 @@ public final class ReportWriter
         {
             about.put("settings", settings);
         }
-        final Map<String, Object> machine = LatencyGuard.machine();
+        final Map<String, Object> machine = MachineInfo.machine();
         about.put("machine", String.format("%s cores (nproc), %s, memory %s, %s", machine.get("nproc"),
             machine.get("cpu"), machine.get("memory"), machine.get("os")));
         about.put("JDK", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name") + " "
