@@ -244,7 +244,6 @@ public final class DsnParameters
         return mask;
     }
 
-
     /** Upper-case hex digit value, or -1 (RFC 3461 §4: hexchar uses upper case only). */
     private static int hexValue(final byte b)
     {

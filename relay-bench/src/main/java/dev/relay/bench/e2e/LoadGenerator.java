@@ -367,7 +367,7 @@ public final class LoadGenerator
         }
     }
 
-    /** The command line ({@link LoadGeneratorCommand}): ops/bench and ops/soak start the generator by this class's name. */
+    /** The command line ({@link LoadGeneratorCommand}); ops/bench and ops/soak start the generator by this name. */
     public static void main(final String[] args) throws Exception
     {
         LoadGeneratorCommand.main(args);

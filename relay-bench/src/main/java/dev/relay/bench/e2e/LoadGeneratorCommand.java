@@ -115,7 +115,6 @@ final class LoadGeneratorCommand
         return "on".equals(v);
     }
 
-
     static final String USAGE = String.join(System.lineSeparator(),
         "usage: LoadGenerator [--host 127.0.0.1] [--port 2525] [-c 50] [-n 20000] [-s 1024|S:W,S:W...|realistic]",
         "         [--per-connection all|K] [--pipelining on|off] [--bdat on|off] [--rate R (0 = closed loop)]",
