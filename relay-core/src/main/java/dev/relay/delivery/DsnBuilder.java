@@ -1,13 +1,9 @@
 package dev.relay.delivery;
 
-import dev.relay.smtp.DotStuffing;
-
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.regex.Pattern;
@@ -45,7 +41,6 @@ public final class DsnBuilder
 {
     /** Longest line in octets, CRLF excluded (RFC 5322 §2.1.1). */
     public static final int MAX_LINE_OCTETS = 998;
-    private static final int FOLD_COLUMN = 78;
     private static final Pattern STATUS = Pattern.compile("[245]\\.\\d{1,3}\\.\\d{1,3}");
     private static final DateTimeFormatter DATE =
         DateTimeFormatter.ofPattern("EEE, d MMM yyyy HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
@@ -198,9 +193,9 @@ public final class DsnBuilder
             throw new IllegalArgumentException("no recipients to report");
         }
         final String host = clean(reportingMta);
-        final List<byte[]> headerLines = headerLines(original, offset, length);
+        final List<byte[]> headerLines = OriginalHeaders.lines(original, offset, length);
         final String boundary = boundary(clean(seed), nowEpochMs, host, headerLines);
-        final Lines out = new Lines();
+        final WireLines out = new WireLines();
         out.text("This is a MIME-encapsulated message.");
         out.text("");
 
@@ -259,7 +254,7 @@ public final class DsnBuilder
         out.text("--" + boundary + "--");
         final byte[] body = out.toByteArray();
 
-        final Lines head = new Lines();
+        final WireLines head = new WireLines();
         head.text("From: MAILER-DAEMON@" + host + " (Mail Delivery System)");
         head.text("To: <" + clean(sender) + ">");
         head.text(allDelayed(recipients) ? "Subject: Delayed Mail (still being retried)" :
@@ -318,7 +313,7 @@ public final class DsnBuilder
         return true;
     }
 
-    private static void notice(final Lines out, final String host, final List<Recipient> recipients)
+    private static void notice(final WireLines out, final String host, final List<Recipient> recipients)
     {
         out.text("This is the mail system at host " + host + ".");
         out.text("");
@@ -433,145 +428,5 @@ public final class DsnBuilder
             }
         }
         return false;
-    }
-
-    /**
-     * The header block's lines, un-stuffed, without line ends: header fields (RFC 5322 §2.2: a name of printable
-     * ASCII but ':', then ':') and their folded continuations. Stops at the first empty line, and at the first line
-     * that is neither (the body of a message without an empty line, or what follows a header section cut short):
-     * whatever the original, the text/rfc822-headers part holds only header fields.
-     */
-    private static List<byte[]> headerLines(final byte[] wire, final int offset, final int length)
-    {
-        final List<byte[]> lines = new ArrayList<>();
-        final int end = offset + length;
-        int start = offset;
-        while (start < end)
-        {
-            int lf = start;
-            while (lf < end && wire[lf] != '\n')
-            {
-                lf++;
-            }
-            int lineEnd = lf;
-            if (lineEnd > start && wire[lineEnd - 1] == '\r')
-            {
-                lineEnd--;
-            }
-            if (lineEnd == start)
-            {
-                break;
-            }
-            final int from = DotStuffing.contentStart(wire, start, lineEnd);
-            if (!(isContinuation(wire, from, lineEnd) && !lines.isEmpty()) && !isField(wire, from, lineEnd))
-            {
-                break;
-            }
-            final byte[] line = new byte[lineEnd - from];
-            System.arraycopy(wire, from, line, 0, line.length);
-            for (int i = 0; i < line.length; i++)
-            {
-                if (line[i] == '\r')
-                {
-                    line[i] = ' ';
-                }
-            }
-            lines.add(line);
-            start = lf + 1;
-        }
-        return lines;
-    }
-
-    private static boolean isContinuation(final byte[] wire, final int from, final int end)
-    {
-        return from < end && (wire[from] == ' ' || wire[from] == '\t');
-    }
-
-    /**
-     * RFC 5322 §3.6.8: field-name = 1*ftext (printable ASCII but ':'), then ':'; the name short enough that the
-     * colon stays on the first line when {@link Lines} splits a long one.
-     */
-    private static boolean isField(final byte[] wire, final int from, final int end)
-    {
-        int p = from;
-        while (p < end && wire[p] > ' ' && wire[p] < 0x7f && wire[p] != ':')
-        {
-            p++;
-        }
-        return p > from && p < end && wire[p] == ':' && p - from < MAX_LINE_OCTETS - 1;
-    }
-
-    /**
-     * Output in wire form: each line dot-stuffed, split at {@link #MAX_LINE_OCTETS}, ended by CRLF.
-     */
-    private static final class Lines
-    {
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream(4096);
-
-        void text(final String line)
-        {
-            bytes(line.getBytes(StandardCharsets.UTF_8));
-        }
-
-        /** A header-style field, folded at spaces near {@link #FOLD_COLUMN}; continuation lines start with a tab. */
-        void field(final String name, final String value)
-        {
-            final String[] words = value.split(" ", -1);
-            final StringBuilder line = new StringBuilder(name);
-            boolean first = true;
-            for (final String word : words)
-            {
-                if (word.isEmpty())
-                {
-                    continue;
-                }
-                if (!first && line.length() + 1 + word.length() > FOLD_COLUMN && line.toString().trim().length() > 0)
-                {
-                    text(line.toString());
-                    line.setLength(0);
-                    line.append('\t').append(word);
-                }
-                else
-                {
-                    line.append(first ? "" : " ").append(word);
-                }
-                first = false;
-            }
-            text(line.toString());
-        }
-
-        void bytes(final byte[] line)
-        {
-            int start = 0;
-            do
-            {
-                int room = MAX_LINE_OCTETS;
-                if (start > 0)
-                {
-                    out.write(' '); // a continuation of a split line stays part of a folded field
-                    room--;
-                }
-                else if (DotStuffing.needsDot(line, 0, line.length))
-                {
-                    out.write('.');
-                    room--;
-                }
-                int end = Math.min(line.length, start + room);
-                while (end < line.length && end > start + 1 && (line[end] & 0xC0) == 0x80)
-                {
-                    end--; // do not split a UTF-8 sequence
-                }
-                out.write(line, start, end - start);
-                out.write('\r');
-                out.write('\n');
-                start = end;
-            }
-            while (start < line.length);
-        }
-
-        byte[] toByteArray()
-        {
-            return out.toByteArray();
-        }
     }
 }

@@ -1,27 +1,19 @@
 package dev.relay.delivery;
 
-import org.xbill.DNS.AAAARecord;
-import org.xbill.DNS.ARecord;
 import org.xbill.DNS.Address;
 import org.xbill.DNS.DClass;
 import org.xbill.DNS.ExtendedResolver;
-import org.xbill.DNS.MXRecord;
 import org.xbill.DNS.Message;
-import org.xbill.DNS.Name;
 import org.xbill.DNS.Record;
 import org.xbill.DNS.Resolver;
 import org.xbill.DNS.ResolverConfig;
 import org.xbill.DNS.SimpleResolver;
-import org.xbill.DNS.TextParseException;
-import org.xbill.DNS.Type;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,7 +22,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
@@ -56,7 +47,7 @@ import java.util.function.LongSupplier;
  * processes each wait for one answer at a time, so its default of 100 processes puts at most 100 queries in
  * flight); the rest wait in order, the address queries of lookups already under way before the MX queries of new
  * ones, so a burst of new domains finishes lookups instead of starting them all. A lookup's time budget starts
- * when its first query is sent, not while it waits.
+ * when its first query is sent, not while it waits ({@link DnsQuerySlots}).
  * <p>
  * Timeout: {@code timeout} bounds a whole lookup (MX and address queries together); it is split into at least
  * two attempts over the servers (UDP, TCP when truncated).
@@ -66,6 +57,9 @@ import java.util.function.LongSupplier;
  * callback always runs on this resolver's single {@code relay-dns} thread, also on a cache hit, and must only
  * hand the result over (e.g. enqueue to its loop). Closing stops that thread; later lookups get
  * {@link MxResult.Status#TEMP_FAILURE} on the calling thread.
+ * <p>
+ * Owns the cache, the lookups in flight by domain, the query slots and the sending of queries; what the answers
+ * of one lookup make of its domain is {@link MxLookup}'s.
  */
 public final class MxResolver implements AutoCloseable
 {
@@ -89,21 +83,13 @@ public final class MxResolver implements AutoCloseable
     private final MxCache cache;
     private final LongSupplier nanoClock;
     private final ThreadPoolExecutor executor;
-    private final ConcurrentHashMap<String, Lookup> inflight = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, MxLookup> inflight = new ConcurrentHashMap<>();
     private final AtomicLong queriesSent = new AtomicLong();
     private final AtomicLong lookupsStarted = new AtomicLong();
     private final AtomicLong cacheHits = new AtomicLong();
     private final AtomicLong callbackErrors = new AtomicLong();
 
-    private final int maxQueriesInFlight;
-    /** Guards the query slots: the count in flight, its peak and the two waiting lines. */
-    private final Object slots = new Object();
-    private int queriesInFlight;
-    private volatile int peakQueriesInFlight;
-    /** Address queries of lookups under way, waiting for a slot: served first. */
-    private final ArrayDeque<Query> waitingAddressQueries = new ArrayDeque<>();
-    /** MX queries of new lookups, waiting for a slot. */
-    private final ArrayDeque<Query> waitingMxQueries = new ArrayDeque<>();
+    private final DnsQuerySlots slots;
 
     /**
      * @param servers   DNS servers (recursive resolvers) as host:port, tried in turn; empty: the system's
@@ -153,7 +139,7 @@ public final class MxResolver implements AutoCloseable
         {
             throw new IllegalArgumentException("maxQueriesInFlight must be positive: " + maxQueriesInFlight);
         }
-        this.maxQueriesInFlight = maxQueriesInFlight;
+        this.slots = new DnsQuerySlots(maxQueriesInFlight);
         this.timeoutNs = timeout.toNanos();
         this.cache = new MxCache(cacheSize);
         this.nanoClock = nanoClock;
@@ -221,8 +207,8 @@ public final class MxResolver implements AutoCloseable
             return;
         }
 
-        final Lookup fresh = new Lookup(key);
-        final Lookup running = inflight.putIfAbsent(key, fresh);
+        final MxLookup fresh = new MxLookup(this, key);
+        final MxLookup running = inflight.putIfAbsent(key, fresh);
         if (running != null)
         {
             running.addWaiter(callback);
@@ -299,10 +285,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int queriesInFlight()
     {
-        synchronized (slots)
-        {
-            return queriesInFlight;
-        }
+        return slots.inFlight();
     }
 
     /**
@@ -310,7 +293,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int peakQueriesInFlight()
     {
-        return peakQueriesInFlight;
+        return slots.peakInFlight();
     }
 
     /**
@@ -318,10 +301,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int queriesWaiting()
     {
-        synchronized (slots)
-        {
-            return waitingAddressQueries.size() + waitingMxQueries.size();
-        }
+        return slots.waiting();
     }
 
     /**
@@ -386,7 +366,8 @@ public final class MxResolver implements AutoCloseable
         return lower.endsWith(".") && lower.length() > 1 ? lower.substring(0, lower.length() - 1) : lower;
     }
 
-    private void deliver(final Consumer<MxResult> callback, final MxResult result)
+    /** Calls {@code callback} with {@code result} on the {@code relay-dns} thread. Any thread. */
+    void deliver(final Consumer<MxResult> callback, final MxResult result)
     {
         try
         {
@@ -422,28 +403,18 @@ public final class MxResolver implements AutoCloseable
      * Sends {@code query} now if a slot is free, else queues it (address queries ahead of new lookups' MX
      * queries). Any thread.
      */
-    private void submit(final Query query)
+    void submit(final MxLookup.Query query)
     {
-        synchronized (slots)
+        if (slots.take(query))
         {
-            if (queriesInFlight >= maxQueriesInFlight)
-            {
-                (query.hostIndex < 0 ? waitingMxQueries : waitingAddressQueries).addLast(query);
-                return;
-            }
-            queriesInFlight++;
-            if (queriesInFlight > peakQueriesInFlight)
-            {
-                peakQueriesInFlight = queriesInFlight;
-            }
+            send(query);
         }
-        send(query);
     }
 
     /** {@code query} holds a slot: it goes out (a failure to send is answered off this stack). */
-    private void send(final Query query)
+    private void send(final MxLookup.Query query)
     {
-        final Lookup lookup = query.lookup;
+        final MxLookup lookup = query.lookup;
         final long nowNs = System.nanoTime();
         if (query.hostIndex < 0)
         {
@@ -488,7 +459,7 @@ public final class MxResolver implements AutoCloseable
     }
 
     /** Answers on the {@code relay-dns} thread, so a line of queries that fail at once does not recurse. */
-    private void answerLater(final Query query, final DnsAnswer answer)
+    private void answerLater(final MxLookup.Query query, final DnsAnswer answer)
     {
         try
         {
@@ -501,22 +472,9 @@ public final class MxResolver implements AutoCloseable
     }
 
     /** {@code query} has its answer: its slot goes to the next waiting query, then its lookup goes on. */
-    private void answered(final Query query, final DnsAnswer answer)
+    private void answered(final MxLookup.Query query, final DnsAnswer answer)
     {
-        final Query next;
-        synchronized (slots)
-        {
-            Query waiting = waitingAddressQueries.pollFirst();
-            if (waiting == null)
-            {
-                waiting = waitingMxQueries.pollFirst();
-            }
-            if (waiting == null)
-            {
-                queriesInFlight--;
-            }
-            next = waiting;
-        }
+        final MxLookup.Query next = slots.handOver();
         try
         {
             query.lookup.onAnswer(query.hostIndex, query.type, answer);
@@ -530,277 +488,24 @@ public final class MxResolver implements AutoCloseable
         }
     }
 
-    /** One DNS question of a lookup: the MX of its domain ({@code hostIndex} -1), or an address of one host. */
-    private static final class Query
+    /**
+     * A lookup's answer goes into the cache (a temporary failure for {@link #TEMP_FAILURE_TTL_SECONDS}, anything
+     * else for {@code ttlSeconds}, not at all for 0); returns it as cached, with its expiry. Any thread.
+     */
+    MxResult cache(final String domain, final MxResult answer, final long ttlSeconds)
     {
-        final Lookup lookup;
-        final Name name;
-        final int type;
-        final int hostIndex;
-
-        Query(final Lookup lookup, final Name name, final int type, final int hostIndex)
-        {
-            this.lookup = lookup;
-            this.name = name;
-            this.type = type;
-            this.hostIndex = hostIndex;
-        }
+        final long cacheSeconds = answer.status() == MxResult.Status.TEMP_FAILURE ?
+            TEMP_FAILURE_TTL_SECONDS : ttlSeconds;
+        final long nowNs = nanoClock.getAsLong();
+        final MxResult finished = cacheSeconds > 0 ? answer.expiringAt(nowNs + cacheSeconds * 1_000_000_000L) :
+            answer;
+        cache.put(domain, finished, cacheSeconds, nowNs);
+        return finished;
     }
 
-    /**
-     * The state of one lookup, shared by every caller that asked for the domain while it ran. Its query handlers
-     * run on the {@code relay-dns} thread; {@link #pending} orders the writes to the answer arrays.
-     */
-    private final class Lookup
+    /** {@code lookup} has its result: a later caller for its domain reads the cache or starts a new one. */
+    void lookupDone(final String domain, final MxLookup lookup)
     {
-        private final String domain;
-        /** Set when its MX query is sent; any thread may send it. */
-        private volatile long deadlineNs;
-        private final List<Consumer<MxResult>> waiters = new ArrayList<>(2);
-        private boolean done;
-        private MxResult result;
-
-        private Name name;
-        private boolean implicit;
-        private long mxTtl = MAX_TTL_SECONDS;
-        private String[] hostNames;
-        private int[] preferences;
-        private DnsAnswer[] aAnswers;
-        private DnsAnswer[] aaaaAnswers;
-        private final AtomicInteger pending = new AtomicInteger();
-
-        Lookup(final String domain)
-        {
-            this.domain = domain;
-        }
-
-        void addWaiter(final Consumer<MxResult> callback)
-        {
-            final MxResult finished;
-            synchronized (this)
-            {
-                if (!done)
-                {
-                    waiters.add(callback);
-                    return;
-                }
-                finished = result;
-            }
-            deliver(callback, finished);
-        }
-
-        void start()
-        {
-            if (domain.isEmpty() || domain.equals("."))
-            {
-                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "empty domain name"), 0);
-                return;
-            }
-            try
-            {
-                name = Name.fromString(domain, Name.root);
-            }
-            catch (final TextParseException ex)
-            {
-                finish(MxResult.failure(MxResult.Status.NXDOMAIN, "bad domain name " + domain + ": " +
-                    ex.getMessage()), 0);
-                return;
-            }
-            query(name, Type.MX, -1);
-        }
-
-        private void query(final Name qname, final int type, final int hostIndex)
-        {
-            submit(new Query(this, qname, type, hostIndex));
-        }
-
-        private void onAnswer(final int hostIndex, final int type, final DnsAnswer answer)
-        {
-            if (hostIndex < 0)
-            {
-                onMx(answer);
-                return;
-            }
-            if (type == Type.A)
-            {
-                aAnswers[hostIndex] = answer;
-            }
-            else
-            {
-                aaaaAnswers[hostIndex] = answer;
-            }
-            if (pending.decrementAndGet() == 0)
-            {
-                onAddresses();
-            }
-        }
-
-        private void onMx(final DnsAnswer answer)
-        {
-            final String prefix = "Host or domain name not found. ";
-            switch (answer.kind)
-            {
-                case DnsAnswer.TEMP:
-                    finish(MxResult.failure(
-                        MxResult.Status.TEMP_FAILURE, prefix + answer.describe(domain, Type.MX)), 0);
-                    return;
-                case DnsAnswer.NXDOMAIN:
-                    finish(MxResult.failure(
-                        MxResult.Status.NXDOMAIN, prefix + answer.describe(domain, Type.MX)), answer.ttlSeconds);
-                    return;
-                case DnsAnswer.NODATA:
-                    implicit = true;
-                    mxTtl = answer.ttlSeconds;
-                    resolveHosts(new String[]{ domain }, new int[]{ 0 }, new Name[]{ name });
-                    return;
-                default:
-                    onMxRecords(answer);
-            }
-        }
-
-        private void onMxRecords(final DnsAnswer answer)
-        {
-            mxTtl = answer.ttlSeconds;
-            final List<MXRecord> records = new ArrayList<>(answer.records.size());
-            for (final Record record : answer.records)
-            {
-                records.add((MXRecord)record);
-            }
-            if (records.size() == 1 && records.get(0).getTarget().equals(Name.root))
-            {
-                // RFC 7505 §3: a null MX is the domain's only MX record; a "." among others is ignored.
-                finish(MxResult.failure(
-                    MxResult.Status.NULL_MX, "Domain " + domain + " does not accept mail (nullMX)"), mxTtl);
-                return;
-            }
-            records.removeIf((record) -> record.getTarget().equals(Name.root));
-            records.sort(Comparator.comparingInt(MXRecord::getPriority)
-                .thenComparing((record) -> record.getTarget().toString(true).toLowerCase(Locale.ROOT)));
-
-            final List<Name> targets = new ArrayList<>();
-            final List<Integer> prefs = new ArrayList<>();
-            for (final MXRecord record : records)
-            {
-                if (!targets.contains(record.getTarget()) && targets.size() < MAX_MX_HOSTS)
-                {
-                    targets.add(record.getTarget());
-                    prefs.add(record.getPriority());
-                }
-            }
-            final int count = targets.size();
-            final String[] names = new String[count];
-            final int[] preferenceArray = new int[count];
-            for (int i = 0; i < count; i++)
-            {
-                names[i] = targets.get(i).toString(true).toLowerCase(Locale.ROOT);
-                preferenceArray[i] = prefs.get(i);
-            }
-            resolveHosts(names, preferenceArray, targets.toArray(new Name[0]));
-        }
-
-        private void resolveHosts(final String[] names, final int[] prefs, final Name[] targets)
-        {
-            hostNames = names;
-            preferences = prefs;
-            aAnswers = new DnsAnswer[names.length];
-            aaaaAnswers = new DnsAnswer[names.length];
-            pending.set(2 * names.length);
-            for (int i = 0; i < names.length; i++)
-            {
-                query(targets[i], Type.A, i);
-                query(targets[i], Type.AAAA, i);
-            }
-        }
-
-        private void onAddresses()
-        {
-            final List<MxHost> hosts = new ArrayList<>(hostNames.length);
-            long ttl = mxTtl;
-            boolean partial = false;
-            String firstTemp = null;
-            String firstMissing = null;
-            for (int i = 0; i < hostNames.length; i++)
-            {
-                final List<InetAddress> addresses = new ArrayList<>(2);
-                long hostTtl = Long.MAX_VALUE;
-                long negativeTtl = Long.MAX_VALUE;
-                for (int family = 0; family < 2; family++)
-                {
-                    final DnsAnswer answer = family == 0 ? aAnswers[i] : aaaaAnswers[i];
-                    final int type = family == 0 ? Type.A : Type.AAAA;
-                    if (answer.kind == DnsAnswer.TEMP)
-                    {
-                        partial = true;
-                        firstTemp = firstTemp == null ? answer.describe(hostNames[i], type) : firstTemp;
-                    }
-                    else if (answer.kind == DnsAnswer.DATA)
-                    {
-                        hostTtl = Math.min(hostTtl, answer.ttlSeconds);
-                        for (final Record record : answer.records)
-                        {
-                            addresses.add(record instanceof ARecord ?
-                                ((ARecord)record).getAddress() : ((AAAARecord)record).getAddress());
-                        }
-                    }
-                    else
-                    {
-                        negativeTtl = Math.min(negativeTtl, answer.ttlSeconds);
-                        firstMissing = firstMissing == null ? answer.describe(hostNames[i], type) : firstMissing;
-                    }
-                }
-                if (!addresses.isEmpty())
-                {
-                    hosts.add(new MxHost(hostNames[i], preferences[i], addresses));
-                    ttl = Math.min(ttl, hostTtl);
-                }
-                else if (negativeTtl != Long.MAX_VALUE)
-                {
-                    // a skipped host is looked at again once its negative answer expires
-                    ttl = Math.min(ttl, negativeTtl);
-                }
-            }
-
-            final String prefix = "Host or domain name not found. ";
-            if (!hosts.isEmpty())
-            {
-                final String message = (implicit ? "no MX, using A/AAAA of " : "MX hosts of ") + domain +
-                    (partial ? "; skipped after " + firstTemp : "");
-                finish(
-                    new MxResult(MxResult.Status.OK, hosts, message),
-                    partial ? Math.min(ttl, PARTIAL_TTL_SECONDS) : ttl);
-            }
-            else if (firstTemp != null)
-            {
-                finish(MxResult.failure(MxResult.Status.TEMP_FAILURE, prefix + firstTemp), 0);
-            }
-            else
-            {
-                finish(MxResult.failure(MxResult.Status.NO_ADDRESS, prefix + firstMissing), ttl);
-            }
-        }
-
-        private void finish(final MxResult answer, final long ttlSeconds)
-        {
-            final long cacheSeconds = answer.status() == MxResult.Status.TEMP_FAILURE ?
-                TEMP_FAILURE_TTL_SECONDS : ttlSeconds;
-            final long nowNs = nanoClock.getAsLong();
-            final MxResult finished = cacheSeconds > 0 ? answer.expiringAt(nowNs + cacheSeconds * 1_000_000_000L) :
-                answer;
-            cache.put(domain, finished, cacheSeconds, nowNs);
-            final Object[] callbacks;
-            synchronized (this)
-            {
-                done = true;
-                result = finished;
-                callbacks = waiters.toArray();
-                waiters.clear();
-            }
-            inflight.remove(domain, this);
-            for (final Object callback : callbacks)
-            {
-                @SuppressWarnings("unchecked") final Consumer<MxResult> typed = (Consumer<MxResult>)callback;
-                deliver(typed, finished);
-            }
-        }
+        inflight.remove(domain, lookup);
     }
 }

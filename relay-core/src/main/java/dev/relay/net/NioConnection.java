@@ -27,6 +27,12 @@ import java.nio.channels.SocketChannel;
  * TLS ({@link #startTls}): a {@link TlsLayer} sits between these plaintext buffers and the socket; reads unwrap
  * into the read buffer, flushes wrap from the write buffer. During the handshake the timer holds the handshake
  * deadline, which reads and writes do not move.
+ * <p>
+ * One state machine, kept whole past the ~500-line rule of issue 10: the per-connection half of
+ * {@link SelectorLoop}'s (whose javadoc lists the states and their timeouts). Its state is the flags below
+ * ({@code connecting}, {@code inputPaused}, {@code outputPending}, {@code closing}, {@code closed}, a pending PROXY
+ * header, a TLS layer); its events are the handler's calls through {@link Connection} and the loop's read, flush and
+ * close. Loop thread only (the end of a delegated TLS task comes back through the loop's commands).
  */
 final class NioConnection extends DeadlineLists.Timer implements Connection
 {

@@ -15,7 +15,6 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -62,29 +61,25 @@ import java.util.function.Consumer;
  * </ul>
  * The timeouts are a handful of fixed durations, kept in {@link DeadlineLists} on a monotonic clock.
  * Other threads talk to the loop only through {@link #execute(Runnable)} and {@link #wakeup()}.
+ * <p>
+ * One state machine, kept whole past the ~500-line rule of issue 10: the life of its connections through the states
+ * above (their fields are {@link NioConnection}'s), driven by the events of a pass: ready keys, commands, resumes,
+ * flushes, expired timeouts, drain. What is not that machine lives beside it: the listening sockets
+ * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
+ * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
 public final class SelectorLoop implements Runnable
 {
     static final long CLOSE_GRACE_MS = 10_000;
     private static final Logger LOG = LoggerFactory.getLogger(SelectorLoop.class);
-    private static final int ACCEPTS_PER_PASS = 64;
     private static final long SELECT_TIMEOUT_MS = 100;
-    private static final long ACCEPT_BACKOFF_MS = 250;
     /** TLS wire buffers: two records of the JDK's 16,709-byte packet size, so one read or write moves two. */
     static final int TLS_BUFFER_BYTES = 34 * 1024;
     private static final int POOLED_TLS_BUFFERS = 256;
-    private static final byte[] TOO_MANY_CONNECTIONS =
-        "421 4.7.0 Error: too many connections, try again later\r\n".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] TOO_FAST_FROM_CLIENT =
-        "421 4.7.0 Error: too many connections from your address per minute, try again later\r\n"
-            .getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] TOO_MANY_FROM_CLIENT =
-        "421 4.7.0 Error: too many connections from your address\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final int index;
     private final Selector selector;
-    private final List<ServerSocketChannel> listeners;
-    private final List<SelectionKey> listenerKeys = new ArrayList<>();
+    private final Acceptor acceptor;
     private final BufferPool readPool;
     private final BufferPool writePool;
     private BufferPool tlsPool;
@@ -129,7 +124,6 @@ public final class SelectorLoop implements Runnable
     private long timeoutNowMs;
     /** Set before each select: the first ready key (or the pass, if none) reads the clocks again. */
     private boolean clockStale;
-    private long acceptPausedUntilMs;
     private volatile boolean stopRequested;
     private boolean draining;
     private long drainDeadlineMs;
@@ -157,32 +151,12 @@ public final class SelectorLoop implements Runnable
         final ConnectionLimiter limiter) throws IOException
     {
         this.index = index;
-        this.listeners = listeners;
         this.readPool = readPool;
         this.writePool = writePool;
         this.limiter = limiter;
         this.selector = Selector.open();
         this.nowMs = System.currentTimeMillis();
-        for (int i = 0; i < listeners.size(); i++)
-        {
-            final ServerSocketChannel listener = listeners.get(i);
-            listener.configureBlocking(false);
-            listenerKeys.add(listener.register(selector, SelectionKey.OP_ACCEPT, new Listening(listener,
-                listenerTags[i])));
-        }
-    }
-
-    /** A listener and the tag of its connections (the key's attachment). */
-    private static final class Listening
-    {
-        final ServerSocketChannel channel;
-        final int tag;
-
-        Listening(final ServerSocketChannel channel, final int tag)
-        {
-            this.channel = channel;
-            this.tag = tag;
-        }
+        this.acceptor = new Acceptor(this, selector, listeners, listenerTags);
     }
 
     /**
@@ -349,10 +323,7 @@ public final class SelectorLoop implements Runnable
         finally
         {
             closeAll();
-            for (final ServerSocketChannel listener : listeners)
-            {
-                closeQuietly(listener);
-            }
+            acceptor.close();
             try
             {
                 selector.close();
@@ -401,7 +372,7 @@ public final class SelectorLoop implements Runnable
             }
         }
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
-        resumeAcceptingIfDue();
+        acceptor.resumeIfDue(nowMs, draining);
         return work;
     }
 
@@ -490,11 +461,11 @@ public final class SelectorLoop implements Runnable
             readClock();
         }
         final Object attachment = key.attachment();
-        if (attachment instanceof Listening)
+        if (attachment instanceof Acceptor.Listening)
         {
             if (key.isValid() && key.isAcceptable())
             {
-                acceptFrom((Listening)attachment);
+                acceptor.acceptFrom((Acceptor.Listening)attachment, nowMs);
             }
             return;
         }
@@ -697,32 +668,8 @@ public final class SelectorLoop implements Runnable
         return message == null ? ex.getClass().getSimpleName() : message;
     }
 
-    private void acceptFrom(final Listening listener)
-    {
-        for (int i = 0; i < ACCEPTS_PER_PASS; i++)
-        {
-            final SocketChannel channel;
-            try
-            {
-                channel = listener.channel.accept();
-            }
-            catch (final IOException ex)
-            {
-                // EMFILE/ENFILE and friends: stop accepting for a while instead of spinning on a ready listener.
-                LOG.warn("accept failed on loop {}: {}; pausing accepts for {} ms", index, ex.getMessage(),
-                    ACCEPT_BACKOFF_MS);
-                pauseAccepting();
-                return;
-            }
-            if (channel == null)
-            {
-                return;
-            }
-            accept(channel, listener.tag);
-        }
-    }
-
-    private void accept(final SocketChannel channel, final int listenerTag)
+    /** A connection {@link Acceptor} accepted on a listener tagged {@code listenerTag}: admit it, or refuse it. */
+    void accept(final SocketChannel channel, final int listenerTag)
     {
         final InetSocketAddress remote;
         try
@@ -750,7 +697,7 @@ public final class SelectorLoop implements Runnable
         if (admission != ConnectionLimiter.ACCEPTED)
         {
             refusedTotal.incrementAndGet();
-            refuse(channel, refusal(admission));
+            Refusals.refuse(channel, Refusals.reply(admission));
             return;
         }
         acceptedTotal.incrementAndGet();
@@ -765,12 +712,6 @@ public final class SelectorLoop implements Runnable
             }
         }
         adopt(channel, remote, listenerTag);
-    }
-
-    private static byte[] refusal(final int admission)
-    {
-        return admission == ConnectionLimiter.TOO_MANY_CONNECTIONS ? TOO_MANY_CONNECTIONS :
-            admission == ConnectionLimiter.TOO_FAST_FROM_CLIENT ? TOO_FAST_FROM_CLIENT : TOO_MANY_FROM_CLIENT;
     }
 
     /**
@@ -852,7 +793,7 @@ public final class SelectorLoop implements Runnable
         if (admission != ConnectionLimiter.ACCEPTED)
         {
             refusedTotal.incrementAndGet();
-            connection.write(refusal(admission));
+            connection.write(Refusals.reply(admission));
             connection.closeAfterFlush();
             return false;
         }
@@ -900,46 +841,6 @@ public final class SelectorLoop implements Runnable
         catch (final RuntimeException ex)
         {
             onHandlerFailure(connection, ex);
-        }
-    }
-
-    private static void refuse(final SocketChannel channel, final byte[] reply)
-    {
-        try
-        {
-            channel.write(ByteBuffer.wrap(reply));
-        }
-        catch (final IOException ignored)
-        {
-            // the client is gone already; nothing to tell it
-        }
-        closeQuietly(channel);
-    }
-
-    private void pauseAccepting()
-    {
-        acceptPausedUntilMs = nowMs + ACCEPT_BACKOFF_MS;
-        for (final SelectionKey key : listenerKeys)
-        {
-            if (key.isValid())
-            {
-                key.interestOps(0);
-            }
-        }
-    }
-
-    private void resumeAcceptingIfDue()
-    {
-        if (acceptPausedUntilMs != 0 && nowMs >= acceptPausedUntilMs && !draining)
-        {
-            acceptPausedUntilMs = 0;
-            for (final SelectionKey key : listenerKeys)
-            {
-                if (key.isValid())
-                {
-                    key.interestOps(SelectionKey.OP_ACCEPT);
-                }
-            }
         }
     }
 
@@ -1262,14 +1163,7 @@ public final class SelectorLoop implements Runnable
         }
         draining = true;
         drainDeadlineMs = nowMs + timeoutMs;
-        for (final SelectionKey key : listenerKeys)
-        {
-            key.cancel();
-        }
-        for (final ServerSocketChannel listener : listeners)
-        {
-            closeQuietly(listener);
-        }
+        acceptor.close();
         for (int i = connections.size() - 1; i >= 0; i--)
         {
             final NioConnection connection = connections.get(i);
@@ -1397,7 +1291,7 @@ public final class SelectorLoop implements Runnable
         writePool.release(buffer);
     }
 
-    private static void closeQuietly(final java.io.Closeable closeable)
+    static void closeQuietly(final java.io.Closeable closeable)
     {
         try
         {

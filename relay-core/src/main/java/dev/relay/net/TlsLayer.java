@@ -27,6 +27,10 @@ import java.util.concurrent.Executor;
  * engine is left alone meanwhile (no read interest, no wrap), and {@code tasksDone} brings the connection back to
  * its loop. Everything else runs on the connection's loop thread. {@link SelectorLoop}'s {@code NioConnection} and
  * the tests' {@code LoopDouble} drive this same class, so the double keeps the real TLS steps.
+ * <p>
+ * One state machine, kept whole past the ~500-line rule of issue 10: the engine's handshake and close as this side
+ * sees them ({@code handshaking}, {@code taskRunning}, {@code plaintextFull}, {@code inboundClosed},
+ * {@code closeNotifyQueued}), moved by the connection's reads, flushes and close and by the end of a delegated task.
  */
 final class TlsLayer
 {

@@ -3,6 +3,8 @@ package dev.relay.smtp;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
+import static dev.relay.smtp.ArgumentBytes.equalsIgnoreCase;
+
 /**
  * The DSN extension's parameters (RFC 3461 §4): their values as kept in the envelope, and xtext (RFC 3461 §4),
  * the encoding ENVID and ORCPT travel in. Shared by the server (parsing), the spool (storing), the client (passing
@@ -39,6 +41,11 @@ public final class DsnParameters
     /** RFC 3461 §4.2: an ORCPT value (addr-type ";" xtext) of at most 500 characters. */
     public static final int MAX_ORCPT_LENGTH = 500;
 
+    /** The NOTIFY keywords (RFC 3461 §4.1), as {@link #parseNotify} matches them. */
+    private static final byte[] SUCCESS = {'S', 'U', 'C', 'C', 'E', 'S', 'S'};
+    private static final byte[] FAILURE = {'F', 'A', 'I', 'L', 'U', 'R', 'E'};
+    private static final byte[] DELAY = {'D', 'E', 'L', 'A', 'Y'};
+    private static final byte[] NEVER = {'N', 'E', 'V', 'E', 'R'};
     private static final byte[][] NOTIFY_PARAMETERS = new byte[NOTIFY_MASK + 1][];
 
     static
@@ -183,6 +190,58 @@ public final class DsnParameters
             }
         }
         return java.util.Arrays.copyOf(out, length);
+    }
+
+    /**
+     * RFC 3461 §4.1: {@code "NEVER" / 1#("SUCCESS" / "FAILURE" / "DELAY")}, any case; NEVER stands alone.
+     *
+     * @return the {@code DsnParameters.NOTIFY_*} bits, or 0 when the value is malformed.
+     */
+    static int parseNotify(final ByteBuffer buf, final int start, final int end)
+    {
+        int mask = 0;
+        int p = start;
+        while (true)
+        {
+            int comma = p;
+            while (comma < end && buf.get(comma) != ',')
+            {
+                comma++;
+            }
+            final int length = comma - p;
+            final int bit;
+            if (length == SUCCESS.length && equalsIgnoreCase(buf, p, SUCCESS))
+            {
+                bit = DsnParameters.NOTIFY_SUCCESS;
+            }
+            else if (length == FAILURE.length && equalsIgnoreCase(buf, p, FAILURE))
+            {
+                bit = DsnParameters.NOTIFY_FAILURE;
+            }
+            else if (length == DELAY.length && equalsIgnoreCase(buf, p, DELAY))
+            {
+                bit = DsnParameters.NOTIFY_DELAY;
+            }
+            else if (length == NEVER.length && equalsIgnoreCase(buf, p, NEVER))
+            {
+                bit = DsnParameters.NOTIFY_NEVER;
+            }
+            else
+            {
+                return 0;
+            }
+            mask |= bit;
+            if (comma == end)
+            {
+                break;
+            }
+            p = comma + 1;
+        }
+        if ((mask & DsnParameters.NOTIFY_NEVER) != 0 && mask != DsnParameters.NOTIFY_NEVER)
+        {
+            return 0;
+        }
+        return mask;
     }
 
     /** Upper-case hex digit value, or -1 (RFC 3461 §4: hexchar uses upper case only). */

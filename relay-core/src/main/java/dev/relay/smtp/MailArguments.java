@@ -2,6 +2,16 @@ package dev.relay.smtp;
 
 import java.nio.ByteBuffer;
 
+import static dev.relay.smtp.AddressLiterals.isIpv4;
+import static dev.relay.smtp.AddressLiterals.isIpv6;
+import static dev.relay.smtp.ArgumentBytes.ATEXT;
+import static dev.relay.smtp.ArgumentBytes.equalsIgnoreCase;
+import static dev.relay.smtp.ArgumentBytes.isAlnum;
+import static dev.relay.smtp.ArgumentBytes.isDigit;
+import static dev.relay.smtp.ArgumentBytes.isUtf8;
+import static dev.relay.smtp.ArgumentBytes.parseDecimal;
+import static dev.relay.smtp.ArgumentBytes.skipSpaces;
+
 /**
  * Parses the arguments of MAIL, RCPT and BDAT in place: the path (RFC 5321 §4.1.2), its length limits
  * (RFC 5321 §4.5.3.1) and the ESMTP parameters this relay offers: SIZE (RFC 1870), BODY=7BIT|8BITMIME
@@ -22,6 +32,10 @@ import java.nio.ByteBuffer;
  *     <tr><td>{@link #ADDRESS_TOO_LONG}</td><td>501 5.1.7 / 501 5.1.3 Address too long</td></tr>
  *     <tr><td>{@link #NEEDS_SMTPUTF8}</td><td>553 5.6.7 Non-ASCII address requires SMTPUTF8</td></tr>
  * </table>
+ * <p>
+ * One parser of one grammar, kept whole past the ~500-line rule of issue 10 as {@link SmtpCommandParser} is: the
+ * path and the parameters fill the same result fields in one pass. Its lexical pieces are {@link ArgumentBytes},
+ * address literals {@link AddressLiterals}, the NOTIFY and xtext values {@link DsnParameters}.
  * <p>
  * Not thread safe: one instance per session, used on its loop thread; results are valid until the next parse
  * call. Does not allocate.
@@ -68,30 +82,6 @@ public final class MailArguments
     private static final byte[] ORCPT = {'O', 'R', 'C', 'P', 'T'};
     private static final byte[] FULL = {'F', 'U', 'L', 'L'};
     private static final byte[] HDRS = {'H', 'D', 'R', 'S'};
-    private static final byte[] SUCCESS = {'S', 'U', 'C', 'C', 'E', 'S', 'S'};
-    private static final byte[] FAILURE = {'F', 'A', 'I', 'L', 'U', 'R', 'E'};
-    private static final byte[] DELAY = {'D', 'E', 'L', 'A', 'Y'};
-    private static final byte[] NEVER = {'N', 'E', 'V', 'E', 'R'};
-
-    /** RFC 5322 §3.2.3 atext, ASCII only. */
-    private static final boolean[] ATEXT = new boolean[128];
-
-    static
-    {
-        for (int c = 'a'; c <= 'z'; c++)
-        {
-            ATEXT[c] = true;
-            ATEXT[c - 32] = true;
-        }
-        for (int c = '0'; c <= '9'; c++)
-        {
-            ATEXT[c] = true;
-        }
-        for (final char c : "!#$%&'*+-/=?^_`{|}~".toCharArray())
-        {
-            ATEXT[c] = true;
-        }
-    }
 
     private int pathStart;
     private int pathEnd;
@@ -584,90 +574,6 @@ public final class MailArguments
         }
     }
 
-    /** RFC 5321 IPv4-address-literal: Snum 3("." Snum), Snum 0-255. */
-    private static boolean isIpv4(final ByteBuffer buf, final int start, final int end)
-    {
-        int p = start;
-        for (int part = 0; part < 4; part++)
-        {
-            if (part > 0)
-            {
-                if (p >= end || buf.get(p) != '.')
-                {
-                    return false;
-                }
-                p++;
-            }
-            int value = 0;
-            final int digitsStart = p;
-            while (p < end && isDigit(buf.get(p)) && p - digitsStart < 3)
-            {
-                value = value * 10 + (buf.get(p) - '0');
-                p++;
-            }
-            if (p == digitsStart || value > 255 || (p < end && isDigit(buf.get(p))))
-            {
-                return false;
-            }
-        }
-        return p == end;
-    }
-
-    /** RFC 5321 IPv6-addr: full, compressed ("::" for at least two groups, at most 6 others), with IPv4 tail. */
-    private static boolean isIpv6(final ByteBuffer buf, final int start, final int end)
-    {
-        int p = start;
-        int groups = 0;
-        boolean compressed = false;
-        if (p + 1 < end && buf.get(p) == ':' && buf.get(p + 1) == ':')
-        {
-            compressed = true;
-            p += 2;
-        }
-        while (p < end)
-        {
-            int q = p;
-            while (q < end && isHex(buf.get(q)) && q - p < 5)
-            {
-                q++;
-            }
-            if (q < end && buf.get(q) == '.')
-            {
-                if (!isIpv4(buf, p, end))
-                {
-                    return false;
-                }
-                groups += 2;
-                p = end;
-                break;
-            }
-            if (q == p || q - p > 4)
-            {
-                return false;
-            }
-            groups++;
-            p = q;
-            if (p == end)
-            {
-                break;
-            }
-            if (buf.get(p) != ':' || ++p == end)
-            {
-                return false;
-            }
-            if (buf.get(p) == ':')
-            {
-                if (compressed)
-                {
-                    return false;
-                }
-                compressed = true;
-                p++;
-            }
-        }
-        return compressed ? groups <= 6 : groups == 8;
-    }
-
     /** (SP esmtp-param)* after the path (RFC 5321 §4.1.2). */
     private int parseParams(final ByteBuffer buf, final int end, final boolean mail)
     {
@@ -814,7 +720,7 @@ public final class MailArguments
             {
                 return BAD_PARAM_VALUE;
             }
-            notify = parseNotify(buf, valueStart, valueEnd);
+            notify = DsnParameters.parseNotify(buf, valueStart, valueEnd);
             return notify == 0 ? BAD_PARAM_VALUE : OK;
         }
         if (keyLength == ORCPT.length && equalsIgnoreCase(buf, keyStart, ORCPT))
@@ -841,177 +747,5 @@ public final class MailArguments
             return OK;
         }
         return UNKNOWN_PARAM;
-    }
-
-    /**
-     * RFC 3461 §4.1: {@code "NEVER" / 1#("SUCCESS" / "FAILURE" / "DELAY")}, any case; NEVER stands alone.
-     *
-     * @return the {@code DsnParameters.NOTIFY_*} bits, or 0 when the value is malformed.
-     */
-    private static int parseNotify(final ByteBuffer buf, final int start, final int end)
-    {
-        int mask = 0;
-        int p = start;
-        while (true)
-        {
-            int comma = p;
-            while (comma < end && buf.get(comma) != ',')
-            {
-                comma++;
-            }
-            final int length = comma - p;
-            final int bit;
-            if (length == SUCCESS.length && equalsIgnoreCase(buf, p, SUCCESS))
-            {
-                bit = DsnParameters.NOTIFY_SUCCESS;
-            }
-            else if (length == FAILURE.length && equalsIgnoreCase(buf, p, FAILURE))
-            {
-                bit = DsnParameters.NOTIFY_FAILURE;
-            }
-            else if (length == DELAY.length && equalsIgnoreCase(buf, p, DELAY))
-            {
-                bit = DsnParameters.NOTIFY_DELAY;
-            }
-            else if (length == NEVER.length && equalsIgnoreCase(buf, p, NEVER))
-            {
-                bit = DsnParameters.NOTIFY_NEVER;
-            }
-            else
-            {
-                return 0;
-            }
-            mask |= bit;
-            if (comma == end)
-            {
-                break;
-            }
-            p = comma + 1;
-        }
-        if ((mask & DsnParameters.NOTIFY_NEVER) != 0 && mask != DsnParameters.NOTIFY_NEVER)
-        {
-            return 0;
-        }
-        return mask;
-    }
-
-    /** Non-negative decimal of {@code buf[start, end)}, or -1 if empty, not all digits, or over Long.MAX_VALUE. */
-    private static long parseDecimal(final ByteBuffer buf, final int start, final int end)
-    {
-        if (start >= end)
-        {
-            return -1;
-        }
-        long value = 0;
-        for (int p = start; p < end; p++)
-        {
-            final byte b = buf.get(p);
-            if (!isDigit(b))
-            {
-                return -1;
-            }
-            final int digit = b - '0';
-            if (value > (Long.MAX_VALUE - digit) / 10)
-            {
-                return -1;
-            }
-            value = value * 10 + digit;
-        }
-        return value;
-    }
-
-    /** Well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, at most U+10FFFF. */
-    private static boolean isUtf8(final ByteBuffer buf, final int start, final int end)
-    {
-        int p = start;
-        while (p < end)
-        {
-            final int b = buf.get(p) & 0xFF;
-            if (b < 0x80)
-            {
-                p++;
-                continue;
-            }
-            final int trailing;
-            int min = 0x80;
-            int max = 0xBF;
-            if (b >= 0xC2 && b <= 0xDF)
-            {
-                trailing = 1;
-            }
-            else if (b >= 0xE0 && b <= 0xEF)
-            {
-                trailing = 2;
-                min = b == 0xE0 ? 0xA0 : 0x80;
-                max = b == 0xED ? 0x9F : 0xBF;
-            }
-            else if (b >= 0xF0 && b <= 0xF4)
-            {
-                trailing = 3;
-                min = b == 0xF0 ? 0x90 : 0x80;
-                max = b == 0xF4 ? 0x8F : 0xBF;
-            }
-            else
-            {
-                return false;
-            }
-            if (p + trailing >= end)
-            {
-                return false;
-            }
-            for (int k = 1; k <= trailing; k++)
-            {
-                final int c = buf.get(p + k) & 0xFF;
-                if (k == 1 ? (c < min || c > max) : (c < 0x80 || c > 0xBF))
-                {
-                    return false;
-                }
-            }
-            p += trailing + 1;
-        }
-        return true;
-    }
-
-    private static int skipSpaces(final ByteBuffer buf, final int start, final int end)
-    {
-        int p = start;
-        while (p < end && buf.get(p) == ' ')
-        {
-            p++;
-        }
-        return p;
-    }
-
-    /** Compares {@code buf[start, start + upper.length)} with ASCII {@code upper}, ignoring case; caller checks bounds. */
-    private static boolean equalsIgnoreCase(final ByteBuffer buf, final int start, final byte[] upper)
-    {
-        for (int i = 0; i < upper.length; i++)
-        {
-            int b = buf.get(start + i);
-            if (b >= 'a' && b <= 'z')
-            {
-                b -= 32;
-            }
-            if (b != upper[i])
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static boolean isDigit(final byte b)
-    {
-        return b >= '0' && b <= '9';
-    }
-
-    private static boolean isHex(final byte b)
-    {
-        return isDigit(b) || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
-    }
-
-    private static boolean isAlnum(final byte b)
-    {
-        return isDigit(b) || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
     }
 }

@@ -4,12 +4,18 @@ import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
 
 import javax.net.ssl.SSLEngine;
-import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.Locale;
+
+import static dev.relay.smtp.CommandBytes.copy;
+import static dev.relay.smtp.CommandBytes.firstTokenEnd;
+import static dev.relay.smtp.CommandBytes.indexOf;
+import static dev.relay.smtp.CommandBytes.lowerCaseAscii;
+import static dev.relay.smtp.LogText.ipText;
+import static dev.relay.smtp.LogText.printable;
 
 /**
  * The server side of one SMTP conversation (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
@@ -34,7 +40,15 @@ import java.util.Locale;
  * handled only when {@link SmtpReplies#MAX_REPLY_BYTES} of output space is free; otherwise input stays buffered
  * and the loop stops reading until the client takes its replies.
  * <p>
- * Called only on the owning loop thread. Allocates per transaction (envelope addresses, Received header), not
+ * One state machine, kept whole in one file past the ~500-line rule of issue 10: its states are the {@link State}
+ * values above; its events are the loop's callbacks ({@code onOpen}, {@code onInput}, {@code onTimeout}, {@code
+ * onDrain}, {@code onTlsEstablished}, {@code onTlsFailed}, {@code onClose}), the spool's {@link #onCommitted} and
+ * the {@link Authenticator}'s answer; every change of state goes through {@code enter}. What is not the
+ * conversation lives beside it: command grammar ({@link SmtpCommandParser}, {@link MailArguments}), body scanning
+ * ({@link DataScanner}, {@link BdatContentScanner}), reply texts ({@link SmtpReplies}), byte and log helpers
+ * ({@link CommandBytes}, {@link LogText}).
+ * <p>
+ * Called only on the owning loop thread (the spool and the authenticator call back on it). Allocates per transaction (envelope addresses, Received header), not
  * per command or per body byte (DSN's ENVID and ORCPT are copied only when given).
  */
 public final class SmtpSession implements ConnectionHandler, MessageSink.CommitListener
@@ -655,30 +669,6 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         }
     }
 
-    /** A user name as the client gave it, fit for a log line: control characters (a forged line) become '?'. */
-    private static String printable(final String user)
-    {
-        final StringBuilder text = new StringBuilder(Math.min(user.length(), 256));
-        for (int i = 0; i < user.length() && i < 256; i++)
-        {
-            final char c = user.charAt(i);
-            text.append(c < 0x20 || c == 0x7f ? '?' : c);
-        }
-        return text.toString();
-    }
-
-    private static int indexOf(final byte[] bytes, final int value, final int from)
-    {
-        for (int i = from; i < bytes.length; i++)
-        {
-            if (bytes[i] == value)
-            {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     private void onMail(final ByteBuffer buffer)
     {
         if (state == State.CONNECTED)
@@ -1278,47 +1268,6 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         if (count > 0)
         {
             text.append(name).append('=').append(count).append(' ');
-        }
-    }
-
-    private static int firstTokenEnd(final ByteBuffer buffer, final int start, final int end)
-    {
-        for (int i = start; i < end; i++)
-        {
-            final byte b = buffer.get(i);
-            if (b == ' ' || b == '\t')
-            {
-                return i;
-            }
-        }
-        return end;
-    }
-
-    private static byte[] copy(final ByteBuffer buffer, final int start, final int end)
-    {
-        final byte[] bytes = new byte[Math.max(0, end - start)];
-        for (int i = 0; i < bytes.length; i++)
-        {
-            bytes[i] = buffer.get(start + i);
-        }
-        return bytes;
-    }
-
-    private static String lowerCaseAscii(final ByteBuffer buffer, final int start, final int end)
-    {
-        final byte[] bytes = copy(buffer, start, end);
-        return MailAddresses.domain(bytes, 0, bytes.length);
-    }
-
-    private static String ipText(final byte[] address)
-    {
-        try
-        {
-            return InetAddress.getByAddress(address).getHostAddress();
-        }
-        catch (final java.net.UnknownHostException ex)
-        {
-            return "unknown";
         }
     }
 }

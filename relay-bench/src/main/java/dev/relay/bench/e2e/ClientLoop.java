@@ -12,10 +12,13 @@ import java.util.function.Consumer;
 
 import org.HdrHistogram.SingleWriterRecorder;
 
+import static dev.relay.bench.e2e.AsciiBytes.isDigit;
+import static dev.relay.bench.e2e.AsciiBytes.startsWithIgnoreCase;
+
 /**
  * One selector thread of {@link LoadGenerator}: owns its share of the client connections, their buffers and its own
  * two latency recorders (accept: end of data written → final 250; transaction: intended start → final 250). Messages
- * are claimed from the shared {@link LoadGenerator.RunControl}; nothing else is shared with other threads.
+ * are claimed from the shared {@link RunControl}; nothing else is shared with other threads.
  *
  * <p>Connection states and their timeout ({@code --timeout}, default 30 s, checked every 100 ms):
  * <ul>
@@ -28,6 +31,9 @@ import org.HdrHistogram.SingleWriterRecorder;
  * <li>{@code QUIT}: waiting for 221; timeout; then closed;</li>
  * <li>{@code BACKOFF}: closed, reconnect at the deadline; {@code CLOSED}: no more work.</li>
  * </ul>
+ * One state machine, kept whole past the ~500-line rule of issue 10: the connections' states above, moved by ready
+ * keys, replies and the deadline scan; each connection's fields are a {@link ClientConnection}.
+ * <p>
  * Hot path allocation: none per message (reused buffers, body duplicates made at connect, bound callbacks); connecting
  * allocates a channel and key.
  */
@@ -42,10 +48,10 @@ final class ClientLoop implements Runnable
     }
 
     private final LoadGenerator.Options options;
-    private final LoadGenerator.RunControl control;
+    private final RunControl control;
     private final BenchMessages messages;
     private final InetSocketAddress address;
-    private final Conn[] conns;
+    private final ClientConnection[] conns;
     private final Selector selector;
     private final Consumer<SelectionKey> onReady = this::onReady;
     private final byte[] ehlo;
@@ -73,7 +79,7 @@ final class ClientLoop implements Runnable
 
     ClientLoop(
         final LoadGenerator.Options options,
-        final LoadGenerator.RunControl control,
+        final RunControl control,
         final BenchMessages messages,
         final int connections,
         final long highestNs,
@@ -111,10 +117,10 @@ final class ClientLoop implements Runnable
         this.highestNs = highestNs;
         this.acceptRecorder = new SingleWriterRecorder(highestNs, 3);
         this.txnRecorder = new SingleWriterRecorder(highestNs, 3);
-        conns = new Conn[connections];
+        conns = new ClientConnection[connections];
         for (int i = 0; i < connections; i++)
         {
-            conns[i] = new Conn(firstSlot + i);
+            conns[i] = new ClientConnection(firstSlot + i, messages, tls != null);
         }
     }
 
@@ -150,7 +156,7 @@ final class ClientLoop implements Runnable
         return tlsHandshakes;
     }
 
-    /** Wakes the loop after {@link LoadGenerator.RunControl#stop} so that it notices at once. */
+    /** Wakes the loop after {@link RunControl#stop} so that it notices at once. */
     void wakeup()
     {
         selector.wakeup();
@@ -162,7 +168,7 @@ final class ClientLoop implements Runnable
         try
         {
             final long start = System.nanoTime();
-            for (final Conn c : conns)
+            for (final ClientConnection c : conns)
             {
                 connect(c, start);
             }
@@ -191,7 +197,7 @@ final class ClientLoop implements Runnable
         }
         finally
         {
-            for (final Conn c : conns)
+            for (final ClientConnection c : conns)
             {
                 closeChannel(c);
             }
@@ -208,7 +214,7 @@ final class ClientLoop implements Runnable
 
     private boolean allClosed()
     {
-        for (final Conn c : conns)
+        for (final ClientConnection c : conns)
         {
             if (c.state != State.CLOSED)
             {
@@ -222,7 +228,7 @@ final class ClientLoop implements Runnable
     private long startDueMessages(final long now)
     {
         long waitNs = Long.MAX_VALUE;
-        for (final Conn c : conns)
+        for (final ClientConnection c : conns)
         {
             if (c.state == State.IDLE)
             {
@@ -237,7 +243,7 @@ final class ClientLoop implements Runnable
     }
 
     /** Starts the next message on an idle connection, or QUITs it; returns ns until the next is due, or 0. */
-    private long tryStart(final Conn c, final long now)
+    private long tryStart(final ClientConnection c, final long now)
     {
         if (options.perConnection > 0 && c.messagesOnConn >= options.perConnection)
         {
@@ -245,7 +251,7 @@ final class ClientLoop implements Runnable
             return 0;
         }
         final long seq = control.claim(now);
-        if (seq == LoadGenerator.RunControl.EXHAUSTED)
+        if (seq == RunControl.EXHAUSTED)
         {
             quit(c, now);
             return 0;
@@ -258,7 +264,7 @@ final class ClientLoop implements Runnable
         return 0;
     }
 
-    private void startTransaction(final Conn c, final long seq, final long intendedNs, final long now)
+    private void startTransaction(final ClientConnection c, final long seq, final long intendedNs, final long now)
     {
         c.seq = seq;
         c.intendedNs = intendedNs;
@@ -303,7 +309,7 @@ final class ClientLoop implements Runnable
     }
 
     /** BDAT n LAST plus headers and raw body (RFC 3030 §2): one write, the end of data is the end of the chunk. */
-    private void putBdat(final Conn c, final long headerSeq, final int sizeIndex, final int variant)
+    private void putBdat(final ClientConnection c, final long headerSeq, final int sizeIndex, final int variant)
     {
         c.hdr.clear();
         messages.writeHeaders(c.hdr, headerSeq, BenchMessages.epochMicros(c.intendedNs));
@@ -317,7 +323,7 @@ final class ClientLoop implements Runnable
         c.bodyInFlight = true;
     }
 
-    private void sendNextCommand(final Conn c, final long now)
+    private void sendNextCommand(final ClientConnection c, final long now)
     {
         final int next = c.lastSentStep + 1;
         c.cmd.clear();
@@ -341,7 +347,7 @@ final class ClientLoop implements Runnable
         flush(c);
     }
 
-    private void sendBody(final Conn c)
+    private void sendBody(final ClientConnection c)
     {
         final long headerSeq = control.seqOffset() + c.seq;
         c.cmd.clear().flip();
@@ -356,7 +362,7 @@ final class ClientLoop implements Runnable
         flush(c);
     }
 
-    private void onReply(final Conn c, final int code, final long now)
+    private void onReply(final ClientConnection c, final int code, final long now)
     {
         switch (c.state)
         {
@@ -421,7 +427,7 @@ final class ClientLoop implements Runnable
     }
 
     /** RFC 3207 §4: after the 220 the next bytes are the handshake's; nothing the server sent after it is kept. */
-    private void startHandshake(final Conn c, final long now)
+    private void startHandshake(final ClientConnection c, final long now)
     {
         try
         {
@@ -441,7 +447,7 @@ final class ClientLoop implements Runnable
         driveHandshake(c, now);
     }
 
-    private void driveHandshake(final Conn c, final long now)
+    private void driveHandshake(final ClientConnection c, final long now)
     {
         try
         {
@@ -466,7 +472,7 @@ final class ClientLoop implements Runnable
         flush(c);
     }
 
-    private void onTransactionReply(final Conn c, final int code, final long now)
+    private void onTransactionReply(final ClientConnection c, final int code, final long now)
     {
         final int step = c.step;
         final int dataStep = rcptCount + 1;
@@ -493,7 +499,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    private void completeMessage(final Conn c, final long now)
+    private void completeMessage(final ClientConnection c, final long now)
     {
         acceptRecorder.recordValue(clamp(now - c.eodNs));
         txnRecorder.recordValue(clamp(now - c.intendedNs));
@@ -512,7 +518,7 @@ final class ClientLoop implements Runnable
         return Math.max(0, Math.min(valueNs, highestNs));
     }
 
-    private void quit(final Conn c, final long now)
+    private void quit(final ClientConnection c, final long now)
     {
         c.state = State.QUIT;
         c.deadlineNs = now + timeoutNs;
@@ -524,7 +530,7 @@ final class ClientLoop implements Runnable
         flush(c);
     }
 
-    private void failMessage(final Conn c, final String what, final int code, final long now)
+    private void failMessage(final ClientConnection c, final String what, final int code, final long now)
     {
         msgErrors = msgErrors + 1;
         lastCompletionNs = now;
@@ -533,7 +539,7 @@ final class ClientLoop implements Runnable
         reopenOrClose(c, now, false);
     }
 
-    private void failConnection(final Conn c, final String why, final long now)
+    private void failConnection(final ClientConnection c, final String why, final long now)
     {
         if (c.state == State.TXN)
         {
@@ -552,7 +558,7 @@ final class ClientLoop implements Runnable
         reopenOrClose(c, now, true);
     }
 
-    private void reopenOrClose(final Conn c, final long now, final boolean backoff)
+    private void reopenOrClose(final ClientConnection c, final long now, final boolean backoff)
     {
         if (control.stopped() || control.exhausted())
         {
@@ -569,7 +575,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    private void connect(final Conn c, final long now)
+    private void connect(final ClientConnection c, final long now)
     {
         try
         {
@@ -604,7 +610,7 @@ final class ClientLoop implements Runnable
 
     private void onReady(final SelectionKey key)
     {
-        final Conn c = (Conn)key.attachment();
+        final ClientConnection c = (ClientConnection)key.attachment();
         final long now = System.nanoTime();
         try
         {
@@ -640,7 +646,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    private void read(final Conn c, final long now) throws IOException
+    private void read(final ClientConnection c, final long now) throws IOException
     {
         final int n = c.tls == null ? c.channel.read(c.in) : c.tls.read(c.channel, c.in);
         if (n < 0)
@@ -693,12 +699,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    private static boolean isDigit(final byte b)
-    {
-        return b >= '0' && b <= '9';
-    }
-
-    private static void noteCapability(final Conn c, final byte[] buf, final int from, final int lf)
+    private static void noteCapability(final ClientConnection c, final byte[] buf, final int from, final int lf)
     {
         if (startsWithIgnoreCase(buf, from, lf, "PIPELINING"))
         {
@@ -710,25 +711,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    /** ASCII case-insensitive prefix test; {@code word} must be upper case. */
-    static boolean startsWithIgnoreCase(final byte[] buf, final int from, final int end, final String word)
-    {
-        if (end - from < word.length())
-        {
-            return false;
-        }
-        for (int i = 0; i < word.length(); i++)
-        {
-            final int c = buf[from + i];
-            if ((c >= 'a' && c <= 'z' ? c - 32 : c) != word.charAt(i))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private void flush(final Conn c)
+    private void flush(final ClientConnection c)
     {
         try
         {
@@ -767,7 +750,7 @@ final class ClientLoop implements Runnable
 
     private void scanDeadlines(final long now)
     {
-        for (final Conn c : conns)
+        for (final ClientConnection c : conns)
         {
             if (c.state == State.CLOSED || c.deadlineNs == Long.MAX_VALUE || now - c.deadlineNs < 0)
             {
@@ -791,7 +774,7 @@ final class ClientLoop implements Runnable
         }
     }
 
-    private void closeChannel(final Conn c)
+    private void closeChannel(final ClientConnection c)
     {
         if (c.channel != null)
         {
@@ -809,50 +792,5 @@ final class ClientLoop implements Runnable
         c.tls = null;
         c.bodyInFlight = false;
         c.deadlineNs = Long.MAX_VALUE;
-    }
-
-    /** One client connection's state and buffers; owned by this loop's thread. */
-    private final class Conn
-    {
-        /** Replies; with TLS room for a whole record's plaintext, so that unwrap never waits for space. */
-        final ByteBuffer in = ByteBuffer.allocate(tlsContext == null ? 8192 : 17 * 1024);
-        final ByteBuffer cmd = ByteBuffer.allocateDirect(4096);
-        final ByteBuffer hdr = ByteBuffer.allocateDirect(BenchMessages.MAX_HEADER_BYTES);
-        final ByteBuffer empty = ByteBuffer.allocateDirect(0);
-        final ByteBuffer[] out = {cmd, hdr, empty};
-        final ByteBuffer[][] stuffed = new ByteBuffer[messages.mix().count()][BenchMessages.VARIANTS];
-        final ByteBuffer[][] raw = new ByteBuffer[messages.mix().count()][BenchMessages.VARIANTS];
-        State state = State.CLOSED;
-        SocketChannel channel;
-        SelectionKey key;
-        TlsTransport tls;
-        boolean pipelining;
-        boolean chunking;
-        boolean bodyInFlight;
-        long seq;
-        long intendedNs;
-        long eodNs;
-        long deadlineNs = Long.MAX_VALUE;
-        int step;
-        int lastSentStep;
-        int messagesOnConn;
-
-        /** Which of the run's connection slots this is: with {@code --tls-resume} it keys the slot's session. */
-        final int slot;
-
-        Conn(final int slot)
-        {
-            this.slot = slot;
-            cmd.flip();
-            hdr.flip();
-            for (int i = 0; i < stuffed.length; i++)
-            {
-                for (int v = 0; v < BenchMessages.VARIANTS; v++)
-                {
-                    stuffed[i][v] = messages.stuffed(i, v).duplicate();
-                    raw[i][v] = messages.raw(i, v).duplicate();
-                }
-            }
-        }
     }
 }

@@ -2,19 +2,15 @@ package dev.relay.bench.guard;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.results.BenchmarkResult;
@@ -43,6 +39,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * </pre>
  * Exit status: 0 no regression (or baseline updated), 1 regressions (listed), 2 usage error, no baseline, a
  * benchmark that failed to run. Normally started by {@code ops/bench guard}.
+ * <p>
+ * Owns measuring, the ratios, the comparison and the command line; the baseline file is {@link Baseline}'s, the
+ * record of the machine {@link MachineInfo}'s.
  */
 public final class LatencyGuard
 {
@@ -327,115 +326,6 @@ public final class LatencyGuard
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.5g", v);
     }
 
-    // ---- baseline.json ----
-
-    @SuppressWarnings("unchecked")
-    public static Map<String, Double> readBaseline(final Path file) throws IOException
-    {
-        final Map<String, Object> root = (Map<String, Object>)Json.parse(Files.readString(file));
-        final Map<String, Double> ratios = new LinkedHashMap<>();
-        for (final Object o : (List<Object>)root.get("benchmarks"))
-        {
-            final Map<String, Object> b = (Map<String, Object>)o;
-            ratios.put((String)b.get("name"), (Double)b.get("ratio"));
-        }
-        return ratios;
-    }
-
-    public static String baselineJson(final List<Measured[]> measured, final Settings s, final String note)
-    {
-        final Map<String, Object> root = new LinkedHashMap<>();
-        root.put("note", note);
-        root.put("date", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-        root.put("commit", gitCommit());
-        root.put("machine", machine());
-        root.put("jdk", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name") + " "
-            + System.getProperty("java.runtime.version"));
-        root.put("jmh", s.describe());
-        root.put("ratio", "best iteration's cost per op (ns; 1/score for throughput modes) / the best "
-            + "calibration cost per op of the run; score and error are JMH's mean and 99.9% error");
-        final Measured c = measured.get(0)[0];
-        final Map<String, Object> calibration = new LinkedHashMap<>();
-        calibration.put("benchmark", c.benchmark());
-        calibration.put("note", "run right before each benchmark (its cost is in each entry); ratios divide by the "
-            + "best of them");
-        calibration.put("best_ns_per_op", calibrationNs(measured));
-        root.put("calibration", calibration);
-        final Map<String, Double> ratios = ratios(measured);
-        final List<Object> list = new ArrayList<>();
-        for (final Measured[] pair : measured)
-        {
-            final Measured m = pair[1];
-            final Map<String, Object> b = new LinkedHashMap<>();
-            b.put("name", m.name());
-            b.put("benchmark", m.benchmark());
-            b.put("score", m.score());
-            b.put("error", m.error());
-            b.put("unit", m.unit());
-            b.put("best_ns_per_op", m.nsPerOp());
-            b.put("calibration_score", pair[0].score());
-            b.put("calibration_best_ns_per_op", pair[0].nsPerOp());
-            b.put("ratio", ratios.get(m.name()));
-            list.add(b);
-        }
-        root.put("benchmarks", list);
-        return Json.write(root);
-    }
-
-    public static Map<String, Object> machine()
-    {
-        final Map<String, Object> m = new LinkedHashMap<>();
-        m.put("nproc", Runtime.getRuntime().availableProcessors());
-        m.put("cpu", procField("/proc/cpuinfo", "model name"));
-        m.put("memory", procField("/proc/meminfo", "MemTotal"));
-        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
-            + System.getProperty("os.arch"));
-        return m;
-    }
-
-    private static String procField(final String file, final String key)
-    {
-        try
-        {
-            for (final String line : Files.readAllLines(Path.of(file)))
-            {
-                if (line.startsWith(key))
-                {
-                    return line.substring(line.indexOf(':') + 1).strip();
-                }
-            }
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            // not Linux: leave it unknown
-        }
-        return "unknown";
-    }
-
-    public static String gitCommit()
-    {
-        final String given = System.getProperty("bench.commit");
-        if (given != null && !given.isBlank())
-        {
-            return given;
-        }
-        try
-        {
-            final Process p = new ProcessBuilder("git", "rev-parse", "HEAD").redirectErrorStream(true).start();
-            final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
-            return p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0 ? out : "unknown";
-        }
-        catch (final IOException ex)
-        {
-            return "unknown";
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-            return "unknown";
-        }
-    }
-
     // ---- command line ----
 
     static final String USAGE = String.join(System.lineSeparator(),
@@ -489,7 +379,7 @@ public final class LatencyGuard
                 out.println("guard: no baseline at " + baseline + " (take one with --update)");
                 return 2;
             }
-            before = readBaseline(baseline);
+            before = Baseline.read(baseline);
         }
         final Settings chosen = quick ? Settings.QUICK : Settings.FULL;
         final Settings settings = forks > 0 ? new Settings(forks, chosen.warmupIterations(), chosen.warmupSeconds(),
@@ -517,7 +407,7 @@ public final class LatencyGuard
             {
                 Files.createDirectories(parent);
             }
-            Files.writeString(baseline, baselineJson(measured, settings, note));
+            Files.writeString(baseline, Baseline.json(measured, settings, note));
             out.print(table(compare(now, now, tolerance), measured));
             out.printf(Locale.ROOT, "guard: baseline written to %s (%.0f s)%n", baseline, seconds);
             return 0;

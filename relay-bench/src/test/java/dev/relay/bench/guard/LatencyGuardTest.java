@@ -74,8 +74,8 @@ class LatencyGuardTest
             new LatencyGuard.Measured[] {calibration,
                 new LatencyGuard.Measured("scanner.64KiB", "x.Scanner.scan", 2.5, 0.1, "ops/ns", 0.4)});
         final Path file = dir.resolve("baseline.json");
-        Files.writeString(file, LatencyGuard.baselineJson(measured, LatencyGuard.Settings.QUICK, "a \"note\"\n"));
-        final Map<String, Double> read = LatencyGuard.readBaseline(file);
+        Files.writeString(file, Baseline.json(measured, LatencyGuard.Settings.QUICK, "a \"note\"\n"));
+        final Map<String, Double> read = Baseline.read(file);
         assertEquals(0.012, read.get("parser.batch"), 1e-7);
         assertEquals(0.4 / 15000, read.get("scanner.64KiB"), 1e-5 * 0.4 / 15000);
         assertTrue(Files.readString(file).contains("\"nproc\""));

@@ -9,7 +9,26 @@ import dev.relay.smtp.DsnParameters;
 
 import javax.net.ssl.SSLEngine;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
+
+import static dev.relay.delivery.client.ClientCommands.ANGLE_CRLF;
+import static dev.relay.delivery.client.ClientCommands.BDAT;
+import static dev.relay.delivery.client.ClientCommands.BODY_8BITMIME;
+import static dev.relay.delivery.client.ClientCommands.CRLF;
+import static dev.relay.delivery.client.ClientCommands.CRLF_END_DATA;
+import static dev.relay.delivery.client.ClientCommands.DATA;
+import static dev.relay.delivery.client.ClientCommands.END_DATA;
+import static dev.relay.delivery.client.ClientCommands.ENVID;
+import static dev.relay.delivery.client.ClientCommands.LAST;
+import static dev.relay.delivery.client.ClientCommands.MAIL_FROM;
+import static dev.relay.delivery.client.ClientCommands.ORCPT;
+import static dev.relay.delivery.client.ClientCommands.QUIT;
+import static dev.relay.delivery.client.ClientCommands.RCPT_TO;
+import static dev.relay.delivery.client.ClientCommands.RET_FULL;
+import static dev.relay.delivery.client.ClientCommands.RET_HDRS;
+import static dev.relay.delivery.client.ClientCommands.RSET;
+import static dev.relay.delivery.client.ClientCommands.SIZE_PARAMETER;
+import static dev.relay.delivery.client.ClientCommands.SMTPUTF8;
+import static dev.relay.delivery.client.ClientCommands.STARTTLS;
 
 /**
  * The client side of one outbound SMTP connection (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
@@ -53,9 +72,10 @@ import java.nio.charset.StandardCharsets;
  * <p>
  * Called only on the owning loop thread; the listener is called back on it, from inside these methods. Allocates
  * per transaction (results, reply texts) and per connection (EHLO keywords), never per body byte: commands are
- * encoded into a reused array and a stored body is copied once, from the spool's mapped file straight into the
- * connection's output buffer ({@link Connection#write(OutputFiller, int)}). Only a BDAT-received body going to a
- * peer without CHUNKING passes through a heap array, to be dot-stuffed on the way.
+ * encoded into a reused array (from the pieces in {@link ClientCommands}) and a stored body is copied once, from
+ * the spool's mapped file straight into the connection's output buffer ({@link Connection#write(OutputFiller,
+ * int)}). Only a BDAT-received body going to a peer without CHUNKING passes through a heap array, to be dot-stuffed
+ * on the way.
  */
 public final class SmtpClientSession implements ConnectionHandler
 {
@@ -76,26 +96,6 @@ public final class SmtpClientSession implements ConnectionHandler
 
     /** Largest body part read at once from the source of a body that is stuffed on the way out. */
     static final int BODY_PART_BYTES = 16 * 1024;
-
-    private static final byte[] END_DATA = ascii(".\r\n");
-    private static final byte[] CRLF_END_DATA = ascii("\r\n.\r\n");
-    private static final byte[] DATA = ascii("DATA\r\n");
-    private static final byte[] RSET = ascii("RSET\r\n");
-    private static final byte[] QUIT = ascii("QUIT\r\n");
-    private static final byte[] STARTTLS = ascii("STARTTLS\r\n");
-    private static final byte[] MAIL_FROM = ascii("MAIL FROM:<");
-    private static final byte[] RCPT_TO = ascii("RCPT TO:<");
-    private static final byte[] ANGLE_CRLF = ascii(">\r\n");
-    private static final byte[] SIZE_PARAMETER = ascii(" SIZE=");
-    private static final byte[] BODY_8BITMIME = ascii(" BODY=8BITMIME");
-    private static final byte[] SMTPUTF8 = ascii(" SMTPUTF8");
-    private static final byte[] RET_FULL = ascii(" RET=FULL");
-    private static final byte[] RET_HDRS = ascii(" RET=HDRS");
-    private static final byte[] ENVID = ascii(" ENVID=");
-    private static final byte[] ORCPT = ascii(" ORCPT=");
-    private static final byte[] CRLF = ascii("\r\n");
-    private static final byte[] BDAT = ascii("BDAT ");
-    private static final byte[] LAST = ascii(" LAST\r\n");
 
     private final ClientSettings settings;
     private final Connection connection;
@@ -176,8 +176,8 @@ public final class SmtpClientSession implements ConnectionHandler
         this.connection = connection;
         this.listener = listener;
         this.tls = tls;
-        this.ehlo = ascii("EHLO " + settings.heloName() + "\r\n");
-        this.helo = ascii("HELO " + settings.heloName() + "\r\n");
+        this.ehlo = ClientCommands.ehlo(settings.heloName());
+        this.helo = ClientCommands.helo(settings.heloName());
         this.accepted = new boolean[settings.maxRecipientsPerTransaction()];
     }
 
@@ -1361,10 +1361,5 @@ public final class SmtpClientSession implements ConnectionHandler
             System.arraycopy(commands, 0, grown, 0, commandsLength);
             commands = grown;
         }
-    }
-
-    private static byte[] ascii(final String text)
-    {
-        return text.getBytes(StandardCharsets.US_ASCII);
     }
 }
