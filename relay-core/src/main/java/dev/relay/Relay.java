@@ -26,7 +26,6 @@ import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolLock;
 import dev.relay.spool.SpoolWriter;
-import dev.relay.spool.SyncMode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -181,7 +180,7 @@ public final class Relay implements AutoCloseable
         final Spool spool;
         try
         {
-            spool = Spool.open(config.queueDir(), syncMode(config), config.queueRollCycle(),
+            spool = Spool.open(config.queueDir(), config.queueSync(), config.queueRollCycle(),
                 config.queueMinFreeBytes());
         }
         catch (final IOException | RuntimeException ex)
@@ -800,19 +799,6 @@ public final class Relay implements AutoCloseable
         {
             Thread.currentThread().interrupt();
             return RelayMain.EXIT_FAILURE;
-        }
-    }
-
-    static SyncMode syncMode(final RelayConfig config)
-    {
-        switch (config.queueSync())
-        {
-            case ALWAYS:
-                return SyncMode.ALWAYS;
-            case NONE:
-                return SyncMode.NONE;
-            default:
-                return SyncMode.BATCH;
         }
     }
 

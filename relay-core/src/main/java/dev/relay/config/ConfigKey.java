@@ -109,7 +109,7 @@ public enum ConfigKey
 
     QUEUE_DIR("queue.dir", "data/spool", ValueParsers::parseDirectory,
         "spool directory, relative to the working directory unless absolute; created if missing"),
-    QUEUE_SYNC("queue.sync", "batch", ValueParsers::parseSyncPolicy,
+    QUEUE_SYNC("queue.sync", "batch", ValueParsers::parseSyncMode,
         "when a message is synced before its 250: always (each), batch (group commit), none (page cache only)"),
     QUEUE_MAX_AGE("queue.max_age", "5d", ValueParsers::positiveDuration,
         "undeliverable mail older than this is bounced (RFC 5321 §4.5.4.1 suggests 4-5 days)"),

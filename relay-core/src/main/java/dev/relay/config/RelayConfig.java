@@ -1,5 +1,7 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -78,7 +80,7 @@ public final class RelayConfig
     private final NetworkList relayNetworks;
     private final Set<String> relayDomains;
     private final Path queueDir;
-    private final SyncPolicy queueSync;
+    private final SyncMode queueSync;
     private final Duration queueMaxAge;
     private final String queueRollCycle;
     private final long queueMinFreeBytes;
@@ -158,7 +160,7 @@ public final class RelayConfig
         relayNetworks = (NetworkList)values.get(ConfigKey.RELAY_NETWORKS);
         relayDomains = (Set<String>)values.get(ConfigKey.RELAY_DOMAINS);
         queueDir = (Path)values.get(ConfigKey.QUEUE_DIR);
-        queueSync = (SyncPolicy)values.get(ConfigKey.QUEUE_SYNC);
+        queueSync = (SyncMode)values.get(ConfigKey.QUEUE_SYNC);
         queueMaxAge = (Duration)values.get(ConfigKey.QUEUE_MAX_AGE);
         queueRollCycle = (String)values.get(ConfigKey.QUEUE_ROLL_CYCLE);
         queueMinFreeBytes = (Long)values.get(ConfigKey.QUEUE_MIN_FREE_BYTES);
@@ -922,7 +924,7 @@ public final class RelayConfig
     /**
      * @return {@code queue.sync}.
      */
-    public SyncPolicy queueSync()
+    public SyncMode queueSync()
     {
         return queueSync;
     }

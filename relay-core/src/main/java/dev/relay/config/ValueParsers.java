@@ -1,5 +1,7 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -262,16 +264,16 @@ final class ValueParsers
         throw new IllegalArgumentException("is not reuseport or acceptor");
     }
 
-    static SyncPolicy parseSyncPolicy(final String text)
+    static SyncMode parseSyncMode(final String text)
     {
         switch (text)
         {
             case "always":
-                return SyncPolicy.ALWAYS;
+                return SyncMode.ALWAYS;
             case "batch":
-                return SyncPolicy.BATCH;
+                return SyncMode.BATCH;
             case "none":
-                return SyncPolicy.NONE;
+                return SyncMode.NONE;
             default:
                 throw new IllegalArgumentException("is not one of always, batch, none");
         }

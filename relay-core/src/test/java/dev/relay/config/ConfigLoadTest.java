@@ -1,5 +1,7 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -53,7 +55,7 @@ class ConfigLoadTest
         assertEquals(7, c.smtpMaxErrors());
         assertEquals(30, c.smtpMaxHops());
         assertEquals(9, c.smtpMaxConnections());
-        assertEquals(SyncPolicy.ALWAYS, c.queueSync());
+        assertEquals(SyncMode.ALWAYS, c.queueSync());
         assertEquals("50", c.effective().get("smtp.max_recipients"));
     }
 
@@ -197,7 +199,7 @@ class ConfigLoadTest
 
         assertEquals(20, c.smtpMaxRecipients());
         assertEquals(0, c.smtpListen().get(0).getPort());
-        assertEquals(SyncPolicy.NONE, c.queueSync());
+        assertEquals(SyncMode.NONE, c.queueSync());
         assertEquals("20", c.effective().get("smtp.max_recipients"));
     }
 

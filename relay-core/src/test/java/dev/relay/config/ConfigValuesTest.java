@@ -1,5 +1,7 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -60,7 +62,7 @@ class ConfigValuesTest
         assertFalse(c.relayNetworks().contains(InetAddress.getByName("10.0.0.1")));
         assertEquals(Set.of(), c.relayDomains());
         assertEquals(Path.of("data/spool"), c.queueDir());
-        assertEquals(SyncPolicy.BATCH, c.queueSync());
+        assertEquals(SyncMode.BATCH, c.queueSync());
         assertEquals(Duration.ofDays(5), c.queueMaxAge());
         assertEquals("hourly", c.queueRollCycle());
         assertEquals(268435456L, c.queueMinFreeBytes());
@@ -272,8 +274,8 @@ class ConfigValuesTest
     @Test
     void enumsAndPaths() throws Exception
     {
-        assertEquals(SyncPolicy.ALWAYS, with("queue.sync", "always").queueSync());
-        assertEquals(SyncPolicy.NONE, with("queue.sync", "none").queueSync());
+        assertEquals(SyncMode.ALWAYS, with("queue.sync", "always").queueSync());
+        assertEquals(SyncMode.NONE, with("queue.sync", "none").queueSync());
         assertEquals("secondly", with("queue.roll_cycle", "secondly").queueRollCycle());
         assertEquals(Path.of("/var/spool/relay"), with("queue.dir", "/var/spool/relay").queueDir());
         assertFalse(with("smtp.limits_exempt_relay_networks", "false").smtpLimitsExemptRelayNetworks());
