@@ -538,7 +538,7 @@ final class ValueParsers
     }
 
     /**
-     * {@code domain=host}, comma-separated; see {@link Route} and {@link RelayConfig#routeFor(String)}.
+     * {@code domain=host}, comma-separated; see {@link Route} and {@link Routing#routeFor(String)}.
      */
     static List<Route> parseRoutes(final String text)
     {
@@ -623,7 +623,7 @@ final class ValueParsers
 
     /**
      * {@code domain=level}, comma-separated, domains as in routes; see {@link TlsPolicy} and
-     * {@link RelayConfig#tlsLevelFor(String)}.
+     * {@link Routing#tlsLevelFor(String)}.
      */
     static List<TlsPolicy> parseTlsPolicy(final String text)
     {
