@@ -17,9 +17,9 @@ import static dev.relay.config.ValueParsers.size;
  */
 public enum ConfigKey
 {
-    SMTP_LISTEN("smtp.listen", "0.0.0.0:2525", ValueParsers::listenList,
+    SMTP_LISTEN("smtp.listen", "0.0.0.0:2525", AddressParsers::listenList,
         "addresses to accept SMTP on: comma list of host:port, IPv6 as [::1]:25; port 0 picks a free port"),
-    SMTP_HOSTNAME("smtp.hostname", "", ValueParsers::parseHostname,
+    SMTP_HOSTNAME("smtp.hostname", "", DomainParsers::parseHostname,
         "name used in the greeting, EHLO reply and Received headers; empty = the machine's canonical host name"),
     SMTP_MAX_MESSAGE_SIZE("smtp.max_message_size", "26214400", size(1, Long.MAX_VALUE),
         "largest message accepted, in bytes, advertised in EHLO SIZE (RFC 1870); suffixes k, M, G are binary"),
@@ -88,23 +88,23 @@ public enum ConfigKey
     SMTP_PROXY_PROTOCOL("smtp.proxy_protocol", "false", ValueParsers::parseBoolean,
         "true: every connection on smtp.listen starts with a HAProxy PROXY v1 or v2 header (auto-detected); the " +
             "client it names is the client for relay decisions, limits, log lines and Received:"),
-    SMTP_PROXY_NETWORKS("smtp.proxy_networks", "127.0.0.0/8,::1/128", ValueParsers::parseNetworks,
+    SMTP_PROXY_NETWORKS("smtp.proxy_networks", "127.0.0.0/8,::1/128", AddressParsers::parseNetworks,
         "peers allowed to send that header (the load balancers): comma list of CIDR networks; any other peer is " +
             "closed without a greeting"),
     SMTP_PROXY_TIMEOUT("smtp.proxy_timeout", "5s", ValueParsers::positiveDuration,
         "the whole PROXY header must arrive within this of the connection (Postfix smtpd_upstream_proxy_timeout); " +
             "a missing, malformed or late header closes the connection"),
 
-    SUBMISSION_LISTEN("submission.listen", "", ValueParsers::listenListOrEmpty,
+    SUBMISSION_LISTEN("submission.listen", "", AddressParsers::listenListOrEmpty,
         "message submission listeners (RFC 6409, port 587): STARTTLS before AUTH, AUTH before MAIL; needs " +
             "smtp.tls.cert, smtp.tls.key and smtp.auth.users; empty = none"),
-    SUBMISSIONS_LISTEN("submissions.listen", "", ValueParsers::listenListOrEmpty,
+    SUBMISSIONS_LISTEN("submissions.listen", "", AddressParsers::listenListOrEmpty,
         "implicit-TLS submission listeners (RFC 8314, port 465): TLS from the first byte, AUTH before MAIL; " +
             "needs smtp.tls.cert, smtp.tls.key and smtp.auth.users; empty = none"),
 
-    RELAY_NETWORKS("relay.networks", "127.0.0.0/8,::1/128", ValueParsers::parseNetworks,
+    RELAY_NETWORKS("relay.networks", "127.0.0.0/8,::1/128", AddressParsers::parseNetworks,
         "clients allowed to relay to any domain: comma list of CIDR networks (IPv4 and IPv6); empty = none"),
-    RELAY_DOMAINS("relay.domains", "", ValueParsers::parseDomains,
+    RELAY_DOMAINS("relay.domains", "", DomainParsers::parseDomains,
         "domains anyone may send to: comma list; .example.com means every subdomain of example.com"),
 
     QUEUE_DIR("queue.dir", "data/spool", ValueParsers::parseDirectory,
@@ -124,14 +124,14 @@ public enum ConfigKey
         "messages delivery keeps in memory (and five times as many recipients), as Postfix's "
             + "qmgr_message_active_limit: the rest waits on disk; a quarter is kept for new mail"),
 
-    DELIVERY_ROUTES("delivery.routes", "", ValueParsers::parseRoutes,
+    DELIVERY_ROUTES("delivery.routes", "", DomainParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"
             + " [host] or host:port skip the MX lookup; port default 25"),
     DELIVERY_TLS("delivery.tls", "may", TlsLevel::parse,
         "outbound TLS (Postfix smtp_tls_security_level): none, may (STARTTLS when offered; a failed handshake falls " +
             "back to plaintext for an hour), encrypt (TLS or defer 4.7.x), verify (encrypt, and the certificate " +
             "must chain to delivery.tls.ca_file and name the MX host or the route's host)"),
-    DELIVERY_TLS_POLICY("delivery.tls.policy", "", ValueParsers::parseTlsPolicy,
+    DELIVERY_TLS_POLICY("delivery.tls.policy", "", DomainParsers::parseTlsPolicy,
         "per recipient domain TLS levels: comma list of domain=level, domains as in delivery.routes (.domain = " +
             "subdomains, * = everything else); other domains get delivery.tls"),
     DELIVERY_TLS_CA_FILE("delivery.tls.ca_file", "", ValueParsers::optionalFile,
@@ -158,7 +158,7 @@ public enum ConfigKey
         "RCPT TO per outbound transaction; more recipients are split (RFC 5321 §4.5.3.1.8: servers take 100)"),
     DELIVERY_SMTP_PORT("delivery.smtp_port", "25", intRange(1, 65535),
         "TCP port of next hops found by MX lookup or routed without a port (Postfix smtp_tcp_port)"),
-    DELIVERY_DNS_SERVERS("delivery.dns.servers", "", ValueParsers::dnsServerList,
+    DELIVERY_DNS_SERVERS("delivery.dns.servers", "", AddressParsers::dnsServerList,
         "DNS servers for MX lookups: comma list of host[:port] (port default 53); empty = the system resolver"),
     DELIVERY_DNS_MAX_IN_FLIGHT("delivery.dns.max_in_flight", "100", intRange(1, 65_535),
         "DNS queries outstanding at once for MX lookups; more wait their turn (Postfix: one per smtp process)"),
@@ -182,7 +182,7 @@ public enum ConfigKey
         "send a delay notification (DSN, RFC 3464) to the sender after mail waited this long, for the recipients " +
             "whose NOTIFY allows it (none given, or with DELAY; RFC 3461); off or 0 = never"),
 
-    METRICS_LISTEN("metrics.listen", "127.0.0.1:9025", ValueParsers::listenOrOff,
+    METRICS_LISTEN("metrics.listen", "127.0.0.1:9025", AddressParsers::listenOrOff,
         "HTTP address for /metrics (Prometheus), /health and the loopback-only /admin/ commands: host:port, or off"),
     METRICS_ADMIN_TOKEN("metrics.admin_token", "", ValueParsers::parseToken,
         "bearer token every /admin/ request (spool flush, hold, release, delete, requeue) must carry; ops/relay "

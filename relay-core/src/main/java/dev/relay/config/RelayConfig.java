@@ -276,7 +276,7 @@ public final class RelayConfig
         try
         {
             final String name = InetAddress.getLocalHost().getCanonicalHostName().toLowerCase(Locale.ROOT);
-            if (ValueParsers.isHostName(name))
+            if (DomainParsers.isHostName(name))
             {
                 return name;
             }

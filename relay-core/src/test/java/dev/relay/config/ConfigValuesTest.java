@@ -45,7 +45,7 @@ class ConfigValuesTest
 
         assertEquals(List.of(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), 2525)), c.inbound().smtpListen());
         assertFalse(c.smtp().hostname().isEmpty());
-        assertTrue(ValueParsers.isDomainName(c.smtp().hostname()), c.smtp().hostname());
+        assertTrue(DomainParsers.isDomainName(c.smtp().hostname()), c.smtp().hostname());
         assertEquals(26214400L, c.smtp().maxMessageSize());
         assertEquals(1000, c.smtp().maxRecipients());
         assertEquals(10000, c.admission().maxConnections());
