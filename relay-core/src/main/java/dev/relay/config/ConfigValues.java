@@ -21,14 +21,20 @@ final class ConfigValues
     }
 
     /**
-     * The value {@code key}'s parser produced (or its default's), typed as the caller's target: a wrong target is
-     * a {@link ClassCastException} at start-up, which every configuration test would see.
+     * The value {@code key}'s parser produced (or its default's), checked against {@link ConfigKey#type()} and
+     * typed as the caller's target: a wrong one fails at start-up, which every configuration test would see.
      */
     @SuppressWarnings("unchecked")
     <T> T get(final ConfigKey key)
     {
         reads[key.ordinal()]++;
-        return (T)values.get(key);
+        final Object value = values.get(key);
+        if (value != null && !key.type().isInstance(value))
+        {
+            throw new IllegalStateException(key.key() + " parsed to a " + value.getClass().getName() + ", not the " +
+                key.type().getName() + " its ConfigKey entry says");
+        }
+        return (T)value;
     }
 
     /**

@@ -355,4 +355,22 @@ class ConfigValuesTest
         assertEquals("configuration keys not read exactly once: smtp.listen (read 0) queue.dir (read 2)",
             ex.getMessage());
     }
+
+    @Test
+    @Timeout(10)
+    void aValueIsOfTheTypeItsKeySays()
+    {
+        final Map<ConfigKey, Object> parsed = new EnumMap<>(ConfigKey.class);
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            final Object value = key.parse(key.defaultText());
+            assertTrue(value == null || key.type().isInstance(value), key.key() + " default parses to " + value);
+            parsed.put(key, value);
+        }
+        parsed.put(ConfigKey.SMTP_MAX_HOPS, 5L);
+        final IllegalStateException ex = assertThrows(IllegalStateException.class,
+            () -> new ConfigValues(parsed).get(ConfigKey.SMTP_MAX_HOPS));
+        assertEquals("smtp.max_hops parsed to a java.lang.Long, not the java.lang.Integer its ConfigKey entry says",
+            ex.getMessage());
+    }
 }
