@@ -42,6 +42,8 @@ public final class RelayConfig
     private final DnsSettings dns;
     private final ClientTlsSettings clientTls;
     private final MetricsSettings metrics;
+    /** Every key's value as written (or its default), the resolved ones resolved: what a reload starts from. */
+    private final Map<String, String> written;
     private final Map<String, String> effective;
 
     RelayConfig(final Map<ConfigKey, Object> parsed, final Map<ConfigKey, String> texts)
@@ -73,6 +75,7 @@ public final class RelayConfig
         effective.put(ConfigKey.SMTP_HOSTNAME.key(), hostname);
         effective.put(ConfigKey.SMTP_IO_THREADS.key(), Integer.toString(inbound.ioThreads()));
         effective.put(ConfigKey.DELIVERY_IO_THREADS.key(), Integer.toString(delivery.ioThreads()));
+        this.written = Collections.unmodifiableMap(new LinkedHashMap<>(effective));
         if (!metrics.adminToken().isEmpty())
         {
             // check-config prints this: the secret stays in the file
@@ -225,13 +228,14 @@ public final class RelayConfig
      */
     public RelayConfig reloadedWith(final RelayConfig next) throws ConfigException
     {
-        final Map<String, String> values = new LinkedHashMap<>(effective);
+        // from the values as written: the admin token is masked in effective()
+        final Map<String, String> values = new LinkedHashMap<>(written);
         for (final ConfigKey key : ConfigKey.values())
         {
             final ReloadScope scope = key.reloadScope();
             if (scope != ReloadScope.RESTART && scope != ReloadScope.FILE)
             {
-                values.put(key.key(), next.effective.get(key.key()));
+                values.put(key.key(), next.written.get(key.key()));
             }
         }
         return ConfigLoader.fromMap(values);
@@ -246,7 +250,7 @@ public final class RelayConfig
         final List<ConfigKey> changed = new ArrayList<>();
         for (final ConfigKey key : ConfigKey.values())
         {
-            if (!effective.get(key.key()).equals(next.effective.get(key.key())))
+            if (!written.get(key.key()).equals(next.written.get(key.key())))
             {
                 changed.add(key);
             }

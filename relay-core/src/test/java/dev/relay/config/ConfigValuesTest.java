@@ -373,4 +373,19 @@ class ConfigValuesTest
         assertEquals("smtp.max_hops parsed to a java.lang.Long, not the java.lang.Integer its ConfigKey entry says",
             ex.getMessage());
     }
+
+    @Test
+    @Timeout(10)
+    void aReloadWithAnAdminTokenSetIsNotRefused() throws Exception
+    {
+        final RelayConfig running = with("metrics.admin_token", "abc");
+        final RelayConfig next = RelayConfig.fromMap(Map.of("metrics.admin_token", "def", "smtp.max_connections", "7"));
+
+        // the masked token of effective() is not a token: the reload starts from the values as written
+        final RelayConfig inForce = running.reloadedWith(next);
+        assertEquals(7, inForce.admission().maxConnections());
+        assertEquals("abc", inForce.metrics().adminToken(), "needs a restart");
+        assertEquals("(set, not shown)", inForce.effective().get("metrics.admin_token"));
+        assertEquals(List.of(ConfigKey.SMTP_MAX_CONNECTIONS, ConfigKey.METRICS_ADMIN_TOKEN), running.changedIn(next));
+    }
 }
