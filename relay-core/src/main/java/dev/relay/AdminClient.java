@@ -210,7 +210,7 @@ final class AdminClient
     private static HttpResponse<String> post(
         final RelayConfig config, final String path, final String body, final PrintStream err)
     {
-        return post(config.metricsListen(), config.metricsAdminToken(), path, body, err);
+        return post(config.metrics().listen(), config.metrics().adminToken(), path, body, err);
     }
 
     /** POSTs {@code body} to {@code path} of the admin endpoint at {@code address}; null (said why) if none answers. */

@@ -134,22 +134,22 @@ public final class ConfigReload
     private static List<String> checkFiles(final RelayConfig next)
     {
         final List<String> errors = new ArrayList<>();
-        if (next.tlsEnabled())
+        if (next.serverTls().enabled())
         {
             try
             {
-                ServerTlsContext.check(next.smtpTlsCert(), next.smtpTlsKey());
+                ServerTlsContext.check(next.serverTls().cert(), next.serverTls().key());
             }
             catch (final IOException | GeneralSecurityException ex)
             {
                 errors.add("smtp.tls.cert / smtp.tls.key: " + ex.getMessage());
             }
         }
-        if (next.smtpAuthUsers() != null)
+        if (next.auth().users() != null)
         {
             try
             {
-                UsersFile.check(next.smtpAuthUsers());
+                UsersFile.check(next.auth().users());
             }
             catch (final IOException ex)
             {

@@ -2,17 +2,12 @@ package dev.relay;
 
 import dev.relay.auth.PasswordVerifier;
 import dev.relay.auth.UsersFile;
-import dev.relay.config.NetworkList;
 import dev.relay.config.RelayConfig;
-import dev.relay.config.TlsLevel;
-import dev.relay.config.TlsPolicy;
 import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.delivery.QueueCommand;
 import dev.relay.metrics.MetricsServer;
 import dev.relay.metrics.RelayMetrics;
-import dev.relay.net.BufferPool;
-import dev.relay.net.ClientRates;
 import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.SelectorLoop;
 import dev.relay.net.InboundServer;
@@ -26,37 +21,28 @@ import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolLock;
 import dev.relay.spool.SpoolWriter;
-import dev.relay.spool.SyncMode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import sun.misc.Signal;
-import sun.misc.SignalHandler;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The running relay: builds the stages from a validated configuration, wires them (smtp hands messages to the
- * spool through {@code MessageSink}; each loop runs its spool writer's completions as a {@link LoopHook}), starts
- * the threads and stops them in order. Used by {@link RelayMain} and by in-process tests and benchmarks.
+ * The running relay: wires the stages that {@link RelayStartup} opened from a validated configuration (smtp hands
+ * messages to the spool through {@code MessageSink}; each loop runs its spool writer's completions as a
+ * {@link LoopHook}), starts the threads, puts a reload's settings records in force stage by stage, and stops them in
+ * order. Used by {@link RelayMain} (through {@link RelayProcess}) and by in-process tests and benchmarks.
  */
 public final class Relay implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
     /** Output buffer of an inbound connection (replies); the read buffer is {@code smtp.buffer_size}. */
     public static final int WRITE_BUFFER_BYTES = 16 * 1024;
-    private static final int POOLED_READ_BUFFERS_PER_LOOP = 256;
-    /** Delivery loops are numbered after the inbound ones in logs (their queue ids need no generator). */
-    private static final int DELIVERY_LOOP_INDEX_BASE = 100;
     /**
      * Read buffer of an outbound (delivery) connection: the peer's replies. 32 KiB, not 16: over TLS a record's
      * plaintext (up to 16 KiB and a few bytes) is unwrapped straight into it.
@@ -92,7 +78,7 @@ public final class Relay implements AutoCloseable
     private MetricsServer metricsServer;
     private volatile boolean closed;
 
-    private Relay(
+    Relay(
         final RelayConfig config, final Spool spool, final OutcomeJournal journal, final InboundServer inbound,
         final List<SelectorLoop> deliveryLoops, final ConnectionLimiter limiter, final SpoolLock lock,
         final ServerTlsContext tls, final ClientTlsContext clientTls, final ExecutorService tlsTasks,
@@ -122,256 +108,13 @@ public final class Relay implements AutoCloseable
      */
     public static Relay start(final RelayConfig config) throws IOException
     {
-        final SpoolLock lock = lockSpool(config);
-        try
-        {
-            return start(config, lock);
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            lock.close();
-            throw ex;
-        }
+        return RelayStartup.start(config);
     }
 
-    /** The spool is this process's alone while it runs: a second relay, or {@code spool transfer}, is refused. */
-    private static SpoolLock lockSpool(final RelayConfig config) throws SpoolUnavailableException
+    /** Hands each inbound loop its sessions and spool writer, then starts delivery, metrics and the loops. */
+    void wireAndStart() throws IOException
     {
-        final SpoolLock lock;
-        try
-        {
-            lock = SpoolLock.tryAcquire(config.queueDir());
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            throw new SpoolUnavailableException(config.queueDir() + ": " + ex.getMessage(), ex);
-        }
-        if (lock == null)
-        {
-            throw new SpoolUnavailableException(config.queueDir() + ": in use by " +
-                SpoolLock.holder(config.queueDir()) + " (it holds " + SpoolLock.FILE_NAME + ")", null);
-        }
-        return lock;
-    }
-
-    private static Relay start(final RelayConfig config, final SpoolLock lock) throws IOException
-    {
-        // the certificate, key and users are read before anything opens: a bad file is a configuration error
-        final ServerTlsContext tls = loadTls(config);
-        final ClientTlsContext clientTls;
-        try
-        {
-            clientTls = loadClientTls(config);
-        }
-        catch (final UnusableFileException ex)
-        {
-            closeTls(tls);
-            throw ex;
-        }
-        final UsersFile users;
-        try
-        {
-            users = config.smtpAuthUsers() == null ? null : UsersFile.load(config.smtpAuthUsers());
-        }
-        catch (final IOException ex)
-        {
-            closeTls(tls);
-            throw new UnusableFileException("smtp.auth.users: " + ex.getMessage(), ex);
-        }
-        final Spool spool;
-        try
-        {
-            spool = Spool.open(config.queueDir(), syncMode(config), config.queueRollCycle(),
-                config.queueMinFreeBytes());
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            closeTls(tls);
-            throw new SpoolUnavailableException(config.queueDir() + ": " + ex.getMessage(), ex);
-        }
-        final OutcomeJournal journal;
-        try
-        {
-            journal = OutcomeJournal.open(config.queueDir().resolve("journal"), config.queueRollCycle());
-        }
-        catch (final RuntimeException ex)
-        {
-            spool.close();
-            closeTls(tls);
-            throw new SpoolUnavailableException(config.queueDir().resolve("journal") + ": " + ex.getMessage(), ex);
-        }
-        final InboundServer inbound;
-        final List<SelectorLoop> deliveryLoops = new ArrayList<>();
-        final ConnectionLimiter limiter;
-        final ProxyPolicy proxyPolicy;
-        try
-        {
-            final int loops = config.smtpIoThreads();
-            final int bufferSize = config.smtpBufferSize();
-            final ConnectionLimiter.Limits limits = limits(config);
-            limiter = new ConnectionLimiter(limits.maxConnections(), limits.maxPerClient(), limits.exempt(),
-                new ClientRates(config.smtpRateConnectionsPerMinute(), config.smtpRateMessagesPerMinute(),
-                    config.smtpRateAuthFailuresPerMinute()));
-            inbound = InboundServer.withListeners(listeners(config), loops,
-                ignored -> new BufferPool(bufferSize, POOLED_READ_BUFFERS_PER_LOOP),
-                ignored -> new BufferPool(WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
-                limiter, config.smtpSingleAcceptor());
-            proxyPolicy = config.smtpProxyProtocol() ?
-                new ProxyPolicy(config.smtpProxyNetworks()::contains, config.smtpProxyTimeout().toMillis()) : null;
-            if (proxyPolicy != null)
-            {
-                // DESIGN.md: the PROXY protocol is smtp.listen's; submission listeners take clients directly
-                inbound.proxyProtocol(SmtpSession.SMTP_LISTENER, proxyPolicy);
-            }
-            for (int i = 0; i < config.deliveryIoThreads(); i++)
-            {
-                deliveryLoops.add(new SelectorLoop(DELIVERY_LOOP_INDEX_BASE + i, List.of(),
-                    new BufferPool(DELIVERY_READ_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP),
-                    new BufferPool(DELIVERY_WRITE_BUFFER_BYTES, POOLED_READ_BUFFERS_PER_LOOP), limiter));
-            }
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            journal.close();
-            spool.close();
-            closeTls(tls);
-            throw ex;
-        }
-        final ExecutorService tlsTasks = tls == null && clientTls == null ? null :
-            tlsTaskPool(Math.max(config.smtpIoThreads(), config.deliveryIoThreads()));
-        final PasswordVerifier passwords = users == null ? null :
-            new PasswordVerifier(users, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2)),
-                config.smtpTlsReloadInterval());
-        final Relay relay = new Relay(config, spool, journal, inbound, deliveryLoops, limiter, lock, tls, clientTls,
-            tlsTasks, passwords, users, proxyPolicy);
-        try
-        {
-            relay.wireAndStart();
-        }
-        catch (final IOException | RuntimeException ex)
-        {
-            relay.closeQuietly();
-            throw ex;
-        }
-        return relay;
-    }
-
-    /** smtp.listen (tag 0), then submission.listen and submissions.listen, in that order. */
-    private static List<InboundServer.Listener> listeners(final RelayConfig config)
-    {
-        final List<InboundServer.Listener> listeners = new ArrayList<>();
-        for (final InetSocketAddress address : config.smtpListen())
-        {
-            listeners.add(new InboundServer.Listener(address, SmtpSession.SMTP_LISTENER));
-        }
-        for (final InetSocketAddress address : config.submissionListen())
-        {
-            listeners.add(new InboundServer.Listener(address, SmtpSession.SUBMISSION_LISTENER));
-        }
-        for (final InetSocketAddress address : config.submissionsListen())
-        {
-            listeners.add(new InboundServer.Listener(address, SmtpSession.SUBMISSIONS_LISTENER));
-        }
-        return listeners;
-    }
-
-    private static ServerTlsContext loadTls(final RelayConfig config) throws UnusableFileException
-    {
-        if (!config.tlsEnabled())
-        {
-            return null;
-        }
-        try
-        {
-            final ServerTlsContext tls = ServerTlsContext.load(config.smtpTlsCert(), config.smtpTlsKey(),
-                ServerTlsContext.Provider.valueOf(config.smtpTlsProvider().toUpperCase(java.util.Locale.ROOT)));
-            tls.watch(config.smtpTlsReloadInterval());
-            return tls;
-        }
-        catch (final IOException | GeneralSecurityException ex)
-        {
-            throw new UnusableFileException("smtp.tls.cert / smtp.tls.key: " + ex.getMessage(), ex);
-        }
-    }
-
-    /**
-     * The client TLS of delivery (STARTTLS to next hops) with the CAs of {@code delivery.tls.ca_file} or the JDK's;
-     * none when every level is {@code none}.
-     */
-    private static ClientTlsContext loadClientTls(final RelayConfig config) throws UnusableFileException
-    {
-        boolean wanted = config.deliveryTls() != TlsLevel.NONE;
-        for (final TlsPolicy policy : config.deliveryTlsPolicy())
-        {
-            wanted |= policy.level() != TlsLevel.NONE;
-        }
-        if (!wanted)
-        {
-            return null;
-        }
-        try
-        {
-            return ClientTlsContext.load(config.deliveryTlsCaFile(),
-                ServerTlsContext.Provider.valueOf(config.smtpTlsProvider().toUpperCase(java.util.Locale.ROOT)));
-        }
-        catch (final IOException | GeneralSecurityException ex)
-        {
-            throw new UnusableFileException("delivery.tls.ca_file: " + ex.getMessage(), ex);
-        }
-    }
-
-    private static void closeTls(final ServerTlsContext tls)
-    {
-        if (tls != null)
-        {
-            tls.close();
-        }
-    }
-
-    /**
-     * Threads for TLS handshakes' delegated tasks (the key exchange and the signature with our key: the costly part
-     * of a handshake), shared by the loops so a burst of handshakes does not stall the loops' other connections.
-     */
-    private static ExecutorService tlsTaskPool(final int loops)
-    {
-        final AtomicInteger names = new AtomicInteger();
-        return Executors.newFixedThreadPool(Math.max(1, Math.min(loops, Runtime.getRuntime().availableProcessors())),
-            task ->
-            {
-                final Thread thread = new Thread(task, "tls-task-" + names.getAndIncrement());
-                thread.setDaemon(true);
-                return thread;
-            });
-    }
-
-    /** What the SMTP conversation takes from {@code config}. */
-    private static SmtpSettings smtpSettings(final RelayConfig config)
-    {
-        return new SmtpSettings(
-            config.smtpHostname(),
-            config.smtpMaxMessageSize(),
-            config.smtpMaxRecipients(),
-            config.smtpMaxErrors(),
-            config.smtpMaxHops(),
-            config.smtpMaxCommandLength(),
-            config.smtpCommandTimeout().toMillis(),
-            config.smtpDataTimeout().toMillis(),
-            config.relayNetworks()::contains,
-            config::isRelayDomain);
-    }
-
-    /** Inbound admission from {@code config}: relay.networks exempt unless smtp.limits_exempt_relay_networks=false. */
-    private static ConnectionLimiter.Limits limits(final RelayConfig config)
-    {
-        final boolean exemptRelayNetworks = config.smtpLimitsExemptRelayNetworks();
-        final NetworkList relayNetworks = config.relayNetworks();
-        return new ConnectionLimiter.Limits(config.smtpMaxConnections(), config.smtpMaxConnectionsPerIp(),
-            address -> exemptRelayNetworks && relayNetworks.contains(address));
-    }
-
-    private void wireAndStart() throws IOException
-    {
-        final SmtpSettings settings = smtpSettings(config);
+        final SmtpSettings settings = InboundWiring.smtpSettings(config.smtp(), config.relay());
         final InboundEvents events = new InboundEvents(metrics);
         metrics.proxyRefusedCounter(inbound::proxyRefusedTotal);
         for (final SelectorLoop loop : inbound.loops())
@@ -380,29 +123,29 @@ public final class Relay implements AutoCloseable
             loop.addHook(writerHook(writer));
             final SessionContext context = new SessionContext(settings, writer, loop.index(), events)
                 .limiter(limiter)
-                .tarpit(config.smtpSoftErrorLimit(), config.smtpErrorDelay().toMillis());
+                .tarpit(config.admission().softErrorLimit(), config.admission().errorDelay().toMillis());
             if (tls != null)
             {
-                context.tls(tls, config.smtpTlsHandshakeTimeout().toMillis(), config.smtpTlsRequired());
+                context.tls(tls, config.serverTls().handshakeTimeout().toMillis(), config.serverTls().required());
                 loop.tlsTaskExecutor(tlsTasks);
             }
             if (passwords != null)
             {
-                context.auth(passwords.forLoop(loop::execute), config.smtpAuthAllowPlaintext());
+                context.auth(passwords.forLoop(loop::execute), config.auth().allowPlaintext());
             }
             contexts.add(context);
             loop.handlerFactory(connection -> new SmtpSession(context, connection));
         }
         startDelivery();
         startMetrics();
-        inbound.start(Relay::onStageDeath);
+        inbound.start(RelayProcess::onStageDeath);
         LOG.info("relay started: smtp on {}{}, spool {} (sync={}), {} io threads, {} delivery loops{}", smtpAddresses(),
-            (config.submissionListen().isEmpty() ? "" : ", submission on " + submissionAddresses()) +
-                (config.submissionsListen().isEmpty() ? "" : ", submissions on " + submissionsAddresses()),
-            config.queueDir().toAbsolutePath(), config.queueSync(), inbound.loops().size(), deliveryLoops.size(),
-            (tls == null ? "" : ", STARTTLS" + (config.smtpTlsRequired() ? " required" : "")) +
+            (config.inbound().submissionListen().isEmpty() ? "" : ", submission on " + submissionAddresses()) +
+                (config.inbound().submissionsListen().isEmpty() ? "" : ", submissions on " + submissionsAddresses()),
+            config.spool().dir().toAbsolutePath(), config.spool().sync(), inbound.loops().size(), deliveryLoops.size(),
+            (tls == null ? "" : ", STARTTLS" + (config.serverTls().required() ? " required" : "")) +
                 (passwords == null ? "" : ", AUTH") +
-                (config.smtpProxyProtocol() ? ", PROXY protocol from " + config.smtpProxyNetworks() : ""));
+                (config.inbound().proxyProtocol() ? ", PROXY protocol from " + config.inbound().proxyNetworks() : ""));
     }
 
     private void startDelivery()
@@ -415,8 +158,8 @@ public final class Relay implements AutoCloseable
                 loop.tlsTaskExecutor(tlsTasks);
             }
         }
-        delivery = DeliveryStage.start(config, spool, journal, metrics, deliveryLoops, clientTls,
-            Relay::onStageDeath);
+        delivery = DeliveryStage.start(config.queue(), config.delivery(), config.dns(), spool, journal, metrics,
+            deliveryLoops, clientTls, RelayProcess::onStageDeath);
         metrics.spoolRoom(delivery::queuedBytes, spool::maxQueuedBytes, spool::usableBytes, spool::minFreeBytes);
         metrics.queueState(delivery::activeMessages, delivery::deferredMessages, delivery::oldestMessageAgeSeconds);
         metrics.heldState(delivery::heldMessages);
@@ -424,12 +167,13 @@ public final class Relay implements AutoCloseable
 
     private void startMetrics() throws IOException
     {
-        if (config.metricsListen() == null)
+        if (config.metrics().listen() == null)
         {
             return;
         }
-        metricsServer = MetricsServer.start(config.metricsListen(), metrics, inbound::connectionCount,
-            () -> !closed && inbound.isRunning() && delivery.isRunning(), delivery::flush, config.metricsAdminToken(),
+        metricsServer = MetricsServer.start(config.metrics().listen(), metrics, inbound::connectionCount,
+            () -> !closed && inbound.isRunning() && delivery.isRunning(), delivery::flush,
+            config.metrics().adminToken(),
             this::queueCommand, () ->
             {
                 final ConfigReload.Result result = reload();
@@ -535,9 +279,9 @@ public final class Relay implements AutoCloseable
             return ConfigReload.prepareRefused(config, "the relay is stopping");
         }
         final RelayConfig inForce = result.inForce();
-        final SmtpSettings settings = smtpSettings(inForce);
-        final int softErrorLimit = inForce.smtpSoftErrorLimit();
-        final long errorDelayMs = inForce.smtpErrorDelay().toMillis();
+        final SmtpSettings settings = InboundWiring.smtpSettings(inForce.smtp(), inForce.relay());
+        final int softErrorLimit = inForce.admission().softErrorLimit();
+        final long errorDelayMs = inForce.admission().errorDelay().toMillis();
         // each loop takes its sessions' settings between two passes; the reload returns once all have, so a
         // connection accepted after it gets them
         final CountDownLatch loopsDone = new CountDownLatch(contexts.size());
@@ -550,14 +294,13 @@ public final class Relay implements AutoCloseable
                 loopsDone.countDown();
             });
         }
-        limiter.limits(limits(inForce));
-        limiter.rates().limits(new ClientRates.Limits(inForce.smtpRateConnectionsPerMinute(),
-            inForce.smtpRateMessagesPerMinute(), inForce.smtpRateAuthFailuresPerMinute()));
+        limiter.limits(InboundWiring.limits(inForce.admission(), inForce.relay()));
+        limiter.rates().limits(InboundWiring.rates(inForce.admission()));
         if (proxyPolicy != null)
         {
-            proxyPolicy.trustedPeers(inForce.smtpProxyNetworks()::contains);
+            proxyPolicy.trustedPeers(inForce.inbound().proxyNetworks()::contains);
         }
-        delivery.reconfigure(inForce, STAGE_RELOAD_MS);
+        delivery.reconfigure(inForce.queue(), STAGE_RELOAD_MS);
         if (tls != null)
         {
             tls.reloadIfChanged();
@@ -619,21 +362,21 @@ public final class Relay implements AutoCloseable
     /** The SMTP addresses actually bound (an ephemeral port resolved). */
     public List<InetSocketAddress> smtpAddresses()
     {
-        return inbound.boundAddresses().subList(0, config.smtpListen().size());
+        return inbound.boundAddresses().subList(0, config.inbound().smtpListen().size());
     }
 
     /** The {@code submission.listen} addresses actually bound. */
     public List<InetSocketAddress> submissionAddresses()
     {
-        final int from = config.smtpListen().size();
-        return inbound.boundAddresses().subList(from, from + config.submissionListen().size());
+        final int from = config.inbound().smtpListen().size();
+        return inbound.boundAddresses().subList(from, from + config.inbound().submissionListen().size());
     }
 
     /** The {@code submissions.listen} addresses actually bound. */
     public List<InetSocketAddress> submissionsAddresses()
     {
-        final int from = config.smtpListen().size() + config.submissionListen().size();
-        return inbound.boundAddresses().subList(from, from + config.submissionsListen().size());
+        final int from = config.inbound().smtpListen().size() + config.inbound().submissionListen().size();
+        return inbound.boundAddresses().subList(from, from + config.inbound().submissionsListen().size());
     }
 
     /** The inbound TLS context (null without TLS), e.g. to make it look at its files now. */
@@ -652,8 +395,8 @@ public final class Relay implements AutoCloseable
         {
             return;
         }
-        LOG.info("draining: no new connections; open transactions get up to {}", config.smtpDrainTimeout());
-        inbound.drain(config.smtpDrainTimeout().toMillis());
+        LOG.info("draining: no new connections; open transactions get up to {}", config.inbound().drainTimeout());
+        inbound.drain(config.inbound().drainTimeout().toMillis());
         if (delivery != null)
         {
             // transactions in flight finish (or time out); what is left stays queued for the next start
@@ -678,7 +421,7 @@ public final class Relay implements AutoCloseable
         stopDelivery();
         journal.close();
         spool.close();
-        closeTls(tls);
+        RelayStartup.closeTls(tls);
         if (tlsTasks != null)
         {
             tlsTasks.shutdownNow();
@@ -706,7 +449,7 @@ public final class Relay implements AutoCloseable
         }
     }
 
-    private void closeQuietly()
+    void closeQuietly()
     {
         try
         {
@@ -715,104 +458,6 @@ public final class Relay implements AutoCloseable
         catch (final InterruptedException ex)
         {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * A stage thread died of an {@code Error} (a bug, or the JVM in trouble: out of memory, a fault in mapped
-     * memory). A relay with a dead loop would keep its port and serve nobody, so under {@link RelayMain} the process
-     * ends with exit code 70 for its supervisor to restart it; every message that got a 250 is in the spool.
-     */
-    private static void onStageDeath(final Thread thread, final Throwable failure)
-    {
-        LOG.error("stage thread {} died", thread.getName(), failure);
-        if (haltOnStageDeath)
-        {
-            System.err.println("relay: stage thread " + thread.getName() + " died: " + failure + "; exiting 70");
-            Runtime.getRuntime().halt(70);
-        }
-    }
-
-    private static volatile boolean haltOnStageDeath;
-
-    /**
-     * Runs until SIGTERM or SIGINT, then drains; SIGHUP reloads the configuration from {@code source}. Returns the
-     * process exit code.
-     */
-    static int runUntilStopped(final RelayConfig config, final ConfigReload.Source source)
-    {
-        haltOnStageDeath = true;
-        // the JVM's default for SIGHUP is to exit (129): from here on it reloads (once started; ignored before), on
-        // the thread the JVM runs signal handlers on
-        final AtomicReference<Relay> started = new AtomicReference<>();
-        Signal.handle(new Signal("HUP"), signal ->
-        {
-            final Relay running = started.get();
-            if (running == null)
-            {
-                LOG.warn("received SIGHUP while starting: ignored (the configuration being started is the file's)");
-                return;
-            }
-            LOG.info("received SIGHUP: reloading the configuration");
-            running.reload();
-        });
-        final long preloadStartNs = System.nanoTime();
-        final int preloaded = ClassPreloader.loadAll();
-        LOG.debug("{} classes preloaded in {} ms", preloaded, (System.nanoTime() - preloadStartNs) / 1_000_000);
-        final Relay relay;
-        try
-        {
-            relay = start(config);
-        }
-        catch (final SpoolUnavailableException ex)
-        {
-            System.err.println("relay: spool directory unusable: " + ex.getMessage());
-            return RelayMain.EXIT_CONFIG;
-        }
-        catch (final UnusableFileException ex)
-        {
-            System.err.println("relay: invalid configuration:");
-            System.err.println(ex.getMessage());
-            return RelayMain.EXIT_CONFIG;
-        }
-        catch (final IOException ex)
-        {
-            System.err.println("relay: cannot start: " + ex);
-            return RelayMain.EXIT_FAILURE;
-        }
-        final CountDownLatch stop = new CountDownLatch(1);
-        final SignalHandler onSignal = signal ->
-        {
-            LOG.info("received SIG{}", signal.getName());
-            stop.countDown();
-        };
-        Signal.handle(new Signal("TERM"), onSignal);
-        Signal.handle(new Signal("INT"), onSignal);
-        relay.configSource(source);
-        started.set(relay);
-        try
-        {
-            stop.await();
-            relay.drainAndClose();
-            return RelayMain.EXIT_OK;
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-            return RelayMain.EXIT_FAILURE;
-        }
-    }
-
-    static SyncMode syncMode(final RelayConfig config)
-    {
-        switch (config.queueSync())
-        {
-            case ALWAYS:
-                return SyncMode.ALWAYS;
-            case NONE:
-                return SyncMode.NONE;
-            default:
-                return SyncMode.BATCH;
         }
     }
 

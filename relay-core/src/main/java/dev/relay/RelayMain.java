@@ -80,7 +80,7 @@ public final class RelayMain
         {
             // not validated here: the running relay reads the file again and says what is wrong with it
             return configFile == null ?
-                AdminClient.reload(RelayConfig.defaults().metricsListen(), "", System.out, System.err) :
+                AdminClient.reload(RelayConfig.defaults().metrics().listen(), "", System.out, System.err) :
                 AdminClient.reload(RelayConfig.metricsListenOf(configFile, System.getProperties()),
                     RelayConfig.metricsAdminTokenOf(configFile, System.getProperties()), System.out, System.err);
         }
@@ -107,7 +107,8 @@ public final class RelayMain
         {
             case "run":
                 final Path file = configFile;
-                return Relay.runUntilStopped(config, file == null ? () -> RelayConfig.fromMap(systemOverrides()) :
+                return RelayProcess.runUntilStopped(config, file == null ?
+                    () -> RelayConfig.fromMap(systemOverrides()) :
                     () -> RelayConfig.load(file, System.getProperties()));
             case "spool":
                 if (rest.size() > 1 && "flush".equals(rest.get(1)))
@@ -124,7 +125,7 @@ public final class RelayMain
                     return TransferCommand.run(config, rest.subList(2, rest.size()).toArray(new String[0]),
                         System.out, System.err);
                 }
-                return SpoolCommand.run(config.queueDir(), rest.subList(1, rest.size()).toArray(new String[0]),
+                return SpoolCommand.run(config.spool().dir(), rest.subList(1, rest.size()).toArray(new String[0]),
                     System.out);
             case "check-config":
                 for (final Map.Entry<String, String> entry : config.effective().entrySet())

@@ -1,25 +1,22 @@
 package dev.relay.config;
 
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
+import dev.relay.spool.SyncMode;
+
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The value syntaxes of the configuration. Each parser takes the trimmed text and returns the typed value, or
- * throws {@link IllegalArgumentException} whose message reads after the quoted value, for example
- * {@code is not a positive integer}. Start-up only.
+ * The value syntaxes of the configuration: numbers, sizes, durations, booleans, choices, paths and tokens (the
+ * network ones are {@link AddressParsers}', the domain ones {@link DomainParsers}'). Each parser takes the trimmed
+ * text and returns the typed value, or throws {@link IllegalArgumentException} whose message reads after the quoted
+ * value, for example {@code is not a positive integer}. Start-up only.
  */
 final class ValueParsers
 {
@@ -262,16 +259,16 @@ final class ValueParsers
         throw new IllegalArgumentException("is not reuseport or acceptor");
     }
 
-    static SyncPolicy parseSyncPolicy(final String text)
+    static SyncMode parseSyncMode(final String text)
     {
         switch (text)
         {
             case "always":
-                return SyncPolicy.ALWAYS;
+                return SyncMode.ALWAYS;
             case "batch":
-                return SyncPolicy.BATCH;
+                return SyncMode.BATCH;
             case "none":
-                return SyncPolicy.NONE;
+                return SyncMode.NONE;
             default:
                 throw new IllegalArgumentException("is not one of always, batch, none");
         }
@@ -303,9 +300,6 @@ final class ValueParsers
         return path;
     }
 
-    /**
-     * Empty means "use the machine name": the caller resolves it.
-     */
     /** A bearer token as RFC 6750 §2.1 writes one (b64token: letters, digits, -._~+/ then '=' padding); "" = none. */
     static String parseToken(final String text)
     {
@@ -314,73 +308,6 @@ final class ValueParsers
             throw new IllegalArgumentException("is not a bearer token (letters, digits and -._~+/ then '=' only)");
         }
         return text;
-    }
-
-    static String parseHostname(final String text)
-    {
-        if (text.isEmpty())
-        {
-            return text;
-        }
-        final String lower = text.toLowerCase(Locale.ROOT);
-        if (!isHostName(lower))
-        {
-            throw new IllegalArgumentException("is not a valid domain name");
-        }
-
-        return lower;
-    }
-
-    static NetworkList parseNetworks(final String text)
-    {
-        final List<Cidr> networks = new ArrayList<>();
-        for (final String item : splitList(text))
-        {
-            try
-            {
-                networks.add(Cidr.parse(item));
-            }
-            catch (final IllegalArgumentException ex)
-            {
-                throw new IllegalArgumentException("is not a CIDR list: \"" + item + "\" " + ex.getMessage());
-            }
-        }
-
-        return new NetworkList(networks);
-    }
-
-    static Set<String> parseDomains(final String text)
-    {
-        final Set<String> domains = new LinkedHashSet<>();
-        for (final String item : splitList(text))
-        {
-            final String lower = item.toLowerCase(Locale.ROOT);
-            final String name = lower.startsWith(".") ? lower.substring(1) : lower;
-            if (!isHostName(name))
-            {
-                throw new IllegalArgumentException("is not a domain list: \"" + item + "\" is not a domain name");
-            }
-            domains.add(lower);
-        }
-
-        return Collections.unmodifiableSet(domains);
-    }
-
-    static List<InetSocketAddress> listenList(final String text)
-    {
-        final List<InetSocketAddress> addresses = socketAddressList(text, -1, 0);
-        if (addresses.isEmpty())
-        {
-            throw new IllegalArgumentException("is not a list of host:port: at least one is needed");
-        }
-
-        return addresses;
-    }
-
-    /** A listen list that may be empty (no such listener). */
-    static List<InetSocketAddress> listenListOrEmpty(final String text)
-    {
-        return socketAddressList(text, -1, 0);
     }
 
     /**
@@ -414,252 +341,6 @@ final class ValueParsers
         return path;
     }
 
-    static List<InetSocketAddress> dnsServerList(final String text)
-    {
-        return socketAddressList(text, 53, 1);
-    }
-
-    static InetSocketAddress listenOrOff(final String text)
-    {
-        if ("off".equals(text))
-        {
-            return null;
-        }
-
-        return socketAddress(text, -1, 0);
-    }
-
-    private static List<InetSocketAddress> socketAddressList(final String text, final int defaultPort, final int minPort)
-    {
-        final List<InetSocketAddress> addresses = new ArrayList<>();
-        for (final String item : splitList(text))
-        {
-            try
-            {
-                addresses.add(socketAddress(item, defaultPort, minPort));
-            }
-            catch (final IllegalArgumentException ex)
-            {
-                throw new IllegalArgumentException("is not a list of host:port: \"" + item + "\" " + ex.getMessage());
-            }
-        }
-
-        return List.copyOf(addresses);
-    }
-
-    /**
-     * {@code host:port}, {@code [ipv6]:port} or, when {@code defaultPort >= 0}, just the host. IP literals are
-     * not looked up; a host name must resolve now.
-     */
-    static InetSocketAddress socketAddress(final String text, final int defaultPort, final int minPort)
-    {
-        final String host;
-        final String portText;
-        if (text.startsWith("["))
-        {
-            final int close = text.indexOf(']');
-            if (close < 0)
-            {
-                throw new IllegalArgumentException("is not host:port: missing ']'");
-            }
-            host = text.substring(1, close);
-            final String rest = text.substring(close + 1);
-            if (rest.isEmpty())
-            {
-                portText = null;
-            }
-            else if (rest.startsWith(":"))
-            {
-                portText = rest.substring(1);
-            }
-            else
-            {
-                throw new IllegalArgumentException("is not host:port: unexpected text after ']'");
-            }
-        }
-        else
-        {
-            final int colon = text.lastIndexOf(':');
-            if (colon >= 0 && text.indexOf(':') != colon)
-            {
-                throw new IllegalArgumentException("is not host:port: write an IPv6 address in brackets, [::1]:25");
-            }
-            host = colon < 0 ? text : text.substring(0, colon);
-            portText = colon < 0 ? null : text.substring(colon + 1);
-        }
-
-        final int port;
-        if (null == portText)
-        {
-            if (defaultPort < 0)
-            {
-                throw new IllegalArgumentException("is not host:port: the port is missing");
-            }
-            port = defaultPort;
-        }
-        else
-        {
-            port = parsePort(portText, minPort);
-        }
-
-        final byte[] literal = Cidr.parseAddress(host);
-        try
-        {
-            if (null != literal)
-            {
-                return new InetSocketAddress(InetAddress.getByAddress(literal), port);
-            }
-            if (!isHostName(host.toLowerCase(Locale.ROOT)))
-            {
-                throw new IllegalArgumentException("is not host:port: \"" + host + "\" is not a host name or IP address");
-            }
-
-            return new InetSocketAddress(InetAddress.getByName(host), port);
-        }
-        catch (final UnknownHostException ex)
-        {
-            throw new IllegalArgumentException("is not host:port: \"" + host + "\" does not resolve");
-        }
-    }
-
-    static int parsePort(final String text, final int minPort)
-    {
-        if (!text.isEmpty() && text.length() <= 5 && isNumeric(text))
-        {
-            final int port = Integer.parseInt(text);
-            if (port >= minPort && port <= 65535)
-            {
-                return port;
-            }
-        }
-        throw new IllegalArgumentException("has a bad port \"" + text + "\" (" + minPort + "..65535)");
-    }
-
-    /**
-     * {@code domain=host}, comma-separated; see {@link Route} and {@link RelayConfig#routeFor(String)}.
-     */
-    static List<Route> parseRoutes(final String text)
-    {
-        final List<Route> routes = new ArrayList<>();
-        final Set<String> seen = new LinkedHashSet<>();
-        for (final String item : splitList(text))
-        {
-            final Route route;
-            try
-            {
-                route = parseRoute(item);
-            }
-            catch (final IllegalArgumentException ex)
-            {
-                throw new IllegalArgumentException("is not a route list: \"" + item + "\" " + ex.getMessage());
-            }
-            if (!seen.add(route.domain()))
-            {
-                throw new IllegalArgumentException("is not a route list: \"" + route.domain() + "\" is routed twice");
-            }
-            routes.add(route);
-        }
-
-        return List.copyOf(routes);
-    }
-
-    private static Route parseRoute(final String item)
-    {
-        final int equals = item.indexOf('=');
-        if (equals < 0)
-        {
-            throw new IllegalArgumentException("is not domain=host[:port]");
-        }
-        final String domain = item.substring(0, equals).strip().toLowerCase(Locale.ROOT);
-        final String target = item.substring(equals + 1).strip().toLowerCase(Locale.ROOT);
-        if (!Route.CATCH_ALL.equals(domain) && !isHostName(domain.startsWith(".") ? domain.substring(1) : domain))
-        {
-            throw new IllegalArgumentException("has a bad domain \"" + domain + "\" (a domain, .domain or *)");
-        }
-
-        final String host;
-        final String portText;
-        final boolean bracketed;
-        if (target.startsWith("["))
-        {
-            final int close = target.indexOf(']');
-            if (close < 0)
-            {
-                throw new IllegalArgumentException("is not domain=host[:port]: missing ']'");
-            }
-            host = target.substring(1, close);
-            final String rest = target.substring(close + 1);
-            if (!rest.isEmpty() && !rest.startsWith(":"))
-            {
-                throw new IllegalArgumentException("is not domain=host[:port]: unexpected text after ']'");
-            }
-            portText = rest.isEmpty() ? null : rest.substring(1);
-            bracketed = true;
-        }
-        else
-        {
-            final int colon = target.lastIndexOf(':');
-            if (colon >= 0 && target.indexOf(':') != colon)
-            {
-                throw new IllegalArgumentException("is not domain=host[:port]: write IPv6 in brackets, [2001:db8::1]");
-            }
-            host = colon < 0 ? target : target.substring(0, colon);
-            portText = colon < 0 ? null : target.substring(colon + 1);
-            bracketed = false;
-        }
-
-        final byte[] literal = Cidr.parseAddress(host);
-        if (null == literal && !isHostName(host))
-        {
-            throw new IllegalArgumentException("has a bad host \"" + host + "\" (a host name or IP address)");
-        }
-        final int port = null == portText ? 25 : parsePort(portText, 1);
-        final boolean noMxLookup = bracketed || null != portText || null != literal;
-
-        return new Route(domain, host, port, noMxLookup);
-    }
-
-    /**
-     * {@code domain=level}, comma-separated, domains as in routes; see {@link TlsPolicy} and
-     * {@link RelayConfig#tlsLevelFor(String)}.
-     */
-    static List<TlsPolicy> parseTlsPolicy(final String text)
-    {
-        final List<TlsPolicy> policies = new ArrayList<>();
-        final Set<String> seen = new LinkedHashSet<>();
-        for (final String item : splitList(text))
-        {
-            final int equals = item.indexOf('=');
-            if (equals < 0)
-            {
-                throw new IllegalArgumentException("is not a policy list: \"" + item + "\" is not domain=level");
-            }
-            final String domain = item.substring(0, equals).strip().toLowerCase(Locale.ROOT);
-            if (!Route.CATCH_ALL.equals(domain) && !isHostName(domain.startsWith(".") ? domain.substring(1) : domain))
-            {
-                throw new IllegalArgumentException("is not a policy list: \"" + item + "\" has a bad domain \"" +
-                    domain + "\" (a domain, .domain or *)");
-            }
-            final TlsLevel level;
-            try
-            {
-                level = TlsLevel.parse(item.substring(equals + 1).strip().toLowerCase(Locale.ROOT));
-            }
-            catch (final IllegalArgumentException ex)
-            {
-                throw new IllegalArgumentException("is not a policy list: \"" + item + "\": the level " +
-                    ex.getMessage());
-            }
-            if (!seen.add(domain))
-            {
-                throw new IllegalArgumentException("is not a policy list: \"" + domain + "\" is listed twice");
-            }
-            policies.add(new TlsPolicy(domain, level));
-        }
-
-        return List.copyOf(policies);
-    }
-
     /**
      * Comma-separated items, each trimmed; empty items are dropped, so an empty value is an empty list.
      */
@@ -678,49 +359,8 @@ final class ValueParsers
         return items;
     }
 
-    /**
-     * RFC 1035 §2.3.1 host name syntax (letters, digits, hyphens; labels of 1..63 not starting or ending with a
-     * hyphen; at most 253 characters; no trailing dot), expecting lowercase input. A single label is accepted.
-     */
-    static boolean isDomainName(final String name)
-    {
-        if (name.isEmpty() || name.length() > 253)
-        {
-            return false;
-        }
-        int labelLength = 0;
-        for (int i = 0; i < name.length(); i++)
-        {
-            final char c = name.charAt(i);
-            if (c == '.')
-            {
-                if (0 == labelLength || name.charAt(i - 1) == '-')
-                {
-                    return false;
-                }
-                labelLength = 0;
-                continue;
-            }
-            final boolean ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && labelLength > 0);
-            if (!ok || ++labelLength > 63)
-            {
-                return false;
-            }
-        }
-
-        return labelLength > 0 && name.charAt(name.length() - 1) != '-';
-    }
-
-    /**
-     * A domain name ({@link #isDomainName(String)}) whose last label is not all digits, so it cannot be
-     * mistaken for an IPv4 address.
-     */
-    static boolean isHostName(final String name)
-    {
-        return isDomainName(name) && !isNumeric(name.substring(name.lastIndexOf('.') + 1));
-    }
-
-    private static boolean isNumeric(final String text)
+    /** Only ASCII digits, at least one. */
+    static boolean isNumeric(final String text)
     {
         for (int i = 0; i < text.length(); i++)
         {

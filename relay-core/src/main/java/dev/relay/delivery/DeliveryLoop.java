@@ -1,6 +1,6 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.DeliverySettings;
 import dev.relay.config.TlsLevel;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.LoopHook;
@@ -80,7 +80,7 @@ public final class DeliveryLoop implements LoopHook
      * @param tls          the relay's client TLS (STARTTLS to next hops).
      */
     public DeliveryLoop(
-        final RelayConfig config,
+        final DeliverySettings settings,
         final SelectorLoop loop,
         final Spool spool,
         final HopResolver resolver,
@@ -97,18 +97,18 @@ public final class DeliveryLoop implements LoopHook
         this.metrics = metrics;
         this.cursors = new BodyCursorPool(spool);
         this.clientSettings = new ClientSettings(
-            config.smtpHostname(),
-            config.deliveryCommandTimeout().toMillis(),
-            config.deliveryDataInitTimeout().toMillis(),
-            config.deliveryDataBlockTimeout().toMillis(),
-            config.deliveryDataDoneTimeout().toMillis(),
-            config.deliveryMaxRecipientsPerTransaction(),
-            config.deliveryMinDataRate());
-        this.maxConnectionsPerHop = config.deliveryMaxConnectionsPerHop();
-        this.maxConnections = shareOf(config.deliveryMaxConnections(), config.deliveryIoThreads());
-        this.maxTransactionsPerConnection = config.deliveryMaxMessagesPerConnection();
-        this.idleTimeoutMs = config.deliveryIdleTimeout().toMillis();
-        this.connectTimeoutMs = config.deliveryConnectTimeout().toMillis();
+            settings.hostname(),
+            settings.commandTimeout().toMillis(),
+            settings.dataInitTimeout().toMillis(),
+            settings.dataBlockTimeout().toMillis(),
+            settings.dataDoneTimeout().toMillis(),
+            settings.maxRecipientsPerTransaction(),
+            settings.minDataRate());
+        this.maxConnectionsPerHop = settings.maxConnectionsPerHop();
+        this.maxConnections = shareOf(settings.maxConnections(), settings.ioThreads());
+        this.maxTransactionsPerConnection = settings.maxMessagesPerConnection();
+        this.idleTimeoutMs = settings.idleTimeout().toMillis();
+        this.connectTimeoutMs = settings.connectTimeout().toMillis();
         this.nowMs = System.currentTimeMillis();
     }
 

@@ -1,6 +1,8 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.DeliverySettings;
+import dev.relay.config.DnsSettings;
+import dev.relay.config.QueueSettings;
 import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.net.SelectorLoop;
@@ -36,8 +38,9 @@ public final class DeliveryStage
     private AgentRunner runner;
 
     private DeliveryStage(
-        final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
-        final List<SelectorLoop> selectorLoops, final HopResolver resolver, final ClientTlsContext tls)
+        final QueueSettings queue, final DeliverySettings delivery, final Spool spool, final OutcomeJournal journal,
+        final RelayMetrics metrics, final List<SelectorLoop> selectorLoops, final HopResolver resolver,
+        final ClientTlsContext tls)
     {
         this.selectorLoops = selectorLoops;
         this.resolver = resolver;
@@ -48,39 +51,44 @@ public final class DeliveryStage
             final DeliveryLoopProxy loopProxy = new DeliveryLoopProxy(selectorLoop::wakeup);
             proxies.add(loopProxy);
             final DeliveryLoop loop =
-                new DeliveryLoop(config, selectorLoop, spool, resolver, loopProxy, proxy, metrics, tls);
+                new DeliveryLoop(delivery, selectorLoop, spool, resolver, loopProxy, proxy, metrics, tls);
             selectorLoop.addHook(loop);
             loops.add(loop);
         }
-        final Bouncer bouncer = new Bouncer(config.smtpHostname(), spool.newInjector(proxy::newMail,
-            config.smtpHostname()), spool);
-        this.queueManager = new QueueManager(config, spool, journal, bouncer, proxy, proxies, metrics,
+        final Bouncer bouncer = new Bouncer(delivery.hostname(), spool.newInjector(proxy::newMail,
+            delivery.hostname()), spool);
+        this.queueManager = new QueueManager(queue, spool, journal, bouncer, proxy, proxies, metrics,
             SystemEpochClock.INSTANCE, CheckpointWriter.threaded());
     }
 
     /**
      * Builds the stage on {@code selectorLoops} (not yet started), replays the journal, and starts every thread.
      *
+     * @param queue    the queue manager's settings.
+     * @param delivery the delivery loops' settings (and the name DSNs are signed with).
+     * @param dnsSettings the MX lookups'.
      * @param tls     the client TLS of the delivery loops (STARTTLS to next hops).
      * @param onDeath called when a stage thread dies of an {@code Error}.
      */
     public static DeliveryStage start(
-        final RelayConfig config, final Spool spool, final OutcomeJournal journal, final RelayMetrics metrics,
+        final QueueSettings queue, final DeliverySettings delivery, final DnsSettings dnsSettings, final Spool spool,
+        final OutcomeJournal journal, final RelayMetrics metrics,
         final List<SelectorLoop> selectorLoops, final ClientTlsContext tls,
         final Thread.UncaughtExceptionHandler onDeath)
     {
-        final MxHopResolver mx = MxHopResolver.create(config);
+        final MxHopResolver mx = MxHopResolver.create(dnsSettings);
         final HopResolver resolver = new SystemHopResolver(mx);
-        final DeliveryStage stage = new DeliveryStage(config, spool, journal, metrics, selectorLoops, resolver, tls);
+        final DeliveryStage stage = new DeliveryStage(queue, delivery, spool, journal, metrics, selectorLoops, resolver,
+            tls);
         final MxResolver dns = mx.resolver();
         metrics.destinations(stage::hopCount, stage::hopsReclaimed, dns::lookupsStarted, dns::cacheHits,
             dns::queriesSent, dns::queriesInFlight, dns::peakQueriesInFlight);
-        stage.start(config, spool, metrics, onDeath);
+        stage.start(queue, spool, metrics, onDeath);
         return stage;
     }
 
     private void start(
-        final RelayConfig config, final Spool spool, final RelayMetrics metrics,
+        final QueueSettings queue, final Spool spool, final RelayMetrics metrics,
         final Thread.UncaughtExceptionHandler onDeath)
     {
         metrics.spoolDamageCounters(queueManager::spoolDamagedRecords, queueManager::spoolDamagedMessages);
@@ -92,7 +100,7 @@ public final class DeliveryStage
         spool.newMailListener(proxy::newMail);
         // the deferred index is disk the backlog takes too (~150 bytes a message; as much as a small body)
         spool.limitQueuedBytes(() -> queueManager.queuedBytes() + queueManager.deferredIndexBytes(),
-            config.queueMaxBytes());
+            queue.maxBytes());
         for (int i = 0; i < selectorLoops.size(); i++)
         {
             final Thread thread = new Thread(selectorLoops.get(i), "smtp-out-" + i);
@@ -163,13 +171,13 @@ public final class DeliveryStage
     }
 
     /**
-     * A reload: the queue manager routes and retries with {@code config}'s routes and schedule from its next duty
+     * A reload: the queue manager routes and retries with {@code settings}' routes and schedule from its next duty
      * cycle on. Returns once it has taken them (so mail spooled after this is routed by them), or after
      * {@code timeoutMs}; control thread.
      */
-    public void reconfigure(final RelayConfig config, final long timeoutMs)
+    public void reconfigure(final QueueSettings settings, final long timeoutMs)
     {
-        proxy.reconfigure(config);
+        proxy.reconfigure(settings);
         final long deadline = System.currentTimeMillis() + timeoutMs;
         while (proxy.reconfigurationPending() && System.currentTimeMillis() < deadline && isRunning())
         {

@@ -1,6 +1,6 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.DnsSettings;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -33,10 +33,10 @@ public final class MxHopResolver implements HopResolver
         this.resolver = resolver;
     }
 
-    public static MxHopResolver create(final RelayConfig config)
+    public static MxHopResolver create(final DnsSettings settings)
     {
-        return new MxHopResolver(new MxResolver(config.deliveryDnsServers(), DNS_TIMEOUT,
-            config.deliveryDnsCacheSize(), config.deliveryDnsMaxInFlight()));
+        return new MxHopResolver(new MxResolver(settings.servers(), DNS_TIMEOUT, settings.cacheSize(),
+            settings.maxInFlight()));
     }
 
     /** The resolver behind it, for its counters. */

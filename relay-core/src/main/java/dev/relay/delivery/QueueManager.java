@@ -1,6 +1,6 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.QueueSettings;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.spool.DeferredBucket;
 import dev.relay.spool.DeferredIndex;
@@ -150,7 +150,7 @@ public final class QueueManager implements Agent
      * @param clock   the agent's clock: retries, expiry and delay warnings run on it.
      */
     public QueueManager(
-        final RelayConfig config,
+        final QueueSettings settings,
         final Spool spool,
         final OutcomeJournal journal,
         final Bouncer bouncer,
@@ -159,11 +159,11 @@ public final class QueueManager implements Agent
         final RelayMetrics metrics,
         final EpochClock clock)
     {
-        this(config, spool, journal, bouncer, inbox, loops, metrics, clock, CheckpointWriter.direct());
+        this(settings, spool, journal, bouncer, inbox, loops, metrics, clock, CheckpointWriter.direct());
     }
 
     QueueManager(
-        final RelayConfig config,
+        final QueueSettings settings,
         final Spool spool,
         final OutcomeJournal journal,
         final Bouncer bouncer,
@@ -177,7 +177,7 @@ public final class QueueManager implements Agent
         this.reader = spool.newReader(null);
         this.journal = journal;
         this.injector = bouncer.injector();
-        this.router = new Router(config);
+        this.router = new Router(settings.routing());
         this.bouncer = bouncer;
         this.clock = clock;
         this.inbox = inbox;
@@ -188,7 +188,7 @@ public final class QueueManager implements Agent
         this.checkpointWriter = checkpointWriter;
         this.checkpoints = new QueueCheckpointer(index, journal, spool, reader, checkpointWriter);
         this.outcomes = new OutcomeRecorder(journal, metrics);
-        this.retryScheduleMs = retryScheduleMs(config);
+        this.retryScheduleMs = retryScheduleMs(settings);
         this.surgery = new QueueSurgery(journal, deferred, index, this.loops, new QueueSurgery.ActiveSet()
         {
             @Override
@@ -221,17 +221,17 @@ public final class QueueManager implements Agent
                 QueueManager.this.done(queued);
             }
         });
-        this.maxAgeMs = config.queueMaxAge().toMillis();
-        this.maxRecipientsPerTransaction = config.deliveryMaxRecipientsPerTransaction();
-        this.delayWarningMs = config.deliveryDelayWarning().toMillis();
-        this.activeLimit = config.queueActiveLimit();
+        this.maxAgeMs = settings.maxAge().toMillis();
+        this.maxRecipientsPerTransaction = settings.maxRecipientsPerTransaction();
+        this.delayWarningMs = settings.delayWarning().toMillis();
+        this.activeLimit = settings.activeLimit();
         this.recipientLimit = activeLimit * RECIPIENTS_PER_MESSAGE_LIMIT;
         this.nowMs = clock.time();
     }
 
-    private static long[] retryScheduleMs(final RelayConfig config)
+    private static long[] retryScheduleMs(final QueueSettings settings)
     {
-        final List<Duration> schedule = config.deliveryRetrySchedule();
+        final List<Duration> schedule = settings.retrySchedule();
         final long[] ms = new long[schedule.size()];
         for (int i = 0; i < ms.length; i++)
         {
@@ -244,10 +244,10 @@ public final class QueueManager implements Agent
      * A reload's routes and retry schedule: the next round routes with them and the next deferral waits by them;
      * jobs out and retries already scheduled keep theirs.
      */
-    private void reconfigure(final RelayConfig config)
+    private void reconfigure(final QueueSettings settings)
     {
-        router = new Router(config);
-        retryScheduleMs = retryScheduleMs(config);
+        router = new Router(settings.routing());
+        retryScheduleMs = retryScheduleMs(settings);
     }
 
     /**
@@ -334,7 +334,7 @@ public final class QueueManager implements Agent
     public int doWork()
     {
         nowMs = clock.time();
-        final RelayConfig reload = inbox.takeReconfiguration();
+        final QueueSettings reload = inbox.takeReconfiguration();
         if (reload != null)
         {
             reconfigure(reload);

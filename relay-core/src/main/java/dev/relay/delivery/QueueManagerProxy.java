@@ -3,7 +3,7 @@ package dev.relay.delivery;
 import org.jctools.queues.MessagePassingQueue;
 import org.jctools.queues.MpscArrayQueue;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.QueueSettings;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -33,7 +33,7 @@ public final class QueueManagerProxy
     private final AtomicBoolean flushRequested = new AtomicBoolean();
     private volatile boolean drainRequested;
     /** A reload's configuration, until the queue manager takes it (the newest wins). */
-    private final AtomicReference<RelayConfig> reconfiguration = new AtomicReference<>();
+    private final AtomicReference<QueueSettings> reconfiguration = new AtomicReference<>();
 
     QueueManagerProxy(final SignalledIdleStrategy idle)
     {
@@ -94,11 +94,11 @@ public final class QueueManagerProxy
 
     /**
      * A reload: routes ({@code delivery.routes}) and the retry schedule ({@code delivery.retry.schedule}) of
-     * {@code config} are used from the queue manager's next duty cycle on.
+     * {@code settings} are used from the queue manager's next duty cycle on.
      */
-    public void reconfigure(final RelayConfig config)
+    public void reconfigure(final QueueSettings settings)
     {
-        reconfiguration.set(config);
+        reconfiguration.set(settings);
         idle.signal();
     }
 
@@ -139,7 +139,7 @@ public final class QueueManagerProxy
     }
 
     /** The configuration a reload handed over, once; null when there is none (a volatile read). */
-    RelayConfig takeReconfiguration()
+    QueueSettings takeReconfiguration()
     {
         return reconfiguration.get() == null ? null : reconfiguration.getAndSet(null);
     }

@@ -1,6 +1,6 @@
 package dev.relay.delivery;
 
-import dev.relay.config.RelayConfig;
+import dev.relay.config.Routing;
 import dev.relay.config.Route;
 import dev.relay.config.TlsLevel;
 import dev.relay.smtp.MailAddresses;
@@ -17,14 +17,14 @@ import java.util.Map;
  */
 public final class Router
 {
-    private final RelayConfig config;
+    private final Routing routing;
     private final int smtpPort;
     private final Map<String, NextHop> cache = new HashMap<>();
 
-    public Router(final RelayConfig config)
+    public Router(final Routing routing)
     {
-        this.config = config;
-        this.smtpPort = config.deliverySmtpPort();
+        this.routing = routing;
+        this.smtpPort = routing.smtpPort();
     }
 
     /** The next hop of {@code recipient}'s domain ({@link MailAddresses#domainOf}). */
@@ -49,8 +49,8 @@ public final class Router
 
     private NextHop resolve(final String domain)
     {
-        final TlsLevel tls = config.tlsLevelFor(domain);
-        final Route route = config.routeFor(domain);
+        final TlsLevel tls = routing.tlsLevelFor(domain);
+        final Route route = routing.routeFor(domain);
         if (route != null)
         {
             // an unbracketed route without a port is looked up like a domain (Postfix relayhost semantics)

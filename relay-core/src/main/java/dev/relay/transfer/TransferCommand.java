@@ -1,5 +1,6 @@
 package dev.relay.transfer;
 
+import dev.relay.config.DeliverySettings;
 import dev.relay.config.RelayConfig;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueCheckpoint;
@@ -76,7 +77,7 @@ public final class TransferCommand
         final Options options;
         try
         {
-            options = parse(args, config.smtpHostname());
+            options = parse(args, config.delivery().hostname());
         }
         catch (final IllegalArgumentException ex)
         {
@@ -84,7 +85,7 @@ public final class TransferCommand
             err.println(USAGE);
             return 2;
         }
-        final Path dir = config.queueDir().toAbsolutePath().normalize();
+        final Path dir = config.spool().dir().toAbsolutePath().normalize();
         if (!Files.isRegularFile(dir.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE)))
         {
             err.println("relay: spool transfer: no spool at " + dir);
@@ -137,8 +138,8 @@ public final class TransferCommand
         final RelayConfig config, final Path dir, final Options options, final PrintStream out, final PrintStream err)
         throws IOException
     {
-        try (Spool spool = Spool.open(dir, SyncMode.NONE, config.queueRollCycle(), 0);
-             OutcomeJournal journal = OutcomeJournal.open(dir.resolve("journal"), config.queueRollCycle());
+        try (Spool spool = Spool.open(dir, SyncMode.NONE, config.spool().rollCycle(), 0);
+             OutcomeJournal journal = OutcomeJournal.open(dir.resolve("journal"), config.spool().rollCycle());
              SpoolBodyCursor cursor = spool.newBodyCursor())
         {
             final SpoolReader reader = spool.newReader(null);
@@ -150,11 +151,12 @@ public final class TransferCommand
             }
             err.println("transfer: sending the mail queued in " + dir + " to " + options.targetText() + " as " +
                 options.helo());
-            final SpoolTransfer transfer = new SpoolTransfer(config.smtpHostname(), options.target(), options.helo(),
-                new TransferClient.Timeouts(config.deliveryConnectTimeout().toMillis(),
-                    config.deliveryCommandTimeout().toMillis(), config.deliveryDataInitTimeout().toMillis(),
-                    config.deliveryDataBlockTimeout().toMillis(), config.deliveryDataDoneTimeout().toMillis()),
-                config.deliveryMaxRecipientsPerTransaction(), journal, state, cursor, out, err);
+            final DeliverySettings delivery = config.delivery();
+            final SpoolTransfer transfer = new SpoolTransfer(delivery.hostname(), options.target(), options.helo(),
+                new TransferClient.Timeouts(delivery.connectTimeout().toMillis(),
+                    delivery.commandTimeout().toMillis(), delivery.dataInitTimeout().toMillis(),
+                    delivery.dataBlockTimeout().toMillis(), delivery.dataDoneTimeout().toMillis()),
+                delivery.maxRecipientsPerTransaction(), journal, state, cursor, out, err);
             SpoolTransfer.TargetUnavailable stopped = null;
             long tried = 0;
             final long startNs = System.nanoTime();
@@ -320,7 +322,7 @@ public final class TransferCommand
      */
     private static String healthAnswer(final RelayConfig config)
     {
-        final InetSocketAddress address = config.metricsListen();
+        final InetSocketAddress address = config.metrics().listen();
         if (address == null)
         {
             return null;

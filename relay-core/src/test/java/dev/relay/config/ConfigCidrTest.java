@@ -118,14 +118,14 @@ class ConfigCidrTest
     @Test
     void networkList() throws Exception
     {
-        final NetworkList list = ValueParsers.parseNetworks("10.0.0.0/8, 2001:db8::/32");
+        final NetworkList list = AddressParsers.parseNetworks("10.0.0.0/8, 2001:db8::/32");
 
         assertTrue(list.contains(InetAddress.getByName("10.1.1.1")));
         assertTrue(list.contains(ip("2001:db8::1")));
         assertTrue(list.contains(mapped("10.2.3.4")));
         assertFalse(list.contains(InetAddress.getByName("192.168.0.1")));
         assertEquals(List.of(Cidr.parse("10.0.0.0/8"), Cidr.parse("2001:db8::/32")), list.cidrs());
-        assertTrue(ValueParsers.parseNetworks("").isEmpty());
-        assertFalse(ValueParsers.parseNetworks("").contains(ip("127.0.0.1")));
+        assertTrue(AddressParsers.parseNetworks("").isEmpty());
+        assertFalse(AddressParsers.parseNetworks("").contains(ip("127.0.0.1")));
     }
 }

@@ -1,5 +1,7 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -49,11 +51,11 @@ class ConfigLoadTest
 
         final RelayConfig c = RelayConfig.load(file, new Properties());
 
-        assertEquals(50, c.smtpMaxRecipients());
-        assertEquals(7, c.smtpMaxErrors());
-        assertEquals(30, c.smtpMaxHops());
-        assertEquals(9, c.smtpMaxConnections());
-        assertEquals(SyncPolicy.ALWAYS, c.queueSync());
+        assertEquals(50, c.smtp().maxRecipients());
+        assertEquals(7, c.smtp().maxErrors());
+        assertEquals(30, c.smtp().maxHops());
+        assertEquals(9, c.admission().maxConnections());
+        assertEquals(SyncMode.ALWAYS, c.spool().sync());
         assertEquals("50", c.effective().get("smtp.max_recipients"));
     }
 
@@ -72,7 +74,7 @@ class ConfigLoadTest
 
         Files.writeString(file, "delivery.retry.schedule = 1m, \\\r\n   5m,\\\r\n 1h\r\n");
         assertEquals(List.of(Duration.ofMinutes(1), Duration.ofMinutes(5), Duration.ofHours(1)),
-            RelayConfig.load(file, new Properties()).deliveryRetrySchedule());
+            RelayConfig.load(file, new Properties()).queue().retrySchedule());
     }
 
     @Test
@@ -90,8 +92,8 @@ class ConfigLoadTest
 
         Files.writeString(file, "smtp\\u002Ehostname=mx.example.com\nsmtp\\.max_hops =\\ 5\n");
         final RelayConfig c = RelayConfig.load(file, new Properties());
-        assertEquals("mx.example.com", c.smtpHostname());
-        assertEquals(5, c.smtpMaxHops());
+        assertEquals("mx.example.com", c.smtp().hostname());
+        assertEquals(5, c.smtp().maxHops());
     }
 
     @Test
@@ -99,7 +101,7 @@ class ConfigLoadTest
     {
         final Path file = write("# a comment \\", "smtp.max_hops=5");
 
-        assertEquals(5, RelayConfig.load(file, new Properties()).smtpMaxHops());
+        assertEquals(5, RelayConfig.load(file, new Properties()).smtp().maxHops());
     }
 
     @Test
@@ -118,8 +120,8 @@ class ConfigLoadTest
 
         Files.writeString(file, "delivery.routes = example.com=[10.0.0.5]:2525, \\\n    *=smarthost:587\n");
         final RelayConfig c = RelayConfig.load(file, new Properties());
-        assertEquals(new Route("example.com", "10.0.0.5", 2525, true), c.routeFor("example.com"));
-        assertEquals(new Route("*", "smarthost", 587, true), c.routeFor("other.example"));
+        assertEquals(new Route("example.com", "10.0.0.5", 2525, true), c.queue().routing().routeFor("example.com"));
+        assertEquals(new Route("*", "smarthost", 587, true), c.queue().routing().routeFor("other.example"));
     }
 
     @Test
@@ -195,9 +197,9 @@ class ConfigLoadTest
 
         final RelayConfig c = RelayConfig.load(file, overrides);
 
-        assertEquals(20, c.smtpMaxRecipients());
-        assertEquals(0, c.smtpListen().get(0).getPort());
-        assertEquals(SyncPolicy.NONE, c.queueSync());
+        assertEquals(20, c.smtp().maxRecipients());
+        assertEquals(0, c.inbound().smtpListen().get(0).getPort());
+        assertEquals(SyncMode.NONE, c.spool().sync());
         assertEquals("20", c.effective().get("smtp.max_recipients"));
     }
 
@@ -206,7 +208,7 @@ class ConfigLoadTest
     {
         final Path file = write("smtp.max_recipients=10");
 
-        assertEquals(10, RelayConfig.load(file, System.getProperties()).smtpMaxRecipients());
+        assertEquals(10, RelayConfig.load(file, System.getProperties()).smtp().maxRecipients());
     }
 
     @Test
@@ -225,7 +227,7 @@ class ConfigLoadTest
         final RelayConfig c = RelayConfig.load(file, new Properties());
 
         assertEquals(RelayConfig.defaults().effective(), c.effective());
-        assertEquals(List.of(new InetSocketAddress("0.0.0.0", 2525)), c.smtpListen());
+        assertEquals(List.of(new InetSocketAddress("0.0.0.0", 2525)), c.inbound().smtpListen());
     }
 
     @Test

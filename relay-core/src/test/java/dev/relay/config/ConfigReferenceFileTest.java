@@ -103,8 +103,8 @@ class ConfigReferenceFileTest
         final RelayConfig c = RelayConfig.load(REFERENCE, new Properties());
 
         assertEquals(RelayConfig.defaults().effective(), c.effective());
-        assertEquals(2525, c.smtpListen().get(0).getPort());
-        assertEquals(Path.of("data/spool"), c.queueDir());
+        assertEquals(2525, c.inbound().smtpListen().get(0).getPort());
+        assertEquals(Path.of("data/spool"), c.spool().dir());
     }
 
     @Test

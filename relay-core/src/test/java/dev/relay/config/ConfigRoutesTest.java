@@ -34,7 +34,7 @@ class ConfigRoutesTest
             new Route("d.example", "relay.d.example", 587, true),
             new Route("e.example", "2001:db8::5", 26, true),
             new Route("f.example", "10.0.0.6", 25, true),
-            new Route("g.example", "mx.g.example", 25, false)), c.deliveryRoutes());
+            new Route("g.example", "mx.g.example", 25, false)), c.queue().routing().routes());
     }
 
     @Test
@@ -44,16 +44,16 @@ class ConfigRoutesTest
             "*=smarthost:587, .example.com=[suffix], .deep.example.com=[deep], example.com=[exact], " +
             "deep.example.com=[deep-exact]");
 
-        assertEquals("exact", c.routeFor("example.com").host());
-        assertEquals("suffix", c.routeFor("www.example.com").host());
-        assertEquals("suffix", c.routeFor("a.b.example.com").host());
-        assertEquals("deep-exact", c.routeFor("deep.example.com").host());
-        assertEquals("deep", c.routeFor("x.deep.example.com").host());
-        assertEquals("deep", c.routeFor("y.x.deep.example.com").host());
-        assertEquals("smarthost", c.routeFor("example.org").host());
-        assertEquals("smarthost", c.routeFor("notexample.com").host());
-        assertEquals("smarthost", c.routeFor("localhost").host());
-        assertEquals(587, c.routeFor("example.org").port());
+        assertEquals("exact", c.queue().routing().routeFor("example.com").host());
+        assertEquals("suffix", c.queue().routing().routeFor("www.example.com").host());
+        assertEquals("suffix", c.queue().routing().routeFor("a.b.example.com").host());
+        assertEquals("deep-exact", c.queue().routing().routeFor("deep.example.com").host());
+        assertEquals("deep", c.queue().routing().routeFor("x.deep.example.com").host());
+        assertEquals("deep", c.queue().routing().routeFor("y.x.deep.example.com").host());
+        assertEquals("smarthost", c.queue().routing().routeFor("example.org").host());
+        assertEquals("smarthost", c.queue().routing().routeFor("notexample.com").host());
+        assertEquals("smarthost", c.queue().routing().routeFor("localhost").host());
+        assertEquals(587, c.queue().routing().routeFor("example.org").port());
     }
 
     @Test
@@ -61,10 +61,10 @@ class ConfigRoutesTest
     {
         final RelayConfig c = routes("example.com=[exact], .example.net=[suffix]");
 
-        assertNull(c.routeFor("example.org"));
-        assertNull(c.routeFor("example.net"), ".example.net covers subdomains only");
-        assertNull(c.routeFor("www.example.com"));
-        assertSame(c.deliveryRoutes().get(1), c.routeFor("a.example.net"));
+        assertNull(c.queue().routing().routeFor("example.org"));
+        assertNull(c.queue().routing().routeFor("example.net"), ".example.net covers subdomains only");
+        assertNull(c.queue().routing().routeFor("www.example.com"));
+        assertSame(c.queue().routing().routes().get(1), c.queue().routing().routeFor("a.example.net"));
     }
 
     @ParameterizedTest

@@ -42,9 +42,9 @@ class ConfigTlsTest
         config.put("submissions.listen", "127.0.0.1:0,[::1]:0");
         config.put("smtp.tls.required", "true");
         final RelayConfig c = RelayConfig.fromMap(config);
-        assertTrue(c.tlsEnabled());
-        assertEquals(2, c.submissionsListen().size());
-        assertEquals(10, c.smtpRateAuthFailuresPerMinute());
+        assertTrue(c.serverTls().enabled());
+        assertEquals(2, c.inbound().submissionsListen().size());
+        assertEquals(10, c.admission().authFailuresPerMinute());
     }
 
     @Test
@@ -93,27 +93,29 @@ class ConfigTlsTest
     void outboundTlsLevelsFollowThePolicyLikeRoutesThenTheDefault() throws Exception
     {
         final RelayConfig defaults = RelayConfig.fromMap(Map.of());
-        assertEquals(TlsLevel.MAY, defaults.deliveryTls());
-        assertEquals(TlsLevel.MAY, defaults.tlsLevelFor("example.com"));
-        assertEquals(null, defaults.deliveryTlsCaFile());
+        assertEquals(TlsLevel.MAY, defaults.queue().routing().defaultTls());
+        assertEquals(TlsLevel.MAY, defaults.queue().routing().tlsLevelFor("example.com"));
+        assertEquals(null, defaults.clientTls().caFile());
 
         final Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
         final RelayConfig c = RelayConfig.fromMap(Map.of(
             "delivery.tls", "none",
             "delivery.tls.policy", "bank.example=verify, .corp.example=ENCRYPT,deep.corp.example=may",
             "delivery.tls.ca_file", ca.toString()));
-        assertEquals(TlsLevel.VERIFY, c.tlsLevelFor("bank.example"));
-        assertEquals(TlsLevel.NONE, c.tlsLevelFor("www.bank.example"), "an exact entry is not a suffix");
-        assertEquals(TlsLevel.ENCRYPT, c.tlsLevelFor("a.corp.example"));
-        assertEquals(TlsLevel.NONE, c.tlsLevelFor("corp.example"), ".corp.example is its subdomains only");
-        assertEquals(TlsLevel.MAY, c.tlsLevelFor("deep.corp.example"));
-        assertEquals(TlsLevel.ENCRYPT, c.tlsLevelFor("x.deep.corp.example"));
-        assertEquals(TlsLevel.NONE, c.tlsLevelFor("other.example"));
-        assertEquals(ca, c.deliveryTlsCaFile());
+        assertEquals(TlsLevel.VERIFY, c.queue().routing().tlsLevelFor("bank.example"));
+        assertEquals(TlsLevel.NONE, c.queue().routing().tlsLevelFor("www.bank.example"),
+            "an exact entry is not a suffix");
+        assertEquals(TlsLevel.ENCRYPT, c.queue().routing().tlsLevelFor("a.corp.example"));
+        assertEquals(TlsLevel.NONE, c.queue().routing().tlsLevelFor("corp.example"),
+            ".corp.example is its subdomains only");
+        assertEquals(TlsLevel.MAY, c.queue().routing().tlsLevelFor("deep.corp.example"));
+        assertEquals(TlsLevel.ENCRYPT, c.queue().routing().tlsLevelFor("x.deep.corp.example"));
+        assertEquals(TlsLevel.NONE, c.queue().routing().tlsLevelFor("other.example"));
+        assertEquals(ca, c.clientTls().caFile());
 
         final RelayConfig star = RelayConfig.fromMap(Map.of("delivery.tls.policy", "*=encrypt,example.com=may"));
-        assertEquals(TlsLevel.ENCRYPT, star.tlsLevelFor("other.example"), "* wins over delivery.tls");
-        assertEquals(TlsLevel.MAY, star.tlsLevelFor("example.com"));
+        assertEquals(TlsLevel.ENCRYPT, star.queue().routing().tlsLevelFor("other.example"), "* wins over delivery.tls");
+        assertEquals(TlsLevel.MAY, star.queue().routing().tlsLevelFor("example.com"));
     }
 
     @Test

@@ -1,17 +1,22 @@
 package dev.relay.config;
 
+import dev.relay.spool.SyncMode;
+
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -38,50 +43,50 @@ class ConfigValuesTest
     {
         final RelayConfig c = RelayConfig.defaults();
 
-        assertEquals(List.of(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), 2525)), c.smtpListen());
-        assertFalse(c.smtpHostname().isEmpty());
-        assertTrue(ValueParsers.isDomainName(c.smtpHostname()), c.smtpHostname());
-        assertEquals(26214400L, c.smtpMaxMessageSize());
-        assertEquals(1000, c.smtpMaxRecipients());
-        assertEquals(10000, c.smtpMaxConnections());
-        assertEquals(100, c.smtpMaxConnectionsPerIp());
-        assertTrue(c.smtpLimitsExemptRelayNetworks());
-        assertEquals(Runtime.getRuntime().availableProcessors(), c.smtpIoThreads());
-        assertEquals(Duration.ofMinutes(5), c.smtpCommandTimeout());
-        assertEquals(Duration.ofMinutes(3), c.smtpDataTimeout());
-        assertEquals(Duration.ofSeconds(30), c.smtpDrainTimeout());
-        assertEquals(20, c.smtpMaxErrors());
-        assertEquals(100, c.smtpMaxHops());
-        assertEquals(512, c.smtpMaxCommandLength());
-        assertEquals(65536, c.smtpBufferSize());
-        assertEquals("127.0.0.0/8,0:0:0:0:0:0:0:1/128", c.relayNetworks().toString());
-        assertTrue(c.relayNetworks().contains(InetAddress.getByName("127.0.0.1")));
-        assertTrue(c.relayNetworks().contains(InetAddress.getByName("::1")));
-        assertFalse(c.relayNetworks().contains(InetAddress.getByName("10.0.0.1")));
-        assertEquals(Set.of(), c.relayDomains());
-        assertEquals(Path.of("data/spool"), c.queueDir());
-        assertEquals(SyncPolicy.BATCH, c.queueSync());
-        assertEquals(Duration.ofDays(5), c.queueMaxAge());
-        assertEquals("hourly", c.queueRollCycle());
-        assertEquals(268435456L, c.queueMinFreeBytes());
-        assertEquals(List.of(), c.deliveryRoutes());
-        assertNull(c.routeFor("example.com"));
+        assertEquals(List.of(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), 2525)), c.inbound().smtpListen());
+        assertFalse(c.smtp().hostname().isEmpty());
+        assertTrue(DomainParsers.isDomainName(c.smtp().hostname()), c.smtp().hostname());
+        assertEquals(26214400L, c.smtp().maxMessageSize());
+        assertEquals(1000, c.smtp().maxRecipients());
+        assertEquals(10000, c.admission().maxConnections());
+        assertEquals(100, c.admission().maxConnectionsPerIp());
+        assertTrue(c.admission().limitsExemptRelayNetworks());
+        assertEquals(Runtime.getRuntime().availableProcessors(), c.inbound().ioThreads());
+        assertEquals(Duration.ofMinutes(5), c.smtp().commandTimeout());
+        assertEquals(Duration.ofMinutes(3), c.smtp().dataTimeout());
+        assertEquals(Duration.ofSeconds(30), c.inbound().drainTimeout());
+        assertEquals(20, c.smtp().maxErrors());
+        assertEquals(100, c.smtp().maxHops());
+        assertEquals(512, c.smtp().maxCommandLength());
+        assertEquals(65536, c.inbound().bufferSize());
+        assertEquals("127.0.0.0/8,0:0:0:0:0:0:0:1/128", c.relay().networks().toString());
+        assertTrue(c.relay().networks().contains(InetAddress.getByName("127.0.0.1")));
+        assertTrue(c.relay().networks().contains(InetAddress.getByName("::1")));
+        assertFalse(c.relay().networks().contains(InetAddress.getByName("10.0.0.1")));
+        assertEquals(Set.of(), c.relay().domains());
+        assertEquals(Path.of("data/spool"), c.spool().dir());
+        assertEquals(SyncMode.BATCH, c.spool().sync());
+        assertEquals(Duration.ofDays(5), c.queue().maxAge());
+        assertEquals("hourly", c.spool().rollCycle());
+        assertEquals(268435456L, c.spool().minFreeBytes());
+        assertEquals(List.of(), c.queue().routing().routes());
+        assertNull(c.queue().routing().routeFor("example.com"));
         assertEquals(List.of(Duration.ofMinutes(1), Duration.ofMinutes(5), Duration.ofMinutes(15),
             Duration.ofMinutes(30), Duration.ofHours(1), Duration.ofHours(2), Duration.ofHours(4)),
-            c.deliveryRetrySchedule());
-        assertEquals(20, c.deliveryMaxConnectionsPerHop());
-        assertEquals(100, c.deliveryMaxMessagesPerConnection());
-        assertEquals(Duration.ofSeconds(30), c.deliveryIdleTimeout());
-        assertEquals(100, c.deliveryMaxRecipientsPerTransaction());
-        assertEquals(25, c.deliverySmtpPort());
-        assertEquals(List.of(), c.deliveryDnsServers());
-        assertEquals(Duration.ofSeconds(30), c.deliveryConnectTimeout());
-        assertEquals(Duration.ofMinutes(5), c.deliveryCommandTimeout());
-        assertEquals(Duration.ofMinutes(2), c.deliveryDataInitTimeout());
-        assertEquals(Duration.ofMinutes(3), c.deliveryDataBlockTimeout());
-        assertEquals(Duration.ofMinutes(10), c.deliveryDataDoneTimeout());
-        assertEquals(Duration.ZERO, c.deliveryDelayWarning());
-        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 9025), c.metricsListen());
+            c.queue().retrySchedule());
+        assertEquals(20, c.delivery().maxConnectionsPerHop());
+        assertEquals(100, c.delivery().maxMessagesPerConnection());
+        assertEquals(Duration.ofSeconds(30), c.delivery().idleTimeout());
+        assertEquals(100, c.delivery().maxRecipientsPerTransaction());
+        assertEquals(25, c.queue().routing().smtpPort());
+        assertEquals(List.of(), c.dns().servers());
+        assertEquals(Duration.ofSeconds(30), c.delivery().connectTimeout());
+        assertEquals(Duration.ofMinutes(5), c.delivery().commandTimeout());
+        assertEquals(Duration.ofMinutes(2), c.delivery().dataInitTimeout());
+        assertEquals(Duration.ofMinutes(3), c.delivery().dataBlockTimeout());
+        assertEquals(Duration.ofMinutes(10), c.delivery().dataDoneTimeout());
+        assertEquals(Duration.ZERO, c.queue().delayWarning());
+        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 9025), c.metrics().listen());
     }
 
     @Test
@@ -106,9 +111,9 @@ class ConfigValuesTest
     @Test
     void adminTokenIsABearerTokenAndCheckConfigDoesNotShowIt() throws Exception
     {
-        assertEquals("", RelayConfig.defaults().metricsAdminToken());
+        assertEquals("", RelayConfig.defaults().metrics().adminToken());
         final RelayConfig c = with("metrics.admin_token", "abc-DEF_1.2~3+4/5==");
-        assertEquals("abc-DEF_1.2~3+4/5==", c.metricsAdminToken());
+        assertEquals("abc-DEF_1.2~3+4/5==", c.metrics().adminToken());
         assertFalse(c.effective().get("metrics.admin_token").contains("abc"), "check-config prints the effective map");
         assertTrue(problemFor("metrics.admin_token", "has space").contains("metrics.admin_token"));
         assertTrue(problemFor("metrics.admin_token", "quote\"d").contains("bearer token"));
@@ -119,11 +124,11 @@ class ConfigValuesTest
     {
         final RelayConfig c = with("smtp.listen", "127.0.0.1:0, [::1]:25 ,localhost:2526");
 
-        assertEquals(3, c.smtpListen().size());
-        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), c.smtpListen().get(0));
-        assertEquals(new InetSocketAddress(InetAddress.getByName("::1"), 25), c.smtpListen().get(1));
-        assertEquals(2526, c.smtpListen().get(2).getPort());
-        assertFalse(c.smtpListen().get(2).isUnresolved());
+        assertEquals(3, c.inbound().smtpListen().size());
+        assertEquals(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), c.inbound().smtpListen().get(0));
+        assertEquals(new InetSocketAddress(InetAddress.getByName("::1"), 25), c.inbound().smtpListen().get(1));
+        assertEquals(2526, c.inbound().smtpListen().get(2).getPort());
+        assertFalse(c.inbound().smtpListen().get(2).isUnresolved());
     }
 
     @ParameterizedTest
@@ -149,8 +154,8 @@ class ConfigValuesTest
     @Test
     void hostname() throws Exception
     {
-        assertEquals("mx1.example.com", with("smtp.hostname", "MX1.Example.COM").smtpHostname());
-        assertEquals("relay", with("smtp.hostname", "relay").smtpHostname());
+        assertEquals("mx1.example.com", with("smtp.hostname", "MX1.Example.COM").smtp().hostname());
+        assertEquals("relay", with("smtp.hostname", "relay").smtp().hostname());
         assertTrue(problemFor("smtp.hostname", "bad_name.example").contains("is not a valid domain name"));
         assertTrue(problemFor("smtp.hostname", "-a.example").contains("is not a valid domain name"));
         assertTrue(problemFor("smtp.hostname", "a..example").contains("is not a valid domain name"));
@@ -173,7 +178,7 @@ class ConfigValuesTest
     })
     void messageSize(final String text, final long expected) throws Exception
     {
-        assertEquals(expected, with("smtp.max_message_size", text).smtpMaxMessageSize());
+        assertEquals(expected, with("smtp.max_message_size", text).smtp().maxMessageSize());
     }
 
     @ParameterizedTest
@@ -188,23 +193,24 @@ class ConfigValuesTest
     @Test
     void integers() throws Exception
     {
-        assertEquals(50, with("smtp.max_recipients", "50").smtpMaxRecipients());
-        assertEquals(7, with("smtp.max_connections", "7").smtpMaxConnections());
-        assertEquals(0, with("smtp.max_connections_per_ip", "0").smtpMaxConnectionsPerIp());
-        assertEquals(3, with("smtp.max_errors", "3").smtpMaxErrors());
-        assertEquals(30, with("smtp.max_hops", "30").smtpMaxHops());
-        assertEquals(2048, with("smtp.max_command_length", "2048").smtpMaxCommandLength());
-        assertEquals(4096, with("smtp.buffer_size", "4k").smtpBufferSize());
-        assertEquals(1048576, with("smtp.buffer_size", "1048576").smtpBufferSize());
-        assertEquals(5, with("delivery.max_connections_per_hop", "5").deliveryMaxConnectionsPerHop());
-        assertEquals(9, with("delivery.max_messages_per_connection", "9").deliveryMaxMessagesPerConnection());
-        assertEquals(10, with("delivery.max_recipients_per_transaction", "10").deliveryMaxRecipientsPerTransaction());
-        assertEquals(2526, with("delivery.smtp_port", "2526").deliverySmtpPort());
-        assertEquals(64, with("smtp.io_threads", "64").smtpIoThreads());
-        assertEquals(Runtime.getRuntime().availableProcessors(), with("smtp.io_threads", "auto").smtpIoThreads());
-        assertEquals(3, with("delivery.io_threads", "3").deliveryIoThreads());
+        assertEquals(50, with("smtp.max_recipients", "50").smtp().maxRecipients());
+        assertEquals(7, with("smtp.max_connections", "7").admission().maxConnections());
+        assertEquals(0, with("smtp.max_connections_per_ip", "0").admission().maxConnectionsPerIp());
+        assertEquals(3, with("smtp.max_errors", "3").smtp().maxErrors());
+        assertEquals(30, with("smtp.max_hops", "30").smtp().maxHops());
+        assertEquals(2048, with("smtp.max_command_length", "2048").smtp().maxCommandLength());
+        assertEquals(4096, with("smtp.buffer_size", "4k").inbound().bufferSize());
+        assertEquals(1048576, with("smtp.buffer_size", "1048576").inbound().bufferSize());
+        assertEquals(5, with("delivery.max_connections_per_hop", "5").delivery().maxConnectionsPerHop());
+        assertEquals(9, with("delivery.max_messages_per_connection", "9").delivery().maxMessagesPerConnection());
+        assertEquals(10,
+            with("delivery.max_recipients_per_transaction", "10").delivery().maxRecipientsPerTransaction());
+        assertEquals(2526, with("delivery.smtp_port", "2526").queue().routing().smtpPort());
+        assertEquals(64, with("smtp.io_threads", "64").inbound().ioThreads());
+        assertEquals(Runtime.getRuntime().availableProcessors(), with("smtp.io_threads", "auto").inbound().ioThreads());
+        assertEquals(3, with("delivery.io_threads", "3").delivery().ioThreads());
         assertEquals(Runtime.getRuntime().availableProcessors(),
-            with("delivery.io_threads", "auto").deliveryIoThreads());
+            with("delivery.io_threads", "auto").delivery().ioThreads());
     }
 
     @ParameterizedTest
@@ -252,33 +258,33 @@ class ConfigValuesTest
     @Test
     void durations() throws Exception
     {
-        assertEquals(Duration.ofMillis(500), with("smtp.timeout.command", "500ms").smtpCommandTimeout());
-        assertEquals(Duration.ofSeconds(30), with("smtp.timeout.data", "30s").smtpDataTimeout());
-        assertEquals(Duration.ofHours(1), with("smtp.drain_timeout", "1h").smtpDrainTimeout());
-        assertEquals(Duration.ofDays(7), with("queue.max_age", "7d").queueMaxAge());
-        assertEquals(Duration.ofSeconds(1), with("delivery.idle_timeout", "1s").deliveryIdleTimeout());
-        assertEquals(Duration.ofSeconds(5), with("delivery.timeout.connect", "5s").deliveryConnectTimeout());
-        assertEquals(Duration.ofMinutes(1), with("delivery.timeout.command", "1m").deliveryCommandTimeout());
-        assertEquals(Duration.ofMinutes(4), with("delivery.timeout.data_init", "4m").deliveryDataInitTimeout());
-        assertEquals(Duration.ofMinutes(6), with("delivery.timeout.data_block", "6m").deliveryDataBlockTimeout());
-        assertEquals(Duration.ofMinutes(20), with("delivery.timeout.data_done", "20m").deliveryDataDoneTimeout());
-        assertEquals(Duration.ofHours(4), with("delivery.delay_warning", "4h").deliveryDelayWarning());
-        assertEquals(Duration.ZERO, with("delivery.delay_warning", "0").deliveryDelayWarning());
-        assertEquals(Duration.ZERO, with("delivery.delay_warning", "off").deliveryDelayWarning());
+        assertEquals(Duration.ofMillis(500), with("smtp.timeout.command", "500ms").smtp().commandTimeout());
+        assertEquals(Duration.ofSeconds(30), with("smtp.timeout.data", "30s").smtp().dataTimeout());
+        assertEquals(Duration.ofHours(1), with("smtp.drain_timeout", "1h").inbound().drainTimeout());
+        assertEquals(Duration.ofDays(7), with("queue.max_age", "7d").queue().maxAge());
+        assertEquals(Duration.ofSeconds(1), with("delivery.idle_timeout", "1s").delivery().idleTimeout());
+        assertEquals(Duration.ofSeconds(5), with("delivery.timeout.connect", "5s").delivery().connectTimeout());
+        assertEquals(Duration.ofMinutes(1), with("delivery.timeout.command", "1m").delivery().commandTimeout());
+        assertEquals(Duration.ofMinutes(4), with("delivery.timeout.data_init", "4m").delivery().dataInitTimeout());
+        assertEquals(Duration.ofMinutes(6), with("delivery.timeout.data_block", "6m").delivery().dataBlockTimeout());
+        assertEquals(Duration.ofMinutes(20), with("delivery.timeout.data_done", "20m").delivery().dataDoneTimeout());
+        assertEquals(Duration.ofHours(4), with("delivery.delay_warning", "4h").queue().delayWarning());
+        assertEquals(Duration.ZERO, with("delivery.delay_warning", "0").queue().delayWarning());
+        assertEquals(Duration.ZERO, with("delivery.delay_warning", "off").queue().delayWarning());
         assertEquals(List.of(Duration.ofSeconds(1), Duration.ofSeconds(2)),
-            with("delivery.retry.schedule", "1s, 2s").deliveryRetrySchedule());
+            with("delivery.retry.schedule", "1s, 2s").queue().retrySchedule());
     }
 
     @Test
     void enumsAndPaths() throws Exception
     {
-        assertEquals(SyncPolicy.ALWAYS, with("queue.sync", "always").queueSync());
-        assertEquals(SyncPolicy.NONE, with("queue.sync", "none").queueSync());
-        assertEquals("secondly", with("queue.roll_cycle", "secondly").queueRollCycle());
-        assertEquals(Path.of("/var/spool/relay"), with("queue.dir", "/var/spool/relay").queueDir());
-        assertFalse(with("smtp.limits_exempt_relay_networks", "false").smtpLimitsExemptRelayNetworks());
-        assertEquals(0L, with("queue.min_free_bytes", "0").queueMinFreeBytes());
-        assertEquals(1L << 30, with("queue.min_free_bytes", "1G").queueMinFreeBytes());
+        assertEquals(SyncMode.ALWAYS, with("queue.sync", "always").spool().sync());
+        assertEquals(SyncMode.NONE, with("queue.sync", "none").spool().sync());
+        assertEquals("secondly", with("queue.roll_cycle", "secondly").spool().rollCycle());
+        assertEquals(Path.of("/var/spool/relay"), with("queue.dir", "/var/spool/relay").spool().dir());
+        assertFalse(with("smtp.limits_exempt_relay_networks", "false").admission().limitsExemptRelayNetworks());
+        assertEquals(0L, with("queue.min_free_bytes", "0").spool().minFreeBytes());
+        assertEquals(1L << 30, with("queue.min_free_bytes", "1G").spool().minFreeBytes());
     }
 
     @Test
@@ -300,14 +306,14 @@ class ConfigValuesTest
     {
         final RelayConfig c = with("relay.domains", "Example.COM, .sub.example.org");
 
-        assertEquals(Set.of("example.com", ".sub.example.org"), c.relayDomains());
-        assertTrue(c.isRelayDomain("example.com"));
-        assertFalse(c.isRelayDomain("www.example.com"));
-        assertFalse(c.isRelayDomain("sub.example.org"));
-        assertTrue(c.isRelayDomain("a.sub.example.org"));
-        assertTrue(c.isRelayDomain("b.a.sub.example.org"));
-        assertFalse(c.isRelayDomain("xsub.example.org"));
-        assertFalse(RelayConfig.defaults().isRelayDomain("example.com"));
+        assertEquals(Set.of("example.com", ".sub.example.org"), c.relay().domains());
+        assertTrue(c.relay().isRelayDomain("example.com"));
+        assertFalse(c.relay().isRelayDomain("www.example.com"));
+        assertFalse(c.relay().isRelayDomain("sub.example.org"));
+        assertTrue(c.relay().isRelayDomain("a.sub.example.org"));
+        assertTrue(c.relay().isRelayDomain("b.a.sub.example.org"));
+        assertFalse(c.relay().isRelayDomain("xsub.example.org"));
+        assertFalse(RelayConfig.defaults().relay().isRelayDomain("example.com"));
     }
 
     @Test
@@ -319,8 +325,67 @@ class ConfigValuesTest
 
         assertEquals(List.of(
             new InetSocketAddress(InetAddress.getByName("10.0.0.53"), 53),
-            new InetSocketAddress(InetAddress.getByName("2001:db8::53"), 5353)), c.deliveryDnsServers());
-        assertNull(c.metricsListen());
+            new InetSocketAddress(InetAddress.getByName("2001:db8::53"), 5353)), c.dns().servers());
+        assertNull(c.metrics().listen());
         assertEquals("off", c.effective().get("metrics.listen"));
+    }
+
+    @Test
+    @Timeout(10)
+    void eachKeyIsReadByExactlyOneSettingsRecord()
+    {
+        // RelayConfig checks it at every load: the defaults load, so every key has one reader
+        assertDoesNotThrow(RelayConfig::defaults);
+
+        final Map<ConfigKey, Object> parsed = new EnumMap<>(ConfigKey.class);
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            parsed.put(key, key.parse(key.defaultText()));
+        }
+        final ConfigValues values = new ConfigValues(parsed);
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            if (key != ConfigKey.SMTP_LISTEN)
+            {
+                values.get(key);
+            }
+        }
+        values.get(ConfigKey.QUEUE_DIR);
+        final IllegalStateException ex = assertThrows(IllegalStateException.class, values::checkEachReadOnce);
+        assertEquals("configuration keys not read exactly once: smtp.listen (read 0) queue.dir (read 2)",
+            ex.getMessage());
+    }
+
+    @Test
+    @Timeout(10)
+    void aValueIsOfTheTypeItsKeySays()
+    {
+        final Map<ConfigKey, Object> parsed = new EnumMap<>(ConfigKey.class);
+        for (final ConfigKey key : ConfigKey.values())
+        {
+            final Object value = key.parse(key.defaultText());
+            assertTrue(value == null || key.type().isInstance(value), key.key() + " default parses to " + value);
+            parsed.put(key, value);
+        }
+        parsed.put(ConfigKey.SMTP_MAX_HOPS, 5L);
+        final IllegalStateException ex = assertThrows(IllegalStateException.class,
+            () -> new ConfigValues(parsed).get(ConfigKey.SMTP_MAX_HOPS));
+        assertEquals("smtp.max_hops parsed to a java.lang.Long, not the java.lang.Integer its ConfigKey entry says",
+            ex.getMessage());
+    }
+
+    @Test
+    @Timeout(10)
+    void aReloadWithAnAdminTokenSetIsNotRefused() throws Exception
+    {
+        final RelayConfig running = with("metrics.admin_token", "abc");
+        final RelayConfig next = RelayConfig.fromMap(Map.of("metrics.admin_token", "def", "smtp.max_connections", "7"));
+
+        // the masked token of effective() is not a token: the reload starts from the values as written
+        final RelayConfig inForce = running.reloadedWith(next);
+        assertEquals(7, inForce.admission().maxConnections());
+        assertEquals("abc", inForce.metrics().adminToken(), "needs a restart");
+        assertEquals("(set, not shown)", inForce.effective().get("metrics.admin_token"));
+        assertEquals(List.of(ConfigKey.SMTP_MAX_CONNECTIONS, ConfigKey.METRICS_ADMIN_TOKEN), running.changedIn(next));
     }
 }

@@ -397,10 +397,11 @@ class HopPoolTest
         final RelayConfig config = RelayConfig.fromMap(values);
         selectorLoop = new SelectorLoop(0, List.of(), new BufferPool(Relay.DELIVERY_READ_BUFFER_BYTES, 16),
             new BufferPool(Relay.DELIVERY_WRITE_BUFFER_BYTES, 16), new ConnectionLimiter(100, 0, address -> false));
-        resolver = new SystemHopResolver(MxHopResolver.create(config));
+        resolver = new SystemHopResolver(MxHopResolver.create(config.dns()));
         jobs = new DeliveryLoopProxy(selectorLoop::wakeup);
         final ClientTlsContext tls = ClientTlsContext.load(TestCertificates.get().writeCa(dir), provider);
-        loop = new DeliveryLoop(config, selectorLoop, spool.spool(), resolver, jobs, queueManager, metrics, tls);
+        loop = new DeliveryLoop(config.delivery(), selectorLoop, spool.spool(), resolver, jobs, queueManager, metrics,
+            tls);
         loop.plaintextFallbackMs(plaintextFallbackMs);
         selectorLoop.addHook(loop);
         thread = new Thread(selectorLoop, "smtp-out-test");

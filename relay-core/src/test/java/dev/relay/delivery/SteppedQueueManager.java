@@ -98,7 +98,8 @@ abstract class SteppedQueueManager
             injector = spool.spool().newInjector(() -> { }, "relay.test");
         }
         final Bouncer bouncer = new Bouncer("relay.test", injector, spool.spool());
-        manager = new QueueManager(config, spool.spool(), journal, bouncer, inbox, loops, new RelayMetrics(), clock);
+        manager = new QueueManager(config.queue(), spool.spool(), journal, bouncer, inbox, loops, new RelayMetrics(),
+            clock);
     }
 
     static List<DeliveryJob> jobs(final DeliveryLoopProxy loop)

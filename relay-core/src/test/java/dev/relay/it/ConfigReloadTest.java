@@ -164,7 +164,7 @@ class ConfigReloadTest
         // both new messages take the new route
         after.awaitMessages(2, Duration.ofSeconds(15));
         assertEquals(1, before.messageCount());
-        assertEquals("192.0.2.0/24", relay.config().relayNetworks().toString());
+        assertEquals("192.0.2.0/24", relay.config().relay().networks().toString());
     }
 
     @Test
@@ -211,8 +211,8 @@ class ConfigReloadTest
         assertTrue(result.accepted(), result::report);
         assertEquals(List.of("smtp.max_errors=3"), result.applied());
         assertEquals(List.of("smtp.hostname=renamed.test", "queue.sync=always"), result.restart());
-        assertEquals("relay.test", relay.config().smtpHostname());
-        assertEquals(3, relay.config().smtpMaxErrors());
+        assertEquals("relay.test", relay.config().smtp().hostname());
+        assertEquals(3, relay.config().smtp().maxErrors());
         try (SmtpTestClient client = SmtpTestClient.connect(port()))
         {
             assertTrue(client.greeting().last().startsWith("220 relay.test "), client.greeting()::toString);
@@ -289,7 +289,7 @@ class ConfigReloadTest
         final long duplicated = delivered(one, two).values().stream().filter(count -> count > 1).count();
         assertEquals(0, duplicated, "duplicated");
         assertTrue(one.messageCount() > 0 && two.messageCount() > 0, "both routes were used in turn");
-        assertEquals(59, relay.config().smtpMaxConnectionsPerIp());
+        assertEquals(59, relay.config().admission().maxConnectionsPerIp());
     }
 
     private static Map<String, Integer> delivered(final TestSmtpSink... sinks)

@@ -87,13 +87,13 @@ final class Deployment
     static TreeSet<Integer> listenPorts(final RelayConfig config)
     {
         final TreeSet<Integer> ports = new TreeSet<>();
-        for (final InetSocketAddress address : config.smtpListen())
+        for (final InetSocketAddress address : config.inbound().smtpListen())
         {
             ports.add(address.getPort());
         }
-        if (config.metricsListen() != null)
+        if (config.metrics().listen() != null)
         {
-            ports.add(config.metricsListen().getPort());
+            ports.add(config.metrics().listen().getPort());
         }
         return ports;
     }

@@ -199,10 +199,10 @@ class KubernetesManifestsTest
         final Map<String, Integer> ports = new TreeMap<>();
         container.path("ports").forEach(p -> ports.put(p.path("name").asText(), p.path("containerPort").asInt()));
         assertEquals(Deployment.listenPorts(relay), new TreeSet<>(ports.values()), "containerPorts = listen ports");
-        assertEquals(relay.smtpListen().get(0).getPort(), ports.get("smtp"));
-        final int metricsPort = relay.metricsListen().getPort();
+        assertEquals(relay.inbound().smtpListen().get(0).getPort(), ports.get("smtp"));
+        final int metricsPort = relay.metrics().listen().getPort();
         assertEquals(metricsPort, ports.get("metrics"));
-        assertTrue(relay.metricsListen().getAddress().isAnyLocalAddress(), "the kubelet reaches metrics.listen");
+        assertTrue(relay.metrics().listen().getAddress().isAnyLocalAddress(), "the kubelet reaches metrics.listen");
 
         for (final String probe : List.of("startupProbe", "readinessProbe", "livenessProbe"))
         {
@@ -213,7 +213,7 @@ class KubernetesManifestsTest
 
         // the claim per pod is the spool
         final JsonNode claim = statefulSet.path("spec").path("volumeClaimTemplates").get(0);
-        assertEquals(relay.queueDir().toString(), mountPath(container, claim.path("metadata").path("name").asText()),
+        assertEquals(relay.spool().dir().toString(), mountPath(container, claim.path("metadata").path("name").asText()),
             "the PersistentVolumeClaim is mounted at queue.dir");
         assertEquals("Retain", statefulSet.path("spec").path("persistentVolumeClaimRetentionPolicy")
             .path("whenScaled").asText(), "scaling down keeps the claim (and its queued mail)");
@@ -223,7 +223,7 @@ class KubernetesManifestsTest
         assertEquals(2, preStop.size(), preStop::toString);
         assertEquals("sleep", preStop.get(0));
         final long pause = Long.parseLong(preStop.get(1));
-        final long drain = relay.smtpDrainTimeout().toSeconds() + DELIVERY_DRAIN_SECONDS;
+        final long drain = relay.inbound().drainTimeout().toSeconds() + DELIVERY_DRAIN_SECONDS;
         final long grace = pod.path("terminationGracePeriodSeconds").asLong();
         assertTrue(grace >= pause + drain + 5, "terminationGracePeriodSeconds " + grace + " >= preStop " + pause +
             " s + drain " + drain + " s + 5 s");

@@ -113,8 +113,8 @@ class MessageSizesTest
     {
         final Map<String, String> config = relayConfig("smtp.buffer_size", "65536");
         final RelayConfig parsed = RelayConfig.fromMap(config);
-        final int readBuffer = parsed.smtpBufferSize();
-        final long max = parsed.smtpMaxMessageSize();
+        final int readBuffer = parsed.inbound().bufferSize();
+        final long max = parsed.smtp().maxMessageSize();
         try (ChildRelay relay = startRelay(config))
         {
             final SizeRun run = new SizeRun(relay, metricsPort(config), inboxes);
@@ -169,7 +169,7 @@ class MessageSizesTest
     void largeReadBufferAcrossSpoolRecords() throws Exception
     {
         final Map<String, String> config = relayConfig("smtp.buffer_size", "1048576", "smtp.io_threads", "1");
-        final int readBuffer = RelayConfig.fromMap(config).smtpBufferSize();
+        final int readBuffer = RelayConfig.fromMap(config).inbound().bufferSize();
         try (ChildRelay relay = startRelay(config))
         {
             final SizeRun run = new SizeRun(relay, metricsPort(config), inboxes);

@@ -297,12 +297,12 @@ class ReleaseTarballIT
         final TreeSet<Integer> exposed = Arrays.stream(single(instructions, "EXPOSE").trim().split("\\s+"))
             .map(Integer::valueOf).collect(Collectors.toCollection(TreeSet::new));
         assertEquals(Deployment.listenPorts(image), exposed, "EXPOSE = the ports of smtp.listen and metrics.listen");
-        assertTrue(image.metricsListen().getAddress().isAnyLocalAddress(), "metrics reachable from outside");
-        assertEquals(image.queueDir().toString(), single(instructions, "VOLUME").trim(), "VOLUME = queue.dir");
-        assertTrue(image.queueDir().isAbsolute());
+        assertTrue(image.metrics().listen().getAddress().isAnyLocalAddress(), "metrics reachable from outside");
+        assertEquals(image.spool().dir().toString(), single(instructions, "VOLUME").trim(), "VOLUME = queue.dir");
+        assertTrue(image.spool().dir().isAbsolute());
 
         final String healthcheck = single(instructions, "HEALTHCHECK");
-        assertTrue(healthcheck.contains("/dev/tcp/127.0.0.1/" + image.metricsListen().getPort()) &&
+        assertTrue(healthcheck.contains("/dev/tcp/127.0.0.1/" + image.metrics().listen().getPort()) &&
             healthcheck.contains("GET /health "), healthcheck);
     }
 

@@ -64,10 +64,10 @@ class SystemdUnitTest
         assertEquals(queueDir.group(1), "/var/lib/" + one(service, "StateDirectory"));
 
         final RelayConfig shipped = Deployment.relayConfig(root.resolve("ops/relay.properties"));
-        assertTrue(Long.parseLong(one(service, "LimitNOFILE")) > shipped.smtpMaxConnections() * 2L,
+        assertTrue(Long.parseLong(one(service, "LimitNOFILE")) > shipped.admission().maxConnections() * 2L,
             "LimitNOFILE covers smtp.max_connections inbound and as many outbound and files");
         final Duration stop = seconds(one(service, "TimeoutStopSec"));
-        final Duration drain = shipped.smtpDrainTimeout().plus(DELIVERY_DRAIN);
+        final Duration drain = shipped.inbound().drainTimeout().plus(DELIVERY_DRAIN);
         assertTrue(stop.compareTo(drain.plusSeconds(10)) >= 0,
             "TimeoutStopSec " + stop + " covers smtp.drain_timeout + delivery drain " + drain + " with room");
         assertEquals("multi-user.target", one(unit.get("Install"), "WantedBy"));
