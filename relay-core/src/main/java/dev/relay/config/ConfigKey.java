@@ -1,7 +1,5 @@
 package dev.relay.config;
 
-import dev.relay.spool.SyncMode;
-
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,7 +1,5 @@
 package dev.relay.config;
 
-import dev.relay.spool.SyncMode;
-
 import java.nio.file.Path;
 
 /**

@@ -1,5 +1,7 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
+
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.RollCycle;
 import net.openhft.chronicle.queue.RollCycles;

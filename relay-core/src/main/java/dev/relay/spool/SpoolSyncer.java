@@ -1,5 +1,7 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
+
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import org.jctools.queues.MessagePassingQueue;
 import org.jctools.queues.MpscArrayQueue;

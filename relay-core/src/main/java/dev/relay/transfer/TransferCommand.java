@@ -2,6 +2,7 @@ package dev.relay.transfer;
 
 import dev.relay.config.DeliverySettings;
 import dev.relay.config.RelayConfig;
+import dev.relay.config.SyncMode;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueCheckpoint;
 import dev.relay.spool.Spool;
@@ -9,7 +10,6 @@ import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpoolLock;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpooledMessage;
-import dev.relay.spool.SyncMode;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 
 import java.io.IOException;

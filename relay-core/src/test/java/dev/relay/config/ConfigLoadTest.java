@@ -1,7 +1,5 @@
 package dev.relay.config;
 
-import dev.relay.spool.SyncMode;
-
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;

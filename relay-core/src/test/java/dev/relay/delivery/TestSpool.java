@@ -1,12 +1,12 @@
 package dev.relay.delivery;
 
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolRecords;
 import dev.relay.spool.SpoolReader;
 import dev.relay.spool.SpoolWriter;
 import dev.relay.spool.SpooledMessage;
-import dev.relay.spool.SyncMode;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,5 +1,7 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;

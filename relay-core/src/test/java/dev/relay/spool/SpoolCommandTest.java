@@ -1,5 +1,6 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.smtp.QueueIds;
 import org.junit.jupiter.api.Test;

@@ -1,5 +1,6 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.bytes.MappedBytes;

@@ -3,6 +3,7 @@ package dev.relay.spool;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.testing.CycleFiles;
 import net.openhft.chronicle.core.time.SetTimeProvider;

@@ -1,5 +1,6 @@
 package dev.relay.spool;
 
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -1,10 +1,10 @@
 package dev.relay.bench.spool;
 
+import dev.relay.config.SyncMode;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.smtp.MessageSink;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolWriter;
-import dev.relay.spool.SyncMode;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

@@ -1,4 +1,4 @@
-package dev.relay.spool;
+package dev.relay.config;
 
 /**
  * When a completed message counts as durable, i.e. when its commit callback (and so its 250) may go out
