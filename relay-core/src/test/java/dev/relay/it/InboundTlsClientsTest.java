@@ -1,5 +1,6 @@
 package dev.relay.it;
 
+import dev.relay.testing.Await;
 import dev.relay.testing.PostfixInstance;
 import dev.relay.testing.TestCertificates;
 import org.junit.jupiter.api.AfterEach;
@@ -133,6 +134,8 @@ class InboundTlsClientsTest
             assertEquals(List.of("r@ours.test"), stored.recipients());
             assertTrue(stored.receivedHeader().contains(" with ESMTPS id "), stored.receivedHeader());
             assertTrue(stored.bodyText().contains("relayed by Postfix over TLS"), stored.bodyText());
+            // the relay spools before its 250; Postfix logs status=sent after reading it
+            Await.until(() -> postfix.log().contains("status=sent"), Duration.ofSeconds(30), postfix::log);
             final String log = postfix.log();
             assertTrue(log.contains("Verified TLS connection established to 127.0.0.1") ||
                 log.contains("Trusted TLS connection established to 127.0.0.1"), log);
