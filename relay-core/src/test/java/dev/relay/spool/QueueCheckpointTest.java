@@ -25,10 +25,10 @@ class QueueCheckpointTest
     {
         final QueueCheckpoint checkpoint = new QueueCheckpoint();
         checkpoint.writtenAtMs = 1_800_000_000_123L;
-        checkpoint.spoolResumeIndex = 0x4a0000001L;
-        checkpoint.spoolReadIndex = 0x4a0000007L;
+        checkpoint.spoolResumeIndexes = new long[] {0x4a0000001L, 0x4a0000011L, -1};
+        checkpoint.spoolReadIndexes = new long[] {0x4a0000007L, 0x4a0000017L, 0x4a0000002L};
         checkpoint.journalIndex = 0x4a00000ffL;
-        checkpoint.spoolSyncedIndex = 0x4a0000008L;
+        checkpoint.spoolSyncedIndexes = new long[] {0x4a0000008L, 0x4a0000018L, 0x4a0000003L};
         checkpoint.journalSyncedIndex = 0x4a0000100L;
         checkpoint.buckets.add(new QueueCheckpoint.BucketState(1_800_000_010_000L, 100, 900, 7, 7_000, 1_799_000L));
         checkpoint.buckets.add(new QueueCheckpoint.BucketState(1_800_000_020_000L, 0, 120, 1, 50, 1_799_001L));
@@ -47,8 +47,10 @@ class QueueCheckpointTest
         assertNotNull(read);
         final QueueCheckpoint expected = sample();
         assertEquals(expected.writtenAtMs, read.writtenAtMs);
-        assertEquals(expected.spoolResumeIndex, read.spoolResumeIndex);
-        assertEquals(expected.spoolReadIndex, read.spoolReadIndex);
+        assertArrayEquals(expected.spoolResumeIndexes, read.spoolResumeIndexes, "per lane");
+        assertArrayEquals(expected.spoolReadIndexes, read.spoolReadIndexes, "per lane");
+        assertArrayEquals(expected.spoolSyncedIndexes, read.spoolSyncedIndexes, "per lane");
+        assertArrayEquals(expected.spoolSyncedIndexes, QueueCheckpoint.spoolSyncedIndexes(dir));
         assertEquals(expected.journalIndex, read.journalIndex);
         assertEquals(expected.buckets, read.buckets);
         assertEquals(1, read.cycles.size());
@@ -58,7 +60,7 @@ class QueueCheckpointTest
         assertEquals(1_800_000_003_000L, read.active.get(1).dueMs, "an active message keeps its next attempt");
         assertEquals("451 4.3.0 try again later (6)", read.active.get(1).reply[0]);
         assertEquals(expected.kills, read.kills);
-        assertArrayEquals(new long[] {expected.spoolSyncedIndex, expected.journalSyncedIndex},
+        assertArrayEquals(new long[] {expected.spoolSyncedIndexes[0], expected.journalSyncedIndex},
             QueueCheckpoint.syncedIndexes(dir));
         assertFalse(Files.exists(dir.resolve(QueueCheckpoint.FILE + ".tmp")));
     }
