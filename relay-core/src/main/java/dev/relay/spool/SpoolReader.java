@@ -275,7 +275,12 @@ public final class SpoolReader implements AutoCloseable
             final ExcerptTailer tailer = tailer(lane);
             if (tailer != null)
             {
-                found += poll(lane, tailer, onMessage, limit - found);
+                final int polled = poll(lane, tailer, onMessage, limit - found);
+                if (polled == 0 && overtakenByCleanUp(lane, tailer))
+                {
+                    found += poll(lane, tailer, onMessage, limit - found);
+                }
+                found += polled;
             }
         }
         if (resumeKey != null)
@@ -314,6 +319,24 @@ public final class SpoolReader implements AutoCloseable
             }
         }
         return found;
+    }
+
+    /**
+     * Whether the cycle file {@code tailer} read to its end was deleted (its lane was read to the end, so
+     * {@link #resumeCycle()} let the clean-up take it): a tailer there does not find the lane's later cycles, so it
+     * starts over at the first cycle on disk, which holds only records written after the ones it read.
+     */
+    private boolean overtakenByCleanUp(final int lane, final ExcerptTailer tailer)
+    {
+        final SingleChronicleQueue queue = lanes.queue(lane);
+        final long index = tailer.index();
+        final int firstCycle = queue.firstCycle();
+        if (index <= 0 || firstCycle == Integer.MAX_VALUE || queue.rollCycle().toCycle(index) >= firstCycle)
+        {
+            return false;
+        }
+        tailer.toStart();
+        return true;
     }
 
     /**

@@ -97,4 +97,36 @@ class QueueCheckpointTest
         assertEquals(0, read.active.size());
         assertFalse(Files.exists(dir.resolve(QueueCheckpoint.FILE + ".tmp")));
     }
+
+    /**
+     * A checkpoint written before spool lanes (version 1: one queue, no lane count) is read as lane 0's positions,
+     * since lane 0 is where that queue still is (upgrade in place).
+     */
+    @Test
+    void aCheckpointFromBeforeLanesIsReadAsLaneZero() throws Exception
+    {
+        final QueueCheckpoint single = sample();
+        single.spoolResumeIndexes = new long[] {0x4a0000001L};
+        single.spoolReadIndexes = new long[] {0x4a0000007L};
+        single.spoolSyncedIndexes = new long[] {0x4a0000008L};
+        final byte[] current = single.encode();
+        // version 1 is version 2 without the lane count after the 56-byte header
+        final java.nio.ByteBuffer v1 = java.nio.ByteBuffer.allocate(current.length - 4)
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        v1.put(current, 0, 56).put(current, 60, current.length - 64);
+        v1.putInt(4, 1);
+        final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(v1.array(), 0, v1.position());
+        v1.putInt((int)crc.getValue());
+        Files.write(dir.resolve(QueueCheckpoint.FILE), v1.array());
+
+        final QueueCheckpoint read = QueueCheckpoint.read(dir);
+        assertNotNull(read, "version 1 is still read");
+        assertArrayEquals(new long[] {0x4a0000001L}, read.spoolResumeIndexes);
+        assertArrayEquals(new long[] {0x4a0000007L}, read.spoolReadIndexes);
+        assertArrayEquals(new long[] {0x4a0000008L}, QueueCheckpoint.spoolSyncedIndexes(dir));
+        assertEquals(single.journalIndex, read.journalIndex);
+        assertEquals(2, read.active.size());
+        assertEquals(single.kills, read.kills);
+    }
 }
