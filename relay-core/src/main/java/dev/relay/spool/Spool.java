@@ -307,6 +307,10 @@ public final class Spool implements AutoCloseable
             deleted += deleteCycleFiles(SpoolLanes.dir(dir, lane), rollCycle, Math.min(cycle, queue.cycle()),
                 queue::refreshDirectoryListing);
         }
+        if (deleted > 0)
+        {
+            lanes.onCleanUp();
+        }
         return deleted;
     }
 

@@ -28,6 +28,8 @@ public final class SpoolLanes
     public static final int MAX_LANES = 256;
 
     private volatile SingleChronicleQueue[] queues = new SingleChronicleQueue[0];
+    /** Clean-ups that deleted cycle files so far: a reader checks its tailers only after one. */
+    private volatile long cleanUps;
 
     /** The directory of {@code lane} in the spool at {@code spoolDir}. */
     public static Path dir(final Path spoolDir, final int lane)
@@ -110,6 +112,18 @@ public final class SpoolLanes
         }
         queues = current;
         return current[lane];
+    }
+
+    /** Counts a clean-up that deleted cycle files (the one thread that deletes them). */
+    void onCleanUp()
+    {
+        cleanUps++;
+    }
+
+    /** Clean-ups that deleted cycle files so far; any thread. */
+    long cleanUps()
+    {
+        return cleanUps;
     }
 
     /** The lanes open now. */

@@ -64,6 +64,8 @@ public final class SpoolReader implements AutoCloseable
     private ExcerptTailer[] envelopeTailers = NO_TAILERS;
     /** The lane a poll starts with, turned every poll so that no lane waits behind a busy one. */
     private int firstLane;
+    /** Per lane, the {@link SpoolLanes#cleanUps()} its tailer was last checked after. */
+    private long[] checkedCleanUps = new long[0];
     private int maxPending = DEFAULT_MAX_PENDING;
     private long maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS;
     private long newestReceivedAtMs;
@@ -276,7 +278,7 @@ public final class SpoolReader implements AutoCloseable
             if (tailer != null)
             {
                 final int polled = poll(lane, tailer, onMessage, limit - found);
-                if (polled == 0 && overtakenByCleanUp(lane, tailer))
+                if (polled == 0 && cleanUpSinceChecked(lane) && overtakenByCleanUp(lane, tailer))
                 {
                     found += poll(lane, tailer, onMessage, limit - found);
                 }
@@ -324,8 +326,24 @@ public final class SpoolReader implements AutoCloseable
     /**
      * Whether the cycle file {@code tailer} read to its end was deleted (its lane was read to the end, so
      * {@link #resumeCycle()} let the clean-up take it): a tailer there does not find the lane's later cycles, so it
-     * starts over at the first cycle on disk, which holds only records written after the ones it read.
+     * starts over at the first cycle on disk, which holds only records written after the ones it read. Checked
+     * once per lane after each clean-up that deleted files (only a deletion strands a tailer), not every poll.
      */
+    private boolean cleanUpSinceChecked(final int lane)
+    {
+        if (lane >= checkedCleanUps.length)
+        {
+            checkedCleanUps = java.util.Arrays.copyOf(checkedCleanUps, Math.max(lane + 1, lanes.count()));
+        }
+        final long cleanUps = lanes.cleanUps();
+        if (checkedCleanUps[lane] == cleanUps)
+        {
+            return false;
+        }
+        checkedCleanUps[lane] = cleanUps;
+        return true;
+    }
+
     private boolean overtakenByCleanUp(final int lane, final ExcerptTailer tailer)
     {
         final SingleChronicleQueue queue = lanes.queue(lane);
@@ -361,9 +379,10 @@ public final class SpoolReader implements AutoCloseable
 
     /**
      * The oldest cycle a new reader would start in: the lowest cycle of {@link #resumeIndexes()} over the lanes that
-     * hold something not yet returned (a pending message, or records not yet read); {@link Integer#MAX_VALUE} when
-     * every lane is read to its end. A lane read to its end does not count, so that a lane nobody writes any more
-     * (fewer inbound loops than before) does not keep every later cycle of the other lanes on disk.
+     * hold something not yet returned (a pending message, or records not yet read); a lane read to its end counts
+     * as the cycle before the current one, not as its tailer's: a lane nobody writes any more (fewer inbound loops
+     * than before) must not keep every later cycle of the other lanes on disk, and a record a writer began in the
+     * last cycle just before it rolled (not yet visible as the lane's last index) must not lose its cycle.
      */
     public int resumeCycle()
     {
@@ -381,8 +400,13 @@ public final class SpoolReader implements AutoCloseable
         for (int lane = 0; lane < resume.length; lane++)
         {
             final SingleChronicleQueue queue = lanes.queue(lane);
-            if (queue == null || resume[lane] < 0 || (!hasPending[lane] && resume[lane] > last[lane]))
+            if (queue == null || resume[lane] < 0)
             {
+                continue;
+            }
+            if (!hasPending[lane] && resume[lane] > last[lane])
+            {
+                cycle = Math.min(cycle, queue.cycle() - 1);
                 continue;
             }
             cycle = Math.min(cycle, queue.rollCycle().toCycle(resume[lane]));

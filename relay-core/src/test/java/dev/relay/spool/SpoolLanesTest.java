@@ -172,7 +172,8 @@ class SpoolLanesTest
                 // all
             }
             assertEquals(List.of(100L, 101L, 102L), read.stream().map(SpooledMessage::queueId).sorted().toList());
-            assertEquals(Integer.MAX_VALUE, reader.resumeCycle(), "lanes read to their end keep no cycle");
+            final int now = spool.currentCycle();
+            assertTrue(reader.resumeCycle() >= now - 1, "lanes read to their end keep no older cycle than the last");
 
             final int written = spool.currentCycle();
             SpoolTestSupport.await(() -> spool.currentCycle() >= written + 2, 10_000, () -> { });
