@@ -131,7 +131,8 @@ public final class SpoolReader implements AutoCloseable
             tailer.toStart();
             if (tailer.index() > index)
             {
-                // its cycle was cleaned up: the lane was read past it (an idle lane does not keep cycles)
+                // its cycle was cleaned up: the lane had been read past it (a lane read to its end keeps only
+                // the last cycle), so what is there now is all unread
                 continue;
             }
             LOG.warn("spool: index {} of lane {} to resume from is not there; reading the lane from its start",
