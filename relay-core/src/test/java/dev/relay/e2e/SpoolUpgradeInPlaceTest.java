@@ -25,9 +25,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Upgrade in place: a spool of the layout before per-loop queues (one Chronicle queue in {@code queue.dir}, mail
- * accepted and never delivered) is read and delivered by a relay with two inbound loops, each message once, and the
- * new mail goes to the loops' own queues.
+ * The spool's lanes across runs of a relay: upgrade in place (a spool of the layout before per-loop queues, one
+ * Chronicle queue in {@code queue.dir} with mail accepted and never delivered, is read and delivered by a relay with
+ * two inbound loops, each message once, and the new mail goes to the loops' own queues) and fewer loops than the
+ * last run (a lane nobody writes is still read and its deferred mail delivered).
  */
 @Timeout(90)
 class SpoolUpgradeInPlaceTest extends RelayWithSenderSink
@@ -81,6 +82,59 @@ class SpoolUpgradeInPlaceTest extends RelayWithSenderSink
         assertEquals(0, duplicated, "duplicated: " + seen);
         assertEquals(OLD + NEW, dest.messages().size());
         assertTrue(Files.isDirectory(spool.resolve(SpoolLanes.DIR_PREFIX + 1)), "loop 1 has a queue of its own");
+    }
+
+    /**
+     * Fewer inbound loops than the last run: mail deferred while two loops wrote two lanes is delivered, each message
+     * once, by a relay with one loop (lane 1 has no writer any more and is still read, its deferred entries too).
+     */
+    @Test
+    void mailOfALaneWithoutWriterIsDeliveredOnceAfterARestartWithFewerLoops() throws Exception
+    {
+        dest.stop();
+        start("smtp.io_threads", "2");
+        final int count = 12;
+        for (int c = 0; c < count; c++)
+        {
+            // a connection each: the kernel spreads them over both loops' listeners
+            try (SmtpTestClient client = new SmtpTestClient(E2e.smtp(relay)))
+            {
+                final String to = "shrink" + c + "@example.test";
+                client.send(SENDER, List.of(to), E2e.message(SENDER, to, "shrink-" + c));
+            }
+        }
+        E2e.await("every message deferred", WAIT, () -> relay.metrics().messagesDeferred() >= count,
+            () -> "deferred " + relay.metrics().messagesDeferred());
+        relay.close();
+        relay = null;
+        final boolean laneOneHasMail;
+        try (Stream<Path> files = Files.list(spool.resolve(SpoolLanes.DIR_PREFIX + 1)))
+        {
+            laneOneHasMail = files.anyMatch(path -> path.toString().endsWith(".cq4"));
+        }
+
+        start("smtp.io_threads", "1");
+        dest.restart();
+        relay.flush();
+        dest.awaitMessages(count, WAIT);
+        E2e.await("the queue empty", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " +
+            relay.queuedMessages());
+        final Map<String, Integer> seen = new HashMap<>();
+        for (final TestSmtpSink.Received received : dest.messages())
+        {
+            final Matcher subject = SUBJECT.matcher(new String(received.content(), StandardCharsets.US_ASCII));
+            assertTrue(subject.find());
+            seen.merge(subject.group(1), 1, Integer::sum);
+        }
+        int lost = 0;
+        for (int c = 0; c < count; c++)
+        {
+            lost += seen.containsKey("shrink-" + c) ? 0 : 1;
+        }
+        assertEquals(0, lost, "lost: " + seen.keySet());
+        assertEquals(0, seen.values().stream().filter(n -> n > 1).count(), "duplicated: " + seen);
+        assertEquals(count, dest.messages().size());
+        assertTrue(laneOneHasMail, "the first run's loop 1 wrote lane 1");
     }
 
     /** What the relay before per-loop queues left: {@link #OLD} messages in one queue in the spool directory. */
