@@ -80,8 +80,8 @@ final class QueueCheckpointer
         }
         final long journalIndex = journal.lastIndex();
         final long[] readIndexes = reader.readIndexes();
-        if (journalIndex == lastJournalIndex && java.util.Arrays.equals(readIndexes, lastReadIndexes) && index.pendingKills().isEmpty() &&
-            !anyBucketToDelete(nowMs))
+        if (journalIndex == lastJournalIndex && java.util.Arrays.equals(readIndexes, lastReadIndexes) &&
+            index.pendingKills().isEmpty() && !anyBucketToDelete(nowMs))
         {
             return work;
         }

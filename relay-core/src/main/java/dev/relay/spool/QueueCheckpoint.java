@@ -36,8 +36,9 @@ import java.util.zip.CRC32C;
  * </pre>
  * P, Q and the spool synced index are per spool lane ({@link SpoolLanes}): lane 0's in the header (where version 1,
  * written before lanes, kept the single queue's, which is lane 0's now), the others' after it; a lane the checkpoint
- * does not name is read from its start. The synced indexes: every spool (journal) record before it was synced before this file was written, so a start
- * checks only the records after them for damage ({@link QueueRepair}); -1 when unknown.
+ * does not name is read from its start. The synced indexes: every spool (journal) record before it was synced
+ * before this file was written, so a start checks only the records after them for damage ({@link QueueRepair}); -1
+ * when unknown.
  * <p>
  * Written as {@code checkpoint.tmp}, synced, renamed over {@code checkpoint} and the directory synced: a crash leaves
  * the old one or the new one whole. The files it names (the index buckets) are synced before. Encoded on the queue
@@ -153,7 +154,8 @@ public final class QueueCheckpoint
     {
         final int lanes = Math.max(1, Math.max(spoolResumeIndexes.length,
             Math.max(spoolReadIndexes.length, spoolSyncedIndexes.length)));
-        int length = HEADER_LENGTH + 4 + (lanes - 1) * 24 + 4 + buckets.size() * 48 + 4 + cycles.size() * 28 + 4 + 4 + kills.size() * 16 + 4;
+        int length = HEADER_LENGTH + 4 + (lanes - 1) * 24 + 4 + buckets.size() * 48 + 4 + cycles.size() * 28 + 4 + 4 +
+            kills.size() * 16 + 4;
         for (final QueueEntry entry : active)
         {
             length += entry.encodedLength();

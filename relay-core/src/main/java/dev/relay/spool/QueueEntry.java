@@ -22,8 +22,9 @@ import java.util.zip.CRC32C;
  * Flags: bits 8-15 are the spool lane ({@link SpoolLanes}) of the message's records (0, where the single queue
  * of older spools is, in entries written before lanes: they read the same); bit 0, a delay warning went to the
  * sender; bit 1, an operator put the message on hold (it waits in the index's hold bucket,
- * {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's: {@link #READY}, {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready:
- * after a crash it is tried again).
+ * {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's: {@link #READY},
+ * {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready: after a crash it
+ * is tried again).
  * <p>
  * A plain mutable carrier, reused by its owner's thread; the fields are the state, as encoded.
  */

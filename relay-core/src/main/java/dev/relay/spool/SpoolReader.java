@@ -301,7 +301,8 @@ public final class SpoolReader implements AutoCloseable
         return found;
     }
 
-    private int poll(final int lane, final ExcerptTailer tailer, final Consumer<SpooledMessage> onMessage, final int limit)
+    private int poll(
+        final int lane, final ExcerptTailer tailer, final Consumer<SpooledMessage> onMessage, final int limit)
     {
         int found = 0;
         while (found < limit)

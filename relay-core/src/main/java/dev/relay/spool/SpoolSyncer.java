@@ -15,9 +15,10 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The spool's one sync thread ({@value #ROLE_NAME}): takes {@link SyncRequest}s from the writers, makes the queue
  * files they wrote durable (in every lane: one pass over the requests of all loops syncs each file they name once,
- * whichever lane it is in — group commit across the per-loop queues), posts each request back to its writer's completion queue and wakes that writer's
- * loop. Also, every {@value #SPACE_REFRESH_MS} ms, refreshes the spool's cached usable disk space and keeps the
- * next cycle files pre-created and allocated ({@link CycleFileAllocator#prepare}), so writers make neither syscall.
+ * whichever lane it is in — group commit across the per-loop queues), posts each request back to its writer's
+ * completion queue and wakes that writer's loop. Also, every {@value #SPACE_REFRESH_MS} ms, refreshes the spool's
+ * cached usable disk space and keeps the next cycle files of every lane pre-created and allocated
+ * ({@link CycleFileAllocator#prepare}), so writers make neither syscall.
  * <p>
  * <b>How a sync is done.</b> Appenders are thread-confined, so {@code ExcerptAppender.sync()} (an {@code msync}
  * of the appender's mapping) could only run on the loop thread, where a blocking syscall must not run. Instead

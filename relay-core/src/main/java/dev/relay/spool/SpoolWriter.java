@@ -15,8 +15,8 @@ import java.util.ArrayDeque;
 
 /**
  * The spool's {@link MessageSink} for one net loop: appends the records of {@link SpoolRecords} to the loop's own
- * lane of the spool ({@link SpoolLanes}: no other loop takes its write lock) with the loop's own Chronicle appender (created lazily on the loop thread at first use) and hands commits to the
- * {@link SpoolSyncer}.
+ * lane of the spool ({@link SpoolLanes}: no other loop takes its write lock) with the loop's own Chronicle appender
+ * (created lazily on the loop thread at first use) and hands commits to the {@link SpoolSyncer}.
  * <p>
  * Per message: {@code begin} only checks (cached) disk space and takes a pooled transaction state; the envelope is
  * written with the first body bytes. Body bytes of a message not yet started are staged in one writer-wide
