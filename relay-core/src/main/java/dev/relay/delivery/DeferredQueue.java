@@ -194,8 +194,8 @@ final class DeferredQueue
         {
             return false;
         }
-        final SpooledMessage message = reader.readMessage(scratch.queueId, scratch.startIndex, scratch.endIndex,
-            scratch.bodyBytes, scratch.chunkCount);
+        final SpooledMessage message = reader.readMessage(scratch.lane, scratch.queueId, scratch.startIndex,
+            scratch.endIndex, scratch.bodyBytes, scratch.chunkCount);
         if (message == null)
         {
             return false;
@@ -217,8 +217,8 @@ final class DeferredQueue
 
     private QueuedMessage take()
     {
-        final SpooledMessage message = reader.readMessage(scratch.queueId, scratch.startIndex, scratch.endIndex,
-            scratch.bodyBytes, scratch.chunkCount);
+        final SpooledMessage message = reader.readMessage(scratch.lane, scratch.queueId, scratch.startIndex,
+            scratch.endIndex, scratch.bodyBytes, scratch.chunkCount);
         journal.recordActivated(scratch.queueId, scratch.slot, scratch.position);
         index.take(scratch);
         if (message == null)

@@ -33,11 +33,11 @@ final class QueueCheckpointer
     private final SpoolReader reader;
     private final CheckpointWriter writer;
     private final QueueEntry scratch = new QueueEntry();
-    /** What the last checkpoint written says was synced (records before these indexes). */
-    private long spoolSynced;
+    /** What the last checkpoint written says was synced (records before these indexes; the spool's per lane). */
+    private long[] spoolSynced;
     private long journalSynced;
     private long lastJournalIndex = Long.MIN_VALUE;
-    private long lastReadIndex = Long.MIN_VALUE;
+    private long[] lastReadIndexes = new long[0];
     private long nextMs;
     // what the checkpoint being written allows once durable
     private boolean pending;
@@ -45,7 +45,7 @@ final class QueueCheckpointer
     private final List<Long> pendingBucketDeletes = new ArrayList<>();
     private int pendingSpoolKeep;
     private int pendingJournalKeep;
-    private long pendingSpoolSynced;
+    private long[] pendingSpoolSynced;
     private long pendingJournalSynced;
     // what the last durable one allows
     private int spoolKeepFrom = Integer.MIN_VALUE;
@@ -60,7 +60,7 @@ final class QueueCheckpointer
         this.reader = reader;
         this.writer = writer;
         final long[] synced = QueueCheckpoint.syncedIndexes(index.dir());
-        this.spoolSynced = synced[0];
+        this.spoolSynced = QueueCheckpoint.spoolSyncedIndexes(index.dir());
         this.journalSynced = synced[1];
     }
 
@@ -79,9 +79,9 @@ final class QueueCheckpointer
             return work;
         }
         final long journalIndex = journal.lastIndex();
-        final long readIndex = reader.readIndex();
-        if (journalIndex == lastJournalIndex && readIndex == lastReadIndex && index.pendingKills().isEmpty() &&
-            !anyBucketToDelete(nowMs))
+        final long[] readIndexes = reader.readIndexes();
+        if (journalIndex == lastJournalIndex && java.util.Arrays.equals(readIndexes, lastReadIndexes) &&
+            index.pendingKills().isEmpty() && !anyBucketToDelete(nowMs))
         {
             return work;
         }
@@ -115,11 +115,10 @@ final class QueueCheckpointer
     {
         final QueueCheckpoint checkpoint = new QueueCheckpoint();
         checkpoint.writtenAtMs = nowMs;
-        checkpoint.spoolResumeIndex = reader.resumeIndex();
-        checkpoint.spoolReadIndex = reader.readIndex();
+        checkpoint.spoolResumeIndexes = reader.resumeIndexes();
+        checkpoint.spoolReadIndexes = reader.readIndexes();
         checkpoint.journalIndex = journal.lastIndex();
-        int spoolKeep = checkpoint.spoolResumeIndex >= 0 ? spool.cycleOf(checkpoint.spoolResumeIndex) :
-            Integer.MIN_VALUE;
+        int spoolKeep = reader.resumeCycle();
         spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
         pendingBucketDeletes.clear();
         for (final DeferredBucket bucket : index.buckets())
@@ -151,20 +150,25 @@ final class QueueCheckpointer
         checkpoint.kills.addAll(index.pendingKills());
         // the spool and journal records written so far are synced with it: a start checks only the later ones
         final List<Path> sync = new ArrayList<>(index.takeDirtyFiles());
-        final long spoolLast = spool.lastIndex();
-        checkpoint.spoolSyncedIndex = filesToSync(spool.cycleFiles(), spoolLast, spoolSynced,
-            spoolLast < 0 ? 0 : spool.cycleOf(spoolLast), spoolSynced < 0 ? 0 : spool.cycleOf(spoolSynced), sync);
+        checkpoint.spoolSyncedIndexes = new long[spool.laneCount()];
+        for (int lane = 0; lane < checkpoint.spoolSyncedIndexes.length; lane++)
+        {
+            final long spoolLast = spool.lastIndex(lane);
+            final long laneSynced = lane < spoolSynced.length ? spoolSynced[lane] : -1;
+            checkpoint.spoolSyncedIndexes[lane] = filesToSync(spool.cycleFiles(lane), spoolLast, laneSynced,
+                spoolLast < 0 ? 0 : spool.cycleOf(spoolLast), laneSynced < 0 ? 0 : spool.cycleOf(laneSynced), sync);
+        }
         checkpoint.journalSyncedIndex = filesToSync(journal.cycleFiles(), checkpoint.journalIndex, journalSynced,
             checkpoint.journalIndex < 0 ? 0 : journal.cycleOf(checkpoint.journalIndex),
             journalSynced < 0 ? 0 : journal.cycleOf(journalSynced), sync);
-        pendingSpoolSynced = checkpoint.spoolSyncedIndex;
+        pendingSpoolSynced = checkpoint.spoolSyncedIndexes;
         pendingJournalSynced = checkpoint.journalSyncedIndex;
         pendingKills = checkpoint.kills.size();
         pendingSpoolKeep = spoolKeep;
         pendingJournalKeep = checkpoint.journalIndex >= 0 ? journal.cycleOf(checkpoint.journalIndex) :
             Integer.MAX_VALUE;
         lastJournalIndex = checkpoint.journalIndex;
-        lastReadIndex = checkpoint.spoolReadIndex;
+        lastReadIndexes = checkpoint.spoolReadIndexes;
         pending = true;
         final byte[] bytes = checkpoint.encode();
         if (wait)

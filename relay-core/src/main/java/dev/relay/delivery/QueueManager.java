@@ -126,8 +126,10 @@ public final class QueueManager implements Agent
     private boolean started;
     /** Messages the journal names since the checkpoint, while the tailer reads again what it read before a stop. */
     private Map<Long, QueueRecovery.Tail> rereading;
-    private long rereadFrom;
-    private long rereadEnd;
+    /** Per spool lane: a message whose END is before this was handed over before the stop. */
+    private long[] rereadFrom;
+    /** Per spool lane: the last record written before the start. */
+    private long[] rereadEnd;
     /** A flush makes every slot up to this due now; {@link Long#MIN_VALUE} when none is running. */
     private long flushUpToSlot = Long.MIN_VALUE;
     private int activeRecipients;
@@ -402,18 +404,15 @@ public final class QueueManager implements Agent
         {
             return;
         }
-        if (recovered.spoolResumeIndex >= 0)
-        {
-            reader.startAt(recovered.spoolResumeIndex);
-        }
+        reader.startAt(recovered.spoolResumeIndexes);
         rereading = recovered.filter;
-        rereadFrom = recovered.spoolReadIndex;
-        rereadEnd = reader.lastIndex();
+        rereadFrom = recovered.spoolReadIndexes;
+        rereadEnd = reader.lastIndexes();
         int taken = 0;
         for (final QueueEntry entry : recovered.active)
         {
-            final SpooledMessage message = reader.readMessage(entry.queueId, entry.startIndex, entry.endIndex,
-                entry.bodyBytes, entry.chunkCount);
+            final SpooledMessage message = reader.readMessage(entry.lane, entry.queueId, entry.startIndex,
+                entry.endIndex, entry.bodyBytes, entry.chunkCount);
             if (message == null)
             {
                 DeliveryLog.error("{}: active at the stop, but its records are no longer in the spool (damaged); not"
@@ -489,7 +488,7 @@ public final class QueueManager implements Agent
         }
         final int room = Math.min(SPOOL_POLL_LIMIT, activeLimit - live.size());
         final int polled = reader.poll(onSpooled, room);
-        if (rereading != null && (polled < room || reader.readIndex() > rereadEnd))
+        if (rereading != null && (polled < room || reader.readPast(rereadEnd)))
         {
             DeliveryLog.info("queue: the spool written before the start is read again; checkpoints resume");
             rereading = null;
@@ -502,7 +501,7 @@ public final class QueueManager implements Agent
         QueueRecovery.Tail before = null;
         if (rereading != null)
         {
-            if (message.endIndex() < rereadFrom)
+            if (message.lane() < rereadFrom.length && message.endIndex() < rereadFrom[message.lane()])
             {
                 return;
             }
@@ -845,9 +844,8 @@ public final class QueueManager implements Agent
             {
                 work++;
             }
-            final long resume = reader.resumeIndex();
-            cycles.deleteBefore(Math.min(checkpoints.spoolKeepFrom(), resume >= 0 ? spool.cycleOf(resume) :
-                Integer.MIN_VALUE), checkpoints.journalKeepFrom());
+            cycles.deleteBefore(Math.min(checkpoints.spoolKeepFrom(), reader.resumeCycle()),
+                checkpoints.journalKeepFrom());
         }
         long oldest = index.oldestReceivedAtMs();
         for (final QueuedMessage queued : live.values())

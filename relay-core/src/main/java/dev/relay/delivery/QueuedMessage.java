@@ -84,6 +84,7 @@ final class QueuedMessage
         entry.queueId = message.queueId();
         entry.dueMs = dueMs;
         entry.receivedAtMs = message.receivedAtMs();
+        entry.lane = message.lane();
         entry.startIndex = message.startIndex();
         entry.endIndex = message.endIndex();
         entry.bodyBytes = message.bodyBytes();

@@ -27,14 +27,18 @@ import java.util.zip.CRC32C;
  * {@code J} and the spool after {@code P} ({@link QueueRecovery}).
  * <pre>
  * magic i32 | version i32 | writtenAtMs i64 | P i64 | Q i64 | J i64 | spool synced i64 | journal synced i64 |
+ * lanes i32, each after lane 0: P i64 | Q i64 | spool synced i64      (version 2 on) |
  * buckets i32, each: slot i64 | read i64 | write i64 | live i64 | liveBytes i64 | minReceivedAtMs i64 |
  * cycles i32, each: cycle i32 | live deferred i64 | their bytes i64 | spool bytes i64 |
  * active i32, each: a QueueEntry |
  * kills i32, each: slot i64 | position i64      (index entries taken, to be killed once this file is durable) |
  * CRC32C i32 of everything before it
  * </pre>
- * The synced indexes: every spool (journal) record before it was synced before this file was written, so a start
- * checks only the records after them for damage ({@link QueueRepair}); -1 when unknown.
+ * P, Q and the spool synced index are per spool lane ({@link SpoolLanes}): lane 0's in the header (where version 1,
+ * written before lanes, kept the single queue's, which is lane 0's now), the others' after it; a lane the checkpoint
+ * does not name is read from its start. The synced indexes: every spool (journal) record before it was synced
+ * before this file was written, so a start checks only the records after them for damage ({@link QueueRepair}); -1
+ * when unknown.
  * <p>
  * Written as {@code checkpoint.tmp}, synced, renamed over {@code checkpoint} and the directory synced: a crash leaves
  * the old one or the new one whole. The files it names (the index buckets) are synced before. Encoded on the queue
@@ -44,19 +48,21 @@ public final class QueueCheckpoint
 {
     public static final String FILE = "checkpoint";
     private static final int MAGIC = 0x51434b50;
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
+    /** Written before spool lanes: one queue, lane 0's positions only. Read, never written. */
+    private static final int VERSION_SINGLE_QUEUE = 1;
     private static final int HEADER_LENGTH = 56;
     private static final Logger LOG = LoggerFactory.getLogger(QueueCheckpoint.class);
 
     public long writtenAtMs;
-    /** The spool index the tailer must read again from (its resume index). */
-    public long spoolResumeIndex = -1;
-    /** The spool tailer's next index: a message whose END is before it was handed over. */
-    public long spoolReadIndex = -1;
+    /** Per spool lane, the index the tailer must read again from (its resume index); -1 from the start. */
+    public long[] spoolResumeIndexes = {-1};
+    /** Per spool lane, the tailer's next index: a message whose END is before it was handed over. */
+    public long[] spoolReadIndexes = {-1};
     /** The journal's last record when written; -1 when it had none. */
     public long journalIndex = -1;
-    /** Every spool record before this index was synced when the checkpoint was written; -1 when unknown. */
-    public long spoolSyncedIndex = -1;
+    /** Per spool lane, every record before this index was synced when the checkpoint was written; -1 when unknown. */
+    public long[] spoolSyncedIndexes = {-1};
     /** Every journal record before this index was synced; -1 when unknown. */
     public long journalSyncedIndex = -1;
     public final List<BucketState> buckets = new ArrayList<>();
@@ -103,8 +109,22 @@ public final class QueueCheckpoint
     }
 
     /**
-     * Only the synced indexes of the checkpoint in {@code dir}: {spool, journal}, each -1 when unknown (then every
-     * record is checked).
+     * Only the spool's synced indexes of the checkpoint in {@code dir}, per lane; {-1} when unknown (then every
+     * record of every lane is checked).
+     */
+    public static long[] spoolSyncedIndexes(final Path dir)
+    {
+        if (!Files.exists(dir.resolve(FILE)))
+        {
+            return new long[] {-1};
+        }
+        final QueueCheckpoint checkpoint = read(dir);
+        return checkpoint == null ? new long[] {-1} : checkpoint.spoolSyncedIndexes;
+    }
+
+    /**
+     * Only the synced indexes of the checkpoint in {@code dir}: {spool lane 0, journal}, each -1 when unknown (then
+     * every record is checked).
      */
     public static long[] syncedIndexes(final Path dir)
     {
@@ -116,7 +136,8 @@ public final class QueueCheckpoint
             {
                 // fill
             }
-            if (header.hasRemaining() || header.getInt(0) != MAGIC || header.getInt(4) != VERSION)
+            if (header.hasRemaining() || header.getInt(0) != MAGIC ||
+                (header.getInt(4) != VERSION && header.getInt(4) != VERSION_SINGLE_QUEUE))
             {
                 return none;
             }
@@ -131,7 +152,10 @@ public final class QueueCheckpoint
     /** The encoded checkpoint. */
     public byte[] encode()
     {
-        int length = HEADER_LENGTH + 4 + buckets.size() * 48 + 4 + cycles.size() * 28 + 4 + 4 + kills.size() * 16 + 4;
+        final int lanes = Math.max(1, Math.max(spoolResumeIndexes.length,
+            Math.max(spoolReadIndexes.length, spoolSyncedIndexes.length)));
+        int length = HEADER_LENGTH + 4 + (lanes - 1) * 24 + 4 + buckets.size() * 48 + 4 + cycles.size() * 28 + 4 + 4 +
+            kills.size() * 16 + 4;
         for (final QueueEntry entry : active)
         {
             length += entry.encodedLength();
@@ -140,11 +164,18 @@ public final class QueueCheckpoint
         buffer.putInt(MAGIC);
         buffer.putInt(VERSION);
         buffer.putLong(writtenAtMs);
-        buffer.putLong(spoolResumeIndex);
-        buffer.putLong(spoolReadIndex);
+        buffer.putLong(lane(spoolResumeIndexes, 0));
+        buffer.putLong(lane(spoolReadIndexes, 0));
         buffer.putLong(journalIndex);
-        buffer.putLong(spoolSyncedIndex);
+        buffer.putLong(lane(spoolSyncedIndexes, 0));
         buffer.putLong(journalSyncedIndex);
+        buffer.putInt(lanes);
+        for (int lane = 1; lane < lanes; lane++)
+        {
+            buffer.putLong(lane(spoolResumeIndexes, lane));
+            buffer.putLong(lane(spoolReadIndexes, lane));
+            buffer.putLong(lane(spoolSyncedIndexes, lane));
+        }
         buffer.putInt(buckets.size());
         for (final BucketState bucket : buckets)
         {
@@ -180,10 +211,17 @@ public final class QueueCheckpoint
         return buffer.array();
     }
 
+    private static long lane(final long[] indexes, final int lane)
+    {
+        return lane < indexes.length ? indexes[lane] : -1;
+    }
+
     private static QueueCheckpoint decode(final ByteBuffer buffer)
     {
         final int length = buffer.limit();
-        if (length < HEADER_LENGTH + 16 || buffer.getInt(0) != MAGIC || buffer.getInt(4) != VERSION)
+        final int version = length < 8 ? 0 : buffer.getInt(4);
+        if (length < HEADER_LENGTH + 16 || buffer.getInt(0) != MAGIC ||
+            (version != VERSION && version != VERSION_SINGLE_QUEUE))
         {
             throw new IllegalStateException("not a checkpoint of this version");
         }
@@ -196,11 +234,28 @@ public final class QueueCheckpoint
         final QueueCheckpoint checkpoint = new QueueCheckpoint();
         buffer.position(8);
         checkpoint.writtenAtMs = buffer.getLong();
-        checkpoint.spoolResumeIndex = buffer.getLong();
-        checkpoint.spoolReadIndex = buffer.getLong();
+        final long resume0 = buffer.getLong();
+        final long read0 = buffer.getLong();
         checkpoint.journalIndex = buffer.getLong();
-        checkpoint.spoolSyncedIndex = buffer.getLong();
+        final long synced0 = buffer.getLong();
         checkpoint.journalSyncedIndex = buffer.getLong();
+        final int lanes = version == VERSION_SINGLE_QUEUE ? 1 : buffer.getInt();
+        if (lanes < 1 || lanes > SpoolLanes.MAX_LANES)
+        {
+            throw new IllegalStateException("lane count " + lanes);
+        }
+        checkpoint.spoolResumeIndexes = new long[lanes];
+        checkpoint.spoolReadIndexes = new long[lanes];
+        checkpoint.spoolSyncedIndexes = new long[lanes];
+        checkpoint.spoolResumeIndexes[0] = resume0;
+        checkpoint.spoolReadIndexes[0] = read0;
+        checkpoint.spoolSyncedIndexes[0] = synced0;
+        for (int lane = 1; lane < lanes; lane++)
+        {
+            checkpoint.spoolResumeIndexes[lane] = buffer.getLong();
+            checkpoint.spoolReadIndexes[lane] = buffer.getLong();
+            checkpoint.spoolSyncedIndexes[lane] = buffer.getLong();
+        }
         final int bucketCount = buffer.getInt();
         for (int i = 0; i < bucketCount; i++)
         {

@@ -19,10 +19,12 @@ import java.util.zip.CRC32C;
  *     remote MTA (u8 + ASCII) |
  *     CRC32C i32 of every byte before it, the state byte taken as 0
  * </pre>
- * Flags: bit 0, a delay warning went to the sender; bit 1, an operator put the message on hold (it waits in the
- * index's hold bucket, {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's:
- * {@link #READY}, {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready:
- * after a crash it is tried again).
+ * Flags: bits 8-15 are the spool lane ({@link SpoolLanes}) of the message's records (0, where the single queue
+ * of older spools is, in entries written before lanes: they read the same); bit 0, a delay warning went to the
+ * sender; bit 1, an operator put the message on hold (it waits in the index's hold bucket,
+ * {@link DeferredIndex#HOLD_SLOT}, until released). Recipient statuses are delivery's: {@link #READY},
+ * {@link #DEFERRED}, {@link #DELIVERED}, {@link #BOUNCED} (a recipient in flight is stored as ready: after a crash it
+ * is tried again).
  * <p>
  * A plain mutable carrier, reused by its owner's thread; the fields are the state, as encoded.
  */
@@ -45,6 +47,9 @@ public final class QueueEntry
     /** Longest reply text kept (the journal keeps 2048; a DSN quotes the first lines). */
     static final int MAX_REPLY_BYTES = 1024;
     private static final byte VERSION = 1;
+    /** The flags field's low byte holds the flags, its high byte the lane. */
+    private static final int FLAG_MASK = 0xff;
+    private static final int LANE_SHIFT = 8;
     private static final int MAX_SHORT_TEXT = 255;
 
     public long queueId;
@@ -57,6 +62,11 @@ public final class QueueEntry
     public int attempts;
     public int cycle;
     public int flags;
+    /**
+     * The spool lane ({@link SpoolLanes}) the message's records are in, which {@link #startIndex} and {@link #endIndex}
+     * index; 0 in entries written before per-loop lanes, where lane 0 is where their single queue still is.
+     */
+    public int lane;
     public byte[] status = new byte[0];
     public String[] reply = new String[0];
     public String[] statusCode = new String[0];
@@ -139,7 +149,7 @@ public final class QueueEntry
         buffer.putInt(MAGIC);
         buffer.put(LIVE);
         buffer.put(VERSION);
-        buffer.putShort((short)flags);
+        buffer.putShort((short)((flags & FLAG_MASK) | lane << LANE_SHIFT));
         buffer.putInt(0);
         buffer.putLong(queueId);
         buffer.putLong(dueMs);
@@ -196,7 +206,9 @@ public final class QueueEntry
                 return -1;
             }
             live = buffer.get(start + STATE_OFFSET) == LIVE;
-            flags = buffer.getShort(start + 6) & 0xffff;
+            final int flagsAndLane = buffer.getShort(start + 6) & 0xffff;
+            flags = flagsAndLane & FLAG_MASK;
+            lane = flagsAndLane >>> LANE_SHIFT;
             queueId = buffer.getLong(start + 12);
             dueMs = buffer.getLong(start + 20);
             receivedAtMs = buffer.getLong(start + 28);
@@ -276,6 +288,7 @@ public final class QueueEntry
         attempts = other.attempts;
         cycle = other.cycle;
         flags = other.flags;
+        lane = other.lane;
         status = other.status.clone();
         reply = other.reply.clone();
         statusCode = other.statusCode.clone();

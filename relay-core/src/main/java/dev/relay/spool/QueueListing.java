@@ -56,8 +56,8 @@ final class QueueListing
             state = QueueRecovery.recover(index, journal);
             for (final QueueEntry entry : state.active)
             {
-                final SpooledMessage message = reader.readMessage(entry.queueId, entry.startIndex, entry.endIndex,
-                    entry.bodyBytes, entry.chunkCount);
+                final SpooledMessage message = reader.readMessage(entry.lane, entry.queueId, entry.startIndex,
+                    entry.endIndex, entry.bodyBytes, entry.chunkCount);
                 if (message != null)
                 {
                     visitor.onMessage(message, entry, Kind.ACTIVE);
@@ -67,20 +67,21 @@ final class QueueListing
             final QueueEntry entry = new QueueEntry();
             while (index.scanNext(cursor, entry))
             {
-                final SpooledMessage message = reader.readMessage(entry.queueId, entry.startIndex, entry.endIndex,
-                    entry.bodyBytes, entry.chunkCount);
+                final SpooledMessage message = reader.readMessage(entry.lane, entry.queueId, entry.startIndex,
+                    entry.endIndex, entry.bodyBytes, entry.chunkCount);
                 if (message != null)
                 {
                     visitor.onMessage(message, entry, Kind.DEFERRED);
                 }
             }
         }
-        reader.startAt(state.spoolResumeIndex);
+        reader.startAt(state.spoolResumeIndexes);
+        final long[] readIndexes = state.spoolReadIndexes;
         final Map<Long, QueueRecovery.Tail> named = state.filter;
         final QueueEntry fresh = new QueueEntry();
         while (reader.poll(message ->
         {
-            if (message.endIndex() < state.spoolReadIndex)
+            if (message.lane() < readIndexes.length && message.endIndex() < readIndexes[message.lane()])
             {
                 return;
             }

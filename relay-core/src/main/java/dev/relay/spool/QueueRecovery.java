@@ -144,9 +144,12 @@ public final class QueueRecovery
         public final List<QueueEntry> active = new ArrayList<>();
         /** Messages the journal names since the checkpoint, for the spool tailer's re-read; null when none. */
         public final Map<Long, Tail> filter = new HashMap<>();
-        /** Where the tailer starts (-1: the start of the spool) and the first index it has not handed over. */
-        public long spoolResumeIndex = -1;
-        public long spoolReadIndex = -1;
+        /**
+         * Per spool lane, where the tailer starts (-1, or a lane past the end: the lane's start) and the first index
+         * it has not handed over.
+         */
+        public long[] spoolResumeIndexes = {-1};
+        public long[] spoolReadIndexes = {-1};
         /** Spool bytes read per cycle, as the checkpoint had them. */
         public final TreeMap<Integer, Long> spoolBytesByCycle = new TreeMap<>();
         /** Whether a checkpoint was found (else everything is read again, as before it existed). */
@@ -188,8 +191,11 @@ public final class QueueRecovery
         if (checkpoint != null)
         {
             result.fromCheckpoint = true;
-            result.spoolResumeIndex = spoolRepaired ? -1 : checkpoint.spoolResumeIndex;
-            result.spoolReadIndex = spoolRepaired ? -1 : checkpoint.spoolReadIndex;
+            if (!spoolRepaired)
+            {
+                result.spoolResumeIndexes = checkpoint.spoolResumeIndexes;
+                result.spoolReadIndexes = checkpoint.spoolReadIndexes;
+            }
             for (final QueueCheckpoint.BucketState bucket : checkpoint.buckets)
             {
                 index.restoreBucket(bucket.slot(), bucket.readPosition(), bucket.writePosition(), bucket.live(),

@@ -23,8 +23,10 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The durable spool: one Chronicle Queue in one directory, the {@code spool-syncer} thread, and the factory for
- * per-loop {@link SpoolWriter}s and {@link SpoolReader}s.
+ * The durable spool: one Chronicle Queue per writer ({@link SpoolLanes}: lane 0 in the spool directory itself, lane
+ * {@code i} in {@code lane-i}), the one {@code spool-syncer} thread for all of them, and the factory for per-loop
+ * {@link SpoolWriter}s (writer {@code i} appends to lane {@code i}, so loops never share a queue's write lock) and
+ * {@link SpoolReader}s (which read every lane).
  * <p>
  * Chronicle settings: binary wire, the roll cycle named by {@code queue} config, and a {@link #BLOCK_SIZE} of
  * 16 MiB: the largest excerpt is a START_BODY of at most {@link SpoolRecords#MAX_RECORD_BYTES} (1 MiB envelope +
@@ -47,8 +49,11 @@ public final class Spool implements AutoCloseable
     private final Path dir;
     private final SyncMode syncMode;
     private final long minFreeBytes;
-    private final SingleChronicleQueue queue;
-    private final CycleFileAllocator allocator;
+    private final java.util.function.Function<Path, SingleChronicleQueue> openQueue;
+    private final RollCycle rollCycle;
+    private final SpoolLanes lanes;
+    /** Per lane, replaced (never changed) when a lane is added: the syncer reads it. */
+    private volatile CycleFileAllocator[] allocators = new CycleFileAllocator[0];
     private final SpoolSyncer syncer;
     private final Thread syncerThread;
     private final List<SpoolWriter> writers = new ArrayList<>();
@@ -66,13 +71,21 @@ public final class Spool implements AutoCloseable
     /** The first cycle whose records a repair at open carried over (new indexes); MAX_VALUE when none. */
     private int repairedFromCycle = Integer.MAX_VALUE;
 
-    private Spool(final Path dir, final SyncMode syncMode, final long minFreeBytes, final SingleChronicleQueue queue)
+    private Spool(
+        final Path dir,
+        final SyncMode syncMode,
+        final long minFreeBytes,
+        final RollCycle rollCycle,
+        final java.util.function.Function<Path, SingleChronicleQueue> openQueue,
+        final SpoolLanes lanes)
     {
         this.dir = dir;
         this.syncMode = syncMode;
         this.minFreeBytes = minFreeBytes;
-        this.queue = queue;
-        this.allocator = CycleFileAllocator.open(dir.toFile(), queue, CycleFileAllocator.STEP_BYTES);
+        this.rollCycle = rollCycle;
+        this.openQueue = openQueue;
+        this.lanes = lanes;
+        allocateLanes();
         refreshUsableSpace();
         this.syncer = new SpoolSyncer(this, syncMode, dir);
         this.syncerThread = new Thread(syncer, syncer.roleName());
@@ -123,23 +136,34 @@ public final class Spool implements AutoCloseable
             .rollCycle(cycle)
             .blockSize(BLOCK_SIZE)
             .build();
-        final SingleChronicleQueue queue;
-        final QueueRepair.Outcome repaired;
+        final SpoolLanes lanes = new SpoolLanes();
+        int repairedFrom = Integer.MAX_VALUE;
         try
         {
-            repaired = QueueRepair.repair(absolute, open, new RecordChecksum()::intact,
-                QueueCheckpoint.syncedIndexes(absolute.resolve("deferred"))[0]);
-            queue = open.apply(absolute);
+            final int laneCount = SpoolLanes.countOnDisk(absolute);
+            final long[] synced = QueueCheckpoint.spoolSyncedIndexes(absolute.resolve("deferred"));
+            for (int lane = 0; lane < laneCount; lane++)
+            {
+                if (lane > 0 && !SpoolLanes.existsOnDisk(absolute, lane))
+                {
+                    continue;
+                }
+                final QueueRepair.Outcome repaired = QueueRepair.repair(SpoolLanes.dir(absolute, lane), open,
+                    new RecordChecksum()::intact, lane < synced.length ? synced[lane] : -1);
+                if (repaired != null)
+                {
+                    repairedFrom = Math.min(repairedFrom, cycleOfFile(repaired.damagedFile().getName(), cycle));
+                }
+            }
+            lanes.openAll(absolute, laneCount, open);
         }
         catch (final RuntimeException ex)
         {
+            lanes.closeAll();
             throw new IOException("cannot open spool at " + absolute + ": " + ex, ex);
         }
-        final Spool spool = new Spool(absolute, syncMode, minFreeBytes, queue);
-        if (repaired != null)
-        {
-            spool.repairedFromCycle = cycleOfFile(repaired.damagedFile().getName(), cycle);
-        }
+        final Spool spool = new Spool(absolute, syncMode, minFreeBytes, cycle, open, lanes);
+        spool.repairedFromCycle = repairedFrom;
         return spool;
     }
 
@@ -162,13 +186,41 @@ public final class Spool implements AutoCloseable
         }
     }
 
-    /** A writer for one loop thread; its appender is created on that thread at first use. */
+    /**
+     * A writer for one loop thread, appending to a lane of its own: the n-th writer made writes lane n (created when
+     * the spool has fewer). Its appender is created on that thread at first use.
+     */
     public synchronized SpoolWriter newWriter(final LoopWaker waker)
     {
         checkOpen();
-        final SpoolWriter writer = new SpoolWriter(this, queue, syncer, syncMode, waker);
+        final int lane = writers.size();
+        final SingleChronicleQueue queue = lanes.add(dir, lane, openQueue);
+        allocateLanes();
+        final SpoolWriter writer = new SpoolWriter(this, lane, queue, syncer, syncMode, waker);
         writers.add(writer);
         return writer;
+    }
+
+    /** A block allocator for every open lane that has none yet. Control thread. */
+    private synchronized void allocateLanes()
+    {
+        final CycleFileAllocator[] current = allocators;
+        if (current.length == lanes.count())
+        {
+            return;
+        }
+        final CycleFileAllocator[] grown = java.util.Arrays.copyOf(current, lanes.count());
+        for (int lane = current.length; lane < grown.length; lane++)
+        {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            grown[lane] = CycleFileAllocator.open(SpoolLanes.dir(dir, lane).toFile(), queue,
+                CycleFileAllocator.STEP_BYTES);
+            if (lane > 0)
+            {
+                grown[lane].prepare();
+            }
+        }
+        allocators = grown;
     }
 
     /**
@@ -197,7 +249,7 @@ public final class Spool implements AutoCloseable
     public synchronized SpoolReader newReader(final String name)
     {
         checkOpen();
-        final SpoolReader reader = new SpoolReader(queue, name, false);
+        final SpoolReader reader = new SpoolReader(lanes, name, false);
         readers.add(reader);
         return reader;
     }
@@ -205,7 +257,7 @@ public final class Spool implements AutoCloseable
     /** A body cursor with its own tailer, for the calling thread only. */
     public SpoolBodyCursor newBodyCursor()
     {
-        return new SpoolBodyCursor(queue.createTailer());
+        return new SpoolBodyCursor(lanes);
     }
 
     /**
@@ -222,16 +274,22 @@ public final class Spool implements AutoCloseable
         newMailListener.run();
     }
 
-    /** The roll cycle an excerpt index belongs to. Any thread. */
+    /** The roll cycle an excerpt index (of any lane: they share the roll cycle) belongs to. Any thread. */
     public int cycleOf(final long index)
     {
-        return queue.rollCycle().toCycle(index);
+        return rollCycle.toCycle(index);
     }
 
     /** The cycle being written now (by the wall clock). Any thread. */
     public int currentCycle()
     {
-        return queue.cycle();
+        return lanes.queue(0).cycle();
+    }
+
+    /** The lanes the spool has (every one is read; the first writers write them). Any thread. */
+    public int laneCount()
+    {
+        return lanes.count();
     }
 
     /**
@@ -244,7 +302,18 @@ public final class Spool implements AutoCloseable
      */
     public int deleteCyclesBefore(final int cycle)
     {
-        return deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()), queue::refreshDirectoryListing);
+        int deleted = 0;
+        for (int lane = 0; lane < lanes.count(); lane++)
+        {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            deleted += deleteCycleFiles(SpoolLanes.dir(dir, lane), rollCycle, Math.min(cycle, queue.cycle()),
+                queue::refreshDirectoryListing);
+        }
+        if (deleted > 0)
+        {
+            lanes.onCleanUp();
+        }
+        return deleted;
     }
 
     static int deleteCycleFiles(final Path dir, final RollCycle rollCycle, final int beforeCycle, final Runnable refresh)
@@ -318,17 +387,17 @@ public final class Spool implements AutoCloseable
         return repairedFromCycle;
     }
 
-    /** The index of the last record; -1 when the spool is empty. Any thread. */
-    public long lastIndex()
+    /** The index of the last record in {@code lane}; -1 when it is empty. Any thread. */
+    public long lastIndex(final int lane)
     {
-        final long last = queue.lastIndex();
+        final long last = lanes.queue(lane).lastIndex();
         return last < 0 ? -1 : last;
     }
 
-    /** The spool's cycle files by cycle. */
-    public TreeMap<Integer, Path> cycleFiles()
+    /** The cycle files of {@code lane} by cycle. */
+    public TreeMap<Integer, Path> cycleFiles(final int lane)
     {
-        return cycleFiles(dir, queue.rollCycle());
+        return cycleFiles(SpoolLanes.dir(dir, lane), rollCycle);
     }
 
     private static long epochMillis(final java.time.temporal.TemporalAccessor parsed)
@@ -392,9 +461,9 @@ public final class Spool implements AutoCloseable
      * refused unless the cycle file a roll would create waits pre-created and allocated. Where fallocate is
      * unavailable (WARN at start), the estimate is all there is.
      */
-    boolean reserve(final long bytes)
+    boolean reserve(final int lane, final long bytes)
     {
-        if (usableBytes.get() - bytes < minFreeBytes / 2 + WRITE_SLACK_BYTES || !allocator.cycleReady())
+        if (usableBytes.get() - bytes < minFreeBytes / 2 + WRITE_SLACK_BYTES || !allocators[lane].cycleReady())
         {
             return false;
         }
@@ -407,21 +476,26 @@ public final class Spool implements AutoCloseable
      * {@code [position, position + length)} (and what Chronicle writes after them) could not be allocated, then
      * the writer rolls the record back. See {@link CycleFileAllocator#ensureAllocated}.
      */
-    boolean ensureAllocated(final ExcerptAppender appender, final long position, final long length)
+    boolean ensureAllocated(final int lane, final ExcerptAppender appender, final long position, final long length)
     {
-        return allocator.ensureAllocated(appender, position, length);
+        return allocators[lane].ensureAllocated(appender, position, length);
     }
 
-    /** Block allocations that failed (file system full) since start; any thread. */
+    /** Block allocations that failed (file system full) since start, in every lane; any thread. */
     public long allocationFailures()
     {
-        return allocator.failures();
+        long failures = 0;
+        for (final CycleFileAllocator allocator : allocators)
+        {
+            failures += allocator.failures();
+        }
+        return failures;
     }
 
-    /** The spool's block allocator (tests). */
+    /** Lane 0's block allocator (tests). */
     CycleFileAllocator allocator()
     {
-        return allocator;
+        return allocators[0];
     }
 
     /**
@@ -469,7 +543,10 @@ public final class Spool implements AutoCloseable
     /** Syncer thread, every ~100 ms (and once at open): the cycle files ahead, then the usable space. */
     void refreshUsableSpace()
     {
-        allocator.prepare();
+        for (final CycleFileAllocator allocator : allocators)
+        {
+            allocator.prepare();
+        }
         usableBytes.set(dir.toFile().getUsableSpace());
     }
 
@@ -478,9 +555,16 @@ public final class Spool implements AutoCloseable
         LOG.error("spool sync failed for {}", file, ex);
     }
 
+    /** Lane 0's queue (tests). */
     SingleChronicleQueue queue()
     {
-        return queue;
+        return lanes.queue(0);
+    }
+
+    /** Lane {@code lane}'s queue. */
+    SingleChronicleQueue queue(final int lane)
+    {
+        return lanes.queue(lane);
     }
 
     private void checkOpen()
@@ -516,7 +600,10 @@ public final class Spool implements AutoCloseable
         {
             reader.closeFromOwner();
         }
-        queue.close();
-        allocator.close();
+        lanes.closeAll();
+        for (final CycleFileAllocator allocator : allocators)
+        {
+            allocator.close();
+        }
     }
 }

@@ -17,26 +17,31 @@ import java.nio.ByteBuffer;
  * dot-stuffed on the way) and the spool's own copies (moving a message forward, a DSN's header excerpt), which
  * read into direct buffers of their own.
  * <p>
- * Owned by one thread (it holds its own Chronicle tailer, so several cursors can stream different messages at
+ * Owned by one thread (it holds its own Chronicle tailer per lane, so several cursors can stream different messages at
  * once). No allocation per read.
  */
 public final class SpoolBodyCursor implements AutoCloseable
 {
-    private final ExcerptTailer tailer;
+    private final SpoolLanes lanes;
+    /** One tailer per lane, made when a message of that lane is first opened. */
+    private ExcerptTailer[] tailers = new ExcerptTailer[0];
+    private ExcerptTailer tailer;
     private long queueId;
     private long endIndex;
     private long chunkOffset;
     private long remaining;
 
-    SpoolBodyCursor(final ExcerptTailer tailer)
+    SpoolBodyCursor(final SpoolLanes lanes)
     {
-        this.tailer = tailer;
+        this.lanes = lanes;
     }
 
     /** Positions at the first body byte of {@code message}. */
     public void open(final SpooledMessage message)
     {
-        if (!tailer.moveToIndex(message.startIndex))
+        final ExcerptTailer tailer = tailer(message.lane);
+        this.tailer = tailer;
+        if (tailer == null || !tailer.moveToIndex(message.startIndex))
         {
             throw new IllegalStateException("records of " + message.queueIdText() + " are no longer in the spool");
         }
@@ -139,9 +144,35 @@ public final class SpoolBodyCursor implements AutoCloseable
         dst.position(at + n);
     }
 
+    private ExcerptTailer tailer(final int lane)
+    {
+        if (lane >= tailers.length)
+        {
+            tailers = java.util.Arrays.copyOf(tailers, Math.max(lane + 1, lanes.count()));
+        }
+        ExcerptTailer tailer = tailers[lane];
+        if (tailer == null)
+        {
+            final net.openhft.chronicle.queue.impl.single.SingleChronicleQueue queue = lanes.queue(lane);
+            if (queue == null)
+            {
+                return null;
+            }
+            tailer = queue.createTailer();
+            tailers[lane] = tailer;
+        }
+        return tailer;
+    }
+
     @Override
     public void close()
     {
-        tailer.close();
+        for (final ExcerptTailer tailer : tailers)
+        {
+            if (tailer != null)
+            {
+                tailer.close();
+            }
+        }
     }
 }

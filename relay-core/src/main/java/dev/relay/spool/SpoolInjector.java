@@ -283,7 +283,7 @@ public final class SpoolInjector
             }
         }))
         {
-            made[0] = copyOf(original, writer.lastStartIndex, writer.lastEndIndex, writer.lastChunkCount,
+            made[0] = copyOf(original, writer.lane(), writer.lastStartIndex, writer.lastEndIndex, writer.lastChunkCount,
                 written.bodyBytes());
             if (committed[0])
             {
@@ -296,9 +296,12 @@ public final class SpoolInjector
         }
     }
 
-    /** The copy of {@code original} at {@code startIndex}..{@code endIndex}: the same envelope, origin requeue. */
+    /**
+     * The copy of {@code original} at {@code startIndex}..{@code endIndex} of {@code lane} (the injector's, which
+     * need not be the original's): the same envelope, origin requeue.
+     */
     private static SpooledMessage copyOf(
-        final SpooledMessage original, final long startIndex, final long endIndex, final int chunkCount,
+        final SpooledMessage original, final int lane, final long startIndex, final long endIndex, final int chunkCount,
         final long bodyBytes)
     {
         final SpooledMessage copy = new SpooledMessage();
@@ -318,6 +321,7 @@ public final class SpoolInjector
         copy.originalRecipients = original.originalRecipients;
         copy.bodyBytes = bodyBytes;
         copy.chunkCount = chunkCount;
+        copy.lane = lane;
         copy.startIndex = startIndex;
         copy.endIndex = endIndex;
         copy.intactChunks = chunkCount;

@@ -18,9 +18,12 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Reads complete messages back from the spool, in commit order (the order of their END or WHOLE records), for
- * delivery and for {@link SpoolCommand}. Records of several loops interleave; a message is only returned once its
- * END is read, so aborted or still-open messages are never seen.
+ * Reads complete messages back from the spool, for delivery and for {@link SpoolCommand}: every lane
+ * ({@link SpoolLanes}, one Chronicle queue per inbound loop) with a tailer of its own, each lane in commit order (the
+ * order of its END or WHOLE records); lanes are taken in turn, so there is no order across them. Records of a
+ * lane's messages may interleave (the injector's requeue copies with its DSNs); a message is only returned once its
+ * END is read, so aborted or still-open messages are never seen. A position is a lane and an index in it: the
+ * {@code long[]} positions below are per lane (a lane past an array's end, or -1 in it, is read from its start).
  * <p>
  * <b>Pending messages.</b> A START is parsed when read and kept until its END. So that a message that never
  * completes (aborted, or the writer died) cannot grow memory forever, a pending entry is dropped when more than
@@ -29,8 +32,8 @@ import java.util.function.Consumer;
  * dropped is counted in {@link #orphanEnds()} and skipped. Both limits can be changed with
  * {@link #pendingLimits}; one hour is far above any SMTP DATA phase (RFC 5321 §4.5.3.2 timeouts).
  * <p>
- * <b>Resuming.</b> A reader made with a name by {@link Spool#newReader} saves {@link #resumeIndex()} after each
- * poll in the queue's table store and starts there next time: it is the lowest index from which no message not
+ * <b>Resuming.</b> A reader made with a name by {@link Spool#newReader} saves each lane's resume index after
+ * each poll in that lane's table store and starts there next time: it is the lowest index from which no message not
  * yet returned is missed (the START of the oldest pending message), so after a restart a few messages may be
  * returned again; delivery's journal removes those duplicates.
  * <p>
@@ -49,13 +52,20 @@ public final class SpoolReader implements AutoCloseable
     private static final String RESUME_KEY_PREFIX = "spool.reader.";
     private static final Logger LOG = LoggerFactory.getLogger(SpoolReader.class);
 
-    private final SingleChronicleQueue queue;
+    private static final ExcerptTailer[] NO_TAILERS = new ExcerptTailer[0];
+
+    private final SpoolLanes lanes;
     private final boolean ownsQueue;
     private final String resumeKey;
     private final LinkedHashMap<Long, SpooledMessage> pending = new LinkedHashMap<>();
-    private ExcerptTailer tailer;
-    private ExcerptTailer bodyTailer;
-    private ExcerptTailer envelopeTailer;
+    /** Per lane: the tailer that polls, the one {@link #readBody} walks, the one {@link #readMessage} moves. */
+    private ExcerptTailer[] tailers = NO_TAILERS;
+    private ExcerptTailer[] bodyTailers = NO_TAILERS;
+    private ExcerptTailer[] envelopeTailers = NO_TAILERS;
+    /** The lane a poll starts with, turned every poll so that no lane waits behind a busy one. */
+    private int firstLane;
+    /** Per lane, the {@link SpoolLanes#cleanUps()} its tailer was last checked after. */
+    private long[] checkedCleanUps = new long[0];
     private int maxPending = DEFAULT_MAX_PENDING;
     private long maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS;
     private long newestReceivedAtMs;
@@ -66,9 +76,9 @@ public final class SpoolReader implements AutoCloseable
     private long damagedMessages;
     private boolean closed;
 
-    SpoolReader(final SingleChronicleQueue queue, final String name, final boolean ownsQueue)
+    SpoolReader(final SpoolLanes lanes, final String name, final boolean ownsQueue)
     {
-        this.queue = queue;
+        this.lanes = lanes;
         this.ownsQueue = ownsQueue;
         this.resumeKey = name == null ? null : RESUME_KEY_PREFIX + name;
     }
@@ -86,45 +96,93 @@ public final class SpoolReader implements AutoCloseable
         {
             throw new NoSuchFileException(absolute.toString(), null, "no spool at " + absolute);
         }
-        final SingleChronicleQueue queue;
+        final SpoolLanes lanes = new SpoolLanes();
         try
         {
-            queue = SingleChronicleQueueBuilder.binary(absolute).readOnly(true).blockSize(Spool.BLOCK_SIZE).build();
+            lanes.openAll(absolute, SpoolLanes.countOnDisk(absolute), laneDir ->
+                Files.exists(laneDir.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE)) ?
+                    SingleChronicleQueueBuilder.binary(laneDir).readOnly(true).blockSize(Spool.BLOCK_SIZE).build() :
+                    null);
         }
         catch (final RuntimeException ex)
         {
+            lanes.closeAll();
             throw new IOException("cannot read spool at " + absolute + ": " + ex, ex);
         }
-        return new SpoolReader(queue, null, true);
+        return new SpoolReader(lanes, null, true);
     }
 
     /**
-     * Starts reading at {@code index} (a {@link #resumeIndex()} saved earlier) instead of the start; before the first
-     * {@link #poll}. An index past the last record of its cycle is where the next cycle's records follow; an index
-     * whose cycle is gone starts at the beginning.
+     * Starts reading each lane at its index in {@code indexes} (the {@link #resumeIndexes()} saved earlier; -1, or
+     * a lane past the end, from its start) instead of the start; before the first {@link #poll}. An index past the
+     * last record of its cycle is where the next cycle's records follow; an index whose cycle is gone starts at the
+     * beginning.
      */
-    public void startAt(final long index)
+    public void startAt(final long[] indexes)
     {
-        final ExcerptTailer tailer = tailer();
-        if (index < 0 || tailer.moveToIndex(index) || tailer.index() == index)
+        for (int lane = 0; lane < indexes.length && lane < lanes.count(); lane++)
         {
-            return;
+            final long index = indexes[lane];
+            final ExcerptTailer tailer = tailer(lane);
+            if (tailer == null || index < 0 || tailer.moveToIndex(index) || tailer.index() == index)
+            {
+                continue;
+            }
+            tailer.toStart();
+            if (tailer.index() > index)
+            {
+                // its cycle was cleaned up: the lane had been read past it (a lane read to its end keeps only
+                // the last cycle), so what is there now is all unread
+                continue;
+            }
+            LOG.warn("spool: index {} of lane {} to resume from is not there; reading the lane from its start",
+                Long.toHexString(index), lane);
+            tailer.toStart();
         }
-        LOG.warn("spool: index {} to resume from is not there; reading from the start", Long.toHexString(index));
-        tailer.toStart();
     }
 
-    /** The index of the last record in the spool; -1 when it is empty. */
-    public long lastIndex()
+    /** The lanes read. */
+    public int laneCount()
     {
-        final long last = queue.lastIndex();
-        return last < 0 ? -1 : last;
+        return lanes.count();
     }
 
-    /** The index the tailer reads next. */
-    public long readIndex()
+    /** Per lane, the index of its last record; -1 when it is empty. */
+    public long[] lastIndexes()
     {
-        return tailer().index();
+        final long[] last = new long[lanes.count()];
+        for (int lane = 0; lane < last.length; lane++)
+        {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            last[lane] = queue == null ? -1 : Math.max(-1, queue.lastIndex());
+        }
+        return last;
+    }
+
+    /** Per lane, the index its tailer reads next (-1 for a lane absent on disk). */
+    public long[] readIndexes()
+    {
+        final long[] read = new long[lanes.count()];
+        for (int lane = 0; lane < read.length; lane++)
+        {
+            final ExcerptTailer tailer = tailer(lane);
+            read[lane] = tailer == null ? -1 : tailer.index();
+        }
+        return read;
+    }
+
+    /** Whether every lane's tailer is past its index in {@code ends} (-1: nothing to pass). */
+    public boolean readPast(final long[] ends)
+    {
+        for (int lane = 0; lane < ends.length && lane < lanes.count(); lane++)
+        {
+            final ExcerptTailer tailer = tailer(lane);
+            if (ends[lane] >= 0 && tailer != null && tailer.index() <= ends[lane])
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -135,13 +193,27 @@ public final class SpoolReader implements AutoCloseable
      * @return null when its records are no longer in the spool, or the record there is not its envelope (damaged).
      */
     public SpooledMessage readMessage(
-        final long queueId, final long startIndex, final long endIndex, final long bodyBytes, final int chunkCount)
+        final int lane,
+        final long queueId,
+        final long startIndex,
+        final long endIndex,
+        final long bodyBytes,
+        final int chunkCount)
     {
-        ExcerptTailer tailer = this.envelopeTailer;
+        if (lane >= envelopeTailers.length)
+        {
+            envelopeTailers = java.util.Arrays.copyOf(envelopeTailers, Math.max(lane + 1, lanes.count()));
+        }
+        ExcerptTailer tailer = envelopeTailers[lane];
         if (tailer == null)
         {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            if (queue == null)
+            {
+                return null;
+            }
             tailer = queue.createTailer();
-            this.envelopeTailer = tailer;
+            envelopeTailers[lane] = tailer;
         }
         if (!tailer.moveToIndex(startIndex))
         {
@@ -166,6 +238,7 @@ public final class SpoolReader implements AutoCloseable
             }
             final SpooledMessage message = new SpooledMessage();
             SpoolRecords.readEnvelope(bytes, start, message);
+            message.lane = lane;
             message.startIndex = startIndex;
             message.endIndex = endIndex;
             message.bodyBytes = bodyBytes;
@@ -195,7 +268,42 @@ public final class SpoolReader implements AutoCloseable
      */
     public int poll(final Consumer<SpooledMessage> onMessage, final int limit)
     {
-        final ExcerptTailer tailer = tailer();
+        final int laneCount = lanes.count();
+        final int first = firstLane < laneCount ? firstLane : 0;
+        firstLane = first + 1 < laneCount ? first + 1 : 0;
+        int found = 0;
+        for (int i = 0; i < laneCount && found < limit; i++)
+        {
+            final int lane = (first + i) % laneCount;
+            final ExcerptTailer tailer = tailer(lane);
+            if (tailer != null)
+            {
+                final int polled = poll(lane, tailer, onMessage, limit - found);
+                if (polled == 0 && cleanUpSinceChecked(lane) && overtakenByCleanUp(lane, tailer))
+                {
+                    found += poll(lane, tailer, onMessage, limit - found);
+                }
+                found += polled;
+            }
+        }
+        if (resumeKey != null)
+        {
+            final long[] resume = resumeIndexes();
+            for (int lane = 0; lane < resume.length; lane++)
+            {
+                final SingleChronicleQueue queue = lanes.queue(lane);
+                if (queue != null)
+                {
+                    queue.tableStorePut(resumeKey, resume[lane]);
+                }
+            }
+        }
+        return found;
+    }
+
+    private int poll(
+        final int lane, final ExcerptTailer tailer, final Consumer<SpooledMessage> onMessage, final int limit)
+    {
         int found = 0;
         while (found < limit)
         {
@@ -206,7 +314,7 @@ public final class SpoolReader implements AutoCloseable
                 {
                     break;
                 }
-                complete = onRecord(dc.wire().bytes(), dc.index());
+                complete = onRecord(dc.wire().bytes(), lane, dc.index());
             }
             if (complete != null)
             {
@@ -214,22 +322,98 @@ public final class SpoolReader implements AutoCloseable
                 onMessage.accept(complete);
             }
         }
-        if (resumeKey != null)
-        {
-            queue.tableStorePut(resumeKey, resumeIndex());
-        }
         return found;
     }
 
-    /** The lowest index a new reader must start from to miss nothing this reader has not returned yet. */
-    public long resumeIndex()
+    /**
+     * Whether the cycle file {@code tailer} read to its end was deleted (its lane was read to the end, so
+     * {@link #resumeCycle()} let the clean-up take it): a tailer there does not find the lane's later cycles, so it
+     * starts over at the first cycle on disk, which holds only records written after the ones it read. Checked
+     * once per lane after each clean-up that deleted files (only a deletion strands a tailer), not every poll.
+     */
+    private boolean cleanUpSinceChecked(final int lane)
     {
-        final long next = tailer().index();
-        if (pending.isEmpty())
+        if (lane >= checkedCleanUps.length)
         {
-            return next;
+            checkedCleanUps = java.util.Arrays.copyOf(checkedCleanUps, Math.max(lane + 1, lanes.count()));
         }
-        return Math.min(next, pending.values().iterator().next().startIndex);
+        final long cleanUps = lanes.cleanUps();
+        if (checkedCleanUps[lane] == cleanUps)
+        {
+            return false;
+        }
+        checkedCleanUps[lane] = cleanUps;
+        return true;
+    }
+
+    private boolean overtakenByCleanUp(final int lane, final ExcerptTailer tailer)
+    {
+        final SingleChronicleQueue queue = lanes.queue(lane);
+        final long index = tailer.index();
+        final int firstCycle = queue.firstCycle();
+        if (index <= 0 || firstCycle == Integer.MAX_VALUE || queue.rollCycle().toCycle(index) >= firstCycle)
+        {
+            return false;
+        }
+        tailer.toStart();
+        return true;
+    }
+
+    /**
+     * Per lane, the lowest index a new reader must start from to miss nothing this reader has not returned yet (-1
+     * for a lane absent on disk).
+     */
+    public long[] resumeIndexes()
+    {
+        final long[] resume = readIndexes();
+        final boolean[] seen = new boolean[resume.length];
+        for (final SpooledMessage message : pending.values())
+        {
+            // insertion order is record order within a lane: the first one seen is the lane's oldest
+            if (message.lane < resume.length && !seen[message.lane])
+            {
+                seen[message.lane] = true;
+                resume[message.lane] = Math.min(resume[message.lane], message.startIndex);
+            }
+        }
+        return resume;
+    }
+
+    /**
+     * The oldest cycle a new reader would start in: the lowest cycle of {@link #resumeIndexes()} over the lanes that
+     * hold something not yet returned (a pending message, or records not yet read); a lane read to its end counts
+     * as the cycle before the current one, not as its tailer's: a lane nobody writes any more (fewer inbound loops
+     * than before) must not keep every later cycle of the other lanes on disk, and a record a writer began in the
+     * last cycle just before it rolled (not yet visible as the lane's last index) must not lose its cycle.
+     */
+    public int resumeCycle()
+    {
+        final long[] resume = resumeIndexes();
+        final long[] last = lastIndexes();
+        final boolean[] hasPending = new boolean[resume.length];
+        for (final SpooledMessage message : pending.values())
+        {
+            if (message.lane < hasPending.length)
+            {
+                hasPending[message.lane] = true;
+            }
+        }
+        int cycle = Integer.MAX_VALUE;
+        for (int lane = 0; lane < resume.length; lane++)
+        {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            if (queue == null || resume[lane] < 0)
+            {
+                continue;
+            }
+            if (!hasPending[lane] && resume[lane] > last[lane])
+            {
+                cycle = Math.min(cycle, queue.cycle() - 1);
+                continue;
+            }
+            cycle = Math.min(cycle, queue.rollCycle().toCycle(resume[lane]));
+        }
+        return cycle;
     }
 
     /** Messages whose START was read but not yet their END. */
@@ -273,8 +457,8 @@ public final class SpoolReader implements AutoCloseable
      */
     public long readBody(final SpooledMessage message, final BodyChunkConsumer consumer)
     {
-        final ExcerptTailer tailer = bodyTailer();
-        if (!tailer.moveToIndex(message.startIndex))
+        final ExcerptTailer tailer = bodyTailer(message.lane);
+        if (tailer == null || !tailer.moveToIndex(message.startIndex))
         {
             throw new IllegalStateException("records of " + message.queueIdText() + " are no longer in the spool");
         }
@@ -336,27 +520,27 @@ public final class SpoolReader implements AutoCloseable
         return body;
     }
 
-    private SpooledMessage onRecord(final Bytes<?> bytes, final long index)
+    private SpooledMessage onRecord(final Bytes<?> bytes, final int lane, final long index)
     {
         final long start = bytes.readPosition();
         if (!checksum.intact(bytes, start, bytes.readLimit()))
         {
-            onDamagedRecord(index, "checksum mismatch");
+            onDamagedRecord(lane, index, "checksum mismatch");
             return null;
         }
         try
         {
-            return onIntactRecord(bytes, start, index);
+            return onIntactRecord(bytes, start, lane, index);
         }
         catch (final RuntimeException ex)
         {
             // only version 1 records (no checksum) can get here with garbage in them
-            onDamagedRecord(index, ex.getMessage());
+            onDamagedRecord(lane, index, ex.getMessage());
             return null;
         }
     }
 
-    private SpooledMessage onIntactRecord(final Bytes<?> bytes, final long start, final long index)
+    private SpooledMessage onIntactRecord(final Bytes<?> bytes, final long start, final int lane, final long index)
     {
         switch (SpoolRecords.type(bytes, start))
         {
@@ -369,6 +553,7 @@ public final class SpoolReader implements AutoCloseable
                 {
                     countIntactChunk(message, bytes.readInt(lengthAt));
                 }
+                message.lane = lane;
                 message.startIndex = index;
                 onStart(message);
                 return null;
@@ -388,6 +573,7 @@ public final class SpoolReader implements AutoCloseable
                 final long lengthAt = SpoolRecords.readEnvelope(bytes, start, message);
                 message.bodyBytes = bytes.readInt(lengthAt);
                 message.chunkCount = message.bodyBytes > 0 ? 1 : 0;
+                message.lane = lane;
                 message.startIndex = index;
                 message.endIndex = index;
                 return message;
@@ -411,7 +597,7 @@ public final class SpoolReader implements AutoCloseable
                 return message;
             }
             default:
-                onDamagedRecord(index, "unknown record type " + SpoolRecords.type(bytes, start));
+                onDamagedRecord(lane, index, "unknown record type " + SpoolRecords.type(bytes, start));
                 return null;
         }
     }
@@ -425,10 +611,11 @@ public final class SpoolReader implements AutoCloseable
         }
     }
 
-    private void onDamagedRecord(final long index, final String why)
+    private void onDamagedRecord(final int lane, final long index, final String why)
     {
         damagedRecords++;
-        LOG.error("spool: record {} (cycle {}, #{}) is damaged ({}): skipped", Long.toHexString(index),
+        final SingleChronicleQueue queue = lanes.queue(lane);
+        LOG.error("spool: record {} (lane {}, cycle {}, #{}) is damaged ({}): skipped", Long.toHexString(index), lane,
             queue.rollCycle().toCycle(index), queue.rollCycle().toSequenceNumber(index), why);
     }
 
@@ -462,11 +649,22 @@ public final class SpoolReader implements AutoCloseable
         }
     }
 
-    private ExcerptTailer tailer()
+    /** Lane {@code lane}'s polling tailer, made at first use (resuming where a named reader left it); null when the
+     * lane is absent on disk. */
+    private ExcerptTailer tailer(final int lane)
     {
-        ExcerptTailer tailer = this.tailer;
+        if (lane >= tailers.length)
+        {
+            tailers = java.util.Arrays.copyOf(tailers, Math.max(lane + 1, lanes.count()));
+        }
+        ExcerptTailer tailer = tailers[lane];
         if (tailer == null)
         {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            if (queue == null)
+            {
+                return null;
+            }
             tailer = queue.createTailer();
             if (resumeKey != null)
             {
@@ -476,23 +674,32 @@ public final class SpoolReader implements AutoCloseable
                     tailer.toStart();
                 }
             }
-            this.tailer = tailer;
+            tailers[lane] = tailer;
         }
         return tailer;
     }
 
-    private ExcerptTailer bodyTailer()
+    private ExcerptTailer bodyTailer(final int lane)
     {
-        ExcerptTailer tailer = this.bodyTailer;
+        if (lane >= bodyTailers.length)
+        {
+            bodyTailers = java.util.Arrays.copyOf(bodyTailers, Math.max(lane + 1, lanes.count()));
+        }
+        ExcerptTailer tailer = bodyTailers[lane];
         if (tailer == null)
         {
+            final SingleChronicleQueue queue = lanes.queue(lane);
+            if (queue == null)
+            {
+                return null;
+            }
             tailer = queue.createTailer();
-            this.bodyTailer = tailer;
+            bodyTailers[lane] = tailer;
         }
         return tailer;
     }
 
-    /** Closes from the owning thread; closes the queue too when opened read-only with {@link #open}. */
+    /** Closes from the owning thread; closes the queues too when opened read-only with {@link #open}. */
     @Override
     public void close()
     {
@@ -501,37 +708,33 @@ public final class SpoolReader implements AutoCloseable
             return;
         }
         closed = true;
-        if (tailer != null)
+        for (final ExcerptTailer[] each : new ExcerptTailer[][] {tailers, bodyTailers, envelopeTailers})
         {
-            tailer.close();
-        }
-        if (bodyTailer != null)
-        {
-            bodyTailer.close();
-        }
-        if (envelopeTailer != null)
-        {
-            envelopeTailer.close();
+            for (final ExcerptTailer tailer : each)
+            {
+                if (tailer != null)
+                {
+                    tailer.close();
+                }
+            }
         }
         if (ownsQueue)
         {
-            queue.close();
+            lanes.closeAll();
         }
     }
 
     void closeFromOwner()
     {
-        if (tailer != null)
+        for (final ExcerptTailer[] each : new ExcerptTailer[][] {tailers, bodyTailers, envelopeTailers})
         {
-            tailer.singleThreadedCheckReset();
-        }
-        if (bodyTailer != null)
-        {
-            bodyTailer.singleThreadedCheckReset();
-        }
-        if (envelopeTailer != null)
-        {
-            envelopeTailer.singleThreadedCheckReset();
+            for (final ExcerptTailer tailer : each)
+            {
+                if (tailer != null)
+                {
+                    tailer.singleThreadedCheckReset();
+                }
+            }
         }
         close();
     }

@@ -16,9 +16,11 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The spool's one sync thread ({@value #ROLE_NAME}): takes {@link SyncRequest}s from the writers, makes the queue
- * files they wrote durable, posts each request back to its writer's completion queue and wakes that writer's
- * loop. Also, every {@value #SPACE_REFRESH_MS} ms, refreshes the spool's cached usable disk space and keeps the
- * next cycle files pre-created and allocated ({@link CycleFileAllocator#prepare}), so writers make neither syscall.
+ * files they wrote durable (in every lane: one pass over the requests of all loops syncs each file they name once,
+ * whichever lane it is in — group commit across the per-loop queues), posts each request back to its writer's
+ * completion queue and wakes that writer's loop. Also, every {@value #SPACE_REFRESH_MS} ms, refreshes the spool's
+ * cached usable disk space and keeps the next cycle files of every lane pre-created and allocated
+ * ({@link CycleFileAllocator#prepare}), so writers make neither syscall.
  * <p>
  * <b>How a sync is done.</b> Appenders are thread-confined, so {@code ExcerptAppender.sync()} (an {@code msync}
  * of the appender's mapping) could only run on the loop thread, where a blocking syscall must not run. Instead
@@ -39,8 +41,9 @@ import java.util.concurrent.locks.LockSupport;
  * <b>Power loss.</b> A {@code kill -9} cannot tell a missing sync from a good one (the page cache survives a
  * process); a power cut can. For that: (1) a message's records may span cycle files, so a request lists every
  * file its writer touched since its previous request and all of them are synced; (2) a new cycle file's directory
- * entry lives in the directory, so the first time a file is seen the directory and Chronicle's
- * {@code metadata.cq4t} (cycle listing) are fsynced too, otherwise a synced file could vanish on reboot;
+ * entry lives in its lane's directory, so the first time a file is seen that directory and the lane's Chronicle
+ * {@code metadata.cq4t} (cycle listing) are fsynced too, and the spool directory (which holds the lane's entry);
+ * otherwise a synced file could vanish on reboot;
  * (3) the completion (and so the 250) is posted only after {@code force} returned; if it throws, the completion
  * says not durable and the session answers 451/452 instead of 250.
  * <p>
@@ -296,8 +299,14 @@ final class SpoolSyncer implements Runnable
             syncedRound[slot] = -1;
             // A file seen for the first time may be a new cycle: make its directory entry and the cycle listing
             // durable, or a power cut could lose the whole (synced) file.
-            forceDirectory();
-            forceIfExists(dir.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE));
+            final Path laneDir = file.toPath().toAbsolutePath().getParent();
+            forceDirectory(laneDir);
+            forceIfExists(laneDir.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE));
+            if (!laneDir.equals(dir))
+            {
+                // a lane's directory entry is in the spool directory: durable once, with its first cycle file
+                forceDirectory(dir);
+            }
             return slot;
         }
         catch (final IOException ex)
@@ -308,9 +317,9 @@ final class SpoolSyncer implements Runnable
         }
     }
 
-    private void forceDirectory() throws IOException
+    private static void forceDirectory(final Path directory) throws IOException
     {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ))
+        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ))
         {
             channel.force(true);
         }

@@ -15,9 +15,9 @@ import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 
 /**
- * The spool's {@link MessageSink} for one net loop: appends the records of {@link SpoolRecords} with the loop's
- * own Chronicle appender (created lazily on the loop thread at first use) and hands commits to the
- * {@link SpoolSyncer}.
+ * The spool's {@link MessageSink} for one net loop: appends the records of {@link SpoolRecords} to the loop's own
+ * lane of the spool ({@link SpoolLanes}: no other loop takes its write lock) with the loop's own Chronicle appender
+ * (created lazily on the loop thread at first use) and hands commits to the {@link SpoolSyncer}.
  * <p>
  * Per message: {@code begin} only checks (cached) disk space and takes a pooled transaction state; the envelope is
  * written with the first body bytes. Body bytes of a message not yet started are staged in one writer-wide
@@ -47,6 +47,8 @@ public final class SpoolWriter implements MessageSink
     private static final int COMPLETION_CAPACITY = 16 * 1024;
 
     private final Spool spool;
+    /** The spool lane (Chronicle queue) this writer alone appends to: {@link SpoolLanes}. */
+    private final int lane;
     private final SingleChronicleQueue queue;
     private final SpoolSyncer syncer;
     private final SyncMode syncMode;
@@ -84,12 +86,14 @@ public final class SpoolWriter implements MessageSink
 
     SpoolWriter(
         final Spool spool,
+        final int lane,
         final SingleChronicleQueue queue,
         final SpoolSyncer syncer,
         final SyncMode syncMode,
         final LoopWaker waker)
     {
         this.spool = spool;
+        this.lane = lane;
         this.queue = queue;
         this.syncer = syncer;
         this.syncMode = syncMode;
@@ -295,6 +299,11 @@ public final class SpoolWriter implements MessageSink
     }
 
     /** Listener exceptions caught while draining (each is counted, the others still run). */
+    public int lane()
+    {
+        return lane;
+    }
+
     public long listenerErrors()
     {
         return listenerErrors;
@@ -421,7 +430,7 @@ public final class SpoolWriter implements MessageSink
         final int length)
     {
         final int bodyLength = buffer != null ? length : (stageOwner == tx ? stageLength : 0);
-        if (!spool.reserve(RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
+        if (!spool.reserve(lane, RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
         {
             return failed(tx);
         }
@@ -432,7 +441,7 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
-                if (!spool.ensureAllocated(appender, start,
+                if (!spool.ensureAllocated(lane, appender, start,
                     RECORD_OVERHEAD + SpoolRecords.envelopeLength(message) + bodyLength))
                 {
                     dc.rollbackOnClose();
@@ -480,7 +489,7 @@ public final class SpoolWriter implements MessageSink
 
     private boolean writeBody(final long queueId, final Tx tx, final ByteBuffer buffer, final int from, final int length)
     {
-        if (!spool.reserve(RECORD_OVERHEAD + length))
+        if (!spool.reserve(lane, RECORD_OVERHEAD + length))
         {
             return failed(tx);
         }
@@ -491,7 +500,7 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
-                if (!spool.ensureAllocated(appender, start, RECORD_OVERHEAD + length))
+                if (!spool.ensureAllocated(lane, appender, start, RECORD_OVERHEAD + length))
                 {
                     dc.rollbackOnClose();
                     return failed(tx);
@@ -522,7 +531,7 @@ public final class SpoolWriter implements MessageSink
 
     private boolean writeEnd(final long queueId, final Tx tx)
     {
-        if (!spool.reserve(RECORD_OVERHEAD))
+        if (!spool.reserve(lane, RECORD_OVERHEAD))
         {
             return failed(tx);
         }
@@ -533,7 +542,7 @@ public final class SpoolWriter implements MessageSink
             {
                 final Bytes<?> bytes = dc.wire().bytes();
                 final long start = bytes.writePosition();
-                if (!spool.ensureAllocated(appender, start, RECORD_OVERHEAD))
+                if (!spool.ensureAllocated(lane, appender, start, RECORD_OVERHEAD))
                 {
                     dc.rollbackOnClose();
                     return failed(tx);

@@ -31,6 +31,8 @@ public final class SpooledMessage
     byte[][] originalRecipients;
     long bodyBytes;
     int chunkCount;
+    /** The spool lane ({@link SpoolLanes}) its records are in; its indexes are that lane's. */
+    int lane;
     long startIndex;
     long endIndex;
     /** Body chunks and bytes in records that passed their checksum; the reader compares them with the END. */
@@ -136,6 +138,11 @@ public final class SpooledMessage
     }
 
     /** Chronicle index of the record holding the envelope (START, START_BODY or WHOLE). */
+    public int lane()
+    {
+        return lane;
+    }
+
     public long startIndex()
     {
         return startIndex;

@@ -208,6 +208,6 @@ class DeliveryMoveForwardTest
     {
         return "queued " + relay.queuedMessages() + ", deferrals " + relay.metrics().messagesDeferred() + ", moves " +
             moves() + ", healthy " + healthy.messageCount() + ", cycle " + relay.spool().currentCycle() + ", files " +
-            relay.spool().cycleFiles().keySet();
+            relay.spool().cycleFiles(0).keySet();
     }
 }

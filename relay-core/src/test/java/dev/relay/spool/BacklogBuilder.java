@@ -115,10 +115,10 @@ public final class BacklogBuilder
             }
             final QueueCheckpoint checkpoint = new QueueCheckpoint();
             checkpoint.writtenAtMs = System.currentTimeMillis();
-            checkpoint.spoolResumeIndex = spool.lastIndex() + 1;
-            checkpoint.spoolReadIndex = checkpoint.spoolResumeIndex;
+            checkpoint.spoolResumeIndexes = new long[] {spool.lastIndex(0) + 1};
+            checkpoint.spoolReadIndexes = checkpoint.spoolResumeIndexes;
             checkpoint.journalIndex = journal.lastIndex();
-            checkpoint.spoolSyncedIndex = checkpoint.spoolResumeIndex;
+            checkpoint.spoolSyncedIndexes = checkpoint.spoolResumeIndexes;
             checkpoint.journalSyncedIndex = checkpoint.journalIndex + 1;
             for (final DeferredBucket bucket : index.buckets())
             {
@@ -134,7 +134,7 @@ public final class BacklogBuilder
                 checkpoint.cycles.computeIfAbsent(cycle.getKey(), ignored -> new long[3])[2] = cycle.getValue();
             }
             final List<Path> sync = new ArrayList<>(index.takeDirtyFiles());
-            sync.addAll(spool.cycleFiles().values());
+            sync.addAll(spool.cycleFiles(0).values());
             sync.addAll(journal.cycleFiles().values());
             QueueCheckpoint.write(dir.resolve("deferred"), checkpoint.encode(), sync);
         }

@@ -279,10 +279,10 @@ class CycleFileAllocatorTest
                 fill(filler);
                 // within CYCLES_AHEAD seconds the pre-created files run out and cannot be replaced
                 awaitTrue(() -> !allocator.cycleReady(), 5_000);
-                assertFalse(spool.reserve(64));
+                assertFalse(spool.reserve(0, 64));
                 Files.delete(filler);
                 awaitTrue(allocator::cycleReady, 2_000);
-                assertTrue(spool.reserve(64));
+                assertTrue(spool.reserve(0, 64));
             }
         }
         finally
@@ -302,7 +302,7 @@ class CycleFileAllocatorTest
             final CycleFileAllocator allocator = spool.allocator();
             assertFalse(allocator.enabled());
             assertTrue(allocator.cycleReady());
-            assertTrue(spool.reserve(64));
+            assertTrue(spool.reserve(0, 64));
             try (DocumentContext dc = appender.writingDocument())
             {
                 assertTrue(allocator.ensureAllocated(appender, dc.wire().bytes().writePosition(), 8));

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -210,7 +211,7 @@ class QueueRecoveryTest
         {
             final QueueRecovery.Result result = QueueRecovery.recover(index, journal);
             assertFalse(result.fromCheckpoint);
-            assertEquals(-1, result.spoolResumeIndex, "the spool is read from its start");
+            assertArrayEquals(new long[] {-1}, result.spoolResumeIndexes, "the spool is read from its start");
             assertEquals(4, result.journalRecords);
             assertEquals(List.of(), result.active);
             assertEquals(0, index.liveCount());

@@ -34,6 +34,19 @@ class SpoolCrashTest
     @Test
     void noAckedMessageIsLostOnKill9() throws Exception
     {
+        killAndCount(1);
+    }
+
+    /** Two loops, each appending to its own lane, synced by the one syncer: lost 0 and duplicated 0 over both. */
+    @Test
+    void noAckedMessageOfTwoLoopsIsLostOrDuplicatedOnKill9() throws Exception
+    {
+        killAndCount(2);
+        assertTrue(java.nio.file.Files.isDirectory(dir.resolve(SpoolLanes.DIR_PREFIX + 1)), "loop 1 wrote lane 1");
+    }
+
+    private void killAndCount(final int loops) throws Exception
+    {
         final List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (final String arg : ManagementFactory.getRuntimeMXBean().getInputArguments())
@@ -48,6 +61,7 @@ class SpoolCrashTest
         command.add(System.getProperty("java.class.path"));
         command.add(SpoolCrashChild.class.getName());
         command.add(dir.toString());
+        command.add(Integer.toString(loops));
         final Process child = new ProcessBuilder(command)
             .redirectError(ProcessBuilder.Redirect.DISCARD)
             .start();
@@ -84,11 +98,22 @@ class SpoolCrashTest
         assertTrue(acked.size() >= ACKS_BEFORE_KILL, "child acked only " + acked.size());
 
         final Map<Long, SpooledMessage> found = new HashMap<>();
+        final int[] duplicated = new int[1];
+        final boolean[] lanesSeen = new boolean[loops];
         try (SpoolReader reader = SpoolReader.open(dir))
         {
-            while (reader.poll(m -> found.put(m.queueId(), m), 1000) > 0)
+            while (reader.poll(m ->
+            {
+                duplicated[0] += found.put(m.queueId(), m) == null ? 0 : 1;
+                lanesSeen[m.lane()] = true;
+            }, 1000) > 0)
             {
                 // all
+            }
+            assertEquals(0, duplicated[0], "read twice");
+            for (int lane = 0; lane < loops; lane++)
+            {
+                assertTrue(lanesSeen[lane], "mail of lane " + lane);
             }
             int lost = 0;
             for (final long id : acked)
