@@ -393,6 +393,7 @@ public final class QueueManager implements Agent
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
             work += housekeeping();
         }
+        work += checkpoints.applyKills();
         injector.endOfPass();
         activeMessages = live.size();
         countDeferred();
