@@ -107,6 +107,12 @@ final class QueueCheckpointer
         killsLeft = 0;
     }
 
+    /** Kills the last durable checkpoint allows that are not done yet. */
+    int killsLeft()
+    {
+        return killsLeft;
+    }
+
     /**
      * Kills on disk the next {@link #KILLS_PER_PASS} entries the last durable checkpoint allows; every pass.
      *

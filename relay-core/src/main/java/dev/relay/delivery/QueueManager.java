@@ -344,6 +344,12 @@ public final class QueueManager implements Agent
         return indexFileBytes;
     }
 
+    /** Kills of taken index entries that a durable checkpoint allows and are not done yet (tests). */
+    int checkpointKillsLeft()
+    {
+        return checkpoints.killsLeft();
+    }
+
     @Override
     public String roleName()
     {

@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * How the {@link QueueManager} hands out a backlog made due at once (a flush after its destination came back) beside
  * fresh mail, stepped by hand: new mail is taken between slices of the backlog, not after a pass of it, and the mail
- * taken back from the deferred queue holds only its share of the active set, handed out again as results come back.
+ * taken back from the deferred queue holds only its share of the active set, handed out again as results come back;
+ * the kills a durable checkpoint allows go a slice a pass, and a crash among them loses and repeats nothing.
  */
 @Timeout(60)
 class BacklogHandOutTest extends SteppedQueueManager
@@ -117,6 +118,61 @@ class BacklogHandOutTest extends SteppedQueueManager
         }
         assertEquals(0, lost, "lost");
         assertEquals(0, duplicated, "duplicated");
+    }
+
+    @Test
+    void aCrashWhileTheKillsOfADurableCheckpointAreSpreadOverPassesLosesAndRepeatsNothing() throws Exception
+    {
+        openSpool();
+        startManager(1, "delivery.retry.schedule", "1h", "delivery.routes", ROUTES);
+        final int backlog = 600;
+        final List<Long> ids = deferOnDisk(backlog);
+        inbox.flush();
+        final Map<Long, Integer> handedOut = new HashMap<>();
+        for (int pass = 0; pass < 10; pass++)
+        {
+            manager.doWork();
+            for (final DeliveryJob job : jobsOfAllLoops())
+            {
+                handedOut.merge(job.message.queueId(), 1, Integer::sum);
+            }
+        }
+        assertEquals(backlog, handedOut.size(), "the backlog is out, taken from disk");
+        // a checkpoint naming the 600 entries taken; a second later it is durable and their kills begin, a slice a
+        // pass: the queue manager dies after the first slice
+        clock.update(T0 + 2_000);
+        manager.doWork();
+        clock.update(T0 + 3_000);
+        manager.doWork();
+        assertEquals(backlog - QueueCheckpointer.KILLS_PER_PASS, manager.checkpointKillsLeft(),
+            "one slice of the kills done");
+        manager = null;
+        loops.clear();
+
+        clock.update(T0 + 4_000);
+        startManager(1, "delivery.retry.schedule", "1h", "delivery.routes", ROUTES);
+        manager.recover();
+        final Map<Long, Integer> again = new HashMap<>();
+        for (int pass = 0; pass < 10; pass++)
+        {
+            manager.doWork();
+            for (final DeliveryJob job : jobsOfAllLoops())
+            {
+                again.merge(job.message.queueId(), 1, Integer::sum);
+                handBack(job, reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"));
+            }
+        }
+        long lost = 0;
+        long duplicated = 0;
+        for (final long id : ids)
+        {
+            final int copies = again.getOrDefault(id, 0);
+            lost += copies == 0 ? 1 : 0;
+            duplicated += Math.max(0, copies - 1);
+        }
+        assertEquals(0, lost, "in flight at the crash: each handed out again");
+        assertEquals(0, duplicated, "duplicated");
+        assertEquals(0, manager.queuedMessages(), "none left on disk to come back");
     }
 
     /** Writes {@code count} messages for backlog.test, has each deferred for an hour: they wait on disk. */
