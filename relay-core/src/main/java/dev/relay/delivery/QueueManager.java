@@ -617,7 +617,7 @@ public final class QueueManager implements Agent
         {
             if (taken > 0 && taken % SLICE == 0)
             {
-                polled += pollSpool();
+                polled += pollSpoolBetweenSlices();
             }
             final QueuedMessage queued = deferred.takeDue(horizon);
             if (queued == null)
