@@ -145,7 +145,10 @@ class BacklogProcessTest
 
         final DigestingSink down = sink(downPort);
         MetricsEndpoint.flush(metricsPort);
-        Await.until(() -> down.messageCount() >= backlog, WAIT, () -> "the backlog delivered: " + down.messageCount());
+        Await.until(() -> down.messageCount() >= backlog, WAIT, () -> "the backlog delivered: " + down.messageCount()
+            + "; active " + sampleQuietly(metricsPort, "relay_queue_messages{state=\"active\"}") + ", deferred "
+            + sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") + "; relay log ends:\n"
+            + tail(relay.stdout(), 40));
         Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 0, WAIT,
             () -> "nothing deferred");
         final Map<String, List<DigestingSink.Digest>> got = down.all();
