@@ -68,7 +68,7 @@ import java.util.function.Consumer;
  * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
  * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
-public final class SelectorLoop implements Runnable
+public final class SelectorLoop extends ConnectionLoop implements Runnable
 {
     static final long CLOSE_GRACE_MS = 10_000;
     private static final Logger LOG = LoggerFactory.getLogger(SelectorLoop.class);
@@ -209,27 +209,32 @@ public final class SelectorLoop implements Runnable
         hooks.add(hook);
     }
 
+    @Override
     public int index()
     {
         return index;
     }
 
+    @Override
     long nowMs()
     {
         return nowMs;
     }
 
+    @Override
     int writeBufferSize()
     {
         return writePool.bufferSize();
     }
 
+    @Override
     int readBufferSize()
     {
         return readPool.bufferSize();
     }
 
     /** The TLS wire buffers of this loop's connections, made at the first {@code startTls}. */
+    @Override
     BufferPool tlsPool()
     {
         if (tlsPool == null)
@@ -239,12 +244,14 @@ public final class SelectorLoop implements Runnable
         return tlsPool;
     }
 
+    @Override
     Executor tlsTaskExecutor()
     {
         return tlsTasks;
     }
 
     /** Runs {@code command} on the loop thread soon. Any thread. */
+    @Override
     public void execute(final Runnable command)
     {
         while (!commands.offer(command))
@@ -960,6 +967,7 @@ public final class SelectorLoop implements Runnable
         return count;
     }
 
+    @Override
     void markDirty(final NioConnection connection)
     {
         if (!connection.dirty)
@@ -977,6 +985,7 @@ public final class SelectorLoop implements Runnable
         }
     }
 
+    @Override
     void resumeLater(final NioConnection connection, final long atMs)
     {
         connection.resumeAtMs = atMs;
@@ -1005,6 +1014,7 @@ public final class SelectorLoop implements Runnable
         return count;
     }
 
+    @Override
     void queueResume(final NioConnection connection)
     {
         if (!connection.resumeQueued)
@@ -1014,6 +1024,7 @@ public final class SelectorLoop implements Runnable
         }
     }
 
+    @Override
     void updateInterest(final NioConnection connection)
     {
         final SelectionKey key = connection.key;
@@ -1051,6 +1062,7 @@ public final class SelectorLoop implements Runnable
      * The connection's timeout starts again from now, for its current {@link NioConnection#idleTimeoutMs}: on a new
      * phase and whenever bytes move. A closing connection keeps its grace deadline.
      */
+    @Override
     void restartTimeout(final NioConnection connection)
     {
         if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking) &&
@@ -1061,6 +1073,7 @@ public final class SelectorLoop implements Runnable
     }
 
     /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
+    @Override
     void startHandshake(final NioConnection connection, final long timeoutMs)
     {
         if (!connection.closing && !connection.closed)
@@ -1070,6 +1083,7 @@ public final class SelectorLoop implements Runnable
     }
 
     /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
+    @Override
     void tlsEstablished(final NioConnection connection)
     {
         restartTimeout(connection);
@@ -1089,6 +1103,7 @@ public final class SelectorLoop implements Runnable
     }
 
     /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
+    @Override
     void tlsFailed(final NioConnection connection, final String reason)
     {
         if (connection.closed)
@@ -1108,6 +1123,7 @@ public final class SelectorLoop implements Runnable
     }
 
     /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
+    @Override
     void startCloseGrace(final NioConnection connection)
     {
         if (!connection.closed && connection.deadlineMs() > timeoutNowMs + CLOSE_GRACE_MS)
@@ -1203,6 +1219,7 @@ public final class SelectorLoop implements Runnable
         return handlerErrors.get();
     }
 
+    @Override
     void close(final NioConnection connection)
     {
         if (connection.closed)
@@ -1271,21 +1288,25 @@ public final class SelectorLoop implements Runnable
         }
     }
 
+    @Override
     ByteBuffer acquireReadBuffer()
     {
         return readPool.acquire();
     }
 
+    @Override
     void releaseReadBuffer(final ByteBuffer buffer)
     {
         readPool.release(buffer);
     }
 
+    @Override
     ByteBuffer acquireWriteBuffer()
     {
         return writePool.acquire();
     }
 
+    @Override
     void releaseWriteBuffer(final ByteBuffer buffer)
     {
         writePool.release(buffer);

@@ -3,16 +3,21 @@ package dev.relay.net;
 import dev.relay.Relay;
 
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.SocketOption;
 import java.nio.ByteBuffer;
-import java.nio.channels.ByteChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.channels.spi.SelectorProvider;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -23,8 +28,12 @@ import java.util.function.BooleanSupplier;
  * It keeps the contract the real loop keeps (SelectorLoop's class javadoc), the same way, and promises nothing the
  * real loop does not: a pass is select (I/O of the ready connections, connects, accepts) → commands
  * ({@link #execute}) → hooks → tarpitted connections due → input of resumed connections → one flush per dirty
- * connection, then {@code onOutputDrained} when it emptied the buffer → hooks' end of pass → expired timeouts; the
- * steps are SelectorLoop's and NioConnection's, line for line, over memory. Output goes through a
+ * connection, then {@code onOutputDrained} when it emptied the buffer → hooks' end of pass → expired timeouts.
+ * Its connections are the real {@link NioConnection}s (reads, input offered to the handler, compaction, writes,
+ * flushes, pause and resume, close grace, TLS wrap and unwrap run the relay's own code), each over a
+ * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
+ * {@link ConnectionLoop}, as SelectorLoop is on the relay. The pass itself (which connection is ready, what follows
+ * a flush) is still this class's copy of SelectorLoop's. Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
  * inbound connection is not read while its output is blocked, an outbound one is; timeouts live in the real
@@ -32,8 +41,8 @@ import java.util.function.BooleanSupplier;
  * {@code LoopContractTest} runs the same scenarios against this class and against SelectorLoop over loopback
  * sockets, so a difference shows up there.
  * <p>
- * TLS ({@link Connection#startTls}) runs the real {@link TlsLayer} over the peer's bytes, as NioConnection runs it
- * over the socket; delegated tasks run in the next pass (as a command: off the handler's call, then back on the
+ * TLS ({@link Connection#startTls}) is NioConnection's, with the real {@link TlsLayer} over the peer's bytes; delegated
+ * tasks run in the next pass (as a command: off the handler's call, then back on the
  * loop), and a peer speaks TLS through {@link Peer#startTls}.
  * <p>
  * Not modelled: admission ({@link ConnectionLimiter}: a refused client never reaches a handler), the PROXY protocol
@@ -45,7 +54,7 @@ import java.util.function.BooleanSupplier;
  * Single-threaded: the test's thread is the loop thread. Call handler and connection methods from {@link #execute}
  * (as other stages do on the real loop) or from callbacks.
  */
-public final class LoopDouble
+public final class LoopDouble extends ConnectionLoop
 {
     /** The fake clock's start (epoch milliseconds). */
     public static final long START_MS = 1_700_000_000_000L;
@@ -54,10 +63,6 @@ public final class LoopDouble
     /** Passes without the clock moving after which {@link #runUntilIdle()} gives up: a handler that spins. */
     private static final int MAX_BUSY_PASSES = 200_000;
 
-    private static final int FLUSH_EMPTY = 0;
-    private static final int FLUSH_DRAINED = 1;
-    private static final int FLUSH_PENDING = 2;
-    private static final int FLUSH_HELD = 3;
     private static final int OP_READ = 1;
     private static final int OP_WRITE = 4;
     private static final int OP_CONNECT = 8;
@@ -76,18 +81,18 @@ public final class LoopDouble
     private final BufferPool readPool;
     private final BufferPool writePool;
     private final BufferPool tlsPool = new BufferPool(SelectorLoop.TLS_BUFFER_BYTES, 16);
-    private final java.util.concurrent.Executor tlsTasks = this::execute;
-    private final DeadlineLists<MemoryConnection> timeouts = new DeadlineLists<>();
-    private final DeadlineLists.ExpiryHandler<MemoryConnection> onTimeout = this::onTimeout;
-    private final ArrayList<MemoryConnection> connections = new ArrayList<>();
-    private MemoryConnection[] ready = new MemoryConnection[8];
+    private final Executor tlsTasks = this::execute;
+    private final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
+    private final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
+    private final ArrayList<NioConnection> connections = new ArrayList<>();
+    private NioConnection[] ready = new NioConnection[8];
     /** The far ends still reading: a peer reads what reached it even after the loop closed its side. */
     private final ArrayList<Peer> peers = new ArrayList<>();
-    private final ArrayList<MemoryConnection> arriving = new ArrayList<>();
-    private final ArrayList<MemoryConnection> resumed = new ArrayList<>();
-    private ArrayList<MemoryConnection> dirty = new ArrayList<>();
-    private ArrayList<MemoryConnection> dirtySpare = new ArrayList<>();
-    private final ArrayList<MemoryConnection> delayed = new ArrayList<>();
+    private final ArrayList<NioConnection> arriving = new ArrayList<>();
+    private final ArrayList<NioConnection> resumed = new ArrayList<>();
+    private ArrayList<NioConnection> dirty = new ArrayList<>();
+    private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
+    private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final ArrayDeque<Runnable> commands = new ArrayDeque<>();
     private final List<LoopHook> hooks = new ArrayList<>();
     private final List<RuntimeException> failures = new ArrayList<>();
@@ -140,12 +145,14 @@ public final class LoopDouble
     }
 
     /** Runs {@code command} on the loop in the next pass (SelectorLoop#execute). */
+    @Override
     public void execute(final Runnable command)
     {
         commands.add(command);
     }
 
     /** The fake clock (epoch milliseconds), also each connection's {@link Connection#nowMs()}. */
+    @Override
     public long nowMs()
     {
         return nowMs;
@@ -191,9 +198,9 @@ public final class LoopDouble
         {
             throw new IllegalStateException("no handler factory");
         }
-        final MemoryConnection connection = new MemoryConnection(remote, false, Answer.ACCEPT, listenerTag);
-        arriving.add(connection);
-        return connection.peer;
+        final Peer peer = newConnection(remote, false, Answer.ACCEPT, listenerTag);
+        arriving.add(peer.connection);
+        return peer;
     }
 
     /** {@link #connect(InetSocketAddress, ConnectionHandlerFactory, long, Answer)} to a server that accepts. */
@@ -218,15 +225,31 @@ public final class LoopDouble
         {
             throw new IllegalArgumentException("connect timeout must be positive: " + connectTimeoutMs);
         }
-        final MemoryConnection connection = new MemoryConnection(remote, true, answer, 0);
+        final Peer peer = newConnection(remote, true, answer, 0);
+        final NioConnection connection = peer.connection;
         connection.idleTimeoutMs = connectTimeoutMs;
         connection.connecting = true;
-        connection.interestOps = OP_CONNECT;
+        peer.interestOps = OP_CONNECT;
         connection.slot = connections.size();
         connections.add(connection);
         restartTimeout(connection);
         connection.handler = handlerFactory.newHandler(connection);
-        return connection.peer;
+        return peer;
+    }
+
+    /** A NioConnection over a {@link MemoryChannel} to a new {@link Peer}, as the real loop makes one over a socket. */
+    private Peer newConnection(
+        final InetSocketAddress remote, final boolean outbound, final Answer answer, final int listenerTag)
+    {
+        final Peer peer = new Peer(answer);
+        peer.connection = new NioConnection(this, new MemoryChannel(peer), remote, outbound, listenerTag);
+        peers.add(peer);
+        return peer;
+    }
+
+    private static Peer peer(final NioConnection connection)
+    {
+        return ((MemoryChannel)connection.channel).peer;
     }
 
     /** SelectorLoop#drain: in the next pass every handler gets {@code onDrain}; the loop ends when all are closed. */
@@ -346,6 +369,70 @@ public final class LoopDouble
         return work;
     }
 
+    @Override
+    int index()
+    {
+        return 0;
+    }
+
+    @Override
+    int writeBufferSize()
+    {
+        return writePool.bufferSize();
+    }
+
+    @Override
+    int readBufferSize()
+    {
+        return readPool.bufferSize();
+    }
+
+    @Override
+    ByteBuffer acquireReadBuffer()
+    {
+        return readPool.acquire();
+    }
+
+    @Override
+    void releaseReadBuffer(final ByteBuffer buffer)
+    {
+        readPool.release(buffer);
+    }
+
+    @Override
+    ByteBuffer acquireWriteBuffer()
+    {
+        return writePool.acquire();
+    }
+
+    @Override
+    void releaseWriteBuffer(final ByteBuffer buffer)
+    {
+        writePool.release(buffer);
+    }
+
+    @Override
+    BufferPool tlsPool()
+    {
+        return tlsPool;
+    }
+
+    @Override
+    Executor tlsTaskExecutor()
+    {
+        return tlsTasks;
+    }
+
+    @Override
+    void resumeLater(final NioConnection connection, final long atMs)
+    {
+        connection.resumeAtMs = atMs;
+        if (!delayed.contains(connection))
+        {
+            delayed.add(connection);
+        }
+    }
+
     private long nextEventMs()
     {
         long next = timeouts.nextDeadlineMs();
@@ -422,7 +509,7 @@ public final class LoopDouble
     }
 
     /** SelectorLoop#onReady, for one connection if its interest and its peer make it ready; returns 1 if it was. */
-    private int onReady(final MemoryConnection connection)
+    private int onReady(final NioConnection connection)
     {
         if (connection.closed)
         {
@@ -430,13 +517,14 @@ public final class LoopDouble
         }
         if (connection.connecting)
         {
-            if (connection.answer == Answer.SILENCE)
+            final Answer answer = peer(connection).answer;
+            if (answer == Answer.SILENCE)
             {
                 return 0;
             }
             try
             {
-                if (connection.answer == Answer.REFUSE)
+                if (answer == Answer.REFUSE)
                 {
                     connectFailed(connection, "Connection refused");
                     return 1;
@@ -449,11 +537,11 @@ public final class LoopDouble
             }
             return 1;
         }
-        final Peer peer = connection.peer;
+        final Peer peer = peer(connection);
         // a socket in error is ready for whatever it is interested in (epoll reports EPOLLERR/EPOLLHUP)
         final boolean broken = peer.state != Peer.OPEN;
-        final boolean readable = (connection.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0);
-        final boolean writable = (connection.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0);
+        final boolean readable = (peer.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0);
+        final boolean writable = (peer.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0);
         if (!readable && !writable)
         {
             return 0;
@@ -469,17 +557,17 @@ public final class LoopDouble
             }
             if (writable)
             {
-                final int flushed = connection.flushOutput();
+                final int flushed = flush(connection);
                 if (connection.closed)
                 {
                     return 1;
                 }
-                if (flushed == FLUSH_HELD && !connection.closing)
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
                 {
                     connection.outputPending = false;
                     updateInterest(connection);
                 }
-                else if (flushed != FLUSH_PENDING)
+                else if (flushed != NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = false;
                     if (connection.closing)
@@ -487,11 +575,11 @@ public final class LoopDouble
                         close(connection);
                         return 1;
                     }
-                    if (flushed == FLUSH_DRAINED)
+                    if (flushed == NioConnection.FLUSH_DRAINED)
                     {
                         connection.handler.onOutputDrained();
                     }
-                    if (connection.tls == null || flushed == FLUSH_DRAINED)
+                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
                     {
                         connection.deliverInput();
                     }
@@ -516,7 +604,7 @@ public final class LoopDouble
         return 1;
     }
 
-    private boolean readAndDeliver(final MemoryConnection connection) throws IOException
+    private boolean readAndDeliver(final NioConnection connection) throws IOException
     {
         if (!connection.readFromSocket())
         {
@@ -528,7 +616,7 @@ public final class LoopDouble
         return !connection.closed;
     }
 
-    private void onConnected(final MemoryConnection connection)
+    private void onConnected(final NioConnection connection)
     {
         connection.connecting = false;
         restartTimeout(connection);
@@ -537,7 +625,7 @@ public final class LoopDouble
         markDirtyIfOutput(connection);
     }
 
-    private void connectFailed(final MemoryConnection connection, final String reason)
+    private void connectFailed(final NioConnection connection, final String reason)
     {
         try
         {
@@ -550,10 +638,10 @@ public final class LoopDouble
         close(connection);
     }
 
-    private void adopt(final MemoryConnection connection)
+    private void adopt(final NioConnection connection)
     {
         connection.idleTimeoutMs = 300_000;
-        connection.interestOps = OP_READ;
+        peer(connection).interestOps = OP_READ;
         connection.slot = connections.size();
         connections.add(connection);
         restartTimeout(connection);
@@ -590,7 +678,7 @@ public final class LoopDouble
         int count = 0;
         for (int i = 0; i < resumed.size(); i++)
         {
-            final MemoryConnection connection = resumed.get(i);
+            final NioConnection connection = resumed.get(i);
             connection.resumeQueued = false;
             if (connection.closed)
             {
@@ -617,13 +705,13 @@ public final class LoopDouble
 
     private int flushDirty()
     {
-        final ArrayList<MemoryConnection> flushing = dirty;
+        final ArrayList<NioConnection> flushing = dirty;
         dirty = dirtySpare;
         dirtySpare = flushing;
         int count = 0;
         for (int i = 0, n = flushing.size(); i < n; i++)
         {
-            final MemoryConnection connection = flushing.get(i);
+            final NioConnection connection = flushing.get(i);
             connection.dirty = false;
             if (connection.closed)
             {
@@ -632,19 +720,19 @@ public final class LoopDouble
             count++;
             try
             {
-                final int flushed = connection.flushOutput();
+                final int flushed = flush(connection);
                 if (connection.closed)
                 {
                     continue;
                 }
-                if (flushed == FLUSH_PENDING)
+                if (flushed == NioConnection.FLUSH_PENDING)
                 {
                     connection.outputPending = true;
                     updateInterest(connection);
                     continue;
                 }
                 connection.outputPending = false;
-                if (flushed == FLUSH_HELD && !connection.closing)
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
                 {
                     updateInterest(connection);
                     continue;
@@ -654,7 +742,7 @@ public final class LoopDouble
                     close(connection);
                     continue;
                 }
-                if (flushed == FLUSH_DRAINED)
+                if (flushed == NioConnection.FLUSH_DRAINED)
                 {
                     connection.handler.onOutputDrained();
                     if (connection.closed)
@@ -662,7 +750,7 @@ public final class LoopDouble
                         continue;
                     }
                 }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == FLUSH_DRAINED))
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
                 {
                     queueResume(connection);
                 }
@@ -681,7 +769,33 @@ public final class LoopDouble
         return count;
     }
 
-    private void markDirty(final MemoryConnection connection)
+    /**
+     * NioConnection's call: its writes add output (plaintext, not closing: the other calls come from TLS steps and
+     * closes), which {@link Peer#writesPerFlush()} counts.
+     */
+    @Override
+    void markDirty(final NioConnection connection)
+    {
+        if (connection.tls == null && !connection.closing)
+        {
+            peer(connection).writesSinceFlush++;
+        }
+        queueFlush(connection);
+    }
+
+    /** Counts the writes that filled the buffer about to be flushed, then flushes (NioConnection's steps). */
+    private int flush(final NioConnection connection) throws IOException
+    {
+        final Peer peer = peer(connection);
+        if (connection.writeBuffer != null && connection.writeBuffer.position() > 0 && peer.writesSinceFlush > 0)
+        {
+            peer.writesPerFlush.add(peer.writesSinceFlush);
+            peer.writesSinceFlush = 0;
+        }
+        return connection.flushOutput();
+    }
+
+    private void queueFlush(final NioConnection connection)
     {
         if (!connection.dirty)
         {
@@ -690,11 +804,11 @@ public final class LoopDouble
         }
     }
 
-    private void markDirtyIfOutput(final MemoryConnection connection)
+    private void markDirtyIfOutput(final NioConnection connection)
     {
         if (connection.writeBuffer != null || connection.closing)
         {
-            markDirty(connection);
+            queueFlush(connection);
         }
     }
 
@@ -703,7 +817,7 @@ public final class LoopDouble
         int count = 0;
         for (int i = delayed.size() - 1; i >= 0; i--)
         {
-            final MemoryConnection connection = delayed.get(i);
+            final NioConnection connection = delayed.get(i);
             if (connection.closed || nowMs >= connection.resumeAtMs)
             {
                 delayed.remove(i);
@@ -717,7 +831,8 @@ public final class LoopDouble
         return count;
     }
 
-    private void queueResume(final MemoryConnection connection)
+    @Override
+    void queueResume(final NioConnection connection)
     {
         if (!connection.resumeQueued)
         {
@@ -726,7 +841,8 @@ public final class LoopDouble
         }
     }
 
-    private void updateInterest(final MemoryConnection connection)
+    @Override
+    void updateInterest(final NioConnection connection)
     {
         if (connection.closed || connection.connecting)
         {
@@ -742,10 +858,11 @@ public final class LoopDouble
         {
             ops |= OP_WRITE;
         }
-        connection.interestOps = ops;
+        peer(connection).interestOps = ops;
     }
 
-    private void restartTimeout(final MemoryConnection connection)
+    @Override
+    void restartTimeout(final NioConnection connection)
     {
         if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
         {
@@ -753,7 +870,8 @@ public final class LoopDouble
         }
     }
 
-    private void startHandshake(final MemoryConnection connection, final long timeoutMs)
+    @Override
+    void startHandshake(final NioConnection connection, final long timeoutMs)
     {
         if (!connection.closing && !connection.closed)
         {
@@ -761,10 +879,11 @@ public final class LoopDouble
         }
     }
 
-    private void tlsEstablished(final MemoryConnection connection)
+    @Override
+    void tlsEstablished(final NioConnection connection)
     {
         restartTimeout(connection);
-        markDirty(connection);
+        queueFlush(connection);
         if (connection.hasBufferedInput())
         {
             queueResume(connection);
@@ -779,13 +898,14 @@ public final class LoopDouble
         }
     }
 
-    private void tlsFailed(final MemoryConnection connection, final String reason)
+    @Override
+    void tlsFailed(final NioConnection connection, final String reason)
     {
         if (connection.closed)
         {
             return;
         }
-        connection.tls.sendAlertQuietly(connection.wire);
+        connection.tls.sendAlertQuietly(connection.channel);
         try
         {
             connection.handler.onTlsFailed(reason);
@@ -797,7 +917,8 @@ public final class LoopDouble
         close(connection);
     }
 
-    private void startCloseGrace(final MemoryConnection connection)
+    @Override
+    void startCloseGrace(final NioConnection connection)
     {
         if (!connection.closed && connection.deadlineMs() > nowMs + SelectorLoop.CLOSE_GRACE_MS)
         {
@@ -805,7 +926,7 @@ public final class LoopDouble
         }
     }
 
-    private void onTimeout(final MemoryConnection connection, final long expiredAtMs)
+    private void onTimeout(final NioConnection connection, final long expiredAtMs)
     {
         if (connection.closing)
         {
@@ -848,7 +969,7 @@ public final class LoopDouble
         drainDeadlineMs = nowMs + timeoutMs;
         for (int i = connections.size() - 1; i >= 0; i--)
         {
-            final MemoryConnection connection = connections.get(i);
+            final NioConnection connection = connections.get(i);
             try
             {
                 connection.handler.onDrain();
@@ -861,28 +982,29 @@ public final class LoopDouble
         }
     }
 
-    private void onHandlerFailure(final MemoryConnection connection, final RuntimeException ex)
+    private void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
     {
         failures.add(ex);
         close(connection);
     }
 
-    private void close(final MemoryConnection connection)
+    @Override
+    void close(final NioConnection connection)
     {
         if (connection.closed)
         {
             return;
         }
         connection.closed = true;
-        connection.interestOps = 0;
-        connection.peer.onLoopClosed();
+        peer(connection).interestOps = 0;
+        peer(connection).onLoopClosed();
         connection.releaseBuffers();
         timeouts.cancel(connection);
         final int slot = connection.slot;
         final int last = connections.size() - 1;
         if (slot >= 0 && slot <= last)
         {
-            final MemoryConnection moved = connections.get(last);
+            final NioConnection moved = connections.get(last);
             connections.set(slot, moved);
             moved.slot = slot;
             connections.remove(last);
@@ -909,596 +1031,136 @@ public final class LoopDouble
         }
     }
 
-    /** NioConnection over memory: the same fields and the same steps, a {@link Peer} where the socket was. */
-    private final class MemoryConnection extends DeadlineLists.Timer implements Connection
+    /**
+     * A {@link Peer}'s end as the loop sees it: the {@link SocketChannel} a NioConnection reads and writes (and TLS
+     * wraps into), where the real loop has a socket. Reads and writes are the peer's; the rest of a socket (connect,
+     * options, shutdown) is the loop's business, which this double does itself, so none of it is modelled.
+     */
+    static final class MemoryChannel extends SocketChannel
     {
-        final boolean outbound;
-        final Answer answer;
-        final Peer peer;
-        final InetSocketAddress remoteAddress;
-        final byte[] remoteAddressBytes;
-        ConnectionHandler handler;
-        ByteBuffer readBuffer;
-        int readStart;
-        ByteBuffer writeBuffer;
-        int interestOps;
-        boolean connecting;
-        boolean inputPaused;
-        boolean closing;
-        boolean closed;
-        boolean outputPending;
-        boolean dirty;
-        boolean resumeQueued;
-        long idleTimeoutMs;
-        long resumeAtMs;
-        int slot = -1;
-        int writesSinceFlush;
-        final List<Integer> writesPerFlush = new ArrayList<>();
-        final int listenerTag;
-        TlsLayer tls;
-        boolean discardInput;
-        private boolean delivering;
-        /** The peer's end as a channel, for the TLS layer (its reads and writes are the socket's). */
-        final ByteChannel wire = new ByteChannel()
+        private final Peer peer;
+
+        MemoryChannel(final Peer peer)
         {
-            @Override
-            public int read(final ByteBuffer dst) throws IOException
-            {
-                return peer.loopReads(dst);
-            }
-
-            @Override
-            public int write(final ByteBuffer src) throws IOException
-            {
-                return peer.loopWrites(src);
-            }
-
-            @Override
-            public boolean isOpen()
-            {
-                return !closed;
-            }
-
-            @Override
-            public void close()
-            {
-            }
-        };
-
-        MemoryConnection(
-            final InetSocketAddress remoteAddress, final boolean outbound, final Answer answer, final int listenerTag)
-        {
-            this.listenerTag = listenerTag;
-            this.remoteAddress = remoteAddress;
-            this.remoteAddressBytes = remoteAddress.getAddress().getAddress();
-            this.outbound = outbound;
-            this.answer = answer;
-            this.peer = new Peer(this);
-            peers.add(peer);
+            super(SelectorProvider.provider());
+            this.peer = peer;
         }
 
         @Override
-        public InetSocketAddress remoteAddress()
+        public int read(final ByteBuffer dst) throws IOException
         {
-            return remoteAddress;
+            return peer.loopReads(dst);
         }
 
         @Override
-        public byte[] remoteAddressBytes()
+        public int write(final ByteBuffer src) throws IOException
         {
-            return remoteAddressBytes;
+            return peer.loopWrites(src);
         }
 
         @Override
-        public int outputSpace()
+        public long read(final ByteBuffer[] dsts, final int offset, final int length)
         {
-            if (closing)
-            {
-                return 0;
-            }
-            return writeBuffer == null ? writePool.bufferSize() : writeBuffer.remaining();
+            throw notModelled("scattering read");
         }
 
         @Override
-        public void write(final byte[] bytes, final int offset, final int length)
+        public long write(final ByteBuffer[] srcs, final int offset, final int length)
         {
-            if (closed || length == 0)
-            {
-                return;
-            }
-            if (closing)
-            {
-                throw new IllegalStateException("write of " + length + " bytes after close");
-            }
-            if (writeBuffer == null)
-            {
-                writeBuffer = writePool.acquire();
-            }
-            if (writeBuffer.remaining() < length)
-            {
-                throw new IllegalStateException(
-                    "reply of " + length + " bytes does not fit: " + writeBuffer.remaining());
-            }
-            writeBuffer.put(bytes, offset, length);
-            writesSinceFlush++;
-            markDirty(this);
+            throw notModelled("gathering write");
         }
 
         @Override
-        public int write(final OutputFiller filler, final int maxLength)
+        public SocketChannel bind(final SocketAddress local)
         {
-            if (closing || closed || maxLength <= 0)
-            {
-                return 0;
-            }
-            if (writeBuffer == null)
-            {
-                writeBuffer = writePool.acquire();
-            }
-            final int start = writeBuffer.position();
-            final int room = Math.min(maxLength, writeBuffer.remaining());
-            if (room == 0)
-            {
-                return 0;
-            }
-            final int result;
-            writeBuffer.limit(start + room);
-            try
-            {
-                result = filler.fill(writeBuffer);
-            }
-            finally
-            {
-                writeBuffer.limit(writeBuffer.capacity());
-            }
-            if (writeBuffer.position() > start)
-            {
-                writesSinceFlush++;
-                markDirty(this);
-            }
-            else if (start == 0)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            return result;
+            throw notModelled("bind");
         }
 
         @Override
-        public void pauseInput()
+        public <T> SocketChannel setOption(final SocketOption<T> name, final T value)
         {
-            inputPaused = true;
-            updateInterest(this);
+            throw notModelled("setOption");
         }
 
         @Override
-        public void pauseInputFor(final long delayMs)
+        public <T> T getOption(final SocketOption<T> name)
         {
-            pauseInput();
-            resumeAtMs = nowMs + delayMs;
-            if (!delayed.contains(this))
-            {
-                delayed.add(this);
-            }
+            throw notModelled("getOption");
         }
 
         @Override
-        public void resumeInput()
+        public Set<SocketOption<?>> supportedOptions()
         {
-            if (inputPaused)
-            {
-                inputPaused = false;
-                queueResume(this);
-            }
+            return Set.of();
         }
 
         @Override
-        public void closeAfterFlush()
+        public SocketChannel shutdownInput()
         {
-            if (!closing)
-            {
-                closing = true;
-                startCloseGrace(this);
-                markDirty(this);
-            }
+            throw notModelled("shutdownInput");
         }
 
         @Override
-        public void closeNow()
+        public SocketChannel shutdownOutput()
         {
-            if (closed)
-            {
-                return;
-            }
-            closing = true;
-            if (writeBuffer != null)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            if (tls != null)
-            {
-                tls.discardOutput();
-                tls.closeNotifyQueued = true;
-            }
-            markDirty(this);
+            throw notModelled("shutdownOutput");
         }
 
         @Override
-        public void idleTimeoutMs(final long timeoutMs)
+        public Socket socket()
         {
-            this.idleTimeoutMs = timeoutMs;
-            restartTimeout(this);
+            throw notModelled("socket");
         }
 
         @Override
-        public long nowMs()
+        public boolean isConnected()
         {
-            return nowMs;
+            return peer.connection != null && !peer.connection.connecting;
         }
 
         @Override
-        public int loopIndex()
+        public boolean isConnectionPending()
         {
-            return 0;
+            return peer.connection != null && peer.connection.connecting;
         }
 
         @Override
-        public int listenerTag()
+        public boolean connect(final SocketAddress remote)
         {
-            return listenerTag;
+            throw notModelled("connect");
         }
 
         @Override
-        public void startTls(final SSLEngine engine, final long handshakeTimeoutMs)
+        public boolean finishConnect()
         {
-            if (tls != null)
-            {
-                throw new IllegalStateException("TLS already started on " + this);
-            }
-            if (closing || closed)
-            {
-                return;
-            }
-            if (readPool.bufferSize() < TlsLayer.plaintextBytesNeeded(engine))
-            {
-                throw new IllegalStateException("read buffers of " + readPool.bufferSize() + " bytes cannot take a " +
-                    "TLS record's plaintext (" + TlsLayer.plaintextBytesNeeded(engine) + ")");
-            }
-            tls = new TlsLayer(engine, tlsPool, tlsTasks, () -> execute(this::onTlsTasksDone));
-            if (writeBuffer != null)
-            {
-                tls.queueRaw(writeBuffer);
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            if (delivering)
-            {
-                discardInput = true;
-            }
-            else
-            {
-                discardBufferedInput();
-            }
-            startHandshake(this, handshakeTimeoutMs);
-            try
-            {
-                tls.begin();
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return;
-            }
-            markDirty(this);
-            updateInterest(this);
+            throw notModelled("finishConnect");
         }
 
         @Override
-        public boolean isTls()
+        public SocketAddress getRemoteAddress()
         {
-            return tls != null;
+            return peer.connection.remoteAddress();
         }
 
         @Override
-        public String tlsProtocol()
+        public SocketAddress getLocalAddress()
         {
-            return tls == null ? null : tls.protocol();
+            throw notModelled("getLocalAddress");
         }
 
         @Override
-        public String tlsCipher()
+        protected void implCloseSelectableChannel()
         {
-            return tls == null ? null : tls.cipher();
-        }
-
-        boolean hasBufferedInput()
-        {
-            return readBuffer != null && readStart < readBuffer.position();
-        }
-
-        private boolean readTls() throws IOException
-        {
-            final int read = tls.read(wire);
-            if (tls.moved)
-            {
-                restartTimeout(this);
-            }
-            return unwrapInput() && read >= 0;
-        }
-
-        private boolean unwrapInput()
-        {
-            if (!tls.hasCiphertext() || tls.taskRunning)
-            {
-                return !tls.inboundClosed;
-            }
-            if (readBuffer == null)
-            {
-                readBuffer = readPool.acquire();
-                readStart = 0;
-            }
-            final boolean wasFull = tls.plaintextFull;
-            int result;
-            try
-            {
-                result = tls.unwrap(readBuffer);
-                if (result == TlsLayer.UNWRAP_PLAINTEXT_FULL && readStart > 0)
-                {
-                    compactInput();
-                    result = tls.unwrap(readBuffer);
-                }
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return false;
-            }
-            if (readStart >= readBuffer.position())
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-                readStart = 0;
-            }
-            afterTlsStep();
-            if (result == TlsLayer.UNWRAP_CLOSED)
-            {
-                close(this);
-                return false;
-            }
-            if (wasFull != tls.plaintextFull)
-            {
-                updateInterest(this);
-            }
-            return true;
-        }
-
-        private void afterTlsStep()
-        {
-            if (tls.wantsWrap())
-            {
-                markDirty(this);
-            }
-            else if (tls.unwrapPending())
-            {
-                queueResume(this);
-            }
-            if (tls.takeEstablished())
-            {
-                tlsEstablished(this);
-            }
-        }
-
-        void onTlsTasksDone()
-        {
-            if (closed)
-            {
-                tls.afterClose();
-                return;
-            }
-            tls.afterTasks();
-            if (!tls.taskRunning && !unwrapInput())
-            {
-                return;
-            }
-            if (!closed)
-            {
-                afterTlsStep();
-                markDirty(this);
-                updateInterest(this);
-                queueResume(this);
-            }
-        }
-
-        private void discardBufferedInput()
-        {
-            if (readBuffer != null)
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-                readStart = 0;
-            }
-        }
-
-        boolean readFromSocket() throws IOException
-        {
-            if (tls != null)
-            {
-                return readTls();
-            }
-            if (readBuffer == null)
-            {
-                readBuffer = readPool.acquire();
-                readStart = 0;
-            }
-            else if (!readBuffer.hasRemaining())
-            {
-                compactInput();
-                if (!readBuffer.hasRemaining())
-                {
-                    return true;
-                }
-            }
-            final int read = peer.loopReads(readBuffer);
-            if (read < 0)
-            {
-                return false;
-            }
-            if (read > 0)
-            {
-                restartTimeout(this);
-            }
-            return true;
-        }
-
-        void deliverInput()
-        {
-            while (!inputPaused && !closing)
-            {
-                if (tls != null && tls.unwrapPending() && !unwrapInput())
-                {
-                    return;
-                }
-                if (readBuffer == null)
-                {
-                    break;
-                }
-                final int end = readBuffer.position();
-                if (readStart >= end)
-                {
-                    break;
-                }
-                delivering = true;
-                final int consumedTo;
-                try
-                {
-                    consumedTo = handler.onInput(readBuffer, readStart, end);
-                }
-                finally
-                {
-                    delivering = false;
-                }
-                if (discardInput)
-                {
-                    discardInput = false;
-                    readStart = end;
-                    break;
-                }
-                if (consumedTo <= readStart)
-                {
-                    break;
-                }
-                readStart = consumedTo;
-            }
-            if (readBuffer != null)
-            {
-                if (readStart >= readBuffer.position())
-                {
-                    readPool.release(readBuffer);
-                    readBuffer = null;
-                    readStart = 0;
-                }
-                else if (readStart > 0 && readBuffer.remaining() < readBuffer.capacity() / 4)
-                {
-                    compactInput();
-                }
-            }
-        }
-
-        private void compactInput()
-        {
-            if (readStart > 0)
-            {
-                readBuffer.limit(readBuffer.position());
-                readBuffer.position(readStart);
-                readBuffer.compact();
-                readStart = 0;
-            }
-        }
-
-        int flushOutput() throws IOException
-        {
-            if (tls != null)
-            {
-                return flushTls();
-            }
-            if (writeBuffer == null)
-            {
-                return FLUSH_EMPTY;
-            }
-            if (writeBuffer.position() > 0 && writesSinceFlush > 0)
-            {
-                writesPerFlush.add(writesSinceFlush);
-                writesSinceFlush = 0;
-            }
-            writeBuffer.flip();
-            final int written = peer.loopWrites(writeBuffer);
-            if (written > 0)
-            {
-                restartTimeout(this);
-            }
-            if (!writeBuffer.hasRemaining())
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-                return FLUSH_DRAINED;
-            }
-            writeBuffer.compact();
-            return FLUSH_PENDING;
-        }
-
-        private int flushTls() throws IOException
-        {
-            if (writeBuffer != null && writeBuffer.position() > 0 && writesSinceFlush > 0)
-            {
-                writesPerFlush.add(writesSinceFlush);
-                writesSinceFlush = 0;
-            }
-            final int flushed;
-            try
-            {
-                flushed = tls.flush(wire, writeBuffer, closing);
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return FLUSH_EMPTY;
-            }
-            if (tls.moved)
-            {
-                restartTimeout(this);
-            }
-            if (writeBuffer != null && writeBuffer.position() == 0)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            afterTlsStep();
-            return flushed;
-        }
-
-        void releaseBuffers()
-        {
-            if (tls != null)
-            {
-                tls.releaseBuffers();
-            }
-            if (readBuffer != null)
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-            }
-            if (writeBuffer != null)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
         }
 
         @Override
-        public String toString()
+        protected void implConfigureBlocking(final boolean block)
         {
-            return "memory connection " + remoteAddress;
+        }
+
+        private static UnsupportedOperationException notModelled(final String what)
+        {
+            return new UnsupportedOperationException(what + " is the loop's business, not modelled by LoopDouble");
         }
     }
 
@@ -1515,7 +1177,14 @@ public final class LoopDouble
         /** Reset (closed with unread data, or written to after closing): reads end and writes fail. */
         static final int RESET = 2;
 
-        private final MemoryConnection connection;
+        /** The loop's side, a NioConnection over this peer's {@link MemoryChannel}. */
+        NioConnection connection;
+        /** How the far end answers an outbound connect. */
+        final Answer answer;
+        /** The loop's interest in this connection (SelectionKey's bits): what a pass finds it ready for. */
+        int interestOps;
+        int writesSinceFlush;
+        final List<Integer> writesPerFlush = new ArrayList<>();
         final ByteQueue toLoop = new ByteQueue();
         private final ByteQueue inFlight = new ByteQueue();
         private final ByteArrayOutputStream received = new ByteArrayOutputStream();
@@ -1529,9 +1198,9 @@ public final class LoopDouble
         /** The peer's TLS once it started; what it sends and receives goes through it. */
         private TlsEndpoint tls;
 
-        private Peer(final MemoryConnection connection)
+        private Peer(final Answer answer)
         {
-            this.connection = connection;
+            this.answer = answer;
         }
 
         /** The peer sends {@code bytes} (encrypted once it speaks TLS); the loop reads them when it reads. */
@@ -1697,7 +1366,7 @@ public final class LoopDouble
         /** For each flush that wrote something: how many {@code write} calls filled it. */
         public List<Integer> writesPerFlush()
         {
-            return connection.writesPerFlush;
+            return writesPerFlush;
         }
 
         private int room()
