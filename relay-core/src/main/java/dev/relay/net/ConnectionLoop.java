@@ -1,23 +1,48 @@
 package dev.relay.net;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.concurrent.Executor;
 
 /**
- * What a {@link NioConnection} asks of the loop that owns it: its clock, its buffer pools, its lists (dirty, resumed,
- * tarpitted), its timeouts, interest ops and the TLS events and close that the loop handles.
+ * The half of a loop that runs its connections: their lists (all, dirty, resumed, tarpitted), their timeouts, and the
+ * steps of a pass after the select that touch them (tarpitted connections due → input of resumed connections → one
+ * flush per dirty connection, then {@code onOutputDrained} → expired timeouts), with what a {@link NioConnection}
+ * asks of its loop (its clock, buffer pools, interest ops, TLS events, close).
  * <p>
- * The seam that lets one connection class serve two loops: {@link SelectorLoop} over sockets, and the test double
- * {@code LoopDouble} over memory, whose connections are NioConnections too (over an in-memory
- * {@link java.nio.channels.SocketChannel}), so the connection's steps (read, deliver, compact, flush, pause and
- * resume, close grace, TLS wrap and unwrap) exist once. An abstract class, not an interface: the methods stay
- * package-private, and with SelectorLoop the only subclass loaded in the relay every call from the connection binds
- * to one target (class hierarchy analysis), as the direct calls did. Loop thread only.
+ * The seam that lets one connection class and one set of steps serve two loops: {@link SelectorLoop} over sockets,
+ * and the test double {@code LoopDouble} over memory, whose connections are NioConnections too (over an in-memory
+ * {@link java.nio.channels.SocketChannel}). What differs is left to them: the select, the commands queue, interest
+ * ops (a {@link java.nio.channels.SelectionKey}'s or a flag), closing a socket, and what a handler failure costs
+ * (logged and counted on the relay; the test's failure in the double). An abstract class, not an interface: the
+ * methods stay package-private, and with SelectorLoop the only subclass loaded in the relay every call binds to
+ * one target (class hierarchy analysis), as the direct calls did. Loop thread only.
  */
 abstract class ConnectionLoop
 {
+    /** A closing connection gets at most this long to flush its last output. */
+    static final long CLOSE_GRACE_MS = 10_000;
+
+    final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
+    final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
+    final ArrayList<NioConnection> connections = new ArrayList<>();
+    final ArrayList<NioConnection> resumed = new ArrayList<>();
+    /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
+    ArrayList<NioConnection> dirty = new ArrayList<>();
+    ArrayList<NioConnection> dirtySpare = new ArrayList<>();
+    /** Tarpitted connections and when each may read again (few; scanned each pass). */
+    final ArrayList<NioConnection> delayed = new ArrayList<>();
+    /** The wall clock of this pass (epoch milliseconds): tarpits, hooks, {@link Connection#nowMs()}. */
+    long nowMs;
+    /** The clock of the timeouts (monotonic milliseconds on the relay). */
+    long timeoutNowMs;
+
     /** The loop's clock (epoch milliseconds, read once per pass). */
-    abstract long nowMs();
+    long nowMs()
+    {
+        return nowMs;
+    }
 
     /** This loop's index among the relay's loops ({@link Connection#loopIndex()}). */
     abstract int index();
@@ -43,33 +68,282 @@ abstract class ConnectionLoop
     /** Where the TLS engine's delegated tasks run. */
     abstract Executor tlsTaskExecutor();
 
-    /** Queues the connection for a flush at the end of this pass. */
-    abstract void markDirty(NioConnection connection);
-
-    /** Tarpit: input resumes at {@code atMs}. */
-    abstract void resumeLater(NioConnection connection, long atMs);
-
-    /** Queues the connection to have its buffered input offered again in this pass. */
-    abstract void queueResume(NioConnection connection);
-
     /** The interest ops follow from the connection's state (paused, output pending, closing, TLS). */
     abstract void updateInterest(NioConnection connection);
-
-    /** The connection's timeout starts again from now: on a new phase and whenever bytes move. */
-    abstract void restartTimeout(NioConnection connection);
-
-    /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
-    abstract void startHandshake(NioConnection connection, long timeoutMs);
-
-    /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
-    abstract void tlsEstablished(NioConnection connection);
 
     /** TLS failed: the peer gets the engine's alert if it takes it, the handler the reason, then close. */
     abstract void tlsFailed(NioConnection connection, String reason);
 
-    /** The connection is closing: it gets at most the close grace to flush. */
-    abstract void startCloseGrace(NioConnection connection);
+    /** The connect failed or timed out: the handler's {@code onConnectFailed}, then close. */
+    abstract void connectFailed(NioConnection connection, String reason);
 
-    /** Closes the connection now: buffers back, timeout cancelled, the handler's {@code onClose}. */
+    /** A proxied connection's PROXY header did not arrive whole in time. */
+    abstract void proxyHeaderTimedOut(NioConnection connection);
+
+    /** A handler threw: a bug, not a protocol error; this connection is closed and the loop goes on. */
+    abstract void onHandlerFailure(NioConnection connection, RuntimeException ex);
+
+    /** Closes the connection now: socket, buffers back, timeout cancelled, the handler's {@code onClose}. */
     abstract void close(NioConnection connection);
+
+    /** The connection's output grew (or it is closing, or TLS has a message to send): flush it this pass. */
+    void markDirty(final NioConnection connection)
+    {
+        queueFlush(connection);
+    }
+
+    final void queueFlush(final NioConnection connection)
+    {
+        if (!connection.dirty)
+        {
+            connection.dirty = true;
+            dirty.add(connection);
+        }
+    }
+
+    final void markDirtyIfOutput(final NioConnection connection)
+    {
+        if (connection.writeBuffer != null || connection.closing)
+        {
+            queueFlush(connection);
+        }
+    }
+
+    /** Tarpit: input resumes at {@code atMs}. */
+    final void resumeLater(final NioConnection connection, final long atMs)
+    {
+        connection.resumeAtMs = atMs;
+        if (!delayed.contains(connection))
+        {
+            delayed.add(connection);
+        }
+    }
+
+    final int resumeDelayed()
+    {
+        int count = 0;
+        for (int i = delayed.size() - 1; i >= 0; i--)
+        {
+            final NioConnection connection = delayed.get(i);
+            if (connection.closed || nowMs >= connection.resumeAtMs)
+            {
+                delayed.remove(i);
+                if (!connection.closed)
+                {
+                    connection.resumeInput();
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    /** Queues the connection to have its buffered input offered again in this pass. */
+    final void queueResume(final NioConnection connection)
+    {
+        if (!connection.resumeQueued)
+        {
+            connection.resumeQueued = true;
+            resumed.add(connection);
+        }
+    }
+
+    final int deliverResumed()
+    {
+        int count = 0;
+        for (int i = 0; i < resumed.size(); i++)
+        {
+            final NioConnection connection = resumed.get(i);
+            connection.resumeQueued = false;
+            if (connection.closed)
+            {
+                continue;
+            }
+            try
+            {
+                if (!connection.outputPending || connection.outbound)
+                {
+                    connection.deliverInput();
+                }
+                markDirtyIfOutput(connection);
+                updateInterest(connection);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
+            }
+            count++;
+        }
+        resumed.clear();
+        return count;
+    }
+
+    /** Writes what is buffered for this connection ({@link NioConnection#flushOutput()}). */
+    int flush(final NioConnection connection) throws IOException
+    {
+        return connection.flushOutput();
+    }
+
+    /**
+     * Writes the output of every connection that produced some in this pass. A connection whose output drained
+     * is told so ({@link ConnectionHandler#onOutputDrained()}); what it writes then goes out in the next pass, so
+     * one connection streaming a big body cannot hold the loop in this one.
+     */
+    final int flushDirty()
+    {
+        final ArrayList<NioConnection> flushing = dirty;
+        dirty = dirtySpare;
+        dirtySpare = flushing;
+        int count = 0;
+        for (int i = 0, n = flushing.size(); i < n; i++)
+        {
+            final NioConnection connection = flushing.get(i);
+            connection.dirty = false;
+            if (connection.closed)
+            {
+                continue;
+            }
+            count++;
+            try
+            {
+                final int flushed = flush(connection);
+                if (connection.closed)
+                {
+                    continue;
+                }
+                if (flushed == NioConnection.FLUSH_PENDING)
+                {
+                    connection.outputPending = true;
+                    updateInterest(connection);
+                    continue;
+                }
+                connection.outputPending = false;
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
+                {
+                    // plaintext waits for the TLS handshake; the handshake's end marks it dirty again
+                    updateInterest(connection);
+                    continue;
+                }
+                if (connection.closing)
+                {
+                    close(connection);
+                    continue;
+                }
+                if (flushed == NioConnection.FLUSH_DRAINED)
+                {
+                    connection.handler.onOutputDrained();
+                    if (connection.closed)
+                    {
+                        continue;
+                    }
+                }
+                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
+                {
+                    // input left waiting for output space: the socket may never be readable again (the client
+                    // sent everything), so offer it again next pass
+                    queueResume(connection);
+                }
+                updateInterest(connection);
+            }
+            catch (final IOException ex)
+            {
+                close(connection);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
+            }
+        }
+        flushing.clear();
+        return count;
+    }
+
+    /**
+     * The connection's timeout starts again from now, for its current {@link NioConnection#idleTimeoutMs}: on a new
+     * phase and whenever bytes move. A closing connection keeps its grace deadline.
+     */
+    final void restartTimeout(final NioConnection connection)
+    {
+        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking) &&
+            connection.proxyHeader == null)
+        {
+            timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
+        }
+    }
+
+    /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
+    final void startHandshake(final NioConnection connection, final long timeoutMs)
+    {
+        if (!connection.closing && !connection.closed)
+        {
+            timeouts.arm(connection, timeoutNowMs, timeoutMs);
+        }
+    }
+
+    /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
+    final void tlsEstablished(final NioConnection connection)
+    {
+        restartTimeout(connection);
+        queueFlush(connection);
+        if (connection.hasBufferedInput())
+        {
+            queueResume(connection);
+        }
+        try
+        {
+            connection.handler.onTlsEstablished();
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
+    final void startCloseGrace(final NioConnection connection)
+    {
+        if (!connection.closed && connection.deadlineMs() > timeoutNowMs + CLOSE_GRACE_MS)
+        {
+            timeouts.arm(connection, timeoutNowMs, CLOSE_GRACE_MS);
+        }
+    }
+
+    final void onTimeout(final NioConnection connection, final long expiredAtMs)
+    {
+        if (connection.closing)
+        {
+            close(connection);
+            return;
+        }
+        if (connection.connecting)
+        {
+            connectFailed(connection, "connect timeout");
+            return;
+        }
+        if (connection.tls != null && connection.tls.handshaking)
+        {
+            tlsFailed(connection, "handshake timeout");
+            return;
+        }
+        if (connection.proxyHeader != null)
+        {
+            proxyHeaderTimedOut(connection);
+            return;
+        }
+        try
+        {
+            connection.handler.onTimeout();
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+            return;
+        }
+        if (!connection.closed)
+        {
+            // the handler has replied (421) and is closing, or is closed now: the grace period runs either way
+            connection.closeAfterFlush();
+            startCloseGrace(connection);
+        }
+    }
 }

@@ -64,13 +64,14 @@ import java.util.function.Consumer;
  * <p>
  * One state machine, kept whole past the ~500-line rule of issue 10: the life of its connections through the states
  * above (their fields are {@link NioConnection}'s), driven by the events of a pass: ready keys, commands, resumes,
- * flushes, expired timeouts, drain. What is not that machine lives beside it: the listening sockets
+ * flushes, expired timeouts, drain. The steps after the select that only touch connections (tarpits, resumed input,
+ * flushes, timeouts) live in {@link ConnectionLoop}, shared with the test double {@code LoopDouble}, so tests of
+ * handlers run them and not a copy. What is not that machine lives beside it: the listening sockets
  * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
  * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
 public final class SelectorLoop extends ConnectionLoop implements Runnable
 {
-    static final long CLOSE_GRACE_MS = 10_000;
     private static final Logger LOG = LoggerFactory.getLogger(SelectorLoop.class);
     private static final long SELECT_TIMEOUT_MS = 100;
     /** TLS wire buffers: two records of the JDK's 16,709-byte packet size, so one read or write moves two. */
@@ -88,14 +89,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     private final List<LoopHook> hooks = new ArrayList<>();
     private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
     private final AtomicBoolean parked = new AtomicBoolean();
-    private final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
     /** Origin of {@link #timeoutNowMs}: timeouts run on {@code System.nanoTime()}, which never steps back. */
     private final long clockOriginNs = System.nanoTime();
-    private final ArrayList<NioConnection> connections = new ArrayList<>();
-    private final ArrayList<NioConnection> resumed = new ArrayList<>();
-    /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
-    private ArrayList<NioConnection> dirty = new ArrayList<>();
-    private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
     /**
      * Sockets of connections closed in this pass: their keys are cancelled, and they are closed after the next select
      * has deregistered the keys. A registered non-blocking socket that is closed at once costs two more syscalls
@@ -104,10 +99,7 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
      */
     private ArrayList<SocketChannel> closeAfterSelect = new ArrayList<>();
     private ArrayList<SocketChannel> closeAfterSelectSpare = new ArrayList<>();
-    /** Tarpitted connections and when each may read again (few; scanned each pass). */
-    private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
-    private final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
     private final AtomicLong acceptedTotal = new AtomicLong();
     private final AtomicLong refusedTotal = new AtomicLong();
     private final AtomicLong handlerErrors = new AtomicLong();
@@ -119,9 +111,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     private ConnectionHandlerFactory factory;
     private List<SelectorLoop> acceptTargets;
     private int nextAcceptTarget;
-    private long nowMs;
-    /** Milliseconds since {@link #clockOriginNs}, read with {@link #nowMs}: the clock of the timeouts. */
-    private long timeoutNowMs;
     /** Set before each select: the first ready key (or the pass, if none) reads the clocks again. */
     private boolean clockStale;
     private volatile boolean stopRequested;
@@ -213,12 +202,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     public int index()
     {
         return index;
-    }
-
-    @Override
-    long nowMs()
-    {
-        return nowMs;
     }
 
     @Override
@@ -656,7 +639,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         markDirtyIfOutput(connection);
     }
 
-    private void connectFailed(final NioConnection connection, final String reason)
+    @Override
+    void connectFailed(final NioConnection connection, final String reason)
     {
         try
         {
@@ -825,6 +809,12 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         }
     }
 
+    @Override
+    void proxyHeaderTimedOut(final NioConnection connection)
+    {
+        refuseProxied(connection, "no whole PROXY header within " + proxyPolicy.headerTimeoutMs() + " ms");
+    }
+
     private void refuseProxied(final NioConnection connection, final String why)
     {
         proxyRefusedTotal.incrementAndGet();
@@ -863,167 +853,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         return count;
     }
 
-    private int deliverResumed()
-    {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
-        {
-            final NioConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
-        }
-        resumed.clear();
-        return count;
-    }
-
-    /**
-     * Writes the output of every connection that produced some in this pass. A connection whose output drained
-     * is told so ({@link ConnectionHandler#onOutputDrained()}); what it writes then goes out in the next pass, so
-     * one connection streaming a big body cannot hold the loop in this one.
-     */
-    private int flushDirty()
-    {
-        final ArrayList<NioConnection> flushing = dirty;
-        dirty = dirtySpare;
-        dirtySpare = flushing;
-        int count = 0;
-        for (int i = 0, n = flushing.size(); i < n; i++)
-        {
-            final NioConnection connection = flushing.get(i);
-            connection.dirty = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            count++;
-            try
-            {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = true;
-                    updateInterest(connection);
-                    continue;
-                }
-                connection.outputPending = false;
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    // plaintext waits for the TLS handshake; the handshake's end marks it dirty again
-                    updateInterest(connection);
-                    continue;
-                }
-                if (connection.closing)
-                {
-                    close(connection);
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_DRAINED)
-                {
-                    connection.handler.onOutputDrained();
-                    if (connection.closed)
-                    {
-                        continue;
-                    }
-                }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
-                {
-                    // input left waiting for output space: the socket may never be readable again (the client
-                    // sent everything), so offer it again next pass
-                    queueResume(connection);
-                }
-                updateInterest(connection);
-            }
-            catch (final IOException ex)
-            {
-                close(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
-        flushing.clear();
-        return count;
-    }
-
-    @Override
-    void markDirty(final NioConnection connection)
-    {
-        if (!connection.dirty)
-        {
-            connection.dirty = true;
-            dirty.add(connection);
-        }
-    }
-
-    private void markDirtyIfOutput(final NioConnection connection)
-    {
-        if (connection.writeBuffer != null || connection.closing)
-        {
-            markDirty(connection);
-        }
-    }
-
-    @Override
-    void resumeLater(final NioConnection connection, final long atMs)
-    {
-        connection.resumeAtMs = atMs;
-        if (!delayed.contains(connection))
-        {
-            delayed.add(connection);
-        }
-    }
-
-    private int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    @Override
-    void queueResume(final NioConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
-    }
-
     @Override
     void updateInterest(final NioConnection connection)
     {
@@ -1058,50 +887,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         }
     }
 
-    /**
-     * The connection's timeout starts again from now, for its current {@link NioConnection#idleTimeoutMs}: on a new
-     * phase and whenever bytes move. A closing connection keeps its grace deadline.
-     */
-    @Override
-    void restartTimeout(final NioConnection connection)
-    {
-        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking) &&
-            connection.proxyHeader == null)
-        {
-            timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
-        }
-    }
-
-    /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
-    @Override
-    void startHandshake(final NioConnection connection, final long timeoutMs)
-    {
-        if (!connection.closing && !connection.closed)
-        {
-            timeouts.arm(connection, timeoutNowMs, timeoutMs);
-        }
-    }
-
-    /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
-    @Override
-    void tlsEstablished(final NioConnection connection)
-    {
-        restartTimeout(connection);
-        markDirty(connection);
-        if (connection.hasBufferedInput())
-        {
-            queueResume(connection);
-        }
-        try
-        {
-            connection.handler.onTlsEstablished();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
     /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
     @Override
     void tlsFailed(final NioConnection connection, final String reason)
@@ -1120,55 +905,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
             LOG.error("handler failed on TLS failure of {}", connection, ex);
         }
         close(connection);
-    }
-
-    /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
-    @Override
-    void startCloseGrace(final NioConnection connection)
-    {
-        if (!connection.closed && connection.deadlineMs() > timeoutNowMs + CLOSE_GRACE_MS)
-        {
-            timeouts.arm(connection, timeoutNowMs, CLOSE_GRACE_MS);
-        }
-    }
-
-    private void onTimeout(final NioConnection connection, final long nowMs)
-    {
-        if (connection.closing)
-        {
-            close(connection);
-            return;
-        }
-        if (connection.connecting)
-        {
-            connectFailed(connection, "connect timeout");
-            return;
-        }
-        if (connection.tls != null && connection.tls.handshaking)
-        {
-            tlsFailed(connection, "handshake timeout");
-            return;
-        }
-        if (connection.proxyHeader != null)
-        {
-            refuseProxied(connection, "no whole PROXY header within " + proxyPolicy.headerTimeoutMs() + " ms");
-            return;
-        }
-        try
-        {
-            connection.handler.onTimeout();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-            return;
-        }
-        if (!connection.closed)
-        {
-            // the handler has replied (421) and is closing, or is closed now: the grace period runs either way
-            connection.closeAfterFlush();
-            startCloseGrace(connection);
-        }
     }
 
     private void beginDrain(final long timeoutMs)
@@ -1204,7 +940,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         }
     }
 
-    private void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
+    @Override
+    void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
     {
         // A bug, not a protocol error: count it, keep the loop going, drop this connection only.
         if (handlerErrors.incrementAndGet() <= 100)

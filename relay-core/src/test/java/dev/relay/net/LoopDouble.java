@@ -32,8 +32,10 @@ import java.util.function.BooleanSupplier;
  * Its connections are the real {@link NioConnection}s (reads, input offered to the handler, compaction, writes,
  * flushes, pause and resume, close grace, TLS wrap and unwrap run the relay's own code), each over a
  * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
- * {@link ConnectionLoop}, as SelectorLoop is on the relay. The pass itself (which connection is ready, what follows
- * a flush) is still this class's copy of SelectorLoop's. Output goes through a
+ * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (tarpits due,
+ * resumed input, flushes and {@code onOutputDrained}, timeouts and close grace). Its own are the fake select (a
+ * connection is ready when its interest and its peer's bytes or window say so), the commands, the interest ops and
+ * the close of a connection. Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
  * inbound connection is not read while its output is blocked, an outbound one is; timeouts live in the real
@@ -82,23 +84,15 @@ public final class LoopDouble extends ConnectionLoop
     private final BufferPool writePool;
     private final BufferPool tlsPool = new BufferPool(SelectorLoop.TLS_BUFFER_BYTES, 16);
     private final Executor tlsTasks = this::execute;
-    private final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
-    private final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
-    private final ArrayList<NioConnection> connections = new ArrayList<>();
     private NioConnection[] ready = new NioConnection[8];
     /** The far ends still reading: a peer reads what reached it even after the loop closed its side. */
     private final ArrayList<Peer> peers = new ArrayList<>();
     private final ArrayList<NioConnection> arriving = new ArrayList<>();
-    private final ArrayList<NioConnection> resumed = new ArrayList<>();
-    private ArrayList<NioConnection> dirty = new ArrayList<>();
-    private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
-    private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final ArrayDeque<Runnable> commands = new ArrayDeque<>();
     private final List<LoopHook> hooks = new ArrayList<>();
     private final List<RuntimeException> failures = new ArrayList<>();
 
     private ConnectionHandlerFactory factory;
-    private long nowMs = START_MS;
     private boolean draining;
     private long drainDeadlineMs;
     private boolean finished;
@@ -121,6 +115,8 @@ public final class LoopDouble extends ConnectionLoop
     {
         this.readPool = readPool;
         this.writePool = writePool;
+        this.nowMs = START_MS;
+        this.timeoutNowMs = START_MS;
     }
 
     /** The handler factory of inbound connections ({@link #accept}); set before the first accept. */
@@ -327,6 +323,8 @@ public final class LoopDouble extends ConnectionLoop
             final long nextMs = nextEventMs();
             // nothing due later than now: nothing will happen before the end
             nowMs = nextMs > nowMs ? Math.min(endMs, nextMs) : endMs;
+            // one fake clock for both: the wall clock and the timeouts' monotonic one
+            timeoutNowMs = nowMs;
         }
     }
 
@@ -421,16 +419,6 @@ public final class LoopDouble extends ConnectionLoop
     Executor tlsTaskExecutor()
     {
         return tlsTasks;
-    }
-
-    @Override
-    void resumeLater(final NioConnection connection, final long atMs)
-    {
-        connection.resumeAtMs = atMs;
-        if (!delayed.contains(connection))
-        {
-            delayed.add(connection);
-        }
     }
 
     private long nextEventMs()
@@ -625,7 +613,8 @@ public final class LoopDouble extends ConnectionLoop
         markDirtyIfOutput(connection);
     }
 
-    private void connectFailed(final NioConnection connection, final String reason)
+    @Override
+    void connectFailed(final NioConnection connection, final String reason)
     {
         try
         {
@@ -673,102 +662,6 @@ public final class LoopDouble extends ConnectionLoop
         return count;
     }
 
-    private int deliverResumed()
-    {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
-        {
-            final NioConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
-        }
-        resumed.clear();
-        return count;
-    }
-
-    private int flushDirty()
-    {
-        final ArrayList<NioConnection> flushing = dirty;
-        dirty = dirtySpare;
-        dirtySpare = flushing;
-        int count = 0;
-        for (int i = 0, n = flushing.size(); i < n; i++)
-        {
-            final NioConnection connection = flushing.get(i);
-            connection.dirty = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            count++;
-            try
-            {
-                final int flushed = flush(connection);
-                if (connection.closed)
-                {
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = true;
-                    updateInterest(connection);
-                    continue;
-                }
-                connection.outputPending = false;
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    updateInterest(connection);
-                    continue;
-                }
-                if (connection.closing)
-                {
-                    close(connection);
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_DRAINED)
-                {
-                    connection.handler.onOutputDrained();
-                    if (connection.closed)
-                    {
-                        continue;
-                    }
-                }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
-                {
-                    queueResume(connection);
-                }
-                updateInterest(connection);
-            }
-            catch (final IOException ex)
-            {
-                close(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
-        flushing.clear();
-        return count;
-    }
-
     /**
      * NioConnection's call: its writes add output (plaintext, not closing: the other calls come from TLS steps and
      * closes), which {@link Peer#writesPerFlush()} counts.
@@ -780,11 +673,12 @@ public final class LoopDouble extends ConnectionLoop
         {
             peer(connection).writesSinceFlush++;
         }
-        queueFlush(connection);
+        super.markDirty(connection);
     }
 
     /** Counts the writes that filled the buffer about to be flushed, then flushes (NioConnection's steps). */
-    private int flush(final NioConnection connection) throws IOException
+    @Override
+    int flush(final NioConnection connection) throws IOException
     {
         final Peer peer = peer(connection);
         if (connection.writeBuffer != null && connection.writeBuffer.position() > 0 && peer.writesSinceFlush > 0)
@@ -793,52 +687,6 @@ public final class LoopDouble extends ConnectionLoop
             peer.writesSinceFlush = 0;
         }
         return connection.flushOutput();
-    }
-
-    private void queueFlush(final NioConnection connection)
-    {
-        if (!connection.dirty)
-        {
-            connection.dirty = true;
-            dirty.add(connection);
-        }
-    }
-
-    private void markDirtyIfOutput(final NioConnection connection)
-    {
-        if (connection.writeBuffer != null || connection.closing)
-        {
-            queueFlush(connection);
-        }
-    }
-
-    private int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    @Override
-    void queueResume(final NioConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
     }
 
     @Override
@@ -862,43 +710,6 @@ public final class LoopDouble extends ConnectionLoop
     }
 
     @Override
-    void restartTimeout(final NioConnection connection)
-    {
-        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
-        {
-            timeouts.arm(connection, nowMs, connection.idleTimeoutMs);
-        }
-    }
-
-    @Override
-    void startHandshake(final NioConnection connection, final long timeoutMs)
-    {
-        if (!connection.closing && !connection.closed)
-        {
-            timeouts.arm(connection, nowMs, timeoutMs);
-        }
-    }
-
-    @Override
-    void tlsEstablished(final NioConnection connection)
-    {
-        restartTimeout(connection);
-        queueFlush(connection);
-        if (connection.hasBufferedInput())
-        {
-            queueResume(connection);
-        }
-        try
-        {
-            connection.handler.onTlsEstablished();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
-    @Override
     void tlsFailed(final NioConnection connection, final String reason)
     {
         if (connection.closed)
@@ -915,48 +726,6 @@ public final class LoopDouble extends ConnectionLoop
             failures.add(ex);
         }
         close(connection);
-    }
-
-    @Override
-    void startCloseGrace(final NioConnection connection)
-    {
-        if (!connection.closed && connection.deadlineMs() > nowMs + SelectorLoop.CLOSE_GRACE_MS)
-        {
-            timeouts.arm(connection, nowMs, SelectorLoop.CLOSE_GRACE_MS);
-        }
-    }
-
-    private void onTimeout(final NioConnection connection, final long expiredAtMs)
-    {
-        if (connection.closing)
-        {
-            close(connection);
-            return;
-        }
-        if (connection.connecting)
-        {
-            connectFailed(connection, "connect timeout");
-            return;
-        }
-        if (connection.tls != null && connection.tls.handshaking)
-        {
-            tlsFailed(connection, "handshake timeout");
-            return;
-        }
-        try
-        {
-            connection.handler.onTimeout();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-            return;
-        }
-        if (!connection.closed)
-        {
-            connection.closeAfterFlush();
-            startCloseGrace(connection);
-        }
     }
 
     private void beginDrain(final long timeoutMs)
@@ -982,7 +751,14 @@ public final class LoopDouble extends ConnectionLoop
         }
     }
 
-    private void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
+    @Override
+    void proxyHeaderTimedOut(final NioConnection connection)
+    {
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
+    }
+
+    @Override
+    void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
     {
         failures.add(ex);
         close(connection);
