@@ -2,6 +2,7 @@ package dev.relay.net;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
 import java.util.ArrayList;
 import java.util.concurrent.Executor;
 
@@ -80,11 +81,174 @@ abstract class ConnectionLoop
     /** A proxied connection's PROXY header did not arrive whole in time. */
     abstract void proxyHeaderTimedOut(NioConnection connection);
 
+    /** The peer closed before a proxied connection's PROXY header was whole. */
+    abstract void proxyHeaderMissing(NioConnection connection);
+
+    /**
+     * Parses the PROXY header from what was read; once it is whole, the client is admitted and its handler opened.
+     *
+     * @return true when input goes on to the handler now.
+     */
+    abstract boolean readProxyHeader(NioConnection connection);
+
     /** A handler threw: a bug, not a protocol error; this connection is closed and the loop goes on. */
     abstract void onHandlerFailure(NioConnection connection, RuntimeException ex);
 
     /** Closes the connection now: socket, buffers back, timeout cancelled, the handler's {@code onClose}. */
     abstract void close(NioConnection connection);
+
+    /**
+     * A connection's part of the select: it is ready for {@code readyOps} ({@link SelectionKey}'s bits). Its connect
+     * finishes; an outbound connection reads before it writes, an inbound one after, and only with no output pending;
+     * a paused one that turned readable loses its read interest.
+     */
+    final void onReady(final NioConnection connection, final int readyOps)
+    {
+        final boolean pausedBefore = connection.inputPaused;
+        final boolean readable = (readyOps & SelectionKey.OP_READ) != 0;
+        try
+        {
+            if (connection.connecting)
+            {
+                if ((readyOps & SelectionKey.OP_CONNECT) != 0)
+                {
+                    try
+                    {
+                        connection.channel.finishConnect();
+                    }
+                    catch (final IOException ex)
+                    {
+                        connectFailed(connection, describe(ex));
+                        return;
+                    }
+                    onConnected(connection);
+                }
+                return;
+            }
+            if (connection.outbound && readable && !connection.inputPaused)
+            {
+                // a server's early reply (552 in the middle of a body, then a close) is read before the next write
+                // can fail on the reset, so the session learns why
+                if (!readAndDeliver(connection))
+                {
+                    return;
+                }
+            }
+            if ((readyOps & SelectionKey.OP_WRITE) != 0)
+            {
+                final int flushed = flush(connection);
+                if (connection.closed)
+                {
+                    return;
+                }
+                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
+                {
+                    // plaintext waits for the TLS handshake, which needs the peer's answer
+                    connection.outputPending = false;
+                    updateInterest(connection);
+                }
+                else if (flushed != NioConnection.FLUSH_PENDING)
+                {
+                    connection.outputPending = false;
+                    if (connection.closing)
+                    {
+                        close(connection);
+                        return;
+                    }
+                    if (flushed == NioConnection.FLUSH_DRAINED)
+                    {
+                        connection.handler.onOutputDrained();
+                    }
+                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
+                    {
+                        // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
+                        connection.deliverInput();
+                    }
+                    markDirtyIfOutput(connection);
+                    updateInterest(connection);
+                }
+            }
+            // (closed: its key is cancelled, as isValid() said here before)
+            if (!connection.outbound && !connection.closed && readable && !connection.inputPaused &&
+                !connection.outputPending)
+            {
+                readAndDeliver(connection);
+            }
+            else if (pausedBefore && connection.inputPaused && !connection.closed && readable)
+            {
+                // the peer sent while paused: now the read interest goes (see interestOps), or this would spin
+                connection.readableWhilePaused = true;
+                updateInterest(connection);
+            }
+        }
+        catch (final IOException ex)
+        {
+            close(connection);
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    /** @return false when the connection was closed (the peer closed its side). */
+    final boolean readAndDeliver(final NioConnection connection) throws IOException
+    {
+        if (!connection.readFromSocket())
+        {
+            if (connection.proxyHeader != null)
+            {
+                proxyHeaderMissing(connection);
+            }
+            close(connection);
+            return false;
+        }
+        if (connection.proxyHeader != null && !readProxyHeader(connection))
+        {
+            markDirtyIfOutput(connection);
+            return !connection.closed;
+        }
+        connection.deliverInput();
+        markDirtyIfOutput(connection);
+        return !connection.closed;
+    }
+
+    final void onConnected(final NioConnection connection)
+    {
+        connection.connecting = false;
+        restartTimeout(connection);
+        updateInterest(connection);
+        connection.handler.onOpen();
+        markDirtyIfOutput(connection);
+    }
+
+    static String describe(final Exception ex)
+    {
+        final String message = ex.getMessage();
+        return message == null ? ex.getClass().getSimpleName() : message;
+    }
+
+    /** The interest ops ({@link SelectionKey}'s bits) that follow from the connection's state. */
+    static int interestOps(final NioConnection connection)
+    {
+        int ops = 0;
+        // an inbound client that does not read its replies is not read from (it could pipeline without end); an
+        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking.
+        // Pausing input keeps the read interest until the socket turns readable while paused: a client waiting for
+        // its reply (the 250 after the spool commit) sends nothing meanwhile, and dropping the interest and taking it
+        // again would cost two epoll_ctl calls per message (the JDK removes a key with no interest from the epoll set).
+        if ((!connection.inputPaused || !connection.readableWhilePaused) &&
+            (!connection.outputPending || connection.outbound) && !connection.closing &&
+            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
+        {
+            ops |= SelectionKey.OP_READ;
+        }
+        if (connection.outputPending)
+        {
+            ops |= SelectionKey.OP_WRITE;
+        }
+        return ops;
+    }
 
     /** The connection's output grew (or it is closing, or TLS has a message to send): flush it this pass. */
     void markDirty(final NioConnection connection)

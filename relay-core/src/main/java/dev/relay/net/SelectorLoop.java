@@ -64,9 +64,9 @@ import java.util.function.Consumer;
  * <p>
  * One state machine, kept whole past the ~500-line rule of issue 10: the life of its connections through the states
  * above (their fields are {@link NioConnection}'s), driven by the events of a pass: ready keys, commands, resumes,
- * flushes, expired timeouts, drain. The steps after the select that only touch connections (tarpits, resumed input,
- * flushes, timeouts) live in {@link ConnectionLoop}, shared with the test double {@code LoopDouble}, so tests of
- * handlers run them and not a copy. What is not that machine lives beside it: the listening sockets
+ * flushes, expired timeouts, drain. The steps that only touch connections (a ready connection's connect, read and
+ * write, tarpits, resumed input, flushes, timeouts, interest ops) live in {@link ConnectionLoop}, shared with the
+ * test double {@code LoopDouble}, so tests of handlers run them and not a copy. What is not that machine lives beside it: the listening sockets
  * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
  * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
@@ -460,117 +460,12 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
             return;
         }
         final NioConnection connection = (NioConnection)attachment;
-        final boolean pausedBefore = connection.inputPaused;
-        try
-        {
-            if (!key.isValid())
-            {
-                close(connection);
-                return;
-            }
-            if (connection.connecting)
-            {
-                if (key.isConnectable())
-                {
-                    try
-                    {
-                        connection.channel.finishConnect();
-                    }
-                    catch (final IOException ex)
-                    {
-                        connectFailed(connection, describe(ex));
-                        return;
-                    }
-                    onConnected(connection);
-                }
-                return;
-            }
-            if (connection.outbound && key.isReadable() && !connection.inputPaused)
-            {
-                // a server's early reply (552 in the middle of a body, then a close) is read before the next write
-                // can fail on the reset, so the session learns why
-                if (!readAndDeliver(connection))
-                {
-                    return;
-                }
-            }
-            if (key.isWritable())
-            {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    return;
-                }
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    // plaintext waits for the TLS handshake, which needs the peer's answer
-                    connection.outputPending = false;
-                    updateInterest(connection);
-                }
-                else if (flushed != NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = false;
-                    if (connection.closing)
-                    {
-                        close(connection);
-                        return;
-                    }
-                    if (flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        connection.handler.onOutputDrained();
-                    }
-                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
-                        connection.deliverInput();
-                    }
-                    markDirtyIfOutput(connection);
-                    updateInterest(connection);
-                }
-            }
-            if (!connection.outbound && key.isValid() && key.isReadable() && !connection.inputPaused &&
-                !connection.outputPending)
-            {
-                readAndDeliver(connection);
-            }
-            else if (pausedBefore && connection.inputPaused && !connection.closed && key.isValid() &&
-                key.isReadable())
-            {
-                // the peer sent while paused: now the read interest goes (see updateInterest), or this would spin
-                connection.readableWhilePaused = true;
-                updateInterest(connection);
-            }
-        }
-        catch (final IOException ex)
+        if (!key.isValid())
         {
             close(connection);
+            return;
         }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
-    /** @return false when the connection was closed (the peer closed its side). */
-    private boolean readAndDeliver(final NioConnection connection) throws IOException
-    {
-        if (!connection.readFromSocket())
-        {
-            if (connection.proxyHeader != null)
-            {
-                proxyHeaderMissing(connection);
-            }
-            close(connection);
-            return false;
-        }
-        if (connection.proxyHeader != null && !readProxyHeader(connection))
-        {
-            markDirtyIfOutput(connection);
-            return !connection.closed;
-        }
-        connection.deliverInput();
-        markDirtyIfOutput(connection);
-        return !connection.closed;
+        onReady(connection, key.readyOps());
     }
 
     /**
@@ -630,15 +525,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         return connection;
     }
 
-    private void onConnected(final NioConnection connection)
-    {
-        connection.connecting = false;
-        restartTimeout(connection);
-        updateInterest(connection);
-        connection.handler.onOpen();
-        markDirtyIfOutput(connection);
-    }
-
     @Override
     void connectFailed(final NioConnection connection, final String reason)
     {
@@ -651,12 +537,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
             LOG.error("handler failed on connect failure of {}", connection, ex);
         }
         close(connection);
-    }
-
-    private static String describe(final Exception ex)
-    {
-        final String message = ex.getMessage();
-        return message == null ? ex.getClass().getSimpleName() : message;
     }
 
     /** A connection {@link Acceptor} accepted on a listener tagged {@code listenerTag}: admit it, or refuse it. */
@@ -752,7 +632,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
      *
      * @return true when the handler is open now.
      */
-    private boolean readProxyHeader(final NioConnection connection)
+    @Override
+    boolean readProxyHeader(final NioConnection connection)
     {
         final ProxyHeaderParser header = connection.proxyHeader;
         final int status = header.parse(connection.readBuffer, connection.readStart, connection.readBuffer.position());
@@ -795,7 +676,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     }
 
     /** The peer closed before its PROXY header was whole: a proxy's bare TCP health check, if it sent nothing. */
-    private void proxyHeaderMissing(final NioConnection connection)
+    @Override
+    void proxyHeaderMissing(final NioConnection connection)
     {
         proxyRefusedTotal.incrementAndGet();
         if (connection.proxyHeader.version() == 0)
@@ -865,22 +747,7 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         {
             return;
         }
-        int ops = 0;
-        // an inbound client that does not read its replies is not read from (it could pipeline without end); an
-        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking.
-        // Pausing input keeps the read interest until the socket turns readable while paused: a client waiting for
-        // its reply (the 250 after the spool commit) sends nothing meanwhile, and dropping the interest and taking it
-        // again would cost two epoll_ctl calls per message (the JDK removes a key with no interest from the epoll set).
-        if ((!connection.inputPaused || !connection.readableWhilePaused) &&
-            (!connection.outputPending || connection.outbound) && !connection.closing &&
-            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
-        {
-            ops |= SelectionKey.OP_READ;
-        }
-        if (connection.outputPending)
-        {
-            ops |= SelectionKey.OP_WRITE;
-        }
+        final int ops = interestOps(connection);
         if (key.interestOps() != ops)
         {
             key.interestOps(ops);

@@ -5,11 +5,13 @@ import dev.relay.Relay;
 import javax.net.ssl.SSLEngine;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketAddress;
 import java.net.SocketOption;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
 import java.nio.channels.spi.SelectorProvider;
 import java.nio.charset.StandardCharsets;
@@ -32,10 +34,11 @@ import java.util.function.BooleanSupplier;
  * Its connections are the real {@link NioConnection}s (reads, input offered to the handler, compaction, writes,
  * flushes, pause and resume, close grace, TLS wrap and unwrap run the relay's own code), each over a
  * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
- * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (tarpits due,
- * resumed input, flushes and {@code onOutputDrained}, timeouts and close grace). Its own are the fake select (a
- * connection is ready when its interest and its peer's bytes or window say so), the commands, the interest ops and
- * the close of a connection. Output goes through a
+ * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (a ready
+ * connection's connect, read and write, tarpits due, resumed input, flushes and {@code onOutputDrained}, timeouts
+ * and close grace) and its interest ops. Its own are the fake select (a connection is ready for what it is
+ * interested in as far as its peer's bytes, end or window say), the commands, accepting and closing a connection.
+ * Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
  * inbound connection is not read while its output is blocked, an outbound one is; timeouts live in the real
@@ -65,9 +68,9 @@ public final class LoopDouble extends ConnectionLoop
     /** Passes without the clock moving after which {@link #runUntilIdle()} gives up: a handler that spins. */
     private static final int MAX_BUSY_PASSES = 200_000;
 
-    private static final int OP_READ = 1;
-    private static final int OP_WRITE = 4;
-    private static final int OP_CONNECT = 8;
+    private static final int OP_READ = SelectionKey.OP_READ;
+    private static final int OP_WRITE = SelectionKey.OP_WRITE;
+    private static final int OP_CONNECT = SelectionKey.OP_CONNECT;
 
     /** How the far end answers an outbound connect. */
     public enum Answer
@@ -496,121 +499,47 @@ public final class LoopDouble extends ConnectionLoop
         return work;
     }
 
-    /** SelectorLoop#onReady, for one connection if its interest and its peer make it ready; returns 1 if it was. */
+    /**
+     * The fake select for one connection: ready as far as its interest and its peer say (bytes sent or the end to
+     * read, window to write into, a connect answered), then SelectorLoop's steps ({@link ConnectionLoop#onReady}).
+     *
+     * @return 1 if it was ready.
+     */
     private int onReady(final NioConnection connection)
     {
         if (connection.closed)
         {
             return 0;
         }
+        final Peer peer = peer(connection);
+        int readyOps = 0;
         if (connection.connecting)
         {
-            final Answer answer = peer(connection).answer;
-            if (answer == Answer.SILENCE)
+            if (peer.answer == Answer.SILENCE)
             {
                 return 0;
             }
-            try
-            {
-                if (answer == Answer.REFUSE)
-                {
-                    connectFailed(connection, "Connection refused");
-                    return 1;
-                }
-                onConnected(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            return 1;
+            readyOps = OP_CONNECT;
         }
-        final Peer peer = peer(connection);
-        // a socket in error is ready for whatever it is interested in (epoll reports EPOLLERR/EPOLLHUP)
-        final boolean broken = peer.state != Peer.OPEN;
-        final boolean readable = (peer.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0);
-        final boolean writable = (peer.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0);
-        if (!readable && !writable)
+        else
         {
-            return 0;
-        }
-        try
-        {
-            if (connection.outbound && readable && !connection.inputPaused)
+            // a socket in error is ready for whatever it is interested in (epoll reports EPOLLERR/EPOLLHUP)
+            final boolean broken = peer.state != Peer.OPEN;
+            if ((peer.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0))
             {
-                if (!readAndDeliver(connection))
-                {
-                    return 1;
-                }
+                readyOps |= OP_READ;
             }
-            if (writable)
+            if ((peer.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0))
             {
-                final int flushed = flush(connection);
-                if (connection.closed)
-                {
-                    return 1;
-                }
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    connection.outputPending = false;
-                    updateInterest(connection);
-                }
-                else if (flushed != NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = false;
-                    if (connection.closing)
-                    {
-                        close(connection);
-                        return 1;
-                    }
-                    if (flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        connection.handler.onOutputDrained();
-                    }
-                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        connection.deliverInput();
-                    }
-                    markDirtyIfOutput(connection);
-                    updateInterest(connection);
-                }
+                readyOps |= OP_WRITE;
             }
-            if (!connection.outbound && !connection.closed && readable && !connection.inputPaused &&
-                !connection.outputPending)
+            if (readyOps == 0)
             {
-                readAndDeliver(connection);
+                return 0;
             }
         }
-        catch (final IOException ex)
-        {
-            close(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
+        onReady(connection, readyOps);
         return 1;
-    }
-
-    private boolean readAndDeliver(final NioConnection connection) throws IOException
-    {
-        if (!connection.readFromSocket())
-        {
-            close(connection);
-            return false;
-        }
-        connection.deliverInput();
-        markDirtyIfOutput(connection);
-        return !connection.closed;
-    }
-
-    private void onConnected(final NioConnection connection)
-    {
-        connection.connecting = false;
-        restartTimeout(connection);
-        updateInterest(connection);
-        connection.handler.onOpen();
-        markDirtyIfOutput(connection);
     }
 
     @Override
@@ -696,17 +625,7 @@ public final class LoopDouble extends ConnectionLoop
         {
             return;
         }
-        int ops = 0;
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
-            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
-        {
-            ops |= OP_READ;
-        }
-        if (connection.outputPending)
-        {
-            ops |= OP_WRITE;
-        }
-        peer(connection).interestOps = ops;
+        peer(connection).interestOps = interestOps(connection);
     }
 
     @Override
@@ -753,6 +672,18 @@ public final class LoopDouble extends ConnectionLoop
 
     @Override
     void proxyHeaderTimedOut(final NioConnection connection)
+    {
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
+    }
+
+    @Override
+    void proxyHeaderMissing(final NioConnection connection)
+    {
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
+    }
+
+    @Override
+    boolean readProxyHeader(final NioConnection connection)
     {
         throw new IllegalStateException("the PROXY header is not modelled: " + connection);
     }
@@ -906,10 +837,15 @@ public final class LoopDouble extends ConnectionLoop
             throw notModelled("connect");
         }
 
+        /** The far end's answer to a connect the loop saw answered (a silent one never is). */
         @Override
-        public boolean finishConnect()
+        public boolean finishConnect() throws IOException
         {
-            throw notModelled("finishConnect");
+            if (peer.answer == Answer.REFUSE)
+            {
+                throw new ConnectException("Connection refused");
+            }
+            return true;
         }
 
         @Override
