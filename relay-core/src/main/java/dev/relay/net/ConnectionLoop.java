@@ -72,11 +72,6 @@ abstract class ConnectionLoop
     /** The interest ops follow from the connection's state (paused, output pending, closing, TLS). */
     abstract void updateInterest(NioConnection connection);
 
-    /** TLS failed: the peer gets the engine's alert if it takes it, the handler the reason, then close. */
-    abstract void tlsFailed(NioConnection connection, String reason);
-
-    /** The connect failed or timed out: the handler's {@code onConnectFailed}, then close. */
-    abstract void connectFailed(NioConnection connection, String reason);
 
     /** A proxied connection's PROXY header did not arrive whole in time. */
     abstract void proxyHeaderTimedOut(NioConnection connection);
@@ -94,8 +89,81 @@ abstract class ConnectionLoop
     /** A handler threw: a bug, not a protocol error; this connection is closed and the loop goes on. */
     abstract void onHandlerFailure(NioConnection connection, RuntimeException ex);
 
+    /** The socket's part of {@link #close}: it is no longer read or written, and the peer sees the end. */
+    abstract void closeSocket(NioConnection connection);
+
+    /**
+     * A handler threw from a callback that ends the connection anyway ({@code onConnectFailed}, {@code onTlsFailed},
+     * {@code onClose}): nothing more to close.
+     */
+    abstract void handlerFailedAtEnd(NioConnection connection, String when, RuntimeException ex);
+
+    /** The connect failed or timed out: the handler's {@code onConnectFailed}, then close. */
+    final void connectFailed(final NioConnection connection, final String reason)
+    {
+        try
+        {
+            connection.handler.onConnectFailed(reason);
+        }
+        catch (final RuntimeException ex)
+        {
+            handlerFailedAtEnd(connection, "on connect failure of", ex);
+        }
+        close(connection);
+    }
+
+    /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
+    final void tlsFailed(final NioConnection connection, final String reason)
+    {
+        if (connection.closed)
+        {
+            return;
+        }
+        connection.tls.sendAlertQuietly(connection.channel);
+        try
+        {
+            connection.handler.onTlsFailed(reason);
+        }
+        catch (final RuntimeException ex)
+        {
+            handlerFailedAtEnd(connection, "on TLS failure of", ex);
+        }
+        close(connection);
+    }
+
     /** Closes the connection now: socket, buffers back, timeout cancelled, the handler's {@code onClose}. */
-    abstract void close(NioConnection connection);
+    final void close(final NioConnection connection)
+    {
+        if (connection.closed)
+        {
+            return;
+        }
+        connection.closed = true;
+        closeSocket(connection);
+        connection.releaseBuffers();
+        timeouts.cancel(connection);
+        final int slot = connection.slot;
+        final int last = connections.size() - 1;
+        if (slot >= 0 && slot <= last)
+        {
+            final NioConnection moved = connections.get(last);
+            connections.set(slot, moved);
+            moved.slot = slot;
+            connections.remove(last);
+        }
+        connection.slot = -1;
+        if (connection.handler != null)
+        {
+            try
+            {
+                connection.handler.onClose();
+            }
+            catch (final RuntimeException ex)
+            {
+                handlerFailedAtEnd(connection, "while closing", ex);
+            }
+        }
+    }
 
     /**
      * A connection's part of the select: it is ready for {@code readyOps} ({@link SelectionKey}'s bits). Its connect

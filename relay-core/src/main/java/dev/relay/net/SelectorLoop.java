@@ -525,20 +525,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         return connection;
     }
 
-    @Override
-    void connectFailed(final NioConnection connection, final String reason)
-    {
-        try
-        {
-            connection.handler.onConnectFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            LOG.error("handler failed on connect failure of {}", connection, ex);
-        }
-        close(connection);
-    }
-
     /** A connection {@link Acceptor} accepted on a listener tagged {@code listenerTag}: admit it, or refuse it. */
     void accept(final SocketChannel channel, final int listenerTag)
     {
@@ -754,26 +740,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         }
     }
 
-    /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
-    @Override
-    void tlsFailed(final NioConnection connection, final String reason)
-    {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.tls.sendAlertQuietly(connection.channel);
-        try
-        {
-            connection.handler.onTlsFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            LOG.error("handler failed on TLS failure of {}", connection, ex);
-        }
-        close(connection);
-    }
-
     private void beginDrain(final long timeoutMs)
     {
         if (draining)
@@ -823,14 +789,10 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         return handlerErrors.get();
     }
 
+    /** The socket closes after the next select if it is registered (see {@link #closeAfterSelect}); the limiter frees its slot. */
     @Override
-    void close(final NioConnection connection)
+    void closeSocket(final NioConnection connection)
     {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.closed = true;
         if (connection.key != null)
         {
             connection.key.cancel();
@@ -840,18 +802,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         {
             closeQuietly(connection.channel);
         }
-        connection.releaseBuffers();
-        timeouts.cancel(connection);
-        final int slot = connection.slot;
-        final int last = connections.size() - 1;
-        if (slot >= 0 && slot <= last)
-        {
-            final NioConnection moved = connections.get(last);
-            connections.set(slot, moved);
-            moved.slot = slot;
-            connections.remove(last);
-        }
-        connection.slot = -1;
         if (connection.clientAdmitted)
         {
             limiter.release(connection.remoteAddress().getAddress());
@@ -860,17 +810,12 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         {
             limiter.releaseConnection();
         }
-        if (connection.handler != null)
-        {
-            try
-            {
-                connection.handler.onClose();
-            }
-            catch (final RuntimeException ex)
-            {
-                LOG.error("handler failed while closing {}", connection, ex);
-            }
-        }
+    }
+
+    @Override
+    void handlerFailedAtEnd(final NioConnection connection, final String when, final RuntimeException ex)
+    {
+        LOG.error("handler failed {} {}", when, connection, ex);
     }
 
     private static int closeSockets(final ArrayList<SocketChannel> sockets)

@@ -36,8 +36,9 @@ import java.util.function.BooleanSupplier;
  * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
  * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (a ready
  * connection's connect, read and write, tarpits due, resumed input, flushes and {@code onOutputDrained}, timeouts
- * and close grace) and its interest ops. Its own are the fake select (a connection is ready for what it is
- * interested in as far as its peer's bytes, end or window say), the commands, accepting and closing a connection.
+ * and close grace, connect and TLS failures, closing) and its interest ops. Its own are the fake select (a connection
+ * is ready for what it is interested in as far as its peer's bytes, end or window say), the commands, the hooks,
+ * accepting a connection, drain and stop.
  * Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
@@ -542,20 +543,6 @@ public final class LoopDouble extends ConnectionLoop
         return 1;
     }
 
-    @Override
-    void connectFailed(final NioConnection connection, final String reason)
-    {
-        try
-        {
-            connection.handler.onConnectFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            failures.add(ex);
-        }
-        close(connection);
-    }
-
     private void adopt(final NioConnection connection)
     {
         connection.idleTimeoutMs = 300_000;
@@ -628,25 +615,6 @@ public final class LoopDouble extends ConnectionLoop
         peer(connection).interestOps = interestOps(connection);
     }
 
-    @Override
-    void tlsFailed(final NioConnection connection, final String reason)
-    {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.tls.sendAlertQuietly(connection.channel);
-        try
-        {
-            connection.handler.onTlsFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            failures.add(ex);
-        }
-        close(connection);
-    }
-
     private void beginDrain(final long timeoutMs)
     {
         if (draining)
@@ -695,39 +663,18 @@ public final class LoopDouble extends ConnectionLoop
         close(connection);
     }
 
+    /** The peer sees the end once it has read what was written before; the loop no longer reads or writes. */
     @Override
-    void close(final NioConnection connection)
+    void closeSocket(final NioConnection connection)
     {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.closed = true;
         peer(connection).interestOps = 0;
         peer(connection).onLoopClosed();
-        connection.releaseBuffers();
-        timeouts.cancel(connection);
-        final int slot = connection.slot;
-        final int last = connections.size() - 1;
-        if (slot >= 0 && slot <= last)
-        {
-            final NioConnection moved = connections.get(last);
-            connections.set(slot, moved);
-            moved.slot = slot;
-            connections.remove(last);
-        }
-        connection.slot = -1;
-        if (connection.handler != null)
-        {
-            try
-            {
-                connection.handler.onClose();
-            }
-            catch (final RuntimeException ex)
-            {
-                failures.add(ex);
-            }
-        }
+    }
+
+    @Override
+    void handlerFailedAtEnd(final NioConnection connection, final String when, final RuntimeException ex)
+    {
+        failures.add(ex);
     }
 
     private void closeAll()
