@@ -34,10 +34,19 @@ abstract class ConnectionLoop
     ArrayList<NioConnection> dirtySpare = new ArrayList<>();
     /** Tarpitted connections and when each may read again (few; scanned each pass). */
     final ArrayList<NioConnection> delayed = new ArrayList<>();
+    /** Connections' read and write buffers (one loop's, or shared by several). */
+    final BufferPool readPool;
+    final BufferPool writePool;
     /** The wall clock of this pass (epoch milliseconds): tarpits, hooks, {@link Connection#nowMs()}. */
     long nowMs;
     /** The clock of the timeouts (monotonic milliseconds on the relay). */
     long timeoutNowMs;
+
+    ConnectionLoop(final BufferPool readPool, final BufferPool writePool)
+    {
+        this.readPool = readPool;
+        this.writePool = writePool;
+    }
 
     /** The loop's clock (epoch milliseconds, read once per pass). */
     long nowMs()
@@ -51,17 +60,35 @@ abstract class ConnectionLoop
     /** Runs {@code command} on the loop in a later pass (the end of a delegated TLS task comes back this way). */
     abstract void execute(Runnable command);
 
-    abstract int writeBufferSize();
+    final int writeBufferSize()
+    {
+        return writePool.bufferSize();
+    }
 
-    abstract int readBufferSize();
+    final int readBufferSize()
+    {
+        return readPool.bufferSize();
+    }
 
-    abstract ByteBuffer acquireReadBuffer();
+    final ByteBuffer acquireReadBuffer()
+    {
+        return readPool.acquire();
+    }
 
-    abstract void releaseReadBuffer(ByteBuffer buffer);
+    final void releaseReadBuffer(final ByteBuffer buffer)
+    {
+        readPool.release(buffer);
+    }
 
-    abstract ByteBuffer acquireWriteBuffer();
+    final ByteBuffer acquireWriteBuffer()
+    {
+        return writePool.acquire();
+    }
 
-    abstract void releaseWriteBuffer(ByteBuffer buffer);
+    final void releaseWriteBuffer(final ByteBuffer buffer)
+    {
+        writePool.release(buffer);
+    }
 
     /** The TLS wire buffers of this loop's connections. */
     abstract BufferPool tlsPool();

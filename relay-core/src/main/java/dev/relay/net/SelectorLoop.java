@@ -81,8 +81,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     private final int index;
     private final Selector selector;
     private final Acceptor acceptor;
-    private final BufferPool readPool;
-    private final BufferPool writePool;
     private BufferPool tlsPool;
     private Executor tlsTasks = Runnable::run;
     private final ConnectionLimiter limiter;
@@ -139,9 +137,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         final BufferPool writePool,
         final ConnectionLimiter limiter) throws IOException
     {
+        super(readPool, writePool);
         this.index = index;
-        this.readPool = readPool;
-        this.writePool = writePool;
         this.limiter = limiter;
         this.selector = Selector.open();
         this.nowMs = System.currentTimeMillis();
@@ -202,18 +199,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     public int index()
     {
         return index;
-    }
-
-    @Override
-    int writeBufferSize()
-    {
-        return writePool.bufferSize();
-    }
-
-    @Override
-    int readBufferSize()
-    {
-        return readPool.bufferSize();
     }
 
     /** The TLS wire buffers of this loop's connections, made at the first {@code startTls}. */
@@ -835,30 +820,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         {
             close(connections.get(i));
         }
-    }
-
-    @Override
-    ByteBuffer acquireReadBuffer()
-    {
-        return readPool.acquire();
-    }
-
-    @Override
-    void releaseReadBuffer(final ByteBuffer buffer)
-    {
-        readPool.release(buffer);
-    }
-
-    @Override
-    ByteBuffer acquireWriteBuffer()
-    {
-        return writePool.acquire();
-    }
-
-    @Override
-    void releaseWriteBuffer(final ByteBuffer buffer)
-    {
-        writePool.release(buffer);
     }
 
     static void closeQuietly(final java.io.Closeable closeable)

@@ -84,8 +84,6 @@ public final class LoopDouble extends ConnectionLoop
         SILENCE
     }
 
-    private final BufferPool readPool;
-    private final BufferPool writePool;
     private final BufferPool tlsPool = new BufferPool(SelectorLoop.TLS_BUFFER_BYTES, 16);
     private final Executor tlsTasks = this::execute;
     private NioConnection[] ready = new NioConnection[8];
@@ -117,8 +115,7 @@ public final class LoopDouble extends ConnectionLoop
     /** With pools of the caller's (one loop's pools, as SelectorLoop takes them; tests running many loops share). */
     public LoopDouble(final BufferPool readPool, final BufferPool writePool)
     {
-        this.readPool = readPool;
-        this.writePool = writePool;
+        super(readPool, writePool);
         this.nowMs = START_MS;
         this.timeoutNowMs = START_MS;
     }
@@ -375,42 +372,6 @@ public final class LoopDouble extends ConnectionLoop
     int index()
     {
         return 0;
-    }
-
-    @Override
-    int writeBufferSize()
-    {
-        return writePool.bufferSize();
-    }
-
-    @Override
-    int readBufferSize()
-    {
-        return readPool.bufferSize();
-    }
-
-    @Override
-    ByteBuffer acquireReadBuffer()
-    {
-        return readPool.acquire();
-    }
-
-    @Override
-    void releaseReadBuffer(final ByteBuffer buffer)
-    {
-        readPool.release(buffer);
-    }
-
-    @Override
-    ByteBuffer acquireWriteBuffer()
-    {
-        return writePool.acquire();
-    }
-
-    @Override
-    void releaseWriteBuffer(final ByteBuffer buffer)
-    {
-        writePool.release(buffer);
     }
 
     @Override
