@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
@@ -37,6 +38,13 @@ abstract class ConnectionLoop
     /** Connections' read and write buffers (one loop's, or shared by several). */
     final BufferPool readPool;
     final BufferPool writePool;
+    /** Work run once per pass (the spool writer's commit completions), added before the loop starts. */
+    final List<LoopHook> hooks = new ArrayList<>();
+    /** Makes the handler of each accepted connection; set before the loop starts. */
+    ConnectionHandlerFactory factory;
+    /** Draining: handlers were told ({@code onDrain}), new ones are told at open; the loop ends when all are closed. */
+    boolean draining;
+    long drainDeadlineMs;
     /** The wall clock of this pass (epoch milliseconds): tarpits, hooks, {@link Connection#nowMs()}. */
     long nowMs;
     /** The clock of the timeouts (monotonic milliseconds on the relay). */
@@ -113,6 +121,9 @@ abstract class ConnectionLoop
      */
     abstract boolean readProxyHeader(NioConnection connection);
 
+    /** A hook threw: a bug in a stage running on this loop; the loop and its connections go on. */
+    abstract void onHookFailure(RuntimeException ex);
+
     /** A handler threw: a bug, not a protocol error; this connection is closed and the loop goes on. */
     abstract void onHandlerFailure(NioConnection connection, RuntimeException ex);
 
@@ -188,6 +199,87 @@ abstract class ConnectionLoop
             catch (final RuntimeException ex)
             {
                 handlerFailedAtEnd(connection, "while closing", ex);
+            }
+        }
+    }
+
+    /** Each hook's work for this pass (before the flushes); returns how much they did. */
+    final int runHooks()
+    {
+        int work = 0;
+        for (int i = 0, n = hooks.size(); i < n; i++)
+        {
+            try
+            {
+                work += hooks.get(i).doWork(nowMs);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHookFailure(ex);
+                work++;
+            }
+        }
+        return work;
+    }
+
+    /** Each hook's end of pass (after the flushes: the group commit hand-off). */
+    final void endOfPassHooks()
+    {
+        for (int i = 0, n = hooks.size(); i < n; i++)
+        {
+            try
+            {
+                hooks.get(i).endOfPass();
+            }
+            catch (final RuntimeException ex)
+            {
+                onHookFailure(ex);
+            }
+        }
+    }
+
+    /** The handler of an admitted connection is made and opened (and told to drain if the loop is draining). */
+    final void open(final NioConnection connection)
+    {
+        try
+        {
+            connection.handler = factory.newHandler(connection);
+            connection.handler.onOpen();
+            if (draining)
+            {
+                connection.handler.onDrain();
+            }
+            markDirtyIfOutput(connection);
+        }
+        catch (final RuntimeException ex)
+        {
+            onHandlerFailure(connection, ex);
+        }
+    }
+
+    /** Drain begins: every handler is told ({@code onDrain}). */
+    final void drainConnections()
+    {
+        for (int i = connections.size() - 1; i >= 0; i--)
+        {
+            final NioConnection connection = connections.get(i);
+            if (connection.handler == null)
+            {
+                // a proxied connection still waiting for its header: nobody to tell (a 421 being flushed stays)
+                if (!connection.closing)
+                {
+                    close(connection);
+                }
+                continue;
+            }
+            try
+            {
+                connection.handler.onDrain();
+                markDirtyIfOutput(connection);
+            }
+            catch (final RuntimeException ex)
+            {
+                onHandlerFailure(connection, ex);
             }
         }
     }

@@ -64,9 +64,10 @@ import java.util.function.Consumer;
  * <p>
  * One state machine, kept whole past the ~500-line rule of issue 10: the life of its connections through the states
  * above (their fields are {@link NioConnection}'s), driven by the events of a pass: ready keys, commands, resumes,
- * flushes, expired timeouts, drain. The steps that only touch connections (a ready connection's connect, read and
- * write, tarpits, resumed input, flushes, timeouts, interest ops) live in {@link ConnectionLoop}, shared with the
- * test double {@code LoopDouble}, so tests of handlers run them and not a copy. What is not that machine lives beside it: the listening sockets
+ * flushes, expired timeouts, drain. The steps that do not touch the selector or the listeners (a ready connection's
+ * connect, read and write, hooks, tarpits, resumed input, flushes, timeouts, interest ops, close) live in
+ * {@link ConnectionLoop}, shared with the test double {@code LoopDouble}, so tests of handlers run them and not a
+ * copy. What is not that machine lives beside it: the listening sockets
  * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
  * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
@@ -84,7 +85,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     private BufferPool tlsPool;
     private Executor tlsTasks = Runnable::run;
     private final ConnectionLimiter limiter;
-    private final List<LoopHook> hooks = new ArrayList<>();
     private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
     private final AtomicBoolean parked = new AtomicBoolean();
     /** Origin of {@link #timeoutNowMs}: timeouts run on {@code System.nanoTime()}, which never steps back. */
@@ -106,14 +106,11 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
     private int proxiedTags;
     private ProxyPolicy proxyPolicy;
 
-    private ConnectionHandlerFactory factory;
     private List<SelectorLoop> acceptTargets;
     private int nextAcceptTarget;
     /** Set before each select: the first ready key (or the pass, if none) reads the clocks again. */
     private boolean clockStale;
     private volatile boolean stopRequested;
-    private boolean draining;
-    private long drainDeadlineMs;
     private volatile boolean finished;
 
     public SelectorLoop(
@@ -328,24 +325,11 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         // the select deregistered the keys cancelled before it: their sockets close without a shutdown
         work += closeSockets(deregistering);
         work += drainCommands();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            work += runHook(hooks.get(i));
-        }
+        work += runHooks();
         work += resumeDelayed();
         work += deliverResumed();
         work += flushDirty();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-            }
-        }
+        endOfPassHooks();
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         acceptor.resumeIfDue(nowMs, draining);
         return work;
@@ -363,21 +347,9 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         clockStale = false;
     }
 
-    private int runHook(final LoopHook hook)
-    {
-        try
-        {
-            return hook.doWork(nowMs);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHookFailure(ex);
-            return 1;
-        }
-    }
-
     /** A bug in a stage running on this loop: count and log it; the loop and its other connections go on. */
-    private void onHookFailure(final RuntimeException ex)
+    @Override
+    void onHookFailure(final RuntimeException ex)
     {
         if (handlerErrors.incrementAndGet() <= 100)
         {
@@ -675,25 +647,6 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         close(connection);
     }
 
-    /** The handler of an admitted connection is made and opened. */
-    private void open(final NioConnection connection)
-    {
-        try
-        {
-            connection.handler = factory.newHandler(connection);
-            connection.handler.onOpen();
-            if (draining)
-            {
-                connection.handler.onDrain();
-            }
-            markDirtyIfOutput(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
     private int drainCommands()
     {
         int count = 0;
@@ -734,28 +687,7 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         draining = true;
         drainDeadlineMs = nowMs + timeoutMs;
         acceptor.close();
-        for (int i = connections.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = connections.get(i);
-            if (connection.handler == null)
-            {
-                // a proxied connection still waiting for its header: nobody to tell (a 421 being flushed stays)
-                if (!connection.closing)
-                {
-                    close(connection);
-                }
-                continue;
-            }
-            try
-            {
-                connection.handler.onDrain();
-                markDirtyIfOutput(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
+        drainConnections();
     }
 
     @Override

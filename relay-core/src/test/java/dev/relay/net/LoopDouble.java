@@ -36,9 +36,10 @@ import java.util.function.BooleanSupplier;
  * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
  * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (a ready
  * connection's connect, read and write, tarpits due, resumed input, flushes and {@code onOutputDrained}, timeouts
- * and close grace, connect and TLS failures, closing) and its interest ops. Its own are the fake select (a connection
- * is ready for what it is interested in as far as its peer's bytes, end or window say), the commands, the hooks,
- * accepting a connection, drain and stop.
+ * and close grace, connect and TLS failures, closing, hooks, opening a handler, telling handlers to drain) and its
+ * interest ops. Its own are the fake select (a connection is ready for what it is interested in as far as its peer's
+ * bytes, end or window say), the commands queue, the fake clock and the order of a pass (the same order, in
+ * {@link #runPass}).
  * Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
@@ -91,12 +92,8 @@ public final class LoopDouble extends ConnectionLoop
     private final ArrayList<Peer> peers = new ArrayList<>();
     private final ArrayList<NioConnection> arriving = new ArrayList<>();
     private final ArrayDeque<Runnable> commands = new ArrayDeque<>();
-    private final List<LoopHook> hooks = new ArrayList<>();
     private final List<RuntimeException> failures = new ArrayList<>();
 
-    private ConnectionHandlerFactory factory;
-    private boolean draining;
-    private long drainDeadlineMs;
     private boolean finished;
     private boolean tolerateFailures;
     private int failuresReported;
@@ -345,24 +342,11 @@ public final class LoopDouble extends ConnectionLoop
         }
         work += select();
         work += drainCommands();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            work += runHook(hooks.get(i));
-        }
+        work += runHooks();
         work += resumeDelayed();
         work += deliverResumed();
         work += flushDirty();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-            }
-        }
+        endOfPassHooks();
         work += timeouts.poll(nowMs, onTimeout, 256);
         reportFailures();
         return work;
@@ -410,20 +394,8 @@ public final class LoopDouble extends ConnectionLoop
         }
     }
 
-    private int runHook(final LoopHook hook)
-    {
-        try
-        {
-            return hook.doWork(nowMs);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHookFailure(ex);
-            return 1;
-        }
-    }
-
-    private void onHookFailure(final RuntimeException ex)
+    @Override
+    void onHookFailure(final RuntimeException ex)
     {
         failures.add(ex);
     }
@@ -511,20 +483,7 @@ public final class LoopDouble extends ConnectionLoop
         connection.slot = connections.size();
         connections.add(connection);
         restartTimeout(connection);
-        try
-        {
-            connection.handler = factory.newHandler(connection);
-            connection.handler.onOpen();
-            if (draining)
-            {
-                connection.handler.onDrain();
-            }
-            markDirtyIfOutput(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
+        open(connection);
     }
 
     private int drainCommands()
@@ -584,19 +543,7 @@ public final class LoopDouble extends ConnectionLoop
         }
         draining = true;
         drainDeadlineMs = nowMs + timeoutMs;
-        for (int i = connections.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = connections.get(i);
-            try
-            {
-                connection.handler.onDrain();
-                markDirtyIfOutput(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
+        drainConnections();
     }
 
     @Override
