@@ -8,18 +8,20 @@ import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
- * The half of a loop that runs its connections: their lists (all, dirty, resumed, tarpitted), their timeouts, and the
- * steps of a pass after the select that touch them (tarpitted connections due → input of resumed connections → one
- * flush per dirty connection, then {@code onOutputDrained} → expired timeouts), with what a {@link NioConnection}
- * asks of its loop (its clock, buffer pools, interest ops, TLS events, close).
+ * The half of a loop that runs its connections and owns no socket: their lists (all, dirty, resumed, tarpitted),
+ * their timeouts and buffer pools, the hooks, and the steps of a pass that touch them: a ready connection's connect,
+ * read and write ({@link #onReady}), hooks, tarpitted connections due, input of resumed connections, one flush per
+ * dirty connection then {@code onOutputDrained}, hooks' end of pass, expired timeouts; with what a
+ * {@link NioConnection} asks of its loop (clock, buffers, interest ops, TLS events, close).
  * <p>
  * The seam that lets one connection class and one set of steps serve two loops: {@link SelectorLoop} over sockets,
  * and the test double {@code LoopDouble} over memory, whose connections are NioConnections too (over an in-memory
- * {@link java.nio.channels.SocketChannel}). What differs is left to them: the select, the commands queue, interest
- * ops (a {@link java.nio.channels.SelectionKey}'s or a flag), closing a socket, and what a handler failure costs
- * (logged and counted on the relay; the test's failure in the double). An abstract class, not an interface: the
- * methods stay package-private, and with SelectorLoop the only subclass loaded in the relay every call binds to
- * one target (class hierarchy analysis), as the direct calls did. Loop thread only.
+ * {@link java.nio.channels.SocketChannel}). What differs is left to them: the select (which connections are ready
+ * for what), the commands queue, the clock, applying interest ops (a {@link SelectionKey} or a flag), closing a
+ * socket, the PROXY header (the double has none), and what a handler or hook failure costs (logged and counted on
+ * the relay; the test's failure in the double). An abstract class, not an interface: the methods stay
+ * package-private, and with SelectorLoop the only subclass loaded in the relay every call binds to one target
+ * (class hierarchy analysis), as the direct calls did. Loop thread only.
  */
 abstract class ConnectionLoop
 {
