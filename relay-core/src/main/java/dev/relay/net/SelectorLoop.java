@@ -706,7 +706,10 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         return handlerErrors.get();
     }
 
-    /** The socket closes after the next select if it is registered (see {@link #closeAfterSelect}); the limiter frees its slot. */
+    /**
+     * The socket closes after the next select if it is registered (see {@link #closeAfterSelect}); the limiter frees
+     * the client's slot.
+     */
     @Override
     void closeSocket(final NioConnection connection)
     {
