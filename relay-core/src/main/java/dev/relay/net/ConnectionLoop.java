@@ -259,8 +259,24 @@ abstract class ConnectionLoop
         }
     }
 
-    /** Drain begins: every handler is told ({@code onDrain}). */
-    final void drainConnections()
+    /** Listening stops: drain began. */
+    abstract void stopAccepting();
+
+    /** Drain begins: no new connections; every handler is told ({@code onDrain}); the loop ends when all are closed. */
+    final void beginDrain(final long timeoutMs)
+    {
+        if (draining)
+        {
+            return;
+        }
+        draining = true;
+        drainDeadlineMs = nowMs + timeoutMs;
+        stopAccepting();
+        drainConnections();
+    }
+
+    /** Every handler is told to drain ({@code onDrain}). */
+    private void drainConnections()
     {
         for (int i = connections.size() - 1; i >= 0; i--)
         {

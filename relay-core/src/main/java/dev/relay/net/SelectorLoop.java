@@ -678,16 +678,11 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         }
     }
 
-    private void beginDrain(final long timeoutMs)
+    /** Draining: the listening sockets close. */
+    @Override
+    void stopAccepting()
     {
-        if (draining)
-        {
-            return;
-        }
-        draining = true;
-        drainDeadlineMs = nowMs + timeoutMs;
         acceptor.close();
-        drainConnections();
     }
 
     @Override

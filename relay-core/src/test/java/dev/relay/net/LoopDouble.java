@@ -535,15 +535,10 @@ public final class LoopDouble extends ConnectionLoop
         peer(connection).interestOps = interestOps(connection);
     }
 
-    private void beginDrain(final long timeoutMs)
+    /** Draining: {@link #accept} refuses from now on. */
+    @Override
+    void stopAccepting()
     {
-        if (draining)
-        {
-            return;
-        }
-        draining = true;
-        drainDeadlineMs = nowMs + timeoutMs;
-        drainConnections();
     }
 
     @Override
