@@ -11,6 +11,10 @@ import java.nio.channels.SocketChannel;
 /**
  * A client socket owned by one {@link SelectorLoop}, with its lazily taken read and write buffers.
  * <p>
+ * It reaches its loop through {@link ConnectionLoop} and its peer only through {@link #channel}'s read and write
+ * (the loop does the rest of the socket: connect, register, close). The test double {@code LoopDouble} is another
+ * ConnectionLoop and gives each connection an in-memory channel, so handler tests run this class, not a copy of it.
+ * <p>
  * Read buffer: taken from the loop's pool when the socket is readable, given back as soon as the handler has
  * consumed everything (an idle connection holds none). Bytes the handler leaves unconsumed stay in
  * {@code [readStart, readBuffer.position())} and are offered again with the next read.
@@ -43,7 +47,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     static final int FLUSH_HELD = 3;
 
     final SocketChannel channel;
-    final SelectorLoop loop;
+    final ConnectionLoop loop;
     SelectionKey key;
     ConnectionHandler handler;
 
@@ -95,14 +99,14 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     private final int listenerTag;
 
     NioConnection(
-        final SelectorLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
+        final ConnectionLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
         final boolean outbound)
     {
         this(loop, channel, remoteAddress, outbound, 0);
     }
 
     NioConnection(
-        final SelectorLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
+        final ConnectionLoop loop, final SocketChannel channel, final InetSocketAddress remoteAddress,
         final boolean outbound, final int listenerTag)
     {
         this.listenerTag = listenerTag;

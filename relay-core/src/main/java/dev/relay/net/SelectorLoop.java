@@ -64,13 +64,15 @@ import java.util.function.Consumer;
  * <p>
  * One state machine, kept whole past the ~500-line rule of issue 10: the life of its connections through the states
  * above (their fields are {@link NioConnection}'s), driven by the events of a pass: ready keys, commands, resumes,
- * flushes, expired timeouts, drain. What is not that machine lives beside it: the listening sockets
+ * flushes, expired timeouts, drain. The steps that do not touch the selector or the listeners (a ready connection's
+ * connect, read and write, hooks, tarpits, resumed input, flushes, timeouts, interest ops, close) live in
+ * {@link ConnectionLoop}, shared with the test double {@code LoopDouble}, so tests of handlers run them and not a
+ * copy. What is not that machine lives beside it: the listening sockets
  * ({@link Acceptor}), the 421s of refused clients ({@link Refusals}), the PROXY header grammar
  * ({@link ProxyHeaderParser}), the timeout lists ({@link DeadlineLists}) and the TLS engine ({@link TlsLayer}).
  */
-public final class SelectorLoop implements Runnable
+public final class SelectorLoop extends ConnectionLoop implements Runnable
 {
-    static final long CLOSE_GRACE_MS = 10_000;
     private static final Logger LOG = LoggerFactory.getLogger(SelectorLoop.class);
     private static final long SELECT_TIMEOUT_MS = 100;
     /** TLS wire buffers: two records of the JDK's 16,709-byte packet size, so one read or write moves two. */
@@ -80,22 +82,13 @@ public final class SelectorLoop implements Runnable
     private final int index;
     private final Selector selector;
     private final Acceptor acceptor;
-    private final BufferPool readPool;
-    private final BufferPool writePool;
     private BufferPool tlsPool;
     private Executor tlsTasks = Runnable::run;
     private final ConnectionLimiter limiter;
-    private final List<LoopHook> hooks = new ArrayList<>();
     private final MpscArrayQueue<Runnable> commands = new MpscArrayQueue<>(1024);
     private final AtomicBoolean parked = new AtomicBoolean();
-    private final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
     /** Origin of {@link #timeoutNowMs}: timeouts run on {@code System.nanoTime()}, which never steps back. */
     private final long clockOriginNs = System.nanoTime();
-    private final ArrayList<NioConnection> connections = new ArrayList<>();
-    private final ArrayList<NioConnection> resumed = new ArrayList<>();
-    /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
-    private ArrayList<NioConnection> dirty = new ArrayList<>();
-    private ArrayList<NioConnection> dirtySpare = new ArrayList<>();
     /**
      * Sockets of connections closed in this pass: their keys are cancelled, and they are closed after the next select
      * has deregistered the keys. A registered non-blocking socket that is closed at once costs two more syscalls
@@ -104,10 +97,7 @@ public final class SelectorLoop implements Runnable
      */
     private ArrayList<SocketChannel> closeAfterSelect = new ArrayList<>();
     private ArrayList<SocketChannel> closeAfterSelectSpare = new ArrayList<>();
-    /** Tarpitted connections and when each may read again (few; scanned each pass). */
-    private final ArrayList<NioConnection> delayed = new ArrayList<>();
     private final Consumer<SelectionKey> onReady = this::onReady;
-    private final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
     private final AtomicLong acceptedTotal = new AtomicLong();
     private final AtomicLong refusedTotal = new AtomicLong();
     private final AtomicLong handlerErrors = new AtomicLong();
@@ -116,17 +106,11 @@ public final class SelectorLoop implements Runnable
     private int proxiedTags;
     private ProxyPolicy proxyPolicy;
 
-    private ConnectionHandlerFactory factory;
     private List<SelectorLoop> acceptTargets;
     private int nextAcceptTarget;
-    private long nowMs;
-    /** Milliseconds since {@link #clockOriginNs}, read with {@link #nowMs}: the clock of the timeouts. */
-    private long timeoutNowMs;
     /** Set before each select: the first ready key (or the pass, if none) reads the clocks again. */
     private boolean clockStale;
     private volatile boolean stopRequested;
-    private boolean draining;
-    private long drainDeadlineMs;
     private volatile boolean finished;
 
     public SelectorLoop(
@@ -150,9 +134,8 @@ public final class SelectorLoop implements Runnable
         final BufferPool writePool,
         final ConnectionLimiter limiter) throws IOException
     {
+        super(readPool, writePool);
         this.index = index;
-        this.readPool = readPool;
-        this.writePool = writePool;
         this.limiter = limiter;
         this.selector = Selector.open();
         this.nowMs = System.currentTimeMillis();
@@ -209,27 +192,14 @@ public final class SelectorLoop implements Runnable
         hooks.add(hook);
     }
 
+    @Override
     public int index()
     {
         return index;
     }
 
-    long nowMs()
-    {
-        return nowMs;
-    }
-
-    int writeBufferSize()
-    {
-        return writePool.bufferSize();
-    }
-
-    int readBufferSize()
-    {
-        return readPool.bufferSize();
-    }
-
     /** The TLS wire buffers of this loop's connections, made at the first {@code startTls}. */
+    @Override
     BufferPool tlsPool()
     {
         if (tlsPool == null)
@@ -239,12 +209,14 @@ public final class SelectorLoop implements Runnable
         return tlsPool;
     }
 
+    @Override
     Executor tlsTaskExecutor()
     {
         return tlsTasks;
     }
 
     /** Runs {@code command} on the loop thread soon. Any thread. */
+    @Override
     public void execute(final Runnable command)
     {
         while (!commands.offer(command))
@@ -353,24 +325,11 @@ public final class SelectorLoop implements Runnable
         // the select deregistered the keys cancelled before it: their sockets close without a shutdown
         work += closeSockets(deregistering);
         work += drainCommands();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            work += runHook(hooks.get(i));
-        }
+        work += runHooks();
         work += resumeDelayed();
         work += deliverResumed();
         work += flushDirty();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-            }
-        }
+        endOfPassHooks();
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         acceptor.resumeIfDue(nowMs, draining);
         return work;
@@ -388,21 +347,9 @@ public final class SelectorLoop implements Runnable
         clockStale = false;
     }
 
-    private int runHook(final LoopHook hook)
-    {
-        try
-        {
-            return hook.doWork(nowMs);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHookFailure(ex);
-            return 1;
-        }
-    }
-
     /** A bug in a stage running on this loop: count and log it; the loop and its other connections go on. */
-    private void onHookFailure(final RuntimeException ex)
+    @Override
+    void onHookFailure(final RuntimeException ex)
     {
         if (handlerErrors.incrementAndGet() <= 100)
         {
@@ -470,117 +417,12 @@ public final class SelectorLoop implements Runnable
             return;
         }
         final NioConnection connection = (NioConnection)attachment;
-        final boolean pausedBefore = connection.inputPaused;
-        try
-        {
-            if (!key.isValid())
-            {
-                close(connection);
-                return;
-            }
-            if (connection.connecting)
-            {
-                if (key.isConnectable())
-                {
-                    try
-                    {
-                        connection.channel.finishConnect();
-                    }
-                    catch (final IOException ex)
-                    {
-                        connectFailed(connection, describe(ex));
-                        return;
-                    }
-                    onConnected(connection);
-                }
-                return;
-            }
-            if (connection.outbound && key.isReadable() && !connection.inputPaused)
-            {
-                // a server's early reply (552 in the middle of a body, then a close) is read before the next write
-                // can fail on the reset, so the session learns why
-                if (!readAndDeliver(connection))
-                {
-                    return;
-                }
-            }
-            if (key.isWritable())
-            {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    return;
-                }
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    // plaintext waits for the TLS handshake, which needs the peer's answer
-                    connection.outputPending = false;
-                    updateInterest(connection);
-                }
-                else if (flushed != NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = false;
-                    if (connection.closing)
-                    {
-                        close(connection);
-                        return;
-                    }
-                    if (flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        connection.handler.onOutputDrained();
-                    }
-                    if (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED)
-                    {
-                        // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
-                        connection.deliverInput();
-                    }
-                    markDirtyIfOutput(connection);
-                    updateInterest(connection);
-                }
-            }
-            if (!connection.outbound && key.isValid() && key.isReadable() && !connection.inputPaused &&
-                !connection.outputPending)
-            {
-                readAndDeliver(connection);
-            }
-            else if (pausedBefore && connection.inputPaused && !connection.closed && key.isValid() &&
-                key.isReadable())
-            {
-                // the peer sent while paused: now the read interest goes (see updateInterest), or this would spin
-                connection.readableWhilePaused = true;
-                updateInterest(connection);
-            }
-        }
-        catch (final IOException ex)
+        if (!key.isValid())
         {
             close(connection);
+            return;
         }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
-    /** @return false when the connection was closed (the peer closed its side). */
-    private boolean readAndDeliver(final NioConnection connection) throws IOException
-    {
-        if (!connection.readFromSocket())
-        {
-            if (connection.proxyHeader != null)
-            {
-                proxyHeaderMissing(connection);
-            }
-            close(connection);
-            return false;
-        }
-        if (connection.proxyHeader != null && !readProxyHeader(connection))
-        {
-            markDirtyIfOutput(connection);
-            return !connection.closed;
-        }
-        connection.deliverInput();
-        markDirtyIfOutput(connection);
-        return !connection.closed;
+        onReady(connection, key.readyOps());
     }
 
     /**
@@ -638,34 +480,6 @@ public final class SelectorLoop implements Runnable
             connectFailed(connection, describe(ex));
         }
         return connection;
-    }
-
-    private void onConnected(final NioConnection connection)
-    {
-        connection.connecting = false;
-        restartTimeout(connection);
-        updateInterest(connection);
-        connection.handler.onOpen();
-        markDirtyIfOutput(connection);
-    }
-
-    private void connectFailed(final NioConnection connection, final String reason)
-    {
-        try
-        {
-            connection.handler.onConnectFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            LOG.error("handler failed on connect failure of {}", connection, ex);
-        }
-        close(connection);
-    }
-
-    private static String describe(final Exception ex)
-    {
-        final String message = ex.getMessage();
-        return message == null ? ex.getClass().getSimpleName() : message;
     }
 
     /** A connection {@link Acceptor} accepted on a listener tagged {@code listenerTag}: admit it, or refuse it. */
@@ -761,7 +575,8 @@ public final class SelectorLoop implements Runnable
      *
      * @return true when the handler is open now.
      */
-    private boolean readProxyHeader(final NioConnection connection)
+    @Override
+    boolean readProxyHeader(final NioConnection connection)
     {
         final ProxyHeaderParser header = connection.proxyHeader;
         final int status = header.parse(connection.readBuffer, connection.readStart, connection.readBuffer.position());
@@ -804,7 +619,8 @@ public final class SelectorLoop implements Runnable
     }
 
     /** The peer closed before its PROXY header was whole: a proxy's bare TCP health check, if it sent nothing. */
-    private void proxyHeaderMissing(final NioConnection connection)
+    @Override
+    void proxyHeaderMissing(final NioConnection connection)
     {
         proxyRefusedTotal.incrementAndGet();
         if (connection.proxyHeader.version() == 0)
@@ -818,30 +634,17 @@ public final class SelectorLoop implements Runnable
         }
     }
 
+    @Override
+    void proxyHeaderTimedOut(final NioConnection connection)
+    {
+        refuseProxied(connection, "no whole PROXY header within " + proxyPolicy.headerTimeoutMs() + " ms");
+    }
+
     private void refuseProxied(final NioConnection connection, final String why)
     {
         proxyRefusedTotal.incrementAndGet();
         LOG.warn("PROXY: connection from {} closed: {}", connection.remoteAddress(), why);
         close(connection);
-    }
-
-    /** The handler of an admitted connection is made and opened. */
-    private void open(final NioConnection connection)
-    {
-        try
-        {
-            connection.handler = factory.newHandler(connection);
-            connection.handler.onOpen();
-            if (draining)
-            {
-                connection.handler.onDrain();
-            }
-            markDirtyIfOutput(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
     }
 
     private int drainCommands()
@@ -856,164 +659,7 @@ public final class SelectorLoop implements Runnable
         return count;
     }
 
-    private int deliverResumed()
-    {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
-        {
-            final NioConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
-        }
-        resumed.clear();
-        return count;
-    }
-
-    /**
-     * Writes the output of every connection that produced some in this pass. A connection whose output drained
-     * is told so ({@link ConnectionHandler#onOutputDrained()}); what it writes then goes out in the next pass, so
-     * one connection streaming a big body cannot hold the loop in this one.
-     */
-    private int flushDirty()
-    {
-        final ArrayList<NioConnection> flushing = dirty;
-        dirty = dirtySpare;
-        dirtySpare = flushing;
-        int count = 0;
-        for (int i = 0, n = flushing.size(); i < n; i++)
-        {
-            final NioConnection connection = flushing.get(i);
-            connection.dirty = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            count++;
-            try
-            {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = true;
-                    updateInterest(connection);
-                    continue;
-                }
-                connection.outputPending = false;
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    // plaintext waits for the TLS handshake; the handshake's end marks it dirty again
-                    updateInterest(connection);
-                    continue;
-                }
-                if (connection.closing)
-                {
-                    close(connection);
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_DRAINED)
-                {
-                    connection.handler.onOutputDrained();
-                    if (connection.closed)
-                    {
-                        continue;
-                    }
-                }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
-                {
-                    // input left waiting for output space: the socket may never be readable again (the client
-                    // sent everything), so offer it again next pass
-                    queueResume(connection);
-                }
-                updateInterest(connection);
-            }
-            catch (final IOException ex)
-            {
-                close(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
-        flushing.clear();
-        return count;
-    }
-
-    void markDirty(final NioConnection connection)
-    {
-        if (!connection.dirty)
-        {
-            connection.dirty = true;
-            dirty.add(connection);
-        }
-    }
-
-    private void markDirtyIfOutput(final NioConnection connection)
-    {
-        if (connection.writeBuffer != null || connection.closing)
-        {
-            markDirty(connection);
-        }
-    }
-
-    void resumeLater(final NioConnection connection, final long atMs)
-    {
-        connection.resumeAtMs = atMs;
-        if (!delayed.contains(connection))
-        {
-            delayed.add(connection);
-        }
-    }
-
-    private int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    void queueResume(final NioConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
-    }
-
+    @Override
     void updateInterest(final NioConnection connection)
     {
         final SelectionKey key = connection.key;
@@ -1025,170 +671,22 @@ public final class SelectorLoop implements Runnable
         {
             return;
         }
-        int ops = 0;
-        // an inbound client that does not read its replies is not read from (it could pipeline without end); an
-        // outbound connection keeps reading, since the server's reply is what ends a body it stopped taking.
-        // Pausing input keeps the read interest until the socket turns readable while paused: a client waiting for
-        // its reply (the 250 after the spool commit) sends nothing meanwhile, and dropping the interest and taking it
-        // again would cost two epoll_ctl calls per message (the JDK removes a key with no interest from the epoll set).
-        if ((!connection.inputPaused || !connection.readableWhilePaused) &&
-            (!connection.outputPending || connection.outbound) && !connection.closing &&
-            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
-        {
-            ops |= SelectionKey.OP_READ;
-        }
-        if (connection.outputPending)
-        {
-            ops |= SelectionKey.OP_WRITE;
-        }
+        final int ops = interestOps(connection);
         if (key.interestOps() != ops)
         {
             key.interestOps(ops);
         }
     }
 
-    /**
-     * The connection's timeout starts again from now, for its current {@link NioConnection#idleTimeoutMs}: on a new
-     * phase and whenever bytes move. A closing connection keeps its grace deadline.
-     */
-    void restartTimeout(final NioConnection connection)
+    /** Draining: the listening sockets close. */
+    @Override
+    void stopAccepting()
     {
-        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking) &&
-            connection.proxyHeader == null)
-        {
-            timeouts.arm(connection, timeoutNowMs, connection.idleTimeoutMs);
-        }
-    }
-
-    /** TLS starts: the whole handshake must be done within {@code timeoutMs}. */
-    void startHandshake(final NioConnection connection, final long timeoutMs)
-    {
-        if (!connection.closing && !connection.closed)
-        {
-            timeouts.arm(connection, timeoutNowMs, timeoutMs);
-        }
-    }
-
-    /** The handshake is done: the idle timeout runs again, held output leaves, the handler is told. */
-    void tlsEstablished(final NioConnection connection)
-    {
-        restartTimeout(connection);
-        markDirty(connection);
-        if (connection.hasBufferedInput())
-        {
-            queueResume(connection);
-        }
-        try
-        {
-            connection.handler.onTlsEstablished();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
-    }
-
-    /** TLS failed: the peer gets the engine's alert if its socket takes it, the handler the reason, then close. */
-    void tlsFailed(final NioConnection connection, final String reason)
-    {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.tls.sendAlertQuietly(connection.channel);
-        try
-        {
-            connection.handler.onTlsFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            LOG.error("handler failed on TLS failure of {}", connection, ex);
-        }
-        close(connection);
-    }
-
-    /** The connection is closing: it gets at most {@link #CLOSE_GRACE_MS} more to flush, less if its timeout is sooner. */
-    void startCloseGrace(final NioConnection connection)
-    {
-        if (!connection.closed && connection.deadlineMs() > timeoutNowMs + CLOSE_GRACE_MS)
-        {
-            timeouts.arm(connection, timeoutNowMs, CLOSE_GRACE_MS);
-        }
-    }
-
-    private void onTimeout(final NioConnection connection, final long nowMs)
-    {
-        if (connection.closing)
-        {
-            close(connection);
-            return;
-        }
-        if (connection.connecting)
-        {
-            connectFailed(connection, "connect timeout");
-            return;
-        }
-        if (connection.tls != null && connection.tls.handshaking)
-        {
-            tlsFailed(connection, "handshake timeout");
-            return;
-        }
-        if (connection.proxyHeader != null)
-        {
-            refuseProxied(connection, "no whole PROXY header within " + proxyPolicy.headerTimeoutMs() + " ms");
-            return;
-        }
-        try
-        {
-            connection.handler.onTimeout();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-            return;
-        }
-        if (!connection.closed)
-        {
-            // the handler has replied (421) and is closing, or is closed now: the grace period runs either way
-            connection.closeAfterFlush();
-            startCloseGrace(connection);
-        }
-    }
-
-    private void beginDrain(final long timeoutMs)
-    {
-        if (draining)
-        {
-            return;
-        }
-        draining = true;
-        drainDeadlineMs = nowMs + timeoutMs;
         acceptor.close();
-        for (int i = connections.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = connections.get(i);
-            if (connection.handler == null)
-            {
-                // a proxied connection still waiting for its header: nobody to tell (a 421 being flushed stays)
-                if (!connection.closing)
-                {
-                    close(connection);
-                }
-                continue;
-            }
-            try
-            {
-                connection.handler.onDrain();
-                markDirtyIfOutput(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
     }
 
-    private void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
+    @Override
+    void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
     {
         // A bug, not a protocol error: count it, keep the loop going, drop this connection only.
         if (handlerErrors.incrementAndGet() <= 100)
@@ -1203,13 +701,13 @@ public final class SelectorLoop implements Runnable
         return handlerErrors.get();
     }
 
-    void close(final NioConnection connection)
+    /**
+     * The socket closes after the next select if it is registered (see {@link #closeAfterSelect}); the limiter frees
+     * the client's slot.
+     */
+    @Override
+    void closeSocket(final NioConnection connection)
     {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.closed = true;
         if (connection.key != null)
         {
             connection.key.cancel();
@@ -1219,18 +717,6 @@ public final class SelectorLoop implements Runnable
         {
             closeQuietly(connection.channel);
         }
-        connection.releaseBuffers();
-        timeouts.cancel(connection);
-        final int slot = connection.slot;
-        final int last = connections.size() - 1;
-        if (slot >= 0 && slot <= last)
-        {
-            final NioConnection moved = connections.get(last);
-            connections.set(slot, moved);
-            moved.slot = slot;
-            connections.remove(last);
-        }
-        connection.slot = -1;
         if (connection.clientAdmitted)
         {
             limiter.release(connection.remoteAddress().getAddress());
@@ -1239,17 +725,12 @@ public final class SelectorLoop implements Runnable
         {
             limiter.releaseConnection();
         }
-        if (connection.handler != null)
-        {
-            try
-            {
-                connection.handler.onClose();
-            }
-            catch (final RuntimeException ex)
-            {
-                LOG.error("handler failed while closing {}", connection, ex);
-            }
-        }
+    }
+
+    @Override
+    void handlerFailedAtEnd(final NioConnection connection, final String when, final RuntimeException ex)
+    {
+        LOG.error("handler failed {} {}", when, connection, ex);
     }
 
     private static int closeSockets(final ArrayList<SocketChannel> sockets)
@@ -1269,26 +750,6 @@ public final class SelectorLoop implements Runnable
         {
             close(connections.get(i));
         }
-    }
-
-    ByteBuffer acquireReadBuffer()
-    {
-        return readPool.acquire();
-    }
-
-    void releaseReadBuffer(final ByteBuffer buffer)
-    {
-        readPool.release(buffer);
-    }
-
-    ByteBuffer acquireWriteBuffer()
-    {
-        return writePool.acquire();
-    }
-
-    void releaseWriteBuffer(final ByteBuffer buffer)
-    {
-        writePool.release(buffer);
     }
 
     static void closeQuietly(final java.io.Closeable closeable)

@@ -3,16 +3,23 @@ package dev.relay.net;
 import dev.relay.Relay;
 
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.SocketOption;
 import java.nio.ByteBuffer;
-import java.nio.channels.ByteChannel;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+import java.nio.channels.spi.SelectorProvider;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -23,8 +30,17 @@ import java.util.function.BooleanSupplier;
  * It keeps the contract the real loop keeps (SelectorLoop's class javadoc), the same way, and promises nothing the
  * real loop does not: a pass is select (I/O of the ready connections, connects, accepts) → commands
  * ({@link #execute}) → hooks → tarpitted connections due → input of resumed connections → one flush per dirty
- * connection, then {@code onOutputDrained} when it emptied the buffer → hooks' end of pass → expired timeouts; the
- * steps are SelectorLoop's and NioConnection's, line for line, over memory. Output goes through a
+ * connection, then {@code onOutputDrained} when it emptied the buffer → hooks' end of pass → expired timeouts.
+ * Its connections are the real {@link NioConnection}s (reads, input offered to the handler, compaction, writes,
+ * flushes, pause and resume, close grace, TLS wrap and unwrap run the relay's own code), each over a
+ * {@link MemoryChannel} to its peer where the real loop gives it a socket; this class is their
+ * {@link ConnectionLoop}, as SelectorLoop is on the relay, and runs that class's steps of a pass (a ready
+ * connection's connect, read and write, tarpits due, resumed input, flushes and {@code onOutputDrained}, timeouts
+ * and close grace, connect and TLS failures, closing, hooks, opening a handler, telling handlers to drain) and its
+ * interest ops. Its own are the fake select (a connection is ready for what it is interested in as far as its peer's
+ * bytes, end or window say), the commands queue, the fake clock and the order of a pass (the same order, in
+ * {@link #runPass}).
+ * Output goes through a
  * bounded direct buffer from a {@link BufferPool} (by default the size the relay uses for delivery,
  * {@value Relay#DELIVERY_WRITE_BUFFER_BYTES} bytes) and reaches the peer only as far as the peer's window allows; an
  * inbound connection is not read while its output is blocked, an outbound one is; timeouts live in the real
@@ -32,8 +48,8 @@ import java.util.function.BooleanSupplier;
  * {@code LoopContractTest} runs the same scenarios against this class and against SelectorLoop over loopback
  * sockets, so a difference shows up there.
  * <p>
- * TLS ({@link Connection#startTls}) runs the real {@link TlsLayer} over the peer's bytes, as NioConnection runs it
- * over the socket; delegated tasks run in the next pass (as a command: off the handler's call, then back on the
+ * TLS ({@link Connection#startTls}) is NioConnection's, with the real {@link TlsLayer} over the peer's bytes; delegated
+ * tasks run in the next pass (as a command: off the handler's call, then back on the
  * loop), and a peer speaks TLS through {@link Peer#startTls}.
  * <p>
  * Not modelled: admission ({@link ConnectionLimiter}: a refused client never reaches a handler), the PROXY protocol
@@ -45,7 +61,7 @@ import java.util.function.BooleanSupplier;
  * Single-threaded: the test's thread is the loop thread. Call handler and connection methods from {@link #execute}
  * (as other stages do on the real loop) or from callbacks.
  */
-public final class LoopDouble
+public final class LoopDouble extends ConnectionLoop
 {
     /** The fake clock's start (epoch milliseconds). */
     public static final long START_MS = 1_700_000_000_000L;
@@ -54,13 +70,9 @@ public final class LoopDouble
     /** Passes without the clock moving after which {@link #runUntilIdle()} gives up: a handler that spins. */
     private static final int MAX_BUSY_PASSES = 200_000;
 
-    private static final int FLUSH_EMPTY = 0;
-    private static final int FLUSH_DRAINED = 1;
-    private static final int FLUSH_PENDING = 2;
-    private static final int FLUSH_HELD = 3;
-    private static final int OP_READ = 1;
-    private static final int OP_WRITE = 4;
-    private static final int OP_CONNECT = 8;
+    private static final int OP_READ = SelectionKey.OP_READ;
+    private static final int OP_WRITE = SelectionKey.OP_WRITE;
+    private static final int OP_CONNECT = SelectionKey.OP_CONNECT;
 
     /** How the far end answers an outbound connect. */
     public enum Answer
@@ -73,29 +85,15 @@ public final class LoopDouble
         SILENCE
     }
 
-    private final BufferPool readPool;
-    private final BufferPool writePool;
     private final BufferPool tlsPool = new BufferPool(SelectorLoop.TLS_BUFFER_BYTES, 16);
-    private final java.util.concurrent.Executor tlsTasks = this::execute;
-    private final DeadlineLists<MemoryConnection> timeouts = new DeadlineLists<>();
-    private final DeadlineLists.ExpiryHandler<MemoryConnection> onTimeout = this::onTimeout;
-    private final ArrayList<MemoryConnection> connections = new ArrayList<>();
-    private MemoryConnection[] ready = new MemoryConnection[8];
+    private final Executor tlsTasks = this::execute;
+    private NioConnection[] ready = new NioConnection[8];
     /** The far ends still reading: a peer reads what reached it even after the loop closed its side. */
     private final ArrayList<Peer> peers = new ArrayList<>();
-    private final ArrayList<MemoryConnection> arriving = new ArrayList<>();
-    private final ArrayList<MemoryConnection> resumed = new ArrayList<>();
-    private ArrayList<MemoryConnection> dirty = new ArrayList<>();
-    private ArrayList<MemoryConnection> dirtySpare = new ArrayList<>();
-    private final ArrayList<MemoryConnection> delayed = new ArrayList<>();
+    private final ArrayList<NioConnection> arriving = new ArrayList<>();
     private final ArrayDeque<Runnable> commands = new ArrayDeque<>();
-    private final List<LoopHook> hooks = new ArrayList<>();
     private final List<RuntimeException> failures = new ArrayList<>();
 
-    private ConnectionHandlerFactory factory;
-    private long nowMs = START_MS;
-    private boolean draining;
-    private long drainDeadlineMs;
     private boolean finished;
     private boolean tolerateFailures;
     private int failuresReported;
@@ -114,8 +112,9 @@ public final class LoopDouble
     /** With pools of the caller's (one loop's pools, as SelectorLoop takes them; tests running many loops share). */
     public LoopDouble(final BufferPool readPool, final BufferPool writePool)
     {
-        this.readPool = readPool;
-        this.writePool = writePool;
+        super(readPool, writePool);
+        this.nowMs = START_MS;
+        this.timeoutNowMs = START_MS;
     }
 
     /** The handler factory of inbound connections ({@link #accept}); set before the first accept. */
@@ -140,12 +139,14 @@ public final class LoopDouble
     }
 
     /** Runs {@code command} on the loop in the next pass (SelectorLoop#execute). */
+    @Override
     public void execute(final Runnable command)
     {
         commands.add(command);
     }
 
     /** The fake clock (epoch milliseconds), also each connection's {@link Connection#nowMs()}. */
+    @Override
     public long nowMs()
     {
         return nowMs;
@@ -191,9 +192,9 @@ public final class LoopDouble
         {
             throw new IllegalStateException("no handler factory");
         }
-        final MemoryConnection connection = new MemoryConnection(remote, false, Answer.ACCEPT, listenerTag);
-        arriving.add(connection);
-        return connection.peer;
+        final Peer peer = newConnection(remote, false, Answer.ACCEPT, listenerTag);
+        arriving.add(peer.connection);
+        return peer;
     }
 
     /** {@link #connect(InetSocketAddress, ConnectionHandlerFactory, long, Answer)} to a server that accepts. */
@@ -218,15 +219,31 @@ public final class LoopDouble
         {
             throw new IllegalArgumentException("connect timeout must be positive: " + connectTimeoutMs);
         }
-        final MemoryConnection connection = new MemoryConnection(remote, true, answer, 0);
+        final Peer peer = newConnection(remote, true, answer, 0);
+        final NioConnection connection = peer.connection;
         connection.idleTimeoutMs = connectTimeoutMs;
         connection.connecting = true;
-        connection.interestOps = OP_CONNECT;
+        peer.interestOps = OP_CONNECT;
         connection.slot = connections.size();
         connections.add(connection);
         restartTimeout(connection);
         connection.handler = handlerFactory.newHandler(connection);
-        return connection.peer;
+        return peer;
+    }
+
+    /** A NioConnection over a {@link MemoryChannel} to a new {@link Peer}, as the real loop makes one over a socket. */
+    private Peer newConnection(
+        final InetSocketAddress remote, final boolean outbound, final Answer answer, final int listenerTag)
+    {
+        final Peer peer = new Peer(answer);
+        peer.connection = new NioConnection(this, new MemoryChannel(peer), remote, outbound, listenerTag);
+        peers.add(peer);
+        return peer;
+    }
+
+    private static Peer peer(final NioConnection connection)
+    {
+        return ((MemoryChannel)connection.channel).peer;
     }
 
     /** SelectorLoop#drain: in the next pass every handler gets {@code onDrain}; the loop ends when all are closed. */
@@ -304,6 +321,8 @@ public final class LoopDouble
             final long nextMs = nextEventMs();
             // nothing due later than now: nothing will happen before the end
             nowMs = nextMs > nowMs ? Math.min(endMs, nextMs) : endMs;
+            // one fake clock for both: the wall clock and the timeouts' monotonic one
+            timeoutNowMs = nowMs;
         }
     }
 
@@ -323,27 +342,32 @@ public final class LoopDouble
         }
         work += select();
         work += drainCommands();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            work += runHook(hooks.get(i));
-        }
+        work += runHooks();
         work += resumeDelayed();
         work += deliverResumed();
         work += flushDirty();
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-            }
-        }
+        endOfPassHooks();
         work += timeouts.poll(nowMs, onTimeout, 256);
         reportFailures();
         return work;
+    }
+
+    @Override
+    int index()
+    {
+        return 0;
+    }
+
+    @Override
+    BufferPool tlsPool()
+    {
+        return tlsPool;
+    }
+
+    @Override
+    Executor tlsTaskExecutor()
+    {
+        return tlsTasks;
     }
 
     private long nextEventMs()
@@ -370,20 +394,8 @@ public final class LoopDouble
         }
     }
 
-    private int runHook(final LoopHook hook)
-    {
-        try
-        {
-            return hook.doWork(nowMs);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHookFailure(ex);
-            return 1;
-        }
-    }
-
-    private void onHookFailure(final RuntimeException ex)
+    @Override
+    void onHookFailure(final RuntimeException ex)
     {
         failures.add(ex);
     }
@@ -421,156 +433,57 @@ public final class LoopDouble
         return work;
     }
 
-    /** SelectorLoop#onReady, for one connection if its interest and its peer make it ready; returns 1 if it was. */
-    private int onReady(final MemoryConnection connection)
+    /**
+     * The fake select for one connection: ready as far as its interest and its peer say (bytes sent or the end to
+     * read, window to write into, a connect answered), then SelectorLoop's steps ({@link ConnectionLoop#onReady}).
+     *
+     * @return 1 if it was ready.
+     */
+    private int onReady(final NioConnection connection)
     {
         if (connection.closed)
         {
             return 0;
         }
+        final Peer peer = peer(connection);
+        int readyOps = 0;
         if (connection.connecting)
         {
-            if (connection.answer == Answer.SILENCE)
+            if (peer.answer == Answer.SILENCE)
             {
                 return 0;
             }
-            try
-            {
-                if (connection.answer == Answer.REFUSE)
-                {
-                    connectFailed(connection, "Connection refused");
-                    return 1;
-                }
-                onConnected(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            return 1;
+            readyOps = OP_CONNECT;
         }
-        final Peer peer = connection.peer;
-        // a socket in error is ready for whatever it is interested in (epoll reports EPOLLERR/EPOLLHUP)
-        final boolean broken = peer.state != Peer.OPEN;
-        final boolean readable = (connection.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0);
-        final boolean writable = (connection.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0);
-        if (!readable && !writable)
+        else
         {
-            return 0;
-        }
-        try
-        {
-            if (connection.outbound && readable && !connection.inputPaused)
+            // a socket in error is ready for whatever it is interested in (epoll reports EPOLLERR/EPOLLHUP)
+            final boolean broken = peer.state != Peer.OPEN;
+            if ((peer.interestOps & OP_READ) != 0 && (broken || peer.toLoop.size() > 0))
             {
-                if (!readAndDeliver(connection))
-                {
-                    return 1;
-                }
+                readyOps |= OP_READ;
             }
-            if (writable)
+            if ((peer.interestOps & OP_WRITE) != 0 && (broken || peer.room() > 0))
             {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    return 1;
-                }
-                if (flushed == FLUSH_HELD && !connection.closing)
-                {
-                    connection.outputPending = false;
-                    updateInterest(connection);
-                }
-                else if (flushed != FLUSH_PENDING)
-                {
-                    connection.outputPending = false;
-                    if (connection.closing)
-                    {
-                        close(connection);
-                        return 1;
-                    }
-                    if (flushed == FLUSH_DRAINED)
-                    {
-                        connection.handler.onOutputDrained();
-                    }
-                    if (connection.tls == null || flushed == FLUSH_DRAINED)
-                    {
-                        connection.deliverInput();
-                    }
-                    markDirtyIfOutput(connection);
-                    updateInterest(connection);
-                }
+                readyOps |= OP_WRITE;
             }
-            if (!connection.outbound && !connection.closed && readable && !connection.inputPaused &&
-                !connection.outputPending)
+            if (readyOps == 0)
             {
-                readAndDeliver(connection);
+                return 0;
             }
         }
-        catch (final IOException ex)
-        {
-            close(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
+        onReady(connection, readyOps);
         return 1;
     }
 
-    private boolean readAndDeliver(final MemoryConnection connection) throws IOException
-    {
-        if (!connection.readFromSocket())
-        {
-            close(connection);
-            return false;
-        }
-        connection.deliverInput();
-        markDirtyIfOutput(connection);
-        return !connection.closed;
-    }
-
-    private void onConnected(final MemoryConnection connection)
-    {
-        connection.connecting = false;
-        restartTimeout(connection);
-        updateInterest(connection);
-        connection.handler.onOpen();
-        markDirtyIfOutput(connection);
-    }
-
-    private void connectFailed(final MemoryConnection connection, final String reason)
-    {
-        try
-        {
-            connection.handler.onConnectFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            failures.add(ex);
-        }
-        close(connection);
-    }
-
-    private void adopt(final MemoryConnection connection)
+    private void adopt(final NioConnection connection)
     {
         connection.idleTimeoutMs = 300_000;
-        connection.interestOps = OP_READ;
+        peer(connection).interestOps = OP_READ;
         connection.slot = connections.size();
         connections.add(connection);
         restartTimeout(connection);
-        try
-        {
-            connection.handler = factory.newHandler(connection);
-            connection.handler.onOpen();
-            if (draining)
-            {
-                connection.handler.onDrain();
-            }
-            markDirtyIfOutput(connection);
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
+        open(connection);
     }
 
     private int drainCommands()
@@ -585,320 +498,86 @@ public final class LoopDouble
         return count;
     }
 
-    private int deliverResumed()
+    /**
+     * NioConnection's call: its writes add output (plaintext, not closing: the other calls come from TLS steps and
+     * closes), which {@link Peer#writesPerFlush()} counts.
+     */
+    @Override
+    void markDirty(final NioConnection connection)
     {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
+        if (connection.tls == null && !connection.closing)
         {
-            final MemoryConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
+            peer(connection).writesSinceFlush++;
         }
-        resumed.clear();
-        return count;
+        super.markDirty(connection);
     }
 
-    private int flushDirty()
+    /** Counts the writes that filled the buffer about to be flushed, then flushes (NioConnection's steps). */
+    @Override
+    int flush(final NioConnection connection) throws IOException
     {
-        final ArrayList<MemoryConnection> flushing = dirty;
-        dirty = dirtySpare;
-        dirtySpare = flushing;
-        int count = 0;
-        for (int i = 0, n = flushing.size(); i < n; i++)
+        final Peer peer = peer(connection);
+        if (connection.writeBuffer != null && connection.writeBuffer.position() > 0 && peer.writesSinceFlush > 0)
         {
-            final MemoryConnection connection = flushing.get(i);
-            connection.dirty = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            count++;
-            try
-            {
-                final int flushed = connection.flushOutput();
-                if (connection.closed)
-                {
-                    continue;
-                }
-                if (flushed == FLUSH_PENDING)
-                {
-                    connection.outputPending = true;
-                    updateInterest(connection);
-                    continue;
-                }
-                connection.outputPending = false;
-                if (flushed == FLUSH_HELD && !connection.closing)
-                {
-                    updateInterest(connection);
-                    continue;
-                }
-                if (connection.closing)
-                {
-                    close(connection);
-                    continue;
-                }
-                if (flushed == FLUSH_DRAINED)
-                {
-                    connection.handler.onOutputDrained();
-                    if (connection.closed)
-                    {
-                        continue;
-                    }
-                }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == FLUSH_DRAINED))
-                {
-                    queueResume(connection);
-                }
-                updateInterest(connection);
-            }
-            catch (final IOException ex)
-            {
-                close(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
+            peer.writesPerFlush.add(peer.writesSinceFlush);
+            peer.writesSinceFlush = 0;
         }
-        flushing.clear();
-        return count;
+        return connection.flushOutput();
     }
 
-    private void markDirty(final MemoryConnection connection)
-    {
-        if (!connection.dirty)
-        {
-            connection.dirty = true;
-            dirty.add(connection);
-        }
-    }
-
-    private void markDirtyIfOutput(final MemoryConnection connection)
-    {
-        if (connection.writeBuffer != null || connection.closing)
-        {
-            markDirty(connection);
-        }
-    }
-
-    private int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final MemoryConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    private void queueResume(final MemoryConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
-    }
-
-    private void updateInterest(final MemoryConnection connection)
+    @Override
+    void updateInterest(final NioConnection connection)
     {
         if (connection.closed || connection.connecting)
         {
             return;
         }
-        int ops = 0;
-        if (!connection.inputPaused && (!connection.outputPending || connection.outbound) && !connection.closing &&
-            (connection.tls == null || !connection.tls.taskRunning && !connection.tls.plaintextFull))
-        {
-            ops |= OP_READ;
-        }
-        if (connection.outputPending)
-        {
-            ops |= OP_WRITE;
-        }
-        connection.interestOps = ops;
+        peer(connection).interestOps = interestOps(connection);
     }
 
-    private void restartTimeout(final MemoryConnection connection)
+    /** Draining: {@link #accept} refuses from now on. */
+    @Override
+    void stopAccepting()
     {
-        if (!connection.closing && !connection.closed && (connection.tls == null || !connection.tls.handshaking))
-        {
-            timeouts.arm(connection, nowMs, connection.idleTimeoutMs);
-        }
     }
 
-    private void startHandshake(final MemoryConnection connection, final long timeoutMs)
+    @Override
+    void proxyHeaderTimedOut(final NioConnection connection)
     {
-        if (!connection.closing && !connection.closed)
-        {
-            timeouts.arm(connection, nowMs, timeoutMs);
-        }
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
     }
 
-    private void tlsEstablished(final MemoryConnection connection)
+    @Override
+    void proxyHeaderMissing(final NioConnection connection)
     {
-        restartTimeout(connection);
-        markDirty(connection);
-        if (connection.hasBufferedInput())
-        {
-            queueResume(connection);
-        }
-        try
-        {
-            connection.handler.onTlsEstablished();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-        }
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
     }
 
-    private void tlsFailed(final MemoryConnection connection, final String reason)
+    @Override
+    boolean readProxyHeader(final NioConnection connection)
     {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.tls.sendAlertQuietly(connection.wire);
-        try
-        {
-            connection.handler.onTlsFailed(reason);
-        }
-        catch (final RuntimeException ex)
-        {
-            failures.add(ex);
-        }
-        close(connection);
+        throw new IllegalStateException("the PROXY header is not modelled: " + connection);
     }
 
-    private void startCloseGrace(final MemoryConnection connection)
-    {
-        if (!connection.closed && connection.deadlineMs() > nowMs + SelectorLoop.CLOSE_GRACE_MS)
-        {
-            timeouts.arm(connection, nowMs, SelectorLoop.CLOSE_GRACE_MS);
-        }
-    }
-
-    private void onTimeout(final MemoryConnection connection, final long expiredAtMs)
-    {
-        if (connection.closing)
-        {
-            close(connection);
-            return;
-        }
-        if (connection.connecting)
-        {
-            connectFailed(connection, "connect timeout");
-            return;
-        }
-        if (connection.tls != null && connection.tls.handshaking)
-        {
-            tlsFailed(connection, "handshake timeout");
-            return;
-        }
-        try
-        {
-            connection.handler.onTimeout();
-        }
-        catch (final RuntimeException ex)
-        {
-            onHandlerFailure(connection, ex);
-            return;
-        }
-        if (!connection.closed)
-        {
-            connection.closeAfterFlush();
-            startCloseGrace(connection);
-        }
-    }
-
-    private void beginDrain(final long timeoutMs)
-    {
-        if (draining)
-        {
-            return;
-        }
-        draining = true;
-        drainDeadlineMs = nowMs + timeoutMs;
-        for (int i = connections.size() - 1; i >= 0; i--)
-        {
-            final MemoryConnection connection = connections.get(i);
-            try
-            {
-                connection.handler.onDrain();
-                markDirtyIfOutput(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
-    }
-
-    private void onHandlerFailure(final MemoryConnection connection, final RuntimeException ex)
+    @Override
+    void onHandlerFailure(final NioConnection connection, final RuntimeException ex)
     {
         failures.add(ex);
         close(connection);
     }
 
-    private void close(final MemoryConnection connection)
+    /** The peer sees the end once it has read what was written before; the loop no longer reads or writes. */
+    @Override
+    void closeSocket(final NioConnection connection)
     {
-        if (connection.closed)
-        {
-            return;
-        }
-        connection.closed = true;
-        connection.interestOps = 0;
-        connection.peer.onLoopClosed();
-        connection.releaseBuffers();
-        timeouts.cancel(connection);
-        final int slot = connection.slot;
-        final int last = connections.size() - 1;
-        if (slot >= 0 && slot <= last)
-        {
-            final MemoryConnection moved = connections.get(last);
-            connections.set(slot, moved);
-            moved.slot = slot;
-            connections.remove(last);
-        }
-        connection.slot = -1;
-        if (connection.handler != null)
-        {
-            try
-            {
-                connection.handler.onClose();
-            }
-            catch (final RuntimeException ex)
-            {
-                failures.add(ex);
-            }
-        }
+        peer(connection).interestOps = 0;
+        peer(connection).onLoopClosed();
+    }
+
+    @Override
+    void handlerFailedAtEnd(final NioConnection connection, final String when, final RuntimeException ex)
+    {
+        failures.add(ex);
     }
 
     private void closeAll()
@@ -909,596 +588,141 @@ public final class LoopDouble
         }
     }
 
-    /** NioConnection over memory: the same fields and the same steps, a {@link Peer} where the socket was. */
-    private final class MemoryConnection extends DeadlineLists.Timer implements Connection
+    /**
+     * A {@link Peer}'s end as the loop sees it: the {@link SocketChannel} a NioConnection reads and writes (and TLS
+     * wraps into), where the real loop has a socket. Reads and writes are the peer's; the rest of a socket (connect,
+     * options, shutdown) is the loop's business, which this double does itself, so none of it is modelled.
+     */
+    static final class MemoryChannel extends SocketChannel
     {
-        final boolean outbound;
-        final Answer answer;
-        final Peer peer;
-        final InetSocketAddress remoteAddress;
-        final byte[] remoteAddressBytes;
-        ConnectionHandler handler;
-        ByteBuffer readBuffer;
-        int readStart;
-        ByteBuffer writeBuffer;
-        int interestOps;
-        boolean connecting;
-        boolean inputPaused;
-        boolean closing;
-        boolean closed;
-        boolean outputPending;
-        boolean dirty;
-        boolean resumeQueued;
-        long idleTimeoutMs;
-        long resumeAtMs;
-        int slot = -1;
-        int writesSinceFlush;
-        final List<Integer> writesPerFlush = new ArrayList<>();
-        final int listenerTag;
-        TlsLayer tls;
-        boolean discardInput;
-        private boolean delivering;
-        /** The peer's end as a channel, for the TLS layer (its reads and writes are the socket's). */
-        final ByteChannel wire = new ByteChannel()
+        private final Peer peer;
+
+        MemoryChannel(final Peer peer)
         {
-            @Override
-            public int read(final ByteBuffer dst) throws IOException
-            {
-                return peer.loopReads(dst);
-            }
-
-            @Override
-            public int write(final ByteBuffer src) throws IOException
-            {
-                return peer.loopWrites(src);
-            }
-
-            @Override
-            public boolean isOpen()
-            {
-                return !closed;
-            }
-
-            @Override
-            public void close()
-            {
-            }
-        };
-
-        MemoryConnection(
-            final InetSocketAddress remoteAddress, final boolean outbound, final Answer answer, final int listenerTag)
-        {
-            this.listenerTag = listenerTag;
-            this.remoteAddress = remoteAddress;
-            this.remoteAddressBytes = remoteAddress.getAddress().getAddress();
-            this.outbound = outbound;
-            this.answer = answer;
-            this.peer = new Peer(this);
-            peers.add(peer);
+            super(SelectorProvider.provider());
+            this.peer = peer;
         }
 
         @Override
-        public InetSocketAddress remoteAddress()
+        public int read(final ByteBuffer dst) throws IOException
         {
-            return remoteAddress;
+            return peer.loopReads(dst);
         }
 
         @Override
-        public byte[] remoteAddressBytes()
+        public int write(final ByteBuffer src) throws IOException
         {
-            return remoteAddressBytes;
+            return peer.loopWrites(src);
         }
 
         @Override
-        public int outputSpace()
+        public long read(final ByteBuffer[] dsts, final int offset, final int length)
         {
-            if (closing)
-            {
-                return 0;
-            }
-            return writeBuffer == null ? writePool.bufferSize() : writeBuffer.remaining();
+            throw notModelled("scattering read");
         }
 
         @Override
-        public void write(final byte[] bytes, final int offset, final int length)
+        public long write(final ByteBuffer[] srcs, final int offset, final int length)
         {
-            if (closed || length == 0)
-            {
-                return;
-            }
-            if (closing)
-            {
-                throw new IllegalStateException("write of " + length + " bytes after close");
-            }
-            if (writeBuffer == null)
-            {
-                writeBuffer = writePool.acquire();
-            }
-            if (writeBuffer.remaining() < length)
-            {
-                throw new IllegalStateException(
-                    "reply of " + length + " bytes does not fit: " + writeBuffer.remaining());
-            }
-            writeBuffer.put(bytes, offset, length);
-            writesSinceFlush++;
-            markDirty(this);
+            throw notModelled("gathering write");
         }
 
         @Override
-        public int write(final OutputFiller filler, final int maxLength)
+        public SocketChannel bind(final SocketAddress local)
         {
-            if (closing || closed || maxLength <= 0)
-            {
-                return 0;
-            }
-            if (writeBuffer == null)
-            {
-                writeBuffer = writePool.acquire();
-            }
-            final int start = writeBuffer.position();
-            final int room = Math.min(maxLength, writeBuffer.remaining());
-            if (room == 0)
-            {
-                return 0;
-            }
-            final int result;
-            writeBuffer.limit(start + room);
-            try
-            {
-                result = filler.fill(writeBuffer);
-            }
-            finally
-            {
-                writeBuffer.limit(writeBuffer.capacity());
-            }
-            if (writeBuffer.position() > start)
-            {
-                writesSinceFlush++;
-                markDirty(this);
-            }
-            else if (start == 0)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            return result;
+            throw notModelled("bind");
         }
 
         @Override
-        public void pauseInput()
+        public <T> SocketChannel setOption(final SocketOption<T> name, final T value)
         {
-            inputPaused = true;
-            updateInterest(this);
+            throw notModelled("setOption");
         }
 
         @Override
-        public void pauseInputFor(final long delayMs)
+        public <T> T getOption(final SocketOption<T> name)
         {
-            pauseInput();
-            resumeAtMs = nowMs + delayMs;
-            if (!delayed.contains(this))
-            {
-                delayed.add(this);
-            }
+            throw notModelled("getOption");
         }
 
         @Override
-        public void resumeInput()
+        public Set<SocketOption<?>> supportedOptions()
         {
-            if (inputPaused)
-            {
-                inputPaused = false;
-                queueResume(this);
-            }
+            return Set.of();
         }
 
         @Override
-        public void closeAfterFlush()
+        public SocketChannel shutdownInput()
         {
-            if (!closing)
-            {
-                closing = true;
-                startCloseGrace(this);
-                markDirty(this);
-            }
+            throw notModelled("shutdownInput");
         }
 
         @Override
-        public void closeNow()
+        public SocketChannel shutdownOutput()
         {
-            if (closed)
-            {
-                return;
-            }
-            closing = true;
-            if (writeBuffer != null)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            if (tls != null)
-            {
-                tls.discardOutput();
-                tls.closeNotifyQueued = true;
-            }
-            markDirty(this);
+            throw notModelled("shutdownOutput");
         }
 
         @Override
-        public void idleTimeoutMs(final long timeoutMs)
+        public Socket socket()
         {
-            this.idleTimeoutMs = timeoutMs;
-            restartTimeout(this);
+            throw notModelled("socket");
         }
 
         @Override
-        public long nowMs()
+        public boolean isConnected()
         {
-            return nowMs;
+            return peer.connection != null && !peer.connection.connecting;
         }
 
         @Override
-        public int loopIndex()
+        public boolean isConnectionPending()
         {
-            return 0;
+            return peer.connection != null && peer.connection.connecting;
         }
 
         @Override
-        public int listenerTag()
+        public boolean connect(final SocketAddress remote)
         {
-            return listenerTag;
+            throw notModelled("connect");
         }
 
+        /** The far end's answer to a connect the loop saw answered (a silent one never is). */
         @Override
-        public void startTls(final SSLEngine engine, final long handshakeTimeoutMs)
+        public boolean finishConnect() throws IOException
         {
-            if (tls != null)
+            if (peer.answer == Answer.REFUSE)
             {
-                throw new IllegalStateException("TLS already started on " + this);
-            }
-            if (closing || closed)
-            {
-                return;
-            }
-            if (readPool.bufferSize() < TlsLayer.plaintextBytesNeeded(engine))
-            {
-                throw new IllegalStateException("read buffers of " + readPool.bufferSize() + " bytes cannot take a " +
-                    "TLS record's plaintext (" + TlsLayer.plaintextBytesNeeded(engine) + ")");
-            }
-            tls = new TlsLayer(engine, tlsPool, tlsTasks, () -> execute(this::onTlsTasksDone));
-            if (writeBuffer != null)
-            {
-                tls.queueRaw(writeBuffer);
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            if (delivering)
-            {
-                discardInput = true;
-            }
-            else
-            {
-                discardBufferedInput();
-            }
-            startHandshake(this, handshakeTimeoutMs);
-            try
-            {
-                tls.begin();
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return;
-            }
-            markDirty(this);
-            updateInterest(this);
-        }
-
-        @Override
-        public boolean isTls()
-        {
-            return tls != null;
-        }
-
-        @Override
-        public String tlsProtocol()
-        {
-            return tls == null ? null : tls.protocol();
-        }
-
-        @Override
-        public String tlsCipher()
-        {
-            return tls == null ? null : tls.cipher();
-        }
-
-        boolean hasBufferedInput()
-        {
-            return readBuffer != null && readStart < readBuffer.position();
-        }
-
-        private boolean readTls() throws IOException
-        {
-            final int read = tls.read(wire);
-            if (tls.moved)
-            {
-                restartTimeout(this);
-            }
-            return unwrapInput() && read >= 0;
-        }
-
-        private boolean unwrapInput()
-        {
-            if (!tls.hasCiphertext() || tls.taskRunning)
-            {
-                return !tls.inboundClosed;
-            }
-            if (readBuffer == null)
-            {
-                readBuffer = readPool.acquire();
-                readStart = 0;
-            }
-            final boolean wasFull = tls.plaintextFull;
-            int result;
-            try
-            {
-                result = tls.unwrap(readBuffer);
-                if (result == TlsLayer.UNWRAP_PLAINTEXT_FULL && readStart > 0)
-                {
-                    compactInput();
-                    result = tls.unwrap(readBuffer);
-                }
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return false;
-            }
-            if (readStart >= readBuffer.position())
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-                readStart = 0;
-            }
-            afterTlsStep();
-            if (result == TlsLayer.UNWRAP_CLOSED)
-            {
-                close(this);
-                return false;
-            }
-            if (wasFull != tls.plaintextFull)
-            {
-                updateInterest(this);
+                throw new ConnectException("Connection refused");
             }
             return true;
         }
 
-        private void afterTlsStep()
+        @Override
+        public SocketAddress getRemoteAddress()
         {
-            if (tls.wantsWrap())
-            {
-                markDirty(this);
-            }
-            else if (tls.unwrapPending())
-            {
-                queueResume(this);
-            }
-            if (tls.takeEstablished())
-            {
-                tlsEstablished(this);
-            }
-        }
-
-        void onTlsTasksDone()
-        {
-            if (closed)
-            {
-                tls.afterClose();
-                return;
-            }
-            tls.afterTasks();
-            if (!tls.taskRunning && !unwrapInput())
-            {
-                return;
-            }
-            if (!closed)
-            {
-                afterTlsStep();
-                markDirty(this);
-                updateInterest(this);
-                queueResume(this);
-            }
-        }
-
-        private void discardBufferedInput()
-        {
-            if (readBuffer != null)
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-                readStart = 0;
-            }
-        }
-
-        boolean readFromSocket() throws IOException
-        {
-            if (tls != null)
-            {
-                return readTls();
-            }
-            if (readBuffer == null)
-            {
-                readBuffer = readPool.acquire();
-                readStart = 0;
-            }
-            else if (!readBuffer.hasRemaining())
-            {
-                compactInput();
-                if (!readBuffer.hasRemaining())
-                {
-                    return true;
-                }
-            }
-            final int read = peer.loopReads(readBuffer);
-            if (read < 0)
-            {
-                return false;
-            }
-            if (read > 0)
-            {
-                restartTimeout(this);
-            }
-            return true;
-        }
-
-        void deliverInput()
-        {
-            while (!inputPaused && !closing)
-            {
-                if (tls != null && tls.unwrapPending() && !unwrapInput())
-                {
-                    return;
-                }
-                if (readBuffer == null)
-                {
-                    break;
-                }
-                final int end = readBuffer.position();
-                if (readStart >= end)
-                {
-                    break;
-                }
-                delivering = true;
-                final int consumedTo;
-                try
-                {
-                    consumedTo = handler.onInput(readBuffer, readStart, end);
-                }
-                finally
-                {
-                    delivering = false;
-                }
-                if (discardInput)
-                {
-                    discardInput = false;
-                    readStart = end;
-                    break;
-                }
-                if (consumedTo <= readStart)
-                {
-                    break;
-                }
-                readStart = consumedTo;
-            }
-            if (readBuffer != null)
-            {
-                if (readStart >= readBuffer.position())
-                {
-                    readPool.release(readBuffer);
-                    readBuffer = null;
-                    readStart = 0;
-                }
-                else if (readStart > 0 && readBuffer.remaining() < readBuffer.capacity() / 4)
-                {
-                    compactInput();
-                }
-            }
-        }
-
-        private void compactInput()
-        {
-            if (readStart > 0)
-            {
-                readBuffer.limit(readBuffer.position());
-                readBuffer.position(readStart);
-                readBuffer.compact();
-                readStart = 0;
-            }
-        }
-
-        int flushOutput() throws IOException
-        {
-            if (tls != null)
-            {
-                return flushTls();
-            }
-            if (writeBuffer == null)
-            {
-                return FLUSH_EMPTY;
-            }
-            if (writeBuffer.position() > 0 && writesSinceFlush > 0)
-            {
-                writesPerFlush.add(writesSinceFlush);
-                writesSinceFlush = 0;
-            }
-            writeBuffer.flip();
-            final int written = peer.loopWrites(writeBuffer);
-            if (written > 0)
-            {
-                restartTimeout(this);
-            }
-            if (!writeBuffer.hasRemaining())
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-                return FLUSH_DRAINED;
-            }
-            writeBuffer.compact();
-            return FLUSH_PENDING;
-        }
-
-        private int flushTls() throws IOException
-        {
-            if (writeBuffer != null && writeBuffer.position() > 0 && writesSinceFlush > 0)
-            {
-                writesPerFlush.add(writesSinceFlush);
-                writesSinceFlush = 0;
-            }
-            final int flushed;
-            try
-            {
-                flushed = tls.flush(wire, writeBuffer, closing);
-            }
-            catch (final SSLException ex)
-            {
-                tlsFailed(this, NioConnection.describe(ex));
-                return FLUSH_EMPTY;
-            }
-            if (tls.moved)
-            {
-                restartTimeout(this);
-            }
-            if (writeBuffer != null && writeBuffer.position() == 0)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
-            afterTlsStep();
-            return flushed;
-        }
-
-        void releaseBuffers()
-        {
-            if (tls != null)
-            {
-                tls.releaseBuffers();
-            }
-            if (readBuffer != null)
-            {
-                readPool.release(readBuffer);
-                readBuffer = null;
-            }
-            if (writeBuffer != null)
-            {
-                writePool.release(writeBuffer);
-                writeBuffer = null;
-            }
+            return peer.connection.remoteAddress();
         }
 
         @Override
-        public String toString()
+        public SocketAddress getLocalAddress()
         {
-            return "memory connection " + remoteAddress;
+            throw notModelled("getLocalAddress");
+        }
+
+        @Override
+        protected void implCloseSelectableChannel()
+        {
+        }
+
+        @Override
+        protected void implConfigureBlocking(final boolean block)
+        {
+        }
+
+        private static UnsupportedOperationException notModelled(final String what)
+        {
+            return new UnsupportedOperationException(what + " is the loop's business, not modelled by LoopDouble");
         }
     }
 
@@ -1515,7 +739,14 @@ public final class LoopDouble
         /** Reset (closed with unread data, or written to after closing): reads end and writes fail. */
         static final int RESET = 2;
 
-        private final MemoryConnection connection;
+        /** The loop's side, a NioConnection over this peer's {@link MemoryChannel}. */
+        NioConnection connection;
+        /** How the far end answers an outbound connect. */
+        final Answer answer;
+        /** The loop's interest in this connection (SelectionKey's bits): what a pass finds it ready for. */
+        int interestOps;
+        int writesSinceFlush;
+        final List<Integer> writesPerFlush = new ArrayList<>();
         final ByteQueue toLoop = new ByteQueue();
         private final ByteQueue inFlight = new ByteQueue();
         private final ByteArrayOutputStream received = new ByteArrayOutputStream();
@@ -1529,9 +760,9 @@ public final class LoopDouble
         /** The peer's TLS once it started; what it sends and receives goes through it. */
         private TlsEndpoint tls;
 
-        private Peer(final MemoryConnection connection)
+        private Peer(final Answer answer)
         {
-            this.connection = connection;
+            this.answer = answer;
         }
 
         /** The peer sends {@code bytes} (encrypted once it speaks TLS); the loop reads them when it reads. */
@@ -1697,7 +928,7 @@ public final class LoopDouble
         /** For each flush that wrote something: how many {@code write} calls filled it. */
         public List<Integer> writesPerFlush()
         {
-            return connection.writesPerFlush;
+            return writesPerFlush;
         }
 
         private int room()
