@@ -224,7 +224,26 @@ class HardeningRollRestartTest
         }
     }
 
-    private static void assertDeliveredOnce(final TestSmtpSink sink, final List<String> ids)
+    /** The delivery log lines naming the queue ids the sink saw for {@code messageIds}, for a failure message. */
+    private List<String> linesAbout(final List<String> messageIds)
+    {
+        final List<String> lines = new ArrayList<>();
+        for (final TestSmtpSink sink : List.of(down, up))
+        {
+            for (final TestSmtpSink.Received got : sink.messages())
+            {
+                if (messageIds.contains(Hardening.messageId(got.content())))
+                {
+                    lines.add("received " + Hardening.messageId(got.content()) + ": " + new String(got.content(), 0,
+                        Math.min(300, got.content().length), java.nio.charset.StandardCharsets.ISO_8859_1));
+                }
+            }
+        }
+        lines.addAll(deliveryLines());
+        return lines;
+    }
+
+    private void assertDeliveredOnce(final TestSmtpSink sink, final List<String> ids)
     {
         final Map<String, Integer> seen = new HashMap<>();
         for (final TestSmtpSink.Received got : sink.messages())
@@ -235,7 +254,7 @@ class HardeningRollRestartTest
         final List<String> duplicated = seen.entrySet().stream().filter(entry -> entry.getValue() > 1)
             .map(Map.Entry::getKey).toList();
         assertEquals(List.of(), lost, "lost");
-        assertEquals(List.of(), duplicated, "duplicated");
+        assertEquals(List.of(), duplicated, () -> "duplicated; their delivery log: " + linesAbout(duplicated));
         assertEquals(ids.size(), seen.size(), "nothing else delivered: " + seen.keySet());
     }
 
