@@ -209,12 +209,16 @@ final class AdversarialRelay implements AutoCloseable
     }
 
     /**
-     * A baseline taken once the relay is warm: one transaction done (spool appender, syncer, delivery attempt to
-     * the closed port and its deferral) and the jcmd attach listener started.
+     * A baseline taken once the relay is warm: a transaction on each inbound loop done (each loop's spool lane
+     * open, the syncer, delivery attempts to the closed port and their deferral) and the jcmd attach listener
+     * started. Connections go to the loops in turn, so four connections reach both of the two loops.
      */
     Resources warmBaseline() throws IOException
     {
-        sendOneMessage(Duration.ofSeconds(5));
+        for (int i = 0; i < 4; i++)
+        {
+            sendOneMessage(Duration.ofSeconds(5));
+        }
         return resources();
     }
 
