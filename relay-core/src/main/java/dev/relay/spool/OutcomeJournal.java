@@ -412,7 +412,7 @@ public final class OutcomeJournal implements AutoCloseable
     /** The journal's cycle files by cycle. */
     public java.util.TreeMap<Integer, Path> cycleFiles()
     {
-        return Spool.cycleFiles(dir, queue.rollCycle());
+        return CycleFiles.cycleFiles(dir, queue.rollCycle());
     }
 
     /** Whether a repair at open carried records over into new cycle files (indexes changed). */
@@ -430,7 +430,7 @@ public final class OutcomeJournal implements AutoCloseable
     /** Deletes journal cycles before {@code cycle}: no live message has records in them. */
     public int deleteCyclesBefore(final int cycle)
     {
-        return Spool.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
+        return CycleFiles.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
             queue::refreshDirectoryListing);
     }
 
