@@ -42,6 +42,8 @@ import java.util.concurrent.TimeUnit;
  * blocks cannot be allocated is not written (counted, logged once per episode) rather than faulting the delivery
  * thread; like a record lost to a power cut, that means a redelivery after a restart, never a loss.
  * <p>
+ * The record layout (writing, checking, reading back) is {@link JournalRecords}'.
+ * <p>
  * Written by one thread (delivery); {@link #replay} runs before that thread starts.
  */
 public final class OutcomeJournal implements AutoCloseable
@@ -51,18 +53,6 @@ public final class OutcomeJournal implements AutoCloseable
     public static final byte DEFERRED = 3;
     /** Deleted by an operator ({@code spool delete}): final, without a DSN. */
     public static final byte DELETED = 4;
-
-    private static final byte RESULT = 1;
-    private static final byte DONE = 2;
-    private static final byte SCHEDULED = 3;
-    private static final byte ACTIVATED = 4;
-    private static final byte HELD = 5;
-    private static final byte RELEASED = 6;
-    private static final int MAX_TEXT_BYTES = 2048;
-    private static final int RESULT_FIXED_LENGTH = 32;
-    private static final int DONE_LENGTH = 12;
-    private static final int SCHEDULED_LENGTH = 40;
-    private static final int ACTIVATED_LENGTH = 28;
 
     private static final long PREPARE_INTERVAL_NS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final Logger LOG = LoggerFactory.getLogger(OutcomeJournal.class);
@@ -129,7 +119,7 @@ public final class OutcomeJournal implements AutoCloseable
         {
             try
             {
-                repaired = QueueRepair.repair(dir, open, OutcomeJournal::intact,
+                repaired = QueueRepair.repair(dir, open, JournalRecords::intact,
                     QueueCheckpoint.syncedIndexes(dir.toAbsolutePath().getParent().resolve("deferred"))[1]) != null;
             }
             catch (final java.io.IOException ex)
@@ -155,41 +145,6 @@ public final class OutcomeJournal implements AutoCloseable
         final OutcomeJournal journal = new OutcomeJournal(dir, queue, allocator);
         journal.repaired = repaired;
         return journal;
-    }
-
-    /**
-     * Whether {@code bytes[start, end)} is a whole journal record: its type known and its length what its fields
-     * say. Records carry no checksum; this catches a record cut short or overwritten, and a damaged outcome only
-     * ever costs a redelivery or a retry, never a loss (a recipient is finished by its DELIVERED or BOUNCED record).
-     */
-    static boolean intact(final Bytes<?> bytes, final long start, final long end)
-    {
-        final long length = end - start;
-        if (length < DONE_LENGTH)
-        {
-            return false;
-        }
-        final byte type = bytes.readByte(start);
-        if (type == DONE || type == HELD || type == RELEASED)
-        {
-            return length == DONE_LENGTH;
-        }
-        if (type == SCHEDULED)
-        {
-            return length == SCHEDULED_LENGTH;
-        }
-        if (type == ACTIVATED)
-        {
-            return length == ACTIVATED_LENGTH;
-        }
-        if (type != RESULT || length < RESULT_FIXED_LENGTH)
-        {
-            return false;
-        }
-        final byte status = bytes.readByte(start + 1);
-        final int textLength = bytes.readInt(start + 28);
-        return status >= DELIVERED && status <= DELETED && textLength >= 0 && textLength <= MAX_TEXT_BYTES
-            && length == RESULT_FIXED_LENGTH + textLength;
     }
 
     /** Reads every record from the start. */
@@ -234,42 +189,12 @@ public final class OutcomeJournal implements AutoCloseable
                     }
                     final Bytes<?> bytes = dc.wire().bytes();
                     final long at = bytes.readPosition();
-                    if (!intact(bytes, at, bytes.readLimit()))
+                    if (!JournalRecords.intact(bytes, at, bytes.readLimit()))
                     {
                         damaged++;
                         continue;
                     }
-                    final byte type = bytes.readByte(at);
-                    if (type == RESULT)
-                    {
-                        final byte status = bytes.readByte(at + 1);
-                        final long queueId = bytes.readLong(at + 4);
-                        final int recipient = bytes.readInt(at + 12);
-                        final int attempts = bytes.readInt(at + 16);
-                        final long nextAttemptMs = bytes.readLong(at + 20);
-                        final int textLength = bytes.readInt(at + 28);
-                        final byte[] text = new byte[Math.max(0, Math.min(textLength, MAX_TEXT_BYTES))];
-                        bytes.read(at + 32, text, 0, text.length);
-                        visitor.onResult(queueId, recipient, status, attempts, nextAttemptMs,
-                            new String(text, StandardCharsets.UTF_8));
-                    }
-                    else if (type == DONE)
-                    {
-                        visitor.onDone(bytes.readLong(at + 4));
-                    }
-                    else if (type == HELD || type == RELEASED)
-                    {
-                        visitor.onHeld(bytes.readLong(at + 4), type == HELD);
-                    }
-                    else if (type == SCHEDULED)
-                    {
-                        visitor.onScheduled(bytes.readLong(at + 4), bytes.readInt(at + 12), bytes.readLong(at + 16),
-                            bytes.readLong(at + 24), bytes.readLong(at + 32));
-                    }
-                    else if (type == ACTIVATED)
-                    {
-                        visitor.onActivated(bytes.readLong(at + 4), bytes.readLong(at + 12), bytes.readLong(at + 20));
-                    }
+                    JournalRecords.visit(bytes, at, visitor);
                     count++;
                 }
             }
@@ -286,7 +211,7 @@ public final class OutcomeJournal implements AutoCloseable
         final String text)
     {
         final byte[] textBytes = text == null ? new byte[0] : text.getBytes(StandardCharsets.UTF_8);
-        final int textLength = Math.min(textBytes.length, MAX_TEXT_BYTES);
+        final int textLength = Math.min(textBytes.length, JournalRecords.MAX_TEXT_BYTES);
         if (!cycleReady())
         {
             return;
@@ -298,27 +223,20 @@ public final class OutcomeJournal implements AutoCloseable
             {
                 return;
             }
-            bytes.writeByte(RESULT);
-            bytes.writeByte(status);
-            bytes.writeShort((short)0);
-            bytes.writeLong(queueId);
-            bytes.writeInt(recipient);
-            bytes.writeInt(attempts);
-            bytes.writeLong(nextAttemptMs);
-            bytes.writeInt(textLength);
-            bytes.write(textBytes, 0, textLength);
+            JournalRecords.writeResult(
+                bytes, status, queueId, recipient, attempts, nextAttemptMs, textBytes, textLength);
         }
     }
 
     public void recordDone(final long queueId)
     {
-        recordShort(DONE, queueId);
+        recordShort(JournalRecords.DONE, queueId);
     }
 
     /** An operator put the message on hold ({@code held}), or released it. */
     public void recordHeld(final long queueId, final boolean held)
     {
-        recordShort(held ? HELD : RELEASED, queueId);
+        recordShort(held ? JournalRecords.HELD : JournalRecords.RELEASED, queueId);
     }
 
     private void recordShort(final byte type, final long queueId)
@@ -334,10 +252,7 @@ public final class OutcomeJournal implements AutoCloseable
             {
                 return;
             }
-            bytes.writeByte(type);
-            bytes.writeByte((byte)0);
-            bytes.writeShort((short)0);
-            bytes.writeLong(queueId);
+            JournalRecords.writeShort(bytes, type, queueId);
         }
     }
 
@@ -352,18 +267,11 @@ public final class OutcomeJournal implements AutoCloseable
         try (DocumentContext dc = appender().writingDocument())
         {
             final Bytes<?> bytes = dc.wire().bytes();
-            if (!allocated(dc, bytes.writePosition(), SCHEDULED_LENGTH))
+            if (!allocated(dc, bytes.writePosition(), JournalRecords.SCHEDULED_LENGTH))
             {
                 return;
             }
-            bytes.writeByte(SCHEDULED);
-            bytes.writeByte((byte)0);
-            bytes.writeShort((short)0);
-            bytes.writeLong(queueId);
-            bytes.writeInt(attempts);
-            bytes.writeLong(dueMs);
-            bytes.writeLong(slot);
-            bytes.writeLong(position);
+            JournalRecords.writeScheduled(bytes, queueId, attempts, dueMs, slot, position);
         }
     }
 
@@ -377,16 +285,11 @@ public final class OutcomeJournal implements AutoCloseable
         try (DocumentContext dc = appender().writingDocument())
         {
             final Bytes<?> bytes = dc.wire().bytes();
-            if (!allocated(dc, bytes.writePosition(), ACTIVATED_LENGTH))
+            if (!allocated(dc, bytes.writePosition(), JournalRecords.ACTIVATED_LENGTH))
             {
                 return;
             }
-            bytes.writeByte(ACTIVATED);
-            bytes.writeByte((byte)0);
-            bytes.writeShort((short)0);
-            bytes.writeLong(queueId);
-            bytes.writeLong(slot);
-            bytes.writeLong(position);
+            JournalRecords.writeActivated(bytes, queueId, slot, position);
         }
     }
 
@@ -412,7 +315,7 @@ public final class OutcomeJournal implements AutoCloseable
     /** The journal's cycle files by cycle. */
     public java.util.TreeMap<Integer, Path> cycleFiles()
     {
-        return Spool.cycleFiles(dir, queue.rollCycle());
+        return CycleFiles.cycleFiles(dir, queue.rollCycle());
     }
 
     /** Whether a repair at open carried records over into new cycle files (indexes changed). */
@@ -430,7 +333,7 @@ public final class OutcomeJournal implements AutoCloseable
     /** Deletes journal cycles before {@code cycle}: no live message has records in them. */
     public int deleteCyclesBefore(final int cycle)
     {
-        return Spool.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
+        return CycleFiles.deleteCycleFiles(dir, queue.rollCycle(), Math.min(cycle, queue.cycle()),
             queue::refreshDirectoryListing);
     }
 

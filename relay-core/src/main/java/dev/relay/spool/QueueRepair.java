@@ -1,12 +1,9 @@
 package dev.relay.spool;
 
 import net.openhft.chronicle.bytes.Bytes;
-import net.openhft.chronicle.bytes.MappedBytes;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
-import net.openhft.chronicle.queue.TailerDirection;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
-import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueStore;
 import net.openhft.chronicle.wire.DocumentContext;
 import net.openhft.chronicle.wire.Wires;
 import org.slf4j.Logger;
@@ -33,15 +30,15 @@ import java.util.function.Function;
  * Patching the file in place cannot move the write position back.
  * <p>
  * What it does, once at open: removes a cycle file a kill left half-created at a roll (see
- * {@link #clearUnfinishedCycleFiles}); reads every cycle file, oldest first, record by record, checking each with the
- * caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata (an index written ahead, the
- * end-of-file mark a roll writes) and zeros follows the last record and that the file header agrees about where that
- * record is. At the first damaged file, that file and every later one
- * are moved into a {@code damaged-<ms>} directory beside the cycle files, and their intact records are appended
- * afresh to the queue, in their order (so a message's records keep theirs); damaged records and whatever the reader
- * could not reach after them are skipped. The damaged file is kept for the operator; the intact ones that were
- * carried over are deleted. A record a killed writer left unfinished at the very end is cleared in place instead
- * (it never finished, so no reader saw it and nobody was told 250). What was done is logged and returned.
+ * {@link #clearUnfinishedCycleFiles}); reads every cycle file ({@link CycleFileInspection}), oldest first, record by
+ * record, checking each with the caller's {@link RecordCheck}, and checks that nothing but Chronicle metadata (an index
+ * written ahead, the end-of-file mark a roll writes) and zeros follows the last record and that the file header agrees
+ * about where that record is. At the first damaged file, that file and every later one are moved into a
+ * {@code damaged-<ms>} directory beside the cycle files, and their intact records are appended afresh to the queue, in
+ * their order (so a message's records keep theirs); damaged records and whatever the reader could not reach after them
+ * are skipped. The damaged file is kept for the operator; the intact ones that were carried over are deleted. A record
+ * a killed writer left unfinished at the very end is cleared in place instead (it never finished, so no reader saw it
+ * and nobody was told 250). What was done is logged and returned.
  * <p>
  * Cost: one sequential read of the records written since the queue manager's last checkpoint: the ones before were
  * synced when it was written ({@link QueueCheckpoint#spoolSyncedIndex}), so a power cut cannot have touched them (a
@@ -53,11 +50,8 @@ import java.util.function.Function;
 final class QueueRepair
 {
     private static final Logger LOG = LoggerFactory.getLogger(QueueRepair.class);
-    private static final int SCAN_BYTES = 1 << 20;
     /** Space a repair leaves free beyond what it copies. */
     private static final long REPAIR_SLACK_BYTES = 16L << 20;
-    /** What Chronicle writes after an end-of-file header: the field name "EOF" in binary wire (0xC0 + length 3). */
-    private static final byte[] END_OF_FILE_BODY = {(byte)0xC3, 'E', 'O', 'F'};
 
     /** Whether the record in {@code bytes[start, end)} is whole. */
     interface RecordCheck
@@ -95,28 +89,28 @@ final class QueueRepair
     static Outcome repair(final Path dir, final Function<Path, SingleChronicleQueue> open, final RecordCheck check,
         final long syncedIndex) throws IOException
     {
-        final Damage damage;
+        final CycleFileInspection.Damage damage;
         try (SingleChronicleQueue queue = open.apply(dir))
         {
             if (clearUnfinishedCycleFiles(dir, queue))
             {
                 queue.refreshDirectoryListing();
             }
-            damage = inspect(queue, check, syncedIndex);
+            damage = CycleFileInspection.inspect(queue, check, syncedIndex);
         }
         if (damage == null)
         {
             return null;
         }
         final long usable = dir.toFile().getUsableSpace();
-        if (usable < damage.bytesToCopy + REPAIR_SLACK_BYTES)
+        if (usable < damage.bytesToCopy() + REPAIR_SLACK_BYTES)
         {
-            throw new IOException("cycle file " + damage.file + " is damaged (" + damage.reason + "); repairing it"
-                + " copies up to " + damage.bytesToCopy + " bytes, but only " + usable + " are free");
+            throw new IOException("cycle file " + damage.file() + " is damaged (" + damage.reason() + "); repairing it"
+                + " copies up to " + damage.bytesToCopy() + " bytes, but only " + usable + " are free");
         }
         final Path keptAt = dir.resolve("damaged-" + System.currentTimeMillis());
         Files.createDirectories(keptAt);
-        for (final File file : damage.filesToCarry)
+        for (final File file : damage.filesToCarry())
         {
             Files.move(file.toPath(), keptAt.resolve(file.getName()));
         }
@@ -129,7 +123,8 @@ final class QueueRepair
         {
             queue.refreshDirectoryListing();
             final int last = moved.lastCycle();
-            for (int cycle = moved.firstCycle(); cycle >= 0 && cycle <= last; cycle = nextCycle(moved, cycle))
+            for (int cycle = moved.firstCycle(); cycle >= 0 && cycle <= last;
+                cycle = CycleFileInspection.nextCycle(moved, cycle))
             {
                 if (!tailer.moveToCycle(cycle))
                 {
@@ -168,18 +163,18 @@ final class QueueRepair
                 }
             }
         }
-        for (final File file : damage.filesToCarry)
+        for (final File file : damage.filesToCarry())
         {
-            if (!file.equals(damage.file))
+            if (!file.equals(damage.file()))
             {
                 Files.deleteIfExists(keptAt.resolve(file.getName()));
             }
         }
-        final Outcome outcome = new Outcome(damage.file, keptAt, damage.reason, carried, skipped);
+        final Outcome outcome = new Outcome(damage.file(), keptAt, damage.reason(), carried, skipped);
         LOG.error("queue {}: cycle file {} is damaged ({}); the intact records of it and of the {} later file(s), {}"
                 + " in all, were carried over into the queue; {} damaged records and what followed them in the damaged"
-                + " file were skipped; the damaged file is kept in {}", dir, damage.file.getName(), damage.reason,
-            damage.filesToCarry.size() - 1, carried, skipped, keptAt);
+                + " file were skipped; the damaged file is kept in {}", dir, damage.file().getName(), damage.reason(),
+            damage.filesToCarry().size() - 1, carried, skipped, keptAt);
         return outcome;
     }
 
@@ -214,7 +209,7 @@ final class QueueRepair
             {
                 continue;
             }
-            final long data = firstNonZero(file.toPath(), creationBytes);
+            final long data = CycleFileInspection.firstNonZero(file.toPath(), creationBytes);
             if (data < 0)
             {
                 LOG.warn("{}: a process killed while rolling to this cycle file left its creation unfinished (first"
@@ -250,257 +245,5 @@ final class QueueRepair
             }
             return buffer.getInt(0);
         }
-    }
-
-    /** The first damaged file, why, and the files to carry over from it on. */
-    private record Damage(File file, String reason, java.util.List<File> filesToCarry, long bytesToCopy)
-    {
-    }
-
-    private static Damage inspect(final SingleChronicleQueue queue, final RecordCheck check, final long syncedIndex)
-        throws IOException
-    {
-        final int fromCycle = syncedIndex < 0 ? Integer.MIN_VALUE : queue.rollCycle().toCycle(syncedIndex);
-        final int last = queue.lastCycle();
-        if (last == Integer.MIN_VALUE)
-        {
-            return null;
-        }
-        int cycle = queue.firstCycle();
-        while (cycle < fromCycle && cycle < last)
-        {
-            final int next = nextCycle(queue, cycle);
-            if (next == -1 || next == Integer.MIN_VALUE)
-            {
-                break;
-            }
-            cycle = next;
-        }
-        while (true)
-        {
-            final String reason = inspectCycle(queue, cycle, check, cycle == fromCycle ? syncedIndex : -1);
-            if (reason != null)
-            {
-                final java.util.List<File> files = new java.util.ArrayList<>();
-                long bytes = 0;
-                for (int c = cycle; c != -1 && c != Integer.MIN_VALUE && c <= last; c = nextCycle(queue, c))
-                {
-                    final File file = fileOf(queue, c);
-                    if (file != null)
-                    {
-                        files.add(file);
-                        bytes += file.length();
-                    }
-                }
-                return new Damage(files.get(0), reason, files, bytes);
-            }
-            if (cycle >= last)
-            {
-                return null;
-            }
-            cycle = nextCycle(queue, cycle);
-            if (cycle == -1 || cycle == Integer.MIN_VALUE)
-            {
-                return null;
-            }
-        }
-    }
-
-    private static int nextCycle(final SingleChronicleQueue queue, final int cycle)
-    {
-        try
-        {
-            return queue.nextCycle(cycle, TailerDirection.FORWARD);
-        }
-        catch (final java.text.ParseException ex)
-        {
-            throw new IllegalStateException("cannot list the cycle files of " + queue.fileAbsolutePath(), ex);
-        }
-    }
-
-    private static File fileOf(final SingleChronicleQueue queue, final int cycle)
-    {
-        final SingleChronicleQueueStore store = queue.storeForCycle(cycle, queue.epoch(), false, null);
-        if (store == null)
-        {
-            return null;
-        }
-        try
-        {
-            return store.file();
-        }
-        finally
-        {
-            queue.closeStore(store);
-        }
-    }
-
-    /** Why the file of {@code cycle} is damaged; null when it is intact. */
-    private static String inspectCycle(final SingleChronicleQueue queue, final int cycle, final RecordCheck check,
-        final long syncedIndex) throws IOException
-    {
-        final SingleChronicleQueueStore store = queue.storeForCycle(cycle, queue.epoch(), false, null);
-        if (store == null)
-        {
-            return null;
-        }
-        try
-        {
-            final File file = store.file();
-            final long writePosition = store.writePosition();
-            long lastHeader = -1;
-            long lastEnd = -1;
-            long records = 0;
-            try (ExcerptTailer tailer = queue.createTailer())
-            {
-                // from the last record known synced: what came after it is what a power cut can have damaged
-                final long sequence = syncedIndex < 0 ? 0 : queue.rollCycle().toSequenceNumber(syncedIndex);
-                if ((sequence == 0 || !tailer.moveToIndex(syncedIndex - 1)) &&
-                    !tailer.moveToIndex(queue.rollCycle().toIndex(cycle, 0)))
-                {
-                    return null; // no record in this cycle
-                }
-                while (true)
-                {
-                    try (DocumentContext dc = tailer.readingDocument())
-                    {
-                        if (!dc.isPresent() || tailer.cycle() != cycle)
-                        {
-                            break;
-                        }
-                        final Bytes<?> bytes = dc.wire().bytes();
-                        final long start = bytes.readPosition();
-                        if (!check.intact(bytes, start, bytes.readLimit()))
-                        {
-                            return "record #" + records + " at offset " + start + " is damaged";
-                        }
-                        lastHeader = start - Wires.SPB_HEADER_SIZE;
-                        lastEnd = bytes.readLimit();
-                        records++;
-                    }
-                }
-            }
-            catch (final RuntimeException ex)
-            {
-                return "unreadable after record #" + records + ": " + ex;
-            }
-            if (writePosition > lastHeader)
-            {
-                return "the file header puts its last record at offset " + writePosition
-                    + ", past the last readable one (offset " + lastHeader + ")";
-            }
-            final MappedBytes bytes = store.bytes();
-            try
-            {
-                final long garbage = garbageAfter(bytes, file, lastEnd);
-                return garbage < 0 ? null : "unreadable bytes at offset " + garbage + " after the last record";
-            }
-            finally
-            {
-                bytes.releaseLast();
-            }
-        }
-        finally
-        {
-            queue.closeStore(store);
-        }
-    }
-
-    /**
-     * The offset of the first byte after {@code end} that is neither Chronicle metadata (an index written ahead, an
-     * end-of-file mark) nor zero; -1 when there is none. A record a killed writer left unfinished there (its header
-     * still says "being written", so no reader ever saw it and it was never acknowledged) is zeroed, as if the write
-     * had not begun, so that the next append can take its place.
-     */
-    private static long garbageAfter(final MappedBytes bytes, final File file, final long end) throws IOException
-    {
-        long position = align(end);
-        while (true)
-        {
-            final int header = bytes.readVolatileInt(position);
-            if (header == 0)
-            {
-                break;
-            }
-            if (Wires.isEndOfFile(header))
-            {
-                position = afterEndOfFileMark(bytes, file, position + Wires.SPB_HEADER_SIZE);
-                break;
-            }
-            final long next = align(position + Wires.SPB_HEADER_SIZE + Wires.lengthOf(header));
-            if (next > file.length())
-            {
-                return position;
-            }
-            if (Wires.isNotComplete(header))
-            {
-                LOG.warn("{}: clearing a record left unfinished at offset {} ({} bytes) by a writer that died",
-                    file, position, next - position);
-                bytes.zeroOut(position, next);
-                position = next;
-                break;
-            }
-            if (!Wires.isReadyMetaData(header))
-            {
-                return position;
-            }
-            position = next;
-        }
-        return firstNonZero(file.toPath(), position);
-    }
-
-    /**
-     * Just past the body of an end-of-file mark whose header ends at {@code position}. Chronicle marks a cycle file
-     * finished (at a roll, or when an appender finds an older file without one) with the header
-     * {@link Wires#END_OF_DATA}, whose length field is 0, followed by the binary-wire field name "EOF"
-     * ({@code c3 45 4f 46}) that its length does not count ({@code AbstractWire.endOfWire}). A process killed
-     * between the two leaves a prefix of that name, then zeros; both are the normal end of the file.
-     */
-    private static long afterEndOfFileMark(final MappedBytes bytes, final File file, final long position)
-    {
-        final long length = file.length();
-        int matched = 0;
-        while (matched < END_OF_FILE_BODY.length && position + matched < length
-            && bytes.readByte(position + matched) == END_OF_FILE_BODY[matched])
-        {
-            matched++;
-        }
-        return position + matched;
-    }
-
-    private static long firstNonZero(final Path file, final long from) throws IOException
-    {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
-        {
-            final ByteBuffer buffer = ByteBuffer.allocate(SCAN_BYTES);
-            long position = from;
-            while (true)
-            {
-                buffer.clear();
-                final int n = channel.read(buffer, position);
-                if (n <= 0)
-                {
-                    return -1;
-                }
-                int i = 0;
-                while (i + Long.BYTES <= n && buffer.getLong(i) == 0)
-                {
-                    i += Long.BYTES;
-                }
-                for (; i < n; i++)
-                {
-                    if (buffer.get(i) != 0)
-                    {
-                        return position + i;
-                    }
-                }
-                position += n;
-            }
-        }
-    }
-
-    private static long align(final long position)
-    {
-        return (position + 3) & ~3L;
     }
 }

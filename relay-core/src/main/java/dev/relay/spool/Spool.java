@@ -14,12 +14,10 @@ import org.slf4j.LoggerFactory;
 
 import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.TreeMap;
 
 /**
@@ -110,51 +108,18 @@ public final class Spool implements AutoCloseable
         }
         final RollCycle cycle = rollCycle(rollCycle);
         final Path absolute = dir.toAbsolutePath().normalize();
-        try
-        {
-            Files.createDirectories(absolute);
-        }
-        catch (final IOException | SecurityException ex)
-        {
-            throw new IOException("cannot open spool at " + absolute + ": cannot create directory (" + ex + ")", ex);
-        }
-        if (!Files.isDirectory(absolute))
-        {
-            throw new IOException("cannot open spool at " + absolute + ": not a directory");
-        }
-        try
-        {
-            // isWritable() is not enough (root ignores modes, read-only mounts): write a real file.
-            Files.delete(Files.createTempFile(absolute, ".probe", ".tmp"));
-        }
-        catch (final IOException | SecurityException ex)
-        {
-            throw new IOException("cannot open spool at " + absolute + ": directory is not writable (" + ex + ")", ex);
-        }
+        SpoolDirectory.createWritable(absolute);
         final java.util.function.Function<Path, SingleChronicleQueue> open = path -> SingleChronicleQueueBuilder
             .binary(path)
             .rollCycle(cycle)
             .blockSize(BLOCK_SIZE)
             .build();
         final SpoolLanes lanes = new SpoolLanes();
-        int repairedFrom = Integer.MAX_VALUE;
+        final int repairedFrom;
         try
         {
             final int laneCount = SpoolLanes.countOnDisk(absolute);
-            final long[] synced = QueueCheckpoint.spoolSyncedIndexes(absolute.resolve("deferred"));
-            for (int lane = 0; lane < laneCount; lane++)
-            {
-                if (lane > 0 && !SpoolLanes.existsOnDisk(absolute, lane))
-                {
-                    continue;
-                }
-                final QueueRepair.Outcome repaired = QueueRepair.repair(SpoolLanes.dir(absolute, lane), open,
-                    new RecordChecksum()::intact, lane < synced.length ? synced[lane] : -1);
-                if (repaired != null)
-                {
-                    repairedFrom = Math.min(repairedFrom, cycleOfFile(repaired.damagedFile().getName(), cycle));
-                }
-            }
+            repairedFrom = SpoolDirectory.repairLanes(absolute, laneCount, open, cycle);
             lanes.openAll(absolute, laneCount, open);
         }
         catch (final RuntimeException ex)
@@ -306,76 +271,14 @@ public final class Spool implements AutoCloseable
         for (int lane = 0; lane < lanes.count(); lane++)
         {
             final SingleChronicleQueue queue = lanes.queue(lane);
-            deleted += deleteCycleFiles(SpoolLanes.dir(dir, lane), rollCycle, Math.min(cycle, queue.cycle()),
-                queue::refreshDirectoryListing);
+            deleted += CycleFiles.deleteCycleFiles(SpoolLanes.dir(dir, lane), rollCycle,
+                Math.min(cycle, queue.cycle()), queue::refreshDirectoryListing);
         }
         if (deleted > 0)
         {
             lanes.onCleanUp();
         }
         return deleted;
-    }
-
-    static int deleteCycleFiles(final Path dir, final RollCycle rollCycle, final int beforeCycle, final Runnable refresh)
-    {
-        int deleted = 0;
-        for (final Map.Entry<Integer, Path> file : cycleFiles(dir, rollCycle).headMap(beforeCycle).entrySet())
-        {
-            if (file.getValue().toFile().delete())
-            {
-                deleted++;
-            }
-        }
-        if (deleted > 0)
-        {
-            refresh.run();
-        }
-        return deleted;
-    }
-
-    /** The cycle files in {@code dir} by cycle (names Chronicle gave them with {@code rollCycle}'s format). */
-    static TreeMap<Integer, Path> cycleFiles(final Path dir, final RollCycle rollCycle)
-    {
-        final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
-            .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
-        final long lengthMs = rollCycle.lengthInMillis();
-        final TreeMap<Integer, Path> cycles = new TreeMap<>();
-        final java.io.File[] files = dir.toFile().listFiles((ignored, name) -> name.endsWith(".cq4"));
-        if (files == null)
-        {
-            return cycles;
-        }
-        for (final java.io.File file : files)
-        {
-            final String name = file.getName();
-            final String stamp = name.substring(0, name.length() - ".cq4".length());
-            try
-            {
-                final java.time.temporal.TemporalAccessor parsed = format.parse(stamp);
-                cycles.put((int)(epochMillis(parsed) / lengthMs), file.toPath());
-            }
-            catch (final RuntimeException ex)
-            {
-                // not a cycle file of this roll cycle
-            }
-        }
-        return cycles;
-    }
-
-    /** The cycle of a cycle file's name; {@link Integer#MIN_VALUE} when it is not one. */
-    static int cycleOfFile(final String name, final RollCycle rollCycle)
-    {
-        try
-        {
-            final java.time.format.DateTimeFormatter format = java.time.format.DateTimeFormatter
-                .ofPattern(rollCycle.format()).withZone(java.time.ZoneOffset.UTC);
-            return (int)(epochMillis(format.parse(name.substring(0, name.length() - ".cq4".length()))) /
-                rollCycle.lengthInMillis());
-        }
-        catch (final RuntimeException ex)
-        {
-            return Integer.MIN_VALUE;
-        }
     }
 
     /**
@@ -397,19 +300,7 @@ public final class Spool implements AutoCloseable
     /** The cycle files of {@code lane} by cycle. */
     public TreeMap<Integer, Path> cycleFiles(final int lane)
     {
-        return cycleFiles(SpoolLanes.dir(dir, lane), rollCycle);
-    }
-
-    private static long epochMillis(final java.time.temporal.TemporalAccessor parsed)
-    {
-        final java.time.LocalDate date = java.time.LocalDate.from(parsed);
-        final int hour = parsed.isSupported(java.time.temporal.ChronoField.HOUR_OF_DAY) ?
-            parsed.get(java.time.temporal.ChronoField.HOUR_OF_DAY) : 0;
-        final int minute = parsed.isSupported(java.time.temporal.ChronoField.MINUTE_OF_HOUR) ?
-            parsed.get(java.time.temporal.ChronoField.MINUTE_OF_HOUR) : 0;
-        final int second = parsed.isSupported(java.time.temporal.ChronoField.SECOND_OF_MINUTE) ?
-            parsed.get(java.time.temporal.ChronoField.SECOND_OF_MINUTE) : 0;
-        return date.atTime(hour, minute, second).toInstant(java.time.ZoneOffset.UTC).toEpochMilli();
+        return CycleFiles.cycleFiles(SpoolLanes.dir(dir, lane), rollCycle);
     }
 
     public Path dir()
@@ -508,31 +399,8 @@ public final class Spool implements AutoCloseable
     public void limitQueuedBytes(final java.util.function.LongSupplier queuedBytes, final long maxBytes)
     {
         this.queuedBytes = queuedBytes;
-        this.maxQueuedBytes = maxBytes < 0 ? (long)((dir.toFile().getUsableSpace() + filesBytes(dir)) * 0.9)
-            : maxBytes;
-    }
-
-    /** The length of every regular file under {@code root}; files that vanish meanwhile count 0. */
-    static long filesBytes(final Path root)
-    {
-        try (java.util.stream.Stream<Path> files = Files.walk(root))
-        {
-            return files.mapToLong(file ->
-            {
-                try
-                {
-                    return Files.isRegularFile(file) ? Files.size(file) : 0;
-                }
-                catch (final IOException ex)
-                {
-                    return 0;
-                }
-            }).sum();
-        }
-        catch (final IOException | java.io.UncheckedIOException ex)
-        {
-            return 0;
-        }
+        this.maxQueuedBytes = maxBytes < 0 ?
+            (long)((dir.toFile().getUsableSpace() + SpoolDirectory.filesBytes(dir)) * 0.9) : maxBytes;
     }
 
     public long maxQueuedBytes()

@@ -3,13 +3,11 @@ package dev.relay.spool;
 import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
-import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
 import net.openhft.chronicle.wire.DocumentContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Iterator;
@@ -41,6 +39,17 @@ import java.util.function.Consumer;
  * is logged and skipped, and a message whose END promises more body chunks than were read intact is logged (queue
  * id, sender, recipient count) and not handed over: what the page cache lost is never delivered as found. Counted
  * in {@link #damagedRecords()} and {@link #damagedMessages()}.
+ * <p>
+ * <b>One state machine</b>, per message, driven by the records {@link #poll} reads from each lane's tailer:
+ * <pre>
+ *   (unseen) --START / START_BODY--> PENDING --BODY (chunk counted)--> PENDING
+ *   PENDING  --END, every chunk intact--> handed over      PENDING --END, chunks missing--> DAMAGED (logged)
+ *   PENDING  --past a pending bound--> DROPPED             (unseen) --WHOLE--> handed over
+ *   (unseen) --END--> orphan (counted)                     any record --bad checksum--> skipped (logged)
+ * </pre>
+ * What is not that machine lives beside it: reading a known message's envelope and body again
+ * ({@link StoredMessageReads}), resume indexes and cycles ({@link ReaderPositions}), opening a spool read-only
+ * ({@link ReadOnlyLanes}).
  * <p>
  * Thread: one thread per reader (Chronicle tailers are thread-confined). Allocates a {@link SpooledMessage} and
  * its envelope arrays per message; {@link #readBody} does not allocate.
@@ -91,25 +100,7 @@ public final class SpoolReader implements AutoCloseable
      */
     public static SpoolReader open(final Path dir) throws IOException
     {
-        final Path absolute = dir.toAbsolutePath().normalize();
-        if (!Files.isDirectory(absolute) || !Files.exists(absolute.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE)))
-        {
-            throw new NoSuchFileException(absolute.toString(), null, "no spool at " + absolute);
-        }
-        final SpoolLanes lanes = new SpoolLanes();
-        try
-        {
-            lanes.openAll(absolute, SpoolLanes.countOnDisk(absolute), laneDir ->
-                Files.exists(laneDir.resolve(SingleChronicleQueue.QUEUE_METADATA_FILE)) ?
-                    SingleChronicleQueueBuilder.binary(laneDir).readOnly(true).blockSize(Spool.BLOCK_SIZE).build() :
-                    null);
-        }
-        catch (final RuntimeException ex)
-        {
-            lanes.closeAll();
-            throw new IOException("cannot read spool at " + absolute + ": " + ex, ex);
-        }
-        return new SpoolReader(lanes, null, true);
+        return new SpoolReader(ReadOnlyLanes.open(dir), null, true);
     }
 
     /**
@@ -122,22 +113,11 @@ public final class SpoolReader implements AutoCloseable
     {
         for (int lane = 0; lane < indexes.length && lane < lanes.count(); lane++)
         {
-            final long index = indexes[lane];
             final ExcerptTailer tailer = tailer(lane);
-            if (tailer == null || index < 0 || tailer.moveToIndex(index) || tailer.index() == index)
+            if (tailer != null)
             {
-                continue;
+                ReaderPositions.moveTo(tailer, lane, indexes[lane]);
             }
-            tailer.toStart();
-            if (tailer.index() > index)
-            {
-                // its cycle was cleaned up: the lane had been read past it (a lane read to its end keeps only
-                // the last cycle), so what is there now is all unread
-                continue;
-            }
-            LOG.warn("spool: index {} of lane {} to resume from is not there; reading the lane from its start",
-                Long.toHexString(index), lane);
-            tailer.toStart();
         }
     }
 
@@ -150,13 +130,7 @@ public final class SpoolReader implements AutoCloseable
     /** Per lane, the index of its last record; -1 when it is empty. */
     public long[] lastIndexes()
     {
-        final long[] last = new long[lanes.count()];
-        for (int lane = 0; lane < last.length; lane++)
-        {
-            final SingleChronicleQueue queue = lanes.queue(lane);
-            last[lane] = queue == null ? -1 : Math.max(-1, queue.lastIndex());
-        }
-        return last;
+        return ReaderPositions.lastIndexes(lanes);
     }
 
     /** Per lane, the index its tailer reads next (-1 for a lane absent on disk). */
@@ -215,42 +189,8 @@ public final class SpoolReader implements AutoCloseable
             tailer = queue.createTailer();
             envelopeTailers[lane] = tailer;
         }
-        if (!tailer.moveToIndex(startIndex))
-        {
-            return null;
-        }
-        try (DocumentContext dc = tailer.readingDocument())
-        {
-            if (!dc.isPresent() || dc.index() != startIndex)
-            {
-                return null;
-            }
-            final Bytes<?> bytes = dc.wire().bytes();
-            final long start = bytes.readPosition();
-            if (!checksum.intact(bytes, start, bytes.readLimit()) || SpoolRecords.queueId(bytes, start) != queueId)
-            {
-                return null;
-            }
-            final byte type = SpoolRecords.type(bytes, start);
-            if (type != SpoolRecords.START && type != SpoolRecords.START_BODY && type != SpoolRecords.WHOLE)
-            {
-                return null;
-            }
-            final SpooledMessage message = new SpooledMessage();
-            SpoolRecords.readEnvelope(bytes, start, message);
-            message.lane = lane;
-            message.startIndex = startIndex;
-            message.endIndex = endIndex;
-            message.bodyBytes = bodyBytes;
-            message.chunkCount = chunkCount;
-            message.intactChunks = chunkCount;
-            message.intactBodyBytes = bodyBytes;
-            return message;
-        }
-        catch (final RuntimeException ex)
-        {
-            return null;
-        }
+        return StoredMessageReads.readEnvelope(
+            tailer, checksum, lane, queueId, startIndex, endIndex, bodyBytes, chunkCount);
     }
 
     /** Changes the bounds on pending (started, not yet ended) messages; see the class comment. */
@@ -348,15 +288,7 @@ public final class SpoolReader implements AutoCloseable
 
     private boolean overtakenByCleanUp(final int lane, final ExcerptTailer tailer)
     {
-        final SingleChronicleQueue queue = lanes.queue(lane);
-        final long index = tailer.index();
-        final int firstCycle = queue.firstCycle();
-        if (index <= 0 || firstCycle == Integer.MAX_VALUE || queue.rollCycle().toCycle(index) >= firstCycle)
-        {
-            return false;
-        }
-        tailer.toStart();
-        return true;
+        return ReaderPositions.overtakenByCleanUp(lanes.queue(lane), tailer);
     }
 
     /**
@@ -365,18 +297,7 @@ public final class SpoolReader implements AutoCloseable
      */
     public long[] resumeIndexes()
     {
-        final long[] resume = readIndexes();
-        final boolean[] seen = new boolean[resume.length];
-        for (final SpooledMessage message : pending.values())
-        {
-            // insertion order is record order within a lane: the first one seen is the lane's oldest
-            if (message.lane < resume.length && !seen[message.lane])
-            {
-                seen[message.lane] = true;
-                resume[message.lane] = Math.min(resume[message.lane], message.startIndex);
-            }
-        }
-        return resume;
+        return ReaderPositions.resumeIndexes(readIndexes(), pending.values());
     }
 
     /**
@@ -388,32 +309,7 @@ public final class SpoolReader implements AutoCloseable
      */
     public int resumeCycle()
     {
-        final long[] resume = resumeIndexes();
-        final long[] last = lastIndexes();
-        final boolean[] hasPending = new boolean[resume.length];
-        for (final SpooledMessage message : pending.values())
-        {
-            if (message.lane < hasPending.length)
-            {
-                hasPending[message.lane] = true;
-            }
-        }
-        int cycle = Integer.MAX_VALUE;
-        for (int lane = 0; lane < resume.length; lane++)
-        {
-            final SingleChronicleQueue queue = lanes.queue(lane);
-            if (queue == null || resume[lane] < 0)
-            {
-                continue;
-            }
-            if (!hasPending[lane] && resume[lane] > last[lane])
-            {
-                cycle = Math.min(cycle, queue.cycle() - 1);
-                continue;
-            }
-            cycle = Math.min(cycle, queue.rollCycle().toCycle(resume[lane]));
-        }
-        return cycle;
+        return ReaderPositions.resumeCycle(lanes, resumeIndexes(), lastIndexes(), pending.values());
     }
 
     /** Messages whose START was read but not yet their END. */
@@ -457,50 +353,7 @@ public final class SpoolReader implements AutoCloseable
      */
     public long readBody(final SpooledMessage message, final BodyChunkConsumer consumer)
     {
-        final ExcerptTailer tailer = bodyTailer(message.lane);
-        if (tailer == null || !tailer.moveToIndex(message.startIndex))
-        {
-            throw new IllegalStateException("records of " + message.queueIdText() + " are no longer in the spool");
-        }
-        final long queueId = message.queueId;
-        long total = 0;
-        while (true)
-        {
-            try (DocumentContext dc = tailer.readingDocument())
-            {
-                if (!dc.isPresent())
-                {
-                    throw new IllegalStateException("body of " + message.queueIdText() + " ends before its END");
-                }
-                final long index = dc.index();
-                final Bytes<?> bytes = dc.wire().bytes();
-                final long start = bytes.readPosition();
-                if (bytes.readRemaining() >= SpoolRecords.HEADER_LENGTH && SpoolRecords.queueId(bytes, start) == queueId)
-                {
-                    final byte type = SpoolRecords.type(bytes, start);
-                    if (type == SpoolRecords.BODY)
-                    {
-                        final int length = bytes.readInt(start + SpoolRecords.BODY_LENGTH_OFFSET);
-                        consumer.onChunk(bytes, start + SpoolRecords.BODY_DATA_OFFSET, length);
-                        total += length;
-                    }
-                    else if (type == SpoolRecords.START_BODY || type == SpoolRecords.WHOLE)
-                    {
-                        final long lengthAt = SpoolRecords.skipEnvelope(bytes, start);
-                        final int length = bytes.readInt(lengthAt);
-                        if (length > 0)
-                        {
-                            consumer.onChunk(bytes, lengthAt + 4, length);
-                        }
-                        total += length;
-                    }
-                }
-                if (index >= message.endIndex)
-                {
-                    return total;
-                }
-            }
-        }
+        return StoredMessageReads.readBody(bodyTailer(message.lane), message, consumer);
     }
 
     /** The whole body on the heap: for tests and the CLI only. */

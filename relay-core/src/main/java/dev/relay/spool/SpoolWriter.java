@@ -34,6 +34,20 @@ import java.util.ArrayDeque;
  * the request back and wakes the loop with the {@link LoopWaker}; the loop calls {@link #drainCompletions()}
  * every pass, which calls the listeners on the loop thread.
  * <p>
+ * <b>One state machine</b>, per message, its state in a pooled {@link WriteTx}:
+ * <pre>
+ *   begin --> BEGUN
+ *   BEGUN   --append of at most STAGE_BYTES--> STAGED (body in the stage)
+ *   BEGUN   --larger append--> STARTED (START_BODY, then BODY records)
+ *   STAGED  --its append overflows, or another message needs the stage--> STARTED (stage written as START_BODY)
+ *   STARTED --append--> STARTED (BODY records)
+ *   BEGUN or STAGED --complete--> WRITTEN (one WHOLE record);   STARTED --complete--> WRITTEN (END record)
+ *   any --failed write--> FAILED (rolled back; later calls return false);   any --abort--> released
+ *   WRITTEN --NONE--> COMMITTED (listener called in complete)
+ *   WRITTEN --ALWAYS at once, BATCH at endOfPass--> WITH THE SYNCER --drainCompletions--> COMMITTED
+ * </pre>
+ * What is not that machine lives beside it: composing and checksumming each record ({@link RecordEncoder}).
+ * <p>
  * Thread: every method on the owning loop thread only. No allocation per message in steady state (transaction
  * states and sync requests are pooled; their arrays grow to the largest group and stay).
  */
@@ -56,7 +70,7 @@ public final class SpoolWriter implements MessageSink
     private final SpscArrayQueue<SyncRequest> completions = new SpscArrayQueue<>(COMPLETION_CAPACITY);
     private final MessagePassingQueue.Consumer<SyncRequest> onCompletion = this::onCompletion;
     private final ArrayDeque<SyncRequest> freeRequests = new ArrayDeque<>();
-    private final ArrayDeque<Tx> freeTxs = new ArrayDeque<>();
+    private final ArrayDeque<WriteTx> freeTxs = new ArrayDeque<>();
     private final byte[] stage = new byte[STAGE_BYTES];
     private final RecordChecksum checksum = new RecordChecksum();
     /**
@@ -67,7 +81,7 @@ public final class SpoolWriter implements MessageSink
      */
     private final Bytes<byte[]> head = Bytes.allocateElasticOnHeap(4096);
     private int stageLength;
-    private Tx stageOwner;
+    private WriteTx stageOwner;
     private InboundMessage stageMessage;
     private ExcerptAppender appender;
     private SyncRequest collecting;
@@ -100,25 +114,6 @@ public final class SpoolWriter implements MessageSink
         this.waker = waker;
     }
 
-    /** Per-transaction state kept in {@link InboundMessage#sinkState()}; pooled. */
-    private static final class Tx
-    {
-        boolean started;
-        boolean failed;
-        int chunkCount;
-        long bodyBytes;
-        long startIndex = -1;
-
-        void reset()
-        {
-            started = false;
-            failed = false;
-            chunkCount = 0;
-            bodyBytes = 0;
-            startIndex = -1;
-        }
-    }
-
     @Override
     public boolean begin(final InboundMessage message)
     {
@@ -126,10 +121,10 @@ public final class SpoolWriter implements MessageSink
         {
             return false;
         }
-        Tx tx = freeTxs.pollFirst();
+        WriteTx tx = freeTxs.pollFirst();
         if (tx == null)
         {
-            tx = new Tx();
+            tx = new WriteTx();
         }
         message.sinkState(tx);
         return true;
@@ -138,11 +133,11 @@ public final class SpoolWriter implements MessageSink
     @Override
     public boolean append(final InboundMessage message, final ByteBuffer buffer, final int from, final int to)
     {
-        if (!(message.sinkState() instanceof Tx))
+        if (!(message.sinkState() instanceof WriteTx))
         {
             return false;
         }
-        final Tx tx = (Tx)message.sinkState();
+        final WriteTx tx = (WriteTx)message.sinkState();
         if (tx.failed)
         {
             return false;
@@ -205,11 +200,11 @@ public final class SpoolWriter implements MessageSink
     @Override
     public boolean complete(final InboundMessage message, final CommitListener listener)
     {
-        if (!(message.sinkState() instanceof Tx))
+        if (!(message.sinkState() instanceof WriteTx))
         {
             return false;
         }
-        final Tx tx = (Tx)message.sinkState();
+        final WriteTx tx = (WriteTx)message.sinkState();
         boolean written = !tx.failed;
         if (written)
         {
@@ -254,9 +249,9 @@ public final class SpoolWriter implements MessageSink
     @Override
     public void abort(final InboundMessage message)
     {
-        if (message.sinkState() instanceof Tx)
+        if (message.sinkState() instanceof WriteTx)
         {
-            release(message, (Tx)message.sinkState());
+            release(message, (WriteTx)message.sinkState());
         }
     }
 
@@ -383,7 +378,7 @@ public final class SpoolWriter implements MessageSink
         return request != null ? request : new SyncRequest(this);
     }
 
-    private void release(final InboundMessage message, final Tx tx)
+    private void release(final InboundMessage message, final WriteTx tx)
     {
         if (stageOwner == tx)
         {
@@ -424,7 +419,7 @@ public final class SpoolWriter implements MessageSink
     private boolean writeEnvelopeRecord(
         final byte type,
         final InboundMessage message,
-        final Tx tx,
+        final WriteTx tx,
         final ByteBuffer buffer,
         final int from,
         final int length)
@@ -447,22 +442,7 @@ public final class SpoolWriter implements MessageSink
                     dc.rollbackOnClose();
                     return failed(tx);
                 }
-                head.clear();
-                SpoolRecords.writeEnvelope(head, type, message);
-                head.writeInt(bodyLength);
-                bytes.write(head, 0, head.writePosition());
-                checksum.reset().update(head);
-                if (buffer != null)
-                {
-                    copy(bytes, buffer, from, length);
-                    checksum.update(buffer, from, from + length);
-                }
-                else if (bodyLength > 0)
-                {
-                    bytes.write(stage, 0, bodyLength);
-                    checksum.update(stage, 0, bodyLength);
-                }
-                bytes.writeInt(checksum.value());
+                RecordEncoder.writeEnvelopeRecord(bytes, head, checksum, type, message, bodyLength, buffer, from, stage);
             }
             catch (final Throwable t)
             {
@@ -487,7 +467,7 @@ public final class SpoolWriter implements MessageSink
         return true;
     }
 
-    private boolean writeBody(final long queueId, final Tx tx, final ByteBuffer buffer, final int from, final int length)
+    private boolean writeBody(final long queueId, final WriteTx tx, final ByteBuffer buffer, final int from, final int length)
     {
         if (!spool.reserve(lane, RECORD_OVERHEAD + length))
         {
@@ -505,13 +485,7 @@ public final class SpoolWriter implements MessageSink
                     dc.rollbackOnClose();
                     return failed(tx);
                 }
-                head.clear();
-                SpoolRecords.writeHeader(head, SpoolRecords.BODY, queueId);
-                head.writeInt(length);
-                bytes.write(head, 0, head.writePosition());
-                checksum.reset().update(head);
-                copy(bytes, buffer, from, length);
-                bytes.writeInt(checksum.update(buffer, from, from + length).value());
+                RecordEncoder.writeBody(bytes, head, checksum, queueId, buffer, from, length);
             }
             catch (final Throwable t)
             {
@@ -529,7 +503,7 @@ public final class SpoolWriter implements MessageSink
         return true;
     }
 
-    private boolean writeEnd(final long queueId, final Tx tx)
+    private boolean writeEnd(final long queueId, final WriteTx tx)
     {
         if (!spool.reserve(lane, RECORD_OVERHEAD))
         {
@@ -547,10 +521,7 @@ public final class SpoolWriter implements MessageSink
                     dc.rollbackOnClose();
                     return failed(tx);
                 }
-                head.clear();
-                SpoolRecords.writeEnd(head, queueId, tx.bodyBytes, tx.chunkCount);
-                bytes.write(head, 0, head.writePosition());
-                bytes.writeInt(checksum.reset().update(head).value());
+                RecordEncoder.writeEnd(bytes, head, checksum, queueId, tx.bodyBytes, tx.chunkCount);
             }
             catch (final Throwable t)
             {
@@ -566,7 +537,7 @@ public final class SpoolWriter implements MessageSink
         return true;
     }
 
-    private boolean failed(final Tx tx)
+    private boolean failed(final WriteTx tx)
     {
         tx.failed = true;
         writeErrors++;
@@ -597,31 +568,6 @@ public final class SpoolWriter implements MessageSink
                 dirtyFiles = java.util.Arrays.copyOf(dirtyFiles, dirtyFileCount * 2);
             }
             dirtyFiles[dirtyFileCount++] = file;
-        }
-    }
-
-    /** Copies {@code buffer[from, from + length)} into {@code bytes}: one memcpy, buffer position/limit kept. */
-    private static void copy(final Bytes<?> bytes, final ByteBuffer buffer, final int from, final int length)
-    {
-        if (buffer.hasArray())
-        {
-            bytes.write(buffer.array(), buffer.arrayOffset() + from, length);
-            return;
-        }
-        final int position = buffer.position();
-        final int limit = buffer.limit();
-        try
-        {
-            buffer.limit(buffer.capacity()).position(from).limit(from + length);
-            bytes.writeSome(buffer);
-            if (buffer.hasRemaining())
-            {
-                throw new IllegalStateException("short copy into the spool: " + buffer.remaining() + " bytes left");
-            }
-        }
-        finally
-        {
-            buffer.limit(buffer.capacity()).position(position).limit(limit);
         }
     }
 }

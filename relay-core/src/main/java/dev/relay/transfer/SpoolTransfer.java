@@ -4,7 +4,6 @@ import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.SpoolBodyCursor;
 import dev.relay.spool.SpooledMessage;
 
-import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -15,7 +14,7 @@ import java.util.List;
 
 /**
  * Moves queued messages of a stopped relay's spool to another relay over SMTP, one message at a time on one reused
- * connection ({@link TransferClient}), and records each recipient the other relay accepted in this spool's
+ * connection ({@link TargetConnection}), and records each recipient the other relay accepted in this spool's
  * {@link OutcomeJournal} exactly as delivery does: DELIVERED right after the 250 to the end of data, DONE once every
  * recipient is final. A later start of this relay therefore delivers none of it again, and a crash of the transfer
  * repeats at most the message in flight (the journal is not fsynced, as in delivery: a power cut can lose its newest
@@ -44,8 +43,6 @@ import java.util.List;
  */
 final class SpoolTransfer implements AutoCloseable
 {
-    private static final int CODE_SPOOL_FAILURE = 0;
-
     /**
      * The target cannot take more now: the run stops, the message being sent stays queued (when its end of data
      * went without a reply, the target may have it too: the one duplicate a stop can cause; the text says so).
@@ -69,24 +66,9 @@ final class SpoolTransfer implements AutoCloseable
         LEFT
     }
 
-    private interface BodyWriter
-    {
-        void write(TransferClient client) throws IOException;
-    }
-
-    /** One transaction's replies; {@code finalReply} null when no recipient was accepted or MAIL was refused. */
-    private static final class Exchange
-    {
-        TransferClient.Reply mailReply;
-        TransferClient.Reply[] rcptReplies;
-        TransferClient.Reply finalReply;
-    }
-
     private final String hostname;
-    private final InetSocketAddress target;
+    private final TargetConnection connection;
     private final String targetText;
-    private final String helo;
-    private final TransferClient.Timeouts timeouts;
     private final int maxRecipients;
     private final OutcomeJournal journal;
     private final JournalState state;
@@ -94,7 +76,6 @@ final class SpoolTransfer implements AutoCloseable
     private final PrintStream out;
     private final PrintStream err;
     private final ByteBuffer chunk = ByteBuffer.allocateDirect(256 * 1024);
-    private TransferClient client;
 
     long messagesSent;
     long recipientsSent;
@@ -110,10 +91,8 @@ final class SpoolTransfer implements AutoCloseable
         final JournalState state, final SpoolBodyCursor cursor, final PrintStream out, final PrintStream err)
     {
         this.hostname = hostname;
-        this.target = target;
-        this.targetText = target.getHostString() + ":" + target.getPort();
-        this.helo = helo;
-        this.timeouts = timeouts;
+        this.connection = new TargetConnection(target, helo, timeouts);
+        this.targetText = connection.targetText();
         this.maxRecipients = Math.max(1, maxRecipients);
         this.journal = journal;
         this.state = state;
@@ -139,7 +118,7 @@ final class SpoolTransfer implements AutoCloseable
     /** Connects now, so a target that is not there stops the run before the first message. */
     void connect() throws TargetUnavailable
     {
-        connectIfNeeded();
+        connection.connectIfNeeded();
     }
 
     Outcome transfer(final SpooledMessage message) throws TargetUnavailable
@@ -155,7 +134,8 @@ final class SpoolTransfer implements AutoCloseable
         boolean warnedDsn = false;
         while (!pending.isEmpty())
         {
-            connectIfNeeded();
+            connection.connectIfNeeded();
+            final TransferClient client = connection.client();
             final String refusal = TransferEnvelope.cannotTake(message, size, client);
             if (refusal != null)
             {
@@ -228,6 +208,7 @@ final class SpoolTransfer implements AutoCloseable
         final long size, final List<Integer> deferred, final List<Integer> left) throws TargetUnavailable
     {
         final String id = message.queueIdText();
+        final TransferClient client = connection.client();
         final List<String> rcpts = new ArrayList<>(batch.size());
         for (final int index : batch)
         {
@@ -236,7 +217,7 @@ final class SpoolTransfer implements AutoCloseable
         final boolean raw = TransferEnvelope.raw(message);
         final boolean bdat = raw && client.chunking();
         final String mail = TransferEnvelope.mail(message, size, client);
-        final Exchange exchange = exchange(id, mail, rcpts, size, bdat, raw, c ->
+        final TargetConnection.Exchange exchange = connection.exchange(id, mail, rcpts, size, bdat, raw, c ->
         {
             c.body(ByteBuffer.wrap(headers));
             cursor.open(message);
@@ -267,7 +248,7 @@ final class SpoolTransfer implements AutoCloseable
                 continue;
             }
             final String step = result == exchange.mailReply ? "MAIL" : result == reply ? "RCPT" : "DATA";
-            final String why = result.code() == CODE_SPOOL_FAILURE ? "not sent: " :
+            final String why = result.code() == TargetConnection.CODE_SPOOL_FAILURE ? "not sent: " :
                 "refused by " + targetText + " at " + step + ": ";
             err.println("transfer: " + id + " <" + TransferEnvelope.recipient(message, index) + ">: " + why +
                 result.text() + "; stays queued");
@@ -286,7 +267,8 @@ final class SpoolTransfer implements AutoCloseable
     /** The owed non-delivery report of {@code message}, from {@code <>} to its sender; true once the target took it. */
     private boolean sendReport(final SpooledMessage message, final byte[] report) throws TargetUnavailable
     {
-        connectIfNeeded();
+        connection.connectIfNeeded();
+        final TransferClient client = connection.client();
         final String id = message.queueIdText();
         boolean eightBit = false;
         for (final byte b : report)
@@ -302,7 +284,7 @@ final class SpoolTransfer implements AutoCloseable
         }
         final String mail = "MAIL FROM:<>" + (client.offersSize() ? " SIZE=" + report.length : "") +
             (eightBit ? " BODY=8BITMIME" : "") + (utf8 ? " SMTPUTF8" : "");
-        final Exchange exchange = exchange(id, mail,
+        final TargetConnection.Exchange exchange = connection.exchange(id, mail,
             List.of("RCPT TO:<" + new String(message.reversePath(), StandardCharsets.UTF_8) + ">"), report.length,
             false, false, c -> c.body(ByteBuffer.wrap(report)));
         final TransferClient.Reply result = !exchange.mailReply.positive() ? exchange.mailReply :
@@ -319,207 +301,10 @@ final class SpoolTransfer implements AutoCloseable
         return true;
     }
 
-    /**
-     * One transaction: MAIL (on a fresh connection once more when a reused one turns out closed or answers 421),
-     * RCPT for each, then the body as BDAT LAST or DATA when any recipient was accepted.
-     */
-    private Exchange exchange(
-        final String id, final String mail, final List<String> rcpts, final long size, final boolean bdat,
-        final boolean stuff, final BodyWriter body) throws TargetUnavailable
-    {
-        final Exchange exchange = new Exchange();
-        exchange.mailReply = mail(id, mail);
-        if (!exchange.mailReply.positive())
-        {
-            reset();
-            return exchange;
-        }
-        exchange.rcptReplies = new TransferClient.Reply[rcpts.size()];
-        boolean anyAccepted = false;
-        for (int i = 0; i < rcpts.size(); i++)
-        {
-            final String rcpt = rcpts.get(i);
-            exchange.rcptReplies[i] = checked(id, "RCPT", () -> client.command(rcpt));
-            anyAccepted |= exchange.rcptReplies[i].positive();
-        }
-        if (!anyAccepted)
-        {
-            reset();
-            return exchange;
-        }
-        try
-        {
-            if (bdat)
-            {
-                client.bdatLast(size);
-                client.beginBody(false);
-            }
-            else
-            {
-                final TransferClient.Reply go = checked(id, "DATA", client::data);
-                if (go.code() != 354)
-                {
-                    exchange.finalReply = go;
-                    reset();
-                    return exchange;
-                }
-                client.beginBody(stuff);
-            }
-            body.write(client);
-        }
-        catch (final IOException ex)
-        {
-            dropClient();
-            throw new TargetUnavailable("connection to " + targetText + " lost while sending " + id + ": " +
-                ex.getMessage());
-        }
-        catch (final IllegalStateException ex)
-        {
-            // the spool cannot give the whole body: never end the data (that would deliver it cut short); closing
-            // the connection makes the target drop the transaction
-            dropClient();
-            exchange.finalReply = new TransferClient.Reply(CODE_SPOOL_FAILURE,
-                List.of("cannot read the message from the spool: " + ex.getMessage()));
-            return exchange;
-        }
-        try
-        {
-            exchange.finalReply = bdat ? client.endBdat() : client.endData();
-        }
-        catch (final IOException ex)
-        {
-            dropClient();
-            throw new TargetUnavailable("no reply from " + targetText + " to the end of " + id + " (" +
-                ex.getMessage() + "): it stays queued; the target may have it");
-        }
-        if (exchange.finalReply.code() == 421)
-        {
-            dropClient();
-            throw new TargetUnavailable(targetText + " closed the connection after " + id + ": " +
-                exchange.finalReply.text());
-        }
-        return exchange;
-    }
-
-    private TransferClient.Reply mail(final String id, final String mail) throws TargetUnavailable
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            final boolean fresh = connectIfNeeded();
-            TransferClient.Reply reply = null;
-            IOException failure = null;
-            try
-            {
-                reply = client.command(mail);
-            }
-            catch (final IOException ex)
-            {
-                failure = ex;
-            }
-            if (failure == null && reply.code() != 421)
-            {
-                // 4xx to MAIL: the target takes no mail now (full, 452 4.3.1; shutting down); 530: TLS or AUTH first
-                if (reply.transient4xx() || reply.code() == 530)
-                {
-                    dropClient();
-                    throw new TargetUnavailable(targetText + " refused MAIL for " + id + ": " + reply.text());
-                }
-                return reply;
-            }
-            dropClient();
-            if (fresh || attempt > 0)
-            {
-                throw new TargetUnavailable(targetText + (failure != null ? ": " + failure.getMessage() :
-                    " refused MAIL for " + id + ": " + reply.text()));
-            }
-            // a reused connection the target had closed (idle timeout, a limit per connection): once more, anew
-        }
-    }
-
-    private interface Step
-    {
-        TransferClient.Reply run() throws IOException;
-    }
-
-    /** A command whose failure or 421 ends the run (the message stays queued, nothing was sent of it). */
-    private TransferClient.Reply checked(final String id, final String what, final Step step) throws TargetUnavailable
-    {
-        final TransferClient.Reply reply;
-        try
-        {
-            reply = step.run();
-        }
-        catch (final IOException ex)
-        {
-            dropClient();
-            throw new TargetUnavailable("connection to " + targetText + " lost at " + what + " for " + id + ": " +
-                ex.getMessage());
-        }
-        if (reply.code() == 421)
-        {
-            dropClient();
-            throw new TargetUnavailable(targetText + " closed the connection at " + what + " for " + id + ": " +
-                reply.text());
-        }
-        return reply;
-    }
-
-    /** RSET after a transaction that got no end of data; a connection that fails it is dropped (and made anew). */
-    private void reset()
-    {
-        if (client == null)
-        {
-            return;
-        }
-        try
-        {
-            if (client.command("RSET").positive())
-            {
-                return;
-            }
-        }
-        catch (final IOException ex)
-        {
-            // dropped below
-        }
-        dropClient();
-    }
-
-    /** @return true when a new connection was made. */
-    private boolean connectIfNeeded() throws TargetUnavailable
-    {
-        if (client != null)
-        {
-            return false;
-        }
-        try
-        {
-            client = TransferClient.connect(target, helo, timeouts);
-            return true;
-        }
-        catch (final IOException ex)
-        {
-            throw new TargetUnavailable("cannot connect to " + targetText + ": " + ex.getMessage());
-        }
-    }
-
-    private void dropClient()
-    {
-        if (client != null)
-        {
-            client.close();
-            client = null;
-        }
-    }
-
     /** QUIT and close. */
     @Override
     public void close()
     {
-        if (client != null)
-        {
-            client.quit();
-            client = null;
-        }
+        connection.close();
     }
 }

@@ -7,19 +7,18 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A plain, blocking SMTP client (RFC 5321) for one operator command: one connection to one peer, one command at a
  * time (no PIPELINING), reused for many transactions. It speaks EHLO (HELO when EHLO is refused) and reads what the
- * peer offers: SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), DSN (RFC 3461) and CHUNKING (RFC 3030).
- * The caller decides what to send; this class only frames it: commands, a body as DATA (verbatim when already in
- * wire form, or dot-stuffed on the way, RFC 5321 §4.5.2) or as one {@code BDAT n LAST}.
+ * peer offers ({@link PeerCapabilities}): SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), DSN (RFC 3461)
+ * and CHUNKING (RFC 3030). The caller decides what to send; this class only frames it: commands, a body as DATA
+ * (verbatim when already in wire form, or dot-stuffed on the way, RFC 5321 §4.5.2) or as one {@code BDAT n LAST}.
  * <p>
  * Every step has a deadline (the {@code delivery.*_timeout} settings): a blocking channel has no timeout of its
- * own, so a watchdog thread closes the channel when a read or a write runs past it, and the blocked call fails with
- * an {@link IOException}. A peer that closes, resets or times out is an {@link IOException}; a reply is a value.
+ * own, so a watchdog thread ({@link StepWatchdog}) closes the channel when a read or a write runs past it, and the
+ * blocked call fails with an {@link IOException}. A peer that closes, resets or times out is an
+ * {@link IOException}; a reply is a value.
  * <p>
  * One thread (the command's) uses it; the watchdog only closes the channel. Allocates per reply and command (a
  * control path).
@@ -68,19 +67,8 @@ final class TransferClient implements AutoCloseable
     private final Timeouts timeouts;
     private final ByteBuffer in = ByteBuffer.allocate(16 * 1024);
     private final ByteBuffer stuffed = ByteBuffer.allocateDirect(128 * 1024 + 2);
-    private final Thread watchdog;
-    private volatile long deadlineNs;
-    private volatile boolean closed;
-    private volatile boolean timedOut;
-
-    // what the peer offered
-    private boolean esmtp;
-    private boolean sizeOffered;
-    private long maxSize;
-    private boolean eightBitMime;
-    private boolean smtpUtf8;
-    private boolean dsn;
-    private boolean chunking;
+    private final StepWatchdog watchdog;
+    private final PeerCapabilities offered = new PeerCapabilities();
     private String greeting;
 
     // body state
@@ -97,9 +85,7 @@ final class TransferClient implements AutoCloseable
         this.peer = peer;
         this.timeouts = timeouts;
         this.in.flip();
-        this.watchdog = new Thread(this::watch, "transfer-watchdog");
-        this.watchdog.setDaemon(true);
-        this.watchdog.start();
+        this.watchdog = new StepWatchdog(channel);
     }
 
     /**
@@ -115,7 +101,7 @@ final class TransferClient implements AutoCloseable
         final TransferClient client = new TransferClient(channel, peer, timeouts);
         try
         {
-            client.arm(timeouts.connectMs());
+            client.watchdog.arm(timeouts.connectMs());
             channel.connect(address);
             channel.socket().setTcpNoDelay(true);
             final Reply greeting = client.readReply(timeouts.commandMs());
@@ -127,8 +113,8 @@ final class TransferClient implements AutoCloseable
             Reply hello = client.command("EHLO " + helo, timeouts.commandMs());
             if (hello.positive())
             {
-                client.esmtp = true;
-                client.readCapabilities(hello.lines());
+                client.offered.esmtp = true;
+                client.offered.read(hello.lines());
             }
             else if (hello.code() >= 500)
             {
@@ -143,7 +129,8 @@ final class TransferClient implements AutoCloseable
         catch (final IOException ex)
         {
             client.close();
-            throw client.timedOut ? new IOException(peer + ": timed out (" + ex.getMessage() + ")", ex) : ex;
+            throw client.watchdog.timedOut() ?
+                new IOException(peer + ": timed out (" + ex.getMessage() + ")", ex) : ex;
         }
         catch (final RuntimeException ex)
         {
@@ -165,32 +152,32 @@ final class TransferClient implements AutoCloseable
     /** The SIZE limit the peer announced; 0 when none (no SIZE, or SIZE without a number; RFC 1870 §4). */
     long maxSize()
     {
-        return maxSize;
+        return offered.maxSize;
     }
 
     boolean offersSize()
     {
-        return esmtp && sizeOffered;
+        return offered.esmtp && offered.sizeOffered;
     }
 
     boolean eightBitMime()
     {
-        return eightBitMime;
+        return offered.eightBitMime;
     }
 
     boolean smtpUtf8()
     {
-        return smtpUtf8;
+        return offered.smtpUtf8;
     }
 
     boolean dsn()
     {
-        return dsn;
+        return offered.dsn;
     }
 
     boolean chunking()
     {
-        return chunking;
+        return offered.chunking;
     }
 
     /** Sends {@code line} + CRLF and reads one reply within the command timeout. */
@@ -309,8 +296,7 @@ final class TransferClient implements AutoCloseable
     @Override
     public void close()
     {
-        closed = true;
-        watchdog.interrupt();
+        watchdog.stop();
         try
         {
             channel.close();
@@ -329,7 +315,7 @@ final class TransferClient implements AutoCloseable
 
     private void write(final ByteBuffer src, final long timeoutMs) throws IOException
     {
-        arm(timeoutMs);
+        watchdog.arm(timeoutMs);
         try
         {
             while (src.hasRemaining())
@@ -343,13 +329,13 @@ final class TransferClient implements AutoCloseable
         }
         finally
         {
-            disarm();
+            watchdog.disarm();
         }
     }
 
     private Reply readReply(final long timeoutMs) throws IOException
     {
-        arm(timeoutMs);
+        watchdog.arm(timeoutMs);
         try
         {
             final List<String> lines = new ArrayList<>();
@@ -382,7 +368,7 @@ final class TransferClient implements AutoCloseable
         }
         finally
         {
-            disarm();
+            watchdog.disarm();
         }
     }
 
@@ -417,84 +403,13 @@ final class TransferClient implements AutoCloseable
         }
     }
 
-    /** RFC 5321 §4.1.1.1: the EHLO reply's lines after the first are keywords with parameters. */
-    private void readCapabilities(final List<String> lines)
-    {
-        for (int i = 1; i < lines.size(); i++)
-        {
-            final String line = lines.get(i).length() > 4 ? lines.get(i).substring(4).trim() : "";
-            final String[] words = line.split(" +");
-            switch (words[0].toUpperCase(Locale.ROOT))
-            {
-                case "SIZE":
-                    sizeOffered = true;
-                    maxSize = words.length > 1 && words[1].matches("\\d{1,18}") ? Long.parseLong(words[1]) : 0;
-                    break;
-                case "8BITMIME":
-                    eightBitMime = true;
-                    break;
-                case "SMTPUTF8":
-                    smtpUtf8 = true;
-                    break;
-                case "DSN":
-                    dsn = true;
-                    break;
-                case "CHUNKING":
-                    chunking = true;
-                    break;
-                default:
-                    break;
-            }
-        }
-    }
-
     private IOException failure(final String doing, final IOException ex)
     {
-        if (timedOut)
+        if (watchdog.timedOut())
         {
             return new IOException(peer + ": timed out " + doing, ex);
         }
         return ex;
-    }
-
-    private void arm(final long timeoutMs)
-    {
-        deadlineNs = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(1, timeoutMs));
-    }
-
-    private void disarm()
-    {
-        deadlineNs = 0;
-    }
-
-    /** The watchdog: closes the channel when a step runs past its deadline (a blocking channel has no timeout). */
-    private void watch()
-    {
-        while (!closed)
-        {
-            try
-            {
-                Thread.sleep(200);
-            }
-            catch (final InterruptedException ex)
-            {
-                return;
-            }
-            final long deadline = deadlineNs;
-            if (deadline != 0 && System.nanoTime() - deadline > 0)
-            {
-                timedOut = true;
-                try
-                {
-                    channel.close();
-                }
-                catch (final IOException ex)
-                {
-                    // the blocked call fails either way
-                }
-                return;
-            }
-        }
     }
 
     private static boolean isDigits(final String line)

@@ -58,7 +58,7 @@ class SpoolAdmissionTest
         {
             spool.limitQueuedBytes(() -> 0, -1);
             final long free = dir.toFile().getUsableSpace();
-            final long spoolFiles = Spool.filesBytes(dir);
+            final long spoolFiles = SpoolDirectory.filesBytes(dir);
             assertTrue(spoolFiles >= backlog, spoolFiles + " bytes of files");
             assertTrue(spool.maxQueuedBytes() >= (free + spoolFiles) * 0.85
                     && spool.maxQueuedBytes() <= free + spoolFiles,

@@ -1,0 +1,112 @@
+package dev.relay.spool;
+
+import dev.relay.smtp.InboundMessage;
+import net.openhft.chronicle.bytes.Bytes;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Writes one record of {@link SpoolRecords} into an excerpt being written, for {@link SpoolWriter}: the header (and
+ * envelope) composed in the writer's {@code head} buffer, copied in, then the body straight from the read buffer
+ * (one memcpy) or from the stage, then the {@link RecordChecksum} computed from those sources, never read back from
+ * the mapped file (see the writer's {@code head}). Static: the writer passes its buffers, so this owns no state;
+ * called on the writer's loop thread and allocates nothing.
+ */
+final class RecordEncoder
+{
+    private RecordEncoder()
+    {
+    }
+
+    /**
+     * START_BODY or WHOLE ({@code type}): the envelope, then a body of {@code bodyLength} bytes from
+     * {@code buffer[from, from + bodyLength)}, or from {@code stage} when {@code buffer} is null.
+     */
+    static void writeEnvelopeRecord(
+        final Bytes<?> bytes,
+        final Bytes<byte[]> head,
+        final RecordChecksum checksum,
+        final byte type,
+        final InboundMessage message,
+        final int bodyLength,
+        final ByteBuffer buffer,
+        final int from,
+        final byte[] stage)
+    {
+        head.clear();
+        SpoolRecords.writeEnvelope(head, type, message);
+        head.writeInt(bodyLength);
+        bytes.write(head, 0, head.writePosition());
+        checksum.reset().update(head);
+        if (buffer != null)
+        {
+            copy(bytes, buffer, from, bodyLength);
+            checksum.update(buffer, from, from + bodyLength);
+        }
+        else if (bodyLength > 0)
+        {
+            bytes.write(stage, 0, bodyLength);
+            checksum.update(stage, 0, bodyLength);
+        }
+        bytes.writeInt(checksum.value());
+    }
+
+    /** BODY: a chunk of message {@code queueId} from {@code buffer[from, from + length)}. */
+    static void writeBody(
+        final Bytes<?> bytes,
+        final Bytes<byte[]> head,
+        final RecordChecksum checksum,
+        final long queueId,
+        final ByteBuffer buffer,
+        final int from,
+        final int length)
+    {
+        head.clear();
+        SpoolRecords.writeHeader(head, SpoolRecords.BODY, queueId);
+        head.writeInt(length);
+        bytes.write(head, 0, head.writePosition());
+        checksum.reset().update(head);
+        copy(bytes, buffer, from, length);
+        bytes.writeInt(checksum.update(buffer, from, from + length).value());
+    }
+
+    /** END: the commit record of message {@code queueId}, with its totals. */
+    static void writeEnd(
+        final Bytes<?> bytes,
+        final Bytes<byte[]> head,
+        final RecordChecksum checksum,
+        final long queueId,
+        final long bodyBytes,
+        final int chunkCount)
+    {
+        head.clear();
+        SpoolRecords.writeEnd(head, queueId, bodyBytes, chunkCount);
+        bytes.write(head, 0, head.writePosition());
+        bytes.writeInt(checksum.reset().update(head).value());
+    }
+
+    /** Copies {@code buffer[from, from + length)} into {@code bytes}: one memcpy, buffer position/limit kept. */
+    static void copy(final Bytes<?> bytes, final ByteBuffer buffer, final int from, final int length)
+    {
+        if (buffer.hasArray())
+        {
+            bytes.write(buffer.array(), buffer.arrayOffset() + from, length);
+            return;
+        }
+        final int position = buffer.position();
+        final int limit = buffer.limit();
+        try
+        {
+            buffer.limit(buffer.capacity()).position(from).limit(from + length);
+            bytes.writeSome(buffer);
+            if (buffer.hasRemaining())
+            {
+                throw new IllegalStateException("short copy into the spool: " + buffer.remaining() + " bytes left");
+            }
+        }
+        finally
+        {
+            buffer.limit(buffer.capacity()).position(position).limit(limit);
+        }
+    }
+}
