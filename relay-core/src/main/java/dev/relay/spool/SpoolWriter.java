@@ -267,17 +267,17 @@ public final class SpoolWriter implements MessageSink
         }
     }
 
-    /**
-     * Calls the commit listeners of messages the syncer made durable, on this (the loop) thread.
-     *
-     * @return how many messages were completed.
-     */
     /** Whether the syncer has posted completions not yet drained; cheap, for the loop's check before parking. */
     public boolean hasCompletions()
     {
         return !completions.isEmpty();
     }
 
+    /**
+     * Calls the commit listeners of messages the syncer made durable, on this (the loop) thread.
+     *
+     * @return how many messages were completed.
+     */
     public int drainCompletions()
     {
         drainedMessages = 0;
@@ -293,12 +293,13 @@ public final class SpoolWriter implements MessageSink
         return drainedMessages;
     }
 
-    /** Listener exceptions caught while draining (each is counted, the others still run). */
+    /** The spool lane this writer appends to (its own Chronicle queue). */
     public int lane()
     {
         return lane;
     }
 
+    /** Listener exceptions caught while draining (each is counted, the others still run). */
     public long listenerErrors()
     {
         return listenerErrors;
