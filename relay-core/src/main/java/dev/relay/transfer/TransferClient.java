@@ -1,5 +1,7 @@
 package dev.relay.transfer;
 
+import dev.relay.delivery.client.PeerCapabilities;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -43,6 +45,17 @@ final class TransferClient implements AutoCloseable
         String text()
         {
             return String.join(" / ", lines);
+        }
+
+        /** The lines without their reply codes, joined by LF: an EHLO reply's keywords as the parser reads them. */
+        String keywordText()
+        {
+            final StringBuilder text = new StringBuilder();
+            for (final String line : lines)
+            {
+                text.append(line.length() > 4 ? line.substring(4) : "").append('\n');
+            }
+            return text.toString();
         }
 
         boolean positive()
@@ -113,8 +126,7 @@ final class TransferClient implements AutoCloseable
             Reply hello = client.command("EHLO " + helo, timeouts.commandMs());
             if (hello.positive())
             {
-                client.offered.esmtp = true;
-                client.offered.read(hello.lines());
+                client.offered.parseEhlo(hello.keywordText());
             }
             else if (hello.code() >= 500)
             {
@@ -152,32 +164,32 @@ final class TransferClient implements AutoCloseable
     /** The SIZE limit the peer announced; 0 when none (no SIZE, or SIZE without a number; RFC 1870 §4). */
     long maxSize()
     {
-        return offered.maxSize;
+        return offered.maxSize();
     }
 
     boolean offersSize()
     {
-        return offered.esmtp && offered.sizeOffered;
+        return offered.esmtp() && offered.size();
     }
 
     boolean eightBitMime()
     {
-        return offered.eightBitMime;
+        return offered.eightBitMime();
     }
 
     boolean smtpUtf8()
     {
-        return offered.smtpUtf8;
+        return offered.smtpUtf8();
     }
 
     boolean dsn()
     {
-        return offered.dsn;
+        return offered.dsn();
     }
 
     boolean chunking()
     {
-        return offered.chunking;
+        return offered.chunking();
     }
 
     /** Sends {@code line} + CRLF and reads one reply within the command timeout. */

@@ -81,8 +81,11 @@ public final class PeerCapabilities
         startTls = false;
     }
 
-    /** Reads the keywords of an EHLO reply's text (lines after the first). Allocates: once per connection. */
-    void parseEhlo(final String text)
+    /**
+     * Reads the keywords of an EHLO reply's text (lines after the first, without their reply codes): the client
+     * session's and the spool transfer's one reading of them. Allocates: once per connection.
+     */
+    public void parseEhlo(final String text)
     {
         clear();
         esmtp = true;
