@@ -78,7 +78,7 @@ class AdversarialDisconnectTest
             System.out.printf("[adversarial] disconnects: %d mid-command, %d mid-DATA, %d mid-BDAT in %d ms%n", EACH,
                 EACH, EACH, (System.nanoTime() - startNs) / 1_000_000);
             relay.assertRecovered(baseline, "disconnects");
-            normalMessages = 2;
+            normalMessages = AdversarialRelay.WARM_MESSAGES + 1;
             relay.stop();
         }
         final List<AdversarialRelay.Stored> stored = relay.spooled();

@@ -34,6 +34,9 @@ final class AdversarialRelay implements AutoCloseable
     private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*(?:def new|tenured) generation\\s+total \\d+K, used (\\d+)K");
     private static final long CLK_TCK = 100;
 
+    /** Messages {@link #warmBaseline} sends (and leaves in the spool: delivery goes to a closed port). */
+    static final int WARM_MESSAGES = 4;
+
     private final ChildRelay child;
     private final Path spoolDir;
 
@@ -215,7 +218,7 @@ final class AdversarialRelay implements AutoCloseable
      */
     Resources warmBaseline() throws IOException
     {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < WARM_MESSAGES; i++)
         {
             sendOneMessage(Duration.ofSeconds(5));
         }
