@@ -50,7 +50,7 @@ final class RelayProcess
         // the JVM's default for SIGHUP is to exit (129): from here on it reloads (once started; ignored before), on
         // the thread the JVM runs signal handlers on
         final AtomicReference<Relay> started = new AtomicReference<>();
-        Signal.handle(new Signal("HUP"), signal ->
+        final SignalHandler previousHup = Signal.handle(new Signal("HUP"), signal ->
         {
             final Relay running = started.get();
             if (running == null)
@@ -61,6 +61,12 @@ final class RelayProcess
             LOG.info("received SIGHUP: reloading the configuration");
             running.reload();
         });
+        if (previousHup == SignalHandler.SIG_IGN)
+        {
+            // the JVM keeps a signal ignored at launch ignored (nohup does that): say so rather than fail silently
+            LOG.warn("SIGHUP was ignored when this process started (under nohup?) and stays ignored: reload with "
+                + "`ops/relay reload` instead");
+        }
         final long preloadStartNs = System.nanoTime();
         final int preloaded = ClassPreloader.loadAll();
         LOG.debug("{} classes preloaded in {} ms", preloaded, (System.nanoTime() - preloadStartNs) / 1_000_000);
