@@ -42,8 +42,6 @@ abstract class SteppedQueueManager
     OutcomeJournal journal;
     QueueManagerProxy inbox;
     QueueManager manager;
-    /** Runs on every job a proxy hands its loop's queue (the loop's wakeup), inside {@code doWork()}. */
-    Runnable onJobSent = () -> { };
     private SpoolInjector injector;
 
     @AfterEach
@@ -92,7 +90,7 @@ abstract class SteppedQueueManager
         }
         for (int i = 0; i < loopCount; i++)
         {
-            loops.add(new DeliveryLoopProxy(() -> onJobSent.run()));
+            loops.add(new DeliveryLoopProxy(() -> { }));
         }
         inbox = QueueManagerProxy.create();
         if (injector == null)
