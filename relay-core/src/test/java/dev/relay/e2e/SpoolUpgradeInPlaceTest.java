@@ -60,16 +60,7 @@ class SpoolUpgradeInPlaceTest extends RelayWithSenderSink
             }
         }
         dest.awaitMessages(OLD + NEW, WAIT);
-        Await.until("the queue empty", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " +
-            relay.queuedMessages());
-
-        final Map<String, Integer> seen = new HashMap<>();
-        for (final TestSmtpSink.Received received : dest.messages())
-        {
-            final Matcher subject = SUBJECT.matcher(new String(received.content(), StandardCharsets.US_ASCII));
-            assertTrue(subject.find());
-            seen.merge(subject.group(1), 1, Integer::sum);
-        }
+        final Map<String, Integer> seen = deliveredSubjects();
         int lost = 0;
         for (int i = 0; i < OLD; i++)
         {
@@ -119,15 +110,7 @@ class SpoolUpgradeInPlaceTest extends RelayWithSenderSink
         dest.restart();
         relay.flush();
         dest.awaitMessages(count, WAIT);
-        Await.until("the queue empty", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " +
-            relay.queuedMessages());
-        final Map<String, Integer> seen = new HashMap<>();
-        for (final TestSmtpSink.Received received : dest.messages())
-        {
-            final Matcher subject = SUBJECT.matcher(new String(received.content(), StandardCharsets.US_ASCII));
-            assertTrue(subject.find());
-            seen.merge(subject.group(1), 1, Integer::sum);
-        }
+        final Map<String, Integer> seen = deliveredSubjects();
         int lost = 0;
         for (int c = 0; c < count; c++)
         {
@@ -170,5 +153,20 @@ class SpoolUpgradeInPlaceTest extends RelayWithSenderSink
     private static byte[] ascii(final String text)
     {
         return text.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** Once the queue is empty: how many times the sink received each message, by the id in its Subject. */
+    private Map<String, Integer> deliveredSubjects()
+    {
+        Await.until("the queue empty", WAIT, () -> relay.queuedMessages() == 0, () -> "queued " +
+            relay.queuedMessages());
+        final Map<String, Integer> seen = new HashMap<>();
+        for (final TestSmtpSink.Received received : dest.messages())
+        {
+            final Matcher subject = SUBJECT.matcher(new String(received.content(), StandardCharsets.US_ASCII));
+            assertTrue(subject.find());
+            seen.merge(subject.group(1), 1, Integer::sum);
+        }
+        return seen;
     }
 }
