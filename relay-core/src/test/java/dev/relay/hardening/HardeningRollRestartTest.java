@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The relay with {@code queue.roll_cycle=secondly}, stopped cleanly ({@link Relay#close()}, what SIGTERM ends in)
+ * The relay with {@code queue.roll_cycle=secondly}, stopped cleanly ({@link Relay#drainAndClose()}, what SIGTERM does)
  * after its spool and journal rolled several times, and started again, a few times over: no start repairs anything
  * (no ERROR or WARN from the repair, no {@code damaged-*} directory, every cycle file of the last run still there
  * with its inode and its bytes), and every message is delivered exactly once when its destination comes up —
@@ -112,7 +112,7 @@ class HardeningRollRestartTest
             final int expected = sent.size() - before;
             Await.until("the run's messages deferred", WAIT, () -> relay.metrics().messagesDeferred() >= expected,
                 () -> "deferred " + relay.metrics().messagesDeferred() + " of " + expected);
-            relay.close();
+            relay.drainAndClose();
             relay = null;
             spoolFiles = CycleFiles.snapshot(spool);
             journalFiles = CycleFiles.snapshot(spool.resolve("journal"));
@@ -156,7 +156,7 @@ class HardeningRollRestartTest
         {
             Await.until("the live messages delivered", WAIT, () -> up.messageCount() >= delivered.size(),
                 () -> "delivered " + up.messageCount() + " of " + delivered.size());
-            relay.close();
+            relay.drainAndClose();
             relay = null;
             startAndCheckNothingRepaired("restart " + run, CycleFiles.snapshot(spool),
                 CycleFiles.snapshot(spool.resolve("journal")));
