@@ -4,42 +4,24 @@ import dev.relay.config.AdmissionSettings;
 import dev.relay.config.InboundSettings;
 import dev.relay.config.NetworkList;
 import dev.relay.config.RelayPolicy;
-import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.ClientRates;
 import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.InboundServer;
 import dev.relay.smtp.SmtpSession;
-import dev.relay.smtp.SmtpSettings;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What the inbound stage's objects are made of, from the settings records: the SMTP conversation's settings, the
- * admission limits and rates, the listeners. Used at start and at each reload, so both build them the same way.
- * Stateless; the control thread.
+ * What the inbound stage's objects are made of, from the settings records: the admission limits and rates, the
+ * listeners (the SMTP conversation reads its {@code SmtpServerSettings} as the configuration built it). Used at
+ * start and at each reload, so both build them the same way. Stateless; the control thread.
  */
 final class InboundWiring
 {
     private InboundWiring()
     {
-    }
-
-    /** What the SMTP conversation takes: its own settings and who may relay. */
-    static SmtpSettings smtpSettings(final SmtpServerSettings smtp, final RelayPolicy relay)
-    {
-        return new SmtpSettings(
-            smtp.hostname(),
-            smtp.maxMessageSize(),
-            smtp.maxRecipients(),
-            smtp.maxErrors(),
-            smtp.maxHops(),
-            smtp.maxCommandLength(),
-            smtp.commandTimeout().toMillis(),
-            smtp.dataTimeout().toMillis(),
-            relay.networks()::contains,
-            relay::isRelayDomain);
     }
 
     /** Inbound admission: relay.networks exempt unless smtp.limits_exempt_relay_networks=false. */

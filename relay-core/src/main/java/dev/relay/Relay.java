@@ -3,6 +3,7 @@ package dev.relay;
 import dev.relay.auth.PasswordVerifier;
 import dev.relay.auth.UsersFile;
 import dev.relay.config.RelayConfig;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.delivery.client.ClientTlsContext;
 import dev.relay.delivery.DeliveryStage;
 import dev.relay.delivery.QueueCommand;
@@ -16,7 +17,6 @@ import dev.relay.net.ProxyPolicy;
 import dev.relay.net.ServerTlsContext;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SmtpSession;
-import dev.relay.smtp.SmtpSettings;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolLock;
@@ -114,7 +114,7 @@ public final class Relay implements AutoCloseable
     /** Hands each inbound loop its sessions and spool writer, then starts delivery, metrics and the loops. */
     void wireAndStart() throws IOException
     {
-        final SmtpSettings settings = InboundWiring.smtpSettings(config.smtp(), config.relay());
+        final SmtpServerSettings settings = config.smtp();
         final InboundEvents events = new InboundEvents(metrics);
         metrics.proxyRefusedCounter(inbound::proxyRefusedTotal);
         for (final SelectorLoop loop : inbound.loops())
@@ -279,7 +279,7 @@ public final class Relay implements AutoCloseable
             return ConfigReload.prepareRefused(config, "the relay is stopping");
         }
         final RelayConfig inForce = result.inForce();
-        final SmtpSettings settings = InboundWiring.smtpSettings(inForce.smtp(), inForce.relay());
+        final SmtpServerSettings settings = inForce.smtp();
         final int softErrorLimit = inForce.admission().softErrorLimit();
         final long errorDelayMs = inForce.admission().errorDelay().toMillis();
         // each loop takes its sessions' settings between two passes; the reload returns once all have, so a

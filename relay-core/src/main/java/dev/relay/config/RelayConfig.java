@@ -55,8 +55,8 @@ public final class RelayConfig
         final int maxRecipientsPerTransaction = values.get(ConfigKey.DELIVERY_MAX_RECIPIENTS_PER_TRANSACTION);
         inbound = InboundSettings.from(values);
         admission = AdmissionSettings.from(values);
-        smtp = SmtpServerSettings.from(values, hostname);
         relay = RelayPolicy.from(values);
+        smtp = SmtpServerSettings.from(values, hostname, relay);
         serverTls = ServerTlsSettings.from(values, tlsProvider);
         auth = AuthSettings.from(values);
         spool = SpoolSettings.from(values);

@@ -1,5 +1,6 @@
 package dev.relay.smtp;
 
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.ConnectionLimiter;
 
 import javax.net.ssl.SSLEngine;
@@ -13,7 +14,7 @@ import java.util.function.Supplier;
 public final class SessionContext
 {
     /** Replaced by {@link #reconfigure}: a session takes both when it opens and keeps them. */
-    SmtpSettings settings;
+    SmtpServerSettings settings;
     SmtpReplies replies;
     final MessageSink sink;
     final QueueIds queueIds;
@@ -33,7 +34,7 @@ public final class SessionContext
     boolean authAllowPlaintext;
 
     public SessionContext(
-        final SmtpSettings settings, final MessageSink sink, final int loopIndex, final SessionEvents events)
+        final SmtpServerSettings settings, final MessageSink sink, final int loopIndex, final SessionEvents events)
     {
         this.settings = settings;
         this.replies = new SmtpReplies(settings.hostname(), settings.maxMessageSize());
@@ -87,7 +88,7 @@ public final class SessionContext
      * theirs; the tarpit applies to every session from its next error. On the owning loop's thread (through the
      * loop's {@code execute}). The host name stays: it is in the Received-header builder and needs a restart.
      */
-    public void reconfigure(final SmtpSettings settings, final int softErrorLimit, final long errorDelayMs)
+    public void reconfigure(final SmtpServerSettings settings, final int softErrorLimit, final long errorDelayMs)
     {
         if (!settings.hostname().equals(this.settings.hostname()))
         {
@@ -101,7 +102,7 @@ public final class SessionContext
         tarpit(softErrorLimit, errorDelayMs);
     }
 
-    public SmtpSettings settings()
+    public SmtpServerSettings settings()
     {
         return settings;
     }

@@ -1,5 +1,6 @@
 package dev.relay.smtp;
 
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.Connection;
 import dev.relay.net.ConnectionHandler;
 
@@ -70,7 +71,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
     private static final int AUTH_LOGIN_PASSWORD = 3;
 
     private final SessionContext context;
-    private final SmtpSettings settings;
+    private final SmtpServerSettings settings;
     private final SmtpReplies replies;
     private final Connection connection;
     private final SmtpCommandParser parser;
@@ -144,7 +145,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         this.replies = context.replies;
         this.connection = connection;
         this.parser = new SmtpCommandParser(settings.maxCommandLength());
-        this.clientMayRelay = settings.relayClient().test(connection.remoteAddressBytes());
+        this.clientMayRelay = settings.relay().networks().contains(connection.remoteAddressBytes());
         this.rateLimited = context.limiter != null && !context.limiter.isExempt(connection.remoteAddress().getAddress());
         this.clientIp = ipText(connection.remoteAddressBytes());
         final int listener = connection.listenerTag();
@@ -761,7 +762,7 @@ public final class SmtpSession implements ConnectionHandler, MessageSink.CommitL
         }
         else
         {
-            if (!clientMayRelay && authUser == null && !settings.relayDomain().test(
+            if (!clientMayRelay && authUser == null && !settings.relay().isRelayDomain(
                 lowerCaseAscii(buffer, arguments.domainStart(), arguments.pathEnd())))
             {
                 error(SmtpReplies.RELAY_DENIED);

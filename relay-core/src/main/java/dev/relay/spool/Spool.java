@@ -33,6 +33,11 @@ import java.util.TreeMap;
  * <p>
  * Threads: {@link #open}, {@link #newWriter}, {@link #newReader} and {@link #close} on a control thread (they
  * allocate); {@link #usableBytes()} from any thread. Close after the loops stopped using their writers.
+ * <p>
+ * Chronicle's owner-thread check ({@code singleThreadedCheckDisabled}) stays on for every appender and tailer: each
+ * is made lazily on the one thread that uses it, so the check costs a volatile read per call and fails any test that
+ * shares one. Turning it off measured within noise (issue 10: ~1 ns per tailer poll, nothing visible in the JMH
+ * spool benchmarks), and would not reach the mapped bytes' own per-write check, which a cycle roll replaces.
  */
 public final class Spool implements AutoCloseable
 {

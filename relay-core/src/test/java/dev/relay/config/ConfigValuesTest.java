@@ -50,8 +50,8 @@ class ConfigValuesTest
         assertEquals(100, c.admission().maxConnectionsPerIp());
         assertTrue(c.admission().limitsExemptRelayNetworks());
         assertEquals(Runtime.getRuntime().availableProcessors(), c.inbound().ioThreads());
-        assertEquals(Duration.ofMinutes(5), c.smtp().commandTimeout());
-        assertEquals(Duration.ofMinutes(3), c.smtp().dataTimeout());
+        assertEquals(300_000, c.smtp().commandTimeoutMs());
+        assertEquals(180_000, c.smtp().dataTimeoutMs());
         assertEquals(Duration.ofSeconds(30), c.inbound().drainTimeout());
         assertEquals(20, c.smtp().maxErrors());
         assertEquals(100, c.smtp().maxHops());
@@ -256,8 +256,8 @@ class ConfigValuesTest
     @Test
     void durations() throws Exception
     {
-        assertEquals(Duration.ofMillis(500), with("smtp.timeout.command", "500ms").smtp().commandTimeout());
-        assertEquals(Duration.ofSeconds(30), with("smtp.timeout.data", "30s").smtp().dataTimeout());
+        assertEquals(500, with("smtp.timeout.command", "500ms").smtp().commandTimeoutMs());
+        assertEquals(30_000, with("smtp.timeout.data", "30s").smtp().dataTimeoutMs());
         assertEquals(Duration.ofHours(1), with("smtp.drain_timeout", "1h").inbound().drainTimeout());
         assertEquals(Duration.ofDays(7), with("queue.max_age", "7d").queue().maxAge());
         assertEquals(Duration.ofSeconds(1), with("delivery.idle_timeout", "1s").delivery().idleTimeout());

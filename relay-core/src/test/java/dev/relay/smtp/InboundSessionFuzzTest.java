@@ -7,6 +7,7 @@ import java.util.regex.Pattern;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.relay.Relay;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.BufferPool;
 import dev.relay.net.LoopDouble;
 import org.junit.jupiter.api.Test;
@@ -46,6 +47,8 @@ class InboundSessionFuzzTest
     private static final BufferPool READ_BUFFERS = new BufferPool(SessionDriver.READ_BUFFER_BYTES, 4);
     private static final BufferPool SMALL_READ_BUFFERS = new BufferPool(4096, 4);
     private static final BufferPool WRITE_BUFFERS = new BufferPool(Relay.WRITE_BUFFER_BYTES, 4);
+    /** Built once: a configuration load per input would slow fuzzing down. */
+    private static final SmtpServerSettings DEFAULTS = SmtpServerSettings.defaults("relay.test");
 
     private static final String[] FRAGMENTS = {
         "EHLO client.test\r\n", "HELO c\r\n", "MAIL FROM:<a@b.test>\r\n", "MAIL FROM:<> BODY=8BITMIME SIZE=20\r\n",
@@ -115,7 +118,7 @@ class InboundSessionFuzzTest
         final int[] ends = FuzzChecks.pieceEnds(data);
         final int cuts = ends.length - 1;
 
-        SmtpSettings settings = SmtpSettings.defaults("relay.test");
+        SmtpServerSettings settings = DEFAULTS;
         if ((flags & 8) != 0)
         {
             settings = settings.withMaxMessageSize(64).withMaxRecipients(2).withMaxErrors(4).withMaxHops(1);
@@ -150,7 +153,7 @@ class InboundSessionFuzzTest
         checkCommitted(payload, driver.sink, output.toString());
     }
 
-    private static void checkReplies(final byte[] payload, final SmtpSettings settings, final String output)
+    private static void checkReplies(final byte[] payload, final SmtpServerSettings settings, final String output)
     {
         assertTrue(output.isEmpty() || output.endsWith("\r\n"), "reply not ended by CRLF");
         int replies = 0;

@@ -2,6 +2,7 @@ package dev.relay.smtp;
 
 import dev.relay.Relay;
 import dev.relay.config.ConfigKey;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.LoopDouble;
 import dev.relay.net.LoopHook;
 
@@ -26,12 +27,12 @@ final class SessionDriver
     final MemorySink sink;
     SmtpSession session;
 
-    SessionDriver(final SmtpSettings settings, final String clientIp)
+    SessionDriver(final SmtpServerSettings settings, final String clientIp)
     {
         this(settings, clientIp, new LoopDouble(READ_BUFFER_BYTES, Relay.WRITE_BUFFER_BYTES));
     }
 
-    SessionDriver(final SmtpSettings settings, final String clientIp, final LoopDouble loop)
+    SessionDriver(final SmtpServerSettings settings, final String clientIp, final LoopDouble loop)
     {
         this(new MemorySink(), sink -> new SessionContext(settings, sink, 0, SessionEvents.NONE), clientIp, loop);
     }
@@ -60,7 +61,7 @@ final class SessionDriver
 
     static SessionDriver local()
     {
-        return new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1");
+        return new SessionDriver(SmtpServerSettings.defaults("relay.test"), "127.0.0.1");
     }
 
     /** The client sends bytes; returns the replies it has read once the loop is idle (commits done). */

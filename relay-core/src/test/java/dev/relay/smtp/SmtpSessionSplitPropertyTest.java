@@ -1,6 +1,7 @@
 package dev.relay.smtp;
 
 import dev.relay.Relay;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.BufferPool;
 import dev.relay.net.LoopDouble;
 import net.jqwik.api.Arbitraries;
@@ -86,7 +87,7 @@ class SmtpSessionSplitPropertyTest
 
     private static Result run(final List<byte[]> reads)
     {
-        final SessionDriver driver = new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1",
+        final SessionDriver driver = new SessionDriver(SmtpServerSettings.defaults("relay.test"), "127.0.0.1",
             new LoopDouble(READ_BUFFERS, WRITE_BUFFERS));
         final StringBuilder replies = new StringBuilder(driver.output());
         for (final byte[] read : reads)

@@ -1,12 +1,16 @@
 package dev.relay.smtp;
 
 import dev.relay.Relay;
+import dev.relay.config.NetworkList;
+import dev.relay.config.RelayPolicy;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.LoopDouble;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -175,7 +179,7 @@ class SmtpSessionTest
     void tooManyRecipientsIs452()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxRecipients(2), "127.0.0.1");
+            SmtpServerSettings.defaults("relay.test").withMaxRecipients(2), "127.0.0.1");
         driver.output();
         driver.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
         assertEquals("250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Error: too many recipients\r\n",
@@ -186,7 +190,7 @@ class SmtpSessionTest
     void declaredSizeOverLimitIs552()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
+            SmtpServerSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
         driver.output();
         driver.send("EHLO c\r\n");
         assertTrue(driver.send("MAIL FROM:<a@x.test> SIZE=101\r\n").startsWith("552 5.3.4"));
@@ -197,7 +201,7 @@ class SmtpSessionTest
     void bodyGrowingOverLimitIs552AfterTheTerminatorAndSessionGoesOn()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
+            SmtpServerSettings.defaults("relay.test").withMaxMessageSize(100), "127.0.0.1");
         driver.output();
         driver.send(ENVELOPE + "DATA\r\n");
         driver.output();
@@ -211,8 +215,8 @@ class SmtpSessionTest
     @Test
     void relayDeniedForOutsideClientsUnlessDomainIsOurs()
     {
-        final SmtpSettings settings = SmtpSettings.defaults("relay.test")
-            .withRelay(address -> false, domain -> domain.equals("ours.test"));
+        final SmtpServerSettings settings = SmtpServerSettings.defaults("relay.test")
+            .withRelay(new RelayPolicy(new NetworkList(List.of()), Set.of("ours.test")));
         final SessionDriver driver = new SessionDriver(settings, "192.0.2.7");
         driver.output();
         driver.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
@@ -224,7 +228,7 @@ class SmtpSessionTest
     void tooManyErrorsDisconnects()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxErrors(3), "127.0.0.1");
+            SmtpServerSettings.defaults("relay.test").withMaxErrors(3), "127.0.0.1");
         driver.output();
         driver.send("X\r\nY\r\n");
         assertFalse(driver.client.isClosing());
@@ -255,7 +259,7 @@ class SmtpSessionTest
     void tooManyHopsIs554()
     {
         final SessionDriver driver = new SessionDriver(
-            SmtpSettings.defaults("relay.test").withMaxHops(2), "127.0.0.1");
+            SmtpServerSettings.defaults("relay.test").withMaxHops(2), "127.0.0.1");
         driver.output();
         driver.send(ENVELOPE + "DATA\r\n");
         driver.output();
@@ -367,7 +371,7 @@ class SmtpSessionTest
     void outputBackPressureStopsConsumingCommands()
     {
         // a 2 KiB output buffer: a command is taken only while a whole reply (1 KiB at most) still fits
-        final SessionDriver driver = new SessionDriver(SmtpSettings.defaults("relay.test"), "127.0.0.1",
+        final SessionDriver driver = new SessionDriver(SmtpServerSettings.defaults("relay.test"), "127.0.0.1",
             new LoopDouble(SessionDriver.READ_BUFFER_BYTES, 2048));
         driver.output();
         // a client that does not read its replies: its socket buffers are full
@@ -400,7 +404,7 @@ class SmtpSessionTest
     void errorsPastTheSoftLimitAreTarpitted()
     {
         final SessionDriver driver = new SessionDriver(new MemorySink(), sink -> new SessionContext(
-            SmtpSettings.defaults("relay.test"), sink, 0, SessionEvents.NONE).tarpit(2, 750), "192.0.2.9",
+            SmtpServerSettings.defaults("relay.test"), sink, 0, SessionEvents.NONE).tarpit(2, 750), "192.0.2.9",
             new LoopDouble(SessionDriver.READ_BUFFER_BYTES, Relay.WRITE_BUFFER_BYTES));
         driver.output();
         final String replies = driver.send("X\r\nY\r\nZ\r\nNOOP\r\n");

@@ -2,6 +2,7 @@ package dev.relay.smtp;
 
 import dev.relay.Relay;
 import dev.relay.auth.PasswordHashes;
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.ClientRates;
 import dev.relay.net.ConnectionLimiter;
 import dev.relay.net.LoopDouble;
@@ -105,7 +106,7 @@ class SmtpSessionTlsTest
             // the answer comes back later on the loop, as PasswordVerifier's does
             loop.execute(() -> listener.onAuthResult(result));
         };
-        final SmtpSettings settings = SmtpSettings.defaults("relay.test");
+        final SmtpServerSettings settings = SmtpServerSettings.defaults("relay.test");
         return new SessionDriver(new MemorySink(), sink ->
         {
             final SessionContext context = new SessionContext(settings, sink, 0, recorder);

@@ -13,15 +13,14 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReference;
 
 import static dev.relay.spool.SpoolTestSupport.appendAll;
 import static dev.relay.spool.SpoolTestSupport.body;
 import static dev.relay.spool.SpoolTestSupport.message;
+import static dev.relay.spool.SpoolTestSupport.onWriterThreads;
+import static dev.relay.spool.SpoolTestSupport.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @Timeout(120)
@@ -36,59 +35,32 @@ class SpoolConcurrencyTest
         final ConcurrentHashMap<Long, byte[]> bodies = new ConcurrentHashMap<>();
         try (Spool spool = Spool.open(dir, SyncMode.BATCH, "daily", 0))
         {
-            final AtomicReference<Throwable> failure = new AtomicReference<>();
-            final CountDownLatch start = new CountDownLatch(1);
-            final List<Thread> threads = new ArrayList<>();
-            for (int t = 0; t < 2; t++)
+            onWriterThreads(spool, 2, (loop, writer) ->
             {
-                final int loop = t;
-                final SpoolWriter writer = spool.newWriter(() -> { });
-                threads.add(new Thread(() ->
+                final SpoolTestSupport.Commits commits = new SpoolTestSupport.Commits();
+                for (int i = 0; i < 200; i += 2)
                 {
-                    try
-                    {
-                        start.await();
-                        final SpoolTestSupport.Commits commits = new SpoolTestSupport.Commits();
-                        for (int i = 0; i < 200; i += 2)
-                        {
-                            // two sessions of this loop, interleaved
-                            final InboundMessage a = message(((long)loop << 32) | i, "a@x", "r@y");
-                            final InboundMessage b = message(((long)loop << 32) | (i + 1), "b@x", "r@y");
-                            final byte[] bodyA = body(a.queueId(), 1000 + i * 300);
-                            final byte[] bodyB = body(b.queueId(), 20_000 + i);
-                            bodies.put(a.queueId(), bodyA);
-                            bodies.put(b.queueId(), bodyB);
-                            writer.begin(a);
-                            writer.begin(b);
-                            appendAll(writer, a, bodyA, 7000);
-                            appendAll(writer, b, bodyB, 3000);
-                            writer.complete(a, commits);
-                            writer.complete(b, commits);
-                            writer.endOfPass();
-                            writer.drainCompletions();
-                        }
-                        SpoolTestSupport.await(() -> commits.ids.size() == 200, 20_000, writer::drainCompletions);
-                    }
-                    catch (final Throwable ex)
-                    {
-                        failure.set(ex);
-                    }
-                }, "loop-" + t));
-            }
-            threads.forEach(Thread::start);
-            start.countDown();
-            for (final Thread thread : threads)
-            {
-                thread.join();
-            }
-            assertNull(failure.get());
+                    // two sessions of this loop, interleaved
+                    final InboundMessage a = message(((long)loop << 32) | i, "a@x", "r@y");
+                    final InboundMessage b = message(((long)loop << 32) | (i + 1), "b@x", "r@y");
+                    final byte[] bodyA = body(a.queueId(), 1000 + i * 300);
+                    final byte[] bodyB = body(b.queueId(), 20_000 + i);
+                    bodies.put(a.queueId(), bodyA);
+                    bodies.put(b.queueId(), bodyB);
+                    writer.begin(a);
+                    writer.begin(b);
+                    appendAll(writer, a, bodyA, 7000);
+                    appendAll(writer, b, bodyB, 3000);
+                    writer.complete(a, commits);
+                    writer.complete(b, commits);
+                    writer.endOfPass();
+                    writer.drainCompletions();
+                }
+                SpoolTestSupport.await(() -> commits.ids.size() == 200, 20_000, writer::drainCompletions);
+            });
 
             final SpoolReader reader = spool.newReader(null);
-            final List<SpooledMessage> read = new ArrayList<>();
-            while (reader.poll(read::add, 50) > 0)
-            {
-                // all
-            }
+            final List<SpooledMessage> read = readAll(reader);
             assertEquals(400, read.size());
             for (final SpooledMessage m : read)
             {

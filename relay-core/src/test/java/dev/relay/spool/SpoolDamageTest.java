@@ -17,14 +17,16 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
 import static dev.relay.spool.SpoolTestSupport.appendAll;
 import static dev.relay.spool.SpoolTestSupport.body;
+import static dev.relay.spool.SpoolTestSupport.cycleFile;
+import static dev.relay.spool.SpoolTestSupport.flipByteOf;
 import static dev.relay.spool.SpoolTestSupport.message;
+import static dev.relay.spool.SpoolTestSupport.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -60,47 +62,9 @@ class SpoolDamageTest
         return bodies;
     }
 
-    private static List<SpooledMessage> readAll(final SpoolReader reader)
-    {
-        final List<SpooledMessage> messages = new ArrayList<>();
-        while (reader.poll(messages::add, 100) > 0)
-        {
-            // keep reading
-        }
-        return messages;
-    }
-
     private static List<Long> ids(final List<SpooledMessage> messages)
     {
         return messages.stream().map(SpooledMessage::queueId).toList();
-    }
-
-    private static Path cycleFile(final Path spoolDir) throws IOException
-    {
-        try (Stream<Path> files = Files.list(spoolDir))
-        {
-            return files.filter(path -> path.toString().endsWith(".cq4")).max(Path::compareTo).orElseThrow();
-        }
-    }
-
-    /** Flips one byte of the file where {@code needle} (16 bytes of a body) is found. */
-    private static void flipByteOf(final Path file, final byte[] body, final int at) throws IOException
-    {
-        final byte[] needle = Arrays.copyOfRange(body, at, at + 16);
-        final byte[] content = Files.readAllBytes(file);
-        for (int i = 0; i + needle.length <= content.length; i++)
-        {
-            if (Arrays.equals(content, i, i + needle.length, needle, 0, needle.length))
-            {
-                try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw"))
-                {
-                    raf.seek(i + 3);
-                    raf.write(content[i + 3] ^ 0x40);
-                }
-                return;
-            }
-        }
-        throw new AssertionError("body bytes not found in " + file);
     }
 
     /**

@@ -24,6 +24,7 @@ import java.util.zip.CRC32C;
 import static dev.relay.spool.SpoolTestSupport.appendAll;
 import static dev.relay.spool.SpoolTestSupport.ascii;
 import static dev.relay.spool.SpoolTestSupport.body;
+import static dev.relay.spool.SpoolTestSupport.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -38,16 +39,6 @@ class SpoolDsnRecordTest
 {
     @TempDir
     Path dir;
-
-    private static List<SpooledMessage> readAll(final SpoolReader reader)
-    {
-        final List<SpooledMessage> messages = new ArrayList<>();
-        while (reader.poll(messages::add, 100) > 0)
-        {
-            // keep reading
-        }
-        return messages;
-    }
 
     private static InboundMessage dsnMessage(final long queueId)
     {

@@ -8,30 +8,28 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 import static dev.relay.spool.SpoolTestSupport.appendAll;
 import static dev.relay.spool.SpoolTestSupport.body;
+import static dev.relay.spool.SpoolTestSupport.cycleFile;
+import static dev.relay.spool.SpoolTestSupport.flipByteOf;
 import static dev.relay.spool.SpoolTestSupport.message;
+import static dev.relay.spool.SpoolTestSupport.onWriterThreads;
+import static dev.relay.spool.SpoolTestSupport.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -53,51 +51,28 @@ class SpoolLanesTest
         final ConcurrentHashMap<Long, byte[]> bodies = new ConcurrentHashMap<>();
         try (Spool spool = Spool.open(dir, SyncMode.BATCH, "daily", 0))
         {
-            final AtomicReference<Throwable> failure = new AtomicReference<>();
-            final CountDownLatch start = new CountDownLatch(1);
-            final List<Thread> threads = new ArrayList<>();
-            for (int t = 0; t < 2; t++)
+            onWriterThreads(spool, 2, (loop, writer) ->
             {
-                final SpoolWriter writer = spool.newWriter(() -> { });
-                assertEquals(t, writer.lane(), "the n-th writer writes lane n");
-                final QueueIds ids = new QueueIds(t);
-                threads.add(new Thread(() ->
+                assertEquals(loop, writer.lane(), "the n-th writer writes lane n");
+                final QueueIds ids = new QueueIds(loop);
+                final SpoolTestSupport.Commits commits = new SpoolTestSupport.Commits();
+                for (int i = 0; i < PER_WRITER; i++)
                 {
-                    try
+                    final InboundMessage m = message(ids.next(System.currentTimeMillis()), "a@x", "r@y");
+                    final byte[] body = body(m.queueId(), 500 + (i % 7) * 9_000);
+                    bodies.put(m.queueId(), body);
+                    assertTrue(writer.begin(m));
+                    assertTrue(appendAll(writer, m, body, 4096));
+                    assertTrue(writer.complete(m, commits));
+                    if (i % 5 == 4)
                     {
-                        start.await();
-                        final SpoolTestSupport.Commits commits = new SpoolTestSupport.Commits();
-                        for (int i = 0; i < PER_WRITER; i++)
-                        {
-                            final InboundMessage m = message(ids.next(System.currentTimeMillis()), "a@x", "r@y");
-                            final byte[] body = body(m.queueId(), 500 + (i % 7) * 9_000);
-                            bodies.put(m.queueId(), body);
-                            assertTrue(writer.begin(m));
-                            assertTrue(appendAll(writer, m, body, 4096));
-                            assertTrue(writer.complete(m, commits));
-                            if (i % 5 == 4)
-                            {
-                                writer.endOfPass();
-                                writer.drainCompletions();
-                            }
-                        }
                         writer.endOfPass();
-                        SpoolTestSupport.await(() -> commits.ids.size() == PER_WRITER, 30_000,
-                            writer::drainCompletions);
+                        writer.drainCompletions();
                     }
-                    catch (final Throwable ex)
-                    {
-                        failure.set(ex);
-                    }
-                }, "loop-" + t));
-            }
-            threads.forEach(Thread::start);
-            start.countDown();
-            for (final Thread thread : threads)
-            {
-                thread.join();
-            }
-            assertNull(failure.get());
+                }
+                writer.endOfPass();
+                SpoolTestSupport.await(() -> commits.ids.size() == PER_WRITER, 30_000, writer::drainCompletions);
+            });
             assertEquals(2, spool.laneCount());
             assertTrue(spool.syncCount() > 0, "the one syncer synced both lanes");
             assertFalse(spool.cycleFiles(0).isEmpty());
@@ -167,11 +142,7 @@ class SpoolLanesTest
             assertEquals(3, spool.laneCount());
             final SpoolWriter loop0 = spool.newWriter(() -> { });
             final SpoolReader reader = spool.newReader(null);
-            final List<SpooledMessage> read = new ArrayList<>();
-            while (reader.poll(read::add, 10) > 0)
-            {
-                // all
-            }
+            final List<SpooledMessage> read = readAll(reader);
             assertEquals(List.of(100L, 101L, 102L), read.stream().map(SpooledMessage::queueId).sorted().toList());
             final int now = spool.currentCycle();
             assertTrue(reader.resumeCycle() >= now - 1, "lanes read to their end keep no older cycle than the last");
@@ -212,12 +183,7 @@ class SpoolLanesTest
             write(loop1, 13, bodies);
         }
         final Path lane1 = dir.resolve("lane-1");
-        final Path cycleFile;
-        try (Stream<Path> files = Files.list(lane1))
-        {
-            cycleFile = files.filter(path -> path.toString().endsWith(".cq4")).findFirst().orElseThrow();
-        }
-        flipByteOf(cycleFile, bodies.get(12L), 300);
+        flipByteOf(cycleFile(lane1), bodies.get(12L), 300);
 
         try (Spool spool = Spool.open(dir, SyncMode.NONE, "daily", 0))
         {
@@ -232,11 +198,7 @@ class SpoolLanesTest
             write(loop1, 14, bodies);
             write(loop0, 15, bodies);
             final SpoolReader reader = spool.newReader(null);
-            final List<SpooledMessage> read = new ArrayList<>();
-            while (reader.poll(read::add, 10) > 0)
-            {
-                // all
-            }
+            final List<SpooledMessage> read = readAll(reader);
             assertEquals(List.of(10L, 11L, 13L, 14L, 15L), read.stream().map(SpooledMessage::queueId).sorted().toList(),
                 "lane 1's intact records carried over, its new mail read, lane 0 untouched");
             for (final SpooledMessage message : read)
@@ -286,12 +248,7 @@ class SpoolLanesTest
     private static Map<Long, Integer> readAllCounting(final SpoolReader reader, final Map<Long, byte[]> bodies)
     {
         final Map<Long, Integer> seen = new HashMap<>();
-        final List<SpooledMessage> read = new ArrayList<>();
-        while (reader.poll(read::add, 64) > 0)
-        {
-            // all
-        }
-        for (final SpooledMessage message : read)
+        for (final SpooledMessage message : readAll(reader))
         {
             seen.merge(message.queueId(), 1, Integer::sum);
             assertArrayEquals(bodies.get(message.queueId()), reader.readBodyToArray(message), message.toString());
@@ -306,25 +263,5 @@ class SpoolLanesTest
         assertEquals(0, lost, "lost");
         assertEquals(0, duplicated, "duplicated");
         assertEquals(written.size(), seen.size());
-    }
-
-    /** Flips one byte of the file where 16 bytes of {@code body} from {@code at} are found. */
-    private static void flipByteOf(final Path file, final byte[] body, final int at) throws IOException
-    {
-        final byte[] needle = Arrays.copyOfRange(body, at, at + 16);
-        final byte[] content = Files.readAllBytes(file);
-        for (int i = 0; i + needle.length <= content.length; i++)
-        {
-            if (Arrays.equals(content, i, i + needle.length, needle, 0, needle.length))
-            {
-                try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw"))
-                {
-                    raf.seek(i + 3);
-                    raf.write(content[i + 3] ^ 0x40);
-                }
-                return;
-            }
-        }
-        throw new AssertionError("body bytes not found in " + file);
     }
 }

@@ -18,6 +18,7 @@ import java.util.Map;
 import static dev.relay.spool.SpoolTestSupport.appendAll;
 import static dev.relay.spool.SpoolTestSupport.body;
 import static dev.relay.spool.SpoolTestSupport.message;
+import static dev.relay.spool.SpoolTestSupport.readAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -46,16 +47,6 @@ class SpoolRoundTripTest
         final Spool spool = Spool.open(dir.resolve("spool"), mode, "daily", 0);
         toClose.add(spool);
         return spool;
-    }
-
-    private static List<SpooledMessage> readAll(final SpoolReader reader)
-    {
-        final List<SpooledMessage> messages = new ArrayList<>();
-        while (reader.poll(messages::add, 100) > 0)
-        {
-            // keep reading
-        }
-        return messages;
     }
 
     @Test

@@ -3,16 +3,28 @@ package dev.relay.spool;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.smtp.MessageSink;
 
+import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+/**
+ * What the spool tests share: messages and bodies, appending a body in pieces, polling with a deadline, reading a
+ * reader to its end, writer threads started together, and damaging a cycle file where a body's bytes are.
+ */
 final class SpoolTestSupport
 {
     private SpoolTestSupport()
@@ -100,5 +112,90 @@ final class SpoolTestSupport
             threads.add(Thread.currentThread());
             this.durable.add(durable);
         }
+    }
+
+    /** What one writer thread of {@link #onWriterThreads} does, with its index and its own writer. */
+    interface WriterWork
+    {
+        void run(int loop, SpoolWriter writer) throws Exception;
+    }
+
+    /**
+     * Makes {@code writers} writers of {@code spool} on this thread (the n-th writes lane n), runs {@code work} with
+     * each on a thread of its own named {@code loop-n}, all released at once, and joins them all; then fails with
+     * the first failure a thread met.
+     */
+    static void onWriterThreads(final Spool spool, final int writers, final WriterWork work) throws InterruptedException
+    {
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+        final CountDownLatch start = new CountDownLatch(1);
+        final List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < writers; t++)
+        {
+            final int loop = t;
+            final SpoolWriter writer = spool.newWriter(() -> { });
+            threads.add(new Thread(() ->
+            {
+                try
+                {
+                    start.await();
+                    work.run(loop, writer);
+                }
+                catch (final Throwable ex)
+                {
+                    failure.compareAndSet(null, ex);
+                }
+            }, "loop-" + t));
+        }
+        threads.forEach(Thread::start);
+        start.countDown();
+        for (final Thread thread : threads)
+        {
+            thread.join();
+        }
+        if (failure.get() != null)
+        {
+            throw new AssertionError("a writer thread failed", failure.get());
+        }
+    }
+
+    /** Polls {@code reader} until it returns nothing more. */
+    static List<SpooledMessage> readAll(final SpoolReader reader)
+    {
+        final List<SpooledMessage> messages = new ArrayList<>();
+        while (reader.poll(messages::add, 100) > 0)
+        {
+            // keep reading
+        }
+        return messages;
+    }
+
+    /** The newest cycle file of the queue in {@code queueDir} (the spool's directory, or a lane's). */
+    static Path cycleFile(final Path queueDir) throws IOException
+    {
+        try (Stream<Path> files = Files.list(queueDir))
+        {
+            return files.filter(path -> path.toString().endsWith(".cq4")).max(Path::compareTo).orElseThrow();
+        }
+    }
+
+    /** Flips one byte of {@code file} where 16 bytes of {@code body} from {@code at} are found. */
+    static void flipByteOf(final Path file, final byte[] body, final int at) throws IOException
+    {
+        final byte[] needle = Arrays.copyOfRange(body, at, at + 16);
+        final byte[] content = Files.readAllBytes(file);
+        for (int i = 0; i + needle.length <= content.length; i++)
+        {
+            if (Arrays.equals(content, i, i + needle.length, needle, 0, needle.length))
+            {
+                try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw"))
+                {
+                    raf.seek(i + 3);
+                    raf.write(content[i + 3] ^ 0x40);
+                }
+                return;
+            }
+        }
+        throw new AssertionError("body bytes not found in " + file);
     }
 }

@@ -17,13 +17,13 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
+import dev.relay.config.SmtpServerSettings;
 import dev.relay.net.Connection;
 import dev.relay.smtp.InboundMessage;
 import dev.relay.smtp.MessageSink;
 import dev.relay.smtp.SessionContext;
 import dev.relay.smtp.SessionEvents;
 import dev.relay.smtp.SmtpSession;
-import dev.relay.smtp.SmtpSettings;
 
 /**
  * A whole inbound transaction in memory, no socket and no spool: a pipelined MAIL, three RCPT and DATA, a body of
@@ -78,7 +78,7 @@ public class SmtpSessionBenchmark
             }
         };
         session = new SmtpSession(
-            new SessionContext(SmtpSettings.defaults("relay.bench"), sink, 0, SessionEvents.NONE), connection);
+            new SessionContext(SmtpServerSettings.defaults("relay.bench"), sink, 0, SessionEvents.NONE), connection);
         session.onOpen();
         final ByteBuffer ehlo = ascii("EHLO client.example.org\r\n");
         session.onInput(ehlo, 0, ehlo.limit());
