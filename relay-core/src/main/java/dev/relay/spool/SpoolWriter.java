@@ -71,7 +71,11 @@ public final class SpoolWriter implements MessageSink
     private final MessagePassingQueue.Consumer<SyncRequest> onCompletion = this::onCompletion;
     private final ArrayDeque<SyncRequest> freeRequests = new ArrayDeque<>();
     private final ArrayDeque<WriteTx> freeTxs = new ArrayDeque<>();
-    private final byte[] stage = new byte[STAGE_BYTES];
+    /**
+     * Off the heap: Chronicle copies a direct buffer into the mapped file with one native memcpy, an array with a
+     * Java loop (on Java 9+), which was a tenth of a loop's CPU at 1 KiB messages.
+     */
+    private final ByteBuffer stage = ByteBuffer.allocateDirect(STAGE_BYTES);
     private final RecordChecksum checksum = new RecordChecksum();
     /**
      * A record's header and envelope are composed here, checksummed, then copied into the mapped file: never read
@@ -154,7 +158,7 @@ public final class SpoolWriter implements MessageSink
             {
                 if (stageLength + length <= STAGE_BYTES)
                 {
-                    buffer.get(from, stage, stageLength, length);
+                    stage.put(stageLength, buffer, from, length);
                     stageLength += length;
                     return true;
                 }
@@ -171,7 +175,7 @@ public final class SpoolWriter implements MessageSink
                 }
                 stageOwner = tx;
                 stageMessage = message;
-                buffer.get(from, stage, 0, length);
+                stage.put(0, buffer, from, length);
                 stageLength = length;
                 return true;
             }
