@@ -37,7 +37,9 @@ import java.util.TreeMap;
  * Chronicle's owner-thread check ({@code singleThreadedCheckDisabled}) stays on for every appender and tailer: each
  * is made lazily on the one thread that uses it, so the check costs a volatile read per call and fails any test that
  * shares one. Turning it off measured within noise (issue 10: ~1 ns per tailer poll, nothing visible in the JMH
- * spool benchmarks), and would not reach the mapped bytes' own per-write check, which a cycle roll replaces.
+ * spool benchmarks), and would not reach the mapped bytes' own per-write check, which a cycle roll replaces. Where
+ * that check did cost (a record's head copied into the mapped file a long at a time, a check on each), the writer
+ * now copies whole arrays and direct buffers ({@code RecordEncoder}).
  */
 public final class Spool implements AutoCloseable
 {
