@@ -924,9 +924,19 @@ public final class QueueManager implements Agent
         return work;
     }
 
-    /** Deferred messages in sparse cycles are taken from disk to be moved forward, then wait on disk again. */
+    /**
+     * Deferred messages in sparse cycles are taken from disk to be moved forward, then wait on disk again; none while
+     * a flush runs. The flush's "due now" is the slot bound it reads the index up to ({@link #flushUpToSlot}), which
+     * a message pulled out of the index does not see: parked again after its move at its old time, once the flush
+     * had found the index empty and ended, it waited for that time (an hour, after a flushed outage). The flush
+     * takes every entry it covers back itself, and delivering them empties their cycles without a copy.
+     */
     private int pullSparse()
     {
+        if (flushUpToSlot != Long.MIN_VALUE)
+        {
+            return 0;
+        }
         final java.util.Set<Integer> sparse = cycles.sparseCycles();
         final int[] budget = {PULL_SCAN_PER_PASS};
         int pulled = 0;

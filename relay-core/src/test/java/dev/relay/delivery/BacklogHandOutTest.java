@@ -1,6 +1,7 @@
 package dev.relay.delivery;
 
 import dev.relay.delivery.client.RecipientResult;
+import dev.relay.spool.OutcomeJournal;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -173,6 +174,59 @@ class BacklogHandOutTest extends SteppedQueueManager
         assertEquals(0, lost, "in flight at the crash: each handed out again");
         assertEquals(0, duplicated, "duplicated");
         assertEquals(0, manager.queuedMessages(), "none left on disk to come back");
+    }
+
+    @Test
+    void aFlushWhoseCyclesTurnSparseAsItDrainsDeliversEveryMessageOnce() throws Exception
+    {
+        // a backlog in one spool cycle, flushed once that cycle is old: as the flush delivers it the cycle turns
+        // sparse, and the housekeeping would pull the entries not yet taken back to move them forward; mail pulled
+        // then missed the flush (parked again at its old time, an hour away, once the flush had ended)
+        spool = TestSpool.open(dir.resolve("spool"), "secondly");
+        journal = OutcomeJournal.open(dir.resolve("spool").resolve("journal"), "secondly");
+        startManager(1, "delivery.retry.schedule", "1h", "delivery.routes", ROUTES, "queue.active_limit", "160",
+            "queue.roll_cycle", "secondly");
+        final int backlog = 100;
+        final List<Long> ids = deferOnDisk(backlog);
+        final int lastCycle = spool.spool().currentCycle();
+        final long cyclesDeadline = System.nanoTime() + 10_000_000_000L;
+        while (spool.spool().currentCycle() < lastCycle + 2 && System.nanoTime() < cyclesDeadline)
+        {
+            // the wall clock (Chronicle's cycles) moves on: the backlog's cycle becomes one that may be moved out of
+            Thread.sleep(50);
+        }
+
+        inbox.flush();
+        final Map<Long, Integer> delivered = new HashMap<>();
+        final List<DeliveryJob> out = new ArrayList<>();
+        long now = T0;
+        for (int pass = 0; pass < 500 && (delivered.size() < backlog || !out.isEmpty()); pass++)
+        {
+            // a second a pass, so the housekeeping (moves, checkpoints) runs every pass; three transactions end
+            now += 1_000;
+            clock.update(now);
+            manager.doWork();
+            out.addAll(jobsOfAllLoops());
+            for (int i = 0; i < Math.min(3, out.size()); i++)
+            {
+                final DeliveryJob job = out.remove(0);
+                delivered.merge(job.message.queueId(), 1, Integer::sum);
+                handBack(job, reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"));
+            }
+        }
+        manager.doWork();
+        long lost = 0;
+        long duplicated = 0;
+        for (final long id : ids)
+        {
+            final int copies = delivered.getOrDefault(id, 0);
+            lost += copies == 0 ? 1 : 0;
+            duplicated += Math.max(0, copies - 1);
+        }
+        assertEquals(0, lost, "lost (still deferred: " + manager.deferredMessages() + ")");
+        assertEquals(0, duplicated, "duplicated");
+        assertEquals(0, manager.deferredMessages(), "deferred");
+        assertEquals(0, manager.queuedMessages(), "queued");
     }
 
     /** Writes {@code count} messages for backlog.test, has each deferred for an hour: they wait on disk. */
