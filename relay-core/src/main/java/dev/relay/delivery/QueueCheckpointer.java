@@ -21,7 +21,8 @@ import java.util.Map;
  * longer needs may go ({@link #spoolKeepFrom}, {@link #journalKeepFrom}). The kills (one write each) go a slice a
  * pass ({@link #applyKills}): a drain takes back thousands of entries between two checkpoints, and killing them all
  * at once held the queue manager, and fresh mail, for tens of milliseconds. No checkpoint is taken until they are
- * done (each checkpoint names the kills still pending, so a crash in between loses none).
+ * done (each checkpoint names the kills still pending, so a crash in between loses none), and the buckets it lets
+ * go are deleted after them.
  * <p>
  * Owned by the queue manager's thread; the writing itself is the {@link CheckpointWriter}'s.
  */
@@ -105,6 +106,7 @@ final class QueueCheckpointer
         afterDurable(cycles);
         index.applyKills(killsLeft);
         killsLeft = 0;
+        deleteFinishedBuckets();
     }
 
     /** Kills the last durable checkpoint allows that are not done yet. */
@@ -125,6 +127,10 @@ final class QueueCheckpointer
         {
             index.applyKills(count);
             killsLeft -= count;
+            if (killsLeft == 0)
+            {
+                deleteFinishedBuckets();
+            }
         }
         return count;
     }
@@ -244,7 +250,25 @@ final class QueueCheckpointer
         return last + 1;
     }
 
-    /** After the checkpoint being written is durable: kills, bucket deletions, the new cycle bounds. */
+    /**
+     * The buckets the last durable checkpoint left out (nothing live, slot over) go, once the kills it allows are
+     * done: a file is deleted only when no kill for it is pending ({@link DeferredIndex#delete}); one that still has
+     * some (taken since) is listed again by the next checkpoint.
+     */
+    private void deleteFinishedBuckets()
+    {
+        for (final long slot : pendingBucketDeletes)
+        {
+            final DeferredBucket bucket = index.existingBucket(slot);
+            if (bucket != null && bucket.liveCount() <= 0)
+            {
+                index.delete(slot);
+            }
+        }
+        pendingBucketDeletes.clear();
+    }
+
+    /** After the checkpoint being written is durable: kills (a slice a pass), then bucket deletions; cycle bounds. */
     private boolean afterDurable(final SpoolCycles cycles)
     {
         if (!pending || !writer.idle())
@@ -259,15 +283,10 @@ final class QueueCheckpointer
             return false;
         }
         killsLeft = pendingKills;
-        for (final long slot : pendingBucketDeletes)
+        if (killsLeft == 0)
         {
-            final DeferredBucket bucket = index.existingBucket(slot);
-            if (bucket != null && bucket.liveCount() <= 0)
-            {
-                index.delete(slot);
-            }
+            deleteFinishedBuckets();
         }
-        pendingBucketDeletes.clear();
         spoolKeepFrom = pendingSpoolKeep;
         journalKeepFrom = pendingJournalKeep;
         spoolSynced = pendingSpoolSynced;
