@@ -132,7 +132,8 @@ public enum ConfigKey
         "free disk space under the spool below which new mail gets 452 4.3.1; bytes, suffixes k, M, G; 0 = off"),
     QUEUE_ACTIVE_LIMIT("queue.active_limit", Integer.class, "20000", intRange(16, 10_000_000),
         "messages delivery keeps in memory (and five times as many recipients), as Postfix's "
-            + "qmgr_message_active_limit: the rest waits on disk; a quarter is kept for new mail"),
+            + "qmgr_message_active_limit: the rest waits on disk; a quarter is kept for new mail, and deferred mail taken "
+            + "back holds at most an eighth"),
 
     DELIVERY_ROUTES("delivery.routes", List.class, "", DomainParsers::parseRoutes,
         "next hops: comma list of domain=host; .domain = subdomains, * = everything else; unrouted mail uses MX;"

@@ -18,7 +18,11 @@ import java.util.Map;
  * Takes the queue manager's {@link QueueCheckpoint}s (every {@link #INTERVAL_MS} when something changed, and at
  * stop) and does what may only follow a durable one: index entries taken since the one before are killed on disk,
  * buckets with nothing live left and their slot over are deleted, and spool and journal cycles the checkpoint no
- * longer needs may go ({@link #spoolKeepFrom}, {@link #journalKeepFrom}).
+ * longer needs may go ({@link #spoolKeepFrom}, {@link #journalKeepFrom}). The kills (one write each) go a slice a
+ * pass ({@link #applyKills}): a drain takes back thousands of entries between two checkpoints, and killing them all
+ * at once held the queue manager, and fresh mail, for tens of milliseconds. No checkpoint is taken until they are
+ * done (each checkpoint names the kills still pending, so a crash in between loses none), and the buckets it lets
+ * go are deleted after them.
  * <p>
  * Owned by the queue manager's thread; the writing itself is the {@link CheckpointWriter}'s.
  */
@@ -26,6 +30,8 @@ final class QueueCheckpointer
 {
     /** How often a checkpoint is taken while the queue changes: also the journal a start reads at most. */
     static final long INTERVAL_MS = 2_000;
+    /** Index entries killed on disk per queue manager pass. */
+    static final int KILLS_PER_PASS = 256;
 
     private final DeferredIndex index;
     private final OutcomeJournal journal;
@@ -42,6 +48,8 @@ final class QueueCheckpointer
     // what the checkpoint being written allows once durable
     private boolean pending;
     private int pendingKills;
+    /** Kills the last durable checkpoint allows that are not done yet. */
+    private int killsLeft;
     private final List<Long> pendingBucketDeletes = new ArrayList<>();
     private int pendingSpoolKeep;
     private int pendingJournalKeep;
@@ -74,7 +82,7 @@ final class QueueCheckpointer
         final SpoolCycles cycles)
     {
         boolean work = afterDurable(cycles);
-        if (nowMs < nextMs || !writer.idle())
+        if (nowMs < nextMs || !writer.idle() || killsLeft > 0)
         {
             return work;
         }
@@ -96,6 +104,35 @@ final class QueueCheckpointer
     {
         take(nowMs, active, spooled, cycles, true);
         afterDurable(cycles);
+        index.applyKills(killsLeft);
+        killsLeft = 0;
+        deleteFinishedBuckets();
+    }
+
+    /** Kills the last durable checkpoint allows that are not done yet. */
+    int killsLeft()
+    {
+        return killsLeft;
+    }
+
+    /**
+     * Kills on disk the next {@link #KILLS_PER_PASS} entries the last durable checkpoint allows; every pass.
+     *
+     * @return how many.
+     */
+    int applyKills()
+    {
+        final int count = Math.min(killsLeft, KILLS_PER_PASS);
+        if (count > 0)
+        {
+            index.applyKills(count);
+            killsLeft -= count;
+            if (killsLeft == 0)
+            {
+                deleteFinishedBuckets();
+            }
+        }
+        return count;
     }
 
     /** Spool cycles before this are needed by no durable checkpoint. */
@@ -213,7 +250,25 @@ final class QueueCheckpointer
         return last + 1;
     }
 
-    /** After the checkpoint being written is durable: kills, bucket deletions, the new cycle bounds. */
+    /**
+     * The buckets the last durable checkpoint left out (nothing live, slot over) go, once the kills it allows are
+     * done: a file is deleted only when no kill for it is pending ({@link DeferredIndex#delete}); one that still has
+     * some (taken since) is listed again by the next checkpoint.
+     */
+    private void deleteFinishedBuckets()
+    {
+        for (final long slot : pendingBucketDeletes)
+        {
+            final DeferredBucket bucket = index.existingBucket(slot);
+            if (bucket != null && bucket.liveCount() <= 0)
+            {
+                index.delete(slot);
+            }
+        }
+        pendingBucketDeletes.clear();
+    }
+
+    /** After the checkpoint being written is durable: kills (a slice a pass), then bucket deletions; cycle bounds. */
     private boolean afterDurable(final SpoolCycles cycles)
     {
         if (!pending || !writer.idle())
@@ -227,16 +282,11 @@ final class QueueCheckpointer
             lastJournalIndex = Long.MIN_VALUE;
             return false;
         }
-        index.applyKills(pendingKills);
-        for (final long slot : pendingBucketDeletes)
+        killsLeft = pendingKills;
+        if (killsLeft == 0)
         {
-            final DeferredBucket bucket = index.existingBucket(slot);
-            if (bucket != null && bucket.liveCount() <= 0)
-            {
-                index.delete(slot);
-            }
+            deleteFinishedBuckets();
         }
-        pendingBucketDeletes.clear();
         spoolKeepFrom = pendingSpoolKeep;
         journalKeepFrom = pendingJournalKeep;
         spoolSynced = pendingSpoolSynced;

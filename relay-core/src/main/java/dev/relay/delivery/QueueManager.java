@@ -42,8 +42,9 @@ import java.util.function.Consumer;
  * Where mail waits, as in Postfix: the active set in memory holds at most {@code queue.active_limit} messages (and
  * five times as many recipients) — those being delivered, due within {@link #KEEP_IN_MEMORY_MS}, or being moved
  * forward. A message deferred for longer is written to the {@link DeferredQueue} on disk and leaves the heap; it
- * comes back when its time has come, as long as the active set has room: a quarter of it is kept for new mail, so
- * a backlog being retried never holds up fresh mail. New mail waits in the spool itself (the incoming queue) while
+ * comes back when its time has come, as long as the active set has room: a quarter of it is kept for new mail, and
+ * mail taken back holds at most an eighth of it at once ({@link #DEFERRED_SHARE_DIVISOR}), so a backlog being
+ * retried never holds up fresh mail. New mail waits in the spool itself (the incoming queue) while
  * the active set is full; accepting does not slow down. The heap thus holds a bounded active set and one small
  * object per index file, whatever the backlog.
  * <p>
@@ -51,7 +52,9 @@ import java.util.function.Consumer;
  * DSNs and moved copies the spool made durable → newly spooled messages (the tailer, while there is room) → a
  * flush asked for → operators' queue commands → active messages that came due → deferred ones whose slot has
  * begun → a slice of moving mail forward → jobs a loop's queue could not take yet → housekeeping once a second
- * (moves, a checkpoint, deletions).
+ * (moves, a checkpoint, deletions). Results and deferred mail taken back are worked in slices of {@link #SLICE}
+ * with a look at the spool for new mail between them, as Postfix's qmgr alternates between its incoming and deferred
+ * queues: a backlog made due at once never keeps a fresh message waiting for more than a slice.
  * <p>
  * Per recipient: 2xx → delivered; 4xx, connection loss or timeout → deferred, retried per
  * {@code delivery.retry.schedule} until {@code queue.max_age}, then bounced (4.4.7); 5xx → bounced. Every result
@@ -87,9 +90,22 @@ public final class QueueManager implements Agent
     static final long KEEP_IN_MEMORY_MS = 10_000;
     static final int SPOOL_POLL_LIMIT = 512;
     private static final int TAKE_PER_PASS = 512;
+    /**
+     * Deferred messages taken back, or results handed back, between two looks at the spool for new mail: a backlog
+     * made due at once is worked through in slices with new mail taken between them (Postfix's qmgr alternates
+     * between its incoming and deferred queues), so a fresh message waits for one slice, not a pass.
+     */
+    static final int SLICE = 32;
     private static final int PULL_SCAN_PER_PASS = 4096;
     private static final int RESULTS_PER_PASS = 4096;
     private static final int RECIPIENTS_PER_MESSAGE_LIMIT = 5;
+    /**
+     * The part of the active set that deferred mail taken back may hold at once: {@code queue.active_limit} divided
+     * by this. A backlog made due keeps the loops busy with far fewer in flight, and each active message costs every
+     * checkpoint its entry, so a drain that filled the active set would stall the queue manager (and fresh mail)
+     * for tens of milliseconds each time (Postfix's qmgr likewise keeps the deferred queue from taking the active set).
+     */
+    static final int DEFERRED_SHARE_DIVISOR = 8;
     private static final long HOUSEKEEPING_INTERVAL_MS = 1_000;
 
     private final Spool spool;
@@ -108,6 +124,8 @@ public final class QueueManager implements Agent
     private final long delayWarningMs;
     private final int activeLimit;
     private final int recipientLimit;
+    /** At most this many of the active set are taken back from the deferred queue at once. */
+    private final int takenBackLimit;
 
     private final OutcomeRecorder outcomes;
     private final Map<Long, QueuedMessage> live = new HashMap<>();
@@ -133,6 +151,7 @@ public final class QueueManager implements Agent
     /** A flush makes every slot up to this due now; {@link Long#MIN_VALUE} when none is running. */
     private long flushUpToSlot = Long.MIN_VALUE;
     private int activeRecipients;
+    private int takenBack;
     private long activeBytes;
     private long nowMs;
     private long nextHousekeepingMs;
@@ -228,6 +247,7 @@ public final class QueueManager implements Agent
         this.delayWarningMs = settings.delayWarning().toMillis();
         this.activeLimit = settings.activeLimit();
         this.recipientLimit = activeLimit * RECIPIENTS_PER_MESSAGE_LIMIT;
+        this.takenBackLimit = Math.max(1, activeLimit / DEFERRED_SHARE_DIVISOR);
         this.nowMs = clock.time();
     }
 
@@ -326,6 +346,12 @@ public final class QueueManager implements Agent
         return indexFileBytes;
     }
 
+    /** Kills of taken index entries that a durable checkpoint allows and are not done yet (tests). */
+    int checkpointKillsLeft()
+    {
+        return checkpoints.killsLeft();
+    }
+
     @Override
     public String roleName()
     {
@@ -345,7 +371,7 @@ public final class QueueManager implements Agent
         {
             startRecovered();
         }
-        int work = inbox.drainResults(onResult, RESULTS_PER_PASS);
+        int work = drainResults();
         work += injector.drainCompletions();
         if (!draining && inbox.drainRequested())
         {
@@ -375,6 +401,7 @@ public final class QueueManager implements Agent
             nextHousekeepingMs = nowMs + HOUSEKEEPING_INTERVAL_MS;
             work += housekeeping();
         }
+        work += checkpoints.applyKills();
         injector.endOfPass();
         activeMessages = live.size();
         countDeferred();
@@ -473,11 +500,41 @@ public final class QueueManager implements Agent
     {
         if (live.remove(queued.queueId()) == queued)
         {
+            if (queued.takenBack)
+            {
+                queued.takenBack = false;
+                takenBack--;
+            }
             activeRecipients -= queued.recipientCount();
             activeBytes -= queued.message.bodyBytes();
         }
         retries.remove(queued);
         cycles.unpin(queued);
+    }
+
+    /** Results of the loops, in slices with new mail taken between them. */
+    private int drainResults()
+    {
+        int drained = 0;
+        int work = 0;
+        while (drained < RESULTS_PER_PASS)
+        {
+            final int slice = inbox.drainResults(onResult, SLICE);
+            drained += slice;
+            work += slice;
+            if (slice < SLICE)
+            {
+                break;
+            }
+            work += pollSpoolBetweenSlices();
+        }
+        return work;
+    }
+
+    /** New mail between two slices of backlog work, unless the relay is stopping (then none is taken). */
+    private int pollSpoolBetweenSlices()
+    {
+        return draining || inbox.drainRequested() ? 0 : pollSpool();
     }
 
     private int pollSpool()
@@ -546,13 +603,21 @@ public final class QueueManager implements Agent
         return started;
     }
 
-    /** Deferred messages whose slot has begun (all, during a flush) come back while there is room. */
+    /**
+     * Deferred messages whose slot has begun (all, during a flush) come back while there is room, in slices with new
+     * mail taken between them.
+     */
     private int takeDeferred()
     {
         int taken = 0;
+        int polled = 0;
         final long horizon = Math.max(nowMs, flushUpToSlot);
-        while (taken < TAKE_PER_PASS && roomForDeferred())
+        while (taken < TAKE_PER_PASS && roomForDeferred() && takenBack < takenBackLimit)
         {
+            if (taken > 0 && taken % SLICE == 0)
+            {
+                polled += pollSpoolBetweenSlices();
+            }
             final QueuedMessage queued = deferred.takeDue(horizon);
             if (queued == null)
             {
@@ -561,6 +626,8 @@ public final class QueueManager implements Agent
             }
             taken++;
             addActive(queued);
+            queued.takenBack = true;
+            takenBack++;
             if (queued.held)
             {
                 // held mail is never due; should an entry of it be met here, it goes back to wait
@@ -578,7 +645,7 @@ public final class QueueManager implements Agent
                 retries.schedule(queued, dueMs);
             }
         }
-        return taken;
+        return taken + polled;
     }
 
     private void startDrain()
@@ -857,9 +924,19 @@ public final class QueueManager implements Agent
         return work;
     }
 
-    /** Deferred messages in sparse cycles are taken from disk to be moved forward, then wait on disk again. */
+    /**
+     * Deferred messages in sparse cycles are taken from disk to be moved forward, then wait on disk again; none while
+     * a flush runs. The flush's "due now" is the slot bound it reads the index up to ({@link #flushUpToSlot}), which
+     * a message pulled out of the index does not see: parked again after its move at its old time, once the flush
+     * had found the index empty and ended, it waited for that time (an hour, after a flushed outage). The flush
+     * takes every entry it covers back itself, and delivering them empties their cycles without a copy.
+     */
     private int pullSparse()
     {
+        if (flushUpToSlot != Long.MIN_VALUE)
+        {
+            return 0;
+        }
         final java.util.Set<Integer> sparse = cycles.sparseCycles();
         final int[] budget = {PULL_SCAN_PER_PASS};
         int pulled = 0;

@@ -41,6 +41,8 @@ final class QueuedMessage
     boolean warned;
     /** An operator put it on hold: no round starts, it waits in the hold bucket on disk until released. */
     boolean held;
+    /** Taken back from the deferred queue on disk because it came due: counts against the deferred queue's share. */
+    boolean takenBack;
     /** An operator deleted it while a round was out: deleted when the round ends. */
     boolean deleteAfterRound;
     /**

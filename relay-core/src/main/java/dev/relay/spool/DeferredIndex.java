@@ -518,9 +518,20 @@ public final class DeferredIndex implements AutoCloseable
         return dirty;
     }
 
-    /** Deletes the file of {@code slot} (its entries all dead) and forgets the bucket. */
-    public void delete(final long slot)
+    /**
+     * Deletes the file of {@code slot} (its entries all dead) and forgets the bucket, unless a kill of one of its
+     * entries is pending ({@link #applyKills} goes a slice at a time): that kill would hit whatever a later file of
+     * the same slot holds at its position (an overdue message moved forward is parked again in its old slot). The
+     * caller asks again after the next checkpoint.
+     *
+     * @return whether the file was deleted.
+     */
+    public boolean delete(final long slot)
     {
+        if (taken.anyPendingIn(slot))
+        {
+            return false;
+        }
         taken.forgetSlot(slot);
         final DeferredBucket bucket = buckets.remove(slot);
         if (bucket != null && bucket.liveCount > 0)
@@ -528,6 +539,7 @@ public final class DeferredIndex implements AutoCloseable
             LOG.error("deferred index: deleting {} with {} live entries", file(slot), bucket.liveCount);
         }
         files.delete(slot);
+        return true;
     }
 
     /** Forgets a bucket whose file is gone (recovery). */

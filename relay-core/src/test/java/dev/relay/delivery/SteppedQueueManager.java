@@ -42,6 +42,8 @@ abstract class SteppedQueueManager
     OutcomeJournal journal;
     QueueManagerProxy inbox;
     QueueManager manager;
+    /** Runs on every job a proxy hands its loop's queue (the loop's wakeup), inside {@code doWork()}. */
+    Runnable onJobSent = () -> { };
     private SpoolInjector injector;
 
     @AfterEach
@@ -90,7 +92,7 @@ abstract class SteppedQueueManager
         }
         for (int i = 0; i < loopCount; i++)
         {
-            loops.add(new DeliveryLoopProxy(() -> { }));
+            loops.add(new DeliveryLoopProxy(() -> onJobSent.run()));
         }
         inbox = QueueManagerProxy.create();
         if (injector == null)

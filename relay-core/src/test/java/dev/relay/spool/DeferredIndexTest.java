@@ -274,4 +274,30 @@ class DeferredIndexTest
             assertEquals(1, index.buckets().size());
         }
     }
+
+    @Test
+    void aBucketWithKillsPendingIsNotDeletedSoNoKillCanHitANewFileOfItsSlot()
+    {
+        final long slot = DeferredIndex.slotOf(T0);
+        try (DeferredIndex index = DeferredIndex.open(dir))
+        {
+            // both taken; their kills wait for a checkpoint, then go a slice a pass: the bucket is empty meanwhile
+            index.append(entry(1, T0, 1));
+            index.append(entry(2, T0 + 1, 1));
+            assertEquals(List.of(1L, 2L), drain(index, T0));
+            assertFalse(index.delete(slot), "kills for its entries are pending: the file stays");
+            assertEquals(List.of(slot), index.slotsOnDisk());
+
+            // a message parked again at a due time in that slot (moved forward while overdue): the same file
+            final QueueEntry again = entry(3, T0 + 2, 1);
+            assertTrue(index.append(again));
+            index.applyKills(2);
+            assertTrue(index.pendingKills().isEmpty());
+            assertEquals(List.of(3L), drain(index, T0), "the kills hit the entries taken, not the new one");
+            assertFalse(index.delete(slot), "the new entry's kill is pending");
+            index.applyKills(1);
+            assertTrue(index.delete(slot));
+            assertEquals(List.of(), index.slotsOnDisk());
+        }
+    }
 }
