@@ -1,6 +1,7 @@
 package dev.relay.delivery;
 
 import dev.relay.spool.DeferredBucket;
+import dev.relay.spool.DeferredBuckets;
 import dev.relay.spool.DeferredIndex;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueCheckpoint;
@@ -34,6 +35,7 @@ final class QueueCheckpointer
     static final int KILLS_PER_PASS = 256;
 
     private final DeferredIndex index;
+    private final DeferredBuckets buckets;
     private final OutcomeJournal journal;
     private final Spool spool;
     private final SpoolReader reader;
@@ -63,6 +65,7 @@ final class QueueCheckpointer
         final SpoolReader reader, final CheckpointWriter writer)
     {
         this.index = index;
+        this.buckets = index.buckets();
         this.journal = journal;
         this.spool = spool;
         this.reader = reader;
@@ -156,9 +159,9 @@ final class QueueCheckpointer
         checkpoint.spoolReadIndexes = reader.readIndexes();
         checkpoint.journalIndex = journal.lastIndex();
         int spoolKeep = reader.resumeCycle();
-        spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
+        spoolKeep = Math.min(spoolKeep, buckets.liveByCycle().minCycle());
         pendingBucketDeletes.clear();
-        for (final DeferredBucket bucket : index.buckets())
+        for (final DeferredBucket bucket : buckets.all())
         {
             if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
@@ -168,7 +171,7 @@ final class QueueCheckpointer
             checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
                 bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
         }
-        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
+        for (final Map.Entry<Integer, long[]> cycle : buckets.liveByCycle().byCycle().entrySet())
         {
             checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
         }
@@ -220,7 +223,7 @@ final class QueueCheckpointer
 
     private boolean anyBucketToDelete(final long nowMs)
     {
-        for (final DeferredBucket bucket : index.buckets())
+        for (final DeferredBucket bucket : buckets.all())
         {
             if (bucket.liveCount() <= 0 && DeferredIndex.slotOver(bucket.slot(), nowMs))
             {
@@ -259,7 +262,7 @@ final class QueueCheckpointer
     {
         for (final long slot : pendingBucketDeletes)
         {
-            final DeferredBucket bucket = index.existingBucket(slot);
+            final DeferredBucket bucket = buckets.existing(slot);
             if (bucket != null && bucket.liveCount() <= 0)
             {
                 index.delete(slot);

@@ -3,6 +3,7 @@ package dev.relay.delivery;
 import dev.relay.config.QueueSettings;
 import dev.relay.metrics.RelayMetrics;
 import dev.relay.spool.DeferredBucket;
+import dev.relay.spool.DeferredBuckets;
 import dev.relay.spool.DeferredIndex;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.QueueEntry;
@@ -130,6 +131,8 @@ public final class QueueManager implements Agent
     private final OutcomeRecorder outcomes;
     private final Map<Long, QueuedMessage> live = new HashMap<>();
     private final DeferredIndex index;
+    /** The index's buckets and live counts (the gauges, and what a flush makes ready). */
+    private final DeferredBuckets deferredBuckets;
     private final DeferredQueue deferred;
     private final SpoolCycles cycles;
     private final QueueCheckpointer checkpoints;
@@ -204,6 +207,7 @@ public final class QueueManager implements Agent
         this.inbox = inbox;
         this.loops = loops.toArray(new DeliveryLoopProxy[0]);
         this.index = DeferredIndex.open(spool.dir().resolve("deferred"));
+        this.deferredBuckets = index.buckets();
         this.deferred = new DeferredQueue(index, journal, reader, spool);
         this.cycles = new SpoolCycles(spool, journal, index, injector, this::onMoved);
         this.checkpointWriter = checkpointWriter;
@@ -284,8 +288,8 @@ public final class QueueManager implements Agent
         recovered = QueueRecovery.recover(index, journal, spool.repairedFromCycle());
         cycles.restoreSpooled(recovered.spoolBytesByCycle);
         countDeferred();
-        queuedBytes = index.liveBytes();
-        indexFileBytes = index.fileBytes();
+        queuedBytes = deferredBuckets.liveBytes();
+        indexFileBytes = deferredBuckets.fileBytes();
         return recovered.journalRecords;
     }
 
@@ -405,7 +409,7 @@ public final class QueueManager implements Agent
         injector.endOfPass();
         activeMessages = live.size();
         countDeferred();
-        queuedBytes = activeBytes + index.liveBytes();
+        queuedBytes = activeBytes + deferredBuckets.liveBytes();
         return work;
     }
 
@@ -452,7 +456,7 @@ public final class QueueManager implements Agent
             resume(queued, entry.dueMs);
         }
         DeliveryLog.info("queue: {} active and {} deferred messages after the start ({} journal records read{})",
-            taken, index.liveCount(), recovered.journalRecords, recovered.fromCheckpoint ? "" :
+            taken, deferredBuckets.liveCount(), recovered.journalRecords, recovered.fromCheckpoint ? "" :
                 "; no checkpoint: the spool is read from its start");
         recovered = null;
     }
@@ -884,7 +888,7 @@ public final class QueueManager implements Agent
             startRound(queued);
         }
         long onDisk = 0;
-        for (final DeferredBucket bucket : index.buckets())
+        for (final DeferredBucket bucket : deferredBuckets.all())
         {
             if (bucket.liveCount() > 0 && bucket.slot() != DeferredIndex.HOLD_SLOT)
             {
@@ -914,13 +918,13 @@ public final class QueueManager implements Agent
             cycles.deleteBefore(Math.min(checkpoints.spoolKeepFrom(), reader.resumeCycle()),
                 checkpoints.journalKeepFrom());
         }
-        long oldest = index.oldestReceivedAtMs();
+        long oldest = deferredBuckets.oldestReceivedAtMs();
         for (final QueuedMessage queued : live.values())
         {
             oldest = Math.min(oldest, queued.message.receivedAtMs());
         }
         oldestReceivedAtMs = oldest;
-        indexFileBytes = index.fileBytes();
+        indexFileBytes = deferredBuckets.fileBytes();
         return work;
     }
 
@@ -967,10 +971,10 @@ public final class QueueManager implements Agent
 
     private void countDeferred()
     {
-        final DeferredBucket hold = index.existingBucket(DeferredIndex.HOLD_SLOT);
+        final DeferredBucket hold = deferredBuckets.existing(DeferredIndex.HOLD_SLOT);
         final long held = hold == null ? 0 : hold.liveCount();
         heldMessages = held;
-        deferredMessages = index.liveCount() - held;
+        deferredMessages = deferredBuckets.liveCount() - held;
     }
 
     /** Operators' queue commands, each run whole; while draining, each is refused. */

@@ -71,7 +71,7 @@ final class QueueSurgery
      */
     int run(final QueueCommand command, final long nowMs)
     {
-        final TreeMap<Long, Long> ends = index.liveWriteEnds();
+        final TreeMap<Long, Long> ends = index.buckets().liveWriteEnds();
         final List<QueuedMessage> dueNow = new ArrayList<>();
         int touched = 0;
         for (final QueuedMessage queued : new ArrayList<>(active.messages()))

@@ -1,6 +1,7 @@
 package dev.relay.delivery;
 
 import dev.relay.spool.DeferredIndex;
+import dev.relay.spool.LiveByCycle;
 import dev.relay.spool.OutcomeJournal;
 import dev.relay.spool.Spool;
 import dev.relay.spool.SpoolInjector;
@@ -36,7 +37,8 @@ final class SpoolCycles
 
     private final Spool spool;
     private final OutcomeJournal journal;
-    private final DeferredIndex index;
+    /** The deferred index's live entries per cycle (the same object for the index's life). */
+    private final LiveByCycle deferredByCycle;
     private final SpoolInjector injector;
     /** Active messages by the spool cycle of their first record. */
     private final TreeMap<Integer, Set<QueuedMessage>> activeByCycle = new TreeMap<>();
@@ -81,7 +83,7 @@ final class SpoolCycles
     {
         this.spool = spool;
         this.journal = journal;
-        this.index = index;
+        this.deferredByCycle = index.buckets().liveByCycle();
         this.injector = injector;
         this.onMoved = onMoved;
     }
@@ -149,7 +151,7 @@ final class SpoolCycles
         {
             return false;
         }
-        long live = index.liveByCycle().bytesIn(cycle) + index.liveByCycle().countIn(cycle) * MESSAGE_OVERHEAD_BYTES;
+        long live = deferredByCycle.bytesIn(cycle) + deferredByCycle.countIn(cycle) * MESSAGE_OVERHEAD_BYTES;
         final Set<QueuedMessage> active = activeByCycle.get(cycle);
         if (active != null)
         {
@@ -167,7 +169,7 @@ final class SpoolCycles
         final Set<Integer> sparse = new HashSet<>();
         for (final int cycle : spooledBytes.headMap(spool.currentCycle() - 1).keySet())
         {
-            if (index.liveByCycle().bytesIn(cycle) > 0 && isSparse(cycle))
+            if (deferredByCycle.bytesIn(cycle) > 0 && isSparse(cycle))
             {
                 sparse.add(cycle);
             }
@@ -247,7 +249,7 @@ final class SpoolCycles
     {
         int spoolKeep = Math.min(keepFrom, spool.currentCycle());
         spoolKeep = Math.min(spoolKeep, minActiveCycle());
-        spoolKeep = Math.min(spoolKeep, index.liveByCycle().minCycle());
+        spoolKeep = Math.min(spoolKeep, deferredByCycle.minCycle());
         final int deleted = spool.deleteCyclesBefore(spoolKeep);
         final int deletedJournal = journal.deleteCyclesBefore(Math.min(spoolKeep, journalKeepFrom));
         spooledBytes.headMap(spoolKeep).clear();

@@ -11,15 +11,16 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * Deferred mail on disk, found by next-attempt time (Postfix's deferred queue, with the due time as the index): one
  * append-only file per {@link #SLOT_MS} of due time ({@code queue.dir/deferred/<slot start ms>.due}), each a run of
  * {@link QueueEntry}s. A deferred message costs its entry on disk (~150 bytes with one recipient and its last
  * reply) and nothing on the heap; the heap holds one small {@link DeferredBucket} per file (a few thousand at most:
- * the longest retry wait divided by the slot) and the live count and bytes per spool cycle.
+ * the longest retry wait divided by the slot) and the live count and bytes per spool cycle, in
+ * {@link DeferredBuckets} ({@link #buckets}: what a checkpoint records and recovery restores). This class is the disk
+ * side: it writes, reads, takes, kills and deletes entries and files (through {@link DeferredFiles},
+ * {@link BucketReader} and {@link TakenEntries}) and keeps those counts in step as it goes.
  * <p>
  * An entry is written once ({@link #append}) and later killed in place ({@link #kill}: one byte) when its message
  * becomes active again; a bucket is read in order from its read position ({@link #next}) once its slot has begun
@@ -50,13 +51,10 @@ public final class DeferredIndex implements AutoCloseable
 
     private final DeferredFiles files;
     private final boolean readOnly;
-    private final TreeMap<Long, DeferredBucket> buckets = new TreeMap<>();
-    private final LiveByCycle liveByCycle = new LiveByCycle();
+    private final DeferredBuckets buckets = new DeferredBuckets();
     private final TakenEntries taken = new TakenEntries();
     private final TakenEntries.Killer killOnDisk = this::killOnDisk;
     private final BucketReader reader;
-    private long liveCount;
-    private long liveBytes;
     private long writeFailures;
 
     /** Where a scan of every live entry ({@link #scanNext}) is. */
@@ -116,49 +114,10 @@ public final class DeferredIndex implements AutoCloseable
         return files.slotsOnDisk();
     }
 
-    /** A bucket as a checkpoint recorded it (recovery, before anything else). */
-    public DeferredBucket restoreBucket(
-        final long slot, final long readPosition, final long writePosition, final long live, final long bytes,
-        final long minReceivedAtMs)
+    /** The buckets by slot and the live counts over them: what a checkpoint records and recovery restores. */
+    public DeferredBuckets buckets()
     {
-        final DeferredBucket bucket = bucket(slot);
-        bucket.readPosition = readPosition;
-        bucket.writePosition = writePosition;
-        bucket.liveCount = live;
-        bucket.liveBytes = bytes;
-        bucket.minReceivedAtMs = minReceivedAtMs;
-        liveCount += live;
-        liveBytes += bytes;
-        return bucket;
-    }
-
-    /** Live entries in a spool cycle as a checkpoint recorded them (recovery). */
-    public void restoreCycle(final int cycle, final long count, final long bytes)
-    {
-        liveByCycle.restore(cycle, count, bytes);
-    }
-
-    /** The bucket of {@code slot}, made (empty, no file yet) when there is none. */
-    public DeferredBucket bucket(final long slot)
-    {
-        DeferredBucket bucket = buckets.get(slot);
-        if (bucket == null)
-        {
-            bucket = new DeferredBucket(slot);
-            buckets.put(slot, bucket);
-        }
-        return bucket;
-    }
-
-    public DeferredBucket existingBucket(final long slot)
-    {
-        return buckets.get(slot);
-    }
-
-    /** Every bucket, by slot. */
-    public Collection<DeferredBucket> buckets()
-    {
-        return buckets.values();
+        return buckets;
     }
 
     /**
@@ -170,7 +129,7 @@ public final class DeferredIndex implements AutoCloseable
     public boolean append(final QueueEntry entry)
     {
         final long slot = slotOf(entry.dueMs);
-        final DeferredBucket bucket = bucket(slot);
+        final DeferredBucket bucket = buckets.bucket(slot);
         final long position = bucket.writePosition;
         final int length;
         try
@@ -191,7 +150,7 @@ public final class DeferredIndex implements AutoCloseable
         entry.slot = slot;
         entry.position = position;
         entry.live = true;
-        count(bucket, entry, 1);
+        buckets.count(bucket, entry, 1);
         return true;
     }
 
@@ -199,15 +158,6 @@ public final class DeferredIndex implements AutoCloseable
     public long writeFailures()
     {
         return writeFailures;
-    }
-
-    /**
-     * Counts {@code entry} (live, already on disk at its slot and position) in its bucket and cycle: recovery, for an
-     * entry written after the checkpoint that the journal confirms.
-     */
-    public void countLive(final QueueEntry entry)
-    {
-        count(bucket(entry.slot), entry, 1);
     }
 
     /**
@@ -227,21 +177,21 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void take(final QueueEntry entry, final boolean counted)
     {
-        final DeferredBucket bucket = buckets.get(entry.slot);
+        final DeferredBucket bucket = buckets.existing(entry.slot);
         if (bucket == null)
         {
             return;
         }
         if (counted)
         {
-            count(bucket, entry, -1);
+            buckets.count(bucket, entry, -1);
         }
         entry.live = false;
         taken.add(entry.slot, entry.position, entry.position >= bucket.readPosition);
     }
 
     /** The entries taken and not yet killed on disk, oldest first (a checkpoint lists them). */
-    public java.util.Collection<Kill> pendingKills()
+    public Collection<Kill> pendingKills()
     {
         return taken.pending();
     }
@@ -257,7 +207,7 @@ public final class DeferredIndex implements AutoCloseable
 
     private void killOnDisk(final long slot, final long position)
     {
-        if (!readOnly && buckets.containsKey(slot))
+        if (!readOnly && buckets.existing(slot) != null)
         {
             writeDead(slot, position);
         }
@@ -269,24 +219,12 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void restoreKill(final long slot, final long position)
     {
-        final DeferredBucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.existing(slot);
         if (bucket == null)
         {
             return;
         }
         taken.add(slot, position, position >= bucket.readPosition);
-    }
-
-    /** Forgets every count (recovery, before counting the live entries afresh). */
-    public void resetCounts()
-    {
-        for (final DeferredBucket bucket : buckets.values())
-        {
-            bucket.resetCounts();
-        }
-        liveByCycle.clear();
-        liveCount = 0;
-        liveBytes = 0;
     }
 
     /** An entry taken, to be killed on disk after the next checkpoint. */
@@ -300,7 +238,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void kill(final QueueEntry entry, final boolean counted)
     {
-        final DeferredBucket bucket = buckets.get(entry.slot);
+        final DeferredBucket bucket = buckets.existing(entry.slot);
         if (bucket == null)
         {
             return;
@@ -311,7 +249,7 @@ public final class DeferredIndex implements AutoCloseable
         }
         if (counted && entry.live)
         {
-            count(bucket, entry, -1);
+            buckets.count(bucket, entry, -1);
         }
         entry.live = false;
     }
@@ -319,19 +257,11 @@ public final class DeferredIndex implements AutoCloseable
     private void writeDead(final long slot, final long position)
     {
         files.markDead(slot, position);
-        final DeferredBucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.existing(slot);
         if (bucket != null)
         {
             bucket.dirty = true;
         }
-    }
-
-    private void count(final DeferredBucket bucket, final QueueEntry entry, final int sign)
-    {
-        bucket.count(entry, sign);
-        liveCount += sign;
-        liveBytes += sign * entry.bodyBytes;
-        liveByCycle.count(entry.cycle, entry.bodyBytes, sign);
     }
 
     /**
@@ -343,7 +273,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean next(final long horizonMs, final QueueEntry into)
     {
-        for (final DeferredBucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.all())
         {
             if (bucket.slot > horizonMs)
             {
@@ -372,7 +302,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean scanNext(final ScanCursor cursor, final QueueEntry into)
     {
-        final Iterator<DeferredBucket> it = buckets.tailMap(cursor.slot, true).values().iterator();
+        final Iterator<DeferredBucket> it = buckets.from(cursor.slot).iterator();
         while (it.hasNext())
         {
             final DeferredBucket bucket = it.next();
@@ -396,23 +326,6 @@ public final class DeferredIndex implements AutoCloseable
     }
 
     /**
-     * Where each bucket with live entries ends now, by slot: an operator's command walks the index up to these ends
-     * ({@link #nextLive}), so what it writes on its way is not met again.
-     */
-    public TreeMap<Long, Long> liveWriteEnds()
-    {
-        final TreeMap<Long, Long> ends = new TreeMap<>();
-        for (final DeferredBucket bucket : buckets.values())
-        {
-            if (bucket.liveCount > 0)
-            {
-                ends.put(bucket.slot, bucket.writePosition);
-            }
-        }
-        return ends;
-    }
-
-    /**
      * The next live entry of {@code slot}'s bucket at or after {@code from} and before {@code end}, read into
      * {@code into}. Read positions do not move.
      *
@@ -420,7 +333,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public long nextLive(final long slot, final long from, final long end, final QueueEntry into)
     {
-        final DeferredBucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.existing(slot);
         if (bucket == null || bucket.liveCount == 0)
         {
             return -1;
@@ -435,7 +348,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public boolean read(final long slot, final long position, final QueueEntry into)
     {
-        final DeferredBucket bucket = buckets.get(slot);
+        final DeferredBucket bucket = buckets.existing(slot);
         if (bucket == null || position < 0 || position >= Math.max(bucket.writePosition, fileLength(slot)))
         {
             return false;
@@ -450,7 +363,7 @@ public final class DeferredIndex implements AutoCloseable
      */
     public void recoverWritten(final long slot, final long from, final EntryVisitor visitor)
     {
-        reader.recover(bucket(slot), from, readOnly, visitor::onEntry);
+        reader.recover(buckets.bucket(slot), from, readOnly, visitor::onEntry);
     }
 
     /** What {@link #recoverWritten} hands over. */
@@ -460,54 +373,11 @@ public final class DeferredIndex implements AutoCloseable
         void onEntry(QueueEntry entry);
     }
 
-    /** Live entries in all buckets. */
-    public long liveCount()
-    {
-        return liveCount;
-    }
-
-    /** Body bytes of the live entries. */
-    public long liveBytes()
-    {
-        return liveBytes;
-    }
-
-    /** The earliest receive time of a bucket with live entries (a bucket's minimum is of every entry written). */
-    public long oldestReceivedAtMs()
-    {
-        long oldest = Long.MAX_VALUE;
-        for (final DeferredBucket bucket : buckets.values())
-        {
-            if (bucket.liveCount > 0)
-            {
-                oldest = Math.min(oldest, bucket.minReceivedAtMs);
-            }
-        }
-        return oldest;
-    }
-
-    /** Bytes of the index's files: every entry written to a file still there, live or dead. */
-    public long fileBytes()
-    {
-        long bytes = 0;
-        for (final DeferredBucket bucket : buckets.values())
-        {
-            bytes += bucket.writePosition;
-        }
-        return bytes;
-    }
-
-    /** The live entries per spool cycle. */
-    public LiveByCycle liveByCycle()
-    {
-        return liveByCycle;
-    }
-
     /** The files written since the last call (the checkpoint syncs them), as paths. */
     public List<Path> takeDirtyFiles()
     {
         final List<Path> dirty = new ArrayList<>();
-        for (final DeferredBucket bucket : buckets.values())
+        for (final DeferredBucket bucket : buckets.all())
         {
             if (bucket.dirty)
             {
@@ -540,17 +410,6 @@ public final class DeferredIndex implements AutoCloseable
         }
         files.delete(slot);
         return true;
-    }
-
-    /** Forgets a bucket whose file is gone (recovery). */
-    public void forget(final long slot)
-    {
-        final DeferredBucket bucket = buckets.remove(slot);
-        if (bucket != null)
-        {
-            liveCount -= bucket.liveCount;
-            liveBytes -= bucket.liveBytes;
-        }
     }
 
     public Path file(final long slot)

@@ -179,6 +179,7 @@ public final class QueueRecovery
     public static Result recover(final DeferredIndex index, final OutcomeJournal journal, final int repairedFromCycle)
     {
         final Path dir = index.dir();
+        final DeferredBuckets buckets = index.buckets();
         final QueueCheckpoint checkpoint = QueueCheckpoint.read(dir);
         final Result result = new Result();
         final Map<Long, Long> checkpointEnds = new HashMap<>();
@@ -198,13 +199,13 @@ public final class QueueRecovery
             }
             for (final QueueCheckpoint.BucketState bucket : checkpoint.buckets)
             {
-                index.restoreBucket(bucket.slot(), bucket.readPosition(), bucket.writePosition(), bucket.live(),
+                buckets.restore(bucket.slot(), bucket.readPosition(), bucket.writePosition(), bucket.live(),
                     bucket.liveBytes(), bucket.minReceivedAtMs());
                 checkpointEnds.put(bucket.slot(), bucket.writePosition());
             }
             for (final Map.Entry<Integer, long[]> cycle : checkpoint.cycles.entrySet())
             {
-                index.restoreCycle(cycle.getKey(), cycle.getValue()[0], cycle.getValue()[1]);
+                buckets.restoreCycle(cycle.getKey(), cycle.getValue()[0], cycle.getValue()[1]);
                 if (cycle.getValue()[2] > 0)
                 {
                     result.spoolBytesByCycle.put(cycle.getKey(), cycle.getValue()[2]);
@@ -293,7 +294,7 @@ public final class QueueRecovery
                 killedAtCheckpoint.add(kill);
             }
         }
-        for (final DeferredBucket bucket : new ArrayList<>(index.buckets()))
+        for (final DeferredBucket bucket : new ArrayList<>(buckets.all()))
         {
             if (index.fileLength(bucket.slot()) < bucket.writePosition())
             {
@@ -302,12 +303,12 @@ public final class QueueRecovery
                     LOG.error("queue recovery: {} is shorter than the checkpoint says; {} deferred messages in it are"
                         + " lost", index.file(bucket.slot()), bucket.liveCount());
                 }
-                index.forget(bucket.slot());
+                buckets.forget(bucket.slot());
             }
         }
         if (!precise)
         {
-            index.resetCounts();
+            buckets.resetCounts();
         }
         final Map<Long, QueueEntry> confirmed = new HashMap<>();
         for (final long slot : index.slotsOnDisk())
@@ -336,7 +337,7 @@ public final class QueueRecovery
                     final DeferredIndex.Kill at = new DeferredIndex.Kill(entry.slot, entry.position);
                     if (!killedAtCheckpoint.contains(at) && !activated.contains(at))
                     {
-                        index.countLive(entry);
+                        buckets.countLive(entry);
                         if (tail != null && !tail.done)
                         {
                             final QueueEntry copy = new QueueEntry();
@@ -348,7 +349,7 @@ public final class QueueRecovery
                 }
                 if (isLast)
                 {
-                    index.countLive(entry);
+                    buckets.countLive(entry);
                     final QueueEntry copy = new QueueEntry();
                     copy.copyFrom(entry);
                     confirmed.put(entry.queueId, copy);

@@ -120,12 +120,12 @@ public final class BacklogBuilder
             checkpoint.journalIndex = journal.lastIndex();
             checkpoint.spoolSyncedIndexes = checkpoint.spoolResumeIndexes;
             checkpoint.journalSyncedIndex = checkpoint.journalIndex + 1;
-            for (final DeferredBucket bucket : index.buckets())
+            for (final DeferredBucket bucket : index.buckets().all())
             {
                 checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
                     bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
             }
-            for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
+            for (final Map.Entry<Integer, long[]> cycle : index.buckets().liveByCycle().byCycle().entrySet())
             {
                 checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
             }

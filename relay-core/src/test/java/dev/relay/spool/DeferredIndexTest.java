@@ -68,17 +68,17 @@ class DeferredIndexTest
             assertTrue(index.append(entry(1, T0 + 12_000, 7)));
             assertTrue(index.append(entry(2, T0 + 19_999, 8)));
             assertTrue(index.append(entry(4, T0 + 1_000, 8)));
-            assertEquals(4, index.liveCount());
-            assertEquals(4 * 1000 + 10, index.liveBytes());
-            assertEquals(2, index.liveByCycle().countIn(7));
-            assertEquals(7, index.liveByCycle().minCycle());
+            assertEquals(4, index.buckets().liveCount());
+            assertEquals(4 * 1000 + 10, index.buckets().liveBytes());
+            assertEquals(2, index.buckets().liveByCycle().countIn(7));
+            assertEquals(7, index.buckets().liveByCycle().minCycle());
 
             assertEquals(List.of(), drain(index, T0 - 1), "nothing before its slot");
             assertEquals(List.of(4L), drain(index, T0));
             assertEquals(List.of(1L, 2L), drain(index, T0 + 10_000), "a slot in the order written");
             assertEquals(List.of(3L), drain(index, Long.MAX_VALUE));
-            assertEquals(0, index.liveCount());
-            assertEquals(Integer.MAX_VALUE, index.liveByCycle().minCycle());
+            assertEquals(0, index.buckets().liveCount());
+            assertEquals(Integer.MAX_VALUE, index.buckets().liveByCycle().minCycle());
         }
     }
 
@@ -99,13 +99,13 @@ class DeferredIndexTest
             {
                 onDisk += Files.size(dir.resolve(slot + ".due"));
             }
-            assertEquals(onDisk, index.fileBytes(), "what queue.max_bytes counts for the index");
+            assertEquals(onDisk, index.buckets().fileBytes(), "what queue.max_bytes counts for the index");
             for (int s = 0; s < 10; s++)
             {
                 final long slot = T0 + s * DeferredIndex.SLOT_MS;
                 assertEquals(slot, slots.get(s));
                 assertTrue(Files.exists(dir.resolve(slot + ".due")));
-                assertEquals(10, index.existingBucket(slot).liveCount());
+                assertEquals(10, index.buckets().existing(slot).liveCount());
             }
             assertEquals(DeferredIndex.slotOf(T0 + 9_999), DeferredIndex.slotOf(T0));
             assertEquals(T0 + 10_000, DeferredIndex.slotOf(T0 + 10_000));
@@ -155,7 +155,7 @@ class DeferredIndexTest
             assertEquals(2, scan.queueId);
             // taken out of the middle (a move forward): skipped from now on, still live on disk
             index.take(scan);
-            assertEquals(1, index.liveCount());
+            assertEquals(1, index.buckets().liveCount());
             assertEquals(1, index.pendingKills().size());
             assertEquals(List.of(1L), drain(index, T0));
             final QueueEntry onDisk = new QueueEntry();
@@ -188,7 +188,7 @@ class DeferredIndexTest
             {
                 index.append(entry(i, T0 + i, 1));
             }
-            whole = index.existingBucket(slot).writePosition();
+            whole = index.buckets().existing(slot).writePosition();
         }
         // the sixth entry's write cut short: its first 40 bytes only
         final QueueEntry torn = entry(5, T0 + 5, 1);
@@ -216,14 +216,14 @@ class DeferredIndexTest
             index.recoverWritten(slot, 0, entry ->
             {
                 seen.add(entry.queueId);
-                index.countLive(entry);
+                index.buckets().countLive(entry);
             });
             assertEquals(List.of(0L, 1L, 2L, 3L, 4L), seen);
             assertEquals(whole, Files.size(dir.resolve(slot + ".due")), "the torn bytes are cut off");
-            assertEquals(whole, index.existingBucket(slot).writePosition());
+            assertEquals(whole, index.buckets().existing(slot).writePosition());
             // appends go on after the last whole entry
             assertTrue(index.append(entry(6, T0 + 6, 1)));
-            assertEquals(whole, index.existingBucket(slot).writePosition() - entry(6, T0 + 6, 1).encodedLength());
+            assertEquals(whole, index.buckets().existing(slot).writePosition() - entry(6, T0 + 6, 1).encodedLength());
             assertEquals(List.of(0L, 1L, 2L, 3L, 4L, 6L), drain(index, T0));
         }
     }
@@ -270,8 +270,8 @@ class DeferredIndexTest
             index.applyKills(index.pendingKills().size());
             index.delete(DeferredIndex.slotOf(T0));
             assertEquals(List.of(T0 + 20_000), index.slotsOnDisk());
-            assertEquals(1, index.liveCount());
-            assertEquals(1, index.buckets().size());
+            assertEquals(1, index.buckets().liveCount());
+            assertEquals(1, index.buckets().all().size());
         }
     }
 

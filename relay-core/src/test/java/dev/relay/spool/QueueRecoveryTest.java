@@ -56,12 +56,12 @@ class QueueRecoveryTest
         final QueueCheckpoint checkpoint = new QueueCheckpoint();
         checkpoint.writtenAtMs = T0;
         checkpoint.journalIndex = journal.lastIndex();
-        for (final DeferredBucket bucket : index.buckets())
+        for (final DeferredBucket bucket : index.buckets().all())
         {
             checkpoint.buckets.add(new QueueCheckpoint.BucketState(bucket.slot(), bucket.readPosition(),
                 bucket.writePosition(), bucket.liveCount(), bucket.liveBytes(), bucket.minReceivedAtMs()));
         }
-        for (final Map.Entry<Integer, long[]> cycle : index.liveByCycle().byCycle().entrySet())
+        for (final Map.Entry<Integer, long[]> cycle : index.buckets().liveByCycle().byCycle().entrySet())
         {
             checkpoint.cycles.put(cycle.getKey(), new long[] {cycle.getValue()[0], cycle.getValue()[1], 0});
         }
@@ -102,7 +102,7 @@ class QueueRecoveryTest
             assertTrue(result.fromCheckpoint);
             assertEquals(0, result.journalRecords, "nothing after the checkpoint to read");
             assertEquals(List.of(), result.active);
-            assertEquals(4, index.liveCount());
+            assertEquals(4, index.buckets().liveCount());
             assertEquals(List.of(), due(index, T0 + 59_999 - DeferredIndex.SLOT_MS), "none due before its time");
             final List<QueueEntry> first = due(index, T0 + 60_000);
             assertEquals(1, first.size());
@@ -186,7 +186,7 @@ class QueueRecoveryTest
             assertFalse(result.filter.get(2L).takeOnce());
 
             // deferred: 3 and 4, with their due times; 1, 2 and the unconfirmed 5 are not
-            assertEquals(2, index.liveCount());
+            assertEquals(2, index.buckets().liveCount());
             index.applyKills(index.pendingKills().size());
             final List<QueueEntry> due = due(index, Long.MAX_VALUE);
             assertEquals(List.of(3L, 4L), due.stream().map(e -> e.queueId).toList());
@@ -214,7 +214,7 @@ class QueueRecoveryTest
             assertArrayEquals(new long[] {-1}, result.spoolResumeIndexes, "the spool is read from its start");
             assertEquals(4, result.journalRecords);
             assertEquals(List.of(), result.active);
-            assertEquals(0, index.liveCount());
+            assertEquals(0, index.buckets().liveCount());
             final QueueRecovery.Tail deferred = result.filter.get(1L);
             assertEquals(T0 + 900_000, deferred.legacyDueMs(), "its next attempt as the old journal had it");
             assertEquals(3, deferred.attempts());
@@ -247,7 +247,7 @@ class QueueRecoveryTest
             final QueueRecovery.Result result = QueueRecovery.recover(index, journal);
             assertFalse(result.fromCheckpoint);
             assertEquals(2, result.journalRecords);
-            assertEquals(2, index.liveCount(), "both entries confirmed by their SCHEDULED records");
+            assertEquals(2, index.buckets().liveCount(), "both entries confirmed by their SCHEDULED records");
             assertEquals(List.of(1L, 2L), due(index, Long.MAX_VALUE).stream().map(e -> e.queueId).toList());
         }
     }
