@@ -31,12 +31,11 @@ abstract class ConnectionLoop
     final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
     final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
     final ArrayList<NioConnection> connections = new ArrayList<>();
-    final ArrayList<NioConnection> resumed = new ArrayList<>();
     /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
     ArrayList<NioConnection> dirty = new ArrayList<>();
     ArrayList<NioConnection> dirtySpare = new ArrayList<>();
-    /** Tarpitted connections and when each may read again (few; scanned each pass). */
-    final ArrayList<NioConnection> delayed = new ArrayList<>();
+    /** Tarpitted connections and those whose buffered input is offered again this pass. */
+    final ResumeLists resumes = new ResumeLists(this);
     /** Connections' read and write buffers (one loop's, or shared by several). */
     final BufferPool readPool;
     final BufferPool writePool;
@@ -478,75 +477,6 @@ abstract class ConnectionLoop
         }
     }
 
-    /** Tarpit: input resumes at {@code atMs}. */
-    final void resumeLater(final NioConnection connection, final long atMs)
-    {
-        connection.resumeAtMs = atMs;
-        if (!delayed.contains(connection))
-        {
-            delayed.add(connection);
-        }
-    }
-
-    final int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    /** Queues the connection to have its buffered input offered again in this pass. */
-    final void queueResume(final NioConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
-    }
-
-    final int deliverResumed()
-    {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
-        {
-            final NioConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
-        }
-        resumed.clear();
-        return count;
-    }
-
     /** Writes what is buffered for this connection ({@link NioConnection#flushOutput()}). */
     int flush(final NioConnection connection) throws IOException
     {
@@ -610,7 +540,7 @@ abstract class ConnectionLoop
                 {
                     // input left waiting for output space: the socket may never be readable again (the client
                     // sent everything), so offer it again next pass
-                    queueResume(connection);
+                    resumes.queue(connection);
                 }
                 updateInterest(connection);
             }
@@ -656,7 +586,7 @@ abstract class ConnectionLoop
         queueFlush(connection);
         if (connection.hasBufferedInput())
         {
-            queueResume(connection);
+            resumes.queue(connection);
         }
         try
         {

@@ -326,8 +326,8 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         work += closeSockets(deregistering);
         work += drainCommands();
         work += runHooks();
-        work += resumeDelayed();
-        work += deliverResumed();
+        work += resumes.resumeDue(nowMs);
+        work += resumes.deliverQueued();
         work += flushDirty();
         endOfPassHooks();
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
@@ -387,7 +387,7 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
 
     private boolean hasPendingWork()
     {
-        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
+        if (!commands.isEmpty() || resumes.hasQueued() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
         {
             return true;
         }

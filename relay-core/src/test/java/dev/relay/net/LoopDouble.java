@@ -343,8 +343,8 @@ public final class LoopDouble extends ConnectionLoop
         work += select();
         work += drainCommands();
         work += runHooks();
-        work += resumeDelayed();
-        work += deliverResumed();
+        work += resumes.resumeDue(nowMs);
+        work += resumes.deliverQueued();
         work += flushDirty();
         endOfPassHooks();
         work += timeouts.poll(nowMs, onTimeout, 256);
@@ -372,11 +372,7 @@ public final class LoopDouble extends ConnectionLoop
 
     private long nextEventMs()
     {
-        long next = timeouts.nextDeadlineMs();
-        for (int i = 0, n = delayed.size(); i < n; i++)
-        {
-            next = Math.min(next, delayed.get(i).resumeAtMs);
-        }
+        long next = Math.min(timeouts.nextDeadlineMs(), resumes.nextResumeAtMs());
         if (draining && !finished)
         {
             next = Math.min(next, drainDeadlineMs);
