@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
@@ -40,7 +39,7 @@ abstract class ConnectionLoop
     final BufferPool readPool;
     final BufferPool writePool;
     /** Work run once per pass (the spool writer's commit completions), added before the loop starts. */
-    final List<LoopHook> hooks = new ArrayList<>();
+    final LoopHooks hooks = new LoopHooks(this);
     /** Makes the handler of each accepted connection; set before the loop starts. */
     ConnectionHandlerFactory factory;
     /** Draining: handlers were told ({@code onDrain}), new ones are told at open; the loop ends when all are closed. */
@@ -200,41 +199,6 @@ abstract class ConnectionLoop
             catch (final RuntimeException ex)
             {
                 handlerFailedAtEnd(connection, "while closing", ex);
-            }
-        }
-    }
-
-    /** Each hook's work for this pass (before the flushes); returns how much they did. */
-    final int runHooks()
-    {
-        int work = 0;
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                work += hooks.get(i).doWork(nowMs);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-                work++;
-            }
-        }
-        return work;
-    }
-
-    /** Each hook's end of pass (after the flushes: the group commit hand-off). */
-    final void endOfPassHooks()
-    {
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
             }
         }
     }

@@ -342,11 +342,11 @@ public final class LoopDouble extends ConnectionLoop
         }
         work += select();
         work += drainCommands();
-        work += runHooks();
+        work += hooks.run(nowMs);
         work += resumes.resumeDue(nowMs);
         work += resumes.deliverQueued();
         work += flushDirty();
-        endOfPassHooks();
+        hooks.endOfPass();
         work += timeouts.poll(nowMs, onTimeout, 256);
         reportFailures();
         return work;
