@@ -102,7 +102,7 @@ final class ResumeLists
                 {
                     connection.deliverInput();
                 }
-                loop.markDirtyIfOutput(connection);
+                loop.dirty.addIfOutput(connection);
                 loop.updateInterest(connection);
             }
             catch (final RuntimeException ex)

@@ -328,7 +328,7 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         work += hooks.run(nowMs);
         work += resumes.resumeDue(nowMs);
         work += resumes.deliverQueued();
-        work += flushDirty();
+        work += dirty.flushAll();
         hooks.endOfPass();
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         acceptor.resumeIfDue(nowMs, draining);

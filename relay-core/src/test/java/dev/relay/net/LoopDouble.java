@@ -345,7 +345,7 @@ public final class LoopDouble extends ConnectionLoop
         work += hooks.run(nowMs);
         work += resumes.resumeDue(nowMs);
         work += resumes.deliverQueued();
-        work += flushDirty();
+        work += dirty.flushAll();
         hooks.endOfPass();
         work += timeouts.poll(nowMs, onTimeout, 256);
         reportFailures();
