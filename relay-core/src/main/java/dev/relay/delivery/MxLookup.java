@@ -24,8 +24,8 @@ import static dev.relay.delivery.MxResolver.PARTIAL_TTL_SECONDS;
  * One lookup of {@link MxResolver}'s, shared by every caller that asked for the domain while it ran: the MX query,
  * then the A and AAAA queries of each exchange, and what their answers make of the domain (RFC 5321 §5.1): the
  * hosts by preference with their addresses, an implicit MX without MX records, a null MX (RFC 7505), or a failure;
- * and the TTL its result is cached for. Its queries go through the resolver's slots ({@link MxResolver#submit}); its
- * result goes to the resolver's cache and to every waiting caller.
+ * and the TTL its result is cached for. Its queries go through the resolver's slots
+ * ({@link DnsQuerySender#submit}); its result goes to the resolver's cache and to every waiting caller.
  * <p>
  * Its query handlers run on the {@code relay-dns} thread; {@link #pending} orders the writes to the answer arrays;
  * {@link #addWaiter} may be called from any thread. Allocates its state and its result (a lookup, not a message).

@@ -1,19 +1,12 @@
 package dev.relay.delivery;
 
 import org.xbill.DNS.Address;
-import org.xbill.DNS.DClass;
-import org.xbill.DNS.ExtendedResolver;
-import org.xbill.DNS.Message;
-import org.xbill.DNS.Record;
-import org.xbill.DNS.Resolver;
 import org.xbill.DNS.ResolverConfig;
-import org.xbill.DNS.SimpleResolver;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -47,7 +40,7 @@ import java.util.function.LongSupplier;
  * processes each wait for one answer at a time, so its default of 100 processes puts at most 100 queries in
  * flight); the rest wait in order, the address queries of lookups already under way before the MX queries of new
  * ones, so a burst of new domains finishes lookups instead of starting them all. A lookup's time budget starts
- * when its first query is sent, not while it waits ({@link DnsQuerySlots}).
+ * when its first query is sent, not while it waits ({@link DnsQuerySlots}, {@link DnsQuerySender}).
  * <p>
  * Timeout: {@code timeout} bounds a whole lookup (MX and address queries together); it is split into at least
  * two attempts over the servers (UDP, TCP when truncated).
@@ -58,8 +51,9 @@ import java.util.function.LongSupplier;
  * hand the result over (e.g. enqueue to its loop). Closing stops that thread; later lookups get
  * {@link MxResult.Status#TEMP_FAILURE} on the calling thread.
  * <p>
- * Owns the cache, the lookups in flight by domain, the query slots and the sending of queries; what the answers
- * of one lookup make of its domain is {@link MxLookup}'s.
+ * Owns the cache, the lookups in flight by domain, the {@code relay-dns} thread and the hand-out to callers; the
+ * sending of queries within the slots and a lookup's budget is {@link DnsQuerySender}'s; what the answers of one
+ * lookup make of its domain is {@link MxLookup}'s.
  */
 public final class MxResolver implements AutoCloseable
 {
@@ -76,20 +70,15 @@ public final class MxResolver implements AutoCloseable
     /** MX hosts beyond this many (by preference) are not resolved. */
     public static final int MAX_MX_HOSTS = 16;
     static final int MAX_CNAME_HOPS = 8;
-    private static final int EDNS_PAYLOAD_BYTES = 1232;
 
-    private final Resolver resolver;
-    private final long timeoutNs;
     private final MxCache cache;
     private final LongSupplier nanoClock;
     private final ThreadPoolExecutor executor;
     private final ConcurrentHashMap<String, MxLookup> inflight = new ConcurrentHashMap<>();
-    private final AtomicLong queriesSent = new AtomicLong();
     private final AtomicLong lookupsStarted = new AtomicLong();
     private final AtomicLong cacheHits = new AtomicLong();
     private final AtomicLong callbackErrors = new AtomicLong();
-
-    private final DnsQuerySlots slots;
+    private final DnsQuerySender queries;
 
     /**
      * @param servers   DNS servers (recursive resolvers) as host:port, tried in turn; empty: the system's
@@ -139,11 +128,8 @@ public final class MxResolver implements AutoCloseable
         {
             throw new IllegalArgumentException("maxQueriesInFlight must be positive: " + maxQueriesInFlight);
         }
-        this.slots = new DnsQuerySlots(maxQueriesInFlight);
-        this.timeoutNs = timeout.toNanos();
         this.cache = new MxCache(cacheSize);
         this.nanoClock = nanoClock;
-        this.resolver = newResolver(servers.isEmpty() ? ResolverConfig.getCurrentConfig().servers() : servers, timeout);
         this.executor = new ThreadPoolExecutor(
             1, 1, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(),
             (runnable) ->
@@ -152,25 +138,7 @@ public final class MxResolver implements AutoCloseable
                 thread.setDaemon(true);
                 return thread;
             });
-    }
-
-    private static Resolver newResolver(final List<InetSocketAddress> servers, final Duration timeout)
-    {
-        final int attempts = Math.max(2, servers.size());
-        final Duration attemptTimeout = timeout.dividedBy(attempts);
-        final List<Resolver> resolvers = new ArrayList<>(servers.size());
-        for (final InetSocketAddress server : servers)
-        {
-            final SimpleResolver simple = new SimpleResolver(server);
-            simple.setTimeout(attemptTimeout);
-            simple.setEDNS(0, EDNS_PAYLOAD_BYTES, 0, List.of());
-            resolvers.add(simple);
-        }
-        final ExtendedResolver extended = new ExtendedResolver(resolvers);
-        extended.setTimeout(timeout);
-        extended.setRetries((attempts + servers.size() - 1) / Math.max(1, servers.size()));
-        extended.setLoadBalance(false);
-        return extended;
+        this.queries = new DnsQuerySender(servers, timeout, maxQueriesInFlight, executor);
     }
 
     /**
@@ -253,7 +221,7 @@ public final class MxResolver implements AutoCloseable
      */
     public long queriesSent()
     {
-        return queriesSent.get();
+        return queries.queriesSent();
     }
 
     /**
@@ -285,7 +253,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int queriesInFlight()
     {
-        return slots.inFlight();
+        return queries.inFlight();
     }
 
     /**
@@ -293,7 +261,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int peakQueriesInFlight()
     {
-        return slots.peakInFlight();
+        return queries.peakInFlight();
     }
 
     /**
@@ -301,7 +269,7 @@ public final class MxResolver implements AutoCloseable
      */
     public int queriesWaiting()
     {
-        return slots.waiting();
+        return queries.waiting();
     }
 
     /**
@@ -399,93 +367,10 @@ public final class MxResolver implements AutoCloseable
         return result.shuffled(ThreadLocalRandom.current()).validFor(validForMs);
     }
 
-    /**
-     * Sends {@code query} now if a slot is free, else queues it (address queries ahead of new lookups' MX
-     * queries). Any thread.
-     */
+    /** Sends {@code query} when a slot is free ({@link DnsQuerySender#submit}). Any thread. */
     void submit(final MxLookup.Query query)
     {
-        if (slots.take(query))
-        {
-            send(query);
-        }
-    }
-
-    /** {@code query} holds a slot: it goes out (a failure to send is answered off this stack). */
-    private void send(final MxLookup.Query query)
-    {
-        final MxLookup lookup = query.lookup;
-        final long nowNs = System.nanoTime();
-        if (query.hostIndex < 0)
-        {
-            // the budget starts with the first query, not while the lookup waited for a slot
-            lookup.deadlineNs = nowNs + timeoutNs;
-        }
-        final long remainingNs = lookup.deadlineNs - nowNs;
-        final long timeoutMs = TimeUnit.NANOSECONDS.toMillis(timeoutNs);
-        if (remainingNs <= 0)
-        {
-            answerLater(query, DnsAnswer.temp("Host not found, try again (lookup deadline passed)"));
-            return;
-        }
-        queriesSent.incrementAndGet();
-        try
-        {
-            final Message request = Message.newQuery(Record.newRecord(query.name, query.type, DClass.IN));
-            resolver.sendAsync(request, executor).toCompletableFuture()
-                .orTimeout(remainingNs, TimeUnit.NANOSECONDS)
-                .handleAsync(
-                    (response, failure) ->
-                    {
-                        DnsAnswer answer;
-                        try
-                        {
-                            answer = failure != null ? DnsAnswer.ofFailure(failure, timeoutMs) :
-                                DnsAnswer.of(response, query.name, query.type);
-                        }
-                        catch (final RuntimeException ex)
-                        {
-                            answer = DnsAnswer.ofFailure(ex, timeoutMs);
-                        }
-                        answered(query, answer);
-                        return null;
-                    },
-                    executor);
-        }
-        catch (final RuntimeException ex)
-        {
-            answerLater(query, DnsAnswer.ofFailure(ex, timeoutMs));
-        }
-    }
-
-    /** Answers on the {@code relay-dns} thread, so a line of queries that fail at once does not recurse. */
-    private void answerLater(final MxLookup.Query query, final DnsAnswer answer)
-    {
-        try
-        {
-            executor.execute(() -> answered(query, answer));
-        }
-        catch (final RejectedExecutionException ex)
-        {
-            // closed: pending lookups are dropped
-        }
-    }
-
-    /** {@code query} has its answer: its slot goes to the next waiting query, then its lookup goes on. */
-    private void answered(final MxLookup.Query query, final DnsAnswer answer)
-    {
-        final MxLookup.Query next = slots.handOver();
-        try
-        {
-            query.lookup.onAnswer(query.hostIndex, query.type, answer);
-        }
-        finally
-        {
-            if (next != null)
-            {
-                send(next);
-            }
-        }
+        queries.submit(query);
     }
 
     /**

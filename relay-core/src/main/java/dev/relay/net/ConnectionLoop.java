@@ -4,15 +4,17 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
- * The half of a loop that runs its connections and owns no socket: their lists (all, dirty, resumed, tarpitted),
- * their timeouts and buffer pools, the hooks, and the steps of a pass that touch them: a ready connection's connect,
- * read and write ({@link #onReady}), hooks, tarpitted connections due, input of resumed connections, one flush per
- * dirty connection then {@code onOutputDrained}, hooks' end of pass, expired timeouts; with what a
- * {@link NioConnection} asks of its loop (clock, buffers, interest ops, TLS events, close).
+ * The half of a loop that runs its connections and owns no socket: the list of all of them, their timeouts and
+ * buffer pools, the drain, and the steps of a pass that touch them: a ready connection's connect, read and write
+ * ({@link #onReady}), hooks, tarpitted connections due, input of resumed connections, one flush per dirty connection
+ * then {@code onOutputDrained}, hooks' end of pass, expired timeouts; with what a {@link NioConnection} asks of its
+ * loop (clock, buffers, interest ops, TLS events, close). Three jobs of a pass are classes of their own that it owns
+ * in final fields and that call back into it: {@link DirtyList} (the flushes), {@link ResumeLists} (tarpits and
+ * input offered again) and {@link LoopHooks} (other stages' work); what is left is the life of one connection
+ * (open, ready, timeout, TLS events, close) and is read as one.
  * <p>
  * The seam that lets one connection class and one set of steps serve two loops: {@link SelectorLoop} over sockets,
  * and the test double {@code LoopDouble} over memory, whose connections are NioConnections too (over an in-memory
@@ -31,17 +33,15 @@ abstract class ConnectionLoop
     final DeadlineLists<NioConnection> timeouts = new DeadlineLists<>();
     final DeadlineLists.ExpiryHandler<NioConnection> onTimeout = this::onTimeout;
     final ArrayList<NioConnection> connections = new ArrayList<>();
-    final ArrayList<NioConnection> resumed = new ArrayList<>();
-    /** Connections with output to flush at the end of this pass; swapped with the spare while flushing. */
-    ArrayList<NioConnection> dirty = new ArrayList<>();
-    ArrayList<NioConnection> dirtySpare = new ArrayList<>();
-    /** Tarpitted connections and when each may read again (few; scanned each pass). */
-    final ArrayList<NioConnection> delayed = new ArrayList<>();
+    /** Connections with output to flush at the end of this pass. */
+    final DirtyList dirty = new DirtyList(this);
+    /** Tarpitted connections and those whose buffered input is offered again this pass. */
+    final ResumeLists resumes = new ResumeLists(this);
     /** Connections' read and write buffers (one loop's, or shared by several). */
     final BufferPool readPool;
     final BufferPool writePool;
     /** Work run once per pass (the spool writer's commit completions), added before the loop starts. */
-    final List<LoopHook> hooks = new ArrayList<>();
+    final LoopHooks hooks = new LoopHooks(this);
     /** Makes the handler of each accepted connection; set before the loop starts. */
     ConnectionHandlerFactory factory;
     /** Draining: handlers were told ({@code onDrain}), new ones are told at open; the loop ends when all are closed. */
@@ -205,41 +205,6 @@ abstract class ConnectionLoop
         }
     }
 
-    /** Each hook's work for this pass (before the flushes); returns how much they did. */
-    final int runHooks()
-    {
-        int work = 0;
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                work += hooks.get(i).doWork(nowMs);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-                work++;
-            }
-        }
-        return work;
-    }
-
-    /** Each hook's end of pass (after the flushes: the group commit hand-off). */
-    final void endOfPassHooks()
-    {
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            try
-            {
-                hooks.get(i).endOfPass();
-            }
-            catch (final RuntimeException ex)
-            {
-                onHookFailure(ex);
-            }
-        }
-    }
-
     /** The handler of an admitted connection is made and opened (and told to drain if the loop is draining). */
     final void open(final NioConnection connection)
     {
@@ -251,7 +216,7 @@ abstract class ConnectionLoop
             {
                 connection.handler.onDrain();
             }
-            markDirtyIfOutput(connection);
+            dirty.addIfOutput(connection);
         }
         catch (final RuntimeException ex)
         {
@@ -293,7 +258,7 @@ abstract class ConnectionLoop
             try
             {
                 connection.handler.onDrain();
-                markDirtyIfOutput(connection);
+                dirty.addIfOutput(connection);
             }
             catch (final RuntimeException ex)
             {
@@ -369,7 +334,7 @@ abstract class ConnectionLoop
                         // (a flush of the TLS engine's own messages freed no output space: nothing to offer again)
                         connection.deliverInput();
                     }
-                    markDirtyIfOutput(connection);
+                    dirty.addIfOutput(connection);
                     updateInterest(connection);
                 }
             }
@@ -410,11 +375,11 @@ abstract class ConnectionLoop
         }
         if (connection.proxyHeader != null && !readProxyHeader(connection))
         {
-            markDirtyIfOutput(connection);
+            dirty.addIfOutput(connection);
             return !connection.closed;
         }
         connection.deliverInput();
-        markDirtyIfOutput(connection);
+        dirty.addIfOutput(connection);
         return !connection.closed;
     }
 
@@ -424,7 +389,7 @@ abstract class ConnectionLoop
         restartTimeout(connection);
         updateInterest(connection);
         connection.handler.onOpen();
-        markDirtyIfOutput(connection);
+        dirty.addIfOutput(connection);
     }
 
     static String describe(final Exception ex)
@@ -458,173 +423,13 @@ abstract class ConnectionLoop
     /** The connection's output grew (or it is closing, or TLS has a message to send): flush it this pass. */
     void markDirty(final NioConnection connection)
     {
-        queueFlush(connection);
-    }
-
-    final void queueFlush(final NioConnection connection)
-    {
-        if (!connection.dirty)
-        {
-            connection.dirty = true;
-            dirty.add(connection);
-        }
-    }
-
-    final void markDirtyIfOutput(final NioConnection connection)
-    {
-        if (connection.writeBuffer != null || connection.closing)
-        {
-            queueFlush(connection);
-        }
-    }
-
-    /** Tarpit: input resumes at {@code atMs}. */
-    final void resumeLater(final NioConnection connection, final long atMs)
-    {
-        connection.resumeAtMs = atMs;
-        if (!delayed.contains(connection))
-        {
-            delayed.add(connection);
-        }
-    }
-
-    final int resumeDelayed()
-    {
-        int count = 0;
-        for (int i = delayed.size() - 1; i >= 0; i--)
-        {
-            final NioConnection connection = delayed.get(i);
-            if (connection.closed || nowMs >= connection.resumeAtMs)
-            {
-                delayed.remove(i);
-                if (!connection.closed)
-                {
-                    connection.resumeInput();
-                    count++;
-                }
-            }
-        }
-        return count;
-    }
-
-    /** Queues the connection to have its buffered input offered again in this pass. */
-    final void queueResume(final NioConnection connection)
-    {
-        if (!connection.resumeQueued)
-        {
-            connection.resumeQueued = true;
-            resumed.add(connection);
-        }
-    }
-
-    final int deliverResumed()
-    {
-        int count = 0;
-        for (int i = 0; i < resumed.size(); i++)
-        {
-            final NioConnection connection = resumed.get(i);
-            connection.resumeQueued = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            try
-            {
-                if (!connection.outputPending || connection.outbound)
-                {
-                    connection.deliverInput();
-                }
-                markDirtyIfOutput(connection);
-                updateInterest(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-            count++;
-        }
-        resumed.clear();
-        return count;
+        dirty.add(connection);
     }
 
     /** Writes what is buffered for this connection ({@link NioConnection#flushOutput()}). */
     int flush(final NioConnection connection) throws IOException
     {
         return connection.flushOutput();
-    }
-
-    /**
-     * Writes the output of every connection that produced some in this pass. A connection whose output drained
-     * is told so ({@link ConnectionHandler#onOutputDrained()}); what it writes then goes out in the next pass, so
-     * one connection streaming a big body cannot hold the loop in this one.
-     */
-    final int flushDirty()
-    {
-        final ArrayList<NioConnection> flushing = dirty;
-        dirty = dirtySpare;
-        dirtySpare = flushing;
-        int count = 0;
-        for (int i = 0, n = flushing.size(); i < n; i++)
-        {
-            final NioConnection connection = flushing.get(i);
-            connection.dirty = false;
-            if (connection.closed)
-            {
-                continue;
-            }
-            count++;
-            try
-            {
-                final int flushed = flush(connection);
-                if (connection.closed)
-                {
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_PENDING)
-                {
-                    connection.outputPending = true;
-                    updateInterest(connection);
-                    continue;
-                }
-                connection.outputPending = false;
-                if (flushed == NioConnection.FLUSH_HELD && !connection.closing)
-                {
-                    // plaintext waits for the TLS handshake; the handshake's end marks it dirty again
-                    updateInterest(connection);
-                    continue;
-                }
-                if (connection.closing)
-                {
-                    close(connection);
-                    continue;
-                }
-                if (flushed == NioConnection.FLUSH_DRAINED)
-                {
-                    connection.handler.onOutputDrained();
-                    if (connection.closed)
-                    {
-                        continue;
-                    }
-                }
-                if (connection.hasBufferedInput() && (connection.tls == null || flushed == NioConnection.FLUSH_DRAINED))
-                {
-                    // input left waiting for output space: the socket may never be readable again (the client
-                    // sent everything), so offer it again next pass
-                    queueResume(connection);
-                }
-                updateInterest(connection);
-            }
-            catch (final IOException ex)
-            {
-                close(connection);
-            }
-            catch (final RuntimeException ex)
-            {
-                onHandlerFailure(connection, ex);
-            }
-        }
-        flushing.clear();
-        return count;
     }
 
     /**
@@ -653,10 +458,10 @@ abstract class ConnectionLoop
     final void tlsEstablished(final NioConnection connection)
     {
         restartTimeout(connection);
-        queueFlush(connection);
+        dirty.add(connection);
         if (connection.hasBufferedInput())
         {
-            queueResume(connection);
+            resumes.queue(connection);
         }
         try
         {

@@ -222,7 +222,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
     public void pauseInputFor(final long delayMs)
     {
         pauseInput();
-        loop.resumeLater(this, loop.nowMs() + delayMs);
+        loop.resumes.resumeAt(this, loop.nowMs() + delayMs);
     }
 
     @Override
@@ -232,7 +232,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         {
             inputPaused = false;
             readableWhilePaused = false;
-            loop.queueResume(this);
+            loop.resumes.queue(this);
         }
     }
 
@@ -471,7 +471,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
         }
         else if (tls.unwrapPending())
         {
-            loop.queueResume(this);
+            loop.resumes.queue(this);
         }
         if (tls.takeEstablished())
         {
@@ -497,7 +497,7 @@ final class NioConnection extends DeadlineLists.Timer implements Connection
             afterTlsStep();
             loop.markDirty(this);
             loop.updateInterest(this);
-            loop.queueResume(this);
+            loop.resumes.queue(this);
         }
     }
 

@@ -325,11 +325,11 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
         // the select deregistered the keys cancelled before it: their sockets close without a shutdown
         work += closeSockets(deregistering);
         work += drainCommands();
-        work += runHooks();
-        work += resumeDelayed();
-        work += deliverResumed();
-        work += flushDirty();
-        endOfPassHooks();
+        work += hooks.run(nowMs);
+        work += resumes.resumeDue(nowMs);
+        work += resumes.deliverQueued();
+        work += dirty.flushAll();
+        hooks.endOfPass();
         work += timeouts.poll(timeoutNowMs, onTimeout, 256);
         acceptor.resumeIfDue(nowMs, draining);
         return work;
@@ -387,18 +387,11 @@ public final class SelectorLoop extends ConnectionLoop implements Runnable
 
     private boolean hasPendingWork()
     {
-        if (!commands.isEmpty() || !resumed.isEmpty() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
+        if (!commands.isEmpty() || resumes.hasQueued() || !dirty.isEmpty() || !closeAfterSelectSpare.isEmpty())
         {
             return true;
         }
-        for (int i = 0, n = hooks.size(); i < n; i++)
-        {
-            if (hooks.get(i).hasPendingWork())
-            {
-                return true;
-            }
-        }
-        return false;
+        return hooks.hasPendingWork();
     }
 
     private void onReady(final SelectionKey key)

@@ -342,11 +342,11 @@ public final class LoopDouble extends ConnectionLoop
         }
         work += select();
         work += drainCommands();
-        work += runHooks();
-        work += resumeDelayed();
-        work += deliverResumed();
-        work += flushDirty();
-        endOfPassHooks();
+        work += hooks.run(nowMs);
+        work += resumes.resumeDue(nowMs);
+        work += resumes.deliverQueued();
+        work += dirty.flushAll();
+        hooks.endOfPass();
         work += timeouts.poll(nowMs, onTimeout, 256);
         reportFailures();
         return work;
@@ -372,11 +372,7 @@ public final class LoopDouble extends ConnectionLoop
 
     private long nextEventMs()
     {
-        long next = timeouts.nextDeadlineMs();
-        for (int i = 0, n = delayed.size(); i < n; i++)
-        {
-            next = Math.min(next, delayed.get(i).resumeAtMs);
-        }
+        long next = Math.min(timeouts.nextDeadlineMs(), resumes.nextResumeAtMs());
         if (draining && !finished)
         {
             next = Math.min(next, drainDeadlineMs);
