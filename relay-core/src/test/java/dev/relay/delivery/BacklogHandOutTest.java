@@ -2,6 +2,7 @@ package dev.relay.delivery;
 
 import dev.relay.delivery.client.RecipientResult;
 import dev.relay.spool.OutcomeJournal;
+import dev.relay.testing.DeliveryCounts;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -107,18 +108,9 @@ class BacklogHandOutTest extends SteppedQueueManager
         {
             delivered.merge(job.message.queueId(), 1, Integer::sum);
         }
-        long lost = 0;
-        long duplicated = 0;
         final List<Long> all = new ArrayList<>(backlogIds);
         all.addAll(freshIds);
-        for (final long id : all)
-        {
-            final int copies = delivered.getOrDefault(id, 0);
-            lost += copies == 0 ? 1 : 0;
-            duplicated += Math.max(0, copies - 1);
-        }
-        assertEquals(0, lost, "lost");
-        assertEquals(0, duplicated, "duplicated");
+        DeliveryCounts.of(all, id -> delivered.getOrDefault(id, 0)).assertEachOnce("lost");
     }
 
     @Test
@@ -163,16 +155,8 @@ class BacklogHandOutTest extends SteppedQueueManager
                 handBack(job, reply(RecipientResult.Status.DELIVERED, 250, "2.0.0", "ok"));
             }
         }
-        long lost = 0;
-        long duplicated = 0;
-        for (final long id : ids)
-        {
-            final int copies = again.getOrDefault(id, 0);
-            lost += copies == 0 ? 1 : 0;
-            duplicated += Math.max(0, copies - 1);
-        }
-        assertEquals(0, lost, "in flight at the crash: each handed out again");
-        assertEquals(0, duplicated, "duplicated");
+        DeliveryCounts.of(ids, id -> again.getOrDefault(id, 0))
+            .assertEachOnce("in flight at the crash: each handed out again");
         assertEquals(0, manager.queuedMessages(), "none left on disk to come back");
     }
 
@@ -215,16 +199,8 @@ class BacklogHandOutTest extends SteppedQueueManager
             }
         }
         manager.doWork();
-        long lost = 0;
-        long duplicated = 0;
-        for (final long id : ids)
-        {
-            final int copies = delivered.getOrDefault(id, 0);
-            lost += copies == 0 ? 1 : 0;
-            duplicated += Math.max(0, copies - 1);
-        }
-        assertEquals(0, lost, "lost (still deferred: " + manager.deferredMessages() + ")");
-        assertEquals(0, duplicated, "duplicated");
+        DeliveryCounts.of(ids, id -> delivered.getOrDefault(id, 0))
+            .assertEachOnce("lost (still deferred: " + manager.deferredMessages() + ")");
         assertEquals(0, manager.deferredMessages(), "deferred");
         assertEquals(0, manager.queuedMessages(), "queued");
     }

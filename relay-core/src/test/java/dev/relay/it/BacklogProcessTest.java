@@ -3,6 +3,7 @@ package dev.relay.it;
 import dev.relay.spool.BacklogBuilder;
 import dev.relay.testing.Await;
 import dev.relay.testing.CycleFiles;
+import dev.relay.testing.DeliveryCounts;
 import dev.relay.testing.DigestingSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -101,20 +102,13 @@ class BacklogProcessTest
         Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 0 &&
             sampleQuietly(metricsPort, "relay_queue_messages{state=\"active\"}") == 0, WAIT, () -> "queue empty");
         final Map<String, List<DigestingSink.Digest>> got = down.all();
-        int lost = 0;
-        int duplicated = 0;
-        for (int i = 0; i < BACKLOG; i++)
-        {
-            final int copies = got.getOrDefault("backlog-" + i, List.of()).size();
-            lost += copies == 0 ? 1 : 0;
-            duplicated += Math.max(0, copies - 1);
-        }
+        final DeliveryCounts counts =
+            DeliveryCounts.of(backlogIds(BACKLOG), id -> got.getOrDefault(id, List.of()).size());
         System.out.printf("backlog of %d: built in %.1f s; fresh mail delivered %d ms and %d ms (after kill -9) after"
                 + " the start; heap after a full GC %d KiB; drained in %.1f s (%.0f msg/s); lost %d, duplicated %d%n",
-            BACKLOG, buildMs / 1000.0, firstMs, secondMs, heapKiB, drainSeconds, BACKLOG / drainSeconds, lost,
-            duplicated);
-        assertEquals(0, lost, "lost");
-        assertEquals(0, duplicated, "duplicated");
+            BACKLOG, buildMs / 1000.0, firstMs, secondMs, heapKiB, drainSeconds, BACKLOG / drainSeconds, counts.lost(),
+            counts.duplicated());
+        counts.assertEachOnce("lost");
         assertEquals(BACKLOG, got.size());
         assertTrue(firstMs < 10_000 && secondMs < 10_000, "fresh mail within 10 s of the start: " + firstMs + ", "
             + secondMs);
@@ -152,18 +146,11 @@ class BacklogProcessTest
         Await.until(() -> sampleQuietly(metricsPort, "relay_queue_messages{state=\"deferred\"}") == 0, WAIT,
             () -> "nothing deferred");
         final Map<String, List<DigestingSink.Digest>> got = down.all();
-        int lost = 0;
-        int duplicated = 0;
-        for (int i = 0; i < backlog; i++)
-        {
-            final int copies = got.getOrDefault("backlog-" + i, List.of()).size();
-            lost += copies == 0 ? 1 : 0;
-            duplicated += Math.max(0, copies - 1);
-        }
+        final DeliveryCounts counts =
+            DeliveryCounts.of(backlogIds(backlog), id -> got.getOrDefault(id, List.of()).size());
         System.out.printf("standing backlog of %d over four rolls: %d bytes written, nothing moved; drained: lost %d,"
-            + " duplicated %d%n", backlog, written, lost, duplicated);
-        assertEquals(0, lost, "lost");
-        assertEquals(0, duplicated, "duplicated");
+            + " duplicated %d%n", backlog, written, counts.lost(), counts.duplicated());
+        counts.assertEachOnce("lost");
         relay.sigterm();
         assertEquals(0, relay.awaitExit(Duration.ofSeconds(30)), relay::output);
     }
@@ -249,5 +236,16 @@ class BacklogProcessTest
         {
             return socket.getLocalPort();
         }
+    }
+
+    /** The Message-ID keys BacklogBuilder gives a backlog of {@code count}. */
+    private static List<String> backlogIds(final int count)
+    {
+        final List<String> ids = new ArrayList<>(count);
+        for (int i = 0; i < count; i++)
+        {
+            ids.add("backlog-" + i);
+        }
+        return ids;
     }
 }
