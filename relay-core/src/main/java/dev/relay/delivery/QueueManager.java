@@ -971,8 +971,7 @@ public final class QueueManager implements Agent
 
     private void countDeferred()
     {
-        final DeferredBucket hold = deferredBuckets.existing(DeferredIndex.HOLD_SLOT);
-        final long held = hold == null ? 0 : hold.liveCount();
+        final long held = deferredBuckets.heldCount();
         heldMessages = held;
         deferredMessages = deferredBuckets.liveCount() - held;
     }

@@ -15,6 +15,9 @@ import java.util.TreeMap;
  */
 public final class DeferredBuckets
 {
+    /** The hold bucket's key, boxed once: {@link #heldCount} runs every queue manager pass. */
+    private static final Long HOLD_KEY = DeferredIndex.HOLD_SLOT;
+
     private final TreeMap<Long, DeferredBucket> bySlot = new TreeMap<>();
     private final LiveByCycle liveByCycle = new LiveByCycle();
     private long liveCount;
@@ -34,6 +37,13 @@ public final class DeferredBuckets
             bySlot.put(slot, bucket);
         }
         return bucket;
+    }
+
+    /** Live entries of held mail (the {@link DeferredIndex#HOLD_SLOT} bucket). */
+    public long heldCount()
+    {
+        final DeferredBucket hold = bySlot.get(HOLD_KEY);
+        return hold == null ? 0 : hold.liveCount();
     }
 
     /** The bucket of {@code slot}, or null when there is none. */
