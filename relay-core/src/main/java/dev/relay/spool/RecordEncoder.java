@@ -38,15 +38,12 @@ final class RecordEncoder
         head.writeInt(bodyLength);
         writeHead(bytes, head);
         checksum.reset().update(head);
-        if (buffer != null)
+        if (bodyLength > 0)
         {
-            copy(bytes, buffer, from, bodyLength);
-            checksum.update(buffer, from, from + bodyLength);
-        }
-        else if (bodyLength > 0)
-        {
-            copy(bytes, stage, 0, bodyLength);
-            checksum.update(stage, 0, bodyLength);
+            final ByteBuffer source = buffer != null ? buffer : stage;
+            final int at = buffer != null ? from : 0;
+            copy(bytes, source, at, bodyLength);
+            checksum.update(source, at, at + bodyLength);
         }
         bytes.writeInt(checksum.value());
     }
