@@ -123,8 +123,10 @@ public enum ConfigKey
         "when a message is synced before its 250: always (each), batch (group commit), none (page cache only)"),
     QUEUE_MAX_AGE("queue.max_age", Duration.class, "5d", ValueParsers::positiveDuration,
         "undeliverable mail older than this is bounced (RFC 5321 §4.5.4.1 suggests 4-5 days)"),
-    QUEUE_ROLL_CYCLE("queue.roll_cycle", String.class, "hourly", oneOf("secondly", "minutely", "hourly", "daily"),
-        "length of a spool file cycle; finished cycles are deleted; secondly is for tests"),
+    QUEUE_ROLL_CYCLE("queue.roll_cycle", String.class, "minutely", oneOf("secondly", "minutely", "hourly", "daily"),
+        "length of a spool file cycle; a cycle's file is deleted once the next has begun and its mail is delivered,"
+            + " so the spool holds about two cycles of the traffic (delivered mail too); a spool keeps the cycle it"
+            + " was made with; secondly is for tests"),
     QUEUE_MAX_BYTES("queue.max_bytes", Long.class, "auto", ValueParsers.sizeOrAuto(0, Long.MAX_VALUE),
         "undelivered mail the spool may hold before new mail gets 452 4.3.1 (bodies and the deferred index's files);"
             + " auto = 90% of the free space at start plus what the spool already holds"),

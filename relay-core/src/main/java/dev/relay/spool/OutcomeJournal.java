@@ -104,13 +104,15 @@ public final class OutcomeJournal implements AutoCloseable
      */
     public static OutcomeJournal open(final Path dir, final String rollCycle)
     {
+        // the spool's and the journal's cycle numbers are compared at clean-up: both keep the cycle they were made with
+        final String kept = rollCycle == null ? null : RollCycleOnDisk.of(dir.toAbsolutePath().getParent(), rollCycle);
         final java.util.function.Function<Path, SingleChronicleQueue> open = path ->
         {
             final SingleChronicleQueueBuilder builder = SingleChronicleQueueBuilder.binary(path.toFile())
                 .blockSize(4L << 20);
-            if (rollCycle != null)
+            if (kept != null)
             {
-                builder.rollCycle(Spool.rollCycle(rollCycle));
+                builder.rollCycle(Spool.rollCycle(kept));
             }
             return builder.build();
         };

@@ -113,9 +113,16 @@ public final class Spool implements AutoCloseable
         {
             throw new IllegalArgumentException("syncMode is null");
         }
-        final RollCycle cycle = rollCycle(rollCycle);
+        rollCycle(rollCycle); // an unknown name fails here, whatever is on disk
         final Path absolute = dir.toAbsolutePath().normalize();
         SpoolDirectory.createWritable(absolute);
+        final String kept = RollCycleOnDisk.of(absolute, rollCycle);
+        if (!kept.equalsIgnoreCase(rollCycle))
+        {
+            LOG.warn("queue.roll_cycle={}, but the spool in {} was made with {} and keeps it (queue.roll_cycle " +
+                "applies to a queue directory with no spool in it yet)", rollCycle, absolute, kept);
+        }
+        final RollCycle cycle = rollCycle(kept);
         final java.util.function.Function<Path, SingleChronicleQueue> open = path -> SingleChronicleQueueBuilder
             .binary(path)
             .rollCycle(cycle)

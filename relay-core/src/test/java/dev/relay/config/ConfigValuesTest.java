@@ -65,7 +65,7 @@ class ConfigValuesTest
         assertEquals(Path.of("data/spool"), c.spool().dir());
         assertEquals(SyncMode.BATCH, c.spool().sync());
         assertEquals(Duration.ofDays(5), c.queue().maxAge());
-        assertEquals("hourly", c.spool().rollCycle());
+        assertEquals("minutely", c.spool().rollCycle());
         assertEquals(268435456L, c.spool().minFreeBytes());
         assertEquals(List.of(), c.queue().routing().routes());
         assertNull(c.queue().routing().routeFor("example.com"));
