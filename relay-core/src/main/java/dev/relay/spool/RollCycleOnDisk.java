@@ -6,7 +6,6 @@ import net.openhft.chronicle.queue.impl.single.SingleChronicleQueueBuilder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * The roll cycle a queue directory's spool and journal were made with, which they keep for as long as they exist.
@@ -23,7 +22,6 @@ import java.util.List;
 final class RollCycleOnDisk
 {
     private static final String METADATA = "metadata.cq4t";
-    private static final List<String> NAMES = List.of("secondly", "minutely", "hourly", "daily");
 
     private RollCycleOnDisk()
     {
@@ -62,7 +60,7 @@ final class RollCycleOnDisk
         {
             stored = queue.rollCycle();
         }
-        for (final String name : NAMES)
+        for (final String name : Spool.ROLL_CYCLE_NAMES)
         {
             final RollCycle known = Spool.rollCycle(name);
             if (known.format().equals(stored.format()) && known.lengthInMillis() == stored.lengthInMillis())

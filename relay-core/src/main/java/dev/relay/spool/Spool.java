@@ -146,6 +146,9 @@ public final class Spool implements AutoCloseable
         return spool;
     }
 
+    /** The {@code queue.roll_cycle} names {@link #rollCycle} knows. */
+    static final java.util.List<String> ROLL_CYCLE_NAMES = java.util.List.of("secondly", "minutely", "hourly", "daily");
+
     /** Maps a {@code queue.roll_cycle} name to Chronicle's roll cycle; {@link IllegalArgumentException} if unknown. */
     public static RollCycle rollCycle(final String name)
     {
